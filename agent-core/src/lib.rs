@@ -1,0 +1,30 @@
+//! agent-core: the release-monitoring agent embedded in apps.
+//!
+//! Data flows one way: the app calls [`Agent`] (evaluate a flag, track an error, a timing, an
+//! event) → the call enqueues and returns → one worker thread batches, deduplicates and spools →
+//! the platform's uploader pulls the next upload and reports its result. Flag evaluation is pure
+//! and local ([`flags`]), on definitions kept current by [`sync`].
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod bucketing;
+pub mod clock;
+pub mod flags;
+pub mod semver;
+pub mod wire;
+
+pub mod dedupe;
+pub mod pipeline;
+pub mod policy;
+pub mod spool;
+pub mod upload;
+
+pub mod agent;
+pub mod crash;
+pub mod error;
+pub mod sync;
+#[cfg(feature = "native-transport")]
+pub mod transport;
+mod worker;
+
+pub use agent::{Agent, AgentBuilder};
+pub use flags::{Attributes, Evaluation, FlagSet};
