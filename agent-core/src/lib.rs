@@ -26,5 +26,3 @@ pub mod sync;
 pub mod transport;
 mod worker;
 
-pub use agent::{Agent, AgentBuilder};
-pub use flags::{Attributes, Evaluation, FlagSet};

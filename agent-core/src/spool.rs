@@ -1,1 +1,1 @@
-//! (being written)
+//! (being written: see issue 2)

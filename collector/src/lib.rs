@@ -1,0 +1,1 @@
+//! The collector library (being written: see issue 2).
