@@ -1,0 +1,279 @@
+//! Flag management: create, update, rollout, kill, restore, archive, history, evaluate.
+//!
+//! Mutations are serialised by one async lock: read the snapshot, check the candidate set
+//! compiles, write (the store bumps the global version and records history), reload, broadcast.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use agent_core::flags::{Attributes, FlagError, FlagSet, validate};
+use agent_core::wire::{FlagDefinition, Weight};
+
+use crate::auth::AdminAuth;
+use crate::error::{ApiError, parse_json};
+use crate::server::{AppState, blocking};
+use crate::store::{FlagAction, HistoryEntry};
+
+fn flag_error(e: &FlagError) -> ApiError {
+    match e {
+        FlagError::Invalid { field, message } => {
+            ApiError::bad_request(format!("{field}: {message}"))
+        }
+    }
+}
+
+/// Validates `flag` alone and within the set it would join, then saves it and reloads.
+async fn apply(
+    state: &AppState,
+    flag: FlagDefinition,
+    action: FlagAction,
+) -> Result<FlagDefinition, ApiError> {
+    validate(&flag).map_err(|e| flag_error(&e))?;
+    let snap = state.flags.current();
+    let mut candidate: Vec<FlagDefinition> = snap
+        .flags
+        .iter()
+        .filter(|f| f.key != flag.key)
+        .cloned()
+        .collect();
+    candidate.push(flag.clone());
+    FlagSet::new(candidate, snap.segments.clone()).map_err(|e| flag_error(&e))?;
+    let store = state.store.clone();
+    let flags = state.flags.clone();
+    blocking(move || {
+        let saved = store.save_flag(flag, action)?;
+        flags.reload(store.as_ref())?;
+        Ok(saved)
+    })
+    .await
+}
+
+fn existing(state: &AppState, key: &str) -> Result<FlagDefinition, ApiError> {
+    state
+        .flags
+        .current()
+        .flag(key)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(format!("flag {key:?} not found")))
+}
+
+/// `POST /api/v1/admin/flags`: creates a flag (201; 409 if the key exists).
+pub async fn create_flag(
+    State(state): State<AppState>,
+    _auth: AdminAuth,
+    body: Bytes,
+) -> Result<(StatusCode, Json<FlagDefinition>), ApiError> {
+    let flag: FlagDefinition = parse_json(&body)?;
+    let _guard = state.admin_lock.lock().await;
+    if state.flags.current().flag(&flag.key).is_some() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("key: flag {:?} already exists", flag.key),
+        ));
+    }
+    let saved = apply(&state, flag, FlagAction::Create).await?;
+    Ok((StatusCode::CREATED, Json(saved)))
+}
+
+/// `GET /api/v1/admin/flags`: every flag, archived included.
+pub async fn list_flags(State(state): State<AppState>, _auth: AdminAuth) -> Json<Vec<FlagDefinition>> {
+    Json(state.flags.current().flags.clone())
+}
+
+/// `GET /api/v1/admin/flags/{key}`.
+pub async fn get_flag(
+    State(state): State<AppState>,
+    _auth: AdminAuth,
+    Path(key): Path<String>,
+) -> Result<Json<FlagDefinition>, ApiError> {
+    existing(&state, &key).map(Json)
+}
+
+/// `PUT /api/v1/admin/flags/{key}`: replaces the whole definition.
+pub async fn update_flag(
+    State(state): State<AppState>,
+    _auth: AdminAuth,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> Result<Json<FlagDefinition>, ApiError> {
+    let flag: FlagDefinition = parse_json(&body)?;
+    if flag.key != key {
+        return Err(ApiError::bad_request(format!(
+            "key: {:?} differs from the flag in the path {key:?}",
+            flag.key
+        )));
+    }
+    let _guard = state.admin_lock.lock().await;
+    existing(&state, &key)?;
+    apply(&state, flag, FlagAction::Update).await.map(Json)
+}
+
+/// Which rule a rollout change addresses: by index or by name.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum RuleRef {
+    /// Position in `rules`.
+    Index(usize),
+    /// Rule name.
+    Name(String),
+}
+
+/// Body of `PUT /api/v1/admin/flags/{key}/rollout`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct RolloutChange {
+    /// The rule to change (default: the last rule with a rollout).
+    #[serde(default)]
+    pub rule: Option<RuleRef>,
+    /// New weights.
+    pub rollout: Vec<Weight>,
+}
+
+/// `PUT /api/v1/admin/flags/{key}/rollout`: changes the weights of one rollout rule.
+pub async fn change_rollout(
+    State(state): State<AppState>,
+    _auth: AdminAuth,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> Result<Json<FlagDefinition>, ApiError> {
+    let change: RolloutChange = parse_json(&body)?;
+    let _guard = state.admin_lock.lock().await;
+    let mut flag = existing(&state, &key)?;
+    let index = match &change.rule {
+        Some(RuleRef::Index(i)) if *i < flag.rules.len() => *i,
+        Some(RuleRef::Index(i)) => {
+            return Err(ApiError::bad_request(format!(
+                "rule: index {i} is out of range (the flag has {} rules)",
+                flag.rules.len()
+            )));
+        }
+        Some(RuleRef::Name(n)) => flag
+            .rules
+            .iter()
+            .position(|r| &r.name == n)
+            .ok_or_else(|| ApiError::bad_request(format!("rule: no rule named {n:?}")))?,
+        None => flag
+            .rules
+            .iter()
+            .rposition(|r| !r.rollout.is_empty())
+            .ok_or_else(|| ApiError::bad_request("rule: the flag has no rollout rule"))?,
+    };
+    let rule = &mut flag.rules[index];
+    rule.rollout = change.rollout;
+    rule.treatment = None;
+    apply(&state, flag, FlagAction::Rollout).await.map(Json)
+}
+
+async fn set_state(
+    state: AppState,
+    key: String,
+    action: FlagAction,
+) -> Result<Json<FlagDefinition>, ApiError> {
+    let _guard = state.admin_lock.lock().await;
+    let mut flag = existing(&state, &key)?;
+    match action {
+        FlagAction::Kill => flag.killed = true,
+        FlagAction::Restore => flag.killed = false,
+        FlagAction::Archive => flag.archived = true,
+        _ => {}
+    }
+    apply(&state, flag, action).await.map(Json)
+}
+
+/// `POST /api/v1/admin/flags/{key}/kill`: every key gets the default treatment.
+pub async fn kill_flag(
+    State(state): State<AppState>,
+    _auth: AdminAuth,
+    Path(key): Path<String>,
+) -> Result<Json<FlagDefinition>, ApiError> {
+    set_state(state, key, FlagAction::Kill).await
+}
+
+/// `POST /api/v1/admin/flags/{key}/restore`: undoes a kill.
+pub async fn restore_flag(
+    State(state): State<AppState>,
+    _auth: AdminAuth,
+    Path(key): Path<String>,
+) -> Result<Json<FlagDefinition>, ApiError> {
+    set_state(state, key, FlagAction::Restore).await
+}
+
+/// `POST /api/v1/admin/flags/{key}/archive`: stops serving the flag for evaluation.
+pub async fn archive_flag(
+    State(state): State<AppState>,
+    _auth: AdminAuth,
+    Path(key): Path<String>,
+) -> Result<Json<FlagDefinition>, ApiError> {
+    set_state(state, key, FlagAction::Archive).await
+}
+
+/// `GET /api/v1/admin/flags/{key}/history`: every change, oldest first.
+pub async fn flag_history(
+    State(state): State<AppState>,
+    _auth: AdminAuth,
+    Path(key): Path<String>,
+) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
+    existing(&state, &key)?;
+    let store = state.store.clone();
+    blocking(move || store.flag_history(&key)).await.map(Json)
+}
+
+/// Body of the evaluate endpoint.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct EvaluateRequest {
+    /// The user's matching key.
+    pub key: String,
+    /// Bucketing key when it differs.
+    #[serde(default)]
+    pub bucketing_key: Option<String>,
+    /// The user's attributes.
+    #[serde(default)]
+    pub attributes: Option<Map<String, Value>>,
+}
+
+/// Answer of the evaluate endpoint.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct EvaluateResponse {
+    /// Treatment served.
+    pub treatment: String,
+    /// Why.
+    pub label: String,
+    /// The key's bucket (1..=100) when a rollout was walked.
+    pub bucket: Option<u32>,
+    /// Flag version used.
+    pub version: u64,
+    /// The treatment's config.
+    pub config: Option<String>,
+}
+
+/// `POST /api/v1/admin/flags/{key}/evaluate`: which treatment a user gets, and why.
+pub async fn evaluate_flag(
+    State(state): State<AppState>,
+    _auth: AdminAuth,
+    Path(flag): Path<String>,
+    body: Bytes,
+) -> Result<Json<EvaluateResponse>, ApiError> {
+    let req: EvaluateRequest = parse_json(&body)?;
+    if req.key.is_empty() {
+        return Err(ApiError::bad_request("key: must not be empty"));
+    }
+    let snap = state.flags.current();
+    if snap.flag(&flag).is_none() {
+        return Err(ApiError::not_found(format!("flag {flag:?} not found")));
+    }
+    let set = snap
+        .flag_set()
+        .map_err(|e| ApiError::internal(format!("stored flags do not compile: {e}")))?;
+    let attributes = Attributes(req.attributes.unwrap_or_default().into_iter().collect());
+    let ev = set.evaluate(&req.key, req.bucketing_key.as_deref(), &flag, &attributes);
+    Ok(Json(EvaluateResponse {
+        treatment: ev.treatment,
+        label: ev.label,
+        bucket: ev.bucket,
+        version: ev.version,
+        config: ev.config,
+    }))
+}

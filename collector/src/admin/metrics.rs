@@ -1,0 +1,51 @@
+//! Metric management and raw stats.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+
+use crate::auth::AdminAuth;
+use crate::error::{ApiError, parse_json};
+use crate::metrics::validate_metric;
+use crate::server::{AppState, blocking};
+use crate::store::{Metric, NewMetric, Stats};
+
+/// `GET /api/v1/admin/metrics`: metrics not deleted, auto-created ones marked.
+pub async fn list_metrics(
+    State(state): State<AppState>,
+    _auth: AdminAuth,
+) -> Result<Json<Vec<Metric>>, ApiError> {
+    let store = state.store.clone();
+    blocking(move || store.metrics()).await.map(Json)
+}
+
+/// `POST /api/v1/admin/metrics`: creates a custom metric.
+pub async fn create_metric(
+    State(state): State<AppState>,
+    _auth: AdminAuth,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Metric>), ApiError> {
+    let metric: NewMetric = parse_json(&body)?;
+    validate_metric(&metric).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let store = state.store.clone();
+    let created = blocking(move || store.create_metric(metric)).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// `DELETE /api/v1/admin/metrics/{id}`: deletes a metric (never auto-created again).
+pub async fn delete_metric(
+    State(state): State<AppState>,
+    _auth: AdminAuth,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    let store = state.store.clone();
+    blocking(move || store.delete_metric(id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/v1/admin/stats`: raw counts per flag treatment and per event type.
+pub async fn stats(State(state): State<AppState>, _auth: AdminAuth) -> Result<Json<Stats>, ApiError> {
+    let store = state.store.clone();
+    blocking(move || store.stats()).await.map(Json)
+}

@@ -1,0 +1,5 @@
+//! The management API (admin key): flags, segments, evaluation, metrics and raw stats.
+
+pub mod flags;
+pub mod metrics;
+pub mod segments;

@@ -1,0 +1,74 @@
+//! Flag definitions for SDKs: `GET /api/v1/flags?since=V` and the SSE change stream.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::stream::{self, Stream, StreamExt};
+use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
+
+use agent_core::wire::{FlagChanges, FlagsChanged};
+
+use crate::auth::SdkAuth;
+use crate::server::AppState;
+
+/// Query of the poll endpoint.
+#[derive(Debug, Deserialize)]
+pub struct SinceQuery {
+    /// The version the client has (0 or absent: everything).
+    #[serde(default)]
+    pub since: u64,
+}
+
+/// Handler of `GET /api/v1/flags`.
+pub async fn get_flags(
+    State(state): State<AppState>,
+    _auth: SdkAuth,
+    Query(q): Query<SinceQuery>,
+) -> Json<FlagChanges> {
+    Json(state.flags.current().changes_since(q.since))
+}
+
+fn flags_event(version: u64) -> Result<Event, Infallible> {
+    let data = serde_json::to_string(&FlagsChanged { version }).unwrap_or_default();
+    Ok(Event::default()
+        .event("flags")
+        .id(version.to_string())
+        .data(data))
+}
+
+/// Handler of `GET /api/v1/flags/stream`: a `flags` event with the current version on connect
+/// (which also answers a client resuming with an older `Last-Event-ID`), then one per change.
+pub async fn stream_flags(
+    State(state): State<AppState>,
+    _auth: SdkAuth,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    // Subscribe before reading the version so no change can fall between the two.
+    let rx = state.flags.subscribe();
+    let current = state.flags.current().version;
+    let flags = state.flags.clone();
+    let updates = stream::unfold((rx, flags), |(mut rx, flags)| async move {
+        loop {
+            match rx.recv().await {
+                Ok(v) => return Some((v, (rx, flags))),
+                Err(RecvError::Lagged(_)) => {
+                    let v = flags.current().version;
+                    return Some((v, (rx, flags)));
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    });
+    let mut shutdown = state.shutdown.clone();
+    let stop = async move {
+        let _ = shutdown.wait_for(|s| *s).await;
+    };
+    let events = stream::once(async move { current })
+        .chain(updates)
+        .map(flags_event)
+        .take_until(stop);
+    Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}

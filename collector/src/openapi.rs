@@ -1,0 +1,217 @@
+//! The OpenAPI 3.1 document of the whole HTTP API, served at `/api/v1/openapi.json`.
+//!
+//! Handwritten with `json!` because the wire types live in agent-core, which stays free of
+//! schema dependencies; a test checks that every route of the router is documented here.
+
+use axum::Json;
+use serde_json::{Value, json};
+
+/// Where the document is served.
+pub const PATH: &str = "/api/v1/openapi.json";
+
+fn schema(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn body(name: &str) -> Value {
+    json!({ "required": true, "content": { "application/json": { "schema": schema(name) } } })
+}
+
+fn ok(code: &str, description: &str, schema_name: Option<&str>) -> Value {
+    let mut r = json!({ "description": description });
+    if let Some(s) = schema_name {
+        r["content"] = json!({ "application/json": { "schema": schema(s) } });
+    }
+    json!({ code: r })
+}
+
+fn op(summary: &str, auth: Option<&str>, request: Option<&str>, responses: Value) -> Value {
+    let mut responses = responses;
+    for (code, text) in [
+        ("400", "Invalid input; the message names the field"),
+        ("401", "Missing or unknown key"),
+        ("403", "Wrong kind of key"),
+        ("404", "Not found"),
+    ] {
+        if auth.is_some() || code == "400" {
+            responses[code] = json!({ "description": text, "content": { "application/json": { "schema": schema("Error") } } });
+        }
+    }
+    let mut o = json!({ "summary": summary, "responses": responses });
+    if let Some(a) = auth {
+        o["security"] = json!([{ a: [] }]);
+    }
+    if let Some(r) = request {
+        o["requestBody"] = body(r);
+    }
+    o
+}
+
+fn key_param(name: &str, kind: &str) -> Value {
+    json!([{ "name": name, "in": "path", "required": true, "schema": { "type": kind } }])
+}
+
+fn flag_action(summary: &str) -> Value {
+    json!({
+        "parameters": key_param("key", "string"),
+        "post": op(summary, Some("admin"), None, ok("200", "The flag after the change", Some("FlagDefinition"))),
+    })
+}
+
+/// The OpenAPI document.
+pub fn document() -> Value {
+    let admin = Some("admin");
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Release-monitoring collector",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Ingests agent batches, serves flag definitions, manages flags and metrics. Errors answer {\"error\": message}."
+        },
+        "paths": {
+            "/healthz": { "get": op("Liveness", None, None, json!({ "200": { "description": "ok", "content": { "text/plain": {} } } })) },
+            PATH: { "get": op("This document", None, None, json!({ "200": { "description": "OpenAPI 3.1 document" } })) },
+            "/api/v1/batch": { "post": {
+                "summary": "Ingest a batch of impressions and events (plain or gzip JSON; application/json or text/plain). Answered after the commit; idempotent by batch_id and item ids.",
+                "security": [{ "sdk": [] }],
+                "parameters": [{ "name": "Content-Encoding", "in": "header", "required": false, "schema": { "type": "string", "enum": ["gzip"] } }],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": schema("Batch") }, "text/plain": { "schema": schema("Batch") } } },
+                "responses": {
+                    "202": { "description": "Committed", "content": { "application/json": { "schema": schema("IngestOutcome") } } },
+                    "400": { "description": "Invalid batch; the message names the field, e.g. events[3].ts", "content": { "application/json": { "schema": schema("Error") } } },
+                    "401": { "description": "Missing or unknown key" },
+                    "403": { "description": "Not an SDK key" },
+                    "413": { "description": "Body (1 MiB on the wire, 8 MiB decoded) or item count (1000) too large" },
+                    "415": { "description": "Unsupported content type or encoding" }
+                }
+            } },
+            "/api/v1/flags": { "get": {
+                "summary": "Flag definitions and segments changed after version `since` (all when 0)",
+                "security": [{ "sdk": [] }],
+                "parameters": [{ "name": "since", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 0 } }],
+                "responses": ok("200", "Changes", Some("FlagChanges"))
+            } },
+            "/api/v1/flags/stream": { "get": {
+                "summary": "Server-sent events: `flags` with data {\"version\"} and id = version, on connect and after every change",
+                "security": [{ "sdk": [] }],
+                "parameters": [{ "name": "Last-Event-ID", "in": "header", "required": false, "schema": { "type": "string" } }],
+                "responses": { "200": { "description": "Event stream", "content": { "text/event-stream": { "schema": schema("FlagsChanged") } } } }
+            } },
+            "/api/v1/admin/flags": {
+                "get": op("All flags (archived included)", admin, None, json!({ "200": { "description": "Flags", "content": { "application/json": { "schema": { "type": "array", "items": schema("FlagDefinition") } } } } })),
+                "post": op("Create a flag (the server assigns the version); 409 if it exists", admin, Some("FlagDefinition"), ok("201", "Created", Some("FlagDefinition")))
+            },
+            "/api/v1/admin/flags/{key}": {
+                "parameters": key_param("key", "string"),
+                "get": op("One flag", admin, None, ok("200", "The flag", Some("FlagDefinition"))),
+                "put": op("Replace a flag's definition", admin, Some("FlagDefinition"), ok("200", "Updated", Some("FlagDefinition")))
+            },
+            "/api/v1/admin/flags/{key}/rollout": {
+                "parameters": key_param("key", "string"),
+                "put": op("Change the weights of a rollout rule (default: the last one)", admin, Some("RolloutChange"), ok("200", "Updated", Some("FlagDefinition")))
+            },
+            "/api/v1/admin/flags/{key}/kill": flag_action("Kill: every key gets the default treatment"),
+            "/api/v1/admin/flags/{key}/restore": flag_action("Undo a kill"),
+            "/api/v1/admin/flags/{key}/archive": flag_action("Archive: no longer served for evaluation"),
+            "/api/v1/admin/flags/{key}/history": {
+                "parameters": key_param("key", "string"),
+                "get": op("Every change of the flag, oldest first", admin, None, json!({ "200": { "description": "History", "content": { "application/json": { "schema": { "type": "array", "items": schema("HistoryEntry") } } } } }))
+            },
+            "/api/v1/admin/flags/{key}/evaluate": {
+                "parameters": key_param("key", "string"),
+                "post": op("Which treatment a key gets, and why", admin, Some("EvaluateRequest"), ok("200", "Evaluation", Some("EvaluateResponse")))
+            },
+            "/api/v1/admin/segments": { "get": op("All segments", admin, None, json!({ "200": { "description": "Segments", "content": { "application/json": { "schema": { "type": "array", "items": schema("Segment") } } } } })) },
+            "/api/v1/admin/segments/{name}": {
+                "parameters": key_param("name", "string"),
+                "put": op("Create or replace a segment", admin, Some("SegmentBody"), ok("200", "The segment", Some("Segment")))
+            },
+            "/api/v1/admin/metrics": {
+                "get": op("Metrics not deleted; auto_created marks the defaults", admin, None, json!({ "200": { "description": "Metrics", "content": { "application/json": { "schema": { "type": "array", "items": schema("Metric") } } } } })),
+                "post": op("Create a custom metric", admin, Some("NewMetric"), ok("201", "Created", Some("Metric")))
+            },
+            "/api/v1/admin/metrics/{id}": {
+                "parameters": key_param("id", "integer"),
+                "delete": op("Delete a metric (an auto-created one is never re-created)", admin, None, json!({ "204": { "description": "Deleted" } }))
+            },
+            "/api/v1/admin/stats": { "get": op("Raw counts per flag treatment and per event type", admin, None, ok("200", "Stats", Some("Stats"))) }
+        },
+        "components": {
+            "securitySchemes": {
+                "admin": { "type": "http", "scheme": "bearer", "description": "Admin key" },
+                "sdk": { "type": "http", "scheme": "bearer", "description": "SDK key (one environment)" }
+            },
+            "schemas": schemas()
+        }
+    })
+}
+
+fn schemas() -> Value {
+    let s = json!({ "type": "string" });
+    let int = json!({ "type": "integer" });
+    json!({
+        "Error": { "type": "object", "required": ["error"], "properties": { "error": s } },
+        "IngestOutcome": { "type": "object", "properties": { "accepted": int, "duplicates": int } },
+        "Batch": { "type": "object", "required": ["batch_id", "sdk"], "properties": {
+            "batch_id": { "type": "string", "format": "uuid" },
+            "sdk": { "type": "object", "required": ["name", "version", "platform"], "properties": { "name": s, "version": s, "platform": s } },
+            "impressions": { "type": "array", "items": schema("Impression") },
+            "events": { "type": "array", "items": schema("Event") },
+            "dropped": { "type": "array", "items": { "type": "object", "properties": { "reason": s, "count": int } } }
+        } },
+        "Impression": { "type": "object", "required": ["id", "key", "flag", "treatment", "version", "label", "ts"], "properties": {
+            "id": { "type": "string", "format": "uuid" }, "key": s, "flag": s, "treatment": s, "version": int,
+            "label": s, "ts": { "type": "integer", "description": "Unix milliseconds" }, "bucketing_key": s, "count": { "type": "integer", "minimum": 1 }
+        } },
+        "Event": { "type": "object", "required": ["id", "key", "traffic_type", "type", "ts"], "properties": {
+            "id": { "type": "string", "format": "uuid" }, "key": s, "traffic_type": s,
+            "type": { "type": "string", "pattern": agent_core::wire::EVENT_TYPE_PATTERN },
+            "value": { "type": ["number", "null"] }, "ts": int, "properties": { "type": "object" }
+        } },
+        "FlagDefinition": { "type": "object", "required": ["key", "traffic_type", "treatments", "default_treatment", "seed"], "properties": {
+            "key": s, "version": int, "traffic_type": s,
+            "treatments": { "type": "array", "items": { "type": "object", "required": ["name"], "properties": { "name": s, "config": s } } },
+            "default_treatment": s, "baseline_treatment": s, "killed": { "type": "boolean" }, "archived": { "type": "boolean" },
+            "seed": int, "traffic_allocation": { "type": "integer", "minimum": 0, "maximum": 100 }, "traffic_allocation_seed": int,
+            "rules": { "type": "array", "items": schema("Rule") }
+        } },
+        "Rule": { "type": "object", "required": ["name"], "properties": {
+            "name": s,
+            "matchers": { "type": "array", "items": { "type": "object", "required": ["type"], "properties": { "type": s, "negate": { "type": "boolean" } }, "additionalProperties": true } },
+            "rollout": { "type": "array", "items": schema("Weight") },
+            "treatment": s
+        } },
+        "Weight": { "type": "object", "required": ["treatment", "weight"], "properties": { "treatment": s, "weight": int } },
+        "Segment": { "type": "object", "properties": { "name": s, "version": int, "keys": { "type": "array", "items": s } } },
+        "SegmentBody": { "type": "object", "required": ["keys"], "properties": { "keys": { "type": "array", "items": s } } },
+        "FlagChanges": { "type": "object", "properties": {
+            "version": int, "flags": { "type": "array", "items": schema("FlagDefinition") },
+            "segments": { "type": "array", "items": schema("Segment") }, "full": { "type": "boolean" }
+        } },
+        "FlagsChanged": { "type": "object", "properties": { "version": int } },
+        "RolloutChange": { "type": "object", "required": ["rollout"], "properties": {
+            "rule": { "oneOf": [s, int], "description": "Rule name or index; default: the last rollout rule" },
+            "rollout": { "type": "array", "items": schema("Weight") }
+        } },
+        "HistoryEntry": { "type": "object", "properties": { "flag": s, "version": int, "action": s, "changed_at": int, "definition": schema("FlagDefinition") } },
+        "EvaluateRequest": { "type": "object", "required": ["key"], "properties": { "key": s, "bucketing_key": s, "attributes": { "type": "object" } } },
+        "EvaluateResponse": { "type": "object", "properties": { "treatment": s, "label": s, "bucket": { "type": ["integer", "null"] }, "version": int, "config": { "type": ["string", "null"] } } },
+        "NewMetric": { "type": "object", "required": ["name", "event_type", "metric_type", "direction"], "properties": {
+            "name": s, "event_type": s,
+            "metric_type": { "type": "string", "enum": crate::metrics::METRIC_TYPES },
+            "direction": { "type": "string", "enum": crate::metrics::DIRECTIONS },
+            "value_property": s, "denominator_event_type": s, "filter": { "type": "object" }, "cap": { "type": "number" }
+        } },
+        "Metric": { "allOf": [schema("NewMetric"), { "type": "object", "properties": { "id": int, "auto_created": { "type": "boolean" }, "created_at": int } }] },
+        "Stats": { "type": "object", "properties": {
+            "batches": int,
+            "impressions": { "type": "array", "items": { "type": "object", "properties": { "flag": s, "treatment": s, "impressions": int, "users": int } } },
+            "events": { "type": "array", "items": { "type": "object", "properties": { "event_type": s, "events": int, "users": int, "value_sum": { "type": "number" } } } }
+        } }
+    })
+}
+
+/// Handler of `GET /api/v1/openapi.json`.
+pub async fn get_openapi() -> Json<Value> {
+    Json(document())
+}

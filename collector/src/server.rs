@@ -1,0 +1,313 @@
+//! The HTTP server: shared state, the router, `serve` for the binary and `spawn` for tests,
+//! demos and benchmarks.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{MethodRouter, delete, get, post, put};
+use tokio::sync::watch;
+use tower_http::decompression::RequestDecompressionLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+use agent_core::wire::{BATCH_PATH, FLAGS_PATH, FLAGS_STREAM_PATH};
+
+use crate::admin;
+use crate::auth::{generate_key, hash_key};
+use crate::config::Config;
+use crate::error::{ApiError, json_errors};
+use crate::flag_state::FlagState;
+use crate::store::{Principal, SqliteStore, Store, StoreError};
+use crate::{flags_api, ingest, openapi};
+
+/// Cache of authenticated key hashes (keys are never revoked while running).
+#[derive(Default)]
+pub struct KeyCache(RwLock<HashMap<String, Principal>>);
+
+impl KeyCache {
+    /// The principal of a cached hash.
+    pub fn get(&self, hash: &str) -> Option<Principal> {
+        self.0.read().ok()?.get(hash).cloned()
+    }
+
+    /// Remembers a hash.
+    pub fn insert(&self, hash: String, p: Principal) {
+        if let Ok(mut m) = self.0.write() {
+            m.insert(hash, p);
+        }
+    }
+}
+
+/// State shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// Persistent storage.
+    pub store: Arc<dyn Store>,
+    /// Flag snapshot and change broadcast.
+    pub flags: Arc<FlagState>,
+    /// Serialises flag and segment mutations.
+    pub admin_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Becomes true when the server shuts down (ends SSE streams).
+    pub shutdown: watch::Receiver<bool>,
+    keys: Arc<KeyCache>,
+}
+
+impl AppState {
+    /// The key cache.
+    pub fn key_cache(&self) -> &KeyCache {
+        &self.keys
+    }
+}
+
+/// Runs a store call on the blocking pool, mapping failures to HTTP errors.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("task failed: {e}")))?
+        .map_err(ApiError::from)
+}
+
+/// Records each route's methods while building the router, so the OpenAPI test can check that
+/// every route is documented.
+struct Routes {
+    router: Router<AppState>,
+    table: Vec<(&'static str, &'static str)>,
+}
+
+impl Routes {
+    fn add(mut self, path: &'static str, methods: &[&'static str], mr: MethodRouter<AppState>) -> Self {
+        self.table.extend(methods.iter().map(|m| (*m, path)));
+        self.router = self.router.route(path, mr);
+        self
+    }
+}
+
+fn routes(config: &Config) -> Routes {
+    // The last layer runs first: bound the wire size, inflate, then bound the inflated size.
+    let batch = post(ingest::post_batch)
+        .layer::<_, Infallible>(RequestBodyLimitLayer::new(config.max_decoded_bytes))
+        .layer::<_, Infallible>(RequestDecompressionLayer::new())
+        .layer::<_, Infallible>(RequestBodyLimitLayer::new(config.max_encoded_bytes))
+        .layer(DefaultBodyLimit::disable());
+    use admin::{flags as af, metrics as am, segments as asg};
+    Routes {
+        router: Router::new(),
+        table: Vec::new(),
+    }
+    .add("/healthz", &["get"], get(healthz))
+    .add(openapi::PATH, &["get"], get(openapi::get_openapi))
+    .add(BATCH_PATH, &["post"], batch)
+    .add(FLAGS_PATH, &["get"], get(flags_api::get_flags))
+    .add(FLAGS_STREAM_PATH, &["get"], get(flags_api::stream_flags))
+    .add(
+        "/api/v1/admin/flags",
+        &["get", "post"],
+        get(af::list_flags).post(af::create_flag),
+    )
+    .add(
+        "/api/v1/admin/flags/{key}",
+        &["get", "put"],
+        get(af::get_flag).put(af::update_flag),
+    )
+    .add("/api/v1/admin/flags/{key}/rollout", &["put"], put(af::change_rollout))
+    .add("/api/v1/admin/flags/{key}/kill", &["post"], post(af::kill_flag))
+    .add("/api/v1/admin/flags/{key}/restore", &["post"], post(af::restore_flag))
+    .add("/api/v1/admin/flags/{key}/archive", &["post"], post(af::archive_flag))
+    .add("/api/v1/admin/flags/{key}/history", &["get"], get(af::flag_history))
+    .add("/api/v1/admin/flags/{key}/evaluate", &["post"], post(af::evaluate_flag))
+    .add("/api/v1/admin/segments", &["get"], get(asg::list_segments))
+    .add("/api/v1/admin/segments/{name}", &["put"], put(asg::put_segment))
+    .add(
+        "/api/v1/admin/metrics",
+        &["get", "post"],
+        get(am::list_metrics).post(am::create_metric),
+    )
+    .add("/api/v1/admin/metrics/{id}", &["delete"], delete(am::delete_metric))
+    .add("/api/v1/admin/stats", &["get"], get(am::stats))
+}
+
+/// Every `(method, path)` the router serves (lower-case method, OpenAPI path syntax).
+pub fn route_table() -> Vec<(&'static str, &'static str)> {
+    routes(&Config::new(([127, 0, 0, 1], 0).into(), ".")).table
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Builds the router over `state`.
+pub fn router(config: &Config, state: AppState) -> Router {
+    routes(config)
+        .router
+        .layer(axum::middleware::map_response(json_errors))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Opens the store, stores configured keys, and bootstraps keys on a first start.
+fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let store = SqliteStore::open(&config.data_dir)?;
+    if let Some(k) = &config.admin_key {
+        store.add_key(&hash_key(k), &Principal::Admin)?;
+    }
+    let sdk = Principal::Sdk {
+        environment: config.environment.clone(),
+    };
+    if let Some(k) = &config.sdk_key {
+        store.add_key(&hash_key(k), &sdk)?;
+    }
+    if store.key_count()? == 0 {
+        let admin_key = generate_key("adm");
+        let sdk_key = generate_key("sdk");
+        store.add_key(&hash_key(&admin_key), &Principal::Admin)?;
+        store.add_key(&hash_key(&sdk_key), &sdk)?;
+        println!("First start: created keys (shown once, only their hashes are stored)");
+        println!("admin key: {admin_key}");
+        println!("sdk key ({}): {sdk_key}", config.environment);
+    }
+    Ok(Arc::new(store))
+}
+
+/// A collector running in the background of the current tokio runtime.
+pub struct RunningCollector {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningCollector {
+    /// `http://addr`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, ends streams, drains the writer and waits for the end.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        self.task.await?
+    }
+}
+
+/// Starts a collector on `config.listen` (port 0: a free port) and returns once it listens.
+pub async fn spawn(config: Config) -> anyhow::Result<RunningCollector> {
+    let cfg = config.clone();
+    let store = tokio::task::spawn_blocking(move || open_store(&cfg)).await??;
+    let load_store = store.clone();
+    let flags = Arc::new(tokio::task::spawn_blocking(move || FlagState::load(load_store.as_ref())).await??);
+    let (tx, rx) = watch::channel(false);
+    let state = AppState {
+        store: store.clone(),
+        flags,
+        admin_lock: Arc::new(tokio::sync::Mutex::new(())),
+        shutdown: rx.clone(),
+        keys: Arc::new(KeyCache::default()),
+    };
+    let app = router(&config, state);
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, data = %config.data_dir.display(), "collector listening");
+    let mut stop = rx;
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await;
+        // Drain queued writes before reporting the end.
+        tokio::task::spawn_blocking(move || store.close()).await?;
+        served?;
+        Ok(())
+    });
+    Ok(RunningCollector {
+        addr,
+        shutdown: tx,
+        task,
+    })
+}
+
+/// Runs a collector until SIGTERM or Ctrl-C, then shuts down gracefully.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let running = spawn(config).await?;
+    println!("collector listening on {}", running.url());
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    running.shutdown().await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+/// A collector on its own runtime thread, for synchronous callers (demos, benchmarks, tests).
+pub struct BackgroundCollector {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    runtime: Option<tokio::runtime::Runtime>,
+    running: Option<RunningCollector>,
+}
+
+impl BackgroundCollector {
+    /// Starts a collector on a fresh multi-threaded runtime.
+    pub fn start(config: Config) -> anyhow::Result<BackgroundCollector> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .thread_name("collector")
+            .build()?;
+        let running = runtime.block_on(spawn(config))?;
+        Ok(BackgroundCollector {
+            addr: running.addr,
+            runtime: Some(runtime),
+            running: Some(running),
+        })
+    }
+
+    /// `http://addr`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Shuts down gracefully (drains the writer).
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        self.stop_inner()
+    }
+
+    fn stop_inner(&mut self) -> anyhow::Result<()> {
+        if let (Some(rt), Some(running)) = (self.runtime.take(), self.running.take()) {
+            let r = rt.block_on(running.shutdown());
+            rt.shutdown_background();
+            return r;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for BackgroundCollector {
+    fn drop(&mut self) {
+        let _ = self.stop_inner();
+    }
+}

@@ -1,0 +1,105 @@
+//! SQLite schema migrations, embedded in the binary and applied in order (`PRAGMA user_version`).
+
+use rusqlite::Connection;
+
+/// Migration scripts; index + 1 is the schema version each one brings the database to.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT INTO meta (name, value) VALUES ('version', 0);
+
+CREATE TABLE api_keys (
+    hash TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('admin', 'sdk')),
+    environment TEXT,
+    created_at INTEGER NOT NULL
+);
+
+CREATE TABLE batches (
+    batch_id BLOB PRIMARY KEY,
+    sdk TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    dropped TEXT
+);
+
+CREATE TABLE impressions (
+    id BLOB NOT NULL UNIQUE,
+    key TEXT NOT NULL,
+    flag TEXT NOT NULL,
+    treatment TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    label TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    bucketing_key TEXT,
+    environment TEXT NOT NULL
+);
+CREATE INDEX impressions_flag ON impressions (flag, treatment);
+
+CREATE TABLE events (
+    id BLOB NOT NULL UNIQUE,
+    key TEXT NOT NULL,
+    traffic_type TEXT NOT NULL,
+    type TEXT NOT NULL,
+    value REAL,
+    ts INTEGER NOT NULL,
+    properties TEXT NOT NULL,
+    environment TEXT NOT NULL
+);
+CREATE INDEX events_type ON events (type, ts);
+
+CREATE TABLE flags (
+    key TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    definition TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+
+CREATE TABLE segments (
+    name TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    keys TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+
+CREATE TABLE flag_history (
+    id INTEGER PRIMARY KEY,
+    flag TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    action TEXT NOT NULL,
+    definition TEXT NOT NULL,
+    changed_at INTEGER NOT NULL
+);
+CREATE INDEX flag_history_flag ON flag_history (flag, version);
+
+CREATE TABLE seen_event_types (
+    event_type TEXT PRIMARY KEY,
+    first_seen INTEGER NOT NULL
+);
+
+CREATE TABLE metrics (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    metric_type TEXT NOT NULL,
+    direction TEXT NOT NULL,
+    value_property TEXT,
+    denominator_event_type TEXT,
+    filter TEXT,
+    cap REAL,
+    auto_created INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0
+);
+"#];
+
+/// Brings the database schema up to date inside one transaction.
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let tx = conn.transaction()?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+    }
+    tx.commit()
+}

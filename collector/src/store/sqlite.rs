@@ -1,0 +1,619 @@
+//! The embedded SQLite store: WAL, `synchronous=FULL`, one writer thread, pooled readers.
+//!
+//! Every write goes over a channel to one thread that owns the only writing connection, so
+//! writers never fight over the lock; consecutive batches are grouped into one transaction (group
+//! commit: one fsync for many batches) and each caller is answered only after that commit.
+//! `synchronous=FULL` makes a WAL commit durable at the fsync, so a 202 survives a power cut or a
+//! SIGKILL; `NORMAL` would only survive a process crash.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError, channel, sync_channel};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use agent_core::wire::{Batch, FlagDefinition, Segment};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+
+use super::{
+    EventStat, FlagAction, HistoryEntry, ImpressionStat, IngestOutcome, Metric, NewMetric,
+    Principal, Stats, Store, StoreError,
+};
+use crate::metrics::default_metrics;
+
+/// Largest number of batches committed together by the writer.
+const MAX_GROUP: usize = 32;
+/// Idle reader connections kept open.
+const MAX_IDLE_READERS: usize = 8;
+
+type Reply<T> = SyncSender<Result<T, StoreError>>;
+
+struct IngestJob {
+    batch: Batch,
+    environment: String,
+    reply: Reply<IngestOutcome>,
+}
+
+enum Job {
+    Ingest(IngestJob),
+    Exec(Box<dyn FnOnce(&mut Connection) + Send>),
+}
+
+/// The SQLite implementation of [`Store`], in `DIR/collector.db`.
+pub struct SqliteStore {
+    path: PathBuf,
+    sender: Mutex<Option<Sender<Job>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Current time in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+fn corrupt(e: serde_json::Error) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating) the database in `data_dir` and starts the writer thread.
+    pub fn open(data_dir: &Path) -> Result<SqliteStore, StoreError> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| StoreError::Corrupt(format!("cannot create {}: {e}", data_dir.display())))?;
+        let path = data_dir.join("collector.db");
+        let mut conn = open_connection(&path)?;
+        super::migrations::migrate(&mut conn)?;
+        let seen = {
+            let mut stmt = conn.prepare("SELECT event_type FROM seen_event_types")?;
+            stmt.query_map([], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<HashSet<String>>>()?
+        };
+        let (tx, rx) = channel();
+        let writer = std::thread::Builder::new()
+            .name("collector-sqlite-writer".into())
+            .spawn(move || run_writer(conn, rx, seen))
+            .map_err(|e| StoreError::Corrupt(format!("cannot start writer thread: {e}")))?;
+        Ok(SqliteStore {
+            path,
+            sender: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn send(&self, job: Job) -> Result<(), StoreError> {
+        let sender = lock(&self.sender).clone().ok_or(StoreError::Closed)?;
+        sender.send(job).map_err(|_| StoreError::Closed)
+    }
+
+    /// Runs `f` on the writer thread and waits for its result.
+    fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = sync_channel(1);
+        self.send(Job::Exec(Box::new(move |conn| {
+            let _ = tx.send(f(conn));
+        })))?;
+        rx.recv().map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `f` on a pooled reader connection.
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let pooled = lock(&self.readers).pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => open_connection(&self.path)?,
+        };
+        let result = f(&conn);
+        let mut readers = lock(&self.readers);
+        if readers.len() < MAX_IDLE_READERS {
+            readers.push(conn);
+        }
+        result
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn run_writer(mut conn: Connection, rx: Receiver<Job>, mut seen: HashSet<String>) {
+    let mut pending: Option<Job> = None;
+    loop {
+        let job = match pending.take() {
+            Some(j) => j,
+            None => match rx.recv() {
+                Ok(j) => j,
+                Err(_) => break,
+            },
+        };
+        match job {
+            Job::Exec(f) => f(&mut conn),
+            Job::Ingest(first) => {
+                let mut group = vec![first];
+                while group.len() < MAX_GROUP {
+                    match rx.try_recv() {
+                        Ok(Job::Ingest(j)) => group.push(j),
+                        Ok(other) => {
+                            pending = Some(other);
+                            break;
+                        }
+                        Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                    }
+                }
+                commit_group(&mut conn, &mut seen, group);
+            }
+        }
+    }
+}
+
+fn commit_group(conn: &mut Connection, seen: &mut HashSet<String>, group: Vec<IngestJob>) {
+    let now = now_ms();
+    let mut attempt = || -> rusqlite::Result<(Vec<Result<IngestOutcome, StoreError>>, Vec<String>)> {
+        let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut outcomes = Vec::with_capacity(group.len());
+        let mut checked = Vec::new();
+        for job in &group {
+            let sp = tx.savepoint()?;
+            let mut types = Vec::new();
+            match insert_batch(&sp, seen, &job.batch, &job.environment, now, &mut types) {
+                Ok(o) => {
+                    sp.commit()?;
+                    checked.extend(types);
+                    outcomes.push(Ok(o));
+                }
+                Err(e) => {
+                    drop(sp);
+                    tracing::error!(error = %e, "batch insert failed");
+                    outcomes.push(Err(StoreError::Db(e)));
+                }
+            }
+        }
+        tx.commit()?;
+        Ok((outcomes, checked))
+    };
+    match attempt() {
+        Ok((outcomes, checked)) => {
+            seen.extend(checked);
+            for (job, outcome) in group.into_iter().zip(outcomes) {
+                let _ = job.reply.send(outcome);
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "group commit failed");
+            for job in group {
+                let _ = job
+                    .reply
+                    .send(Err(StoreError::Corrupt(format!("commit failed: {e}"))));
+            }
+        }
+    }
+}
+
+/// Inserts one batch; `new_types` receives the event types checked against `seen_event_types`.
+fn insert_batch(
+    conn: &Connection,
+    seen: &HashSet<String>,
+    batch: &Batch,
+    environment: &str,
+    now: i64,
+    new_types: &mut Vec<String>,
+) -> rusqlite::Result<IngestOutcome> {
+    let sdk = serde_json::to_string(&batch.sdk).unwrap_or_default();
+    let dropped = if batch.dropped.is_empty() {
+        None
+    } else {
+        serde_json::to_string(&batch.dropped).ok()
+    };
+    let fresh = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO batches (batch_id, sdk, environment, received_at, dropped) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![&batch.batch_id.as_bytes()[..], sdk, environment, now, dropped])?;
+    let total = batch.len() as u64;
+    if fresh == 0 {
+        return Ok(IngestOutcome {
+            accepted: 0,
+            duplicates: total,
+        });
+    }
+    let mut accepted = 0u64;
+    {
+        let mut stmt = conn.prepare_cached(
+            "INSERT OR IGNORE INTO impressions \
+             (id, key, flag, treatment, version, label, ts, count, bucketing_key, environment) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )?;
+        for i in &batch.impressions {
+            accepted += stmt.execute(params![
+                &i.id.as_bytes()[..],
+                i.key,
+                i.flag,
+                i.treatment,
+                i.version as i64,
+                i.label,
+                i.ts,
+                i.count,
+                i.bucketing_key,
+                environment
+            ])? as u64;
+        }
+    }
+    {
+        let mut stmt = conn.prepare_cached(
+            "INSERT OR IGNORE INTO events \
+             (id, key, traffic_type, type, value, ts, properties, environment) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        let mut props = String::new();
+        for e in &batch.events {
+            props.clear();
+            if e.properties.is_empty() {
+                props.push_str("{}");
+            } else {
+                props = serde_json::to_string(&e.properties).unwrap_or_else(|_| "{}".into());
+            }
+            accepted += stmt.execute(params![
+                &e.id.as_bytes()[..],
+                e.key,
+                e.traffic_type,
+                e.event_type,
+                e.value,
+                e.ts,
+                props,
+                environment
+            ])? as u64;
+        }
+    }
+    for e in &batch.events {
+        let t = e.event_type.as_str();
+        if seen.contains(t) || new_types.iter().any(|n| n == t) {
+            continue;
+        }
+        new_types.push(t.to_string());
+        let first = conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO seen_event_types (event_type, first_seen) VALUES (?1, ?2)",
+            )?
+            .execute(params![t, now])?;
+        if first == 1 {
+            let has_value = batch
+                .events
+                .iter()
+                .any(|x| x.event_type == t && x.value.is_some());
+            for m in default_metrics(t, has_value) {
+                insert_metric(conn, &m, true, now)?;
+            }
+        }
+    }
+    Ok(IngestOutcome {
+        accepted,
+        duplicates: total - accepted,
+    })
+}
+
+fn insert_metric(conn: &Connection, m: &NewMetric, auto: bool, now: i64) -> rusqlite::Result<i64> {
+    conn.prepare_cached(
+        "INSERT INTO metrics (name, event_type, metric_type, direction, value_property, \
+         denominator_event_type, filter, cap, auto_created, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        m.name,
+        m.event_type,
+        m.metric_type,
+        m.direction,
+        m.value_property,
+        m.denominator_event_type,
+        m.filter.as_ref().map(|f| f.to_string()),
+        m.cap,
+        auto,
+        now
+    ])?;
+    Ok(conn.last_insert_rowid())
+}
+
+fn bump_version(tx: &Transaction<'_>) -> rusqlite::Result<u64> {
+    let v: i64 = tx.query_row(
+        "UPDATE meta SET value = value + 1 WHERE name = 'version' RETURNING value",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(v as u64)
+}
+
+fn metric_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Metric> {
+    let filter: Option<String> = r.get(7)?;
+    Ok(Metric {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        event_type: r.get(2)?,
+        metric_type: r.get(3)?,
+        direction: r.get(4)?,
+        value_property: r.get(5)?,
+        denominator_event_type: r.get(6)?,
+        filter: filter.and_then(|f| serde_json::from_str(&f).ok()),
+        cap: r.get(8)?,
+        auto_created: r.get(9)?,
+        created_at: r.get(10)?,
+    })
+}
+
+const METRIC_COLUMNS: &str = "id, name, event_type, metric_type, direction, value_property, \
+     denominator_event_type, filter, cap, auto_created, created_at";
+
+impl Store for SqliteStore {
+    fn ingest(&self, batch: Batch, environment: &str) -> Result<IngestOutcome, StoreError> {
+        let (reply, rx) = sync_channel(1);
+        self.send(Job::Ingest(IngestJob {
+            batch,
+            environment: environment.to_string(),
+            reply,
+        }))?;
+        rx.recv().map_err(|_| StoreError::Closed)?
+    }
+
+    fn principal(&self, key_hash: &str) -> Result<Option<Principal>, StoreError> {
+        self.read(|c| {
+            let row: Option<(String, Option<String>)> = c
+                .prepare_cached("SELECT kind, environment FROM api_keys WHERE hash = ?1")?
+                .query_row([key_hash], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            Ok(row.map(|(kind, env)| match kind.as_str() {
+                "admin" => Principal::Admin,
+                _ => Principal::Sdk {
+                    environment: env.unwrap_or_default(),
+                },
+            }))
+        })
+    }
+
+    fn add_key(&self, key_hash: &str, principal: &Principal) -> Result<(), StoreError> {
+        let (kind, env) = match principal {
+            Principal::Admin => ("admin", None),
+            Principal::Sdk { environment } => ("sdk", Some(environment.clone())),
+        };
+        let hash = key_hash.to_string();
+        self.write(move |c| {
+            c.execute(
+                "INSERT OR IGNORE INTO api_keys (hash, kind, environment, created_at) \
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![hash, kind, env, now_ms()],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn key_count(&self) -> Result<u64, StoreError> {
+        self.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM api_keys", [], |r| r.get::<_, i64>(0))? as u64))
+    }
+
+    fn version(&self) -> Result<u64, StoreError> {
+        self.read(|c| {
+            Ok(c.query_row("SELECT value FROM meta WHERE name = 'version'", [], |r| {
+                r.get::<_, i64>(0)
+            })? as u64)
+        })
+    }
+
+    fn flags(&self) -> Result<Vec<FlagDefinition>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached("SELECT definition FROM flags ORDER BY key")?;
+            let rows = stmt
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.iter()
+                .map(|j| serde_json::from_str(j).map_err(corrupt))
+                .collect()
+        })
+    }
+
+    fn segments(&self) -> Result<Vec<Segment>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached("SELECT name, version, keys FROM segments ORDER BY name")?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter()
+                .map(|(name, version, keys)| {
+                    Ok(Segment {
+                        name,
+                        version: version as u64,
+                        keys: serde_json::from_str(&keys).map_err(corrupt)?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn save_flag(
+        &self,
+        mut flag: FlagDefinition,
+        action: FlagAction,
+    ) -> Result<FlagDefinition, StoreError> {
+        self.write(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let exists = tx
+                .query_row("SELECT 1 FROM flags WHERE key = ?1", [&flag.key], |_| Ok(()))
+                .optional()?
+                .is_some();
+            if action == FlagAction::Create && exists {
+                return Err(StoreError::Conflict(format!("flag {:?}", flag.key)));
+            }
+            if action != FlagAction::Create && !exists {
+                return Err(StoreError::NotFound(format!("flag {:?}", flag.key)));
+            }
+            flag.version = bump_version(&tx)?;
+            let json = serde_json::to_string(&flag).map_err(corrupt)?;
+            let now = now_ms();
+            tx.execute(
+                "INSERT OR REPLACE INTO flags (key, version, definition, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![flag.key, flag.version as i64, json, now],
+            )?;
+            tx.execute(
+                "INSERT INTO flag_history (flag, version, action, definition, changed_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![flag.key, flag.version as i64, action.as_str(), json, now],
+            )?;
+            tx.commit()?;
+            Ok(flag)
+        })
+    }
+
+    fn save_segment(&self, name: &str, keys: Vec<String>) -> Result<Segment, StoreError> {
+        let name = name.to_string();
+        self.write(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let version = bump_version(&tx)?;
+            let json = serde_json::to_string(&keys).map_err(corrupt)?;
+            tx.execute(
+                "INSERT OR REPLACE INTO segments (name, version, keys, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![name, version as i64, json, now_ms()],
+            )?;
+            tx.commit()?;
+            Ok(Segment {
+                name,
+                version,
+                keys,
+            })
+        })
+    }
+
+    fn flag_history(&self, key: &str) -> Result<Vec<HistoryEntry>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT version, action, changed_at, definition FROM flag_history \
+                 WHERE flag = ?1 ORDER BY version",
+            )?;
+            let rows = stmt
+                .query_map([key], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, String>(3)?,
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter()
+                .map(|(version, action, changed_at, def)| {
+                    Ok(HistoryEntry {
+                        flag: key.to_string(),
+                        version: version as u64,
+                        action,
+                        changed_at,
+                        definition: serde_json::from_str(&def).map_err(corrupt)?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn metrics(&self) -> Result<Vec<Metric>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {METRIC_COLUMNS} FROM metrics WHERE deleted = 0 ORDER BY id"
+            ))?;
+            Ok(stmt
+                .query_map([], metric_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    fn create_metric(&self, metric: NewMetric) -> Result<Metric, StoreError> {
+        self.write(move |c| {
+            let id = insert_metric(c, &metric, false, now_ms())?;
+            Ok(c.query_row(
+                &format!("SELECT {METRIC_COLUMNS} FROM metrics WHERE id = ?1"),
+                [id],
+                metric_from_row,
+            )?)
+        })
+    }
+
+    fn delete_metric(&self, id: i64) -> Result<(), StoreError> {
+        self.write(move |c| {
+            let n = c.execute(
+                "UPDATE metrics SET deleted = 1 WHERE id = ?1 AND deleted = 0",
+                [id],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("metric {id}")));
+            }
+            Ok(())
+        })
+    }
+
+    fn stats(&self) -> Result<Stats, StoreError> {
+        self.read(|c| {
+            let batches = c.query_row("SELECT COUNT(*) FROM batches", [], |r| r.get::<_, i64>(0))? as u64;
+            let impressions = c
+                .prepare_cached(
+                    "SELECT flag, treatment, SUM(count), COUNT(DISTINCT key) FROM impressions \
+                     GROUP BY flag, treatment ORDER BY flag, treatment",
+                )?
+                .query_map([], |r| {
+                    Ok(ImpressionStat {
+                        flag: r.get(0)?,
+                        treatment: r.get(1)?,
+                        impressions: r.get::<_, i64>(2)? as u64,
+                        users: r.get::<_, i64>(3)? as u64,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let events = c
+                .prepare_cached(
+                    "SELECT type, COUNT(*), COUNT(DISTINCT key), COALESCE(SUM(value), 0) \
+                     FROM events GROUP BY type ORDER BY type",
+                )?
+                .query_map([], |r| {
+                    Ok(EventStat {
+                        event_type: r.get(0)?,
+                        events: r.get::<_, i64>(1)? as u64,
+                        users: r.get::<_, i64>(2)? as u64,
+                        value_sum: r.get(3)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(Stats {
+                batches,
+                impressions,
+                events,
+            })
+        })
+    }
+
+    fn close(&self) {
+        drop(lock(&self.sender).take());
+        if let Some(handle) = lock(&self.writer).take() {
+            let _ = handle.join();
+        }
+        lock(&self.readers).clear();
+    }
+}
