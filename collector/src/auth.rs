@@ -23,15 +23,12 @@ pub fn generate_key(prefix: &str) -> String {
 }
 
 async fn principal(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
-    let value = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "missing Authorization header: send `Authorization: Bearer <key>`",
-            )
-        })?;
+    let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing Authorization header: send `Authorization: Bearer <key>`",
+        )
+    })?;
     let key = value
         .to_str()
         .ok()

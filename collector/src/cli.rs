@@ -82,7 +82,11 @@ pub enum KeysCommand {
 }
 
 /// Creates a key in the store at `data` and returns it.
-pub fn create_key(data: &std::path::Path, admin: bool, environment: &str) -> anyhow::Result<String> {
+pub fn create_key(
+    data: &std::path::Path,
+    admin: bool,
+    environment: &str,
+) -> anyhow::Result<String> {
     let store = SqliteStore::open(data)?;
     let (key, principal) = if admin {
         (generate_key("adm"), Principal::Admin)

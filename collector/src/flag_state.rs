@@ -74,7 +74,11 @@ pub struct FlagState {
 }
 
 fn load(store: &dyn Store) -> Result<Snapshot, StoreError> {
-    Ok(Snapshot::new(store.version()?, store.flags()?, store.segments()?))
+    Ok(Snapshot::new(
+        store.version()?,
+        store.flags()?,
+        store.segments()?,
+    ))
 }
 
 impl FlagState {

@@ -51,16 +51,13 @@ pub async fn stream_flags(
     let current = state.flags.current().version;
     let flags = state.flags.clone();
     let updates = stream::unfold((rx, flags), |(mut rx, flags)| async move {
-        loop {
-            match rx.recv().await {
-                Ok(v) => return Some((v, (rx, flags))),
-                Err(RecvError::Lagged(_)) => {
-                    let v = flags.current().version;
-                    return Some((v, (rx, flags)));
-                }
-                Err(RecvError::Closed) => return None,
-            }
-        }
+        let version = match rx.recv().await {
+            Ok(v) => v,
+            // A slow client skipped some versions: the latest one covers them.
+            Err(RecvError::Lagged(_)) => flags.current().version,
+            Err(RecvError::Closed) => return None,
+        };
+        Some((version, (rx, flags)))
     });
     let mut shutdown = state.shutdown.clone();
     let stop = async move {

@@ -20,7 +20,10 @@ pub const MAX_STRING: usize = 1024;
 
 fn check_str(path: impl FnOnce() -> String, value: &str) -> Result<(), ApiError> {
     if value.is_empty() {
-        return Err(ApiError::bad_request(format!("{}: must not be empty", path())));
+        return Err(ApiError::bad_request(format!(
+            "{}: must not be empty",
+            path()
+        )));
     }
     if value.len() > MAX_STRING {
         return Err(ApiError::bad_request(format!(
@@ -60,10 +63,16 @@ pub fn validate_batch(batch: &Batch) -> Result<(), ApiError> {
         check_str(|| p("label"), &imp.label)?;
         check_ts(|| p("ts"), imp.ts)?;
         if imp.version > i64::MAX as u64 {
-            return Err(ApiError::bad_request(format!("{}: too large", p("version"))));
+            return Err(ApiError::bad_request(format!(
+                "{}: too large",
+                p("version")
+            )));
         }
         if imp.count == 0 {
-            return Err(ApiError::bad_request(format!("{}: must be at least 1", p("count"))));
+            return Err(ApiError::bad_request(format!(
+                "{}: must be at least 1",
+                p("count")
+            )));
         }
         if let Some(b) = &imp.bucketing_key {
             check_str(|| p("bucketing_key"), b)?;
@@ -84,7 +93,10 @@ pub fn validate_batch(batch: &Batch) -> Result<(), ApiError> {
         if let Some(v) = ev.value
             && !v.is_finite()
         {
-            return Err(ApiError::bad_request(format!("{}: must be finite", p("value"))));
+            return Err(ApiError::bad_request(format!(
+                "{}: must be finite",
+                p("value")
+            )));
         }
     }
     Ok(())
@@ -107,7 +119,9 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     } else {
         Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!("content-type {essence:?} is not accepted; send application/json or text/plain"),
+            format!(
+                "content-type {essence:?} is not accepted; send application/json or text/plain"
+            ),
         ))
     }
 }

@@ -30,7 +30,12 @@ pub fn default_metrics(event_type: &str, has_value: bool) -> Vec<NewMetric> {
             metric(event_type, "count per user", "count", "decrease"),
             metric(event_type, "percent of users", "percent_users", "decrease"),
         ],
-        EventClass::Timing => vec![metric(event_type, "average per user", "average", "decrease")],
+        EventClass::Timing => vec![metric(
+            event_type,
+            "average per user",
+            "average",
+            "decrease",
+        )],
         EventClass::Custom => {
             let mut v = vec![metric(event_type, "count per user", "count", "increase")];
             if has_value {
@@ -76,7 +81,11 @@ pub fn validate_metric(m: &NewMetric) -> Result<(), MetricError> {
     if !METRIC_TYPES.contains(&m.metric_type.as_str()) {
         return Err(invalid(
             "metric_type",
-            format!("{:?} must be one of {}", m.metric_type, METRIC_TYPES.join(", ")),
+            format!(
+                "{:?} must be one of {}",
+                m.metric_type,
+                METRIC_TYPES.join(", ")
+            ),
         ));
     }
     if !DIRECTIONS.contains(&m.direction.as_str()) {
@@ -139,8 +148,16 @@ mod tests {
         assert_eq!(
             names("error", false),
             vec![
-                ("error: count per user".into(), "count".into(), "decrease".into()),
-                ("error: percent of users".into(), "percent_users".into(), "decrease".into()),
+                (
+                    "error: count per user".into(),
+                    "count".into(),
+                    "decrease".into()
+                ),
+                (
+                    "error: percent of users".into(),
+                    "percent_users".into(),
+                    "decrease".into()
+                ),
             ]
         );
         assert_eq!(names("app.crash", true).len(), 2);
@@ -162,7 +179,10 @@ mod tests {
     #[test]
     fn validation_names_fields() {
         let mut m = metric("purchase", "x", "ratio", "increase");
-        assert_eq!(validate_metric(&m).map_err(|e| e.field), Err("denominator_event_type"));
+        assert_eq!(
+            validate_metric(&m).map_err(|e| e.field),
+            Err("denominator_event_type")
+        );
         m.metric_type = "median".into();
         assert_eq!(validate_metric(&m).map_err(|e| e.field), Err("metric_type"));
         m.metric_type = "sum".into();

@@ -81,7 +81,12 @@ struct Routes {
 }
 
 impl Routes {
-    fn add(mut self, path: &'static str, methods: &[&'static str], mr: MethodRouter<AppState>) -> Self {
+    fn add(
+        mut self,
+        path: &'static str,
+        methods: &[&'static str],
+        mr: MethodRouter<AppState>,
+    ) -> Self {
         self.table.extend(methods.iter().map(|m| (*m, path)));
         self.router = self.router.route(path, mr);
         self
@@ -115,20 +120,52 @@ fn routes(config: &Config) -> Routes {
         &["get", "put"],
         get(af::get_flag).put(af::update_flag),
     )
-    .add("/api/v1/admin/flags/{key}/rollout", &["put"], put(af::change_rollout))
-    .add("/api/v1/admin/flags/{key}/kill", &["post"], post(af::kill_flag))
-    .add("/api/v1/admin/flags/{key}/restore", &["post"], post(af::restore_flag))
-    .add("/api/v1/admin/flags/{key}/archive", &["post"], post(af::archive_flag))
-    .add("/api/v1/admin/flags/{key}/history", &["get"], get(af::flag_history))
-    .add("/api/v1/admin/flags/{key}/evaluate", &["post"], post(af::evaluate_flag))
+    .add(
+        "/api/v1/admin/flags/{key}/rollout",
+        &["put"],
+        put(af::change_rollout),
+    )
+    .add(
+        "/api/v1/admin/flags/{key}/kill",
+        &["post"],
+        post(af::kill_flag),
+    )
+    .add(
+        "/api/v1/admin/flags/{key}/restore",
+        &["post"],
+        post(af::restore_flag),
+    )
+    .add(
+        "/api/v1/admin/flags/{key}/archive",
+        &["post"],
+        post(af::archive_flag),
+    )
+    .add(
+        "/api/v1/admin/flags/{key}/history",
+        &["get"],
+        get(af::flag_history),
+    )
+    .add(
+        "/api/v1/admin/flags/{key}/evaluate",
+        &["post"],
+        post(af::evaluate_flag),
+    )
     .add("/api/v1/admin/segments", &["get"], get(asg::list_segments))
-    .add("/api/v1/admin/segments/{name}", &["put"], put(asg::put_segment))
+    .add(
+        "/api/v1/admin/segments/{name}",
+        &["put"],
+        put(asg::put_segment),
+    )
     .add(
         "/api/v1/admin/metrics",
         &["get", "post"],
         get(am::list_metrics).post(am::create_metric),
     )
-    .add("/api/v1/admin/metrics/{id}", &["delete"], delete(am::delete_metric))
+    .add(
+        "/api/v1/admin/metrics/{id}",
+        &["delete"],
+        delete(am::delete_metric),
+    )
     .add("/api/v1/admin/stats", &["get"], get(am::stats))
 }
 
@@ -200,7 +237,8 @@ pub async fn spawn(config: Config) -> anyhow::Result<RunningCollector> {
     let cfg = config.clone();
     let store = tokio::task::spawn_blocking(move || open_store(&cfg)).await??;
     let load_store = store.clone();
-    let flags = Arc::new(tokio::task::spawn_blocking(move || FlagState::load(load_store.as_ref())).await??);
+    let flags =
+        Arc::new(tokio::task::spawn_blocking(move || FlagState::load(load_store.as_ref())).await??);
     let (tx, rx) = watch::channel(false);
     let state = AppState {
         store: store.clone(),

@@ -11,18 +11,32 @@ fn plain_gzip_and_text_plain_batches_are_stored() {
     let c = TestCollector::start(dir.path());
 
     let b1 = batch(
-        vec![impression("u1", "checkout", "on"), impression("u2", "checkout", "off")],
-        vec![event("error", "u1", None), event("purchase", "u2", Some(12.5))],
+        vec![
+            impression("u1", "checkout", "on"),
+            impression("u2", "checkout", "off"),
+        ],
+        vec![
+            event("error", "u1", None),
+            event("purchase", "u2", Some(12.5)),
+        ],
     );
     let r = c.post_batch(&b1);
     assert_eq!(r.status(), 202);
     let body: serde_json::Value = r.json().expect("json");
     assert_eq!(body, json!({"accepted": 4, "duplicates": 0}));
 
-    let b2 = batch(vec![], (0..500).map(|i| event("timing.load", &format!("u{i}"), Some(i as f64))).collect());
+    let b2 = batch(
+        vec![],
+        (0..500)
+            .map(|i| event("timing.load", &format!("u{i}"), Some(i as f64)))
+            .collect(),
+    );
     let r = c.post_batch_gzip(&b2);
     assert_eq!(r.status(), 202);
-    assert_eq!(r.json::<serde_json::Value>().expect("json")["accepted"], 500);
+    assert_eq!(
+        r.json::<serde_json::Value>().expect("json")["accepted"],
+        500
+    );
 
     let b3 = batch(vec![impression("u3", "checkout", "on")], vec![]);
     let r = c.post_raw(
@@ -41,7 +55,10 @@ fn plain_gzip_and_text_plain_batches_are_stored() {
         .find(|e| e["event_type"] == "timing.load")
         .expect("timing row");
     assert_eq!(timing["users"], 500);
-    assert_eq!(timing["value_sum"].as_f64(), Some((0..500).sum::<i32>() as f64));
+    assert_eq!(
+        timing["value_sum"].as_f64(),
+        Some((0..500).sum::<i32>() as f64)
+    );
     let on = stats["impressions"]
         .as_array()
         .expect("impressions")
@@ -70,7 +87,10 @@ fn retried_batches_are_not_double_counted() {
     // Same items under a new batch id (an agent re-batching after a crash): items deduplicated.
     let mut again = b.clone();
     again["batch_id"] = json!(uuid());
-    again["events"].as_array_mut().expect("events").push(event("error", "u3", None));
+    again["events"]
+        .as_array_mut()
+        .expect("events")
+        .push(event("error", "u3", None));
     let r = c.post_batch(&again);
     assert_eq!(r.status(), 202);
     assert_eq!(
@@ -89,7 +109,12 @@ fn concurrent_batches_are_all_committed() {
             let c = &c;
             s.spawn(move || {
                 for _ in 0..5 {
-                    let b = batch(vec![], (0..50).map(|i| event("purchase", &format!("t{t}u{i}"), Some(1.0))).collect());
+                    let b = batch(
+                        vec![],
+                        (0..50)
+                            .map(|i| event("purchase", &format!("t{t}u{i}"), Some(1.0)))
+                            .collect(),
+                    );
                     assert_eq!(c.post_batch_gzip(&b).status(), 202);
                 }
             });
@@ -102,7 +127,10 @@ fn concurrent_batches_are_all_committed() {
 fn data_survives_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let c = TestCollector::start(dir.path());
-    let b = batch(vec![impression("u1", "f", "on")], vec![event("crash", "u1", None)]);
+    let b = batch(
+        vec![impression("u1", "f", "on")],
+        vec![event("crash", "u1", None)],
+    );
     assert_eq!(c.post_batch(&b).status(), 202);
     let r = c.admin_post("/api/v1/admin/flags", flag_body("persisted"));
     assert_eq!(r.status(), 201, "{}", r.text().unwrap_or_default());
@@ -112,7 +140,10 @@ fn data_survives_a_restart() {
     assert_eq!(totals(&c.stats()), (1, 1, 1));
     // The retried batch is still recognised after the restart.
     let r = c.post_batch(&b);
-    assert_eq!(r.json::<serde_json::Value>().expect("json")["duplicates"], 2);
+    assert_eq!(
+        r.json::<serde_json::Value>().expect("json")["duplicates"],
+        2
+    );
     let flag = c.admin_get("/api/v1/admin/flags/persisted");
     assert_eq!(flag["version"], 1);
     let metrics = c.admin_get("/api/v1/admin/metrics");

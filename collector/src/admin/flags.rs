@@ -80,7 +80,10 @@ pub async fn create_flag(
 }
 
 /// `GET /api/v1/admin/flags`: every flag, archived included.
-pub async fn list_flags(State(state): State<AppState>, _auth: AdminAuth) -> Json<Vec<FlagDefinition>> {
+pub async fn list_flags(
+    State(state): State<AppState>,
+    _auth: AdminAuth,
+) -> Json<Vec<FlagDefinition>> {
     Json(state.flags.current().flags.clone())
 }
 

@@ -45,7 +45,10 @@ pub async fn delete_metric(
 }
 
 /// `GET /api/v1/admin/stats`: raw counts per flag treatment and per event type.
-pub async fn stats(State(state): State<AppState>, _auth: AdminAuth) -> Result<Json<Stats>, ApiError> {
+pub async fn stats(
+    State(state): State<AppState>,
+    _auth: AdminAuth,
+) -> Result<Json<Stats>, ApiError> {
     let store = state.store.clone();
     blocking(move || store.stats()).await.map(Json)
 }

@@ -30,7 +30,9 @@ pub async fn put_segment(
         return Err(ApiError::bad_request("name: must be 1 to 200 bytes"));
     }
     if let Some(i) = body.keys.iter().position(|k| k.is_empty()) {
-        return Err(ApiError::bad_request(format!("keys[{i}]: must not be empty")));
+        return Err(ApiError::bad_request(format!(
+            "keys[{i}]: must not be empty"
+        )));
     }
     let _guard = state.admin_lock.lock().await;
     let store = state.store.clone();

@@ -28,6 +28,8 @@ const MAX_GROUP: usize = 32;
 const MAX_IDLE_READERS: usize = 8;
 
 type Reply<T> = SyncSender<Result<T, StoreError>>;
+/// Per-batch outcomes of a group, and the event types checked for default metrics.
+type GroupResult = (Vec<Result<IngestOutcome, StoreError>>, Vec<String>);
 
 struct IngestJob {
     batch: Batch,
@@ -76,8 +78,9 @@ fn corrupt(e: serde_json::Error) -> StoreError {
 impl SqliteStore {
     /// Opens (creating and migrating) the database in `data_dir` and starts the writer thread.
     pub fn open(data_dir: &Path) -> Result<SqliteStore, StoreError> {
-        std::fs::create_dir_all(data_dir)
-            .map_err(|e| StoreError::Corrupt(format!("cannot create {}: {e}", data_dir.display())))?;
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError::Corrupt(format!("cannot create {}: {e}", data_dir.display()))
+        })?;
         let path = data_dir.join("collector.db");
         let mut conn = open_connection(&path)?;
         super::migrations::migrate(&mut conn)?;
@@ -117,7 +120,10 @@ impl SqliteStore {
     }
 
     /// Runs `f` on a pooled reader connection.
-    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let pooled = lock(&self.readers).pop();
         let conn = match pooled {
             Some(c) => c,
@@ -170,7 +176,7 @@ fn run_writer(mut conn: Connection, rx: Receiver<Job>, mut seen: HashSet<String>
 
 fn commit_group(conn: &mut Connection, seen: &mut HashSet<String>, group: Vec<IngestJob>) {
     let now = now_ms();
-    let mut attempt = || -> rusqlite::Result<(Vec<Result<IngestOutcome, StoreError>>, Vec<String>)> {
+    let mut attempt = || -> rusqlite::Result<GroupResult> {
         let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut outcomes = Vec::with_capacity(group.len());
         let mut checked = Vec::new();
@@ -231,7 +237,13 @@ fn insert_batch(
             "INSERT OR IGNORE INTO batches (batch_id, sdk, environment, received_at, dropped) \
              VALUES (?1, ?2, ?3, ?4, ?5)",
         )?
-        .execute(params![&batch.batch_id.as_bytes()[..], sdk, environment, now, dropped])?;
+        .execute(params![
+            &batch.batch_id.as_bytes()[..],
+            sdk,
+            environment,
+            now,
+            dropped
+        ])?;
     let total = batch.len() as u64;
     if fresh == 0 {
         return Ok(IngestOutcome {
@@ -407,14 +419,18 @@ impl Store for SqliteStore {
     }
 
     fn key_count(&self) -> Result<u64, StoreError> {
-        self.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM api_keys", [], |r| r.get::<_, i64>(0))? as u64))
+        self.read(|c| {
+            Ok(c.query_row("SELECT COUNT(*) FROM api_keys", [], |r| r.get::<_, i64>(0))? as u64)
+        })
     }
 
     fn version(&self) -> Result<u64, StoreError> {
         self.read(|c| {
-            Ok(c.query_row("SELECT value FROM meta WHERE name = 'version'", [], |r| {
-                r.get::<_, i64>(0)
-            })? as u64)
+            Ok(
+                c.query_row("SELECT value FROM meta WHERE name = 'version'", [], |r| {
+                    r.get::<_, i64>(0)
+                })? as u64,
+            )
         })
     }
 
@@ -432,10 +448,15 @@ impl Store for SqliteStore {
 
     fn segments(&self) -> Result<Vec<Segment>, StoreError> {
         self.read(|c| {
-            let mut stmt = c.prepare_cached("SELECT name, version, keys FROM segments ORDER BY name")?;
+            let mut stmt =
+                c.prepare_cached("SELECT name, version, keys FROM segments ORDER BY name")?;
             let rows = stmt
                 .query_map([], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?))
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             rows.into_iter()
@@ -458,7 +479,11 @@ impl Store for SqliteStore {
         self.write(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let exists = tx
-                .query_row("SELECT 1 FROM flags WHERE key = ?1", [&flag.key], |_| Ok(()))
+                .query_row(
+                    "SELECT 1 FROM flags WHERE key = ?1",
+                    [&flag.key],
+                    |_| Ok(()),
+                )
                 .optional()?
                 .is_some();
             if action == FlagAction::Create && exists {
@@ -572,7 +597,8 @@ impl Store for SqliteStore {
 
     fn stats(&self) -> Result<Stats, StoreError> {
         self.read(|c| {
-            let batches = c.query_row("SELECT COUNT(*) FROM batches", [], |r| r.get::<_, i64>(0))? as u64;
+            let batches =
+                c.query_row("SELECT COUNT(*) FROM batches", [], |r| r.get::<_, i64>(0))? as u64;
             let impressions = c
                 .prepare_cached(
                     "SELECT flag, treatment, SUM(count), COUNT(DISTINCT key) FROM impressions \

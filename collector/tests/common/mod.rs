@@ -66,13 +66,19 @@ impl TestCollector {
     pub fn post_batch_gzip(&self, batch: &Value) -> Response {
         self.post_raw(
             Some(SDK),
-            &[("content-type", "application/json"), ("content-encoding", "gzip")],
+            &[
+                ("content-type", "application/json"),
+                ("content-encoding", "gzip"),
+            ],
             gzip(&serde_json::to_vec(batch).expect("json")),
         )
     }
 
     pub fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Response {
-        let mut req = self.client.request(method, self.url(path)).bearer_auth(ADMIN);
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(ADMIN);
         if let Some(b) = body {
             req = req.json(&b);
         }

@@ -1,0 +1,353 @@
+//! Flag management, SDK polls and the SSE stream against a real collector.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+
+use agent_core::flags::{Attributes, FlagSet};
+use agent_core::wire::{FlagChanges, FlagDefinition};
+use common::*;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+fn ok_json(r: reqwest::blocking::Response, status: u16) -> Value {
+    let got = r.status().as_u16();
+    let body: Value = r.json().expect("json body");
+    assert_eq!(got, status, "{body}");
+    body
+}
+
+fn error_of(r: reqwest::blocking::Response, status: u16) -> String {
+    ok_json(r, status)["error"]
+        .as_str()
+        .expect("error message")
+        .to_string()
+}
+
+fn changes(c: &TestCollector, since: u64) -> FlagChanges {
+    let r = c.sdk_get(&format!("/api/v1/flags?since={since}"));
+    assert_eq!(r.status(), 200);
+    r.json().expect("FlagChanges")
+}
+
+#[test]
+fn every_change_bumps_the_version_and_is_kept_in_history() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = TestCollector::start(dir.path());
+    let flags = "/api/v1/admin/flags";
+
+    let created = ok_json(c.admin_post(flags, flag_body("checkout")), 201);
+    assert_eq!(created["version"], 1);
+    assert!(error_of(c.admin_post(flags, flag_body("checkout")), 409).contains("already exists"));
+
+    let mut missing = flag_body("x");
+    missing.as_object_mut().expect("obj").remove("seed");
+    assert!(error_of(c.admin_post(flags, missing), 400).contains("seed"));
+    let mut bad_sum = flag_body("x");
+    bad_sum["rules"][0]["rollout"][0]["weight"] = json!(70);
+    assert!(error_of(c.admin_post(flags, bad_sum), 400).contains("rules[0]"));
+    let mut bad_default = flag_body("x");
+    bad_default["default_treatment"] = json!("nope");
+    assert!(error_of(c.admin_post(flags, bad_default), 400).contains("default_treatment"));
+
+    let full = changes(&c, 0);
+    assert!(full.full);
+    assert_eq!((full.version, full.flags.len()), (1, 1));
+
+    ok_json(c.admin_post(flags, flag_body("search")), 201);
+    let delta = changes(&c, 1);
+    assert!(!delta.full);
+    assert_eq!(delta.version, 2);
+    assert_eq!(
+        delta
+            .flags
+            .iter()
+            .map(|f| f.key.as_str())
+            .collect::<Vec<_>>(),
+        vec!["search"]
+    );
+
+    let mut update = flag_body("checkout");
+    update["default_treatment"] = json!("on");
+    let updated = ok_json(
+        c.admin(Method::PUT, "/api/v1/admin/flags/checkout", Some(update)),
+        200,
+    );
+    assert_eq!(
+        (
+            updated["version"].clone(),
+            updated["default_treatment"].clone()
+        ),
+        (json!(3), json!("on"))
+    );
+    let r = c.admin(
+        Method::PUT,
+        "/api/v1/admin/flags/checkout",
+        Some(flag_body("other")),
+    );
+    assert!(error_of(r, 400).contains("key"));
+    let r = c.admin(
+        Method::PUT,
+        "/api/v1/admin/flags/nope",
+        Some(flag_body("nope")),
+    );
+    assert_eq!(r.status(), 404);
+
+    let rollout =
+        json!({"rollout": [{"treatment": "on", "weight": 100}, {"treatment": "off", "weight": 0}]});
+    let r = c.admin(
+        Method::PUT,
+        "/api/v1/admin/flags/checkout/rollout",
+        Some(rollout.clone()),
+    );
+    let after = ok_json(r, 200);
+    assert_eq!(after["version"], 4);
+    assert_eq!(after["rules"][0]["rollout"][0]["weight"], 100);
+    let mut bad_rule = rollout.clone();
+    bad_rule["rule"] = json!("no such rule");
+    let r = c.admin(
+        Method::PUT,
+        "/api/v1/admin/flags/checkout/rollout",
+        Some(bad_rule),
+    );
+    assert!(error_of(r, 400).contains("rule"));
+
+    let eval = |key: &str| -> Value {
+        ok_json(
+            c.admin_post("/api/v1/admin/flags/checkout/evaluate", json!({"key": key})),
+            200,
+        )
+    };
+    let e = eval("user-1");
+    assert_eq!(
+        (e["treatment"].clone(), e["label"].clone()),
+        (json!("on"), json!("everyone"))
+    );
+
+    let killed = ok_json(
+        c.admin_post("/api/v1/admin/flags/checkout/kill", json!({})),
+        200,
+    );
+    assert_eq!(
+        (killed["version"].clone(), killed["killed"].clone()),
+        (json!(5), json!(true))
+    );
+    let e = eval("user-1");
+    assert_eq!(
+        (e["treatment"].clone(), e["label"].clone()),
+        (json!("on"), json!("killed"))
+    );
+    assert_eq!(e["version"], 5);
+
+    let restored = ok_json(
+        c.admin_post("/api/v1/admin/flags/checkout/restore", json!({})),
+        200,
+    );
+    assert_eq!(
+        (restored["version"].clone(), restored["killed"].clone()),
+        (json!(6), json!(false))
+    );
+    let archived = ok_json(
+        c.admin_post("/api/v1/admin/flags/checkout/archive", json!({})),
+        200,
+    );
+    assert_eq!(
+        (archived["version"].clone(), archived["archived"].clone()),
+        (json!(7), json!(true))
+    );
+    let delta = changes(&c, 6);
+    assert!(
+        delta.flags[0].archived,
+        "agents learn of the archive through a delta"
+    );
+
+    let history = c.admin_get("/api/v1/admin/flags/checkout/history");
+    let rows: Vec<(String, u64)> = history
+        .as_array()
+        .expect("history")
+        .iter()
+        .map(|h| {
+            (
+                h["action"].as_str().expect("action").to_string(),
+                h["version"].as_u64().expect("v"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            ("create".into(), 1),
+            ("update".into(), 3),
+            ("rollout".into(), 4),
+            ("kill".into(), 5),
+            ("restore".into(), 6),
+            ("archive".into(), 7)
+        ]
+    );
+    assert_eq!(history[3]["definition"]["killed"], true);
+
+    let seg = ok_json(
+        c.admin(
+            Method::PUT,
+            "/api/v1/admin/segments/beta",
+            Some(json!({"keys": ["a", "b"]})),
+        ),
+        200,
+    );
+    assert_eq!(seg["version"], 8);
+    let delta = changes(&c, 7);
+    assert!(delta.flags.is_empty());
+    assert_eq!(delta.segments.len(), 1);
+    assert_eq!(
+        c.admin_get("/api/v1/admin/segments")[0]["keys"],
+        json!(["a", "b"])
+    );
+    assert_eq!(
+        c.admin_get("/api/v1/admin/flags")
+            .as_array()
+            .expect("flags")
+            .len(),
+        2
+    );
+
+    // Versions persist across a restart and keep growing.
+    c.stop();
+    let c = TestCollector::start(dir.path());
+    assert_eq!(changes(&c, 0).version, 8);
+    let r = c.admin_post("/api/v1/admin/flags/search/kill", json!({}));
+    assert_eq!(ok_json(r, 200)["version"], 9);
+}
+
+#[test]
+fn evaluate_answers_like_local_evaluation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = TestCollector::start(dir.path());
+    let mut body = flag_body("pricing");
+    body["rules"] = json!([
+        {"name": "vip", "matchers": [{"type": "equals", "attribute": "plan", "value": "vip"}],
+         "treatment": "on"},
+        {"name": "everyone", "matchers": [], "rollout": [
+            {"treatment": "on", "weight": 50}, {"treatment": "off", "weight": 50}]}
+    ]);
+    let stored: FlagDefinition =
+        serde_json::from_value(ok_json(c.admin_post("/api/v1/admin/flags", body), 201))
+            .expect("def");
+    let local = FlagSet::new(vec![stored.clone()], vec![]).expect("compiles");
+    let mut seen = std::collections::HashSet::new();
+    for i in 0..40 {
+        let key = format!("user-{i}");
+        let remote = ok_json(
+            c.admin_post("/api/v1/admin/flags/pricing/evaluate", json!({"key": key})),
+            200,
+        );
+        let ev = local.evaluate(&key, None, "pricing", &Attributes::new());
+        assert_eq!(remote["treatment"], ev.treatment);
+        assert_eq!(remote["label"], ev.label);
+        assert_eq!(remote["bucket"].as_u64().map(|b| b as u32), ev.bucket);
+        assert_eq!(remote["version"], stored.version);
+        seen.insert(ev.treatment);
+    }
+    assert_eq!(
+        seen.len(),
+        2,
+        "a 50/50 rollout serves both treatments to 40 users"
+    );
+    let vip = ok_json(
+        c.admin_post(
+            "/api/v1/admin/flags/pricing/evaluate",
+            json!({"key": "user-1", "attributes": {"plan": "vip"}}),
+        ),
+        200,
+    );
+    assert_eq!(
+        (vip["treatment"].clone(), vip["label"].clone()),
+        (json!("on"), json!("vip"))
+    );
+    let r = c.admin_post("/api/v1/admin/flags/nope/evaluate", json!({"key": "u"}));
+    assert_eq!(r.status(), 404);
+    let r = c.admin_post(
+        "/api/v1/admin/flags/pricing/evaluate",
+        json!({"attributes": {}}),
+    );
+    assert!(error_of(r, 400).contains("key"));
+}
+
+struct SseEvent {
+    event: String,
+    id: String,
+    data: Value,
+}
+
+fn next_event(lines: &mut impl Iterator<Item = std::io::Result<String>>) -> SseEvent {
+    let (mut event, mut id, mut data) = (String::new(), String::new(), Value::Null);
+    for line in lines {
+        let line = line.expect("stream line");
+        if line.is_empty() {
+            if !event.is_empty() {
+                return SseEvent { event, id, data };
+            }
+            continue;
+        }
+        if let Some(v) = line.strip_prefix("event:") {
+            event = v.trim().to_string();
+        } else if let Some(v) = line.strip_prefix("id:") {
+            id = v.trim().to_string();
+        } else if let Some(v) = line.strip_prefix("data:") {
+            data = serde_json::from_str(v.trim()).expect("data is JSON");
+        }
+    }
+    panic!("stream ended before an event");
+}
+
+#[test]
+fn sse_clients_hear_about_a_kill() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = TestCollector::start(dir.path());
+    ok_json(
+        c.admin_post("/api/v1/admin/flags", flag_body("checkout")),
+        201,
+    );
+
+    let r = c.sdk_get("/api/v1/flags/stream");
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .expect("ct")
+            .starts_with("text/event-stream")
+    );
+    let mut lines = BufReader::new(r).lines();
+    let first = next_event(&mut lines);
+    assert_eq!(first.event, "flags");
+    assert_eq!(first.data, json!({"version": 1}));
+    assert_eq!(first.id, "1");
+
+    ok_json(
+        c.admin_post("/api/v1/admin/flags/checkout/kill", json!({})),
+        200,
+    );
+    let change = next_event(&mut lines);
+    assert_eq!((change.event.as_str(), change.id.as_str()), ("flags", "2"));
+    assert_eq!(change.data, json!({"version": 2}));
+    let delta = changes(&c, 1);
+    assert!(delta.flags[0].killed);
+
+    // A client resuming from an older version is told the current one at once.
+    let r = c
+        .client
+        .get(c.url("/api/v1/flags/stream"))
+        .bearer_auth(SDK)
+        .header("Last-Event-ID", "1")
+        .send()
+        .expect("sent");
+    let mut lines = BufReader::new(r).lines();
+    assert_eq!(next_event(&mut lines).data, json!({"version": 2}));
+
+    // Shutdown ends open streams: a graceful shutdown would otherwise wait for this client.
+    c.stop();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(
+        rest.iter().all(|l| !l.starts_with("data:")),
+        "no event after shutdown"
+    );
+}
