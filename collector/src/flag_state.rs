@@ -46,8 +46,10 @@ impl Snapshot {
             .as_ref()
     }
 
-    /// What changed after `since` (everything when `since` is 0).
+    /// What changed after `since` (everything when `since` is 0, or ahead of this collector,
+    /// e.g. after its data was reset, so the client replaces what it has).
     pub fn changes_since(&self, since: u64) -> FlagChanges {
+        let since = if since > self.version { 0 } else { since };
         FlagChanges {
             version: self.version,
             flags: self
@@ -108,5 +110,43 @@ impl FlagState {
     /// A receiver of new versions.
     pub fn subscribe(&self) -> broadcast::Receiver<u64> {
         self.changes.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flag(key: &str, version: u64) -> FlagDefinition {
+        serde_json::from_value(serde_json::json!({
+            "key": key, "version": version, "traffic_type": "user",
+            "treatments": [{"name": "on"}], "default_treatment": "on", "seed": 1
+        }))
+        .expect("flag")
+    }
+
+    #[test]
+    fn deltas_full_sets_and_clients_ahead() {
+        let seg = Segment {
+            name: "s".into(),
+            version: 3,
+            keys: vec!["a".into()],
+        };
+        let snap = Snapshot::new(3, vec![flag("a", 1), flag("b", 2)], vec![seg]);
+        let all = snap.changes_since(0);
+        assert!(all.full);
+        assert_eq!(
+            (all.flags.len(), all.segments.len(), all.version),
+            (2, 1, 3)
+        );
+        let delta = snap.changes_since(1);
+        assert!(!delta.full);
+        assert_eq!(delta.flags[0].key, "b");
+        assert_eq!(delta.segments.len(), 1);
+        let none = snap.changes_since(3);
+        assert!(none.flags.is_empty() && none.segments.is_empty() && !none.full);
+        let ahead = snap.changes_since(9);
+        assert!(ahead.full);
+        assert_eq!(ahead.flags.len(), 2);
     }
 }

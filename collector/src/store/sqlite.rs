@@ -643,3 +643,111 @@ impl Store for SqliteStore {
         lock(&self.readers).clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use agent_core::wire::{Event, SdkInfo};
+    use std::sync::Arc;
+
+    fn batch(types: &[&str]) -> Batch {
+        Batch {
+            batch_id: uuid::Uuid::new_v4(),
+            sdk: SdkInfo {
+                name: "t".into(),
+                version: "0".into(),
+                platform: "rust".into(),
+            },
+            impressions: vec![],
+            events: types
+                .iter()
+                .map(|t| Event {
+                    id: uuid::Uuid::new_v4(),
+                    key: "u".into(),
+                    traffic_type: "user".into(),
+                    event_type: t.to_string(),
+                    value: Some(1.0),
+                    ts: 1,
+                    properties: Default::default(),
+                })
+                .collect(),
+            dropped: vec![],
+        }
+    }
+
+    #[test]
+    fn concurrent_batches_with_the_same_new_type_create_its_metrics_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(SqliteStore::open(dir.path()).expect("open"));
+        let threads: Vec<_> = (0..8)
+            .map(|i| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    for j in 0..10 {
+                        let t = format!("custom{}", (i + j) % 3);
+                        let o = store.ingest(batch(&[&t, "error"]), "prod").expect("ingest");
+                        assert_eq!(o.accepted, 2);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("thread");
+        }
+        let stats = store.stats().expect("stats");
+        assert_eq!(stats.batches, 80);
+        assert_eq!(stats.events.iter().map(|e| e.events).sum::<u64>(), 160);
+        let metrics = store.metrics().expect("metrics");
+        // error: 2 metrics; custom0..2: count + average value each.
+        assert_eq!(metrics.len(), 2 + 3 * 2);
+        store.close();
+        assert!(matches!(
+            store.ingest(batch(&["x"]), "prod"),
+            Err(StoreError::Closed)
+        ));
+    }
+
+    #[test]
+    fn versions_are_global_and_history_is_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path()).expect("open");
+        let flag: FlagDefinition = serde_json::from_value(serde_json::json!({
+            "key": "f", "traffic_type": "user", "treatments": [{"name": "on"}],
+            "default_treatment": "on", "seed": 1
+        }))
+        .expect("flag");
+        let saved = store
+            .save_flag(flag.clone(), FlagAction::Create)
+            .expect("create");
+        assert_eq!(saved.version, 1);
+        assert!(matches!(
+            store.save_flag(flag.clone(), FlagAction::Create),
+            Err(StoreError::Conflict(_))
+        ));
+        let mut other = flag.clone();
+        other.key = "g".into();
+        assert!(matches!(
+            store.save_flag(other, FlagAction::Kill),
+            Err(StoreError::NotFound(_))
+        ));
+        assert_eq!(
+            store
+                .save_segment("s", vec!["a".into()])
+                .expect("seg")
+                .version,
+            2
+        );
+        let killed = store.save_flag(saved, FlagAction::Kill).expect("kill");
+        assert_eq!(killed.version, 3);
+        assert_eq!(store.version().expect("version"), 3);
+        let history = store.flag_history("f").expect("history");
+        assert_eq!(
+            history
+                .iter()
+                .map(|h| (h.version, h.action.as_str()))
+                .collect::<Vec<_>>(),
+            vec![(1, "create"), (3, "kill")]
+        );
+        assert_eq!(store.flags().expect("flags")[0].version, 3);
+    }
+}

@@ -1,0 +1,165 @@
+//! The `collector` binary: key creation, first-start bootstrap, SIGKILL durability, SIGTERM.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, ChildStdout, Command, Stdio};
+
+use common::{batch, event, totals};
+use reqwest::blocking::Client;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_collector");
+
+struct Server {
+    child: Child,
+    url: String,
+    printed: Vec<String>,
+    _stdout: BufReader<ChildStdout>,
+}
+
+fn serve(data: &Path, extra: &[&str]) -> Server {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .args(extra)
+        .env_remove("COLLECTOR_ADMIN_KEY")
+        .env_remove("COLLECTOR_SDK_KEY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("collector starts");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut printed = Vec::new();
+    loop {
+        let mut line = String::new();
+        let n = stdout.read_line(&mut line).expect("read stdout");
+        assert!(n > 0, "collector exited early; printed {printed:?}");
+        if let Some(url) = line.trim().strip_prefix("collector listening on ") {
+            return Server {
+                child,
+                url: url.to_string(),
+                printed,
+                _stdout: stdout,
+            };
+        }
+        printed.push(line.trim().to_string());
+    }
+}
+
+fn printed_key(printed: &[String], prefix: &str) -> String {
+    printed
+        .iter()
+        .find_map(|l| l.strip_prefix(prefix))
+        .map(|k| k.trim().to_string())
+        .unwrap_or_else(|| panic!("no line starting with {prefix:?} in {printed:?}"))
+}
+
+fn post(url: &str, key: &str, body: &Value) -> u16 {
+    Client::new()
+        .post(format!("{url}/api/v1/batch"))
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .expect("sent")
+        .status()
+        .as_u16()
+}
+
+fn stats(url: &str, admin: &str) -> Value {
+    Client::new()
+        .get(format!("{url}/api/v1/admin/stats"))
+        .bearer_auth(admin)
+        .send()
+        .expect("sent")
+        .json()
+        .expect("json")
+}
+
+#[test]
+fn first_start_prints_keys_and_acknowledged_batches_survive_sigkill() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut s = serve(dir.path(), &[]);
+    let admin = printed_key(&s.printed, "admin key:");
+    let sdk = printed_key(&s.printed, "sdk key (production):");
+    assert!(admin.starts_with("adm_") && sdk.starts_with("sdk_"));
+    for _ in 0..5 {
+        let b = batch(
+            vec![],
+            (0..100)
+                .map(|i| event("error", &format!("u{i}"), None))
+                .collect(),
+        );
+        assert_eq!(post(&s.url, &sdk, &b), 202);
+    }
+    s.child.kill().expect("SIGKILL");
+    s.child.wait().expect("reaped");
+
+    let mut s = serve(dir.path(), &[]);
+    assert!(
+        !s.printed.iter().any(|l| l.contains("admin key")),
+        "keys are printed only on the first start"
+    );
+    assert_eq!(totals(&stats(&s.url, &admin)), (5, 0, 500));
+    // The same keys keep working; others do not.
+    assert_eq!(post(&s.url, "sdk_wrong", &batch(vec![], vec![])), 401);
+
+    // SIGTERM: graceful shutdown, exit code 0.
+    let status = Command::new("kill")
+        .args(["-TERM", &s.child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    assert!(s.child.wait().expect("exits").success());
+}
+
+#[test]
+fn keys_create_and_keys_from_flags() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let create = |args: &[&str]| -> String {
+        let out = Command::new(BIN)
+            .args(["keys", "create"])
+            .args(args)
+            .arg("--data")
+            .arg(dir.path())
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .expect("utf8")
+            .trim()
+            .to_string()
+    };
+    let admin = create(&["--admin"]);
+    let sdk = create(&["--sdk", "--environment", "staging"]);
+    assert!(admin.starts_with("adm_") && sdk.starts_with("sdk_"));
+    let out = Command::new(BIN)
+        .args(["keys", "create", "--data"])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    assert!(!out.status.success(), "--admin or --sdk is required");
+
+    let mut s = serve(
+        dir.path(),
+        &["--admin-key", "flag-admin", "--sdk-key", "flag-sdk"],
+    );
+    assert!(
+        s.printed.iter().all(|l| !l.contains("key:")),
+        "no bootstrap when keys exist"
+    );
+    let b = batch(vec![], vec![event("purchase", "u1", Some(3.0))]);
+    assert_eq!(post(&s.url, &sdk, &b), 202);
+    let b = batch(vec![], vec![event("purchase", "u2", Some(3.0))]);
+    assert_eq!(post(&s.url, "flag-sdk", &b), 202);
+    assert_eq!(post(&s.url, &admin, &b), 403);
+    assert_eq!(totals(&stats(&s.url, "flag-admin")), (2, 0, 2));
+    assert_eq!(totals(&stats(&s.url, &admin)), (2, 0, 2));
+    s.child.kill().expect("kill");
+    s.child.wait().expect("reaped");
+}
