@@ -35,7 +35,10 @@ fn serve(data: &Path, extra: &[&str]) -> Server {
     loop {
         let mut line = String::new();
         let n = stdout.read_line(&mut line).expect("read stdout");
-        assert!(n > 0, "collector exited early; printed {printed:?}");
+        if n == 0 {
+            let _ = child.wait();
+            panic!("collector exited early; printed {printed:?}");
+        }
         if let Some(url) = line.trim().strip_prefix("collector listening on ") {
             return Server {
                 child,
@@ -45,6 +48,14 @@ fn serve(data: &Path, extra: &[&str]) -> Server {
             };
         }
         printed.push(line.trim().to_string());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Ends a collector left running by a failed assertion; harmless once it has exited.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
