@@ -16,11 +16,11 @@ struct Server {
     child: Child,
     url: String,
     printed: Vec<String>,
-    _stdout: BufReader<ChildStdout>,
+    stdout: Option<BufReader<ChildStdout>>,
 }
 
 fn serve(data: &Path, extra: &[&str]) -> Server {
-    let mut child = Command::new(BIN)
+    let child = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
         .arg(data)
         .args(extra)
@@ -30,24 +30,28 @@ fn serve(data: &Path, extra: &[&str]) -> Server {
         .stderr(Stdio::null())
         .spawn()
         .expect("collector starts");
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut printed = Vec::new();
+    // Owned by `Server` at once, so its Drop reaps the process on every path.
+    let mut server = Server {
+        child,
+        url: String::new(),
+        printed: Vec::new(),
+        stdout: None,
+    };
+    let mut stdout = BufReader::new(server.child.stdout.take().expect("stdout"));
     loop {
         let mut line = String::new();
         let n = stdout.read_line(&mut line).expect("read stdout");
-        if n == 0 {
-            let _ = child.wait();
-            panic!("collector exited early; printed {printed:?}");
-        }
+        assert!(
+            n > 0,
+            "collector exited early; printed {:?}",
+            server.printed
+        );
         if let Some(url) = line.trim().strip_prefix("collector listening on ") {
-            return Server {
-                child,
-                url: url.to_string(),
-                printed,
-                _stdout: stdout,
-            };
+            server.url = url.to_string();
+            server.stdout = Some(stdout);
+            return server;
         }
-        printed.push(line.trim().to_string());
+        server.printed.push(line.trim().to_string());
     }
 }
 
