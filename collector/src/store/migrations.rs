@@ -3,6 +3,10 @@
 use rusqlite::Connection;
 
 /// Migration scripts; index + 1 is the schema version each one brings the database to.
+///
+/// Items are unique by `(ts, id)`, not `id` alone: a retried item keeps both, and leading with
+/// the (roughly increasing) timestamp puts new index entries at the end of the b-tree instead of
+/// at random pages (random UUID v4 keys made every commit rewrite most index pages).
 const MIGRATIONS: &[&str] = &[r#"
 CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT INTO meta (name, value) VALUES ('version', 0);
@@ -23,7 +27,7 @@ CREATE TABLE batches (
 );
 
 CREATE TABLE impressions (
-    id BLOB NOT NULL UNIQUE,
+    id BLOB NOT NULL,
     key TEXT NOT NULL,
     flag TEXT NOT NULL,
     treatment TEXT NOT NULL,
@@ -32,19 +36,21 @@ CREATE TABLE impressions (
     ts INTEGER NOT NULL,
     count INTEGER NOT NULL,
     bucketing_key TEXT,
-    environment TEXT NOT NULL
+    environment TEXT NOT NULL,
+    UNIQUE (ts, id)
 );
 CREATE INDEX impressions_flag ON impressions (flag, treatment);
 
 CREATE TABLE events (
-    id BLOB NOT NULL UNIQUE,
+    id BLOB NOT NULL,
     key TEXT NOT NULL,
     traffic_type TEXT NOT NULL,
     type TEXT NOT NULL,
     value REAL,
     ts INTEGER NOT NULL,
     properties TEXT NOT NULL,
-    environment TEXT NOT NULL
+    environment TEXT NOT NULL,
+    UNIQUE (ts, id)
 );
 CREATE INDEX events_type ON events (type, ts);
 
