@@ -86,8 +86,16 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 
 /// Middleware: rewrites error answers produced outside our handlers (body limits, extractor
 /// rejections, unknown routes) into the JSON error shape.
-pub async fn json_errors(response: Response<Body>) -> Response<Body> {
+///
+/// Client errors also close the connection: the request body may be unread (rejected by a size
+/// limit or before authentication), and a client reusing the connection would see it reset.
+pub async fn json_errors(mut response: Response<Body>) -> Response<Body> {
     let status = response.status();
+    if status.is_client_error() {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
