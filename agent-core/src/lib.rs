@@ -26,3 +26,6 @@ pub mod sync;
 pub mod transport;
 mod worker;
 
+
+pub use agent::{Agent, AgentBuilder, AgentStats, KeyedAgent, TimingGuard};
+pub use error::AgentError;
