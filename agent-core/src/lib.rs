@@ -26,6 +26,5 @@ pub mod sync;
 pub mod transport;
 mod worker;
 
-
 pub use agent::{Agent, AgentBuilder, AgentStats, KeyedAgent, TimingGuard};
 pub use error::AgentError;

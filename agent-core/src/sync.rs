@@ -139,11 +139,7 @@ mod client {
         fn fetch(&self) {
             let since = self.shared.flags.load().version();
             let url = format!("{}{FLAGS_PATH}?since={since}", self.collector);
-            let response = self
-                .poll
-                .get(url)
-                .bearer_auth(&self.shared.sdk_key)
-                .send();
+            let response = self.poll.get(url).bearer_auth(&self.shared.sdk_key).send();
             let Ok(response) = response else {
                 return;
             };
@@ -214,10 +210,8 @@ mod client {
                 .map(|c| c.version)
                 .ok()
                 .or_else(|| event.id.parse().ok());
-            if let Some(version) = announced {
-                if version > self.shared.flags.load().version() {
-                    self.fetch();
-                }
+            if announced.is_some_and(|v| v > self.shared.flags.load().version()) {
+                self.fetch();
             }
         }
 

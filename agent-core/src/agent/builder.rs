@@ -223,7 +223,11 @@ impl AgentBuilder {
             worker::run(worker_shared, rx, config)
         })?;
         let mut threads = vec![worker];
-        if let Some(collector) = plan.collector.clone().filter(|_| plan.sync_flags || plan.uploader) {
+        if let Some(collector) = plan
+            .collector
+            .clone()
+            .filter(|_| plan.sync_flags || plan.uploader)
+        {
             // On failure `link` drops here, which disconnects and so stops the worker.
             threads.extend(start_network(&link, collector, &plan, poll_interval)?);
         }
@@ -261,12 +265,19 @@ impl AgentBuilder {
         let sync_flags = self.sync_flags.unwrap_or(native && collector.is_some());
         if (uploader || sync_flags) && !native {
             return Err(invalid(
-                if uploader { "native_uploader" } else { "sync_flags" },
+                if uploader {
+                    "native_uploader"
+                } else {
+                    "sync_flags"
+                },
                 "this build has no native transport (feature native-transport)",
             ));
         }
         if uploader && collector.is_none() {
-            return Err(invalid("collector", "the native uploader needs a collector URL"));
+            return Err(invalid(
+                "collector",
+                "the native uploader needs a collector URL",
+            ));
         }
         if sync_flags && collector.is_none() {
             return Err(invalid("collector", "flag sync needs a collector URL"));

@@ -180,7 +180,9 @@ impl Agent {
     pub fn flush(&self, timeout: Duration) -> Result<(), AgentError> {
         let deadline = Instant::now() + timeout;
         let (ack_tx, ack_rx) = crossbeam_channel::bounded(1);
-        self.inner.link.send_control(Command::Flush(ack_tx), deadline)?;
+        self.inner
+            .link
+            .send_control(Command::Flush(ack_tx), deadline)?;
         self.inner.link.shared.upload_wake.notify();
         let left = deadline.saturating_duration_since(Instant::now());
         ack_rx.recv_timeout(left).map_err(|e| match e {

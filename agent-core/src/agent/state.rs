@@ -109,7 +109,11 @@ impl AgentStats {
     pub(crate) fn new(mut pipeline: PipelineStats, drops: &DropCounters) -> AgentStats {
         let caller_dropped = drops.snapshot();
         for drop in &caller_dropped {
-            match pipeline.dropped.iter_mut().find(|d| d.reason == drop.reason) {
+            match pipeline
+                .dropped
+                .iter_mut()
+                .find(|d| d.reason == drop.reason)
+            {
                 Some(existing) => existing.count += drop.count,
                 None => pipeline.dropped.push(drop.clone()),
             }
