@@ -66,8 +66,8 @@ pub(crate) enum Command {
     Stats(Sender<PipelineStats>),
     /// Write the flag cache from the current definitions.
     SaveFlagCache,
-    /// Shut the pipeline down and exit.
-    Shutdown(Sender<()>),
+    /// Shut the pipeline down, answer its final counters and exit.
+    Shutdown(Sender<PipelineStats>),
 }
 
 /// Settings the worker needs beyond the shared state.
@@ -129,9 +129,9 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Command>, config: WorkerConf
                 let _ = reply.send(pipeline.stats());
             }
             Command::SaveFlagCache => sync::save_cache(&shared),
-            Command::Shutdown(ack) => {
+            Command::Shutdown(reply) => {
                 stop(&shared, &mut pipeline);
-                let _ = ack.send(());
+                let _ = reply.send(pipeline.stats());
                 return;
             }
         }

@@ -317,3 +317,11 @@ fn invalid_configuration_names_the_field() {
         "queue_capacity"
     );
 }
+
+#[test]
+fn shutdown_reports_undelivered_items_of_a_memory_only_agent() {
+    let agent = memory_agent();
+    agent.track("never-uploaded", None, Map::new());
+    let result = agent.shutdown(Duration::from_millis(100));
+    assert!(matches!(result, Err(AgentError::Timeout)), "{result:?}");
+}

@@ -6,7 +6,10 @@ use agent_core::Agent;
 use agent_core::flags::{Attributes, CONTROL, labels};
 use agent_core::sync::CACHE_FILE;
 use agent_core::wire::FlagChanges;
-use agent_support::{PATIENCE, full_set, pro_flag};
+use agent_support::{PATIENCE, full_set, pro_flag, pull_all};
+
+/// Nobody uploads here: shutdown gives up on delivery quickly and keeps the items spooled.
+const SHORT: std::time::Duration = std::time::Duration::from_millis(100);
 
 #[test]
 fn offline_agent_evaluates_with_the_cached_definitions() {
@@ -41,7 +44,27 @@ fn offline_agent_evaluates_with_the_cached_definitions() {
         (free.treatment.as_str(), free.label.as_str()),
         ("off", labels::DEFAULT_RULE)
     );
-    agent.shutdown(PATIENCE).expect("shutdown");
+    agent
+        .shutdown(SHORT)
+        .expect("undelivered items stay spooled");
+
+    let next_run = Agent::builder("sdk-test")
+        .data_dir(dir.path())
+        .build()
+        .expect("agent");
+    let batches = pull_all(&next_run);
+    let mut keys: Vec<_> = batches
+        .iter()
+        .flat_map(|b| b.impressions.iter().map(|i| i.key.clone()))
+        .collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        ["alice", "bob"],
+        "the spooled impressions are sent by the next run"
+    );
+    next_run.flush(PATIENCE).expect("all delivered");
+    next_run.shutdown(PATIENCE).expect("shutdown");
 }
 
 #[test]
@@ -79,7 +102,9 @@ fn applied_changes_are_written_back_to_the_cache() {
         (evaluation.treatment.as_str(), evaluation.label.as_str()),
         ("off", labels::KILLED)
     );
-    restarted.shutdown(PATIENCE).expect("shutdown");
+    restarted
+        .shutdown(SHORT)
+        .expect("undelivered items stay spooled");
 }
 
 #[test]
@@ -98,5 +123,7 @@ fn without_cache_or_collector_flags_never_become_ready() {
             .treatment,
         CONTROL
     );
-    agent.shutdown(PATIENCE).expect("shutdown");
+    agent
+        .shutdown(SHORT)
+        .expect("undelivered items stay spooled");
 }

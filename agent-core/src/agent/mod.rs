@@ -199,19 +199,25 @@ impl Agent {
 
     /// Flushes (up to `timeout`), then stops the worker, uploader and flag sync threads.
     ///
-    /// Later hot calls are dropped (counted `shut_down`); a second call returns `Ok` at once.
-    /// Returns `Err(Timeout)` when delivery did not finish in time: what is left stays spooled
-    /// (with a data dir) for the next start.
+    /// Returns `Ok` when everything was delivered or is safe in the spool for the next start (a
+    /// data dir is set); `Err(Timeout)` when undelivered items of a memory-only agent are lost or
+    /// a thread did not stop in time (it is then detached). Stopping may take up to
+    /// [`STOP_GRACE`] beyond `timeout`. Later hot calls are dropped (counted `shut_down`); a
+    /// second call returns `Ok` at once.
     pub fn shutdown(&self, timeout: Duration) -> Result<(), AgentError> {
         let shared = &self.inner.link.shared;
         if shared.closed.load(Ordering::Acquire) {
             return Ok(());
         }
-        let deadline = Instant::now() + timeout;
         let flushed = self.flush(timeout);
         shared.closed.store(true, Ordering::Release);
         shared.stop_threads();
-        let stopped = self.inner.link.request(Command::Shutdown, deadline);
+        let deadline = Instant::now() + STOP_GRACE;
+        let left_behind = self
+            .inner
+            .link
+            .request(Command::Shutdown, deadline)
+            .map(|stats| stats.queued_items);
         let threads = match self.inner.threads.lock() {
             Ok(mut threads) => std::mem::take(&mut *threads),
             Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
@@ -228,9 +234,11 @@ impl Agent {
                 all_joined = false;
             }
         }
-        flushed?;
-        stopped?;
-        if all_joined {
+        let safe = match flushed {
+            Ok(()) => true,
+            Err(_) => shared.data_dir.is_some() && matches!(left_behind, Ok(0)),
+        };
+        if safe && all_joined {
             Ok(())
         } else {
             Err(AgentError::Timeout)
@@ -238,14 +246,17 @@ impl Agent {
     }
 }
 
+/// Time `shutdown` allows, after its flush, for the threads to stop.
+pub const STOP_GRACE: Duration = Duration::from_millis(500);
+
 impl Drop for Inner {
     fn drop(&mut self) {
         // Never blocks: the worker finishes its queue and exits on its own.
         let link = &self.link;
         if !link.shared.closed.swap(true, Ordering::AcqRel) {
             link.shared.stop_threads();
-            let (ack, _) = crossbeam_channel::bounded(1);
-            let _ = link.tx.try_send(Command::Shutdown(ack));
+            let (reply, _) = crossbeam_channel::bounded(1);
+            let _ = link.tx.try_send(Command::Shutdown(reply));
         }
     }
 }
