@@ -41,6 +41,10 @@ pub(crate) fn load_cache(shared: &Shared) {
         ..changes
     };
     if let Ok(set) = FlagSet::empty().apply(&full) {
+        let _writer = match shared.flags_writer.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
         // Never replace newer definitions (e.g. applied by a binding before the cache loaded).
         if set.version() >= shared.flags.load().version() {
             shared.flags.store(Arc::new(set));
@@ -67,9 +71,10 @@ pub(crate) fn save_cache(shared: &Shared) {
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    let tmp = path.with_extension("json.tmp");
-    if std::fs::write(&tmp, json).is_ok() {
-        let _ = std::fs::rename(&tmp, &path);
+    // A unique temp name: the worker and the sync thread may both be writing.
+    let tmp = path.with_extension(format!("{}.tmp", uuid::Uuid::new_v4().simple()));
+    if std::fs::write(&tmp, json).is_err() || std::fs::rename(&tmp, &path).is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
 }
 
@@ -152,13 +157,11 @@ mod client {
             let Ok(changes) = serde_json::from_slice::<FlagChanges>(&body) else {
                 return;
             };
-            let current = self.shared.flags.load_full();
             let changed = changes.full || !changes.flags.is_empty() || !changes.segments.is_empty();
             if changed {
-                let Ok(next) = current.apply(&changes) else {
+                if self.shared.apply_flags(&changes).is_err() {
                     return;
-                };
-                self.shared.flags.store(Arc::new(next));
+                }
                 save_cache(&self.shared);
             }
             self.shared.flags_ready.set();

@@ -11,8 +11,9 @@ use agent_support::{PATIENCE, events, pull_all};
 const CHILD_DIR_VAR: &str = "AGENT_CRASH_TEST_DIR";
 const PREVIOUS_HOOK_MARKER: &str = "previous-hook-called";
 
-/// Runs only as the child process of `panic_hook_crash_is_sent_at_next_start` (a no-op otherwise).
+/// The child process of `panic_hook_crash_is_sent_at_next_start` (ignored when run directly).
 #[test]
+#[ignore = "run as a child process by panic_hook_crash_is_sent_at_next_start"]
 fn crash_child() {
     let Some(dir) = std::env::var_os(CHILD_DIR_VAR) else {
         return;
@@ -40,12 +41,15 @@ fn explode_in_checkout() {
 #[test]
 fn panic_hook_crash_is_sent_at_next_start() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let status = Command::new(std::env::current_exe().expect("test binary"))
-        .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
+    // Output captured so the child's own "FAILED" report does not mix into this run's.
+    let child = Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--exact", "crash_child", "--nocapture", "--ignored"])
         .env(CHILD_DIR_VAR, dir.path())
-        .status()
+        .output()
         .expect("child runs");
-    assert!(!status.success(), "the child panicked");
+    let stderr = String::from_utf8_lossy(&child.stderr);
+    assert!(!child.status.success(), "the child panicked: {stderr}");
+    assert!(stderr.contains("boom 42"), "{stderr}");
     assert!(
         dir.path().join(PREVIOUS_HOOK_MARKER).exists(),
         "the previous hook was chained"

@@ -198,6 +198,7 @@ impl AgentBuilder {
             clock,
             capture_stacks,
             flags: ArcSwap::from_pointee(FlagSet::empty()),
+            flags_writer: Mutex::new(()),
             identity: ArcSwap::from_pointee(ANONYMOUS_KEY.to_owned()),
             globals: ArcSwap::from_pointee(Map::new()),
             drops: DropCounters::default(),

@@ -148,9 +148,7 @@ impl Agent {
     /// transport); the worker then writes the disk cache. Returns the new set version.
     pub fn apply_flag_changes(&self, changes: &FlagChanges) -> Result<u64, AgentError> {
         let shared = &self.inner.link.shared;
-        let next = shared.flags.load().apply(changes)?;
-        let version = next.version();
-        shared.flags.store(Arc::new(next));
+        let version = shared.apply_flags(changes)?.version();
         shared.flags_ready.set();
         // Best effort: a full channel only delays the cache until the next change.
         let _ = self.inner.link.tx.try_send(Command::SaveFlagCache);
@@ -177,6 +175,9 @@ impl Agent {
     }
 
     /// Seals pending items and waits until everything is delivered, or `timeout` passes.
+    ///
+    /// Without the native uploader, delivery happens only while the platform pulls
+    /// [`Agent::next_upload`]; use [`Agent::seal`] to seal without waiting.
     pub fn flush(&self, timeout: Duration) -> Result<(), AgentError> {
         let deadline = Instant::now() + timeout;
         let (ack_tx, ack_rx) = crossbeam_channel::bounded(1);

@@ -24,6 +24,9 @@ pub(crate) struct Shared {
     pub(crate) capture_stacks: bool,
     /// Current flag definitions, swapped whole by the sync thread.
     pub(crate) flags: ArcSwap<FlagSet>,
+    /// Serializes the writers of `flags` (sync thread, `apply_flag_changes`) so that no update is
+    /// lost between load and store; never held across I/O, never taken by readers.
+    pub(crate) flags_writer: Mutex<()>,
     /// Default key of events (set by `identify`).
     pub(crate) identity: ArcSwap<String>,
     /// Properties merged into every event (event properties win).
@@ -57,6 +60,20 @@ impl Shared {
     /// True once the threads were asked to stop.
     pub(crate) fn stopping(&self) -> bool {
         self.stop.load(Ordering::Acquire)
+    }
+
+    /// Applies `changes` to the current definitions and stores the result; returns the new set.
+    pub(crate) fn apply_flags(
+        &self,
+        changes: &crate::wire::FlagChanges,
+    ) -> Result<Arc<FlagSet>, crate::flags::FlagError> {
+        let _writer = match self.flags_writer.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let next = Arc::new(self.flags.load().apply(changes)?);
+        self.flags.store(next.clone());
+        Ok(next)
     }
 
     /// The key of events that name none.
