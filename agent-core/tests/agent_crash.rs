@@ -20,7 +20,8 @@ fn crash_child() {
     };
     let dir = std::path::PathBuf::from(dir);
     let marker = dir.join(PREVIOUS_HOOK_MARKER);
-    std::panic::set_hook(Box::new(move |_| {
+    std::panic::set_hook(Box::new(move |info| {
+        eprintln!("previous hook: {info}");
         std::fs::write(&marker, b"yes").expect("write marker");
     }));
     let agent = Agent::builder("sdk-test")
@@ -49,6 +50,7 @@ fn panic_hook_crash_is_sent_at_next_start() {
         .expect("child runs");
     let stderr = String::from_utf8_lossy(&child.stderr);
     assert!(!child.status.success(), "the child panicked: {stderr}");
+    assert!(stderr.contains("previous hook: "), "{stderr}");
     assert!(stderr.contains("boom 42"), "{stderr}");
     assert!(
         dir.path().join(PREVIOUS_HOOK_MARKER).exists(),
