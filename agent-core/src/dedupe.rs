@@ -62,17 +62,17 @@ impl Deduper {
             return Some(impression);
         };
         for &pos in positions {
-            if let Some(first) = pending.get_mut(pos) {
-                if same_identity(first, &impression) {
-                    let add = impression.count.max(1);
-                    match first.count.checked_add(add) {
-                        Some(sum) => {
-                            first.count = sum;
-                            return None;
-                        }
-                        // Saturated: let it travel as a separate impression rather than lose counts.
-                        None => return Some(impression),
+            if let Some(first) = pending.get_mut(pos)
+                && same_identity(first, &impression)
+            {
+                let add = impression.count.max(1);
+                match first.count.checked_add(add) {
+                    Some(sum) => {
+                        first.count = sum;
+                        return None;
                     }
+                    // Saturated: let it travel as a separate impression rather than lose counts.
+                    None => return Some(impression),
                 }
             }
         }

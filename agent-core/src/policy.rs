@@ -30,7 +30,10 @@ pub enum Outcome {
 pub fn classify(result: &UploadResult) -> Outcome {
     match *result {
         UploadResult::NetworkError => Outcome::Retry,
-        UploadResult::Http { status, retry_after } => match status {
+        UploadResult::Http {
+            status,
+            retry_after,
+        } => match status {
             200..=299 => Outcome::Delivered,
             429 => Outcome::RateLimited(retry_after),
             413 => Outcome::TooLarge,
@@ -200,7 +203,8 @@ mod tests {
         assert_eq!(nominal_backoff(base, max, 1), Duration::from_secs(1));
         assert_eq!(nominal_backoff(base, max, 2), Duration::from_secs(2));
         assert_eq!(nominal_backoff(base, max, 5), Duration::from_secs(16));
-        assert_eq!(nominal_backoff(base, max, 9), max);
+        assert_eq!(nominal_backoff(base, max, 9), Duration::from_secs(256));
+        assert_eq!(nominal_backoff(base, max, 10), max);
         assert_eq!(nominal_backoff(base, max, u32::MAX), max);
     }
 

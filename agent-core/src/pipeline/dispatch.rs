@@ -128,10 +128,7 @@ impl Pipeline {
                     "Authorization".into(),
                     format!("Bearer {}", self.config.sdk_key),
                 ),
-                (
-                    "X-Rum-Protocol".into(),
-                    wire::PROTOCOL_VERSION.to_string(),
-                ),
+                ("X-Rum-Protocol".into(), wire::PROTOCOL_VERSION.to_string()),
             ],
         }
     }

@@ -23,8 +23,8 @@ use crate::policy::{Backoff, SizeEstimator, duration_ms};
 use crate::spool;
 use crate::wire::{self, Batch, DropCount, Event, Impression, SdkInfo};
 
-pub use drops::{CORRUPT, ENCODE_ERROR, QUEUE_FULL, REJECTED, SPOOL_FULL, TOO_LARGE};
 use drops::DropLedger;
+pub use drops::{CORRUPT, ENCODE_ERROR, QUEUE_FULL, REJECTED, SPOOL_FULL, TOO_LARGE};
 use queue::{SealedQueue, Stored};
 
 /// Limits and settings of the pipeline.
