@@ -61,7 +61,10 @@ pub fn jittered(nominal: Duration, max: Duration, unit: f64) -> Duration {
         0.5
     };
     let factor = 1.0 - JITTER + 2.0 * JITTER * unit;
-    nominal.mul_f64(factor).min(max)
+    // try_from_secs_f64 instead of mul_f64, which panics on overflow (a huge configured maximum).
+    Duration::try_from_secs_f64(nominal.as_secs_f64() * factor)
+        .unwrap_or(max)
+        .min(max)
 }
 
 /// Retry timing shared by all batches: one failure streak, reset by any success.
@@ -71,6 +74,8 @@ pub struct Backoff {
     max: Duration,
     failures: u32,
     until_ms: Option<i64>,
+    /// When the current wait was decided; a clock seen before it went backwards.
+    set_at_ms: i64,
 }
 
 impl Backoff {
@@ -81,6 +86,7 @@ impl Backoff {
             max: max.max(base),
             failures: 0,
             until_ms: None,
+            set_at_ms: 0,
         }
     }
 
@@ -90,6 +96,7 @@ impl Backoff {
         let nominal = nominal_backoff(self.base, self.max, self.failures);
         let delay = jittered(nominal, self.max, rand::random_range(0.0..=1.0));
         self.until_ms = Some(now_ms.saturating_add(duration_ms(delay)));
+        self.set_at_ms = now_ms;
         delay
     }
 
@@ -100,6 +107,7 @@ impl Backoff {
             Some(d) => {
                 let d = d.min(MAX_RETRY_AFTER);
                 self.until_ms = Some(now_ms.saturating_add(duration_ms(d)));
+                self.set_at_ms = now_ms;
                 d
             }
             None => self.failure(now_ms),
@@ -112,10 +120,13 @@ impl Backoff {
         self.until_ms = None;
     }
 
-    /// Milliseconds left before uploads may resume, if backing off at `now_ms`.
+    /// Milliseconds left before uploads may resume, if backing off at `now_ms`. A clock that
+    /// went backwards ends the wait rather than stretching it.
     pub fn remaining_ms(&self, now_ms: i64) -> Option<u64> {
         match self.until_ms {
-            Some(until) if until > now_ms => Some((until - now_ms) as u64),
+            Some(until) if until > now_ms && now_ms >= self.set_at_ms => {
+                Some(until.saturating_sub(now_ms).unsigned_abs())
+            }
             _ => None,
         }
     }
@@ -216,6 +227,18 @@ mod tests {
         assert_eq!(jittered(d, max, 1.0), Duration::from_secs(12));
         assert_eq!(jittered(d, max, f64::NAN), d);
         assert_eq!(jittered(max, max, 1.0), max);
+        assert_eq!(jittered(Duration::MAX, Duration::MAX, 1.0), Duration::MAX);
+    }
+
+    #[test]
+    fn backoff_survives_a_clock_going_backwards() {
+        let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+        let d = b.failure(10_000);
+        assert_eq!(b.remaining_ms(10_000), Some(duration_ms(d) as u64));
+        assert_eq!(b.remaining_ms(5_000), None);
+        b.success();
+        assert_eq!(b.remaining_ms(10_000), None);
+        assert_eq!(b.failures(), 0);
     }
 
     #[test]

@@ -194,3 +194,12 @@ fn upload_is_gzip_json_batch_with_headers() {
     assert_eq!(b.impressions, vec![i]);
     assert!(b.dropped.is_empty());
 }
+
+#[test]
+fn a_clock_going_backwards_does_not_hold_items_back() {
+    let (mut p, clock) = open(config(None));
+    p.push_event(event(1));
+    clock.set(T0 - 86_400_000);
+    let r = expect_upload(p.next_upload());
+    assert_eq!(decode(&r.body).len(), 1);
+}

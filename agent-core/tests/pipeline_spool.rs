@@ -226,3 +226,26 @@ fn an_unusable_spool_dir_is_a_typed_error() {
     .unwrap_err();
     assert!(err.to_string().contains("a-file"), "{err}");
 }
+
+#[test]
+fn a_failing_spool_falls_back_to_the_memory_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool_dir = dir.path().join("spool");
+    let mut c = config(Some(spool_dir.clone()));
+    c.max_batch_items = 10;
+    c.max_queue_items = 30;
+    let (mut p, clock) = open(c);
+    // The spool directory disappears and a file takes its place: writes fail from now on.
+    fs::remove_dir_all(&spool_dir).unwrap();
+    fs::write(&spool_dir, b"in the way").unwrap();
+    for n in 0..100 {
+        p.push_event(event(n));
+        assert!(p.stats().queued_items <= 30);
+    }
+    let stats = p.stats();
+    assert_eq!(stats.spooled_batches, 0);
+    assert_eq!(stats.queued_items, 30);
+    assert_eq!(stats.dropped_for(agent_core::pipeline::QUEUE_FULL), 70);
+    let batches = drain(&mut p, &clock);
+    assert_eq!(batches.iter().map(Batch::len).sum::<usize>(), 30);
+}

@@ -354,8 +354,11 @@ impl Pipeline {
     }
 
     fn seal_if_overdue(&mut self, now: i64) {
+        // A clock that went backwards must not hold items back until it catches up.
+        let clock_went_back = self.pending.since_ms.is_some_and(|t| t > now)
+            || self.drops.since_ms().is_some_and(|t| t > now);
         let overdue = match self.seal_due_at() {
-            Some(due) => due <= now || self.shut_down,
+            Some(due) => due <= now || self.shut_down || clock_went_back,
             None => false,
         };
         if overdue {
