@@ -23,7 +23,7 @@ use crate::wire::{Event, Impression, event_types};
 /// Name of the worker thread.
 pub(crate) const THREAD_NAME: &str = "rum-agent-worker";
 
-/// How often an idle worker re-checks whether waiting flushes completed.
+/// How often an idle worker does time-driven pipeline work and re-checks waiting flushes.
 const IDLE_TICK: Duration = Duration::from_millis(250);
 
 /// An impression as captured on the caller's thread.
@@ -94,6 +94,8 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Command>, config: WorkerConf
         let cmd = match rx.recv_timeout(IDLE_TICK) {
             Ok(cmd) => cmd,
             Err(RecvTimeoutError::Timeout) => {
+                // Seals an overdue partial batch (and spools it) even when nobody pulls uploads.
+                pipeline.tick();
                 answer_waiters(&pipeline, &mut flush_waiters);
                 continue;
             }

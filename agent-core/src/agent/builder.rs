@@ -49,19 +49,7 @@ impl AgentBuilder {
             platform: "rust".to_owned(),
         };
         AgentBuilder {
-            pipeline: PipelineConfig {
-                sdk_key: sdk_key.clone(),
-                sdk: sdk.clone(),
-                max_batch_items: 500,
-                max_batch_bytes: 512 * 1024,
-                max_queue_items: 10_000,
-                spool_dir: None,
-                spool_max_bytes: 50 * 1024 * 1024,
-                spool_max_files: 500,
-                flush_interval: Duration::from_secs(10),
-                backoff_base: Duration::from_secs(1),
-                backoff_max: Duration::from_secs(300),
-            },
+            pipeline: PipelineConfig::default_for(sdk_key.clone(), sdk.clone()),
             sdk_key,
             collector: None,
             data_dir: None,
