@@ -161,6 +161,10 @@ fn open_pipeline(shared: &Shared, config: PipelineConfig) -> Option<Pipeline> {
 
 fn stop(shared: &Shared, pipeline: &mut Pipeline) {
     pipeline.shutdown();
+    // Only definitions that came from somewhere: an empty set must not clobber a good cache.
+    if shared.flags_ready.is_set() {
+        sync::save_cache(shared);
+    }
     crash::mark_stopped(shared);
 }
 

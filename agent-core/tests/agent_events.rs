@@ -325,3 +325,36 @@ fn shutdown_reports_undelivered_items_of_a_memory_only_agent() {
     let result = agent.shutdown(Duration::from_millis(100));
     assert!(matches!(result, Err(AgentError::Timeout)), "{result:?}");
 }
+
+#[test]
+fn every_event_is_either_delivered_or_counted_as_dropped() {
+    let agent = Agent::builder("sdk-test")
+        .queue_capacity(4)
+        .build()
+        .expect("agent");
+    const N: usize = 5_000;
+    let workers: Vec<_> = (0..4)
+        .map(|t| {
+            let agent = agent.clone();
+            std::thread::spawn(move || {
+                let key = format!("user-{t}");
+                for i in 0..N / 4 {
+                    agent
+                        .for_key(&key)
+                        .track("tick", Some(i as f64), Map::new());
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().expect("tracking thread");
+    }
+    let delivered = events(&pull_all(&agent)).len();
+    let stats = agent.stats().expect("stats");
+    let dropped = stats.dropped("queue_full");
+    assert_eq!(
+        delivered as u64 + dropped,
+        N as u64,
+        "delivered {delivered}, dropped {dropped}"
+    );
+}

@@ -217,6 +217,14 @@ impl Latch {
         self.cond.notify_all();
     }
 
+    /// True once set.
+    pub(crate) fn is_set(&self) -> bool {
+        match self.set.lock() {
+            Ok(s) => *s,
+            Err(poisoned) => *poisoned.into_inner(),
+        }
+    }
+
     /// Waits up to `timeout` for the latch; true when it is set.
     pub(crate) fn wait_set(&self, timeout: Duration) -> bool {
         let set = match self.set.lock() {
