@@ -149,10 +149,16 @@ fn write_crash(shared: &Shared, event: Event) -> Result<(), AgentError> {
         path: dir.clone(),
         source,
     })?;
-    spool::write_batch_file(&dir, &batch).map_err(|source| AgentError::Io {
-        path: dir.clone(),
-        source,
-    })?;
+    // The pipeline's start-up scan deletes temp files it finds, which may be ours if it runs at
+    // this very moment (a crash right after `build`): the rename then fails with NotFound.
+    let mut attempt = 0;
+    loop {
+        match spool::write_batch_file(&dir, &batch) {
+            Ok(_) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt < 3 => attempt += 1,
+            Err(source) => return Err(AgentError::Io { path: dir, source }),
+        }
+    }
     let _ = std::fs::remove_file(running_file(data_dir));
     Ok(())
 }

@@ -252,12 +252,15 @@ pub const STOP_GRACE: Duration = Duration::from_millis(500);
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // Never blocks: the worker finishes its queue and exits on its own.
+        // Waits at most DROP_WAIT for the worker to seal and spool what is pending (so a process
+        // exiting right after the drop keeps it); delivery is not awaited: call `shutdown` for that.
         let link = &self.link;
         if !link.shared.closed.swap(true, Ordering::AcqRel) {
             link.shared.stop_threads();
-            let (reply, _) = crossbeam_channel::bounded(1);
-            let _ = link.tx.try_send(Command::Shutdown(reply));
+            let _ = link.request(Command::Shutdown, Instant::now() + DROP_WAIT);
         }
     }
 }
+
+/// Longest time dropping the last handle waits for the worker to spool pending items.
+pub const DROP_WAIT: Duration = Duration::from_millis(200);

@@ -1,4 +1,5 @@
-//! The flag cache: an agent starting offline evaluates with the last definitions on disk.
+//! The data dir: the flag cache (an agent starting offline evaluates with the last definitions) and
+//! the spool kept across runs.
 
 mod agent_support;
 
@@ -126,4 +127,35 @@ fn without_cache_or_collector_flags_never_become_ready() {
     agent
         .shutdown(SHORT)
         .expect("undelivered items stay spooled");
+}
+
+#[test]
+fn dropping_the_last_handle_spools_pending_items() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let agent = Agent::builder("sdk-test")
+        .data_dir(dir.path())
+        .build()
+        .expect("agent");
+    agent
+        .for_key("gina")
+        .track("checkout.done", None, serde_json::Map::new());
+    drop(agent);
+
+    let next_run = Agent::builder("sdk-test")
+        .data_dir(dir.path())
+        .build()
+        .expect("agent");
+    let keys: Vec<_> = pull_all(&next_run)
+        .iter()
+        .flat_map(|b| {
+            b.events
+                .iter()
+                .map(|e| (e.key.clone(), e.event_type.clone()))
+        })
+        .collect();
+    assert!(
+        keys.contains(&("gina".to_owned(), "checkout.done".to_owned())),
+        "{keys:?}"
+    );
+    next_run.shutdown(SHORT).expect("nothing lost");
 }
