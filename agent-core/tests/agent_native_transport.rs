@@ -1,5 +1,6 @@
 //! The native uploader and flag sync over loopback HTTP, against a minimal in-test HTTP server
 //! speaking the collector's contract (the end-to-end tests with the real collector live elsewhere).
+#![cfg(feature = "native-transport")]
 
 mod agent_support;
 

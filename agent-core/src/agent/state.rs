@@ -1,4 +1,6 @@
 //! State shared by the agent handles and its background threads.
+// Without the native transport nothing sleeps on signals nor sends the SDK key itself.
+#![cfg_attr(not(feature = "native-transport"), allow(dead_code))]
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
