@@ -79,7 +79,11 @@ mod tests {
         for seed in [0u32, 1, 42, 0x9747_b28c, u32::MAX] {
             for end in 0..=text.len() {
                 let bytes = &text.as_bytes()[..end];
-                assert_eq!(murmur3_x86_32(bytes, seed), crate_hash(bytes, seed), "len {end}");
+                assert_eq!(
+                    murmur3_x86_32(bytes, seed),
+                    crate_hash(bytes, seed),
+                    "len {end}"
+                );
             }
         }
     }

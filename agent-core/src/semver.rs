@@ -165,8 +165,21 @@ mod tests {
     #[test]
     fn rejects_malformed_versions() {
         for bad in [
-            "", "1", "1.2", "1.2.3.4", "a.b.c", "1.2.x", "+1.2.3", "-1.2.3", "1.2.3-", "1.2.3+",
-            "1.2.3-a..b", " 1.2.3", "1.2.3 ", "1..3", "v1.2.3",
+            "",
+            "1",
+            "1.2",
+            "1.2.3.4",
+            "a.b.c",
+            "1.2.x",
+            "+1.2.3",
+            "-1.2.3",
+            "1.2.3-",
+            "1.2.3+",
+            "1.2.3-a..b",
+            " 1.2.3",
+            "1.2.3 ",
+            "1..3",
+            "v1.2.3",
         ] {
             assert!(Semver::parse(bad).is_err(), "{bad:?} should be rejected");
         }
@@ -175,8 +188,14 @@ mod tests {
     #[test]
     fn orders_pre_releases_below_releases_and_numerically() {
         assert_eq!(v("1.0.0-alpha").compare(&v("1.0.0")), Ordering::Less);
-        assert_eq!(v("1.0.0-beta.11").compare(&v("1.0.0-beta.2")), Ordering::Greater);
-        assert_eq!(v("1.0.0-alpha").compare(&v("1.0.0-alpha.1")), Ordering::Less);
+        assert_eq!(
+            v("1.0.0-beta.11").compare(&v("1.0.0-beta.2")),
+            Ordering::Greater
+        );
+        assert_eq!(
+            v("1.0.0-alpha").compare(&v("1.0.0-alpha.1")),
+            Ordering::Less
+        );
         assert_eq!(v("1.0.0-1").compare(&v("1.0.0-alpha")), Ordering::Less);
         assert_eq!(v("10.0.0").compare(&v("9.99.99")), Ordering::Greater);
         assert_eq!(v("1.1.1").compare(&v("1.1.1+meta")), Ordering::Equal);

@@ -54,7 +54,11 @@ fn murmur3_buckets_agree_with_split_on_every_row() {
         let from_crate = murmur3::murmur3_32(&mut Cursor::new(key.as_bytes()), seed as u32)
             .expect("reading a slice cannot fail");
         assert_eq!(from_crate, hash, "line {line}: murmur3 crate disagrees");
-        assert_eq!(bucket(key, seed), expected_bucket, "line {line}: bucket of {key:?}");
+        assert_eq!(
+            bucket(key, seed),
+            expected_bucket,
+            "line {line}: bucket of {key:?}"
+        );
         checked += 1;
     }
     assert!(checked > 1000, "only {checked} rows read");
@@ -77,7 +81,10 @@ fn semver_between_agrees_with_split_on_every_row() {
             Semver::parse(end).expect("end parses"),
         );
         let got = c.compare(&s) != Ordering::Less && c.compare(&e) != Ordering::Greater;
-        assert_eq!(got, expected, "line {line}: {start} <= {candidate} <= {end}");
+        assert_eq!(
+            got, expected,
+            "line {line}: {start} <= {candidate} <= {end}"
+        );
         checked += 1;
     }
     assert!(checked >= 17, "only {checked} rows read");
@@ -99,7 +106,11 @@ fn semver_equal_agrees_with_split_on_every_row() {
             Semver::parse(b).expect("b parses"),
         );
         assert_eq!(va.split_eq(&vb), expected, "line {line}: {a} == {b}");
-        assert_eq!(vb.split_eq(&va), expected, "line {line}: {b} == {a} (symmetry)");
+        assert_eq!(
+            vb.split_eq(&va),
+            expected,
+            "line {line}: {b} == {a} (symmetry)"
+        );
         checked += 1;
     }
     assert!(checked >= 8, "only {checked} rows read");

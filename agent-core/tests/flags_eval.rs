@@ -39,8 +39,11 @@ fn none() -> Attributes {
 
 #[test]
 fn unknown_and_archived_flags_give_control() {
-    let set = FlagSet::new(vec![base("gone", json!({"archived": true, "version": 9}))], vec![])
-        .expect("compiles");
+    let set = FlagSet::new(
+        vec![base("gone", json!({"archived": true, "version": 9}))],
+        vec![],
+    )
+    .expect("compiles");
     let e = set.evaluate("u", None, "missing", &none());
     assert_eq!(
         (e.treatment.as_str(), e.label.as_str(), e.version, e.bucket),
@@ -56,13 +59,19 @@ fn unknown_and_archived_flags_give_control() {
 #[test]
 fn killed_flags_give_the_default_treatment() {
     let set = FlagSet::new(
-        vec![base("k", json!({"killed": true, "rules": [rollout_50_50()]}))],
+        vec![base(
+            "k",
+            json!({"killed": true, "rules": [rollout_50_50()]}),
+        )],
         vec![],
     )
     .expect("compiles");
     for i in 0..50 {
         let e = set.evaluate(&format!("u{i}"), None, "k", &none());
-        assert_eq!((e.treatment.as_str(), e.label.as_str()), ("off", labels::KILLED));
+        assert_eq!(
+            (e.treatment.as_str(), e.label.as_str()),
+            ("off", labels::KILLED)
+        );
         assert_eq!(e.version, 5);
     }
 }
@@ -154,9 +163,15 @@ fn allow_list_rules_bypass_traffic_allocation() {
     )
     .expect("ok");
     let e = set.evaluate("qa-2", None, "f", &none());
-    assert_eq!((e.treatment.as_str(), e.label.as_str(), e.bucket), ("on", "allow", None));
+    assert_eq!(
+        (e.treatment.as_str(), e.label.as_str(), e.bucket),
+        ("on", "allow", None)
+    );
     let e = set.evaluate("customer", None, "f", &none());
-    assert_eq!((e.treatment.as_str(), e.label.as_str()), ("off", labels::NOT_IN_SPLIT));
+    assert_eq!(
+        (e.treatment.as_str(), e.label.as_str()),
+        ("off", labels::NOT_IN_SPLIT)
+    );
 }
 
 #[test]
@@ -168,19 +183,21 @@ fn first_matching_rule_wins_and_no_match_gives_the_default_rule() {
          "rollout": [{"treatment": "off", "weight": 100}]},
     ]);
     let set = FlagSet::new(vec![base("f", json!({"rules": rules}))], vec![]).expect("ok");
-    let a = |plan: &str, region: &str| {
-        Attributes::new()
-            .with("plan", plan)
-            .with("region", region)
-    };
+    let a = |plan: &str, region: &str| Attributes::new().with("plan", plan).with("region", region);
     let e = set.evaluate("u", None, "f", &a("enterprise", "eu"));
-    assert_eq!((e.treatment.as_str(), e.label.as_str()), ("on", "enterprise"));
+    assert_eq!(
+        (e.treatment.as_str(), e.label.as_str()),
+        ("on", "enterprise")
+    );
     // A single 100% share is served without hashing (Split's shortcut): no bucket.
     assert_eq!(e.bucket, None);
     let e = set.evaluate("u", None, "f", &a("free", "eu"));
     assert_eq!((e.treatment.as_str(), e.label.as_str()), ("off", "eu-off"));
     let e = set.evaluate("u", None, "f", &a("free", "us"));
-    assert_eq!((e.treatment.as_str(), e.label.as_str()), ("off", labels::DEFAULT_RULE));
+    assert_eq!(
+        (e.treatment.as_str(), e.label.as_str()),
+        ("off", labels::DEFAULT_RULE)
+    );
 }
 
 #[test]
@@ -215,12 +232,21 @@ fn depends_on_evaluates_the_other_flag_and_stops_cycles() {
         keys: vec!["tester".into()],
     };
     let set = FlagSet::new(vec![parent, child, a, b], vec![seg]).expect("ok");
-    assert_eq!(set.evaluate("tester", None, "child", &none()).label, "after-parent");
-    assert_eq!(set.evaluate("other", None, "child", &none()).label, labels::DEFAULT_RULE);
+    assert_eq!(
+        set.evaluate("tester", None, "child", &none()).label,
+        "after-parent"
+    );
+    assert_eq!(
+        set.evaluate("other", None, "child", &none()).label,
+        labels::DEFAULT_RULE
+    );
     // Evaluating a: b's dependency on a hits the cycle, so b gives its default `on`, so a's
     // rule (b must be off) does not match.
     let e = set.evaluate("u", None, "a", &none());
-    assert_eq!((e.treatment.as_str(), e.label.as_str()), ("off", labels::DEFAULT_RULE));
+    assert_eq!(
+        (e.treatment.as_str(), e.label.as_str()),
+        ("off", labels::DEFAULT_RULE)
+    );
     // Evaluating b: a is evaluated, its dependency on b is the cycle, so a gives off; b matches.
     let e = set.evaluate("u", None, "b", &none());
     assert_eq!((e.treatment.as_str(), e.label.as_str()), ("off", "needs-a"));
@@ -251,7 +277,10 @@ fn dependency_chains_deeper_than_the_limit_do_not_match() {
 #[test]
 fn apply_upserts_deltas_replaces_full_sets_and_tracks_versions() {
     let set = FlagSet::new(
-        vec![base("a", json!({"version": 3})), base("b", json!({"version": 4}))],
+        vec![
+            base("a", json!({"version": 3})),
+            base("b", json!({"version": 4})),
+        ],
         vec![],
     )
     .expect("ok");
@@ -279,7 +308,10 @@ fn apply_upserts_deltas_replaces_full_sets_and_tracks_versions() {
     assert_eq!(next.definitions().len(), 2);
     assert_eq!(next.segments().len(), 1);
     // The old snapshot is untouched.
-    assert_eq!(set.evaluate("u", None, "a", &none()).label, labels::DEFAULT_RULE);
+    assert_eq!(
+        set.evaluate("u", None, "a", &none()).label,
+        labels::DEFAULT_RULE
+    );
 
     let full = FlagChanges {
         version: 12,
@@ -289,7 +321,10 @@ fn apply_upserts_deltas_replaces_full_sets_and_tracks_versions() {
     };
     let replaced = next.apply(&full).expect("applies");
     assert_eq!(replaced.version(), 12);
-    assert_eq!(replaced.evaluate("u", None, "a", &none()).treatment, CONTROL);
+    assert_eq!(
+        replaced.evaluate("u", None, "a", &none()).treatment,
+        CONTROL
+    );
     assert_eq!(replaced.definitions()[0].key, "c");
     assert!(replaced.segments().is_empty());
 
@@ -299,7 +334,10 @@ fn apply_upserts_deltas_replaces_full_sets_and_tracks_versions() {
         segments: vec![],
         full: false,
     };
-    let err = replaced.apply(&bad).expect_err("invalid flag rejected").to_string();
+    let err = replaced
+        .apply(&bad)
+        .expect_err("invalid flag rejected")
+        .to_string();
     assert!(err.contains("flags[0].default_treatment"), "{err}");
     assert_eq!(replaced.version(), 12);
 }
@@ -307,7 +345,10 @@ fn apply_upserts_deltas_replaces_full_sets_and_tracks_versions() {
 #[test]
 fn definitions_round_trip_through_a_new_set() {
     let set = FlagSet::new(
-        vec![base("x", json!({"rules": [rollout_50_50()]})), base("y", json!({}))],
+        vec![
+            base("x", json!({"rules": [rollout_50_50()]})),
+            base("y", json!({})),
+        ],
         vec![Segment {
             name: "s".into(),
             version: 1,

@@ -76,12 +76,18 @@ fn equals_strings_numbers_booleans() {
     assert!(holds(plan.clone(), "k", json!({"plan": "enterprise"})));
     assert!(!holds(plan.clone(), "k", json!({"plan": "free"})));
     assert!(!holds(plan.clone(), "k", json!({})), "missing attribute");
-    assert!(!holds(plan, "k", json!({"plan": ["enterprise"]})), "wrong type");
+    assert!(
+        !holds(plan, "k", json!({"plan": ["enterprise"]})),
+        "wrong type"
+    );
 
     let num = json!({"type": "equals", "attribute": "age", "value": 42});
     assert!(holds(num.clone(), "k", json!({"age": 42})));
     assert!(holds(num.clone(), "k", json!({"age": 42.0})));
-    assert!(holds(num.clone(), "k", json!({"age": "42"})), "numeric string");
+    assert!(
+        holds(num.clone(), "k", json!({"age": "42"})),
+        "numeric string"
+    );
     assert!(!holds(num.clone(), "k", json!({"age": 41})));
     assert!(!holds(num, "k", json!({"age": true})));
 
@@ -95,7 +101,10 @@ fn equals_strings_numbers_booleans() {
     assert!(!holds(b, "k", json!({"beta": false})));
 
     let key = json!({"type": "equals", "value": "me"});
-    assert!(holds(key.clone(), "me", json!({})), "no attribute means the key");
+    assert!(
+        holds(key.clone(), "me", json!({})),
+        "no attribute means the key"
+    );
     assert!(!holds(key, "you", json!({})));
 }
 
@@ -104,13 +113,19 @@ fn in_list_and_not_in_list() {
     let m = json!({"type": "in_list", "attribute": "country", "values": ["FR", "DE", "7"]});
     assert!(holds(m.clone(), "k", json!({"country": "FR"})));
     assert!(!holds(m.clone(), "k", json!({"country": "US"})));
-    assert!(holds(m.clone(), "k", json!({"country": 7})), "number as string");
+    assert!(
+        holds(m.clone(), "k", json!({"country": 7})),
+        "number as string"
+    );
     assert!(!holds(m, "k", json!({})), "missing attribute");
 
     let m = json!({"type": "not_in_list", "attribute": "country", "values": ["FR", "DE"]});
     assert!(holds(m.clone(), "k", json!({"country": "US"})));
     assert!(!holds(m.clone(), "k", json!({"country": "DE"})));
-    assert!(!holds(m, "k", json!({})), "missing attribute matches neither list");
+    assert!(
+        !holds(m, "k", json!({})),
+        "missing attribute matches neither list"
+    );
 
     let keys = json!({"type": "in_list", "values": ["a"]});
     assert!(holds(keys, "a", json!({})));
@@ -154,8 +169,16 @@ fn string_matchers() {
     assert!(!holds(c, "user-1", json!({})));
 
     let re = json!({"type": "regex", "attribute": "ua", "pattern": "^Mozilla/5\\.0 .*Firefox/(1[0-9]{2})"});
-    assert!(holds(re.clone(), "k", json!({"ua": "Mozilla/5.0 (X11) Firefox/128.0"})));
-    assert!(!holds(re.clone(), "k", json!({"ua": "Mozilla/5.0 (X11) Firefox/99.0"})));
+    assert!(holds(
+        re.clone(),
+        "k",
+        json!({"ua": "Mozilla/5.0 (X11) Firefox/128.0"})
+    ));
+    assert!(!holds(
+        re.clone(),
+        "k",
+        json!({"ua": "Mozilla/5.0 (X11) Firefox/99.0"})
+    ));
     assert!(!holds(re, "k", json!({})));
 }
 
@@ -191,7 +214,8 @@ fn semver_matchers() {
     assert!(holds(le.clone(), "k", json!({"v": "2.0.0-rc.1"})));
     assert!(!holds(le, "k", json!({"v": "2.0.1"})));
 
-    let between = json!({"type": "semver_between", "attribute": "v", "start": "1.0.0", "end": "2.0.0"});
+    let between =
+        json!({"type": "semver_between", "attribute": "v", "start": "1.0.0", "end": "2.0.0"});
     assert!(holds(between.clone(), "k", json!({"v": "1.5.0-beta"})));
     assert!(!holds(between.clone(), "k", json!({"v": "1.0.0-beta"})));
     assert!(!holds(between, "k", json!({"v": "2.0.1"})));
@@ -202,11 +226,18 @@ fn set_matchers() {
     let any = json!({"type": "set_contains_any", "attribute": "roles", "values": ["admin", "ops"]});
     assert!(holds(any.clone(), "k", json!({"roles": ["dev", "ops"]})));
     assert!(!holds(any.clone(), "k", json!({"roles": ["dev"]})));
-    assert!(!holds(any.clone(), "k", json!({"roles": "ops"})), "not an array");
+    assert!(
+        !holds(any.clone(), "k", json!({"roles": "ops"})),
+        "not an array"
+    );
     assert!(!holds(any, "k", json!({})));
 
     let all = json!({"type": "set_contains_all", "attribute": "roles", "values": ["admin", "ops"]});
-    assert!(holds(all.clone(), "k", json!({"roles": ["ops", "dev", "admin"]})));
+    assert!(holds(
+        all.clone(),
+        "k",
+        json!({"roles": ["ops", "dev", "admin"]})
+    ));
     assert!(!holds(all.clone(), "k", json!({"roles": ["ops"]})));
     assert!(!holds(all, "k", json!({"roles": []})));
 }

@@ -75,24 +75,80 @@ pub(crate) enum Test {
     AllKeys,
     KeyInList(StrSet),
     InSegment(String),
-    Equals { attr: Attr, expected: Expected },
-    InList { attr: Attr, values: ValueSet },
-    NotInList { attr: Attr, values: ValueSet },
-    AtLeast { attr: String, bound: f64 },
-    AtMost { attr: String, bound: f64 },
-    Between { attr: String, start: f64, end: f64 },
-    StartsWith { attr: Attr, values: Vec<String> },
-    EndsWith { attr: Attr, values: Vec<String> },
-    Contains { attr: Attr, values: Vec<String> },
-    Regex { attr: Attr, re: Regex },
-    Boolean { attr: String, value: bool },
-    SemverEquals { attr: String, value: String },
-    SemverAtLeast { attr: String, value: String },
-    SemverAtMost { attr: String, value: String },
-    SemverBetween { attr: String, start: String, end: String },
-    SetContainsAny { attr: String, values: Vec<String> },
-    SetContainsAll { attr: String, values: Vec<String> },
-    DependsOn { flag: String, treatments: Vec<String> },
+    Equals {
+        attr: Attr,
+        expected: Expected,
+    },
+    InList {
+        attr: Attr,
+        values: ValueSet,
+    },
+    NotInList {
+        attr: Attr,
+        values: ValueSet,
+    },
+    AtLeast {
+        attr: String,
+        bound: f64,
+    },
+    AtMost {
+        attr: String,
+        bound: f64,
+    },
+    Between {
+        attr: String,
+        start: f64,
+        end: f64,
+    },
+    StartsWith {
+        attr: Attr,
+        values: Vec<String>,
+    },
+    EndsWith {
+        attr: Attr,
+        values: Vec<String>,
+    },
+    Contains {
+        attr: Attr,
+        values: Vec<String>,
+    },
+    Regex {
+        attr: Attr,
+        re: Regex,
+    },
+    Boolean {
+        attr: String,
+        value: bool,
+    },
+    SemverEquals {
+        attr: String,
+        value: String,
+    },
+    SemverAtLeast {
+        attr: String,
+        value: String,
+    },
+    SemverAtMost {
+        attr: String,
+        value: String,
+    },
+    SemverBetween {
+        attr: String,
+        start: String,
+        end: String,
+    },
+    SetContainsAny {
+        attr: String,
+        values: Vec<String>,
+    },
+    SetContainsAll {
+        attr: String,
+        values: Vec<String>,
+    },
+    DependsOn {
+        flag: String,
+        treatments: Vec<String>,
+    },
 }
 
 /// The expected value of an `equals` matcher, with its other readings precomputed.
@@ -168,7 +224,10 @@ pub(crate) fn compile(def: &FlagDefinition) -> Result<CompiledFlag, FlagError> {
     let mut treatments: Vec<(String, Option<String>)> = Vec::with_capacity(def.treatments.len());
     for (i, t) in def.treatments.iter().enumerate() {
         if t.name.is_empty() {
-            return Err(invalid(format!("treatments[{i}].name"), "must not be empty"));
+            return Err(invalid(
+                format!("treatments[{i}].name"),
+                "must not be empty",
+            ));
         }
         if treatments.iter().any(|(n, _)| *n == t.name) {
             return Err(invalid(
@@ -176,13 +235,11 @@ pub(crate) fn compile(def: &FlagDefinition) -> Result<CompiledFlag, FlagError> {
                 format!("duplicate treatment {:?}", t.name),
             ));
         }
-        if let Some(config) = &t.config {
-            if let Err(e) = serde_json::from_str::<Value>(config) {
-                return Err(invalid(
-                    format!("treatments[{i}].config"),
-                    format!("not valid JSON: {e}"),
-                ));
-            }
+        if let Some(Err(e)) = t.config.as_deref().map(serde_json::from_str::<Value>) {
+            return Err(invalid(
+                format!("treatments[{i}].config"),
+                format!("not valid JSON: {e}"),
+            ));
         }
         treatments.push((t.name.clone(), t.config.clone()));
     }
@@ -193,13 +250,15 @@ pub(crate) fn compile(def: &FlagDefinition) -> Result<CompiledFlag, FlagError> {
             format!("{:?} is not one of the treatments", def.default_treatment),
         )
     })?;
-    if let Some(b) = &def.baseline_treatment {
-        if index(b).is_none() {
-            return Err(invalid(
-                "baseline_treatment",
-                format!("{b:?} is not one of the treatments"),
-            ));
-        }
+    if let Some(b) = def
+        .baseline_treatment
+        .as_deref()
+        .filter(|b| index(b).is_none())
+    {
+        return Err(invalid(
+            "baseline_treatment",
+            format!("{b:?} is not one of the treatments"),
+        ));
     }
     if def.traffic_allocation > 100 {
         return Err(invalid(
@@ -303,7 +362,10 @@ fn finite(x: f64, path: &str, field: &str) -> Result<f64, FlagError> {
     if x.is_finite() {
         Ok(x)
     } else {
-        Err(invalid(format!("{path}.{field}"), "must be a finite number"))
+        Err(invalid(
+            format!("{path}.{field}"),
+            "must be a finite number",
+        ))
     }
 }
 
@@ -331,9 +393,10 @@ fn compile_matcher(
             attr: opt_attr(attribute, path)?,
             expected: match value {
                 Value::Bool(b) => Expected::Bool(*b),
-                Value::Number(n) => Expected::Num(n.as_f64().ok_or_else(|| {
-                    invalid(format!("{path}.value"), "number out of range")
-                })?),
+                Value::Number(n) => Expected::Num(
+                    n.as_f64()
+                        .ok_or_else(|| invalid(format!("{path}.value"), "number out of range"))?,
+                ),
                 Value::String(s) => Expected::Str {
                     text: s.clone(),
                     num: parse_number(s),
@@ -451,7 +514,10 @@ fn compile_matcher(
                 return Err(invalid(format!("{path}.flag"), "must not be empty"));
             }
             if *flag == def.key {
-                return Err(invalid(format!("{path}.flag"), "a flag cannot depend on itself"));
+                return Err(invalid(
+                    format!("{path}.flag"),
+                    "a flag cannot depend on itself",
+                ));
             }
             Test::DependsOn {
                 flag: flag.clone(),

@@ -133,7 +133,9 @@ impl Test {
                 .and_then(Actual::as_number)
                 .is_some_and(|n| *start <= n && n <= *end),
             Test::StartsWith { attr, values } => {
-                any_str(lookup(ctx, attr.as_deref()), values, |s, x| s.starts_with(x))
+                any_str(lookup(ctx, attr.as_deref()), values, |s, x| {
+                    s.starts_with(x)
+                })
             }
             Test::EndsWith { attr, values } => {
                 any_str(lookup(ctx, attr.as_deref()), values, |s, x| s.ends_with(x))

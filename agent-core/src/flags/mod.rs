@@ -72,7 +72,11 @@ impl From<Map<String, Value>> for Attributes {
 
 impl<K: Into<String>, V: Into<Value>> FromIterator<(K, V)> for Attributes {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        Attributes(iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+        Attributes(
+            iter.into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
     }
 }
 
@@ -104,7 +108,6 @@ pub enum FlagError {
         message: String,
     },
 }
-
 
 /// How deep `depends_on` chains may go; deeper ones (and cycles) do not match.
 pub const MAX_DEPENDENCY_DEPTH: usize = 10;
@@ -211,8 +214,8 @@ impl Inner {
             flags.insert(def.key.clone(), Arc::new(entry));
         }
         for (i, seg) in new_segments.into_iter().enumerate() {
-            let compiled =
-                compile::compile_segment(seg).map_err(|e| flag_error("segments", i, &seg.name, e))?;
+            let compiled = compile::compile_segment(seg)
+                .map_err(|e| flag_error("segments", i, &seg.name, e))?;
             version = version.max(seg.version);
             segments.insert(seg.name.clone(), Arc::new(compiled));
         }
@@ -223,7 +226,12 @@ impl Inner {
         })
     }
 
-    fn resolve<'s>(&'s self, ctx: &Ctx<'_>, flag: &str, parent: Option<&Chain<'_>>) -> Resolved<'s> {
+    fn resolve<'s>(
+        &'s self,
+        ctx: &Ctx<'_>,
+        flag: &str,
+        parent: Option<&Chain<'_>>,
+    ) -> Resolved<'s> {
         let Some(entry) = self.flags.get(flag) else {
             return Resolved::control(labels::DEFINITION_NOT_FOUND, 0);
         };
@@ -346,7 +354,12 @@ impl FlagSet {
 
     /// The segments of the set, sorted by name (for caching to disk).
     pub fn segments(&self) -> Vec<Segment> {
-        let mut segs: Vec<Segment> = self.inner.segments.values().map(|s| s.def.clone()).collect();
+        let mut segs: Vec<Segment> = self
+            .inner
+            .segments
+            .values()
+            .map(|s| s.def.clone())
+            .collect();
         segs.sort_by(|a, b| a.name.cmp(&b.name));
         segs
     }
