@@ -95,6 +95,23 @@ fn ours_rollout_rule(bencher: Bencher) {
     });
 }
 
+/// The same, borrowing the result from the set (no allocation at all).
+#[divan::bench]
+fn ours_rollout_rule_borrowed(bencher: Bencher) {
+    let set = our_set();
+    let attrs = Attributes::new().with("plan", "free");
+    bencher.bench_local(|| {
+        let set = black_box(&set);
+        let e = set.evaluate_ref(
+            black_box(USER),
+            None,
+            black_box("checkout"),
+            black_box(&attrs),
+        );
+        black_box(e.treatment);
+    });
+}
+
 /// An enterprise user: stops at the attribute rule (100% on, no hashing).
 #[divan::bench]
 fn ours_attribute_rule(bencher: Bencher) {

@@ -40,7 +40,11 @@ fn is_numeric(s: &str) -> bool {
 /// Drops leading zeros from a numeric identifier, keeping at least one digit.
 fn strip_zeros(s: &str) -> &str {
     let t = s.trim_start_matches('0');
-    if t.is_empty() { &s[s.len() - 1..] } else { t }
+    if t.is_empty() && !s.is_empty() {
+        "0"
+    } else {
+        t
+    }
 }
 
 /// Compares two zero-stripped digit strings of any length as numbers.

@@ -366,3 +366,40 @@ fn definitions_round_trip_through_a_new_set() {
         );
     }
 }
+
+#[test]
+fn evaluate_ref_agrees_with_evaluate() {
+    let allow = json!({"name": "allow", "matchers": [{"type": "key_in_list", "values": ["qa"]}],
+        "treatment": "on"});
+    let set = FlagSet::new(
+        vec![base(
+            "f",
+            json!({"traffic_allocation": 60, "rules": [allow, rollout_50_50()]}),
+        )],
+        vec![],
+    )
+    .expect("ok");
+    let mut labels_seen = std::collections::HashSet::new();
+    for key in (0..500).map(|i| format!("u{i}")).chain(["qa".to_string()]) {
+        for flag in ["f", "unknown"] {
+            let owned = set.evaluate(&key, None, flag, &none());
+            let borrowed = set.evaluate_ref(&key, None, flag, &none());
+            assert_eq!(borrowed.to_evaluation(), owned);
+            labels_seen.insert(owned.label);
+        }
+    }
+    assert_eq!(labels_seen.len(), 4, "{labels_seen:?}");
+}
+
+#[test]
+fn flag_sets_can_be_shared_across_threads() {
+    fn shareable<T: Send + Sync + Clone + 'static>() {}
+    shareable::<FlagSet>();
+    let set =
+        FlagSet::new(vec![base("f", json!({"rules": [rollout_50_50()]}))], vec![]).expect("ok");
+    let copy = set.clone();
+    let from_thread = std::thread::spawn(move || copy.evaluate("u1", None, "f", &none()))
+        .join()
+        .expect("thread ran");
+    assert_eq!(from_thread, set.evaluate("u1", None, "f", &none()));
+}

@@ -4,12 +4,11 @@
 //! regexes compile, semver bounds and numeric strings parse, long lists become hash sets. So
 //! evaluation never allocates, parses a pattern, or meets an invalid definition.
 
-use std::collections::HashSet;
-
 use regex::{Regex, RegexBuilder};
 use serde_json::Value;
 
 use super::FlagError;
+use super::hasher::FxHashSet;
 use crate::semver::Semver;
 use crate::wire::{FlagDefinition, Matcher, MatcherKind, Rule, Segment};
 
@@ -169,7 +168,7 @@ pub(crate) enum Expected {
 #[derive(Debug)]
 pub(crate) enum StrSet {
     Small(Vec<String>),
-    Large(HashSet<String>),
+    Large(FxHashSet<String>),
 }
 
 impl StrSet {
@@ -542,7 +541,7 @@ fn value_set(values: &[String]) -> ValueSet {
 #[derive(Debug)]
 pub(crate) struct CompiledSegment {
     pub def: Segment,
-    pub keys: HashSet<String>,
+    pub keys: FxHashSet<String>,
 }
 
 /// Validates and indexes a segment.

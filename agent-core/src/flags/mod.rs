@@ -8,6 +8,7 @@
 //! evaluation parses nothing and allocates only its result.
 
 mod compile;
+mod hasher;
 mod matchers;
 
 use std::collections::HashMap;
@@ -18,6 +19,7 @@ use serde_json::{Map, Value};
 use crate::bucketing;
 use crate::wire::{FlagChanges, FlagDefinition, Segment};
 use compile::{CompiledFlag, CompiledSegment, Outcome};
+use hasher::FxHashMap;
 
 /// Labels saying why an evaluation gave its treatment (Split's names).
 pub mod labels {
@@ -137,8 +139,8 @@ impl Entry {
 /// The shared, immutable content of a [`FlagSet`].
 #[derive(Debug, Default)]
 struct Inner {
-    flags: HashMap<String, Arc<Entry>>,
-    segments: HashMap<String, Arc<CompiledSegment>>,
+    flags: FxHashMap<String, Arc<Entry>>,
+    segments: FxHashMap<String, Arc<CompiledSegment>>,
     version: u64,
 }
 
@@ -169,18 +171,35 @@ impl Chain<'_> {
     }
 }
 
-/// An evaluation borrowing from the set (no allocation until made an [`Evaluation`]).
-struct Resolved<'s> {
-    treatment: &'s str,
-    config: Option<&'s str>,
-    label: &'s str,
-    version: u64,
-    bucket: Option<u32>,
+/// An [`Evaluation`] borrowing its strings from the [`FlagSet`]: evaluating allocates nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EvaluationRef<'s> {
+    /// Treatment name (`control` for unknown flags).
+    pub treatment: &'s str,
+    /// The treatment's JSON config, if any.
+    pub config: Option<&'s str>,
+    /// Why (see [`labels`] or the matching rule's name).
+    pub label: &'s str,
+    /// The flag version used (0 when the flag is unknown).
+    pub version: u64,
+    /// The key's bucket (1..=100) when a rollout was walked by hashing.
+    pub bucket: Option<u32>,
 }
 
-impl Resolved<'_> {
-    fn control(label: &'static str, version: u64) -> Resolved<'static> {
-        Resolved {
+impl EvaluationRef<'_> {
+    /// An owned copy, e.g. to keep past the set's lifetime or to record an impression.
+    pub fn to_evaluation(&self) -> Evaluation {
+        Evaluation {
+            treatment: self.treatment.to_owned(),
+            label: self.label.to_owned(),
+            config: self.config.map(str::to_owned),
+            version: self.version,
+            bucket: self.bucket,
+        }
+    }
+
+    fn control(label: &'static str, version: u64) -> EvaluationRef<'static> {
+        EvaluationRef {
             treatment: CONTROL,
             config: None,
             label,
@@ -201,8 +220,8 @@ fn flag_error(collection: &str, i: usize, name: &str, e: FlagError) -> FlagError
 
 impl Inner {
     fn build<'a>(
-        mut flags: HashMap<String, Arc<Entry>>,
-        mut segments: HashMap<String, Arc<CompiledSegment>>,
+        mut flags: FxHashMap<String, Arc<Entry>>,
+        mut segments: FxHashMap<String, Arc<CompiledSegment>>,
         new_flags: impl IntoIterator<Item = &'a FlagDefinition>,
         new_segments: impl IntoIterator<Item = &'a Segment>,
         version: u64,
@@ -231,16 +250,16 @@ impl Inner {
         ctx: &Ctx<'_>,
         flag: &str,
         parent: Option<&Chain<'_>>,
-    ) -> Resolved<'s> {
+    ) -> EvaluationRef<'s> {
         let Some(entry) = self.flags.get(flag) else {
-            return Resolved::control(labels::DEFINITION_NOT_FOUND, 0);
+            return EvaluationRef::control(labels::DEFINITION_NOT_FOUND, 0);
         };
         let version = entry.def.version;
         let Some(f) = &entry.compiled else {
-            return Resolved::control(labels::DEFINITION_NOT_FOUND, version);
+            return EvaluationRef::control(labels::DEFINITION_NOT_FOUND, version);
         };
         let pick = |idx: usize, label: &'s str, bucket: Option<u32>| match f.treatments.get(idx) {
-            Some((name, config)) => Resolved {
+            Some((name, config)) => EvaluationRef {
                 treatment: name,
                 config: config.as_deref(),
                 label,
@@ -248,7 +267,7 @@ impl Inner {
                 bucket,
             },
             // Unreachable for compiled flags; never panic into the host.
-            None => Resolved::control(labels::EXCEPTION, version),
+            None => EvaluationRef::control(labels::EXCEPTION, version),
         };
         if f.killed {
             return pick(f.default, labels::KILLED, None);
@@ -280,7 +299,7 @@ impl Inner {
                         .and_then(|i| weights.get(i))
                     {
                         Some((_, idx)) => pick(*idx, &rule.name, Some(bucket)),
-                        None => Resolved::control(labels::EXCEPTION, version),
+                        None => EvaluationRef::control(labels::EXCEPTION, version),
                     }
                 }
             };
@@ -306,7 +325,13 @@ impl FlagSet {
     /// Errors name the entry and field, e.g. `flags[2].rules[1].rollout`. A later entry with
     /// the same key replaces an earlier one.
     pub fn new(flags: Vec<FlagDefinition>, segments: Vec<Segment>) -> Result<Self, FlagError> {
-        let inner = Inner::build(HashMap::new(), HashMap::new(), &flags, &segments, 0)?;
+        let inner = Inner::build(
+            FxHashMap::default(),
+            FxHashMap::default(),
+            &flags,
+            &segments,
+            0,
+        )?;
         Ok(FlagSet {
             inner: Arc::new(inner),
         })
@@ -319,8 +344,8 @@ impl FlagSet {
     pub fn apply(&self, changes: &FlagChanges) -> Result<FlagSet, FlagError> {
         let inner = if changes.full {
             Inner::build(
-                HashMap::new(),
-                HashMap::new(),
+                FxHashMap::default(),
+                FxHashMap::default(),
                 &changes.flags,
                 &changes.segments,
                 changes.version,
@@ -392,14 +417,24 @@ impl FlagSet {
             bucketing_key: bucketing_key.unwrap_or(key),
             attributes,
         };
-        let r = self.inner.resolve(&ctx, flag, None);
-        Evaluation {
-            treatment: r.treatment.to_owned(),
-            label: r.label.to_owned(),
-            config: r.config.map(str::to_owned),
-            version: r.version,
-            bucket: r.bucket,
-        }
+        self.inner.resolve(&ctx, flag, None).to_evaluation()
+    }
+
+    /// Like [`evaluate`](Self::evaluate) but borrowing the result's strings from the set, so
+    /// nothing is allocated (for hot paths and bindings that copy the strings out themselves).
+    pub fn evaluate_ref<'s>(
+        &'s self,
+        key: &str,
+        bucketing_key: Option<&str>,
+        flag: &str,
+        attributes: &Attributes,
+    ) -> EvaluationRef<'s> {
+        let ctx = Ctx {
+            key,
+            bucketing_key: bucketing_key.unwrap_or(key),
+            attributes,
+        };
+        self.inner.resolve(&ctx, flag, None)
     }
 }
 
