@@ -259,3 +259,69 @@ fn matchers_of_a_rule_are_anded() {
     assert_eq!(eval(json!({"plan": "pro", "seats": 4})), "off");
     assert_eq!(eval(json!({"plan": "free", "seats": 50})), "off");
 }
+
+#[test]
+fn odd_attribute_values_never_panic_and_give_a_defined_answer() {
+    let kinds = json!([
+        {"type": "equals", "attribute": "a", "value": 1},
+        {"type": "equals", "attribute": "a", "value": "x"},
+        {"type": "equals", "attribute": "a", "value": false},
+        {"type": "in_list", "attribute": "a", "values": ["1", "x"]},
+        {"type": "not_in_list", "attribute": "a", "values": ["1"]},
+        {"type": "greater_or_equal", "attribute": "a", "value": 0},
+        {"type": "less_or_equal", "attribute": "a", "value": 0},
+        {"type": "between", "attribute": "a", "start": -1, "end": 1},
+        {"type": "starts_with", "attribute": "a", "values": [""]},
+        {"type": "ends_with", "attribute": "a", "values": ["é"]},
+        {"type": "contains", "attribute": "a", "values": ["\u{0}"]},
+        {"type": "regex", "attribute": "a", "pattern": "^\\p{L}+$"},
+        {"type": "boolean", "attribute": "a", "value": true},
+        {"type": "semver_equals", "attribute": "a", "value": "1.0.0"},
+        {"type": "semver_greater_or_equal", "attribute": "a", "value": "1.0.0-0"},
+        {"type": "semver_less_or_equal", "attribute": "a", "value": "1.0.0"},
+        {"type": "semver_between", "attribute": "a", "start": "0.0.0", "end": "9.9.9"},
+        {"type": "set_contains_any", "attribute": "a", "values": ["1"]},
+        {"type": "set_contains_all", "attribute": "a", "values": []},
+        {"type": "in_segment", "segment": "beta"},
+        {"type": "depends_on", "flag": "missing", "treatments": ["control"]}
+    ]);
+    let values = [
+        json!(null),
+        json!(""),
+        json!("é"),
+        json!("1"),
+        json!("1.0.0"),
+        json!("00000000000000000000000001.0.0-0"),
+        json!("NaN"),
+        json!("inf"),
+        json!("1e400"),
+        json!("-0"),
+        json!(true),
+        json!(0),
+        json!(-1),
+        json!(u64::MAX),
+        json!(f64::MAX),
+        json!([]),
+        json!([1, "1", null, ["1"]]),
+        json!({"nested": {"a": 1}}),
+    ];
+    let Value::Array(kinds) = kinds else {
+        unreachable!()
+    };
+    for kind in kinds {
+        for negate in [false, true] {
+            let mut m = kind.clone();
+            m["negate"] = json!(negate);
+            let set = FlagSet::new(vec![flag_with(json!([m]))], vec![]).expect("compiles");
+            for v in &values {
+                let attrs = Attributes::new().with("a", v.clone());
+                let e = set.evaluate("key", None, "f", &attrs);
+                assert!(
+                    (e.treatment == "on" && e.label == "r")
+                        || (e.treatment == "off" && e.label == "default rule"),
+                    "{kind} negate={negate} a={v}: {e:?}"
+                );
+            }
+        }
+    }
+}
