@@ -26,3 +26,4 @@ pub mod sync;
 pub mod transport;
 mod worker;
 
+pub use flags::{Attributes, Evaluation, FlagSet};
