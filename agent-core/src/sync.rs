@@ -8,6 +8,8 @@
 //! stream with exponential backoff (1 s doubling to 60 s). After each change it rewrites the cache
 //! (temp file + rename).
 //!
+//! A stream silent for 90 s is presumed dead and reopened (the collector sends keep-alives).
+//!
 //! Stop latency: the stream is read with a 500 ms read timeout and the stop flag is checked
 //! between reads, and sleeps wake on shutdown; a poll in flight may take up to its 10 s timeout.
 
@@ -100,6 +102,8 @@ mod client {
     const STREAM_READ_TIMEOUT: Duration = Duration::from_millis(500);
     const BACKOFF_START: Duration = Duration::from_secs(1);
     const BACKOFF_MAX: Duration = Duration::from_secs(60);
+    /// A stream silent this long is presumed dead (the collector sends keep-alive comments).
+    const STREAM_IDLE_LIMIT: Duration = Duration::from_secs(90);
 
     /// The sync thread's body.
     pub(crate) fn run(shared: Arc<Shared>, collector: String, poll_interval: Duration) {
@@ -185,14 +189,20 @@ mod client {
             let mut pending: Vec<u8> = Vec::new();
             let mut event = SseEvent::default();
             let mut buf = [0u8; 4096];
+            let mut last_data = Instant::now();
             while !self.shared.stopping() {
                 let n = match response.read(&mut buf) {
                     Ok(0) => return,
                     Ok(n) => n,
-                    Err(e) if e.kind() == std::io::ErrorKind::TimedOut => continue,
-                    Err(e) if is_timeout(&e) => continue,
+                    Err(e) if e.kind() == std::io::ErrorKind::TimedOut || is_timeout(&e) => {
+                        if last_data.elapsed() > STREAM_IDLE_LIMIT {
+                            return;
+                        }
+                        continue;
+                    }
                     Err(_) => return,
                 };
+                last_data = Instant::now();
                 pending.extend_from_slice(&buf[..n]);
                 while let Some(end) = pending.iter().position(|b| *b == b'\n') {
                     let line: Vec<u8> = pending.drain(..=end).collect();
