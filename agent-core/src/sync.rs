@@ -10,8 +10,9 @@
 //!
 //! A stream silent for 90 s is presumed dead and reopened (the collector sends keep-alives).
 //!
-//! Stop latency: the stream is read with a 500 ms read timeout and the stop flag is checked
-//! between reads, and sleeps wake on shutdown; a poll in flight may take up to its 10 s timeout.
+//! Stop latency: the stream is read with a 2 s read timeout and the stop flag is checked between
+//! reads, and sleeps wake on shutdown; a poll in flight may take up to its 10 s timeout. Shutdown
+//! detaches the thread if it has not stopped within its grace time; it exits on its own.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -99,7 +100,9 @@ mod client {
     pub(crate) const THREAD_NAME: &str = "rum-agent-flags";
 
     const POLL_TIMEOUT: Duration = Duration::from_secs(10);
-    const STREAM_READ_TIMEOUT: Duration = Duration::from_millis(500);
+    const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+    /// Per read of the stream, and also for opening it (the blocking client uses one value for both).
+    const STREAM_READ_TIMEOUT: Duration = Duration::from_secs(2);
     const BACKOFF_START: Duration = Duration::from_secs(1);
     const BACKOFF_MAX: Duration = Duration::from_secs(60);
     /// A stream silent this long is presumed dead (the collector sends keep-alive comments).
@@ -109,9 +112,15 @@ mod client {
     pub(crate) fn run(shared: Arc<Shared>, collector: String, poll_interval: Duration) {
         load_cache(&shared);
         let (Ok(poll), Ok(stream)) = (
-            Client::builder().timeout(POLL_TIMEOUT).build(),
+            Client::builder()
+                .timeout(POLL_TIMEOUT)
+                .connect_timeout(CONNECT_TIMEOUT)
+                .build(),
             // The blocking client applies this per read, so the loop can check the stop flag.
-            Client::builder().timeout(STREAM_READ_TIMEOUT).build(),
+            Client::builder()
+                .timeout(STREAM_READ_TIMEOUT)
+                .connect_timeout(CONNECT_TIMEOUT)
+                .build(),
         ) else {
             return;
         };

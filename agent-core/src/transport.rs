@@ -13,6 +13,8 @@ pub(crate) const THREAD_NAME: &str = "rum-agent-uploader";
 
 /// Timeout of one upload request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Timeout of connecting to the collector.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// POSTs upload requests to a collector.
 #[derive(Debug, Clone)]
@@ -24,7 +26,10 @@ pub struct HttpUploader {
 impl HttpUploader {
     /// An uploader for the collector at `collector` (e.g. `http://127.0.0.1:8080`).
     pub fn new(collector: impl Into<String>) -> Result<HttpUploader, reqwest::Error> {
-        let client = Client::builder().timeout(REQUEST_TIMEOUT).build()?;
+        let client = Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .build()?;
         Ok(HttpUploader {
             client,
             collector: collector.into().trim_end_matches('/').to_owned(),
