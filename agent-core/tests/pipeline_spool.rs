@@ -123,7 +123,7 @@ fn a_restart_delivers_spooled_batches_oldest_first() {
         assert_eq!(p.stats().queued_items, 0);
         r.id
     };
-    // Make the order unambiguous whatever the file system's timestamp resolution.
+    // Modification times say the opposite order: the sequence in the file names wins.
     let files = batch_files(dir.path());
     assert_eq!(files.len(), 3);
     let base = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
@@ -131,7 +131,7 @@ fn a_restart_delivers_spooled_batches_oldest_first() {
         let b = spool::decode_batch(&fs::read(f).unwrap()).unwrap();
         let index = pushed.iter().position(|e| e.id == b.events[0].id).unwrap() as u64;
         let file = fs::File::options().write(true).open(f).unwrap();
-        file.set_modified(base + Duration::from_secs(index))
+        file.set_modified(base + Duration::from_secs(100 - index))
             .unwrap();
     }
     let (mut p, clock) = open(c);
@@ -198,6 +198,13 @@ fn corrupt_and_temp_files_are_skipped_and_counted() {
     )
     .unwrap();
     fs::write(dir.path().join("half-written.tmp"), b"partial").unwrap();
+    // Old enough not to be a write in progress in another thread.
+    fs::File::options()
+        .write(true)
+        .open(dir.path().join("half-written.tmp"))
+        .unwrap()
+        .set_modified(SystemTime::now() - Duration::from_secs(3600))
+        .unwrap();
     let (mut p, clock) = open(config(Some(dir.path().to_path_buf())));
     assert_eq!(p.stats().dropped_for(CORRUPT), 2);
     assert_eq!(p.stats().spooled_batches, 1);

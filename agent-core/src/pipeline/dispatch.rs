@@ -2,10 +2,10 @@
 
 use uuid::Uuid;
 
-use super::queue::{self, SealedQueue};
+use super::queue::{self, Sealed, SealedQueue};
 use super::{CORRUPT, MAX_WAIT_MS, Pipeline, REJECTED, TOO_LARGE, split_batch};
 use crate::policy::{Outcome, classify};
-use crate::spool;
+use crate::spool::{self, SpoolError};
 use crate::upload::{UploadRequest, UploadResult, UploadTask};
 use crate::wire;
 
@@ -14,17 +14,18 @@ impl Pipeline {
     pub fn next_upload(&mut self) -> UploadTask {
         let now = self.clock.now_ms();
         self.seal_if_overdue(now);
+        self.rescan_if_due(now);
         let can_send = self.in_flight.is_none() && self.backoff.remaining_ms(now).is_none();
         if can_send {
-            while let Some(front) = self.sealed.get(0) {
+            while let Some(front) = self.sealed.get_mut(0) {
                 let id = front.id;
-                match queue::load_body(front) {
+                match load_checked(front) {
                     Ok(body) => {
                         self.in_flight = Some(id);
                         return UploadTask::Upload(self.request(id, body));
                     }
                     Err(_) => {
-                        // Deleted or unreadable behind our back: nothing left to send of it.
+                        // Corrupt, deleted or unreadable: nothing left to send of it.
                         if let Some(lost) = self.sealed.remove(0) {
                             self.drops.count(CORRUPT, lost.items.max(1) as u64, now);
                             self.drops.restore(&lost.dropped);
@@ -94,14 +95,14 @@ impl Pipeline {
         };
         let (first, second) = split_batch(batch);
         let mut at = pos;
-        for half in [first, second] {
+        for mut half in [first, second] {
             match spool::encode_batch(&half) {
                 Ok(body) => {
+                    let dropped = std::mem::take(&mut half.dropped);
                     let sealed = SealedQueue::make(
                         self.config.spool_dir.as_deref(),
-                        half.batch_id,
-                        half.len(),
-                        half.dropped,
+                        &half,
+                        dropped,
                         true,
                         body,
                     );
@@ -140,9 +141,25 @@ impl Pipeline {
         if let Some(left) = self.backoff.remaining_ms(now) {
             ms = ms.min(left);
         }
-        if let Some(due) = self.seal_due_at() {
+        for due in [self.seal_due_at(), self.rescan_due_at()]
+            .into_iter()
+            .flatten()
+        {
             ms = ms.min(due.saturating_sub(now).max(0) as u64);
         }
         ms.max(1)
     }
+}
+
+/// Reads a sealed batch's body; one indexed by name only is decoded first, so a corrupt file is
+/// found before it is sent, and its item and drop counts become known.
+fn load_checked(entry: &mut Sealed) -> Result<Vec<u8>, SpoolError> {
+    let body = queue::load_body(entry)?;
+    if !entry.verified {
+        let batch = spool::check_body(&body, entry.id)?;
+        entry.items = batch.len();
+        entry.dropped = batch.dropped;
+        entry.verified = true;
+    }
+    Ok(body)
 }

@@ -6,10 +6,13 @@
 //! (gzip JSON of [`Batch`], also the spool file's content) and is spooled when a spool directory is
 //! set, so memory only holds the pending batch and an index however long the collector is down.
 //! Uploads go out oldest first, one at a time; every retry and drop decision is made here.
+//! The spool is indexed from file names (see [`crate::spool::name`]); a body is read when it is
+//! sent, and the directory is rescanned now and then for files written by crash handlers.
 
 mod dispatch;
 mod drops;
 mod queue;
+mod spooling;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,7 +28,7 @@ use crate::wire::{self, Batch, DropCount, Event, Impression, SdkInfo};
 
 use drops::DropLedger;
 pub use drops::{CORRUPT, ENCODE_ERROR, QUEUE_FULL, REJECTED, SPOOL_FULL, TOO_LARGE};
-use queue::{SealedQueue, Stored};
+use queue::SealedQueue;
 
 /// Limits and settings of the pipeline.
 #[derive(Debug, Clone)]
@@ -43,9 +46,9 @@ pub struct PipelineConfig {
     pub max_queue_items: usize,
     /// Where batches are spooled (None: memory only).
     pub spool_dir: Option<PathBuf>,
-    /// Spool cap in bytes (oldest dropped first).
+    /// Spool cap in bytes (oldest dropped first, batches holding a crash event last).
     pub spool_max_bytes: u64,
-    /// Spool cap in files (oldest dropped first).
+    /// Spool cap in files (oldest dropped first, batches holding a crash event last).
     pub spool_max_files: usize,
     /// How long items may wait before a partial batch is sealed.
     pub flush_interval: Duration,
@@ -117,6 +120,9 @@ pub enum PipelineError {
 /// Longest `Wait` handed out, so the uploader re-checks now and then.
 pub const MAX_WAIT_MS: u64 = 60_000;
 
+/// How often (clock time) `next_upload` looks for spool files written behind the pipeline's back.
+pub const RESCAN_INTERVAL: Duration = Duration::from_secs(30);
+
 /// Items collecting into the next batch.
 #[derive(Debug, Default)]
 struct Pending {
@@ -152,6 +158,8 @@ pub struct Pipeline {
     drops: DropLedger,
     delivered: u64,
     shut_down: bool,
+    /// Clock time of the last look at the spool directory for files written behind our back.
+    last_rescan_ms: i64,
 }
 
 /// Counts bytes written, to size JSON without allocating it.
@@ -176,7 +184,8 @@ fn json_size<T: serde::Serialize>(value: &T) -> usize {
 }
 
 impl Pipeline {
-    /// Opens the pipeline, indexing batches already in the spool (crashes of the last run included).
+    /// Opens the pipeline, indexing batches already in the spool (crashes of the last run
+    /// included) by their file names only: bodies are read when they are uploaded.
     pub fn new(config: PipelineConfig, clock: Arc<dyn Clock>) -> Result<Self, PipelineError> {
         let batch_limit = config
             .max_batch_items
@@ -206,6 +215,7 @@ impl Pipeline {
             drops: DropLedger::default(),
             delivered: 0,
             shut_down: false,
+            last_rescan_ms: 0,
         };
         if let Some(dir) = pipeline.config.spool_dir.clone() {
             let scan = spool::scan(&dir).map_err(|source| PipelineError::Spool {
@@ -215,15 +225,9 @@ impl Pipeline {
             let now = pipeline.clock.now_ms();
             pipeline.drops.count(CORRUPT, scan.corrupt, now);
             for f in scan.files {
-                pipeline.sealed.push_back(queue::Sealed {
-                    id: f.id,
-                    items: f.items,
-                    bytes: f.bytes,
-                    dropped: f.dropped,
-                    split: false,
-                    stored: Stored::File(f.path),
-                });
+                pipeline.sealed.push_back(SealedQueue::from_file(f));
             }
+            pipeline.last_rescan_ms = now;
             pipeline.enforce_spool_caps();
         }
         Ok(pipeline)
@@ -382,7 +386,7 @@ impl Pipeline {
     }
 
     /// Encodes and queues a batch, splitting it while its body exceeds `max_batch_bytes`.
-    fn store(&mut self, batch: Batch, split: bool) {
+    fn store(&mut self, mut batch: Batch, split: bool) {
         let now = self.clock.now_ms();
         let json = match serde_json::to_vec(&batch) {
             Ok(json) => json,
@@ -412,31 +416,15 @@ impl Pipeline {
             }
             return;
         }
-        let sealed = queue::SealedQueue::make(
+        let dropped = std::mem::take(&mut batch.dropped);
+        let sealed = SealedQueue::make(
             self.config.spool_dir.as_deref(),
-            batch.batch_id,
-            batch.len(),
-            batch.dropped,
+            &batch,
+            dropped,
             split,
             body,
         );
         self.sealed.push_back(sealed);
-    }
-
-    /// Drops the oldest spooled batches (never the one in flight) until the spool fits its caps.
-    fn enforce_spool_caps(&mut self) {
-        let now = self.clock.now_ms();
-        while self.sealed.spool_files() > self.config.spool_max_files
-            || self.sealed.spool_bytes() > self.config.spool_max_bytes
-        {
-            let Some(pos) = self.sealed.oldest_spooled(self.in_flight) else {
-                break;
-            };
-            if let Some(evicted) = self.sealed.remove(pos) {
-                self.drops.count(SPOOL_FULL, evicted.items as u64, now);
-                self.drops.restore(&evicted.dropped);
-            }
-        }
     }
 }
 

@@ -1,13 +1,13 @@
 //! Sealed batches waiting for upload, oldest first: on disk when a spool is configured (only an
 //! index entry in memory), in memory otherwise or when the spool cannot be written.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 
 use uuid::Uuid;
 
-use crate::spool;
-use crate::wire::DropCount;
+use crate::spool::{self, SpoolName, SpooledFile};
+use crate::wire::{Batch, DropCount};
 
 /// Where a sealed batch's body lives.
 #[derive(Debug)]
@@ -24,7 +24,13 @@ pub(crate) struct Sealed {
     pub id: Uuid,
     pub items: usize,
     pub bytes: u64,
+    /// Drop counts the batch carries (empty until read when `verified` is false).
     pub dropped: Vec<DropCount>,
+    /// The body has been checked and `items` and `dropped` come from it; false for files indexed
+    /// by name only (found at start or by a rescan), until they are read for upload.
+    pub verified: bool,
+    /// Holds a crash event: evicted from the spool only when nothing else is left.
+    pub crash: bool,
     /// Made by splitting a batch refused with 413: refused again, it is dropped.
     pub split: bool,
     pub stored: Stored,
@@ -44,24 +50,40 @@ impl SealedQueue {
     /// the spool cannot be written.
     pub fn make(
         dir: Option<&Path>,
-        id: Uuid,
-        items: usize,
+        batch: &Batch,
         dropped: Vec<DropCount>,
         split: bool,
         body: Vec<u8>,
     ) -> Sealed {
+        let name = SpoolName::for_batch(batch);
         let bytes = body.len() as u64;
-        let stored = match dir.map(|d| spool::write_body(d, id, &body)) {
+        let stored = match dir.map(|d| spool::write_body(d, &name, &body)) {
             Some(Ok(path)) => Stored::File(path),
             _ => Stored::Memory(body),
         };
         Sealed {
-            id,
-            items,
+            id: name.id,
+            items: name.items,
             bytes,
             dropped,
+            verified: true,
+            crash: name.crash,
             split,
             stored,
+        }
+    }
+
+    /// An entry for a file found in the spool, known by its name until it is read.
+    pub fn from_file(f: SpooledFile) -> Sealed {
+        Sealed {
+            id: f.name.id,
+            items: f.name.items,
+            bytes: f.bytes,
+            verified: f.dropped.is_some(),
+            dropped: f.dropped.unwrap_or_default(),
+            crash: f.name.crash,
+            split: false,
+            stored: Stored::File(f.path),
         }
     }
 
@@ -113,16 +135,24 @@ impl SealedQueue {
         self.entries.iter().position(|s| s.id == id)
     }
 
-    /// Entry at `pos`.
-    pub fn get(&self, pos: usize) -> Option<&Sealed> {
-        self.entries.get(pos)
+    /// Mutable entry at `pos`.
+    pub fn get_mut(&mut self, pos: usize) -> Option<&mut Sealed> {
+        self.entries.get_mut(pos)
     }
 
-    /// Position of the oldest spooled batch other than `except`.
-    pub fn oldest_spooled(&self, except: Option<Uuid>) -> Option<usize> {
+    /// Ids of every sealed batch.
+    pub fn ids(&self) -> HashSet<Uuid> {
+        self.entries.iter().map(|s| s.id).collect()
+    }
+
+    /// Position of the spooled batch to evict first: the oldest without a crash event other than
+    /// `except`, else the oldest crash batch other than `except`.
+    pub fn eviction_candidate(&self, except: Option<Uuid>) -> Option<usize> {
+        let evictable = |s: &Sealed| matches!(s.stored, Stored::File(_)) && Some(s.id) != except;
         self.entries
             .iter()
-            .position(|s| matches!(s.stored, Stored::File(_)) && Some(s.id) != except)
+            .position(|s| evictable(s) && !s.crash)
+            .or_else(|| self.entries.iter().position(evictable))
     }
 
     /// True when no batch is sealed.
