@@ -358,3 +358,22 @@ fn every_event_is_either_delivered_or_counted_as_dropped() {
         "delivered {delivered}, dropped {dropped}"
     );
 }
+
+#[test]
+fn agent_handles_are_shared_across_threads() {
+    fn shareable<T: Clone + Send + Sync + 'static>(value: &T) -> T {
+        value.clone()
+    }
+    let agent = memory_agent();
+    let clone = shareable(&agent);
+    std::thread::spawn(move || {
+        clone
+            .for_key("henry")
+            .track("from.thread", None, Map::new())
+    })
+    .join()
+    .expect("thread");
+    let events = events(&pull_all(&agent));
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].key, "henry");
+}
