@@ -91,6 +91,7 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Command>, config: WorkerConf
     }
     let mut flush_waiters: Vec<Sender<()>> = Vec::new();
     loop {
+        forward_drops(&shared, &mut pipeline);
         let cmd = match rx.recv_timeout(IDLE_TICK) {
             Ok(cmd) => cmd,
             Err(RecvTimeoutError::Timeout) => {
@@ -128,10 +129,12 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Command>, config: WorkerConf
             }
             Command::UploadResult(id, result) => pipeline.upload_result(id, result),
             Command::Stats(reply) => {
+                forward_drops(&shared, &mut pipeline);
                 let _ = reply.send(pipeline.stats());
             }
             Command::SaveFlagCache => sync::save_cache(&shared),
             Command::Shutdown(reply) => {
+                forward_drops(&shared, &mut pipeline);
                 stop(&shared, &mut pipeline);
                 let _ = reply.send(pipeline.stats());
                 return;
@@ -140,6 +143,13 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Command>, config: WorkerConf
         answer_waiters(&pipeline, &mut flush_waiters);
     }
     stop(&shared, &mut pipeline);
+}
+
+/// Moves new caller-side drops into the pipeline, so their counts are sent with the next batch.
+fn forward_drops(shared: &Shared, pipeline: &mut Pipeline) {
+    for (reason, n) in shared.drops.take_new() {
+        pipeline.count_dropped(reason, n);
+    }
 }
 
 /// Opens the pipeline with its spool; falls back to memory only when the spool is unusable.

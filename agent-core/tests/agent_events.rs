@@ -349,7 +349,8 @@ fn every_event_is_either_delivered_or_counted_as_dropped() {
     for worker in workers {
         worker.join().expect("tracking thread");
     }
-    let delivered = events(&pull_all(&agent)).len();
+    let batches = pull_all(&agent);
+    let delivered = events(&batches).len();
     let stats = agent.stats().expect("stats");
     let dropped = stats.dropped("queue_full");
     assert_eq!(
@@ -357,6 +358,14 @@ fn every_event_is_either_delivered_or_counted_as_dropped() {
         N as u64,
         "delivered {delivered}, dropped {dropped}"
     );
+    // The caller-side drops travel to the collector with the batches.
+    let reported: u64 = batches
+        .iter()
+        .flat_map(|b| &b.dropped)
+        .filter(|d| d.reason == "queue_full")
+        .map(|d| d.count)
+        .sum();
+    assert_eq!(reported, dropped, "drop counts sent with the batches");
 }
 
 #[test]

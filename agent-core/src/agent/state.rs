@@ -93,9 +93,48 @@ pub(crate) struct DropCounters {
     pub(crate) invalid: AtomicU64,
     /// The agent was shut down.
     pub(crate) shut_down: AtomicU64,
+    /// How much of each counter (same order) the worker already moved into the pipeline.
+    forwarded: [AtomicU64; 3],
 }
 
 impl DropCounters {
+    fn counters(&self) -> [(&'static str, &AtomicU64, &AtomicU64); 3] {
+        [
+            ("queue_full", &self.queue_full, &self.forwarded[0]),
+            ("invalid", &self.invalid, &self.forwarded[1]),
+            ("shut_down", &self.shut_down, &self.forwarded[2]),
+        ]
+    }
+
+    /// Drops counted since the last call, by reason; the worker moves them into the pipeline so
+    /// they travel with the next batch.
+    pub(crate) fn take_new(&self) -> Vec<(&'static str, u64)> {
+        self.counters()
+            .into_iter()
+            .map(|(reason, total, forwarded)| {
+                let total = total.load(Ordering::Relaxed);
+                let before = forwarded.swap(total, Ordering::Relaxed);
+                (reason, total.saturating_sub(before))
+            })
+            .collect()
+    }
+
+    /// Drops counted but not yet moved into the pipeline.
+    fn not_forwarded(&self) -> Vec<DropCount> {
+        self.counters()
+            .into_iter()
+            .filter_map(|(reason, total, forwarded)| {
+                let n = total
+                    .load(Ordering::Relaxed)
+                    .saturating_sub(forwarded.load(Ordering::Relaxed));
+                (n > 0).then(|| DropCount {
+                    reason: reason.to_owned(),
+                    count: n,
+                })
+            })
+            .collect()
+    }
+
     /// The non-zero counters as wire drop counts.
     pub(crate) fn snapshot(&self) -> Vec<DropCount> {
         [
@@ -118,7 +157,8 @@ impl DropCounters {
 /// Counters of an agent: its pipeline's plus the items dropped before reaching it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AgentStats {
-    /// The pipeline's counters; its `dropped` includes the caller-side drops.
+    /// The pipeline's counters; its `dropped` includes the caller-side drops (those already sent
+    /// with batches and those not yet).
     pub pipeline: PipelineStats,
     /// Items dropped on the caller's side (channel full, invalid event type, after shutdown).
     pub caller_dropped: Vec<DropCount>,
@@ -127,7 +167,7 @@ pub struct AgentStats {
 impl AgentStats {
     pub(crate) fn new(mut pipeline: PipelineStats, drops: &DropCounters) -> AgentStats {
         let caller_dropped = drops.snapshot();
-        for drop in &caller_dropped {
+        for drop in &drops.not_forwarded() {
             match pipeline
                 .dropped
                 .iter_mut()

@@ -301,6 +301,15 @@ impl Pipeline {
         self.flush();
     }
 
+    /// Counts items dropped outside the pipeline (e.g. on the caller's side of the agent), so the
+    /// counts travel with the next batch like the pipeline's own.
+    pub fn count_dropped(&mut self, reason: &str, n: u64) {
+        if n > 0 {
+            let now = self.clock.now_ms();
+            self.drops.count(reason, n, now);
+        }
+    }
+
     fn queued_items(&self) -> usize {
         self.pending.len() + self.sealed.memory_items()
     }
