@@ -1,1 +1,221 @@
-//! (being written: see issue 2)
+//! The worker thread: owns the pipeline and all disk I/O; the agent's handles talk to it through
+//! one bounded channel of [`Command`]s.
+//!
+//! Hot commands (impressions, events) carry plain data; ids are generated, global properties merged
+//! and stack traces symbolized here, off the app's threads. Control commands carry a reply channel.
+//! Flush acknowledgements are held until the pipeline is idle (everything delivered).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use backtrace::Backtrace;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::agent::Shared;
+use crate::crash;
+use crate::pipeline::{Pipeline, PipelineConfig, PipelineStats};
+use crate::sync;
+use crate::upload::{UploadResult, UploadTask};
+use crate::wire::{Event, Impression, event_types};
+
+/// Name of the worker thread.
+pub(crate) const THREAD_NAME: &str = "rum-agent-worker";
+
+/// How often an idle worker does time-driven pipeline work and re-checks waiting flushes.
+const IDLE_TICK: Duration = Duration::from_millis(250);
+
+/// An impression as captured on the caller's thread.
+#[derive(Debug)]
+pub(crate) struct ImpressionCmd {
+    pub(crate) key: String,
+    pub(crate) flag: String,
+    pub(crate) treatment: String,
+    pub(crate) version: u64,
+    pub(crate) label: String,
+    pub(crate) ts: i64,
+    pub(crate) bucketing_key: Option<String>,
+}
+
+/// An event as captured on the caller's thread.
+#[derive(Debug)]
+pub(crate) struct EventCmd {
+    pub(crate) key: String,
+    pub(crate) event_type: String,
+    pub(crate) value: Option<f64>,
+    pub(crate) ts: i64,
+    pub(crate) properties: Map<String, Value>,
+    /// The global properties when the event was tracked.
+    pub(crate) globals: Arc<Map<String, Value>>,
+}
+
+/// What the handles ask of the worker.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Impression(ImpressionCmd),
+    Event(EventCmd),
+    /// An error event whose stack trace still has to be symbolized.
+    Error(EventCmd, Backtrace),
+    /// Seal pending items into a batch and answer at once.
+    Seal(Sender<()>),
+    /// Seal pending items and answer once everything is delivered.
+    Flush(Sender<()>),
+    NextUpload(Sender<UploadTask>),
+    UploadResult(Uuid, UploadResult),
+    Stats(Sender<PipelineStats>),
+    /// Write the flag cache from the current definitions.
+    SaveFlagCache,
+    /// Shut the pipeline down, answer its final counters and exit.
+    Shutdown(Sender<PipelineStats>),
+}
+
+/// Settings the worker needs beyond the shared state.
+#[derive(Debug)]
+pub(crate) struct WorkerConfig {
+    pub(crate) pipeline: PipelineConfig,
+    /// Load the flag cache here (when no sync thread does it).
+    pub(crate) load_flag_cache: bool,
+}
+
+/// The worker's body: open, then serve commands until shutdown or until every handle is gone.
+pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Command>, config: WorkerConfig) {
+    if config.load_flag_cache {
+        sync::load_cache(&shared);
+    }
+    let Some(mut pipeline) = open_pipeline(&shared, config.pipeline) else {
+        return;
+    };
+    if let Some(unclean) = crash::mark_running(&shared) {
+        pipeline.push_event(unclean);
+    }
+    let mut flush_waiters: Vec<Sender<()>> = Vec::new();
+    loop {
+        forward_drops(&shared, &mut pipeline);
+        let cmd = match rx.recv_timeout(IDLE_TICK) {
+            Ok(cmd) => cmd,
+            Err(RecvTimeoutError::Timeout) => {
+                // Seals an overdue partial batch (and spools it) even when nobody pulls uploads.
+                pipeline.tick();
+                answer_waiters(&pipeline, &mut flush_waiters);
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        match cmd {
+            Command::Impression(i) => pipeline.push_impression(impression(i)),
+            Command::Event(e) => pipeline.push_event(event(&shared, e)),
+            Command::Error(e, mut backtrace) => {
+                backtrace.resolve();
+                let mut event = event(&shared, e);
+                event.properties.insert(
+                    event_types::EXCEPTION_STACKTRACE.into(),
+                    crash::format_backtrace(&backtrace).into(),
+                );
+                pipeline.push_event(event);
+            }
+            Command::Seal(ack) => {
+                pipeline.flush();
+                shared.upload_wake.notify();
+                let _ = ack.send(());
+            }
+            Command::Flush(ack) => {
+                pipeline.flush();
+                shared.upload_wake.notify();
+                flush_waiters.push(ack);
+            }
+            Command::NextUpload(reply) => {
+                let _ = reply.send(pipeline.next_upload());
+            }
+            Command::UploadResult(id, result) => pipeline.upload_result(id, result),
+            Command::Stats(reply) => {
+                forward_drops(&shared, &mut pipeline);
+                let _ = reply.send(pipeline.stats());
+            }
+            Command::SaveFlagCache => sync::save_cache(&shared),
+            Command::Shutdown(reply) => {
+                forward_drops(&shared, &mut pipeline);
+                stop(&shared, &mut pipeline);
+                let _ = reply.send(pipeline.stats());
+                return;
+            }
+        }
+        answer_waiters(&pipeline, &mut flush_waiters);
+    }
+    stop(&shared, &mut pipeline);
+}
+
+/// Moves new caller-side drops into the pipeline, so their counts are sent with the next batch.
+fn forward_drops(shared: &Shared, pipeline: &mut Pipeline) {
+    for (reason, n) in shared.drops.take_new() {
+        pipeline.count_dropped(reason, n);
+    }
+}
+
+/// Opens the pipeline with its spool; falls back to memory only when the spool is unusable.
+fn open_pipeline(shared: &Shared, config: PipelineConfig) -> Option<Pipeline> {
+    match Pipeline::new(config.clone(), shared.clock.clone()) {
+        Ok(pipeline) => Some(pipeline),
+        Err(e) => {
+            if let Ok(mut slot) = shared.startup_error.lock() {
+                *slot = Some(e.to_string());
+            }
+            let memory_only = PipelineConfig {
+                spool_dir: None,
+                ..config
+            };
+            Pipeline::new(memory_only, shared.clock.clone()).ok()
+        }
+    }
+}
+
+fn stop(shared: &Shared, pipeline: &mut Pipeline) {
+    pipeline.shutdown();
+    // Only definitions that came from somewhere: an empty set must not clobber a good cache.
+    if shared.flags_ready.is_set() {
+        sync::save_cache(shared);
+    }
+    crash::mark_stopped(shared);
+}
+
+fn answer_waiters(pipeline: &Pipeline, waiters: &mut Vec<Sender<()>>) {
+    if !waiters.is_empty() && pipeline.is_idle() {
+        for ack in waiters.drain(..) {
+            let _ = ack.send(());
+        }
+    }
+}
+
+fn impression(i: ImpressionCmd) -> Impression {
+    Impression {
+        id: Uuid::new_v4(),
+        key: i.key,
+        flag: i.flag,
+        treatment: i.treatment,
+        version: i.version,
+        label: i.label,
+        ts: i.ts,
+        bucketing_key: i.bucketing_key,
+        count: 1,
+    }
+}
+
+/// Builds the wire event, merging the global properties under the event's own.
+pub(crate) fn event(shared: &Shared, e: EventCmd) -> Event {
+    let properties = if e.globals.is_empty() {
+        e.properties
+    } else {
+        let mut merged = Map::clone(&e.globals);
+        merged.extend(e.properties);
+        merged
+    };
+    Event {
+        id: Uuid::new_v4(),
+        key: e.key,
+        traffic_type: shared.traffic_type.clone(),
+        event_type: e.event_type,
+        value: e.value,
+        ts: e.ts,
+        properties,
+    }
+}

@@ -1,0 +1,349 @@
+//! Configuration of an agent; `build()` validates it and starts the background threads.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use serde_json::Map;
+
+use super::state::{DropCounters, Latch, Shared, Signal};
+use super::{ANONYMOUS_KEY, Agent, Link};
+use crate::clock::{Clock, SystemClock};
+use crate::crash::SPOOL_DIR;
+use crate::error::AgentError;
+use crate::flags::FlagSet;
+use crate::pipeline::PipelineConfig;
+use crate::wire::SdkInfo;
+use crate::worker::{self, WorkerConfig};
+
+/// Default capacity of the channel between the app's threads and the worker.
+const DEFAULT_QUEUE_CAPACITY: usize = 8_192;
+/// Default polling period of flag definitions while the stream is down.
+const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Builds an [`Agent`]; see [`Agent::builder`].
+#[derive(Debug)]
+pub struct AgentBuilder {
+    sdk_key: String,
+    collector: Option<String>,
+    data_dir: Option<PathBuf>,
+    traffic_type: String,
+    sdk: SdkInfo,
+    pipeline: PipelineConfig,
+    queue_capacity: usize,
+    native_uploader: Option<bool>,
+    sync_flags: Option<bool>,
+    poll_interval: Duration,
+    clock: Arc<dyn Clock>,
+    capture_stacks: bool,
+}
+
+impl AgentBuilder {
+    pub(crate) fn new(sdk_key: String) -> AgentBuilder {
+        let sdk = SdkInfo {
+            name: "agent-core".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            platform: "rust".to_owned(),
+        };
+        AgentBuilder {
+            pipeline: PipelineConfig::default_for(sdk_key.clone(), sdk.clone()),
+            sdk_key,
+            collector: None,
+            data_dir: None,
+            traffic_type: "user".to_owned(),
+            sdk,
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            native_uploader: None,
+            sync_flags: None,
+            poll_interval: DEFAULT_POLL_INTERVAL,
+            clock: Arc::new(SystemClock),
+            capture_stacks: true,
+        }
+    }
+
+    /// Base URL of the collector, e.g. `https://collector.example.com`.
+    pub fn collector(mut self, url: impl Into<String>) -> Self {
+        self.collector = Some(url.into());
+        self
+    }
+
+    /// Directory for the spool, the flag cache and crash records (default: memory only).
+    pub fn data_dir(mut self, path: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(path.into());
+        self
+    }
+
+    /// Traffic type of the keys events are tracked for (default `user`).
+    pub fn traffic_type(mut self, traffic_type: impl Into<String>) -> Self {
+        self.traffic_type = traffic_type.into();
+        self
+    }
+
+    /// Who is sending (default `agent-core`, this crate's version, `rust`).
+    pub fn sdk(
+        mut self,
+        name: impl Into<String>,
+        version: impl Into<String>,
+        platform: impl Into<String>,
+    ) -> Self {
+        self.sdk = SdkInfo {
+            name: name.into(),
+            version: version.into(),
+            platform: platform.into(),
+        };
+        self
+    }
+
+    /// Adjusts the pipeline's limits (`sdk_key`, `sdk` and `spool_dir` are set by the builder).
+    pub fn pipeline(mut self, configure: impl FnOnce(&mut PipelineConfig)) -> Self {
+        configure(&mut self.pipeline);
+        self
+    }
+
+    /// Most items in one batch.
+    pub fn max_batch_items(mut self, n: usize) -> Self {
+        self.pipeline.max_batch_items = n;
+        self
+    }
+
+    /// Most items held in memory by the pipeline.
+    pub fn max_queue_items(mut self, n: usize) -> Self {
+        self.pipeline.max_queue_items = n;
+        self
+    }
+
+    /// How long items may wait before a partial batch is sealed.
+    pub fn flush_interval(mut self, interval: Duration) -> Self {
+        self.pipeline.flush_interval = interval;
+        self
+    }
+
+    /// Capacity of the channel to the worker; beyond it hot calls drop and count (`queue_full`).
+    pub fn queue_capacity(mut self, n: usize) -> Self {
+        self.queue_capacity = n;
+        self
+    }
+
+    /// Upload with the built-in reqwest uploader (default: on when built with `native-transport`
+    /// and a collector is set). Off: the platform pulls uploads with `next_upload`.
+    pub fn native_uploader(mut self, on: bool) -> Self {
+        self.native_uploader = Some(on);
+        self
+    }
+
+    /// Keep flag definitions current from the collector (default: on when a collector is set).
+    pub fn sync_flags(mut self, on: bool) -> Self {
+        self.sync_flags = Some(on);
+        self
+    }
+
+    /// Polling period of flag definitions while the SSE stream is down (default 30 s).
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
+    }
+
+    /// The clock used for timestamps (tests and simulations).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Capture a stack trace in `track_error` (default on).
+    pub fn capture_stacks(mut self, on: bool) -> Self {
+        self.capture_stacks = on;
+        self
+    }
+
+    /// Validates the settings and starts the agent. Does no disk I/O on the caller's thread: the
+    /// worker opens the spool and the flag cache.
+    pub fn build(self) -> Result<Agent, AgentError> {
+        let plan = self.validate()?;
+        let AgentBuilder {
+            sdk_key,
+            data_dir,
+            traffic_type,
+            sdk,
+            mut pipeline,
+            queue_capacity,
+            poll_interval,
+            clock,
+            capture_stacks,
+            ..
+        } = self;
+        pipeline.sdk_key = sdk_key.clone();
+        pipeline.sdk = sdk.clone();
+        pipeline.spool_dir = data_dir.as_ref().map(|d| d.join(SPOOL_DIR));
+
+        let shared = Arc::new(Shared {
+            sdk_key,
+            sdk,
+            traffic_type,
+            data_dir,
+            clock,
+            capture_stacks,
+            flags: ArcSwap::from_pointee(FlagSet::empty()),
+            flags_writer: Mutex::new(()),
+            identity: ArcSwap::from_pointee(ANONYMOUS_KEY.to_owned()),
+            globals: ArcSwap::from_pointee(Map::new()),
+            drops: DropCounters::default(),
+            closed: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            upload_wake: Signal::default(),
+            sync_wake: Signal::default(),
+            flags_ready: Latch::default(),
+            hook_installed: AtomicBool::new(false),
+            startup_error: Mutex::new(None),
+        });
+        let (tx, rx) = crossbeam_channel::bounded(queue_capacity);
+        let link = Link {
+            shared: shared.clone(),
+            tx,
+        };
+        let config = WorkerConfig {
+            pipeline,
+            load_flag_cache: !plan.sync_flags,
+        };
+        let worker_shared = shared.clone();
+        let worker = spawn(worker::THREAD_NAME, move || {
+            worker::run(worker_shared, rx, config)
+        })?;
+        let mut threads = vec![worker];
+        if let Some(collector) = plan
+            .collector
+            .clone()
+            .filter(|_| plan.sync_flags || plan.uploader)
+        {
+            // On failure `link` drops here, which disconnects and so stops the worker.
+            threads.extend(start_network(&link, collector, &plan, poll_interval)?);
+        }
+        Ok(Agent::from_parts(link, threads))
+    }
+
+    fn validate(&self) -> Result<Plan, AgentError> {
+        let invalid = |field: &'static str, message: &str| AgentError::InvalidConfig {
+            field,
+            message: message.to_owned(),
+        };
+        if self.sdk_key.trim().is_empty() {
+            return Err(invalid("sdk_key", "must not be empty"));
+        }
+        if self.traffic_type.trim().is_empty() {
+            return Err(invalid("traffic_type", "must not be empty"));
+        }
+        let collector = match &self.collector {
+            Some(url) => {
+                let url = url.trim().trim_end_matches('/');
+                let rest = url
+                    .strip_prefix("http://")
+                    .or_else(|| url.strip_prefix("https://"));
+                if rest.is_none_or(str::is_empty) {
+                    return Err(invalid("collector", "must be an http:// or https:// URL"));
+                }
+                Some(url.to_owned())
+            }
+            None => None,
+        };
+        let native = cfg!(feature = "native-transport");
+        let uploader = self
+            .native_uploader
+            .unwrap_or(native && collector.is_some());
+        let sync_flags = self.sync_flags.unwrap_or(native && collector.is_some());
+        if (uploader || sync_flags) && !native {
+            return Err(invalid(
+                if uploader {
+                    "native_uploader"
+                } else {
+                    "sync_flags"
+                },
+                "this build has no native transport (feature native-transport)",
+            ));
+        }
+        if uploader && collector.is_none() {
+            return Err(invalid(
+                "collector",
+                "the native uploader needs a collector URL",
+            ));
+        }
+        if sync_flags && collector.is_none() {
+            return Err(invalid("collector", "flag sync needs a collector URL"));
+        }
+        if self.queue_capacity == 0 {
+            return Err(invalid("queue_capacity", "must be at least 1"));
+        }
+        if self.poll_interval.is_zero() {
+            return Err(invalid("poll_interval", "must be positive"));
+        }
+        let p = &self.pipeline;
+        for (field, value) in [
+            ("max_batch_items", p.max_batch_items),
+            ("max_batch_bytes", p.max_batch_bytes),
+            ("max_queue_items", p.max_queue_items),
+            ("spool_max_files", p.spool_max_files),
+        ] {
+            if value == 0 {
+                return Err(invalid(field, "must be at least 1"));
+            }
+        }
+        Ok(Plan {
+            collector,
+            uploader,
+            sync_flags,
+        })
+    }
+}
+
+/// What `build` starts, once validated.
+#[derive(Debug)]
+struct Plan {
+    collector: Option<String>,
+    uploader: bool,
+    sync_flags: bool,
+}
+
+fn spawn(
+    name: &'static str,
+    body: impl FnOnce() + Send + 'static,
+) -> Result<JoinHandle<()>, AgentError> {
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(body)
+        .map_err(|source| AgentError::Thread { name, source })
+}
+
+#[cfg(feature = "native-transport")]
+fn start_network(
+    link: &Link,
+    collector: String,
+    plan: &Plan,
+    poll_interval: Duration,
+) -> Result<Vec<JoinHandle<()>>, AgentError> {
+    let mut threads = Vec::new();
+    if plan.sync_flags {
+        let shared = link.shared.clone();
+        let url = collector.clone();
+        threads.push(spawn(crate::sync::THREAD_NAME, move || {
+            crate::sync::run(shared, url, poll_interval)
+        })?);
+    }
+    if plan.uploader {
+        let link = link.clone();
+        threads.push(spawn(crate::transport::THREAD_NAME, move || {
+            crate::transport::run(link, collector)
+        })?);
+    }
+    Ok(threads)
+}
+
+#[cfg(not(feature = "native-transport"))]
+fn start_network(
+    _link: &Link,
+    _collector: String,
+    _plan: &Plan,
+    _poll_interval: Duration,
+) -> Result<Vec<JoinHandle<()>>, AgentError> {
+    Ok(Vec::new())
+}

@@ -1,0 +1,286 @@
+//! Event tracking: custom events, timings, errors, identity and global properties.
+//!
+//! Every call validates and enqueues on the caller's thread and returns; ids, the merge with
+//! global properties and the symbolization of stack traces happen on the worker.
+
+use std::error::Error;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use backtrace::Backtrace;
+use serde_json::{Map, Value};
+
+use super::Agent;
+use crate::flags::{Attributes, Evaluation};
+use crate::wire::{event_types, is_valid_event_type};
+use crate::worker::{Command, EventCmd};
+
+impl Agent {
+    /// Sets the key of events tracked without one (until the next `identify`).
+    pub fn identify(&self, key: impl Into<String>) {
+        self.shared().identity.store(Arc::new(key.into()));
+    }
+
+    /// Adds a property merged into every later event (an event's own properties win).
+    pub fn set_global_property(&self, name: impl Into<String>, value: impl Into<Value>) {
+        let (name, value) = (name.into(), value.into());
+        self.shared().globals.rcu(|current| {
+            let mut next = Map::clone(current);
+            next.insert(name.clone(), value.clone());
+            next
+        });
+    }
+
+    /// Removes a global property.
+    pub fn remove_global_property(&self, name: &str) {
+        self.shared().globals.rcu(|current| {
+            let mut next = Map::clone(current);
+            next.remove(name);
+            next
+        });
+    }
+
+    /// A view of the agent that tracks events for `key` (servers handling many users at once).
+    pub fn for_key<'a>(&'a self, key: &'a str) -> KeyedAgent<'a> {
+        KeyedAgent { agent: self, key }
+    }
+
+    /// Tracks a custom event for the current identity; invalid types are dropped and counted.
+    pub fn track(&self, event_type: &str, value: Option<f64>, properties: Map<String, Value>) {
+        self.track_for(None, event_type, value, properties);
+    }
+
+    /// Tracks a duration as event `timing.<name>` with its value in milliseconds.
+    pub fn track_timing(&self, name: &str, duration: Duration) {
+        self.track_timing_for(None, name, duration);
+    }
+
+    /// Starts timing a scope; the timing is tracked when the guard drops.
+    pub fn time(&self, name: &str) -> TimingGuard {
+        TimingGuard::new(self.clone(), None, name)
+    }
+
+    /// Tracks an error (event `error`) with a stack trace of the caller, symbolized on the worker
+    /// (unless stack capture is disabled by the builder).
+    pub fn track_error<E: Error + ?Sized>(&self, error: &E) {
+        let capture = self.shared().capture_stacks;
+        self.track_error_for(None, error, capture);
+    }
+
+    /// Tracks an error without capturing a stack trace (cheaper).
+    pub fn track_error_without_stack<E: Error + ?Sized>(&self, error: &E) {
+        self.track_error_for(None, error, false);
+    }
+
+    /// Tracks an error described by the platform (bindings): type, message and its own stack.
+    /// No Rust stack is captured: `None` means no stack.
+    pub fn track_error_message(&self, error_type: &str, message: &str, stack: Option<String>) {
+        self.track_error_message_for(None, error_type, message, stack);
+    }
+
+    fn track_for(
+        &self,
+        key: Option<&str>,
+        event_type: &str,
+        value: Option<f64>,
+        properties: Map<String, Value>,
+    ) {
+        if !is_valid_event_type(event_type) {
+            self.shared().drops.invalid.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let event = self.event_cmd(key, event_type.to_owned(), value, properties);
+        self.enqueue(Command::Event(event));
+    }
+
+    fn track_timing_for(&self, key: Option<&str>, name: &str, duration: Duration) {
+        let event_type = format!("{}{name}", event_types::TIMING_PREFIX);
+        let ms = duration.as_secs_f64() * 1000.0;
+        self.track_for(key, &event_type, Some(ms), Map::new());
+    }
+
+    fn track_error_for<E: Error + ?Sized>(&self, key: Option<&str>, error: &E, capture: bool) {
+        let (error_type, message) = describe_error(error);
+        let event = self.error_cmd(key, error_type, message, None);
+        if capture {
+            let backtrace = Backtrace::new_unresolved();
+            self.enqueue(Command::Error(event, backtrace));
+        } else {
+            self.enqueue(Command::Event(event));
+        }
+    }
+
+    fn track_error_message_for(
+        &self,
+        key: Option<&str>,
+        error_type: &str,
+        message: &str,
+        stack: Option<String>,
+    ) {
+        let event = self.error_cmd(key, error_type.to_owned(), message.to_owned(), stack);
+        self.enqueue(Command::Event(event));
+    }
+
+    fn error_cmd(
+        &self,
+        key: Option<&str>,
+        error_type: String,
+        message: String,
+        stack: Option<String>,
+    ) -> EventCmd {
+        let mut properties = Map::new();
+        properties.insert(event_types::EXCEPTION_TYPE.into(), error_type.into());
+        properties.insert(event_types::EXCEPTION_MESSAGE.into(), message.into());
+        if let Some(stack) = stack {
+            properties.insert(event_types::EXCEPTION_STACKTRACE.into(), stack.into());
+        }
+        self.event_cmd(key, event_types::ERROR.to_owned(), None, properties)
+    }
+
+    fn event_cmd(
+        &self,
+        key: Option<&str>,
+        event_type: String,
+        value: Option<f64>,
+        properties: Map<String, Value>,
+    ) -> EventCmd {
+        let shared = self.shared();
+        EventCmd {
+            key: match key {
+                Some(key) => key.to_owned(),
+                None => String::clone(&shared.current_key()),
+            },
+            event_type,
+            value,
+            ts: shared.clock.now_ms(),
+            properties,
+            globals: shared.globals.load_full(),
+        }
+    }
+}
+
+/// The type name and message (with its `source()` chain) of an error.
+///
+/// The type is `std::any::type_name` of `E`; for trait objects (`dyn Error`), whose static type
+/// says nothing, it is the first identifier of the `Debug` output (the struct or variant name).
+pub fn describe_error<E: Error + ?Sized>(error: &E) -> (String, String) {
+    let static_name = std::any::type_name::<E>();
+    let error_type = if static_name.starts_with("dyn ") {
+        let debug = format!("{error:?}");
+        let name: String = debug
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
+            .collect();
+        if name.is_empty() {
+            "error".to_owned()
+        } else {
+            name
+        }
+    } else {
+        static_name.to_owned()
+    };
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str("\ncaused by: ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    (error_type, message)
+}
+
+/// The agent bound to one key: the same tracking calls, for that key.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyedAgent<'a> {
+    agent: &'a Agent,
+    key: &'a str,
+}
+
+impl KeyedAgent<'_> {
+    /// The key this view tracks for.
+    pub fn key(&self) -> &str {
+        self.key
+    }
+
+    /// Evaluates `flag` for this key (see [`Agent::treatment`]).
+    pub fn treatment(&self, flag: &str, attributes: &Attributes) -> Evaluation {
+        self.agent.treatment(self.key, flag, attributes)
+    }
+
+    /// Tracks a custom event for this key.
+    pub fn track(&self, event_type: &str, value: Option<f64>, properties: Map<String, Value>) {
+        self.agent
+            .track_for(Some(self.key), event_type, value, properties);
+    }
+
+    /// Tracks a duration as event `timing.<name>` for this key.
+    pub fn track_timing(&self, name: &str, duration: Duration) {
+        self.agent.track_timing_for(Some(self.key), name, duration);
+    }
+
+    /// Starts timing a scope for this key; tracked when the guard drops.
+    pub fn time(&self, name: &str) -> TimingGuard {
+        TimingGuard::new(self.agent.clone(), Some(self.key.to_owned()), name)
+    }
+
+    /// Tracks an error for this key (stack captured unless disabled by the builder).
+    pub fn track_error<E: Error + ?Sized>(&self, error: &E) {
+        let capture = self.agent.shared().capture_stacks;
+        self.agent.track_error_for(Some(self.key), error, capture);
+    }
+
+    /// Tracks an error for this key without a stack trace.
+    pub fn track_error_without_stack<E: Error + ?Sized>(&self, error: &E) {
+        self.agent.track_error_for(Some(self.key), error, false);
+    }
+
+    /// Tracks a platform-described error for this key.
+    pub fn track_error_message(&self, error_type: &str, message: &str, stack: Option<String>) {
+        self.agent
+            .track_error_message_for(Some(self.key), error_type, message, stack);
+    }
+}
+
+/// Times a scope: tracks `timing.<name>` when dropped (unless cancelled).
+#[derive(Debug)]
+#[must_use = "the timing is tracked when the guard drops"]
+pub struct TimingGuard {
+    agent: Agent,
+    key: Option<String>,
+    name: String,
+    start: Instant,
+    armed: bool,
+}
+
+impl TimingGuard {
+    fn new(agent: Agent, key: Option<String>, name: &str) -> TimingGuard {
+        TimingGuard {
+            agent,
+            key,
+            name: name.to_owned(),
+            start: Instant::now(),
+            armed: true,
+        }
+    }
+
+    /// Time elapsed so far.
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    /// Drops the guard without tracking anything (e.g. the operation was abandoned).
+    pub fn cancel(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for TimingGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            let elapsed = self.start.elapsed();
+            self.agent
+                .track_timing_for(self.key.as_deref(), &self.name, elapsed);
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! The channel to the worker, as used by the handles and by the native uploader.
+//!
+//! The uploader holds a `Link`, not an `Agent`, so it does not keep the agent alive: dropping the
+//! last `Agent` still shuts everything down.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{RecvTimeoutError, SendTimeoutError, Sender, TrySendError};
+use uuid::Uuid;
+
+use super::Shared;
+use crate::error::AgentError;
+use crate::upload::{UploadResult, UploadTask};
+use crate::worker::Command;
+
+/// How long a non-hot call (next_upload, upload_result) waits for room in a full channel.
+const COMMAND_SEND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Sender side of the worker's channel plus the shared state.
+#[derive(Debug, Clone)]
+pub(crate) struct Link {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) tx: Sender<Command>,
+}
+
+impl Link {
+    /// Hands a hot-path command to the worker without ever blocking; counts it when dropped.
+    pub(crate) fn enqueue(&self, cmd: Command) {
+        let drops = &self.shared.drops;
+        if self.shared.closed.load(Ordering::Acquire) {
+            drops.shut_down.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        match self.tx.try_send(cmd) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                drops.queue_full.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                drops.shut_down.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Sends a control command, waiting at most until `deadline` for room in the channel.
+    pub(crate) fn send_control(&self, cmd: Command, deadline: Instant) -> Result<(), AgentError> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        self.tx.send_timeout(cmd, left).map_err(|e| match e {
+            SendTimeoutError::Timeout(_) => AgentError::Timeout,
+            SendTimeoutError::Disconnected(_) => AgentError::ShutDown,
+        })
+    }
+
+    /// Sends a command carrying a reply channel and waits for the reply until `deadline`.
+    pub(crate) fn request<T>(
+        &self,
+        make: impl FnOnce(Sender<T>) -> Command,
+        deadline: Instant,
+    ) -> Result<T, AgentError> {
+        let (reply_tx, reply_rx) = crossbeam_channel::bounded(1);
+        self.send_control(make(reply_tx), deadline)?;
+        let left = deadline.saturating_duration_since(Instant::now());
+        reply_rx.recv_timeout(left).map_err(|e| match e {
+            RecvTimeoutError::Timeout => AgentError::Timeout,
+            RecvTimeoutError::Disconnected => AgentError::ShutDown,
+        })
+    }
+
+    /// See [`super::Agent::next_upload`].
+    pub(crate) fn next_upload(&self) -> UploadTask {
+        let deadline = Instant::now() + COMMAND_SEND_TIMEOUT;
+        match self.request(Command::NextUpload, deadline) {
+            Ok(task) => task,
+            Err(AgentError::Timeout) => UploadTask::Wait { ms: 100 },
+            Err(_) => UploadTask::Done,
+        }
+    }
+
+    /// See [`super::Agent::upload_result`].
+    pub(crate) fn upload_result(&self, id: Uuid, result: UploadResult) {
+        let deadline = Instant::now() + COMMAND_SEND_TIMEOUT;
+        // If the worker is gone the batch stays spooled (or is lost with memory-only agents).
+        let _ = self.send_control(Command::UploadResult(id, result), deadline);
+    }
+
+    /// A request with the default control timeout.
+    pub(crate) fn request_now<T>(
+        &self,
+        make: impl FnOnce(Sender<T>) -> Command,
+    ) -> Result<T, AgentError> {
+        self.request(make, Instant::now() + COMMAND_SEND_TIMEOUT)
+    }
+}

@@ -1,0 +1,263 @@
+//! The public agent: the handle apps hold to evaluate flags and record telemetry.
+//!
+//! Every hot call (`treatment`, `track*`) reads lock-free state on the caller's thread and
+//! `try_send`s one command to the worker over a bounded channel; when the channel is full the item
+//! is dropped and counted, never blocking the app. The worker thread ([`crate::worker`]) owns the
+//! [`Pipeline`](crate::pipeline::Pipeline) and all disk I/O; uploads are pulled through it.
+//!
+//! Choices (documented here because bindings rely on them):
+//! - Impressions are recorded for every evaluation, `control` ones included, except when the flag is
+//!   unknown (label `definition not found`): those say nothing about a rollout and would let a typo
+//!   flood the collector.
+//! - Events tracked before any `identify` use the key [`ANONYMOUS_KEY`].
+//! - The pipeline is reached only through the worker (commands with reply channels), never behind
+//!   a mutex: its calls may write the spool, and no lock is held across I/O.
+
+mod builder;
+mod events;
+mod link;
+mod state;
+
+pub use builder::AgentBuilder;
+pub use events::{KeyedAgent, TimingGuard};
+pub use state::AgentStats;
+
+pub(crate) use link::Link;
+pub(crate) use state::Shared;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use uuid::Uuid;
+
+use crate::error::AgentError;
+use crate::flags::{Attributes, Evaluation, FlagSet, labels};
+use crate::upload::{UploadResult, UploadTask};
+use crate::wire::FlagChanges;
+use crate::worker::{Command, ImpressionCmd};
+
+/// Key used for events tracked before any [`Agent::identify`].
+pub const ANONYMOUS_KEY: &str = "anonymous";
+
+/// The agent handle: cheap to clone, `Send + Sync`; all clones share one worker.
+#[derive(Clone, Debug)]
+pub struct Agent {
+    inner: Arc<Inner>,
+}
+
+/// Owned by the handles only: dropping the last handle stops the background threads.
+#[derive(Debug)]
+struct Inner {
+    link: Link,
+    threads: std::sync::Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Agent {
+    /// Starts configuring an agent for the environment of `sdk_key`.
+    pub fn builder(sdk_key: impl Into<String>) -> AgentBuilder {
+        AgentBuilder::new(sdk_key.into())
+    }
+
+    pub(crate) fn from_parts(link: Link, threads: Vec<JoinHandle<()>>) -> Agent {
+        Agent {
+            inner: Arc::new(Inner {
+                link,
+                threads: std::sync::Mutex::new(threads),
+            }),
+        }
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.inner.link.shared
+    }
+
+    /// Evaluates `flag` for `key` on the current definitions and records an impression.
+    pub fn treatment(&self, key: &str, flag: &str, attributes: &Attributes) -> Evaluation {
+        self.evaluate_and_record(key, None, flag, attributes)
+    }
+
+    /// Like [`Agent::treatment`], bucketing by `bucketing_key` instead of the matching key.
+    pub fn treatment_with_bucketing(
+        &self,
+        key: &str,
+        bucketing_key: &str,
+        flag: &str,
+        attributes: &Attributes,
+    ) -> Evaluation {
+        self.evaluate_and_record(key, Some(bucketing_key), flag, attributes)
+    }
+
+    fn evaluate_and_record(
+        &self,
+        key: &str,
+        bucketing_key: Option<&str>,
+        flag: &str,
+        attributes: &Attributes,
+    ) -> Evaluation {
+        let shared = &self.inner.link.shared;
+        let evaluation = shared
+            .flags
+            .load()
+            .evaluate(key, bucketing_key, flag, attributes);
+        if evaluation.label != labels::DEFINITION_NOT_FOUND {
+            let cmd = Command::Impression(ImpressionCmd {
+                key: key.to_owned(),
+                flag: flag.to_owned(),
+                treatment: evaluation.treatment.clone(),
+                version: evaluation.version,
+                label: evaluation.label.clone(),
+                ts: shared.clock.now_ms(),
+                bucketing_key: bucketing_key.filter(|b| *b != key).map(str::to_owned),
+            });
+            self.enqueue(cmd);
+        }
+        evaluation
+    }
+
+    /// Hands a hot-path command to the worker without ever blocking; counts it when dropped.
+    pub(crate) fn enqueue(&self, cmd: Command) {
+        self.inner.link.enqueue(cmd);
+    }
+
+    /// Why the spool could not be opened, if it could not (the agent then runs memory-only).
+    pub fn spool_error(&self) -> Option<String> {
+        match self.inner.link.shared.startup_error.lock() {
+            Ok(slot) => slot.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The current flag definitions (a lock-free snapshot).
+    pub fn flag_set(&self) -> Arc<FlagSet> {
+        self.inner.link.shared.flags.load_full()
+    }
+
+    /// Version of the current flag definitions (0 before any arrived).
+    pub fn flag_set_version(&self) -> u64 {
+        self.inner.link.shared.flags.load().version()
+    }
+
+    /// Waits until definitions came from the disk cache or the collector; false on timeout.
+    pub fn wait_for_flags(&self, timeout: Duration) -> bool {
+        self.inner.link.shared.flags_ready.wait_set(timeout)
+    }
+
+    /// Applies flag changes fetched by the platform's own HTTP stack (bindings without the native
+    /// transport); the worker then writes the disk cache. Returns the new set version.
+    pub fn apply_flag_changes(&self, changes: &FlagChanges) -> Result<u64, AgentError> {
+        let shared = &self.inner.link.shared;
+        let version = shared.apply_flags(changes)?.version();
+        shared.flags_ready.set();
+        // Best effort: a full channel only delays the cache until the next change.
+        let _ = self.inner.link.tx.try_send(Command::SaveFlagCache);
+        Ok(version)
+    }
+
+    /// The next upload the platform's HTTP stack should make (pull model; see [`crate::upload`]).
+    pub fn next_upload(&self) -> UploadTask {
+        self.inner.link.next_upload()
+    }
+
+    /// Reports the result of an upload handed out by [`Agent::next_upload`].
+    pub fn upload_result(&self, id: Uuid, result: UploadResult) {
+        self.inner.link.upload_result(id, result);
+    }
+
+    /// Hands everything enqueued so far to the pipeline and seals it into a batch, without waiting
+    /// for delivery (for platforms that must upload right now, e.g. on page hide).
+    pub fn seal(&self, timeout: Duration) -> Result<(), AgentError> {
+        let deadline = Instant::now() + timeout;
+        self.inner.link.request(Command::Seal, deadline)?;
+        self.inner.link.shared.upload_wake.notify();
+        Ok(())
+    }
+
+    /// Seals pending items and waits until everything is delivered, or `timeout` passes.
+    ///
+    /// Without the native uploader, delivery happens only while the platform pulls
+    /// [`Agent::next_upload`]; use [`Agent::seal`] to seal without waiting.
+    pub fn flush(&self, timeout: Duration) -> Result<(), AgentError> {
+        let deadline = Instant::now() + timeout;
+        let (ack_tx, ack_rx) = crossbeam_channel::bounded(1);
+        self.inner
+            .link
+            .send_control(Command::Flush(ack_tx), deadline)?;
+        self.inner.link.shared.upload_wake.notify();
+        let left = deadline.saturating_duration_since(Instant::now());
+        ack_rx.recv_timeout(left).map_err(|e| match e {
+            crossbeam_channel::RecvTimeoutError::Timeout => AgentError::Timeout,
+            crossbeam_channel::RecvTimeoutError::Disconnected => AgentError::ShutDown,
+        })
+    }
+
+    /// Counters of the pipeline plus the items dropped on the caller's side.
+    pub fn stats(&self) -> Result<AgentStats, AgentError> {
+        let pipeline = self.inner.link.request_now(Command::Stats)?;
+        Ok(AgentStats::new(pipeline, &self.inner.link.shared.drops))
+    }
+
+    /// Flushes (up to `timeout`), then stops the worker, uploader and flag sync threads.
+    ///
+    /// Returns `Ok` when everything was delivered or is safe in the spool for the next start (a
+    /// data dir is set); `Err(Timeout)` when undelivered items of a memory-only agent are lost.
+    /// Stopping the threads may take up to [`STOP_GRACE`] beyond `timeout`; a thread still in a
+    /// network call then is detached (it exits at its next check and holds nothing to lose).
+    /// Later hot calls are dropped (counted `shut_down`); a second call returns `Ok` at once.
+    pub fn shutdown(&self, timeout: Duration) -> Result<(), AgentError> {
+        let shared = &self.inner.link.shared;
+        if shared.closed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let flushed = self.flush(timeout);
+        shared.closed.store(true, Ordering::Release);
+        shared.stop_threads();
+        let deadline = Instant::now() + STOP_GRACE;
+        let left_behind = self
+            .inner
+            .link
+            .request(Command::Shutdown, deadline)
+            .map(|stats| stats.queued_items);
+        let threads = match self.inner.threads.lock() {
+            Ok(mut threads) => std::mem::take(&mut *threads),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+        };
+        for handle in threads {
+            // A thread stuck in a network call past the deadline is detached, not waited for.
+            while !handle.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if handle.is_finished() {
+                let _ = handle.join();
+            }
+        }
+        let safe = match flushed {
+            Ok(()) => true,
+            Err(_) => shared.data_dir.is_some() && matches!(left_behind, Ok(0)),
+        };
+        if safe {
+            Ok(())
+        } else {
+            Err(AgentError::Timeout)
+        }
+    }
+}
+
+/// Time `shutdown` allows, after its flush, for the threads to stop.
+pub const STOP_GRACE: Duration = Duration::from_millis(500);
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Waits at most DROP_WAIT for the worker to seal and spool what is pending (so a process
+        // exiting right after the drop keeps it); delivery is not awaited: call `shutdown` for that.
+        let link = &self.link;
+        if !link.shared.closed.swap(true, Ordering::AcqRel) {
+            link.shared.stop_threads();
+            let _ = link.request(Command::Shutdown, Instant::now() + DROP_WAIT);
+        }
+    }
+}
+
+/// Longest time dropping the last handle waits for the worker to spool pending items.
+pub const DROP_WAIT: Duration = Duration::from_millis(200);

@@ -1,0 +1,281 @@
+//! State shared by the agent handles and its background threads.
+// Without the native transport nothing sleeps on signals nor sends the SDK key itself.
+#![cfg_attr(not(feature = "native-transport"), allow(dead_code))]
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use serde_json::{Map, Value};
+
+use crate::clock::Clock;
+use crate::flags::FlagSet;
+use crate::pipeline::PipelineStats;
+use crate::wire::{DropCount, SdkInfo};
+
+/// Everything the handles and the threads share; plain data and lock-free cells, no threads.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) sdk_key: String,
+    pub(crate) sdk: SdkInfo,
+    pub(crate) traffic_type: String,
+    pub(crate) data_dir: Option<PathBuf>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) capture_stacks: bool,
+    /// Current flag definitions, swapped whole by the sync thread.
+    pub(crate) flags: ArcSwap<FlagSet>,
+    /// Serializes the writers of `flags` (sync thread, `apply_flag_changes`) so that no update is
+    /// lost between load and store; never held across I/O, never taken by readers.
+    pub(crate) flags_writer: Mutex<()>,
+    /// Default key of events (set by `identify`).
+    pub(crate) identity: ArcSwap<String>,
+    /// Properties merged into every event (event properties win).
+    pub(crate) globals: ArcSwap<Map<String, Value>>,
+    /// Items dropped before reaching the worker.
+    pub(crate) drops: DropCounters,
+    /// Shutdown has started: hot calls are refused.
+    pub(crate) closed: AtomicBool,
+    /// Background threads should stop.
+    pub(crate) stop: AtomicBool,
+    /// Wakes the uploader early (flush, shutdown).
+    pub(crate) upload_wake: Signal,
+    /// Wakes the flag sync thread early (shutdown).
+    pub(crate) sync_wake: Signal,
+    /// Set once flag definitions came from the cache or the network.
+    pub(crate) flags_ready: Latch,
+    /// The panic hook is installed (installing twice would record every crash twice).
+    pub(crate) hook_installed: AtomicBool,
+    /// Why the spool could not be opened, if it could not (the agent then runs memory-only).
+    pub(crate) startup_error: Mutex<Option<String>>,
+}
+
+impl Shared {
+    /// Asks the background threads to stop and wakes them.
+    pub(crate) fn stop_threads(&self) {
+        self.stop.store(true, Ordering::Release);
+        self.upload_wake.notify();
+        self.sync_wake.notify();
+    }
+
+    /// True once the threads were asked to stop.
+    pub(crate) fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+
+    /// Applies `changes` to the current definitions and stores the result; returns the new set.
+    pub(crate) fn apply_flags(
+        &self,
+        changes: &crate::wire::FlagChanges,
+    ) -> Result<Arc<FlagSet>, crate::flags::FlagError> {
+        let _writer = match self.flags_writer.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let next = Arc::new(self.flags.load().apply(changes)?);
+        self.flags.store(next.clone());
+        Ok(next)
+    }
+
+    /// The key of events that name none.
+    pub(crate) fn current_key(&self) -> Arc<String> {
+        self.identity.load_full()
+    }
+}
+
+/// Counters of items dropped on the caller's side, by reason.
+#[derive(Debug, Default)]
+pub(crate) struct DropCounters {
+    /// The worker's channel was full.
+    pub(crate) queue_full: AtomicU64,
+    /// The event type did not match the wire pattern.
+    pub(crate) invalid: AtomicU64,
+    /// The agent was shut down.
+    pub(crate) shut_down: AtomicU64,
+    /// How much of each counter (same order) the worker already moved into the pipeline.
+    forwarded: [AtomicU64; 3],
+}
+
+impl DropCounters {
+    fn counters(&self) -> [(&'static str, &AtomicU64, &AtomicU64); 3] {
+        [
+            ("queue_full", &self.queue_full, &self.forwarded[0]),
+            ("invalid", &self.invalid, &self.forwarded[1]),
+            ("shut_down", &self.shut_down, &self.forwarded[2]),
+        ]
+    }
+
+    /// Drops counted since the last call, by reason; the worker moves them into the pipeline so
+    /// they travel with the next batch.
+    pub(crate) fn take_new(&self) -> Vec<(&'static str, u64)> {
+        self.counters()
+            .into_iter()
+            .map(|(reason, total, forwarded)| {
+                let total = total.load(Ordering::Relaxed);
+                let before = forwarded.swap(total, Ordering::Relaxed);
+                (reason, total.saturating_sub(before))
+            })
+            .collect()
+    }
+
+    /// Drops counted but not yet moved into the pipeline.
+    fn not_forwarded(&self) -> Vec<DropCount> {
+        self.counters()
+            .into_iter()
+            .filter_map(|(reason, total, forwarded)| {
+                let n = total
+                    .load(Ordering::Relaxed)
+                    .saturating_sub(forwarded.load(Ordering::Relaxed));
+                (n > 0).then(|| DropCount {
+                    reason: reason.to_owned(),
+                    count: n,
+                })
+            })
+            .collect()
+    }
+
+    /// The non-zero counters as wire drop counts.
+    pub(crate) fn snapshot(&self) -> Vec<DropCount> {
+        [
+            ("queue_full", &self.queue_full),
+            ("invalid", &self.invalid),
+            ("shut_down", &self.shut_down),
+        ]
+        .into_iter()
+        .filter_map(|(reason, n)| {
+            let count = n.load(Ordering::Relaxed);
+            (count > 0).then(|| DropCount {
+                reason: reason.to_owned(),
+                count,
+            })
+        })
+        .collect()
+    }
+}
+
+/// Counters of an agent: its pipeline's plus the items dropped before reaching it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AgentStats {
+    /// The pipeline's counters; its `dropped` includes the caller-side drops (those already sent
+    /// with batches and those not yet).
+    pub pipeline: PipelineStats,
+    /// Items dropped on the caller's side (channel full, invalid event type, after shutdown).
+    pub caller_dropped: Vec<DropCount>,
+}
+
+impl AgentStats {
+    pub(crate) fn new(mut pipeline: PipelineStats, drops: &DropCounters) -> AgentStats {
+        let caller_dropped = drops.snapshot();
+        for drop in &drops.not_forwarded() {
+            match pipeline
+                .dropped
+                .iter_mut()
+                .find(|d| d.reason == drop.reason)
+            {
+                Some(existing) => existing.count += drop.count,
+                None => pipeline.dropped.push(drop.clone()),
+            }
+        }
+        AgentStats {
+            pipeline,
+            caller_dropped,
+        }
+    }
+
+    /// Items dropped for `reason`, on either side.
+    pub fn dropped(&self, reason: &str) -> u64 {
+        self.pipeline
+            .dropped
+            .iter()
+            .filter(|d| d.reason == reason)
+            .map(|d| d.count)
+            .sum()
+    }
+}
+
+/// A wake-up signal with a generation counter, so a notify between reading the generation and
+/// waiting is never lost.
+#[derive(Debug, Default)]
+pub(crate) struct Signal {
+    generation: Mutex<u64>,
+    cond: Condvar,
+}
+
+impl Signal {
+    /// The current generation, to pass to [`Signal::wait`].
+    pub(crate) fn generation(&self) -> u64 {
+        match self.generation.lock() {
+            Ok(g) => *g,
+            Err(poisoned) => *poisoned.into_inner(),
+        }
+    }
+
+    /// Wakes every waiter.
+    pub(crate) fn notify(&self) {
+        let mut g = match self.generation.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *g = g.wrapping_add(1);
+        self.cond.notify_all();
+    }
+
+    /// Sleeps until `timeout` passes or the generation moves past `seen`.
+    pub(crate) fn wait(&self, seen: u64, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let mut g = match self.generation.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        while *g == seen {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            g = match self.cond.wait_timeout(g, left) {
+                Ok((g, _)) => g,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+    }
+}
+
+/// A flag that is set once and can be waited for.
+#[derive(Debug, Default)]
+pub(crate) struct Latch {
+    set: Mutex<bool>,
+    cond: Condvar,
+}
+
+impl Latch {
+    /// Sets the latch and wakes the waiters.
+    pub(crate) fn set(&self) {
+        let mut set = match self.set.lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *set = true;
+        self.cond.notify_all();
+    }
+
+    /// True once set.
+    pub(crate) fn is_set(&self) -> bool {
+        match self.set.lock() {
+            Ok(s) => *s,
+            Err(poisoned) => *poisoned.into_inner(),
+        }
+    }
+
+    /// Waits up to `timeout` for the latch; true when it is set.
+    pub(crate) fn wait_set(&self, timeout: Duration) -> bool {
+        let set = match self.set.lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        match self.cond.wait_timeout_while(set, timeout, |set| !*set) {
+            Ok((set, _)) => *set,
+            Err(poisoned) => *poisoned.into_inner().0,
+        }
+    }
+}

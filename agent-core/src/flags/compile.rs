@@ -1,0 +1,556 @@
+//! Validating a wire [`FlagDefinition`] and compiling it into the form evaluation walks.
+//!
+//! Everything that can be decided once is decided here: treatment names become indices,
+//! regexes compile, semver bounds and numeric strings parse, long lists become hash sets. So
+//! evaluation never allocates, parses a pattern, or meets an invalid definition.
+
+use regex::{Regex, RegexBuilder};
+use serde_json::Value;
+
+use super::FlagError;
+use super::hasher::FxHashSet;
+use crate::semver::Semver;
+use crate::wire::{FlagDefinition, Matcher, MatcherKind, Rule, Segment};
+
+/// Largest compiled size of one regex: bounds the memory a hostile pattern can take.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// Lists up to this length are scanned; longer ones are hashed.
+const SMALL_SET: usize = 16;
+
+fn invalid(field: impl Into<String>, message: impl Into<String>) -> FlagError {
+    FlagError::Invalid {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// A compiled, valid flag.
+#[derive(Debug)]
+pub(crate) struct CompiledFlag {
+    /// Treatment names and configs, in definition order.
+    pub treatments: Vec<(String, Option<String>)>,
+    /// Index of the default treatment.
+    pub default: usize,
+    pub killed: bool,
+    pub seed: i32,
+    pub traffic_allocation: u32,
+    pub traffic_allocation_seed: i32,
+    pub rules: Vec<CompiledRule>,
+}
+
+/// A compiled rule.
+#[derive(Debug)]
+pub(crate) struct CompiledRule {
+    pub name: String,
+    pub matchers: Vec<CompiledMatcher>,
+    pub outcome: Outcome,
+}
+
+/// What a matching rule serves.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// A fixed treatment (allow-list rule; bypasses traffic allocation).
+    Fixed(usize),
+    /// A rollout where one treatment has 100%: served without hashing (Split's shortcut).
+    Whole(usize),
+    /// A rollout: (weight, treatment index) in order.
+    Weighted(Vec<(u32, usize)>),
+}
+
+/// A compiled matcher.
+#[derive(Debug)]
+pub(crate) struct CompiledMatcher {
+    pub negate: bool,
+    pub test: Test,
+}
+
+/// The attribute a matcher reads; `None` is the matching key.
+pub(crate) type Attr = Option<String>;
+
+/// A compiled matcher test (see [`MatcherKind`] for the meaning of each).
+#[derive(Debug)]
+pub(crate) enum Test {
+    AllKeys,
+    KeyInList(StrSet),
+    InSegment(String),
+    Equals {
+        attr: Attr,
+        expected: Expected,
+    },
+    InList {
+        attr: Attr,
+        values: ValueSet,
+    },
+    NotInList {
+        attr: Attr,
+        values: ValueSet,
+    },
+    AtLeast {
+        attr: String,
+        bound: f64,
+    },
+    AtMost {
+        attr: String,
+        bound: f64,
+    },
+    Between {
+        attr: String,
+        start: f64,
+        end: f64,
+    },
+    StartsWith {
+        attr: Attr,
+        values: Vec<String>,
+    },
+    EndsWith {
+        attr: Attr,
+        values: Vec<String>,
+    },
+    Contains {
+        attr: Attr,
+        values: Vec<String>,
+    },
+    Regex {
+        attr: Attr,
+        re: Regex,
+    },
+    Boolean {
+        attr: String,
+        value: bool,
+    },
+    SemverEquals {
+        attr: String,
+        value: String,
+    },
+    SemverAtLeast {
+        attr: String,
+        value: String,
+    },
+    SemverAtMost {
+        attr: String,
+        value: String,
+    },
+    SemverBetween {
+        attr: String,
+        start: String,
+        end: String,
+    },
+    SetContainsAny {
+        attr: String,
+        values: Vec<String>,
+    },
+    SetContainsAll {
+        attr: String,
+        values: Vec<String>,
+    },
+    DependsOn {
+        flag: String,
+        treatments: Vec<String>,
+    },
+}
+
+/// The expected value of an `equals` matcher, with its other readings precomputed.
+#[derive(Debug)]
+pub(crate) enum Expected {
+    Num(f64),
+    Bool(bool),
+    Str {
+        text: String,
+        /// The text read as a number, so `"42"` equals the number 42.
+        num: Option<f64>,
+        /// The text read as a boolean (`"true"`/`"false"`, any case).
+        boolean: Option<bool>,
+    },
+}
+
+/// A set of strings: scanned when small, hashed when large.
+#[derive(Debug)]
+pub(crate) enum StrSet {
+    Small(Vec<String>),
+    Large(FxHashSet<String>),
+}
+
+impl StrSet {
+    fn new(values: &[String]) -> StrSet {
+        if values.len() <= SMALL_SET {
+            StrSet::Small(values.to_vec())
+        } else {
+            StrSet::Large(values.iter().cloned().collect())
+        }
+    }
+
+    /// True when `s` is in the set.
+    pub fn contains(&self, s: &str) -> bool {
+        match self {
+            StrSet::Small(v) => v.iter().any(|x| x == s),
+            StrSet::Large(h) => h.contains(s),
+        }
+    }
+}
+
+/// The values of an `in_list` matcher, as strings and (where numeric) as numbers.
+#[derive(Debug)]
+pub(crate) struct ValueSet {
+    pub strings: StrSet,
+    pub numbers: Vec<f64>,
+}
+
+/// Reads a string as a finite number, as numeric matchers accept numeric strings.
+pub(crate) fn parse_number(s: &str) -> Option<f64> {
+    s.trim().parse::<f64>().ok().filter(|n| n.is_finite())
+}
+
+/// Reads `"true"`/`"false"` in any case.
+pub(crate) fn parse_bool(s: &str) -> Option<bool> {
+    if s.eq_ignore_ascii_case("true") {
+        Some(true)
+    } else if s.eq_ignore_ascii_case("false") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// Validates and compiles a flag; errors name the field (e.g. `rules[1].rollout`).
+pub(crate) fn compile(def: &FlagDefinition) -> Result<CompiledFlag, FlagError> {
+    if def.key.is_empty() {
+        return Err(invalid("key", "must not be empty"));
+    }
+    if def.treatments.is_empty() {
+        return Err(invalid("treatments", "must hold at least one treatment"));
+    }
+    let mut treatments: Vec<(String, Option<String>)> = Vec::with_capacity(def.treatments.len());
+    for (i, t) in def.treatments.iter().enumerate() {
+        if t.name.is_empty() {
+            return Err(invalid(
+                format!("treatments[{i}].name"),
+                "must not be empty",
+            ));
+        }
+        if treatments.iter().any(|(n, _)| *n == t.name) {
+            return Err(invalid(
+                format!("treatments[{i}].name"),
+                format!("duplicate treatment {:?}", t.name),
+            ));
+        }
+        if let Some(Err(e)) = t.config.as_deref().map(serde_json::from_str::<Value>) {
+            return Err(invalid(
+                format!("treatments[{i}].config"),
+                format!("not valid JSON: {e}"),
+            ));
+        }
+        treatments.push((t.name.clone(), t.config.clone()));
+    }
+    let index = |name: &str| treatments.iter().position(|(n, _)| n == name);
+    let default = index(&def.default_treatment).ok_or_else(|| {
+        invalid(
+            "default_treatment",
+            format!("{:?} is not one of the treatments", def.default_treatment),
+        )
+    })?;
+    if let Some(b) = def
+        .baseline_treatment
+        .as_deref()
+        .filter(|b| index(b).is_none())
+    {
+        return Err(invalid(
+            "baseline_treatment",
+            format!("{b:?} is not one of the treatments"),
+        ));
+    }
+    if def.traffic_allocation > 100 {
+        return Err(invalid(
+            "traffic_allocation",
+            format!("{} is above 100", def.traffic_allocation),
+        ));
+    }
+    let rules = def
+        .rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| compile_rule(def, r, &format!("rules[{i}]"), &index))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(CompiledFlag {
+        treatments,
+        default,
+        killed: def.killed,
+        seed: def.seed,
+        traffic_allocation: def.traffic_allocation,
+        traffic_allocation_seed: def.traffic_allocation_seed,
+        rules,
+    })
+}
+
+fn compile_rule(
+    def: &FlagDefinition,
+    rule: &Rule,
+    path: &str,
+    index: &dyn Fn(&str) -> Option<usize>,
+) -> Result<CompiledRule, FlagError> {
+    let outcome = match (&rule.treatment, rule.rollout.is_empty()) {
+        (Some(_), false) => {
+            return Err(invalid(
+                format!("{path}.rollout"),
+                "a rule has either a rollout or a fixed treatment, not both",
+            ));
+        }
+        (None, true) => {
+            return Err(invalid(
+                format!("{path}.rollout"),
+                "a rule needs a rollout or a fixed treatment",
+            ));
+        }
+        (Some(t), true) => Outcome::Fixed(index(t).ok_or_else(|| {
+            invalid(
+                format!("{path}.treatment"),
+                format!("{t:?} is not one of the treatments"),
+            )
+        })?),
+        (None, false) => {
+            let mut weights = Vec::with_capacity(rule.rollout.len());
+            let mut sum = 0u64;
+            for (j, w) in rule.rollout.iter().enumerate() {
+                let idx = index(&w.treatment).ok_or_else(|| {
+                    invalid(
+                        format!("{path}.rollout[{j}].treatment"),
+                        format!("{:?} is not one of the treatments", w.treatment),
+                    )
+                })?;
+                sum += u64::from(w.weight);
+                weights.push((w.weight, idx));
+            }
+            if sum != 100 {
+                return Err(invalid(
+                    format!("{path}.rollout"),
+                    format!("weights sum to {sum}, not 100"),
+                ));
+            }
+            match weights.iter().find(|(w, _)| *w == 100) {
+                Some((_, idx)) => Outcome::Whole(*idx),
+                None => Outcome::Weighted(weights),
+            }
+        }
+    };
+    let matchers = rule
+        .matchers
+        .iter()
+        .enumerate()
+        .map(|(j, m)| compile_matcher(def, m, &format!("{path}.matchers[{j}]")))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(CompiledRule {
+        name: rule.name.clone(),
+        matchers,
+        outcome,
+    })
+}
+
+fn attr_name(name: &str, path: &str) -> Result<String, FlagError> {
+    if name.is_empty() {
+        Err(invalid(format!("{path}.attribute"), "must not be empty"))
+    } else {
+        Ok(name.to_owned())
+    }
+}
+
+fn opt_attr(name: &Option<String>, path: &str) -> Result<Attr, FlagError> {
+    name.as_deref().map(|n| attr_name(n, path)).transpose()
+}
+
+fn finite(x: f64, path: &str, field: &str) -> Result<f64, FlagError> {
+    if x.is_finite() {
+        Ok(x)
+    } else {
+        Err(invalid(
+            format!("{path}.{field}"),
+            "must be a finite number",
+        ))
+    }
+}
+
+fn semver(text: &str, path: &str, field: &str) -> Result<String, FlagError> {
+    Semver::parse(text)
+        .map(|_| text.to_owned())
+        .map_err(|e| invalid(format!("{path}.{field}"), format!("{text:?}: {e}")))
+}
+
+fn compile_matcher(
+    def: &FlagDefinition,
+    m: &Matcher,
+    path: &str,
+) -> Result<CompiledMatcher, FlagError> {
+    let test = match &m.kind {
+        MatcherKind::AllKeys => Test::AllKeys,
+        MatcherKind::KeyInList { values } => Test::KeyInList(StrSet::new(values)),
+        MatcherKind::InSegment { segment } => {
+            if segment.is_empty() {
+                return Err(invalid(format!("{path}.segment"), "must not be empty"));
+            }
+            Test::InSegment(segment.clone())
+        }
+        MatcherKind::Equals { attribute, value } => Test::Equals {
+            attr: opt_attr(attribute, path)?,
+            expected: match value {
+                Value::Bool(b) => Expected::Bool(*b),
+                Value::Number(n) => Expected::Num(
+                    n.as_f64()
+                        .ok_or_else(|| invalid(format!("{path}.value"), "number out of range"))?,
+                ),
+                Value::String(s) => Expected::Str {
+                    text: s.clone(),
+                    num: parse_number(s),
+                    boolean: parse_bool(s),
+                },
+                _ => {
+                    return Err(invalid(
+                        format!("{path}.value"),
+                        "must be a string, a number or a boolean",
+                    ));
+                }
+            },
+        },
+        MatcherKind::InList { attribute, values } => Test::InList {
+            attr: opt_attr(attribute, path)?,
+            values: value_set(values),
+        },
+        MatcherKind::NotInList { attribute, values } => Test::NotInList {
+            attr: opt_attr(attribute, path)?,
+            values: value_set(values),
+        },
+        MatcherKind::GreaterOrEqual { attribute, value } => Test::AtLeast {
+            attr: attr_name(attribute, path)?,
+            bound: finite(*value, path, "value")?,
+        },
+        MatcherKind::LessOrEqual { attribute, value } => Test::AtMost {
+            attr: attr_name(attribute, path)?,
+            bound: finite(*value, path, "value")?,
+        },
+        MatcherKind::Between {
+            attribute,
+            start,
+            end,
+        } => {
+            let (start, end) = (finite(*start, path, "start")?, finite(*end, path, "end")?);
+            if start > end {
+                return Err(invalid(
+                    format!("{path}.end"),
+                    format!("{end} is below start {start}"),
+                ));
+            }
+            Test::Between {
+                attr: attr_name(attribute, path)?,
+                start,
+                end,
+            }
+        }
+        MatcherKind::StartsWith { attribute, values } => Test::StartsWith {
+            attr: opt_attr(attribute, path)?,
+            values: values.clone(),
+        },
+        MatcherKind::EndsWith { attribute, values } => Test::EndsWith {
+            attr: opt_attr(attribute, path)?,
+            values: values.clone(),
+        },
+        MatcherKind::Contains { attribute, values } => Test::Contains {
+            attr: opt_attr(attribute, path)?,
+            values: values.clone(),
+        },
+        MatcherKind::Regex { attribute, pattern } => Test::Regex {
+            attr: opt_attr(attribute, path)?,
+            re: RegexBuilder::new(pattern)
+                .size_limit(REGEX_SIZE_LIMIT)
+                .build()
+                .map_err(|e| invalid(format!("{path}.pattern"), e.to_string()))?,
+        },
+        MatcherKind::Boolean { attribute, value } => Test::Boolean {
+            attr: attr_name(attribute, path)?,
+            value: *value,
+        },
+        MatcherKind::SemverEquals { attribute, value } => Test::SemverEquals {
+            attr: attr_name(attribute, path)?,
+            value: semver(value, path, "value")?,
+        },
+        MatcherKind::SemverGreaterOrEqual { attribute, value } => Test::SemverAtLeast {
+            attr: attr_name(attribute, path)?,
+            value: semver(value, path, "value")?,
+        },
+        MatcherKind::SemverLessOrEqual { attribute, value } => Test::SemverAtMost {
+            attr: attr_name(attribute, path)?,
+            value: semver(value, path, "value")?,
+        },
+        MatcherKind::SemverBetween {
+            attribute,
+            start,
+            end,
+        } => {
+            let (s, e) = (semver(start, path, "start")?, semver(end, path, "end")?);
+            let backwards = match (Semver::parse(&s), Semver::parse(&e)) {
+                (Ok(sv), Ok(ev)) => sv.compare(&ev).is_gt(),
+                _ => false,
+            };
+            if backwards {
+                return Err(invalid(
+                    format!("{path}.end"),
+                    format!("{e:?} is below start {s:?}"),
+                ));
+            }
+            Test::SemverBetween {
+                attr: attr_name(attribute, path)?,
+                start: s,
+                end: e,
+            }
+        }
+        MatcherKind::SetContainsAny { attribute, values } => Test::SetContainsAny {
+            attr: attr_name(attribute, path)?,
+            values: values.clone(),
+        },
+        MatcherKind::SetContainsAll { attribute, values } => Test::SetContainsAll {
+            attr: attr_name(attribute, path)?,
+            values: values.clone(),
+        },
+        MatcherKind::DependsOn { flag, treatments } => {
+            if flag.is_empty() {
+                return Err(invalid(format!("{path}.flag"), "must not be empty"));
+            }
+            if *flag == def.key {
+                return Err(invalid(
+                    format!("{path}.flag"),
+                    "a flag cannot depend on itself",
+                ));
+            }
+            Test::DependsOn {
+                flag: flag.clone(),
+                treatments: treatments.clone(),
+            }
+        }
+    };
+    Ok(CompiledMatcher {
+        negate: m.negate,
+        test,
+    })
+}
+
+fn value_set(values: &[String]) -> ValueSet {
+    ValueSet {
+        strings: StrSet::new(values),
+        numbers: values.iter().filter_map(|v| parse_number(v)).collect(),
+    }
+}
+
+/// A segment's keys, hashed for membership tests.
+#[derive(Debug)]
+pub(crate) struct CompiledSegment {
+    pub def: Segment,
+    pub keys: FxHashSet<String>,
+}
+
+/// Validates and indexes a segment.
+pub(crate) fn compile_segment(seg: &Segment) -> Result<CompiledSegment, FlagError> {
+    if seg.name.is_empty() {
+        return Err(invalid("name", "must not be empty"));
+    }
+    Ok(CompiledSegment {
+        def: seg.clone(),
+        keys: seg.keys.iter().cloned().collect(),
+    })
+}

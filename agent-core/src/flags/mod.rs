@@ -1,0 +1,447 @@
+//! Flag evaluation: compiled flag definitions and the pure, local `evaluate`.
+//!
+//! Split's evaluation order: an unknown or archived flag gives `control`; a killed flag its
+//! default treatment; then rules in order, the traffic allocation being checked (with its own
+//! seed) when the first rollout rule is reached, so fixed-treatment (allow-list) rules before it
+//! bypass it; the first rule whose matchers all hold gives its fixed treatment or its rollout's
+//! pick; no match gives the default treatment. Definitions compile once ([`FlagSet::new`]), so
+//! evaluation parses nothing and allocates only its result.
+
+mod compile;
+mod hasher;
+mod matchers;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::bucketing;
+use crate::wire::{FlagChanges, FlagDefinition, Segment};
+use compile::{CompiledFlag, CompiledSegment, Outcome};
+use hasher::FxHashMap;
+
+/// Labels saying why an evaluation gave its treatment (Split's names).
+pub mod labels {
+    /// The flag is killed: default treatment.
+    pub const KILLED: &str = "killed";
+    /// No rule matched: default treatment.
+    pub const DEFAULT_RULE: &str = "default rule";
+    /// The key is outside the traffic allocation: default treatment.
+    pub const NOT_IN_SPLIT: &str = "not in split";
+    /// The flag is unknown (or archived): `control`.
+    pub const DEFINITION_NOT_FOUND: &str = "definition not found";
+    /// Evaluation failed unexpectedly: `control`.
+    pub const EXCEPTION: &str = "exception";
+}
+
+/// The treatment returned for unknown flags and failures.
+pub const CONTROL: &str = "control";
+
+/// Attributes of the user a flag is evaluated for (string, number, boolean or array of strings).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Attributes(pub HashMap<String, Value>);
+
+impl Attributes {
+    /// No attributes.
+    pub fn new() -> Self {
+        Attributes(HashMap::new())
+    }
+
+    /// Adds an attribute (builder style).
+    pub fn with(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.0.insert(name.into(), value.into());
+        self
+    }
+
+    /// The attribute named `name`.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.0.get(name)
+    }
+}
+
+impl From<HashMap<String, Value>> for Attributes {
+    fn from(map: HashMap<String, Value>) -> Self {
+        Attributes(map)
+    }
+}
+
+impl From<Map<String, Value>> for Attributes {
+    fn from(map: Map<String, Value>) -> Self {
+        Attributes(map.into_iter().collect())
+    }
+}
+
+impl<K: Into<String>, V: Into<Value>> FromIterator<(K, V)> for Attributes {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        Attributes(
+            iter.into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
+    }
+}
+
+/// The result of evaluating a flag for a key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    /// Treatment name (`control` for unknown flags).
+    pub treatment: String,
+    /// Why (see [`labels`] or the matching rule's name).
+    pub label: String,
+    /// The treatment's JSON config, if any.
+    pub config: Option<String>,
+    /// The flag version used (0 when the flag is unknown).
+    pub version: u64,
+    /// The key's bucket (1..=100) when a rollout was walked by hashing (not for fixed
+    /// treatments, a single 100% share, killed or not-in-split results).
+    pub bucket: Option<u32>,
+}
+
+/// An invalid flag definition, naming the field at fault.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FlagError {
+    /// A field holds an invalid value.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// Dotted path of the field, e.g. `rules[0].rollout`.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// How deep `depends_on` chains may go; deeper ones (and cycles) do not match.
+pub const MAX_DEPENDENCY_DEPTH: usize = 10;
+
+/// A flag as held by a set: its definition, compiled unless archived.
+#[derive(Debug)]
+struct Entry {
+    def: FlagDefinition,
+    compiled: Option<CompiledFlag>,
+}
+
+impl Entry {
+    fn new(def: &FlagDefinition) -> Result<Entry, FlagError> {
+        // Archived flags are never evaluated, so a stale invalid one must not block a set.
+        let compiled = if def.archived {
+            None
+        } else {
+            Some(compile::compile(def)?)
+        };
+        Ok(Entry {
+            def: def.clone(),
+            compiled,
+        })
+    }
+}
+
+/// The shared, immutable content of a [`FlagSet`].
+#[derive(Debug, Default)]
+struct Inner {
+    flags: FxHashMap<String, Arc<Entry>>,
+    segments: FxHashMap<String, Arc<CompiledSegment>>,
+    version: u64,
+}
+
+/// What one evaluation reads: the keys and attributes.
+struct Ctx<'a> {
+    key: &'a str,
+    bucketing_key: &'a str,
+    attributes: &'a Attributes,
+}
+
+/// The flags being evaluated, innermost first, to stop dependency cycles.
+struct Chain<'a> {
+    flag: &'a str,
+    parent: Option<&'a Chain<'a>>,
+    depth: usize,
+}
+
+impl Chain<'_> {
+    fn contains(&self, flag: &str) -> bool {
+        let mut link = Some(self);
+        while let Some(c) = link {
+            if c.flag == flag {
+                return true;
+            }
+            link = c.parent;
+        }
+        false
+    }
+}
+
+/// An [`Evaluation`] borrowing its strings from the [`FlagSet`]: evaluating allocates nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EvaluationRef<'s> {
+    /// Treatment name (`control` for unknown flags).
+    pub treatment: &'s str,
+    /// The treatment's JSON config, if any.
+    pub config: Option<&'s str>,
+    /// Why (see [`labels`] or the matching rule's name).
+    pub label: &'s str,
+    /// The flag version used (0 when the flag is unknown).
+    pub version: u64,
+    /// The key's bucket (1..=100) when a rollout was walked by hashing.
+    pub bucket: Option<u32>,
+}
+
+impl EvaluationRef<'_> {
+    /// An owned copy, e.g. to keep past the set's lifetime or to record an impression.
+    pub fn to_evaluation(&self) -> Evaluation {
+        Evaluation {
+            treatment: self.treatment.to_owned(),
+            label: self.label.to_owned(),
+            config: self.config.map(str::to_owned),
+            version: self.version,
+            bucket: self.bucket,
+        }
+    }
+
+    fn control(label: &'static str, version: u64) -> EvaluationRef<'static> {
+        EvaluationRef {
+            treatment: CONTROL,
+            config: None,
+            label,
+            version,
+            bucket: None,
+        }
+    }
+}
+
+fn flag_error(collection: &str, i: usize, name: &str, e: FlagError) -> FlagError {
+    match e {
+        FlagError::Invalid { field, message } => FlagError::Invalid {
+            field: format!("{collection}[{i}].{field}"),
+            message: format!("{name:?}: {message}"),
+        },
+    }
+}
+
+impl Inner {
+    fn build<'a>(
+        mut flags: FxHashMap<String, Arc<Entry>>,
+        mut segments: FxHashMap<String, Arc<CompiledSegment>>,
+        new_flags: impl IntoIterator<Item = &'a FlagDefinition>,
+        new_segments: impl IntoIterator<Item = &'a Segment>,
+        version: u64,
+    ) -> Result<Inner, FlagError> {
+        let mut version = version;
+        for (i, def) in new_flags.into_iter().enumerate() {
+            let entry = Entry::new(def).map_err(|e| flag_error("flags", i, &def.key, e))?;
+            version = version.max(def.version);
+            flags.insert(def.key.clone(), Arc::new(entry));
+        }
+        for (i, seg) in new_segments.into_iter().enumerate() {
+            let compiled = compile::compile_segment(seg)
+                .map_err(|e| flag_error("segments", i, &seg.name, e))?;
+            version = version.max(seg.version);
+            segments.insert(seg.name.clone(), Arc::new(compiled));
+        }
+        Ok(Inner {
+            flags,
+            segments,
+            version,
+        })
+    }
+
+    fn resolve<'s>(
+        &'s self,
+        ctx: &Ctx<'_>,
+        flag: &str,
+        parent: Option<&Chain<'_>>,
+    ) -> EvaluationRef<'s> {
+        let Some(entry) = self.flags.get(flag) else {
+            return EvaluationRef::control(labels::DEFINITION_NOT_FOUND, 0);
+        };
+        let version = entry.def.version;
+        let Some(f) = &entry.compiled else {
+            return EvaluationRef::control(labels::DEFINITION_NOT_FOUND, version);
+        };
+        let pick = |idx: usize, label: &'s str, bucket: Option<u32>| match f.treatments.get(idx) {
+            Some((name, config)) => EvaluationRef {
+                treatment: name,
+                config: config.as_deref(),
+                label,
+                version,
+                bucket,
+            },
+            // Unreachable for compiled flags; never panic into the host.
+            None => EvaluationRef::control(labels::EXCEPTION, version),
+        };
+        if f.killed {
+            return pick(f.default, labels::KILLED, None);
+        }
+        let chain = Chain {
+            flag: &entry.def.key,
+            parent,
+            depth: parent.map_or(0, |p| p.depth + 1),
+        };
+        let mut allocation_checked = false;
+        for rule in &f.rules {
+            if !allocation_checked && !matches!(rule.outcome, Outcome::Fixed(_)) {
+                allocation_checked = true;
+                if f.traffic_allocation < 100
+                    && bucketing::bucket(ctx.bucketing_key, f.traffic_allocation_seed)
+                        > f.traffic_allocation
+                {
+                    return pick(f.default, labels::NOT_IN_SPLIT, None);
+                }
+            }
+            if !rule.matchers.iter().all(|m| m.matches(self, ctx, &chain)) {
+                continue;
+            }
+            return match &rule.outcome {
+                Outcome::Fixed(idx) | Outcome::Whole(idx) => pick(*idx, &rule.name, None),
+                Outcome::Weighted(weights) => {
+                    let bucket = bucketing::bucket(ctx.bucketing_key, f.seed);
+                    match bucketing::pick(weights.iter().map(|(w, _)| *w), bucket)
+                        .and_then(|i| weights.get(i))
+                    {
+                        Some((_, idx)) => pick(*idx, &rule.name, Some(bucket)),
+                        None => EvaluationRef::control(labels::EXCEPTION, version),
+                    }
+                }
+            };
+        }
+        pick(f.default, labels::DEFAULT_RULE, None)
+    }
+}
+
+/// An immutable, compiled snapshot of all flags and segments; cheap to clone and evaluate against.
+#[derive(Debug, Clone, Default)]
+pub struct FlagSet {
+    inner: Arc<Inner>,
+}
+
+impl FlagSet {
+    /// A set with no flags (version 0).
+    pub fn empty() -> Self {
+        FlagSet::default()
+    }
+
+    /// Compiles definitions and segments (validating each; regexes and versions parsed once).
+    ///
+    /// Errors name the entry and field, e.g. `flags[2].rules[1].rollout`. A later entry with
+    /// the same key replaces an earlier one.
+    pub fn new(flags: Vec<FlagDefinition>, segments: Vec<Segment>) -> Result<Self, FlagError> {
+        let inner = Inner::build(
+            FxHashMap::default(),
+            FxHashMap::default(),
+            &flags,
+            &segments,
+            0,
+        )?;
+        Ok(FlagSet {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// A new snapshot with `changes` applied (a full set replaces everything).
+    ///
+    /// A delta upserts flags by key and segments by name; archived flags stay in
+    /// [`definitions`](Self::definitions) but evaluate as not found. Nothing changes on error.
+    pub fn apply(&self, changes: &FlagChanges) -> Result<FlagSet, FlagError> {
+        let inner = if changes.full {
+            Inner::build(
+                FxHashMap::default(),
+                FxHashMap::default(),
+                &changes.flags,
+                &changes.segments,
+                changes.version,
+            )?
+        } else {
+            Inner::build(
+                self.inner.flags.clone(),
+                self.inner.segments.clone(),
+                &changes.flags,
+                &changes.segments,
+                changes.version.max(self.inner.version),
+            )?
+        };
+        Ok(FlagSet {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The set's version: the highest of its flags', segments' and applied changes' versions.
+    pub fn version(&self) -> u64 {
+        self.inner.version
+    }
+
+    /// The definitions of the set, archived ones included, sorted by key (for caching to disk).
+    pub fn definitions(&self) -> Vec<FlagDefinition> {
+        let mut defs: Vec<FlagDefinition> =
+            self.inner.flags.values().map(|e| e.def.clone()).collect();
+        defs.sort_by(|a, b| a.key.cmp(&b.key));
+        defs
+    }
+
+    /// The segments of the set, sorted by name (for caching to disk).
+    pub fn segments(&self) -> Vec<Segment> {
+        let mut segs: Vec<Segment> = self
+            .inner
+            .segments
+            .values()
+            .map(|s| s.def.clone())
+            .collect();
+        segs.sort_by(|a, b| a.name.cmp(&b.name));
+        segs
+    }
+
+    /// The definition of `flag`, if known (archived ones included: check `archived`).
+    pub fn get(&self, flag: &str) -> Option<&FlagDefinition> {
+        self.inner.flags.get(flag).map(|e| &e.def)
+    }
+
+    /// Number of flags in the set, archived ones included.
+    pub fn len(&self) -> usize {
+        self.inner.flags.len()
+    }
+
+    /// True when the set holds no flag.
+    pub fn is_empty(&self) -> bool {
+        self.inner.flags.is_empty()
+    }
+
+    /// Evaluates `flag` for `key` (bucketing by `bucketing_key` when given). Pure: no I/O.
+    pub fn evaluate(
+        &self,
+        key: &str,
+        bucketing_key: Option<&str>,
+        flag: &str,
+        attributes: &Attributes,
+    ) -> Evaluation {
+        let ctx = Ctx {
+            key,
+            bucketing_key: bucketing_key.unwrap_or(key),
+            attributes,
+        };
+        self.inner.resolve(&ctx, flag, None).to_evaluation()
+    }
+
+    /// Like [`evaluate`](Self::evaluate) but borrowing the result's strings from the set, so
+    /// nothing is allocated (for hot paths and bindings that copy the strings out themselves).
+    pub fn evaluate_ref<'s>(
+        &'s self,
+        key: &str,
+        bucketing_key: Option<&str>,
+        flag: &str,
+        attributes: &Attributes,
+    ) -> EvaluationRef<'s> {
+        let ctx = Ctx {
+            key,
+            bucketing_key: bucketing_key.unwrap_or(key),
+            attributes,
+        };
+        self.inner.resolve(&ctx, flag, None)
+    }
+}
+
+/// Checks one definition, naming the first invalid field (used by the collector for 4xx answers).
+///
+/// Field paths are relative to the flag, e.g. `rules[1].rollout` or
+/// `rules[0].matchers[2].pattern`.
+pub fn validate(flag: &FlagDefinition) -> Result<(), FlagError> {
+    compile::compile(flag).map(|_| ())
+}

@@ -1,0 +1,165 @@
+//! The pull-upload side of the pipeline: handing out the next upload and acting on its result.
+
+use uuid::Uuid;
+
+use super::queue::{self, Sealed, SealedQueue};
+use super::{CORRUPT, MAX_WAIT_MS, Pipeline, REJECTED, TOO_LARGE, split_batch};
+use crate::policy::{Outcome, classify};
+use crate::spool::{self, SpoolError};
+use crate::upload::{UploadRequest, UploadResult, UploadTask};
+use crate::wire;
+
+impl Pipeline {
+    /// The next thing the uploader should do.
+    pub fn next_upload(&mut self) -> UploadTask {
+        let now = self.clock.now_ms();
+        self.seal_if_overdue(now);
+        self.rescan_if_due(now);
+        let can_send = self.in_flight.is_none() && self.backoff.remaining_ms(now).is_none();
+        if can_send {
+            while let Some(front) = self.sealed.get_mut(0) {
+                let id = front.id;
+                match load_checked(front) {
+                    Ok(body) => {
+                        self.in_flight = Some(id);
+                        return UploadTask::Upload(self.request(id, body));
+                    }
+                    Err(_) => {
+                        // Corrupt, deleted or unreadable: nothing left to send of it.
+                        if let Some(lost) = self.sealed.remove(0) {
+                            self.drops.count(CORRUPT, lost.items.max(1) as u64, now);
+                            self.drops.restore(&lost.dropped);
+                        }
+                    }
+                }
+            }
+        }
+        if self.shut_down && self.is_idle() {
+            return UploadTask::Done;
+        }
+        UploadTask::Wait {
+            ms: self.wait_ms(now),
+        }
+    }
+
+    /// Takes back the result of an upload handed out by `next_upload`.
+    pub fn upload_result(&mut self, id: Uuid, result: UploadResult) {
+        if self.in_flight != Some(id) {
+            return;
+        }
+        self.in_flight = None;
+        let now = self.clock.now_ms();
+        let Some(pos) = self.sealed.position(id) else {
+            return;
+        };
+        match classify(&result) {
+            Outcome::Delivered => {
+                if let Some(done) = self.sealed.remove(pos) {
+                    self.delivered = self.delivered.saturating_add(done.items as u64);
+                }
+                self.backoff.success();
+            }
+            Outcome::RateLimited(retry_after) => {
+                self.backoff.rate_limited(now, retry_after);
+            }
+            Outcome::Retry => {
+                self.backoff.failure(now);
+            }
+            Outcome::Rejected => {
+                if let Some(lost) = self.sealed.remove(pos) {
+                    self.drops.count(REJECTED, lost.items as u64, now);
+                    self.drops.restore(&lost.dropped);
+                }
+            }
+            Outcome::TooLarge => self.split_refused(pos, now),
+        }
+        self.enforce_spool_caps();
+    }
+
+    /// A batch refused with 413: split it once in place, else drop it as `too_large`.
+    fn split_refused(&mut self, pos: usize, now: i64) {
+        let Some(refused) = self.sealed.remove(pos) else {
+            return;
+        };
+        let decoded = if refused.split || refused.items < 2 {
+            None
+        } else {
+            queue::load_body(&refused)
+                .ok()
+                .and_then(|body| spool::decode_batch(&body).ok())
+        };
+        let Some(batch) = decoded else {
+            self.drops.count(TOO_LARGE, refused.items as u64, now);
+            self.drops.restore(&refused.dropped);
+            return;
+        };
+        let (first, second) = split_batch(batch);
+        let mut at = pos;
+        for mut half in [first, second] {
+            match spool::encode_batch(&half) {
+                Ok(body) => {
+                    let dropped = std::mem::take(&mut half.dropped);
+                    let sealed = SealedQueue::make(
+                        self.config.spool_dir.as_deref(),
+                        &half,
+                        dropped,
+                        true,
+                        body,
+                    );
+                    self.sealed.insert(at, sealed);
+                    at += 1;
+                }
+                Err(_) => {
+                    self.drops.count(TOO_LARGE, half.len() as u64, now);
+                    self.drops.restore(&half.dropped);
+                }
+            }
+        }
+    }
+
+    fn request(&self, id: Uuid, body: Vec<u8>) -> UploadRequest {
+        UploadRequest {
+            id,
+            path: wire::BATCH_PATH.to_string(),
+            body,
+            headers: vec![
+                ("Content-Type".into(), "application/json".into()),
+                ("Content-Encoding".into(), "gzip".into()),
+                (
+                    "Authorization".into(),
+                    format!("Bearer {}", self.config.sdk_key),
+                ),
+                ("X-Rum-Protocol".into(), wire::PROTOCOL_VERSION.to_string()),
+            ],
+        }
+    }
+
+    /// How long the uploader may sleep: until the backoff ends or a batch is due, at most
+    /// [`MAX_WAIT_MS`], at least 1 ms.
+    fn wait_ms(&self, now: i64) -> u64 {
+        let mut ms = MAX_WAIT_MS;
+        if let Some(left) = self.backoff.remaining_ms(now) {
+            ms = ms.min(left);
+        }
+        for due in [self.seal_due_at(), self.rescan_due_at()]
+            .into_iter()
+            .flatten()
+        {
+            ms = ms.min(due.saturating_sub(now).max(0) as u64);
+        }
+        ms.max(1)
+    }
+}
+
+/// Reads a sealed batch's body; one indexed by name only is decoded first, so a corrupt file is
+/// found before it is sent, and its item and drop counts become known.
+fn load_checked(entry: &mut Sealed) -> Result<Vec<u8>, SpoolError> {
+    let body = queue::load_body(entry)?;
+    if !entry.verified {
+        let batch = spool::check_body(&body, entry.id)?;
+        entry.items = batch.len();
+        entry.dropped = batch.dropped;
+        entry.verified = true;
+    }
+    Ok(body)
+}

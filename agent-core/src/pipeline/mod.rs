@@ -1,0 +1,546 @@
+//! The telemetry pipeline: items in, batches out. Owned by the agent's worker thread.
+//!
+//! Items collect in a pending batch (impressions deduplicated, see [`crate::dedupe`]). The pending
+//! batch is sealed when it is full (items or estimated gzipped bytes), on `flush`, or when its
+//! oldest item has waited `flush_interval`. A sealed batch gets a fresh UUID, is encoded once
+//! (gzip JSON of [`Batch`], also the spool file's content) and is spooled when a spool directory is
+//! set, so memory only holds the pending batch and an index however long the collector is down.
+//! Uploads go out oldest first, one at a time; every retry and drop decision is made here.
+//! The spool is indexed from file names (see [`crate::spool::name`]); a body is read when it is
+//! sent, and the directory is rescanned now and then for files written by crash handlers.
+
+mod dispatch;
+mod drops;
+mod queue;
+mod spooling;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use crate::clock::Clock;
+use crate::dedupe::Deduper;
+use crate::policy::{Backoff, SizeEstimator, duration_ms};
+use crate::spool;
+use crate::wire::{self, Batch, DropCount, Event, Impression, SdkInfo};
+
+use drops::DropLedger;
+pub use drops::{CORRUPT, ENCODE_ERROR, QUEUE_FULL, REJECTED, SPOOL_FULL, TOO_LARGE};
+use queue::SealedQueue;
+
+/// Limits and settings of the pipeline.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    /// SDK key sent as `Authorization: Bearer` with every upload.
+    pub sdk_key: String,
+    /// Who we are, sent in every batch.
+    pub sdk: SdkInfo,
+    /// Most items in one batch.
+    pub max_batch_items: usize,
+    /// Most gzipped bytes in one batch body.
+    pub max_batch_bytes: usize,
+    /// Most items held in memory (pending + sealed batches not yet spooled); beyond it items are
+    /// dropped and counted as `queue_full`.
+    pub max_queue_items: usize,
+    /// Where batches are spooled (None: memory only).
+    pub spool_dir: Option<PathBuf>,
+    /// Spool cap in bytes (oldest dropped first, batches holding a crash event last).
+    pub spool_max_bytes: u64,
+    /// Spool cap in files (oldest dropped first, batches holding a crash event last).
+    pub spool_max_files: usize,
+    /// How long items may wait before a partial batch is sealed.
+    pub flush_interval: Duration,
+    /// First retry delay after a network error or 5xx.
+    pub backoff_base: Duration,
+    /// Longest retry delay.
+    pub backoff_max: Duration,
+}
+
+impl PipelineConfig {
+    /// The defaults: 500 items or 512 KiB gzipped per batch, 10,000 items in memory, no spool
+    /// (50 MiB / 500 files once a directory is set), 5 s flush interval, backoff 1 s to 5 min.
+    pub fn default_for(sdk_key: impl Into<String>, sdk: SdkInfo) -> Self {
+        PipelineConfig {
+            sdk_key: sdk_key.into(),
+            sdk,
+            max_batch_items: 500,
+            max_batch_bytes: 512 * 1024,
+            max_queue_items: 10_000,
+            spool_dir: None,
+            spool_max_bytes: 50 * 1024 * 1024,
+            spool_max_files: 500,
+            flush_interval: Duration::from_secs(5),
+            backoff_base: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Counters describing the pipeline's state, for tests, benchmarks and diagnostics.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PipelineStats {
+    /// Items waiting in memory (pending and sealed).
+    pub queued_items: usize,
+    /// Batches on disk.
+    pub spooled_batches: usize,
+    /// Bytes on disk.
+    pub spooled_bytes: u64,
+    /// Items delivered (2xx) since start.
+    pub delivered_items: u64,
+    /// Items dropped since start, by reason (not reset when reported).
+    pub dropped: Vec<DropCount>,
+}
+
+impl PipelineStats {
+    /// Items dropped since start for `reason` (0 when none).
+    pub fn dropped_for(&self, reason: &str) -> u64 {
+        self.dropped
+            .iter()
+            .filter(|d| d.reason == reason)
+            .map(|d| d.count)
+            .sum()
+    }
+}
+
+/// A pipeline failure (only opening the spool can fail; pushes never do).
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The spool directory cannot be used.
+    #[error("spool directory {path}: {source}")]
+    Spool {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Longest `Wait` handed out, so the uploader re-checks now and then.
+pub const MAX_WAIT_MS: u64 = 60_000;
+
+/// How often (clock time) `next_upload` looks for spool files written behind the pipeline's back.
+pub const RESCAN_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Items collecting into the next batch.
+#[derive(Debug, Default)]
+struct Pending {
+    impressions: Vec<Impression>,
+    events: Vec<Event>,
+    /// Raw JSON bytes of the items (for the size estimate).
+    raw_bytes: usize,
+    /// Clock time of the oldest item.
+    since_ms: Option<i64>,
+}
+
+impl Pending {
+    fn len(&self) -> usize {
+        self.impressions.len() + self.events.len()
+    }
+}
+
+/// Batches items, deduplicates impressions, spools batches and decides uploads and retries.
+#[derive(Debug)]
+pub struct Pipeline {
+    config: PipelineConfig,
+    clock: Arc<dyn Clock>,
+    /// Items per batch: `max_batch_items` within the wire limit and the memory bound.
+    batch_limit: usize,
+    /// JSON bytes of a batch's envelope (id, sdk, drop counts), added to the size estimate.
+    envelope_bytes: usize,
+    pending: Pending,
+    dedupe: Deduper,
+    estimator: SizeEstimator,
+    sealed: SealedQueue,
+    in_flight: Option<Uuid>,
+    backoff: Backoff,
+    drops: DropLedger,
+    delivered: u64,
+    shut_down: bool,
+    /// Clock time of the last look at the spool directory for files written behind our back.
+    last_rescan_ms: i64,
+}
+
+/// Counts bytes written, to size JSON without allocating it.
+struct ByteCounter(usize);
+
+impl std::io::Write for ByteCounter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn json_size<T: serde::Serialize>(value: &T) -> usize {
+    let mut counter = ByteCounter(0);
+    match serde_json::to_writer(&mut counter, value) {
+        Ok(()) => counter.0,
+        Err(_) => 0,
+    }
+}
+
+impl Pipeline {
+    /// Opens the pipeline, indexing batches already in the spool (crashes of the last run
+    /// included) by their file names only: bodies are read when they are uploaded.
+    pub fn new(config: PipelineConfig, clock: Arc<dyn Clock>) -> Result<Self, PipelineError> {
+        let batch_limit = config
+            .max_batch_items
+            .min(wire::MAX_BATCH_ITEMS)
+            .min(config.max_queue_items)
+            .max(1);
+        let envelope = Batch {
+            batch_id: Uuid::nil(),
+            sdk: config.sdk.clone(),
+            impressions: Vec::new(),
+            events: Vec::new(),
+            dropped: Vec::new(),
+        };
+        // Room for a handful of drop counts and the separators between items.
+        let envelope_bytes = json_size(&envelope) + 256;
+        let mut pipeline = Pipeline {
+            backoff: Backoff::new(config.backoff_base, config.backoff_max),
+            config,
+            clock,
+            batch_limit,
+            envelope_bytes,
+            pending: Pending::default(),
+            dedupe: Deduper::new(),
+            estimator: SizeEstimator::default(),
+            sealed: SealedQueue::default(),
+            in_flight: None,
+            drops: DropLedger::default(),
+            delivered: 0,
+            shut_down: false,
+            last_rescan_ms: 0,
+        };
+        if let Some(dir) = pipeline.config.spool_dir.clone() {
+            let scan = spool::scan(&dir).map_err(|source| PipelineError::Spool {
+                path: dir.clone(),
+                source,
+            })?;
+            let now = pipeline.clock.now_ms();
+            pipeline.drops.count(CORRUPT, scan.corrupt, now);
+            for f in scan.files {
+                pipeline.sealed.push_back(SealedQueue::from_file(f));
+            }
+            pipeline.last_rescan_ms = now;
+            pipeline.enforce_spool_caps();
+        }
+        Ok(pipeline)
+    }
+
+    /// Adds an impression (deduplicated per key, flag, treatment, version, label and clock hour).
+    pub fn push_impression(&mut self, impression: Impression) {
+        let now = self.clock.now_ms();
+        self.seal_if_overdue(now);
+        let Some(impression) = self
+            .dedupe
+            .absorb(impression, &mut self.pending.impressions)
+        else {
+            return;
+        };
+        // Room for a count field added by later duplicates.
+        let size = json_size(&impression) + 16;
+        if !self.admit(size, now) {
+            return;
+        }
+        self.dedupe
+            .record(&impression, self.pending.impressions.len());
+        self.pending.impressions.push(impression);
+        self.added(size, now);
+    }
+
+    /// Adds an event.
+    pub fn push_event(&mut self, event: Event) {
+        let now = self.clock.now_ms();
+        self.seal_if_overdue(now);
+        let size = json_size(&event);
+        if !self.admit(size, now) {
+            return;
+        }
+        self.pending.events.push(event);
+        self.added(size, now);
+    }
+
+    /// Seals whatever is pending into a batch now (and spools it), so it is uploaded next.
+    pub fn flush(&mut self) {
+        if self.pending.len() > 0 || self.drops_only_due() {
+            self.seal();
+        }
+    }
+
+    /// Time-driven work (sealing an overdue pending batch); `next_upload` does it too.
+    pub fn tick(&mut self) {
+        let now = self.clock.now_ms();
+        self.seal_if_overdue(now);
+    }
+
+    /// True when nothing is pending, sealed, spooled or in flight.
+    pub fn is_idle(&self) -> bool {
+        self.pending.len() == 0 && self.sealed.is_empty() && self.in_flight.is_none()
+    }
+
+    /// Current counters.
+    pub fn stats(&self) -> PipelineStats {
+        PipelineStats {
+            queued_items: self.queued_items(),
+            spooled_batches: self.sealed.spool_files(),
+            spooled_bytes: self.sealed.spool_bytes(),
+            delivered_items: self.delivered,
+            dropped: self.drops.totals(),
+        }
+    }
+
+    /// Marks the pipeline shut down: `next_upload` answers `Done` once nothing is left to send.
+    pub fn shutdown(&mut self) {
+        self.shut_down = true;
+        self.flush();
+    }
+
+    /// Counts items dropped outside the pipeline (e.g. on the caller's side of the agent), so the
+    /// counts travel with the next batch like the pipeline's own.
+    pub fn count_dropped(&mut self, reason: &str, n: u64) {
+        if n > 0 {
+            let now = self.clock.now_ms();
+            self.drops.count(reason, n, now);
+        }
+    }
+
+    fn queued_items(&self) -> usize {
+        self.pending.len() + self.sealed.memory_items()
+    }
+
+    /// Checks the memory bound and makes room in the pending batch for an item of `size` bytes.
+    fn admit(&mut self, size: usize, now: i64) -> bool {
+        if self.queued_items() >= self.config.max_queue_items {
+            self.drops.count(QUEUE_FULL, 1, now);
+            return false;
+        }
+        if self.pending.len() > 0 {
+            let raw = self.envelope_bytes + self.pending.raw_bytes + size + 1;
+            if self.estimator.estimate(raw) > self.config.max_batch_bytes {
+                self.seal();
+                if self.queued_items() >= self.config.max_queue_items {
+                    self.drops.count(QUEUE_FULL, 1, now);
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    fn added(&mut self, size: usize, now: i64) {
+        self.pending.raw_bytes += size + 1;
+        self.pending.since_ms.get_or_insert(now);
+        if self.pending.len() >= self.batch_limit {
+            self.seal();
+        }
+    }
+
+    fn flush_interval_ms(&self) -> i64 {
+        duration_ms(self.config.flush_interval)
+    }
+
+    /// A batch carrying only drop counts is worth sealing when new drops happened and no other
+    /// batch is waiting (which would otherwise carry them); keeps at most one such batch around.
+    fn drops_only_due(&self) -> bool {
+        self.drops.since_ms().is_some() && self.sealed.is_empty() && self.in_flight.is_none()
+    }
+
+    /// When the pending batch (or a drops-only batch) is due for sealing.
+    fn seal_due_at(&self) -> Option<i64> {
+        let interval = self.flush_interval_ms();
+        let pending = self.pending.since_ms.map(|t| t.saturating_add(interval));
+        let drops = if self.pending.len() == 0 && self.drops_only_due() {
+            self.drops.since_ms().map(|t| t.saturating_add(interval))
+        } else {
+            None
+        };
+        match (pending, drops) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn seal_if_overdue(&mut self, now: i64) {
+        // A clock that went backwards must not hold items back until it catches up.
+        let clock_went_back = self.pending.since_ms.is_some_and(|t| t > now)
+            || self.drops.since_ms().is_some_and(|t| t > now);
+        let overdue = match self.seal_due_at() {
+            Some(due) => due <= now || self.shut_down || clock_went_back,
+            None => false,
+        };
+        if overdue {
+            self.seal();
+        }
+    }
+
+    /// Seals the pending items (and the unreported drop counts) into a batch.
+    fn seal(&mut self) {
+        let batch = Batch {
+            batch_id: Uuid::new_v4(),
+            sdk: self.config.sdk.clone(),
+            impressions: std::mem::take(&mut self.pending.impressions),
+            events: std::mem::take(&mut self.pending.events),
+            dropped: self.drops.take(),
+        };
+        self.pending = Pending::default();
+        self.dedupe.clear();
+        self.store(batch, false);
+        self.enforce_spool_caps();
+    }
+
+    /// Encodes and queues a batch, splitting it while its body exceeds `max_batch_bytes`.
+    fn store(&mut self, mut batch: Batch, split: bool) {
+        let now = self.clock.now_ms();
+        let json = match serde_json::to_vec(&batch) {
+            Ok(json) => json,
+            Err(_) => {
+                self.drops.count(ENCODE_ERROR, batch.len() as u64, now);
+                self.drops.restore(&batch.dropped);
+                return;
+            }
+        };
+        let body = match spool::gzip(&json) {
+            Ok(body) => body,
+            Err(_) => {
+                self.drops.count(ENCODE_ERROR, batch.len() as u64, now);
+                self.drops.restore(&batch.dropped);
+                return;
+            }
+        };
+        self.estimator.observe(json.len(), body.len());
+        if body.len() > self.config.max_batch_bytes {
+            if batch.len() > 1 {
+                let (a, b) = split_batch(batch);
+                self.store(a, split);
+                self.store(b, split);
+            } else {
+                self.drops.count(TOO_LARGE, batch.len() as u64, now);
+                self.drops.restore(&batch.dropped);
+            }
+            return;
+        }
+        let dropped = std::mem::take(&mut batch.dropped);
+        let sealed = SealedQueue::make(
+            self.config.spool_dir.as_deref(),
+            &batch,
+            dropped,
+            split,
+            body,
+        );
+        self.sealed.push_back(sealed);
+    }
+}
+
+/// Splits a batch's items into two halves with fresh ids; the drop counts travel with the first.
+fn split_batch(batch: Batch) -> (Batch, Batch) {
+    let Batch {
+        sdk,
+        mut impressions,
+        mut events,
+        dropped,
+        ..
+    } = batch;
+    let half = (impressions.len() + events.len()).div_ceil(2);
+    let (second_impressions, second_events) = if impressions.len() >= half {
+        (impressions.split_off(half), std::mem::take(&mut events))
+    } else {
+        let rest = half - impressions.len();
+        (Vec::new(), events.split_off(rest))
+    };
+    let first = Batch {
+        batch_id: Uuid::new_v4(),
+        sdk: sdk.clone(),
+        impressions,
+        events,
+        dropped,
+    };
+    let second = Batch {
+        batch_id: Uuid::new_v4(),
+        sdk,
+        impressions: second_impressions,
+        events: second_events,
+        dropped: Vec::new(),
+    };
+    (first, second)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(n: usize) -> Event {
+        Event {
+            id: Uuid::new_v4(),
+            key: format!("u{n}"),
+            traffic_type: "user".into(),
+            event_type: "e".into(),
+            value: None,
+            ts: 0,
+            properties: Default::default(),
+        }
+    }
+
+    fn imp(n: usize) -> Impression {
+        Impression {
+            id: Uuid::new_v4(),
+            key: format!("u{n}"),
+            flag: "f".into(),
+            treatment: "on".into(),
+            version: 1,
+            label: "l".into(),
+            ts: 0,
+            bucketing_key: None,
+            count: 1,
+        }
+    }
+
+    fn batch(impressions: usize, events: usize) -> Batch {
+        Batch {
+            batch_id: Uuid::new_v4(),
+            sdk: SdkInfo {
+                name: "t".into(),
+                version: "0".into(),
+                platform: "rust".into(),
+            },
+            impressions: (0..impressions).map(imp).collect(),
+            events: (0..events).map(ev).collect(),
+            dropped: vec![DropCount {
+                reason: "x".into(),
+                count: 1,
+            }],
+        }
+    }
+
+    #[test]
+    fn split_keeps_every_item_once() {
+        for (i, e) in [(3, 4), (7, 0), (0, 5), (1, 1), (4, 1)] {
+            let b = batch(i, e);
+            let ids: Vec<Uuid> = b
+                .impressions
+                .iter()
+                .map(|x| x.id)
+                .chain(b.events.iter().map(|x| x.id))
+                .collect();
+            let (x, y) = split_batch(b.clone());
+            assert!(x.len() >= y.len() && x.len() - y.len() <= 1);
+            assert_eq!(x.dropped, b.dropped);
+            assert!(y.dropped.is_empty());
+            assert_ne!(x.batch_id, b.batch_id);
+            assert_ne!(x.batch_id, y.batch_id);
+            let got: Vec<Uuid> = x
+                .impressions
+                .iter()
+                .chain(y.impressions.iter())
+                .map(|x| x.id)
+                .chain(x.events.iter().chain(y.events.iter()).map(|x| x.id))
+                .collect();
+            assert_eq!(got, ids);
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! `validate` names the field at fault for every kind of invalid definition.
+
+use agent_core::flags::{FlagError, FlagSet, validate};
+use agent_core::wire::{FlagDefinition, Segment};
+use serde_json::{Value, json};
+
+fn valid() -> Value {
+    json!({
+        "key": "checkout",
+        "version": 1,
+        "traffic_type": "user",
+        "treatments": [{"name": "on", "config": "{\"a\":1}"}, {"name": "off"}],
+        "default_treatment": "off",
+        "baseline_treatment": "off",
+        "seed": 42,
+        "traffic_allocation": 100,
+        "rules": [
+            {"name": "allow", "matchers": [{"type": "key_in_list", "values": ["qa"]}], "treatment": "on"},
+            {"name": "rollout", "matchers": [
+                {"type": "regex", "attribute": "email", "pattern": "@corp\\.com$"},
+                {"type": "semver_between", "attribute": "v", "start": "1.0.0", "end": "2.0.0"},
+                {"type": "between", "attribute": "n", "start": 1, "end": 2}
+            ], "rollout": [{"treatment": "on", "weight": 30}, {"treatment": "off", "weight": 70}]}
+        ]
+    })
+}
+
+/// The field `validate` blames after `edit` spoils the valid flag.
+fn blamed(edit: impl FnOnce(&mut Value)) -> String {
+    let mut v = valid();
+    edit(&mut v);
+    let def: FlagDefinition = serde_json::from_value(v).expect("still wire-valid JSON");
+    match validate(&def) {
+        Err(FlagError::Invalid { field, message }) => {
+            assert!(!message.is_empty());
+            field
+        }
+        Ok(()) => panic!("expected {def:?} to be invalid"),
+    }
+}
+
+#[test]
+fn the_reference_flag_is_valid() {
+    let def: FlagDefinition = serde_json::from_value(valid()).expect("wire-valid");
+    assert_eq!(validate(&def), Ok(()));
+}
+
+#[test]
+fn errors_name_the_field() {
+    assert_eq!(blamed(|v| v["key"] = json!("")), "key");
+    assert_eq!(blamed(|v| v["treatments"] = json!([])), "treatments");
+    assert_eq!(
+        blamed(|v| v["treatments"][1]["name"] = json!("on")),
+        "treatments[1].name"
+    );
+    assert_eq!(
+        blamed(|v| v["treatments"][0]["config"] = json!("{not json")),
+        "treatments[0].config"
+    );
+    assert_eq!(
+        blamed(|v| v["default_treatment"] = json!("maybe")),
+        "default_treatment"
+    );
+    assert_eq!(
+        blamed(|v| v["baseline_treatment"] = json!("maybe")),
+        "baseline_treatment"
+    );
+    assert_eq!(
+        blamed(|v| v["traffic_allocation"] = json!(101)),
+        "traffic_allocation"
+    );
+    assert_eq!(
+        blamed(|v| v["rules"][1]["rollout"][1]["weight"] = json!(60)),
+        "rules[1].rollout"
+    );
+    assert_eq!(
+        blamed(|v| v["rules"][1]["rollout"][0]["treatment"] = json!("blue")),
+        "rules[1].rollout[0].treatment"
+    );
+    assert_eq!(
+        blamed(|v| v["rules"][1]["treatment"] = json!("on")),
+        "rules[1].rollout",
+        "both a rollout and a treatment"
+    );
+    assert_eq!(
+        blamed(|v| {
+            v["rules"][0]
+                .as_object_mut()
+                .expect("rule object")
+                .remove("treatment");
+        }),
+        "rules[0].rollout",
+        "neither a rollout nor a treatment"
+    );
+    assert_eq!(
+        blamed(|v| v["rules"][0]["treatment"] = json!("blue")),
+        "rules[0].treatment"
+    );
+    assert_eq!(
+        blamed(|v| v["rules"][1]["matchers"][0]["pattern"] = json!("(unclosed")),
+        "rules[1].matchers[0].pattern"
+    );
+    assert_eq!(
+        blamed(|v| v["rules"][1]["matchers"][1]["start"] = json!("1.0")),
+        "rules[1].matchers[1].start"
+    );
+    assert_eq!(
+        blamed(|v| v["rules"][1]["matchers"][1]["end"] = json!("0.9.0")),
+        "rules[1].matchers[1].end"
+    );
+    assert_eq!(
+        blamed(|v| v["rules"][1]["matchers"][2]["start"] = json!(3)),
+        "rules[1].matchers[2].end"
+    );
+    assert_eq!(
+        blamed(|v| v["rules"][1]["matchers"][2]["attribute"] = json!("")),
+        "rules[1].matchers[2].attribute"
+    );
+    assert_eq!(
+        blamed(|v| v["rules"][0]["matchers"][0] =
+            json!({"type": "semver_equals", "attribute": "v", "value": "latest"})),
+        "rules[0].matchers[0].value"
+    );
+    assert_eq!(
+        blamed(|v| v["rules"][0]["matchers"][0] =
+            json!({"type": "equals", "attribute": "v", "value": {"an": "object"}})),
+        "rules[0].matchers[0].value"
+    );
+    assert_eq!(
+        blamed(|v| v["rules"][0]["matchers"][0] =
+            json!({"type": "depends_on", "flag": "checkout", "treatments": ["on"]})),
+        "rules[0].matchers[0].flag"
+    );
+}
+
+#[test]
+fn flag_set_errors_name_the_entry() {
+    let good: FlagDefinition = serde_json::from_value(valid()).expect("wire-valid");
+    let mut bad = good.clone();
+    bad.key = "other".into();
+    bad.rules[1].rollout.clear();
+    let err = FlagSet::new(vec![good.clone(), bad], vec![]).expect_err("invalid");
+    let FlagError::Invalid { field, message } = err;
+    assert_eq!(field, "flags[1].rules[1].rollout");
+    assert!(message.contains("other"), "{message}");
+
+    let seg = Segment {
+        name: String::new(),
+        version: 1,
+        keys: vec![],
+    };
+    let FlagError::Invalid { field, .. } = FlagSet::new(vec![good], vec![seg]).expect_err("bad");
+    assert_eq!(field, "segments[0].name");
+}

@@ -1,0 +1,274 @@
+//! Upload results: backoff, rate limits, drops and their reporting, splits, one upload at a time.
+
+#[path = "pipeline_common/mod.rs"]
+mod common;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use agent_core::pipeline::{QUEUE_FULL, REJECTED, TOO_LARGE};
+use agent_core::upload::{UploadResult, UploadTask};
+use agent_core::wire::DropCount;
+use common::*;
+
+#[test]
+fn server_errors_back_off_exponentially_with_jitter_and_retry_the_same_batch() {
+    let mut c = config(None);
+    c.backoff_base = Duration::from_secs(1);
+    c.backoff_max = Duration::from_secs(60);
+    let (mut p, clock) = open(c);
+    let pushed: Vec<_> = (0..3).map(event).collect();
+    for e in &pushed {
+        p.push_event(e.clone());
+    }
+    p.flush();
+    let first = expect_upload(p.next_upload());
+    let mut result = status(503);
+    for failures in 1..=9u32 {
+        p.upload_result(first.id, result.clone());
+        let nominal = (1_000u64 << (failures - 1)).min(60_000);
+        let wait = expect_wait(p.next_upload());
+        let low = nominal * 8 / 10;
+        let high = (nominal * 12 / 10).min(60_000);
+        assert!(
+            (low..=high).contains(&wait),
+            "failure {failures}: waited {wait}, expected {low}..={high}"
+        );
+        clock.advance(wait as i64 - 1);
+        assert!(matches!(p.next_upload(), UploadTask::Wait { ms: 1 }));
+        clock.advance(1);
+        let again = expect_upload(p.next_upload());
+        assert_eq!(again, first, "a retry sends the identical request");
+        result = if failures % 2 == 0 {
+            UploadResult::NetworkError
+        } else {
+            status(500)
+        };
+    }
+    p.upload_result(first.id, ok());
+    assert_eq!(p.stats().delivered_items, 3);
+    assert_eq!(
+        event_ids(&[decode(&first.body)]),
+        pushed.iter().map(|e| e.id).collect::<Vec<_>>()
+    );
+    // A success resets the streak.
+    p.push_event(event(4));
+    p.flush();
+    let r = expect_upload(p.next_upload());
+    p.upload_result(r.id, UploadResult::NetworkError);
+    let wait = expect_wait(p.next_upload());
+    assert!((800..=1_200).contains(&wait), "waited {wait}");
+}
+
+#[test]
+fn backoff_is_jittered() {
+    let mut waits = HashSet::new();
+    for _ in 0..20 {
+        let (mut p, _clock) = open(config(None));
+        p.push_event(event(1));
+        p.flush();
+        let r = expect_upload(p.next_upload());
+        p.upload_result(r.id, status(502));
+        waits.insert(expect_wait(p.next_upload()));
+    }
+    assert!(waits.len() > 1, "20 backoffs all waited {waits:?}");
+}
+
+#[test]
+fn rate_limit_honours_retry_after() {
+    let (mut p, clock) = open(config(None));
+    p.push_event(event(1));
+    p.flush();
+    let r = expect_upload(p.next_upload());
+    p.upload_result(
+        r.id,
+        UploadResult::Http {
+            status: 429,
+            retry_after: Some(Duration::from_secs(42)),
+        },
+    );
+    assert_eq!(expect_wait(p.next_upload()), 42_000);
+    clock.advance(41_999);
+    assert_eq!(expect_wait(p.next_upload()), 1);
+    clock.advance(1);
+    let again = expect_upload(p.next_upload());
+    assert_eq!(again.id, r.id);
+    // Without Retry-After, a 429 backs off like a failure.
+    p.upload_result(again.id, status(429));
+    let wait = expect_wait(p.next_upload());
+    assert!((800..=1_200).contains(&wait), "waited {wait}");
+}
+
+#[test]
+fn client_errors_drop_the_batch_and_report_it_with_the_next() {
+    let (mut p, clock) = open(config(None));
+    for n in 0..3 {
+        p.push_event(event(n));
+    }
+    p.flush();
+    let r = expect_upload(p.next_upload());
+    p.upload_result(r.id, status(400));
+    assert!(p.is_idle());
+    assert_eq!(p.stats().dropped_for(REJECTED), 3);
+    // The next batch carries the count; when it is rejected too, the counts add up.
+    p.push_event(event(3));
+    p.flush();
+    let r = expect_upload(p.next_upload());
+    assert_eq!(
+        decode(&r.body).dropped,
+        vec![DropCount {
+            reason: REJECTED.into(),
+            count: 3
+        }]
+    );
+    p.upload_result(r.id, status(422));
+    p.push_event(event(4));
+    p.flush();
+    let r = expect_upload(p.next_upload());
+    assert_eq!(
+        decode(&r.body).dropped,
+        vec![DropCount {
+            reason: REJECTED.into(),
+            count: 4
+        }]
+    );
+    p.upload_result(r.id, ok());
+    // Delivered: reported once, never again.
+    p.push_event(event(5));
+    let batches = drain(&mut p, &clock);
+    assert_eq!(batches.len(), 1);
+    assert!(batches[0].dropped.is_empty());
+    assert_eq!(p.stats().dropped_for(REJECTED), 4);
+}
+
+#[test]
+fn drop_counts_without_new_items_go_out_in_their_own_batch() {
+    let (mut p, clock) = open(config(None));
+    p.push_event(event(0));
+    p.flush();
+    let r = expect_upload(p.next_upload());
+    p.upload_result(r.id, status(403));
+    let batches = drain(&mut p, &clock);
+    assert_eq!(batches.len(), 1);
+    assert!(batches[0].is_empty());
+    assert_eq!(
+        batches[0].dropped,
+        vec![DropCount {
+            reason: REJECTED.into(),
+            count: 1
+        }]
+    );
+}
+
+#[test]
+fn too_large_splits_once_then_drops() {
+    let (mut p, clock) = open(config(None));
+    let pushed: Vec<_> = (0..10).map(event).collect();
+    for e in &pushed {
+        p.push_event(e.clone());
+    }
+    p.flush();
+    let whole = expect_upload(p.next_upload());
+    p.upload_result(whole.id, status(413));
+    let first = expect_upload(p.next_upload());
+    let first_batch = decode(&first.body);
+    assert_eq!(first_batch.len(), 5);
+    assert_ne!(first.id, whole.id);
+    p.upload_result(first.id, status(413));
+    assert_eq!(p.stats().dropped_for(TOO_LARGE), 5);
+    let second = expect_upload(p.next_upload());
+    let second_batch = decode(&second.body);
+    assert_eq!(second_batch.len(), 5);
+    p.upload_result(second.id, ok());
+    let mut ids = event_ids(&[first_batch, second_batch]);
+    ids.sort();
+    let mut want: Vec<_> = pushed.iter().map(|e| e.id).collect();
+    want.sort();
+    assert_eq!(ids, want);
+    let rest = drain(&mut p, &clock);
+    assert_eq!(
+        rest.iter()
+            .flat_map(|b| b.dropped.clone())
+            .collect::<Vec<_>>(),
+        vec![DropCount {
+            reason: TOO_LARGE.into(),
+            count: 5
+        }]
+    );
+}
+
+#[test]
+fn a_batch_is_never_handed_out_twice_at_once() {
+    let mut c = config(None);
+    c.max_batch_items = 2;
+    let (mut p, clock) = open(c);
+    for n in 0..4 {
+        p.push_event(event(n));
+    }
+    let a = expect_upload(p.next_upload());
+    assert!(matches!(p.next_upload(), UploadTask::Wait { .. }));
+    // Results for ids not in flight change nothing.
+    p.upload_result(uuid::Uuid::new_v4(), ok());
+    assert!(matches!(p.next_upload(), UploadTask::Wait { .. }));
+    p.upload_result(a.id, UploadResult::NetworkError);
+    p.upload_result(a.id, ok());
+    assert_eq!(p.stats().delivered_items, 0, "a stale result is ignored");
+    let wait = expect_wait(p.next_upload());
+    clock.advance(wait as i64);
+    let a2 = expect_upload(p.next_upload());
+    assert_eq!(a2.id, a.id);
+    p.upload_result(a2.id, ok());
+    let b = expect_upload(p.next_upload());
+    assert_ne!(b.id, a.id);
+    p.upload_result(b.id, ok());
+    assert_eq!(p.stats().delivered_items, 4);
+    assert!(p.is_idle());
+}
+
+#[test]
+fn shutdown_finishes_with_done() {
+    let (mut p, _clock) = open(config(None));
+    p.push_event(event(0));
+    p.shutdown();
+    let r = expect_upload(p.next_upload());
+    assert!(matches!(p.next_upload(), UploadTask::Wait { .. }));
+    p.upload_result(r.id, ok());
+    assert_eq!(p.next_upload(), UploadTask::Done);
+}
+
+#[test]
+fn memory_only_queue_is_bounded() {
+    let mut c = config(None);
+    c.max_queue_items = 50;
+    c.max_batch_items = 10;
+    let (mut p, clock) = open(c);
+    for n in 0..1_000 {
+        p.push_event(event(n));
+        assert!(p.stats().queued_items <= 50);
+        if n % 100 == 0
+            && let UploadTask::Upload(r) = p.next_upload()
+        {
+            p.upload_result(r.id, UploadResult::NetworkError);
+        }
+    }
+    let stats = p.stats();
+    assert_eq!(stats.queued_items, 50);
+    assert_eq!(stats.dropped_for(QUEUE_FULL), 950);
+    let batches = drain(&mut p, &clock);
+    // The first 50 were kept; the drop count reaches the collector.
+    let keys: Vec<String> = batches
+        .iter()
+        .flat_map(|b| b.events.iter().map(|e| e.key.clone()))
+        .collect();
+    assert_eq!(
+        keys,
+        (0..50).map(|n| format!("user-{n}")).collect::<Vec<_>>()
+    );
+    let reported: u64 = batches
+        .iter()
+        .flat_map(|b| b.dropped.iter())
+        .filter(|d| d.reason == QUEUE_FULL)
+        .map(|d| d.count)
+        .sum();
+    assert_eq!(reported, 950);
+}
