@@ -22,25 +22,54 @@ pub fn generate_key(prefix: &str) -> String {
     format!("{prefix}_{}{}", a.simple(), b.simple())
 }
 
-async fn principal(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
-    let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "missing Authorization header: send `Authorization: Bearer <key>`",
-        )
-    })?;
-    let key = value
+/// Name of the query parameter carrying an SDK key where headers cannot be set
+/// (`navigator.sendBeacon`, `EventSource` in browsers). Admin keys are never read from URLs.
+pub const SDK_KEY_PARAM: &str = "sdk_key";
+
+fn bearer(parts: &Parts) -> Result<Option<&str>, ApiError> {
+    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    value
         .to_str()
         .ok()
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .filter(|k| !k.is_empty())
+        .map(Some)
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "Authorization header must be `Bearer <key>`",
             )
-        })?;
+        })
+}
+
+fn query_key(parts: &Parts) -> Option<&str> {
+    parts.uri.query()?.split('&').find_map(|pair| {
+        pair.strip_prefix(SDK_KEY_PARAM)?
+            .strip_prefix('=')
+            .filter(|k| !k.is_empty())
+    })
+}
+
+async fn principal(
+    parts: &Parts,
+    state: &AppState,
+    allow_query: bool,
+) -> Result<Principal, ApiError> {
+    let key = match bearer(parts)? {
+        Some(k) => k,
+        None => allow_query
+            .then(|| query_key(parts))
+            .flatten()
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "missing Authorization header: send `Authorization: Bearer <key>`",
+                )
+            })?,
+    };
     let hash = hash_key(key);
     if let Some(p) = state.key_cache().get(&hash) {
         return Ok(p);
@@ -71,7 +100,7 @@ impl FromRequestParts<AppState> for SdkAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        match principal(parts, state).await? {
+        match principal(parts, state, true).await? {
             Principal::Sdk { environment } => Ok(SdkAuth { environment }),
             Principal::Admin => Err(ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -85,7 +114,7 @@ impl FromRequestParts<AppState> for AdminAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        match principal(parts, state).await? {
+        match principal(parts, state, false).await? {
             Principal::Admin => Ok(AdminAuth),
             Principal::Sdk { .. } => Err(ApiError::new(
                 StatusCode::FORBIDDEN,

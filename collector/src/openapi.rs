@@ -73,7 +73,7 @@ pub fn document() -> Value {
             PATH: { "get": op("This document", None, None, json!({ "200": { "description": "OpenAPI 3.1 document" } })) },
             "/api/v1/batch": { "post": {
                 "summary": "Ingest a batch of impressions and events (plain or gzip JSON; application/json or text/plain). Answered after the commit; idempotent by batch_id and item ids.",
-                "security": [{ "sdk": [] }],
+                "security": [{ "sdk": [] }, { "sdk_query": [] }],
                 "parameters": [{ "name": "Content-Encoding", "in": "header", "required": false, "schema": { "type": "string", "enum": ["gzip"] } }],
                 "requestBody": { "required": true, "content": { "application/json": { "schema": schema("Batch") }, "text/plain": { "schema": schema("Batch") } } },
                 "responses": {
@@ -87,13 +87,13 @@ pub fn document() -> Value {
             } },
             "/api/v1/flags": { "get": {
                 "summary": "Flag definitions and segments changed after version `since` (all when 0)",
-                "security": [{ "sdk": [] }],
+                "security": [{ "sdk": [] }, { "sdk_query": [] }],
                 "parameters": [{ "name": "since", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 0 } }],
                 "responses": ok("200", "Changes", Some("FlagChanges"))
             } },
             "/api/v1/flags/stream": { "get": {
                 "summary": "Server-sent events: `flags` with data {\"version\"} and id = version, on connect and after every change",
-                "security": [{ "sdk": [] }],
+                "security": [{ "sdk": [] }, { "sdk_query": [] }],
                 "parameters": [{ "name": "Last-Event-ID", "in": "header", "required": false, "schema": { "type": "string" } }],
                 "responses": { "200": { "description": "Event stream", "content": { "text/event-stream": { "schema": schema("FlagsChanged") } } } }
             } },
@@ -139,7 +139,8 @@ pub fn document() -> Value {
         "components": {
             "securitySchemes": {
                 "admin": { "type": "http", "scheme": "bearer", "description": "Admin key" },
-                "sdk": { "type": "http", "scheme": "bearer", "description": "SDK key (one environment)" }
+                "sdk": { "type": "http", "scheme": "bearer", "description": "SDK key (one environment)" },
+                "sdk_query": { "type": "apiKey", "in": "query", "name": "sdk_key", "description": "SDK key in the URL, for browsers' sendBeacon and EventSource, which cannot set headers" }
             },
             "schemas": schemas()
         }

@@ -8,8 +8,10 @@ use std::sync::{Arc, RwLock};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Method, header};
 use axum::routing::{MethodRouter, delete, get, post, put};
 use tokio::sync::watch;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
@@ -178,11 +180,28 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
+/// Browsers post batches and read flags from any origin: allow cross-origin calls (keys, not
+/// cookies, authenticate, so no credentials mode is involved).
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::any())
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::CONTENT_ENCODING,
+            HeaderName::from_static("last-event-id"),
+            HeaderName::from_static("x-rum-protocol"),
+        ])
+        .max_age(std::time::Duration::from_secs(3600))
+}
+
 /// Builds the router over `state`.
 pub fn router(config: &Config, state: AppState) -> Router {
     routes(config)
         .router
         .layer(axum::middleware::map_response(json_errors))
+        .layer(cors())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -149,3 +149,52 @@ fn data_survives_a_restart() {
     let metrics = c.admin_get("/api/v1/admin/metrics");
     assert_eq!(metrics.as_array().expect("metrics").len(), 2);
 }
+
+#[test]
+fn browsers_can_beacon_with_a_query_key_and_pass_cors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = TestCollector::start(dir.path());
+    // sendBeacon: text/plain, no headers of its own, the SDK key in the URL.
+    let b = batch(vec![impression("u1", "f", "on")], vec![]);
+    let r = c
+        .client
+        .post(c.url(&format!("/api/v1/batch?sdk_key={SDK}")))
+        .header("content-type", "text/plain;charset=UTF-8")
+        .body(serde_json::to_vec(&b).expect("json"))
+        .send()
+        .expect("sent");
+    assert_eq!(r.status(), 202);
+    // Admin keys are never taken from URLs.
+    let r = c
+        .client
+        .get(c.url(&format!("/api/v1/admin/stats?sdk_key={ADMIN}")))
+        .send()
+        .expect("sent");
+    assert_eq!(r.status(), 401);
+    let r = c
+        .client
+        .get(c.url("/api/v1/flags?sdk_key=wrong"))
+        .send()
+        .expect("sent");
+    assert_eq!(r.status(), 401);
+
+    let r = c
+        .client
+        .request(reqwest::Method::OPTIONS, c.url("/api/v1/batch"))
+        .header("origin", "https://shop.example")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type,content-encoding",
+        )
+        .send()
+        .expect("sent");
+    assert!(r.status().is_success());
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    let allowed = r.headers()["access-control-allow-headers"]
+        .to_str()
+        .expect("ascii")
+        .to_ascii_lowercase();
+    assert!(allowed.contains("authorization") && allowed.contains("content-encoding"));
+    assert_eq!(totals(&c.stats()), (1, 1, 0));
+}
