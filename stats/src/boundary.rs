@@ -1,6 +1,8 @@
 //! Critical values per scheduled check: Bonferroni (alpha / K) and the sequential
 //! Hunter–Worsley chain with skipped-check carry-over (notes 3.a, 3.b).
 
+use crate::bvn::QChain;
+#[cfg(test)]
 use crate::bvn::q_chain;
 use crate::error::{StatsError, finite, open_unit};
 use crate::normal;
@@ -69,10 +71,11 @@ pub fn chain_critical(c_prev: f64, rho: f64, spend: f64) -> Result<f64, StatsErr
     open_unit("spend", spend)?;
     finite("c_prev", c_prev)?;
     let rho = clip_rho(rho)?;
+    let q = QChain::new(c_prev, rho);
     let (mut lo, mut hi) = BRACKET;
     for _ in 0..ITERATIONS {
         let mid = 0.5 * (lo + hi);
-        if q_chain(c_prev, mid, rho) > spend {
+        if q.eval(mid) > spend {
             lo = mid;
         } else {
             hi = mid;
@@ -195,7 +198,10 @@ mod tests {
         assert!(bonferroni_critical(1.2, 6).is_err());
         let mut chain = HwChain::new(0.05, 6).unwrap();
         chain.advance(1, 0.5).unwrap();
-        assert!(matches!(chain.advance(2, f64::NAN), Err(StatsError::NotFinite { .. })));
+        assert!(matches!(
+            chain.advance(2, f64::NAN),
+            Err(StatsError::NotFinite { .. })
+        ));
         let z = bonferroni_critical(0.05, 6).unwrap();
         // scipy.stats.norm.isf(0.05 / 6)
         assert!((z - 2.3939797998185095).abs() < 1e-9, "{z}");

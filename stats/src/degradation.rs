@@ -223,7 +223,14 @@ pub fn validate_alpha(alpha: f64) -> Result<f64, StatsError> {
 mod tests {
     use super::*;
 
-    fn input(m0: f64, m1: f64, var: f64, n: u64, direction: Direction, thr: Threshold) -> MonitorInput {
+    fn input(
+        m0: f64,
+        m1: f64,
+        var: f64,
+        n: u64,
+        direction: Direction,
+        thr: Threshold,
+    ) -> MonitorInput {
         MonitorInput {
             baseline: ArmStats::new(n, m0, var).unwrap(),
             treatment: ArmStats::new(n, m1, var).unwrap(),
@@ -237,33 +244,71 @@ mod tests {
     #[test]
     fn higher_is_bad_alerts_past_critical() {
         // SE = sqrt(2 * 1 / 1000) = 0.0447; D = 0.2 -> T = 4.47.
-        let i = input(1.0, 1.2, 1.0, 1000, Direction::HigherIsBad, Threshold::default());
+        let i = input(
+            1.0,
+            1.2,
+            1.0,
+            1000,
+            Direction::HigherIsBad,
+            Threshold::default(),
+        );
         let o = evaluate(&i, 3.3).unwrap();
         assert!(o.alert);
         assert!((o.statistic - 0.2 / (0.002f64).sqrt()).abs() < 1e-12);
         assert!((o.lower_bound - (0.2 - 3.3 * 0.002f64.sqrt())).abs() < 1e-12);
         assert!(!evaluate(&i, 4.5).unwrap().alert);
         // Improvement in a higher-is-bad metric never alerts.
-        let j = input(1.2, 1.0, 1.0, 1000, Direction::HigherIsBad, Threshold::default());
+        let j = input(
+            1.2,
+            1.0,
+            1.0,
+            1000,
+            Direction::HigherIsBad,
+            Threshold::default(),
+        );
         assert!(!evaluate(&j, 1.0).unwrap().alert);
     }
 
     #[test]
     fn impact_equal_to_threshold_never_fires() {
-        let i = input(1.0, 1.5, 1e-12, 1000, Direction::HigherIsBad, Threshold::Absolute(0.5));
+        let i = input(
+            1.0,
+            1.5,
+            1e-12,
+            1000,
+            Direction::HigherIsBad,
+            Threshold::Absolute(0.5),
+        );
         let o = evaluate(&i, -5.0).unwrap();
         assert!(!o.alert, "{o:?}");
-        let rel = input(2.0, 3.0, 1e-12, 1000, Direction::HigherIsBad, Threshold::Relative(0.5));
+        let rel = input(
+            2.0,
+            3.0,
+            1e-12,
+            1000,
+            Direction::HigherIsBad,
+            Threshold::Relative(0.5),
+        );
         assert!(!evaluate(&rel, -5.0).unwrap().alert);
     }
 
     #[test]
     fn relative_threshold_and_noise_floor() {
-        let mut i = input(100.0, 115.0, 25.0, 1000, Direction::HigherIsBad, Threshold::Relative(0.1));
+        let mut i = input(
+            100.0,
+            115.0,
+            25.0,
+            1000,
+            Direction::HigherIsBad,
+            Threshold::Relative(0.1),
+        );
         let o = evaluate(&i, 2.0).unwrap();
         assert_eq!(o.threshold_abs, 10.0);
         assert!(o.alert);
-        i.floor = Some(NoiseFloor { delta: 20.0, ratio: 0.2 });
+        i.floor = Some(NoiseFloor {
+            delta: 20.0,
+            ratio: 0.2,
+        });
         let o = evaluate(&i, 2.0).unwrap();
         assert_eq!(o.threshold_abs, 20.0);
         assert!(!o.alert);
@@ -271,7 +316,14 @@ mod tests {
 
     #[test]
     fn lower_is_bad_and_both_directions() {
-        let i = input(0.6, 0.5, 0.24, 2000, Direction::LowerIsBad, Threshold::default());
+        let i = input(
+            0.6,
+            0.5,
+            0.24,
+            2000,
+            Direction::LowerIsBad,
+            Threshold::default(),
+        );
         let o = evaluate(&i, 3.0).unwrap();
         assert!(o.alert && o.side == -1.0 && o.degradation > 0.0);
         let mut both = i;
@@ -286,13 +338,37 @@ mod tests {
 
     #[test]
     fn eligibility_and_bad_input() {
-        let i = input(1.0, 2.0, 1.0, 354, Direction::HigherIsBad, Threshold::default());
+        let i = input(
+            1.0,
+            2.0,
+            1.0,
+            354,
+            Direction::HigherIsBad,
+            Threshold::default(),
+        );
         let o = evaluate(&i, 1.0).unwrap();
         assert_eq!(o.ineligible, Some(Ineligible::TooFewUsers));
         assert!(!o.alert);
-        let z = input(1.0, 2.0, 0.0, 400, Direction::HigherIsBad, Threshold::default());
-        assert_eq!(evaluate(&z, 1.0).unwrap().ineligible, Some(Ineligible::ZeroVariance));
-        let neg = input(1.0, 2.0, 1.0, 400, Direction::HigherIsBad, Threshold::Relative(-0.1));
+        let z = input(
+            1.0,
+            2.0,
+            0.0,
+            400,
+            Direction::HigherIsBad,
+            Threshold::default(),
+        );
+        assert_eq!(
+            evaluate(&z, 1.0).unwrap().ineligible,
+            Some(Ineligible::ZeroVariance)
+        );
+        let neg = input(
+            1.0,
+            2.0,
+            1.0,
+            400,
+            Direction::HigherIsBad,
+            Threshold::Relative(-0.1),
+        );
         assert!(evaluate(&neg, 1.0).is_err());
         assert!(evaluate(&i, f64::NAN).is_err());
         assert_eq!(min_samples_for_skew(0.5).unwrap(), 355);

@@ -47,7 +47,9 @@ impl Schedule {
     /// The offsets of the checks inside a window of `window_minutes` (30 min..28 days).
     pub fn offsets_in(&self, window_minutes: u32) -> Result<&[u32], StatsError> {
         validate_window(window_minutes)?;
-        let k = self.offsets_minutes.partition_point(|&t| t <= window_minutes);
+        let k = self
+            .offsets_minutes
+            .partition_point(|&t| t <= window_minutes);
         Ok(&self.offsets_minutes[..k])
     }
 
@@ -57,7 +59,11 @@ impl Schedule {
     }
 
     /// How many checks of the window are due `elapsed_minutes` after the version change.
-    pub fn checks_due(&self, window_minutes: u32, elapsed_minutes: u32) -> Result<usize, StatsError> {
+    pub fn checks_due(
+        &self,
+        window_minutes: u32,
+        elapsed_minutes: u32,
+    ) -> Result<usize, StatsError> {
         let w = self.offsets_in(window_minutes)?;
         Ok(w.partition_point(|&t| t <= elapsed_minutes))
     }
@@ -113,7 +119,8 @@ mod tests {
             assert_eq!(s.checks_in(w).unwrap(), k, "window {w}");
         }
         let alpha_over_k = [
-            0.0083, 0.0063, 0.0042, 0.0025, 0.0014, 0.0013, 0.00096, 0.00094, 0.00086, 0.00077, 0.00075,
+            0.0083, 0.0063, 0.0042, 0.0025, 0.0014, 0.0013, 0.00096, 0.00094, 0.00086, 0.00077,
+            0.00075,
         ];
         for ((w, _), a) in table.iter().zip(alpha_over_k) {
             let k = s.checks_in(*w).unwrap() as f64;
@@ -140,6 +147,9 @@ mod tests {
         assert!(Schedule::new(vec![5, 5]).is_err());
         assert!(Schedule::new(vec![0, 5]).is_err());
         assert!(Schedule::new(vec![]).is_err());
-        assert_eq!(Schedule::new(vec![5, 30]).unwrap().checks_in(30).unwrap(), 2);
+        assert_eq!(
+            Schedule::new(vec![5, 30]).unwrap().checks_in(30).unwrap(),
+            2
+        );
     }
 }

@@ -173,7 +173,9 @@ fn proportion(p0: f64, n0: f64, n1: f64, d: f64, thr: f64, z: f64) -> Result<f64
     let qc = u * u - z2 * a0;
     let disc = qb * qb - 4.0 * qa * qc;
     if disc < 0.0 {
-        return Err(StatsError::Undetectable("no proportion satisfies the power equation"));
+        return Err(StatsError::Undetectable(
+            "no proportion satisfies the power equation",
+        ));
     }
     // The root on the degradation side of u (d (p1 - u) >= 0).
     let p1 = (-qb + d * disc.sqrt()) / (2.0 * qa);
@@ -212,8 +214,15 @@ mod tests {
 
     #[test]
     fn proportion_answer_has_the_requested_power() {
-        for (dir, d) in [(DesiredDirection::Decrease, 1.0), (DesiredDirection::Increase, -1.0)] {
-            for thr in [Threshold::Relative(0.0), Threshold::Relative(0.1), Threshold::Absolute(0.02)] {
+        for (dir, d) in [
+            (DesiredDirection::Decrease, 1.0),
+            (DesiredDirection::Increase, -1.0),
+        ] {
+            for thr in [
+                Threshold::Relative(0.0),
+                Threshold::Relative(0.1),
+                Threshold::Absolute(0.02),
+            ] {
                 let r = calculate(&req(Kind::Proportion, dir, thr)).unwrap();
                 assert_eq!(r.checks, 52);
                 assert!((r.alpha_per_check - 0.05 / 52.0).abs() < 1e-15);
@@ -229,17 +238,29 @@ mod tests {
     fn proportion_hand_figure() {
         // 30-min window (K = 6), 10k per arm, p0 = 10 %, thr 0, higher is bad:
         // z = z_{1-.05/6} + z_.8 = 3.2356010; scipy brentq on the same equation gives 0.1141450149260801.
-        let mut q = req(Kind::Proportion, DesiredDirection::Decrease, Threshold::Relative(0.0));
+        let mut q = req(
+            Kind::Proportion,
+            DesiredDirection::Decrease,
+            Threshold::Relative(0.0),
+        );
         q.window_minutes = 30;
         let r = calculate(&q).unwrap();
         assert_eq!(r.checks, 6);
-        assert!((r.comparison_value - 0.1141450149260801).abs() < 1e-9, "{}", r.comparison_value);
+        assert!(
+            (r.comparison_value - 0.1141450149260801).abs() < 1e-9,
+            "{}",
+            r.comparison_value
+        );
         assert!((r.min_detectable_relative - 0.141450149260801).abs() < 1e-8);
     }
 
     #[test]
     fn mean_formula_and_monotonicity() {
-        let q = req(Kind::Mean, DesiredDirection::Decrease, Threshold::Relative(0.1));
+        let q = req(
+            Kind::Mean,
+            DesiredDirection::Decrease,
+            Threshold::Relative(0.1),
+        );
         let r = calculate(&q).unwrap();
         let z = normal::upper_quantile(0.05 / 52.0) + normal::quantile(0.8);
         let want = 0.1 * 1.1 + z * (8.0f64 / 10_000.0).sqrt();
@@ -247,8 +268,15 @@ mod tests {
         let mut bigger = q;
         bigger.total_sample_size *= 4;
         assert!(calculate(&bigger).unwrap().min_detectable_relative < r.min_detectable_relative);
-        let up = req(Kind::Mean, DesiredDirection::Increase, Threshold::Relative(0.1));
-        assert!((calculate(&up).unwrap().comparison_value - (0.09 - z * 0.08f64.sqrt() / 10.0)).abs() < 1e-12);
+        let up = req(
+            Kind::Mean,
+            DesiredDirection::Increase,
+            Threshold::Relative(0.1),
+        );
+        assert!(
+            (calculate(&up).unwrap().comparison_value - (0.09 - z * 0.08f64.sqrt() / 10.0)).abs()
+                < 1e-12
+        );
     }
 
     #[test]
@@ -256,9 +284,16 @@ mod tests {
         let mut q = req(Kind::Mean, DesiredDirection::Decrease, Threshold::default());
         q.baseline_stdev = None;
         assert!(calculate(&q).is_err());
-        let mut q = req(Kind::Proportion, DesiredDirection::Decrease, Threshold::default());
+        let mut q = req(
+            Kind::Proportion,
+            DesiredDirection::Decrease,
+            Threshold::default(),
+        );
         q.alpha = 1.0;
-        assert!(matches!(calculate(&q), Err(StatsError::OutOfRange { field: "alpha", .. })));
+        assert!(matches!(
+            calculate(&q),
+            Err(StatsError::OutOfRange { field: "alpha", .. })
+        ));
         q.alpha = 0.05;
         q.window_minutes = 10;
         assert!(calculate(&q).is_err());
@@ -279,11 +314,17 @@ mod tests {
         let q: SensitivityRequest = serde_json::from_str(json).unwrap();
         assert_eq!(q.threshold, Threshold::Relative(0.1));
         let v = serde_json::to_value(calculate(&q).unwrap()).unwrap();
-        for k in ["comparison_value", "min_detectable_relative", "alpha_per_check", "checks"] {
+        for k in [
+            "comparison_value",
+            "min_detectable_relative",
+            "alpha_per_check",
+            "checks",
+        ] {
             assert!(v.get(k).is_some(), "{k}");
         }
         let abs: SensitivityRequest =
-            serde_json::from_str(&json.replace(r#"{"relative":0.1}"#, r#"{"absolute":0.01}"#)).unwrap();
+            serde_json::from_str(&json.replace(r#"{"relative":0.1}"#, r#"{"absolute":0.01}"#))
+                .unwrap();
         assert_eq!(abs.threshold, Threshold::Absolute(0.01));
     }
 }

@@ -162,7 +162,11 @@ mod tests {
         // (520-500)^2/500 * 2 = 1.6; p = P(chi2_1 > 1.6) = 0.20590321073206
         let r = chi_square(&[520, 480], &[50.0, 50.0]).unwrap();
         assert!((r.statistic - 1.6).abs() < 1e-12);
-        assert!((r.p_value - 0.205_903_210_732_06).abs() < 1e-9, "{}", r.p_value);
+        assert!(
+            (r.p_value - 0.205_903_210_732_06).abs() < 1e-9,
+            "{}",
+            r.p_value
+        );
         assert!(!r.mismatch);
         let bad = chi_square(&[5400, 4600], &[1.0, 1.0]).unwrap();
         assert!(bad.mismatch);
@@ -184,7 +188,9 @@ mod tests {
         for k in 1..=100u64 {
             let n = 2_000 * k;
             fair.update(&[n / 2 + 30, n / 2 - 30], &[1.0, 1.0]).unwrap();
-            skewed.update(&[n * 49 / 100, n * 51 / 100], &[1.0, 1.0]).unwrap();
+            skewed
+                .update(&[n * 49 / 100, n * 51 / 100], &[1.0, 1.0])
+                .unwrap();
         }
         assert!(!fair.mismatch(), "{}", fair.p_value);
         assert!(skewed.mismatch(), "{}", skewed.p_value);

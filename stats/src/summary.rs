@@ -189,7 +189,9 @@ mod tests {
 
     #[test]
     fn merged_moments_equal_one_pass() {
-        let xs: Vec<f64> = (0..101).map(|i| ((i * 37) % 17) as f64 * 0.5 + 1e6).collect();
+        let xs: Vec<f64> = (0..101)
+            .map(|i| ((i * 37) % 17) as f64 * 0.5 + 1e6)
+            .collect();
         let mut whole = Moments::default();
         xs.iter().for_each(|&x| whole.push(x));
         let (a, b) = xs.split_at(40);

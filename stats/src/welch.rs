@@ -64,7 +64,16 @@ pub fn welch(
     let t = diff / se;
     let p = 2.0 * normal::t_sf(t.abs(), df)?;
     let q = normal::t_upper_quantile(alpha / 2.0, df)?;
-    Ok(build(baseline, treatment, se, t, Some(df), p.min(1.0), q, alpha))
+    Ok(build(
+        baseline,
+        treatment,
+        se,
+        t,
+        Some(df),
+        p.min(1.0),
+        q,
+        alpha,
+    ))
 }
 
 /// Successes out of trials in one arm, for percent-of-users metrics.
@@ -172,7 +181,11 @@ mod tests {
         // scipy.stats.ttest_ind([1,2,3,4], [2,4,6,8,10], equal_var=False) (scipy 1.17.1).
         assert!((c.statistic - 2.2514363231593695).abs() < 1e-12);
         assert!((c.df.unwrap() - 5.520787746170677).abs() < 1e-12);
-        assert!((c.p_value - 0.06913359319239237).abs() < 1e-9, "{}", c.p_value);
+        assert!(
+            (c.p_value - 0.06913359319239237).abs() < 1e-9,
+            "{}",
+            c.p_value
+        );
         assert!(c.absolute_ci.lower < 0.0 && c.absolute_ci.upper > 3.5);
         assert!((c.relative.unwrap() - 1.4).abs() < 1e-12);
     }
@@ -191,8 +204,14 @@ mod tests {
     #[test]
     fn two_proportions_binomial_variance() {
         let c = two_proportions(
-            &Proportion { successes: 600, n: 1000 },
-            &Proportion { successes: 550, n: 1000 },
+            &Proportion {
+                successes: 600,
+                n: 1000,
+            },
+            &Proportion {
+                successes: 550,
+                n: 1000,
+            },
             0.05,
         )
         .unwrap();
@@ -208,8 +227,14 @@ mod tests {
         let a = ArmStats::new(10, 1.0, 0.0).unwrap();
         assert_eq!(welch(&a, &a, 0.05), Err(StatsError::ZeroVariance));
         let b = ArmStats::new(10, 1.0, 1.0).unwrap();
-        assert!(matches!(welch(&a, &b, 1.0), Err(StatsError::OutOfRange { .. })));
-        assert!(matches!(welch(&a, &b, f64::NAN), Err(StatsError::NotFinite { .. })));
+        assert!(matches!(
+            welch(&a, &b, 1.0),
+            Err(StatsError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            welch(&a, &b, f64::NAN),
+            Err(StatsError::NotFinite { .. })
+        ));
         let bad = Proportion { successes: 3, n: 2 };
         assert!(bad.arm().is_err());
     }

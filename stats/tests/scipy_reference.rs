@@ -115,7 +115,11 @@ fn engine_agrees_with_scipy() {
     let input = dir.join("data.json");
     std::fs::write(&input, serde_json::to_vec(&data).unwrap()).unwrap();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/scipy_reference.py");
-    let out = Command::new("python3").arg(script).arg(&input).output().unwrap();
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(&input)
+        .output()
+        .unwrap();
     std::fs::remove_dir_all(&dir).ok();
     assert!(
         out.status.success(),
@@ -125,7 +129,11 @@ fn engine_agrees_with_scipy() {
     let reference: Value = serde_json::from_slice(&out.stdout).unwrap();
 
     let as_vec = |v: &Value| -> Vec<f64> {
-        v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
     };
     for (i, (case, want)) in data["welch"]
         .as_array()
@@ -139,7 +147,13 @@ fn engine_agrees_with_scipy() {
         let c = stats::welch::welch(&b, &t, 0.05).unwrap();
         let w = |k: &str| want[k].as_f64().unwrap();
         close(&format!("welch[{i}] t"), c.statistic, w("t"), 1e-6, 1e-9);
-        close(&format!("welch[{i}] df"), c.df.unwrap(), w("df"), 1e-6, 1e-9);
+        close(
+            &format!("welch[{i}] df"),
+            c.df.unwrap(),
+            w("df"),
+            1e-6,
+            1e-9,
+        );
         close(&format!("welch[{i}] p"), c.p_value, w("p"), 1e-6, 1e-9);
     }
     for (i, (case, want)) in data["chisq"]
@@ -157,8 +171,20 @@ fn engine_agrees_with_scipy() {
             .collect();
         let r = stats::srm::chi_square(&obs, &as_vec(&case["weights"])).unwrap();
         assert!(r.checked);
-        close(&format!("chisq[{i}] X2"), r.statistic, want["statistic"].as_f64().unwrap(), 1e-9, 1e-12);
-        close(&format!("chisq[{i}] p"), r.p_value, want["p"].as_f64().unwrap(), 1e-6, 1e-12);
+        close(
+            &format!("chisq[{i}] X2"),
+            r.statistic,
+            want["statistic"].as_f64().unwrap(),
+            1e-9,
+            1e-12,
+        );
+        close(
+            &format!("chisq[{i}] p"),
+            r.p_value,
+            want["p"].as_f64().unwrap(),
+            1e-6,
+            1e-12,
+        );
     }
     for (i, (ps, want)) in data["bh"]
         .as_array()
@@ -181,8 +207,20 @@ fn engine_agrees_with_scipy() {
     {
         let f = |k: &str| case[k].as_f64().unwrap();
         let q = q_chain(f("c_prev"), f("c"), f("rho"));
-        close(&format!("bvn[{i}] vs Owen T"), q, want["owen"].as_f64().unwrap(), 1e-8, 0.0);
-        close(&format!("bvn[{i}] vs mvn.cdf"), q, want["mvn"].as_f64().unwrap(), 1e-6, 1e-12);
+        close(
+            &format!("bvn[{i}] vs Owen T"),
+            q,
+            want["owen"].as_f64().unwrap(),
+            1e-8,
+            0.0,
+        );
+        close(
+            &format!("bvn[{i}] vs mvn.cdf"),
+            q,
+            want["mvn"].as_f64().unwrap(),
+            1e-6,
+            1e-12,
+        );
     }
     println!(
         "scipy reference: {} Welch, {} chi-square, {} BH, {} BVN cases agree",
