@@ -214,6 +214,12 @@ pub fn evaluate(input: &MonitorInput, critical: f64) -> Result<CheckOutcome, Sta
     best.ok_or(StatsError::ZeroVariance)
 }
 
+/// One-sided p-value 1 - F_t(T; df) of a tested check (Bonferroni: alert iff p < alpha / K).
+pub fn one_sided_p_value(outcome: &CheckOutcome) -> Result<f64, StatsError> {
+    finite("statistic", outcome.statistic)?;
+    crate::normal::t_sf(outcome.statistic, outcome.df)
+}
+
 /// Checks the account significance level lies in (0, 1).
 pub fn validate_alpha(alpha: f64) -> Result<f64, StatsError> {
     open_unit("alpha", alpha)
@@ -334,6 +340,22 @@ mod tests {
         let o = evaluate(&both, 3.0).unwrap();
         assert!(o.alert && o.side == 1.0);
         assert_eq!(Direction::BothBad.level_per_side(0.05), 0.025);
+    }
+
+    #[test]
+    fn p_value_form_agrees_with_t_critical_value() {
+        let level = crate::boundary::bonferroni_level(0.05, 52).unwrap();
+        for (m1, fires) in [(1.12, false), (1.25, true)] {
+            let i = input(1.0, m1, 1.0, 400, Direction::HigherIsBad, Threshold::default());
+            let o = evaluate(&i, 0.0).unwrap();
+            let p = one_sided_p_value(&o).unwrap();
+            let c = crate::boundary::bonferroni_critical_t(0.05, 52, o.df).unwrap();
+            assert_eq!(p < level, fires);
+            assert_eq!(o.statistic > c, fires);
+            assert!((crate::normal::t_sf(c, o.df).unwrap() - level).abs() < 1e-12);
+        }
+        let z = input(1.0, 2.0, 0.0, 400, Direction::HigherIsBad, Threshold::default());
+        assert!(one_sided_p_value(&evaluate(&z, 1.0).unwrap()).is_err());
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! Pure library: no I/O, no async. Formulas follow `shared/STATISTICS-NOTES.md` (section numbers
 //! such as 3.b refer to it).
 
+#![deny(missing_docs)]
+
 pub mod always_valid;
 pub mod bh;
 pub mod boundary;
