@@ -346,7 +346,14 @@ mod tests {
     fn p_value_form_agrees_with_t_critical_value() {
         let level = crate::boundary::bonferroni_level(0.05, 52).unwrap();
         for (m1, fires) in [(1.12, false), (1.25, true)] {
-            let i = input(1.0, m1, 1.0, 400, Direction::HigherIsBad, Threshold::default());
+            let i = input(
+                1.0,
+                m1,
+                1.0,
+                400,
+                Direction::HigherIsBad,
+                Threshold::default(),
+            );
             let o = evaluate(&i, 0.0).unwrap();
             let p = one_sided_p_value(&o).unwrap();
             let c = crate::boundary::bonferroni_critical_t(0.05, 52, o.df).unwrap();
@@ -354,7 +361,14 @@ mod tests {
             assert_eq!(o.statistic > c, fires);
             assert!((crate::normal::t_sf(c, o.df).unwrap() - level).abs() < 1e-12);
         }
-        let z = input(1.0, 2.0, 0.0, 400, Direction::HigherIsBad, Threshold::default());
+        let z = input(
+            1.0,
+            2.0,
+            0.0,
+            400,
+            Direction::HigherIsBad,
+            Threshold::default(),
+        );
         assert!(one_sided_p_value(&evaluate(&z, 1.0).unwrap()).is_err());
     }
 

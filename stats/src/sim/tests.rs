@@ -12,12 +12,12 @@ fn dominance_holds_on_every_path() {
     ] {
         let cfg = SimConfig {
             family,
-            users_per_day: 4_000.0,
+            users_per_day: 3_000.0,
             effect,
             seed: 20_261_122,
             ..SimConfig::default()
         };
-        let r = run_cell(&cfg, 120, 2).unwrap();
+        let r = run_cell(&cfg, 100, 2).unwrap();
         assert_eq!(r.dominance_violations, 0, "{family:?}");
         assert!(
             r.bonferroni.alerts > 0 && r.sequential.alerts >= r.bonferroni.alerts,
