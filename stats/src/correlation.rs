@@ -1,0 +1,148 @@
+//! Estimated correlation of the statistics at two consecutive eligible checks (notes 3.b), from
+//! per-user values of the users already present at the earlier check.
+
+use crate::error::{StatsError, finite};
+use serde::{Deserialize, Serialize};
+
+/// Streaming, mergeable co-moments of per-user pairs (value at t', value at t).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct CoMoments {
+    /// Number of pairs.
+    pub count: u64,
+    /// Mean of the earlier values.
+    pub mean_prev: f64,
+    /// Mean of the current values.
+    pub mean_now: f64,
+    /// Sum of co-deviations.
+    pub c: f64,
+}
+
+impl CoMoments {
+    /// Adds one user's (earlier, current) values; the caller guarantees they are finite.
+    pub fn push(&mut self, prev: f64, now: f64) {
+        self.count += 1;
+        let n = self.count as f64;
+        let dx = prev - self.mean_prev;
+        self.mean_prev += dx / n;
+        self.mean_now += (now - self.mean_now) / n;
+        self.c += dx * (now - self.mean_now);
+    }
+
+    /// Co-moments of a slice of pairs, refusing NaN and infinities.
+    pub fn from_pairs(pairs: &[(f64, f64)]) -> Result<Self, StatsError> {
+        let mut m = Self::default();
+        for &(a, b) in pairs {
+            m.push(finite("pairs", a)?, finite("pairs", b)?);
+        }
+        Ok(m)
+    }
+
+    /// Combines the co-moments of two disjoint sets of users.
+    pub fn merge(&mut self, other: &CoMoments) {
+        if other.count == 0 {
+            return;
+        }
+        if self.count == 0 {
+            *self = *other;
+            return;
+        }
+        let (na, nb) = (self.count as f64, other.count as f64);
+        let n = na + nb;
+        let dx = other.mean_prev - self.mean_prev;
+        let dy = other.mean_now - self.mean_now;
+        self.c += other.c + dx * dy * na * nb / n;
+        self.mean_prev += dx * nb / n;
+        self.mean_now += dy * nb / n;
+        self.count += other.count;
+    }
+
+    /// Sample covariance (divisor n - 1), or an error below two pairs.
+    pub fn covariance(&self) -> Result<f64, StatsError> {
+        if self.count < 2 {
+            return Err(StatsError::TooFew {
+                field: "pairs",
+                min: 2,
+                got: self.count,
+            });
+        }
+        Ok(self.c / (self.count - 1) as f64)
+    }
+}
+
+/// rho_k = (C_1 / n_1 + C_0 / n_0) / (SE_{k'} SE_k), clipped to [0, 0.999].
+///
+/// `baseline` / `treatment` hold the pairs of users present at the previous eligible check;
+/// `n0_now` / `n1_now` are the arm sizes now; `se_prev` / `se_now` the standard errors of the
+/// difference at the two checks.
+pub fn adjacent_correlation(
+    baseline: &CoMoments,
+    treatment: &CoMoments,
+    n0_now: u64,
+    n1_now: u64,
+    se_prev: f64,
+    se_now: f64,
+) -> Result<f64, StatsError> {
+    finite("se_prev", se_prev)?;
+    finite("se_now", se_now)?;
+    if se_prev <= 0.0 || se_now <= 0.0 {
+        return Err(StatsError::ZeroVariance);
+    }
+    for (n_now, m) in [(n0_now, baseline), (n1_now, treatment)] {
+        if n_now < m.count {
+            return Err(StatsError::OutOfRange {
+                field: "n_now",
+                value: n_now as f64,
+                range: "at least the users present at the previous check",
+            });
+        }
+    }
+    let cov = baseline.covariance()? / n0_now as f64 + treatment.covariance()? / n1_now as f64;
+    crate::boundary::clip_rho(cov / (se_prev * se_now))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::summary::ArmStats;
+
+    #[test]
+    fn fixed_values_give_sqrt_of_information_ratio() {
+        // Values fixed at exposure: the 100 early users keep their value, 300 more arrive.
+        let v = |i: usize| ((i * 7919) % 101) as f64;
+        let early: Vec<(f64, f64)> = (0..100).map(|i| (v(i), v(i))).collect();
+        let all: Vec<f64> = (0..400).map(v).collect();
+        let early_vals: Vec<f64> = (0..100).map(v).collect();
+        let a_prev = ArmStats::from_values(&early_vals).unwrap();
+        let a_now = ArmStats::from_values(&all).unwrap();
+        let m = CoMoments::from_pairs(&early).unwrap();
+        let se_prev = (2.0 * a_prev.se2()).sqrt();
+        let se_now = (2.0 * a_now.se2()).sqrt();
+        let rho = adjacent_correlation(&m, &m, 400, 400, se_prev, se_now).unwrap();
+        // Same two arms: rho = var_prev/n_now / (se_prev se_now) -> sqrt(100/400) when variances agree.
+        let expected = (a_prev.variance / 400.0) / (a_prev.se2() * a_now.se2()).sqrt();
+        assert!((rho - expected).abs() < 1e-12);
+        assert!((rho - 0.5).abs() < 0.05, "{rho}");
+    }
+
+    #[test]
+    fn merge_equals_one_pass() {
+        let pairs: Vec<(f64, f64)> = (0..50).map(|i| (i as f64, (i * i % 13) as f64)).collect();
+        let whole = CoMoments::from_pairs(&pairs).unwrap();
+        let mut a = CoMoments::from_pairs(&pairs[..20]).unwrap();
+        a.merge(&CoMoments::from_pairs(&pairs[20..]).unwrap());
+        assert!((a.covariance().unwrap() - whole.covariance().unwrap()).abs() < 1e-10);
+        let mx = 24.5;
+        let my: f64 = pairs.iter().map(|p| p.1).sum::<f64>() / 50.0;
+        let direct: f64 = pairs.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum::<f64>() / 49.0;
+        assert!((whole.covariance().unwrap() - direct).abs() < 1e-10);
+    }
+
+    #[test]
+    fn bad_input_is_typed() {
+        let m = CoMoments::from_pairs(&[(1.0, 2.0), (2.0, 3.0)]).unwrap();
+        assert!(adjacent_correlation(&m, &m, 1, 5, 1.0, 1.0).is_err());
+        assert!(adjacent_correlation(&m, &m, 5, 5, 0.0, 1.0).is_err());
+        assert!(CoMoments::from_pairs(&[(f64::NAN, 1.0)]).is_err());
+        assert!(CoMoments::default().covariance().is_err());
+    }
+}

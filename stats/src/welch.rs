@@ -1,0 +1,241 @@
+//! Two-sided Welch t-test with absolute and delta-method relative intervals, and the
+//! two-proportion (binomial variance) version for percent-of-users metrics.
+
+use crate::error::{StatsError, open_unit};
+use crate::normal;
+use crate::summary::ArmStats;
+use serde::{Deserialize, Serialize};
+
+/// A closed interval [lower, upper].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    /// Lower end.
+    pub lower: f64,
+    /// Upper end.
+    pub upper: f64,
+}
+
+/// Treatment against baseline: impact, intervals and the two-sided test.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    /// Baseline mean m0.
+    pub baseline_mean: f64,
+    /// Treatment mean m1.
+    pub treatment_mean: f64,
+    /// Absolute impact m1 - m0.
+    pub absolute: f64,
+    /// Standard error of the absolute impact (unpooled).
+    pub se: f64,
+    /// Test statistic (m1 - m0) / se.
+    pub statistic: f64,
+    /// Welch degrees of freedom; `None` for the normal (two-proportion) test.
+    pub df: Option<f64>,
+    /// Two-sided p-value.
+    pub p_value: f64,
+    /// Confidence level of the intervals, 1 - alpha.
+    pub confidence: f64,
+    /// Interval for the absolute impact.
+    pub absolute_ci: Interval,
+    /// Relative impact m1 / m0 - 1; `None` when m0 = 0.
+    pub relative: Option<f64>,
+    /// Delta-method interval for the relative impact; `None` when m0 = 0.
+    pub relative_ci: Option<Interval>,
+}
+
+/// Welch degrees of freedom from the two arms' squared standard errors.
+pub fn welch_df(a: &ArmStats, b: &ArmStats) -> f64 {
+    let (va, vb) = (a.se2(), b.se2());
+    (va + vb).powi(2) / (va * va / (a.n - 1) as f64 + vb * vb / (b.n - 1) as f64)
+}
+
+/// Two-sided Welch t-test of treatment against baseline with (1 - alpha) intervals.
+pub fn welch(
+    baseline: &ArmStats,
+    treatment: &ArmStats,
+    alpha: f64,
+) -> Result<Comparison, StatsError> {
+    open_unit("alpha", alpha)?;
+    let se = (baseline.se2() + treatment.se2()).sqrt();
+    if se <= 0.0 || !se.is_finite() {
+        return Err(StatsError::ZeroVariance);
+    }
+    let df = welch_df(baseline, treatment);
+    let diff = treatment.mean - baseline.mean;
+    let t = diff / se;
+    let p = 2.0 * normal::t_sf(t.abs(), df)?;
+    let q = normal::t_upper_quantile(alpha / 2.0, df)?;
+    Ok(build(
+        baseline,
+        treatment,
+        se,
+        t,
+        Some(df),
+        p.min(1.0),
+        q,
+        alpha,
+    ))
+}
+
+/// Successes out of trials in one arm, for percent-of-users metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Proportion {
+    /// Users with the event.
+    pub successes: u64,
+    /// Users in the arm.
+    pub n: u64,
+}
+
+impl Proportion {
+    /// Arm statistics with the binomial variance p (1 - p) (divisor n, not n - 1).
+    pub fn arm(&self) -> Result<ArmStats, StatsError> {
+        if self.successes > self.n {
+            return Err(StatsError::OutOfRange {
+                field: "successes",
+                value: self.successes as f64,
+                range: "[0, n]",
+            });
+        }
+        let p = self.successes as f64 / self.n.max(1) as f64;
+        ArmStats::new(self.n, p, p * (1.0 - p))
+    }
+}
+
+/// Two-sided z-test of two proportions with the unpooled binomial variance, with intervals.
+pub fn two_proportions(
+    baseline: &Proportion,
+    treatment: &Proportion,
+    alpha: f64,
+) -> Result<Comparison, StatsError> {
+    open_unit("alpha", alpha)?;
+    let (a, b) = (baseline.arm()?, treatment.arm()?);
+    let se = (a.se2() + b.se2()).sqrt();
+    if se <= 0.0 {
+        return Err(StatsError::ZeroVariance);
+    }
+    let z = (b.mean - a.mean) / se;
+    let p = 2.0 * normal::sf(z.abs());
+    let q = normal::upper_quantile(alpha / 2.0);
+    Ok(build(&a, &b, se, z, None, p.min(1.0), q, alpha))
+}
+
+/// Delta-method standard error of m1 / m0 (Var ~ se1^2/m0^2 + m1^2 se0^2/m0^4, independent arms).
+pub fn relative_se(baseline: &ArmStats, treatment: &ArmStats) -> Option<f64> {
+    let m0 = baseline.mean;
+    if m0 == 0.0 {
+        return None;
+    }
+    let m1 = treatment.mean;
+    Some((treatment.se2() / (m0 * m0) + m1 * m1 * baseline.se2() / m0.powi(4)).sqrt())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build(
+    a: &ArmStats,
+    b: &ArmStats,
+    se: f64,
+    statistic: f64,
+    df: Option<f64>,
+    p_value: f64,
+    q: f64,
+    alpha: f64,
+) -> Comparison {
+    let diff = b.mean - a.mean;
+    let relative = (a.mean != 0.0).then(|| b.mean / a.mean - 1.0);
+    let relative_ci = relative.zip(relative_se(a, b)).map(|(r, rse)| Interval {
+        lower: r - q * rse,
+        upper: r + q * rse,
+    });
+    Comparison {
+        baseline_mean: a.mean,
+        treatment_mean: b.mean,
+        absolute: diff,
+        se,
+        statistic,
+        df,
+        p_value,
+        confidence: 1.0 - alpha,
+        absolute_ci: Interval {
+            lower: diff - q * se,
+            upper: diff + q * se,
+        },
+        relative,
+        relative_ci,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn welch_matches_hand_computation() {
+        // a = [1,2,3,4] (mean 2.5, var 5/3), b = [2,4,6,8,10] (mean 6, var 10).
+        let a = ArmStats::from_values(&[1.0, 2.0, 3.0, 4.0]).unwrap();
+        let b = ArmStats::from_values(&[2.0, 4.0, 6.0, 8.0, 10.0]).unwrap();
+        let c = welch(&a, &b, 0.05).unwrap();
+        let (va, vb) = (5.0 / 3.0 / 4.0, 10.0 / 5.0);
+        let se = f64::sqrt(va + vb);
+        assert!((c.statistic - 3.5 / se).abs() < 1e-12);
+        let df = (va + vb).powi(2) / (va * va / 3.0 + vb * vb / 4.0);
+        assert!((c.df.unwrap() - df).abs() < 1e-12);
+        // scipy.stats.ttest_ind([1,2,3,4], [2,4,6,8,10], equal_var=False) (scipy 1.17.1).
+        assert!((c.statistic - 2.2514363231593695).abs() < 1e-12);
+        assert!((c.df.unwrap() - 5.520787746170677).abs() < 1e-12);
+        assert!(
+            (c.p_value - 0.06913359319239237).abs() < 1e-9,
+            "{}",
+            c.p_value
+        );
+        assert!(c.absolute_ci.lower < 0.0 && c.absolute_ci.upper > 3.5);
+        assert!((c.relative.unwrap() - 1.4).abs() < 1e-12);
+    }
+
+    #[test]
+    fn relative_interval_uses_delta_method() {
+        let a = ArmStats::new(100, 10.0, 4.0).unwrap();
+        let b = ArmStats::new(100, 11.0, 9.0).unwrap();
+        let c = welch(&a, &b, 0.05).unwrap();
+        let rse = f64::sqrt(0.09 / 100.0 + 121.0 * 0.04 / 10_000.0);
+        let ci = c.relative_ci.unwrap();
+        let q = normal::t_upper_quantile(0.025, c.df.unwrap()).unwrap();
+        assert!(((ci.upper - ci.lower) / 2.0 - rse * q).abs() < 1e-12);
+    }
+
+    #[test]
+    fn two_proportions_binomial_variance() {
+        let c = two_proportions(
+            &Proportion {
+                successes: 600,
+                n: 1000,
+            },
+            &Proportion {
+                successes: 550,
+                n: 1000,
+            },
+            0.05,
+        )
+        .unwrap();
+        let se = f64::sqrt(0.6 * 0.4 / 1000.0 + 0.55 * 0.45 / 1000.0);
+        assert!((c.se - se).abs() < 1e-15);
+        assert!((c.statistic + 0.05 / se).abs() < 1e-12);
+        assert!((c.p_value - 2.0 * normal::sf(0.05 / se)).abs() < 1e-15);
+        assert_eq!(c.df, None);
+    }
+
+    #[test]
+    fn bad_input_is_typed() {
+        let a = ArmStats::new(10, 1.0, 0.0).unwrap();
+        assert_eq!(welch(&a, &a, 0.05), Err(StatsError::ZeroVariance));
+        let b = ArmStats::new(10, 1.0, 1.0).unwrap();
+        assert!(matches!(
+            welch(&a, &b, 1.0),
+            Err(StatsError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            welch(&a, &b, f64::NAN),
+            Err(StatsError::NotFinite { .. })
+        ));
+        let bad = Proportion { successes: 3, n: 2 };
+        assert!(bad.arm().is_err());
+    }
+}

@@ -1,0 +1,59 @@
+# Reference values for tests/scipy_reference.rs, computed by scipy on the same data.
+# Reads the data sets (JSON) from argv[1], prints results as JSON on stdout.
+import json
+import sys
+
+import numpy as np
+from scipy import special, stats
+
+data = json.load(open(sys.argv[1]))
+out = {"welch": [], "chisq": [], "bh": [], "bvn": []}
+
+for case in data["welch"]:
+    a = np.asarray(case["treatment"], dtype=float)
+    b = np.asarray(case["baseline"], dtype=float)
+    res = stats.ttest_ind(a, b, equal_var=False)
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    out["welch"].append({"t": float(res.statistic), "p": float(res.pvalue), "df": float(df)})
+
+for case in data["chisq"]:
+    obs = np.asarray(case["observed"], dtype=float)
+    w = np.asarray(case["weights"], dtype=float)
+    res = stats.chisquare(obs, f_exp=w / w.sum() * obs.sum())
+    out["chisq"].append({"statistic": float(res.statistic), "p": float(res.pvalue)})
+
+for ps in data["bh"]:
+    ps = np.asarray(ps, dtype=float)
+    if hasattr(stats, "false_discovery_control"):
+        adj = stats.false_discovery_control(ps, method="bh")
+    else:
+        m = len(ps)
+        order = np.argsort(ps)
+        ranked = ps[order] * m / np.arange(1, m + 1)
+        ranked = np.minimum.accumulate(ranked[::-1])[::-1]
+        adj = np.empty(m)
+        adj[order] = np.minimum(ranked, 1.0)
+    out["bh"].append([float(x) for x in adj])
+
+
+def bvn_owen(h, k, r):
+    """P(X < h, Y < k) for standard normals with correlation r, exactly via Owen's T."""
+    s = np.sqrt(1 - r * r)
+    corr = 0.5 if (h * k < 0 or (h * k == 0 and h + k < 0)) else 0.0
+    return (
+        0.5 * stats.norm.cdf(h)
+        + 0.5 * stats.norm.cdf(k)
+        - special.owens_t(h, (k - r * h) / (h * s))
+        - special.owens_t(k, (h - r * k) / (k * s))
+        - corr
+    )
+
+
+for case in data["bvn"]:
+    h, k, r = case["c_prev"], case["c"], case["rho"]
+    owen = stats.norm.cdf(h) - bvn_owen(h, k, r)
+    mvn = stats.norm.cdf(h) - stats.multivariate_normal.cdf([h, k], mean=[0, 0], cov=[[1, r], [r, 1]])
+    out["bvn"].append({"owen": float(owen), "mvn": float(mvn)})
+
+json.dump(out, sys.stdout)
