@@ -134,6 +134,32 @@ pub fn document() -> Value {
                 "parameters": key_param("id", "integer"),
                 "delete": op("Delete a metric (an auto-created one is never re-created)", admin, None, json!({ "204": { "description": "Deleted" } }))
             },
+            "/ofrep/v1/evaluate/flags/{key}": {
+                "parameters": key_param("key", "string"),
+                "post": {
+                    "summary": "OpenFeature OFREP: evaluate one flag for a context (targetingKey = matching key)",
+                    "security": [{ "sdk": [] }],
+                    "requestBody": body("OfrepRequest"),
+                    "responses": {
+                        "200": { "description": "Evaluation; value and variant are the treatment", "content": { "application/json": { "schema": schema("OfrepSuccess") } } },
+                        "400": { "description": "PARSE_ERROR, TARGETING_KEY_MISSING or INVALID_CONTEXT", "content": { "application/json": { "schema": schema("OfrepFailure") } } },
+                        "401": { "description": "Missing or unknown key" },
+                        "404": { "description": "FLAG_NOT_FOUND", "content": { "application/json": { "schema": schema("OfrepFailure") } } }
+                    }
+                }
+            },
+            "/ofrep/v1/evaluate/flags": { "post": {
+                "summary": "OpenFeature OFREP: evaluate every live flag for a context; ETag / If-None-Match",
+                "security": [{ "sdk": [] }],
+                "parameters": [{ "name": "If-None-Match", "in": "header", "required": false, "schema": { "type": "string" } }],
+                "requestBody": body("OfrepRequest"),
+                "responses": {
+                    "200": { "description": "Evaluations", "content": { "application/json": { "schema": { "type": "object", "properties": { "flags": { "type": "array", "items": schema("OfrepSuccess") } } } } } },
+                    "304": { "description": "Unchanged since the ETag" },
+                    "400": { "description": "Invalid context", "content": { "application/json": { "schema": schema("OfrepFailure") } } },
+                    "401": { "description": "Missing or unknown key" }
+                }
+            } },
             "/api/v1/admin/stats": { "get": op("Raw counts per flag treatment and per event type", admin, None, ok("200", "Stats", Some("Stats"))) }
         },
         "components": {
@@ -204,6 +230,9 @@ fn schemas() -> Value {
             "value_property": s, "denominator_event_type": s, "filter": { "type": "object" }, "cap": { "type": "number" }
         } },
         "Metric": { "allOf": [schema("NewMetric"), { "type": "object", "properties": { "id": int, "auto_created": { "type": "boolean" }, "created_at": int } }] },
+        "OfrepRequest": { "type": "object", "properties": { "context": { "type": "object", "properties": { "targetingKey": s }, "additionalProperties": true } } },
+        "OfrepSuccess": { "type": "object", "properties": { "key": s, "reason": { "type": "string", "enum": ["SPLIT", "TARGETING_MATCH", "DEFAULT", "DISABLED"] }, "variant": s, "value": s, "metadata": { "type": "object" } } },
+        "OfrepFailure": { "type": "object", "properties": { "key": s, "errorCode": s, "errorDetails": s } },
         "Stats": { "type": "object", "properties": {
             "batches": int,
             "impressions": { "type": "array", "items": { "type": "object", "properties": { "flag": s, "treatment": s, "impressions": int, "users": int } } },

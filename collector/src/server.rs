@@ -24,7 +24,7 @@ use crate::config::Config;
 use crate::error::{ApiError, json_errors};
 use crate::flag_state::FlagState;
 use crate::store::{Principal, SqliteStore, Store, StoreError};
-use crate::{flags_api, ingest, openapi};
+use crate::{flags_api, ingest, ofrep, openapi};
 
 /// Cache of authenticated key hashes (keys are never revoked while running).
 #[derive(Default)]
@@ -169,6 +169,8 @@ fn routes(config: &Config) -> Routes {
         delete(am::delete_metric),
     )
     .add("/api/v1/admin/stats", &["get"], get(am::stats))
+    .add(ofrep::FLAG_PATH, &["post"], post(ofrep::evaluate_one))
+    .add(ofrep::BULK_PATH, &["post"], post(ofrep::evaluate_all))
 }
 
 /// Every `(method, path)` the router serves (lower-case method, OpenAPI path syntax).
@@ -191,8 +193,10 @@ fn cors() -> CorsLayer {
             header::CONTENT_TYPE,
             header::CONTENT_ENCODING,
             HeaderName::from_static("last-event-id"),
+            header::IF_NONE_MATCH,
             HeaderName::from_static("x-rum-protocol"),
         ])
+        .expose_headers([header::ETAG])
         .max_age(std::time::Duration::from_secs(3600))
 }
 

@@ -1,0 +1,165 @@
+//! OpenFeature Remote Evaluation Protocol (OFREP, open-feature/protocol): lets every existing
+//! OpenFeature OFREP provider evaluate our flags remotely, unchanged. SDK key, Bearer.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use agent_core::flags::{Attributes, Evaluation, FlagSet, labels};
+
+use crate::auth::SdkAuth;
+use crate::error::ApiError;
+use crate::server::AppState;
+
+/// Path of the single-flag evaluation.
+pub const FLAG_PATH: &str = "/ofrep/v1/evaluate/flags/{key}";
+/// Path of the bulk evaluation.
+pub const BULK_PATH: &str = "/ofrep/v1/evaluate/flags";
+
+#[derive(Debug, Deserialize)]
+struct Request {
+    #[serde(default)]
+    context: Map<String, Value>,
+}
+
+fn failure(status: StatusCode, key: Option<&str>, code: &str, details: String) -> Response {
+    let mut body = json!({ "errorCode": code, "errorDetails": details });
+    if let Some(k) = key {
+        body["key"] = json!(k);
+    }
+    (status, Json(body)).into_response()
+}
+
+/// Reads the evaluation context: `targetingKey` is the matching key, the rest are attributes.
+fn context(body: &[u8], key: Option<&str>) -> Result<(String, Attributes), Response> {
+    let req: Request = if body.iter().all(u8::is_ascii_whitespace) {
+        Request {
+            context: Map::new(),
+        }
+    } else {
+        serde_json::from_slice(body)
+            .map_err(|e| failure(StatusCode::BAD_REQUEST, key, "PARSE_ERROR", e.to_string()))?
+    };
+    let mut attrs = req.context;
+    match attrs.remove("targetingKey") {
+        Some(Value::String(k)) if !k.is_empty() => Ok((k, Attributes(attrs.into_iter().collect()))),
+        Some(_) => Err(failure(
+            StatusCode::BAD_REQUEST,
+            key,
+            "INVALID_CONTEXT",
+            "context.targetingKey must be a non-empty string".into(),
+        )),
+        None => Err(failure(
+            StatusCode::BAD_REQUEST,
+            key,
+            "TARGETING_KEY_MISSING",
+            "context.targetingKey is required".into(),
+        )),
+    }
+}
+
+/// OFREP reason of one of our evaluations.
+pub fn reason(ev: &Evaluation) -> &'static str {
+    match ev.label.as_str() {
+        labels::KILLED => "DISABLED",
+        labels::DEFAULT_RULE | labels::NOT_IN_SPLIT => "DEFAULT",
+        _ if ev.bucket.is_some() => "SPLIT",
+        _ => "TARGETING_MATCH",
+    }
+}
+
+fn success(key: &str, ev: Evaluation) -> Value {
+    let mut metadata = json!({ "label": ev.label, "version": ev.version });
+    if let Some(c) = &ev.config {
+        metadata["config"] = json!(c);
+    }
+    json!({
+        "key": key,
+        "reason": reason(&ev),
+        "variant": ev.treatment,
+        "value": ev.treatment,
+        "metadata": metadata,
+    })
+}
+
+fn known(set: &FlagSet, key: &str) -> bool {
+    set.get(key).is_some_and(|f| !f.archived)
+}
+
+/// `POST /ofrep/v1/evaluate/flags/{key}`.
+pub async fn evaluate_one(
+    State(state): State<AppState>,
+    _auth: SdkAuth,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (targeting_key, attrs) = match context(&body, Some(&key)) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let snap = state.flags.current();
+    let set = match snap.flag_set() {
+        Ok(s) => s,
+        Err(e) => {
+            return ApiError::internal(format!("stored flags do not compile: {e}")).into_response();
+        }
+    };
+    if !known(set, &key) {
+        return failure(
+            StatusCode::NOT_FOUND,
+            Some(&key),
+            "FLAG_NOT_FOUND",
+            format!("flag {key:?} not found"),
+        );
+    }
+    let ev = set.evaluate(&targeting_key, None, &key, &attrs);
+    Json(success(&key, ev)).into_response()
+}
+
+/// `POST /ofrep/v1/evaluate/flags`: every live flag for one context; `ETag` / `If-None-Match`.
+pub async fn evaluate_all(
+    State(state): State<AppState>,
+    _auth: SdkAuth,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (targeting_key, attrs) = match context(&body, None) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let snap = state.flags.current();
+    let set = match snap.flag_set() {
+        Ok(s) => s,
+        Err(e) => {
+            return ApiError::internal(format!("stored flags do not compile: {e}")).into_response();
+        }
+    };
+    // The answer depends only on the flag-set version and the context.
+    let mut hasher = Sha256::new();
+    hasher.update(snap.version.to_le_bytes());
+    hasher.update(&body);
+    let etag = format!("\"{}\"", &hex::encode(hasher.finalize())[..32]);
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
+    {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+    }
+    let flags: Vec<Value> = snap
+        .flags
+        .iter()
+        .filter(|f| !f.archived)
+        .map(|f| success(&f.key, set.evaluate(&targeting_key, None, &f.key, &attrs)))
+        .collect();
+    let mut response = Json(json!({ "flags": flags })).into_response();
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        response.headers_mut().insert(header::ETAG, v);
+    }
+    response
+}

@@ -1,0 +1,144 @@
+//! OpenFeature OFREP endpoints against a real collector.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+fn ofrep(
+    c: &TestCollector,
+    path: &str,
+    body: Value,
+    etag: Option<&str>,
+) -> reqwest::blocking::Response {
+    let mut req = c.client.post(c.url(path)).bearer_auth(SDK).json(&body);
+    if let Some(e) = etag {
+        req = req.header("if-none-match", e);
+    }
+    req.send().expect("sent")
+}
+
+#[test]
+fn ofrep_single_and_bulk_evaluation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = TestCollector::start(dir.path());
+    let mut body = flag_body("pricing");
+    body["rules"] = json!([
+        {"name": "vip", "matchers": [{"type": "equals", "attribute": "plan", "value": "vip"}],
+         "treatment": "on"},
+        {"name": "everyone", "matchers": [], "rollout": [
+            {"treatment": "on", "weight": 50}, {"treatment": "off", "weight": 50}]}
+    ]);
+    assert_eq!(c.admin_post("/api/v1/admin/flags", body).status(), 201);
+    assert_eq!(
+        c.admin_post("/api/v1/admin/flags", flag_body("old"))
+            .status(),
+        201
+    );
+    assert_eq!(
+        c.admin_post("/api/v1/admin/flags/old/archive", json!({}))
+            .status(),
+        200
+    );
+
+    let one = "/ofrep/v1/evaluate/flags/pricing";
+    let r: Value = ofrep(
+        &c,
+        one,
+        json!({"context": {"targetingKey": "u1", "plan": "vip"}}),
+        None,
+    )
+    .json()
+    .expect("json");
+    assert_eq!(
+        (
+            r["key"].clone(),
+            r["reason"].clone(),
+            r["variant"].clone(),
+            r["value"].clone()
+        ),
+        (
+            json!("pricing"),
+            json!("TARGETING_MATCH"),
+            json!("on"),
+            json!("on")
+        )
+    );
+    assert_eq!(r["metadata"]["label"], "vip");
+
+    // Same answer as the admin evaluate endpoint, reason SPLIT for the rollout rule.
+    let r: Value = ofrep(&c, one, json!({"context": {"targetingKey": "u2"}}), None)
+        .json()
+        .expect("json");
+    let admin: Value = c
+        .admin_post("/api/v1/admin/flags/pricing/evaluate", json!({"key": "u2"}))
+        .json()
+        .expect("json");
+    assert_eq!(r["variant"], admin["treatment"]);
+    assert_eq!(r["reason"], "SPLIT");
+
+    let r = ofrep(&c, one, json!({"context": {"plan": "vip"}}), None);
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.json::<Value>().expect("json")["errorCode"],
+        "TARGETING_KEY_MISSING"
+    );
+    let r = c
+        .client
+        .post(c.url(one))
+        .bearer_auth(SDK)
+        .body("{not json")
+        .send()
+        .expect("sent");
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().expect("json")["errorCode"], "PARSE_ERROR");
+    for missing in ["nope", "old"] {
+        let r = ofrep(
+            &c,
+            &format!("/ofrep/v1/evaluate/flags/{missing}"),
+            json!({"context": {"targetingKey": "u1"}}),
+            None,
+        );
+        assert_eq!(r.status(), 404);
+        assert_eq!(
+            r.json::<Value>().expect("json")["errorCode"],
+            "FLAG_NOT_FOUND"
+        );
+    }
+
+    let bulk = "/ofrep/v1/evaluate/flags";
+    let ctx = json!({"context": {"targetingKey": "u1"}});
+    let r = ofrep(&c, bulk, ctx.clone(), None);
+    assert_eq!(r.status(), 200);
+    let etag = r.headers()["etag"].to_str().expect("etag").to_string();
+    let all: Value = r.json().expect("json");
+    let keys: Vec<&str> = all["flags"]
+        .as_array()
+        .expect("flags")
+        .iter()
+        .map(|f| f["key"].as_str().expect("key"))
+        .collect();
+    assert_eq!(keys, vec!["pricing"], "archived flags are not evaluated");
+    assert_eq!(ofrep(&c, bulk, ctx.clone(), Some(&etag)).status(), 304);
+    let other = json!({"context": {"targetingKey": "u2"}});
+    assert_eq!(ofrep(&c, bulk, other, Some(&etag)).status(), 200);
+
+    assert_eq!(
+        c.admin_post("/api/v1/admin/flags/pricing/kill", json!({}))
+            .status(),
+        200
+    );
+    let r = ofrep(&c, bulk, ctx, Some(&etag));
+    assert_eq!(r.status(), 200, "a flag change invalidates the ETag");
+    let all: Value = r.json().expect("json");
+    assert_eq!(all["flags"][0]["reason"], "DISABLED");
+    assert_eq!(all["flags"][0]["variant"], "off");
+
+    let r = c
+        .client
+        .post(c.url(bulk))
+        .json(&json!({}))
+        .send()
+        .expect("sent");
+    assert_eq!(r.status(), 401);
+}
