@@ -27,16 +27,36 @@ struct Request {
     context: Map<String, Value>,
 }
 
-fn failure(status: StatusCode, key: Option<&str>, code: &str, details: String) -> Response {
-    let mut body = json!({ "errorCode": code, "errorDetails": details });
-    if let Some(k) = key {
-        body["key"] = json!(k);
+/// An OFREP error answer: `{"key"?, "errorCode", "errorDetails"}`.
+#[derive(Debug)]
+pub struct Failure {
+    status: StatusCode,
+    key: Option<String>,
+    code: &'static str,
+    details: String,
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        let mut body = json!({ "errorCode": self.code, "errorDetails": self.details });
+        if let Some(k) = self.key {
+            body["key"] = json!(k);
+        }
+        (self.status, Json(body)).into_response()
     }
-    (status, Json(body)).into_response()
+}
+
+fn failure(status: StatusCode, key: Option<&str>, code: &'static str, details: String) -> Failure {
+    Failure {
+        status,
+        key: key.map(str::to_string),
+        code,
+        details,
+    }
 }
 
 /// Reads the evaluation context: `targetingKey` is the matching key, the rest are attributes.
-fn context(body: &[u8], key: Option<&str>) -> Result<(String, Attributes), Response> {
+fn context(body: &[u8], key: Option<&str>) -> Result<(String, Attributes), Failure> {
     let req: Request = if body.iter().all(u8::is_ascii_whitespace) {
         Request {
             context: Map::new(),
@@ -100,7 +120,7 @@ pub async fn evaluate_one(
 ) -> Response {
     let (targeting_key, attrs) = match context(&body, Some(&key)) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(f) => return f.into_response(),
     };
     let snap = state.flags.current();
     let set = match snap.flag_set() {
@@ -115,7 +135,8 @@ pub async fn evaluate_one(
             Some(&key),
             "FLAG_NOT_FOUND",
             format!("flag {key:?} not found"),
-        );
+        )
+        .into_response();
     }
     let ev = set.evaluate(&targeting_key, None, &key, &attrs);
     Json(success(&key, ev)).into_response()
@@ -130,7 +151,7 @@ pub async fn evaluate_all(
 ) -> Response {
     let (targeting_key, attrs) = match context(&body, None) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(f) => return f.into_response(),
     };
     let snap = state.flags.current();
     let set = match snap.flag_set() {
