@@ -3,6 +3,7 @@
 //!
 //! Start one in-process with [`server::spawn`] (async) or [`server::BackgroundCollector`]
 //! (sync), or run the `collector serve` binary.
+#![recursion_limit = "256"]
 
 pub mod admin;
 pub mod auth;

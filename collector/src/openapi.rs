@@ -236,7 +236,8 @@ fn schemas() -> Value {
         "Stats": { "type": "object", "properties": {
             "batches": int,
             "impressions": { "type": "array", "items": { "type": "object", "properties": { "flag": s, "treatment": s, "impressions": int, "users": int } } },
-            "events": { "type": "array", "items": { "type": "object", "properties": { "event_type": s, "events": int, "users": int, "value_sum": { "type": "number" } } } }
+            "events": { "type": "array", "items": { "type": "object", "properties": { "event_type": s, "events": int, "users": int, "value_sum": { "type": "number" } } } },
+            "by_treatment": { "type": "array", "description": "Events of the users who saw each flag treatment (raw, before attribution windows)", "items": { "type": "object", "properties": { "flag": s, "treatment": s, "event_type": s, "events": int, "users": int, "value_sum": { "type": "number" } } } }
         } }
     })
 }

@@ -178,6 +178,23 @@ pub struct EventStat {
     pub value_sum: f64,
 }
 
+/// Events of the users who saw one flag treatment, by event type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TreatmentEventStat {
+    /// Flag key.
+    pub flag: String,
+    /// Treatment the users saw.
+    pub treatment: String,
+    /// Event type.
+    pub event_type: String,
+    /// Number of events of those users.
+    pub events: u64,
+    /// Distinct users among them with the event.
+    pub users: u64,
+    /// Sum of the values (null values ignored).
+    pub value_sum: f64,
+}
+
 /// Raw counts, for tests, the demo and operators.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
@@ -187,6 +204,8 @@ pub struct Stats {
     pub impressions: Vec<ImpressionStat>,
     /// Per event type.
     pub events: Vec<EventStat>,
+    /// Per flag treatment and event type.
+    pub by_treatment: Vec<TreatmentEventStat>,
 }
 
 /// Everything the collector persists.

@@ -18,7 +18,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 
 use super::{
     EventStat, FlagAction, HistoryEntry, ImpressionStat, IngestOutcome, Metric, NewMetric,
-    Principal, Stats, Store, StoreError,
+    Principal, Stats, Store, StoreError, TreatmentEventStat,
 };
 use crate::metrics::default_metrics;
 
@@ -631,10 +631,30 @@ impl Store for SqliteStore {
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
+            let by_treatment = c
+                .prepare_cached(
+                    "SELECT i.flag, i.treatment, e.type, COUNT(*), COUNT(DISTINCT e.key), \
+                     COALESCE(SUM(e.value), 0) \
+                     FROM (SELECT DISTINCT flag, treatment, key FROM impressions) i \
+                     JOIN events e ON e.key = i.key \
+                     GROUP BY i.flag, i.treatment, e.type ORDER BY 1, 2, 3",
+                )?
+                .query_map([], |r| {
+                    Ok(TreatmentEventStat {
+                        flag: r.get(0)?,
+                        treatment: r.get(1)?,
+                        event_type: r.get(2)?,
+                        events: r.get::<_, i64>(3)? as u64,
+                        users: r.get::<_, i64>(4)? as u64,
+                        value_sum: r.get(5)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(Stats {
                 batches,
                 impressions,
                 events,
+                by_treatment,
             })
         })
     }
