@@ -14,8 +14,9 @@
 //! to respect the cap (oldest hour first). The periodic seal does not release them: that is what
 //! keeps an active user at one or two rows per hour instead of one per batch.
 //!
-//! Memory: an entry is a 128-bit hash of the identity plus a position; only entries holding late
-//! counts keep an impression. Pending entries are compared field by field with the pending
+//! Memory: an entry is a 128-bit hash of the identity plus a position (about 50 bytes with the
+//! map's overhead, so ~3 MB at the default cap); only entries holding late counts keep an
+//! impression. Pending entries are compared field by field with the pending
 //! impression, so a hash collision never merges different impressions there; a collision between
 //! a sealed identity and a new one (2^-128 odds per pair) would only move counts between them.
 
@@ -43,7 +44,8 @@ struct Entry {
     /// generation moved on (the batch was sealed).
     pending: Option<(u64, usize)>,
     /// Duplicates seen after its impression was sealed: the first of them, `count` = how many.
-    late: Option<Impression>,
+    /// Boxed: most entries hold none, and an inline impression would triple every entry's size.
+    late: Option<Box<Impression>>,
 }
 
 /// The cross-batch deduplication cache (see the module docs).
@@ -159,7 +161,7 @@ impl Deduper {
             None => {
                 let mut late = impression;
                 late.count = add;
-                entry.late = Some(late);
+                entry.late = Some(Box::new(late));
                 self.late_entries += 1;
             }
         }
@@ -237,7 +239,7 @@ impl Deduper {
             if let Some(late) = e.late {
                 self.late_entries = self.late_entries.saturating_sub(1);
                 self.late_total = self.late_total.saturating_sub(u64::from(late.count));
-                out.push(release(late));
+                out.push(release(*late));
             }
         }
     }
@@ -281,7 +283,7 @@ impl Deduper {
         for map in self.hours.values_mut() {
             for e in map.values_mut() {
                 if let Some(late) = e.late.take() {
-                    released.push(release(late));
+                    released.push(release(*late));
                 }
             }
         }
