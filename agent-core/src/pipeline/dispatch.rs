@@ -13,6 +13,7 @@ impl Pipeline {
     /// The next thing the uploader should do.
     pub fn next_upload(&mut self) -> UploadTask {
         let now = self.clock.now_ms();
+        self.release_late(now);
         self.seal_if_overdue(now);
         self.rescan_if_due(now);
         let can_send = self.in_flight.is_none() && self.backoff.remaining_ms(now).is_none();
@@ -141,7 +142,8 @@ impl Pipeline {
         if let Some(left) = self.backoff.remaining_ms(now) {
             ms = ms.min(left);
         }
-        for due in [self.seal_due_at(), self.rescan_due_at()]
+        let late_due = self.dedupe.next_release_ms();
+        for due in [self.seal_due_at(), self.rescan_due_at(), late_due]
             .into_iter()
             .flatten()
         {

@@ -1,6 +1,8 @@
 //! The telemetry pipeline: items in, batches out. Owned by the agent's worker thread.
 //!
-//! Items collect in a pending batch (impressions deduplicated, see [`crate::dedupe`]). The pending
+//! Items collect in a pending batch (impressions deduplicated across batches, see
+//! [`crate::dedupe`]: duplicates of a sealed impression are held as late counts and released at
+//! the end of their hour, on `flush`/`shutdown`, or when the cache evicts them). The pending
 //! batch is sealed when it is full (items or estimated gzipped bytes), on `flush`, or when its
 //! oldest item has waited `flush_interval`. A sealed batch gets a fresh UUID, is encoded once
 //! (gzip JSON of [`Batch`], also the spool file's content) and is spooled when a spool directory is
@@ -21,7 +23,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::clock::Clock;
-use crate::dedupe::Deduper;
+use crate::dedupe::{self, Deduper, hour_of};
 use crate::policy::{Backoff, SizeEstimator, duration_ms};
 use crate::spool;
 use crate::wire::{self, Batch, DropCount, Event, Impression, SdkInfo};
@@ -56,11 +58,15 @@ pub struct PipelineConfig {
     pub backoff_base: Duration,
     /// Longest retry delay.
     pub backoff_max: Duration,
+    /// Most impression identities (key, flag, treatment, version, label, hour) remembered across
+    /// batches for deduplication; beyond it the oldest hour is evicted first.
+    pub dedupe_max_identities: usize,
 }
 
 impl PipelineConfig {
     /// The defaults: 500 items or 512 KiB gzipped per batch, 10,000 items in memory, no spool
-    /// (50 MiB / 500 files once a directory is set), 5 s flush interval, backoff 1 s to 5 min.
+    /// (50 MiB / 500 files once a directory is set), 5 s flush interval, backoff 1 s to 5 min,
+    /// 50,000 identities in the deduplication cache.
     pub fn default_for(sdk_key: impl Into<String>, sdk: SdkInfo) -> Self {
         PipelineConfig {
             sdk_key: sdk_key.into(),
@@ -74,6 +80,7 @@ impl PipelineConfig {
             flush_interval: Duration::from_secs(5),
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
+            dedupe_max_identities: dedupe::DEFAULT_MAX_IDENTITIES,
         }
     }
 }
@@ -91,6 +98,10 @@ pub struct PipelineStats {
     pub delivered_items: u64,
     /// Items dropped since start, by reason (not reset when reported).
     pub dropped: Vec<DropCount>,
+    /// Impression identities remembered by the deduplication cache.
+    pub dedupe_identities: usize,
+    /// Duplicate impressions held as late counts, not yet in a batch.
+    pub dedupe_late: u64,
 }
 
 impl PipelineStats {
@@ -201,6 +212,7 @@ impl Pipeline {
         };
         // Room for a handful of drop counts and the separators between items.
         let envelope_bytes = json_size(&envelope) + 256;
+        let dedupe = Deduper::new(config.dedupe_max_identities);
         let mut pipeline = Pipeline {
             backoff: Backoff::new(config.backoff_base, config.backoff_max),
             config,
@@ -208,7 +220,7 @@ impl Pipeline {
             batch_limit,
             envelope_bytes,
             pending: Pending::default(),
-            dedupe: Deduper::new(),
+            dedupe,
             estimator: SizeEstimator::default(),
             sealed: SealedQueue::default(),
             in_flight: None,
@@ -236,6 +248,7 @@ impl Pipeline {
     /// Adds an impression (deduplicated per key, flag, treatment, version, label and clock hour).
     pub fn push_impression(&mut self, impression: Impression) {
         let now = self.clock.now_ms();
+        self.release_late(now);
         self.seal_if_overdue(now);
         let Some(impression) = self
             .dedupe
@@ -248,15 +261,45 @@ impl Pipeline {
         if !self.admit(size, now) {
             return;
         }
-        self.dedupe
+        let evicted = self
+            .dedupe
             .record(&impression, self.pending.impressions.len());
         self.pending.impressions.push(impression);
         self.added(size, now);
+        for late in evicted {
+            self.enqueue_impression(late, now);
+        }
+    }
+
+    /// Adds an impression to the pending batch as is, bypassing deduplication (late counts
+    /// released by the cache).
+    fn enqueue_impression(&mut self, impression: Impression, now: i64) {
+        let size = json_size(&impression);
+        if !self.admit(size, now) {
+            return;
+        }
+        self.pending.impressions.push(impression);
+        self.added(size, now);
+    }
+
+    /// Releases late counts whose hour is over (all of them once shut down).
+    fn release_late(&mut self, now: i64) {
+        let released = if self.shut_down {
+            self.dedupe.take_late()
+        } else if self.dedupe.oldest_hour().is_some_and(|h| h < hour_of(now)) {
+            self.dedupe.expire(hour_of(now))
+        } else {
+            return;
+        };
+        for late in released {
+            self.enqueue_impression(late, now);
+        }
     }
 
     /// Adds an event.
     pub fn push_event(&mut self, event: Event) {
         let now = self.clock.now_ms();
+        self.release_late(now);
         self.seal_if_overdue(now);
         let size = json_size(&event);
         if !self.admit(size, now) {
@@ -266,16 +309,23 @@ impl Pipeline {
         self.added(size, now);
     }
 
-    /// Seals whatever is pending into a batch now (and spools it), so it is uploaded next.
+    /// Seals whatever is pending into a batch now (and spools it), so it is uploaded next; late
+    /// duplicate counts held by the deduplication cache go with it.
     pub fn flush(&mut self) {
+        let now = self.clock.now_ms();
+        for late in self.dedupe.take_late() {
+            self.enqueue_impression(late, now);
+        }
         if self.pending.len() > 0 || self.drops_only_due() {
             self.seal();
         }
     }
 
-    /// Time-driven work (sealing an overdue pending batch); `next_upload` does it too.
+    /// Time-driven work (releasing late counts of hours that ended, sealing an overdue pending
+    /// batch); `next_upload` does it too.
     pub fn tick(&mut self) {
         let now = self.clock.now_ms();
+        self.release_late(now);
         self.seal_if_overdue(now);
     }
 
@@ -292,6 +342,8 @@ impl Pipeline {
             spooled_bytes: self.sealed.spool_bytes(),
             delivered_items: self.delivered,
             dropped: self.drops.totals(),
+            dedupe_identities: self.dedupe.len(),
+            dedupe_late: self.dedupe.late_total(),
         }
     }
 
@@ -389,7 +441,7 @@ impl Pipeline {
             dropped: self.drops.take(),
         };
         self.pending = Pending::default();
-        self.dedupe.clear();
+        self.dedupe.sealed();
         self.store(batch, false);
         self.enforce_spool_caps();
     }
