@@ -281,3 +281,27 @@ fn shutdown_leaves_nothing_behind() {
     let counts: Vec<u32> = rows_of(&batches, "u1").iter().map(|i| i.count).collect();
     assert_eq!(counts, vec![1, 9, 1]);
 }
+
+#[test]
+fn released_late_counts_are_never_dropped_for_the_queue_bound() {
+    let mut c = config(None);
+    c.max_queue_items = 600;
+    let (mut p, clock) = open(c);
+    let now = clock.now_ms();
+    for i in 0..500 {
+        p.push_impression(impression(&format!("u{i}"), "default rule", now));
+    }
+    p.flush();
+    // The same identities again, after their impressions were sealed: held as late counts.
+    for i in 0..500 {
+        p.push_impression(impression(&format!("u{i}"), "default rule", now + 1));
+    }
+    // Fill the memory queue to its bound with events.
+    for n in 0..100 {
+        p.push_event(event(n));
+    }
+    assert_eq!(p.stats().queued_items, 600);
+    let batches = drain(&mut p, &clock);
+    assert_eq!(total_count(&batches), 1_000, "every duplicate is counted");
+    assert_eq!(p.stats().dropped_for("queue_full"), 0);
+}

@@ -272,10 +272,12 @@ impl Pipeline {
     }
 
     /// Adds an impression to the pending batch as is, bypassing deduplication (late counts
-    /// released by the cache).
+    /// released by the cache). Late counts stand for duplicates already accepted, so they are
+    /// never dropped for the queue bound: the memory they need was already bounded by the cache's
+    /// cap, which is why the queue may exceed `max_queue_items` by at most that cap.
     fn enqueue_impression(&mut self, impression: Impression, now: i64) {
         let size = json_size(&impression);
-        if !self.admit(size, now) {
+        if !self.admit_within(size, now, false) {
             return;
         }
         self.pending.impressions.push(impression);
@@ -368,7 +370,12 @@ impl Pipeline {
 
     /// Checks the memory bound and makes room in the pending batch for an item of `size` bytes.
     fn admit(&mut self, size: usize, now: i64) -> bool {
-        if self.queued_items() >= self.config.max_queue_items {
+        self.admit_within(size, now, true)
+    }
+
+    /// `admit`, optionally without the queue bound (for counts of items already accepted).
+    fn admit_within(&mut self, size: usize, now: i64, bounded: bool) -> bool {
+        if bounded && self.queued_items() >= self.config.max_queue_items {
             self.drops.count(QUEUE_FULL, 1, now);
             return false;
         }
@@ -376,7 +383,7 @@ impl Pipeline {
             let raw = self.envelope_bytes + self.pending.raw_bytes + size + 1;
             if self.estimator.estimate(raw) > self.config.max_batch_bytes {
                 self.seal();
-                if self.queued_items() >= self.config.max_queue_items {
+                if bounded && self.queued_items() >= self.config.max_queue_items {
                     self.drops.count(QUEUE_FULL, 1, now);
                     return false;
                 }
