@@ -60,6 +60,12 @@ fn flag_action(summary: &str) -> Value {
 
 /// The OpenAPI document.
 pub fn document() -> Value {
+    let mut doc = base_document();
+    extend_notify(&mut doc);
+    doc
+}
+
+fn base_document() -> Value {
     let admin = Some("admin");
     json!({
         "openapi": "3.1.0",
@@ -245,4 +251,49 @@ fn schemas() -> Value {
 /// Handler of `GET /api/v1/openapi.json`.
 pub async fn get_openapi() -> Json<Value> {
     Json(document())
+}
+
+/// Paths and schemas of the sensitivity calculator and notification channels.
+fn extend_notify(doc: &mut Value) {
+    let admin = Some("admin");
+    let num = json!({ "type": "number" });
+    let int = json!({ "type": "integer" });
+    let paths = [(
+        "/api/v1/admin/sensitivity",
+        json!({ "post": op("Sensitivity calculator: the smallest degradation an alert can catch with the given power (one-sided test at alpha / checks, unpooled variance). 422 when no value in the metric's range is detectable", admin, Some("SensitivityRequest"), ok("200", "Answer", Some("SensitivityResponse"))) }),
+    )];
+    let schemas = [
+        (
+            "SensitivityRequest",
+            json!({ "type": "object", "additionalProperties": false,
+            "required": ["kind", "total_sample_size", "baseline_share", "baseline_value", "desired_direction"], "properties": {
+            "kind": { "type": "string", "enum": ["proportion", "mean"] },
+            "total_sample_size": { "type": "integer", "minimum": 0, "description": "Expected users in both arms over the window" },
+            "baseline_share": { "type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1 },
+            "baseline_value": { "type": "number", "description": "Baseline proportion in (0, 1), or mean" },
+            "baseline_stdev": { "type": "number", "exclusiveMinimum": 0, "description": "Required for means; assumed equal in both arms" },
+            "threshold": { "oneOf": [
+                { "type": "object", "required": ["relative"], "properties": { "relative": { "type": "number", "minimum": 0 } } },
+                { "type": "object", "required": ["absolute"], "properties": { "absolute": { "type": "number", "minimum": 0 } } }
+            ], "description": "Default {\"relative\": 0}" },
+            "desired_direction": { "type": "string", "enum": ["increase", "decrease"] },
+            "alpha": { "type": "number", "default": 0.05 }, "power": { "type": "number", "default": 0.8 },
+            "window_minutes": { "type": "integer", "default": 1440, "minimum": 30, "maximum": 40320 }
+        } }),
+        ),
+        (
+            "SensitivityResponse",
+            json!({ "type": "object", "properties": {
+            "comparison_value": num, "min_detectable_absolute": num, "min_detectable_relative": num,
+            "alpha_per_check": num, "checks": int, "critical_value": num,
+            "baseline_sample_size": num, "comparison_sample_size": num
+        } }),
+        ),
+    ];
+    for (path, item) in paths {
+        doc["paths"][path] = item;
+    }
+    for (name, schema) in schemas {
+        doc["components"]["schemas"][name] = schema;
+    }
 }

@@ -3,3 +3,4 @@
 pub mod flags;
 pub mod metrics;
 pub mod segments;
+pub mod sensitivity;
