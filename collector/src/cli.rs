@@ -51,6 +51,17 @@ pub struct ServeArgs {
     /// Environment of the SDK key.
     #[arg(long, env = "COLLECTOR_ENVIRONMENT", default_value = "production")]
     pub environment: String,
+    /// SMTP server for email channels: `smtp://host:port` (plain; add `?tls=required` for
+    /// STARTTLS) or `smtps://host:port`; credentials as `smtp://user:pass@host`.
+    #[arg(long, env = "COLLECTOR_SMTP_URL")]
+    pub smtp_url: Option<String>,
+    /// Sender address of notification emails.
+    #[arg(
+        long,
+        env = "COLLECTOR_SMTP_FROM",
+        default_value = "rum-collector@localhost"
+    )]
+    pub smtp_from: String,
 }
 
 impl From<ServeArgs> for Config {
@@ -59,6 +70,8 @@ impl From<ServeArgs> for Config {
         c.admin_key = a.admin_key;
         c.sdk_key = a.sdk_key;
         c.environment = a.environment;
+        c.notify.smtp_url = a.smtp_url;
+        c.notify.smtp_from = a.smtp_from;
         c
     }
 }
