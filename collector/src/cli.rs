@@ -29,6 +29,8 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Sensitivity calculator: the smallest degradation an alert can catch; prints JSON.
+    Sensitivity(SensitivityArgs),
 }
 
 /// Options of `collector serve`.
@@ -49,6 +51,17 @@ pub struct ServeArgs {
     /// Environment of the SDK key.
     #[arg(long, env = "COLLECTOR_ENVIRONMENT", default_value = "production")]
     pub environment: String,
+    /// SMTP server for email channels: `smtp://host:port` (plain; add `?tls=required` for
+    /// STARTTLS) or `smtps://host:port`; credentials as `smtp://user:pass@host`.
+    #[arg(long, env = "COLLECTOR_SMTP_URL")]
+    pub smtp_url: Option<String>,
+    /// Sender address of notification emails.
+    #[arg(
+        long,
+        env = "COLLECTOR_SMTP_FROM",
+        default_value = "rum-collector@localhost"
+    )]
+    pub smtp_from: String,
 }
 
 impl From<ServeArgs> for Config {
@@ -57,6 +70,8 @@ impl From<ServeArgs> for Config {
         c.admin_key = a.admin_key;
         c.sdk_key = a.sdk_key;
         c.environment = a.environment;
+        c.notify.smtp_url = a.smtp_url;
+        c.notify.smtp_from = a.smtp_from;
         c
     }
 }
@@ -101,4 +116,67 @@ pub fn create_key(
     store.add_key(&hash_key(&key), &principal)?;
     store.close();
     Ok(key)
+}
+
+/// Options of `collector sensitivity` (same fields as `POST /api/v1/admin/sensitivity`).
+#[derive(Debug, Clone, Args)]
+pub struct SensitivityArgs {
+    /// `proportion` (percent of users) or `mean`.
+    #[arg(long, value_parser = ["proportion", "mean"])]
+    pub kind: String,
+    /// Expected users in both arms over the window.
+    #[arg(long)]
+    pub total_sample_size: u64,
+    /// Share of the users in the baseline arm.
+    #[arg(long, default_value_t = 0.5)]
+    pub baseline_share: f64,
+    /// Baseline proportion or mean.
+    #[arg(long)]
+    pub baseline_value: f64,
+    /// Baseline standard deviation (means).
+    #[arg(long)]
+    pub baseline_stdev: Option<f64>,
+    /// Threshold relative to the baseline value (0.1 = 10 %).
+    #[arg(long, conflicts_with = "threshold_absolute")]
+    pub threshold_relative: Option<f64>,
+    /// Threshold in metric units.
+    #[arg(long)]
+    pub threshold_absolute: Option<f64>,
+    /// The direction the team wants: `increase` or `decrease`.
+    #[arg(long, value_parser = ["increase", "decrease"])]
+    pub desired_direction: String,
+    /// Window-wide significance level.
+    #[arg(long, default_value_t = 0.05)]
+    pub alpha: f64,
+    /// Power.
+    #[arg(long, default_value_t = 0.8)]
+    pub power: f64,
+    /// Monitoring window in minutes.
+    #[arg(long, default_value_t = 1440)]
+    pub window_minutes: u32,
+}
+
+impl SensitivityArgs {
+    /// The calculator request these options describe.
+    pub fn request(&self) -> anyhow::Result<stats::sensitivity::SensitivityRequest> {
+        let threshold = match (self.threshold_relative, self.threshold_absolute) {
+            (_, Some(a)) => serde_json::json!({ "absolute": a }),
+            (r, None) => serde_json::json!({ "relative": r.unwrap_or(0.0) }),
+        };
+        let v = serde_json::json!({
+            "kind": self.kind, "total_sample_size": self.total_sample_size,
+            "baseline_share": self.baseline_share, "baseline_value": self.baseline_value,
+            "baseline_stdev": self.baseline_stdev, "threshold": threshold,
+            "desired_direction": self.desired_direction, "alpha": self.alpha,
+            "power": self.power, "window_minutes": self.window_minutes,
+        });
+        Ok(serde_json::from_value(v)?)
+    }
+
+    /// Runs the calculator and renders the answer as pretty JSON.
+    pub fn run(&self) -> anyhow::Result<String> {
+        let answer = crate::admin::sensitivity::answer(&self.request()?)
+            .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        Ok(serde_json::to_string_pretty(&answer)?)
+    }
 }

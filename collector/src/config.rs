@@ -20,6 +20,8 @@ pub struct Config {
     pub max_encoded_bytes: usize,
     /// Largest request body once decompressed, in bytes.
     pub max_decoded_bytes: usize,
+    /// Notification delivery (SMTP server, retries).
+    pub notify: crate::notify::NotifyConfig,
 }
 
 impl Config {
@@ -33,6 +35,7 @@ impl Config {
             environment: "production".into(),
             max_encoded_bytes: 1024 * 1024,
             max_decoded_bytes: 8 * 1024 * 1024,
+            notify: Default::default(),
         }
     }
 

@@ -14,6 +14,7 @@ pub mod flag_state;
 pub mod flags_api;
 pub mod ingest;
 pub mod metrics;
+pub mod notify;
 pub mod ofrep;
 pub mod openapi;
 pub mod server;

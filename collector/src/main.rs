@@ -28,5 +28,9 @@ async fn main() -> anyhow::Result<()> {
             println!("{key}");
             Ok(())
         }
+        Command::Sensitivity(args) => {
+            println!("{}", args.run()?);
+            Ok(())
+        }
     }
 }

@@ -60,6 +60,12 @@ fn flag_action(summary: &str) -> Value {
 
 /// The OpenAPI document.
 pub fn document() -> Value {
+    let mut doc = base_document();
+    extend_notify(&mut doc);
+    doc
+}
+
+fn base_document() -> Value {
     let admin = Some("admin");
     json!({
         "openapi": "3.1.0",
@@ -245,4 +251,133 @@ fn schemas() -> Value {
 /// Handler of `GET /api/v1/openapi.json`.
 pub async fn get_openapi() -> Json<Value> {
     Json(document())
+}
+
+/// Paths and schemas of the sensitivity calculator and notification channels.
+fn extend_notify(doc: &mut Value) {
+    let admin = Some("admin");
+    let num = json!({ "type": "number" });
+    let int = json!({ "type": "integer" });
+    let s = json!({ "type": "string" });
+    let paths = [
+        (
+            "/api/v1/admin/sensitivity",
+            json!({ "post": op("Sensitivity calculator: the smallest degradation an alert can catch with the given power (one-sided test at alpha / checks, unpooled variance). 422 when no value in the metric's range is detectable", admin, Some("SensitivityRequest"), ok("200", "Answer", Some("SensitivityResponse"))) }),
+        ),
+        (
+            "/api/v1/admin/channels",
+            json!({
+                "get": op("Notification channels (webhook secrets redacted)", admin, None, json!({ "200": { "description": "Channels", "content": { "application/json": { "schema": { "type": "array", "items": schema("Channel") } } } } })),
+                "post": op("Create a channel; 409 if the name is taken", admin, Some("NewChannel"), ok("201", "Created", Some("Channel")))
+            }),
+        ),
+        (
+            "/api/v1/admin/channels/{id}",
+            json!({
+                "parameters": key_param("id", "integer"),
+                "get": op("One channel", admin, None, ok("200", "The channel", Some("Channel"))),
+                "put": op("Replace a channel; a secret of \"********\" keeps the stored one", admin, Some("NewChannel"), ok("200", "Updated", Some("Channel"))),
+                "delete": op("Delete a channel (its delivery log is kept)", admin, None, json!({ "204": { "description": "Deleted" } }))
+            }),
+        ),
+        (
+            "/api/v1/admin/channels/{id}/test",
+            json!({
+                "parameters": key_param("id", "integer"),
+                "post": op("Queue a test notification (kind \"test\"); answered at once, attempts appear in the delivery log", admin, None, json!({ "202": { "description": "Queued", "content": { "application/json": { "schema": { "type": "object", "properties": { "notification_id": { "type": "string", "format": "uuid" } } } } } }, "503": { "description": "Queue full or shutting down", "content": { "application/json": { "schema": schema("Error") } } } }))
+            }),
+        ),
+        (
+            "/api/v1/admin/channels/{id}/deliveries",
+            json!({
+                "parameters": [{ "name": "id", "in": "path", "required": true, "schema": int }, { "name": "limit", "in": "query", "required": false, "schema": { "type": "integer", "default": 100, "maximum": 1000 } }],
+                "get": op("The channel's delivery attempts, newest first", admin, None, json!({ "200": { "description": "Attempts", "content": { "application/json": { "schema": { "type": "array", "items": schema("Delivery") } } } } }))
+            }),
+        ),
+    ];
+    let schemas = [
+        (
+            "SensitivityRequest",
+            json!({ "type": "object", "additionalProperties": false,
+            "required": ["kind", "total_sample_size", "baseline_share", "baseline_value", "desired_direction"], "properties": {
+            "kind": { "type": "string", "enum": ["proportion", "mean"] },
+            "total_sample_size": { "type": "integer", "minimum": 0, "description": "Expected users in both arms over the window" },
+            "baseline_share": { "type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1 },
+            "baseline_value": { "type": "number", "description": "Baseline proportion in (0, 1), or mean" },
+            "baseline_stdev": { "type": "number", "exclusiveMinimum": 0, "description": "Required for means; assumed equal in both arms" },
+            "threshold": { "oneOf": [
+                { "type": "object", "required": ["relative"], "properties": { "relative": { "type": "number", "minimum": 0 } } },
+                { "type": "object", "required": ["absolute"], "properties": { "absolute": { "type": "number", "minimum": 0 } } }
+            ], "description": "Default {\"relative\": 0}" },
+            "desired_direction": { "type": "string", "enum": ["increase", "decrease"] },
+            "alpha": { "type": "number", "default": 0.05 }, "power": { "type": "number", "default": 0.8 },
+            "window_minutes": { "type": "integer", "default": 1440, "minimum": 30, "maximum": 40320 }
+        } }),
+        ),
+        (
+            "SensitivityResponse",
+            json!({ "type": "object", "properties": {
+            "comparison_value": num, "min_detectable_absolute": num, "min_detectable_relative": num,
+            "alpha_per_check": num, "checks": int, "critical_value": num,
+            "baseline_sample_size": num, "comparison_sample_size": num
+        } }),
+        ),
+        (
+            "NewChannel",
+            json!({ "type": "object", "additionalProperties": false, "required": ["name", "kind", "config"], "properties": {
+            "name": s, "kind": { "type": "string", "enum": ["webhook", "email"] },
+            "config": { "oneOf": [
+                { "type": "object", "title": "webhook", "additionalProperties": false, "required": ["url", "secret"], "properties": { "url": { "type": "string", "format": "uri" }, "secret": s } },
+                { "type": "object", "title": "email", "additionalProperties": false, "required": ["to"], "properties": { "to": { "type": "array", "minItems": 1, "items": { "type": "string", "format": "email" } } } }
+            ] }
+        } }),
+        ),
+        (
+            "Channel",
+            json!({ "allOf": [schema("NewChannel"), { "type": "object", "properties": { "id": int, "created_at": int, "updated_at": int } }] }),
+        ),
+        (
+            "Delivery",
+            json!({ "type": "object", "description": "One delivery attempt", "properties": {
+            "id": int, "channel_id": int, "notification_id": s, "notification_kind": s, "attempt": int,
+            "status_code": { "type": ["integer", "null"], "description": "HTTP status (webhook) or SMTP reply code (email)" },
+            "error": { "type": ["string", "null"] }, "success": { "type": "boolean" }, "at": int
+        } }),
+        ),
+        (
+            "Notification",
+            json!({ "type": "object", "description": "Body of a webhook POST (and JSON part of an email). Headers: X-Rum-Timestamp (Unix seconds), X-Rum-Signature: sha256=hex(HMAC-SHA256(secret, timestamp + \".\" + body)), X-Rum-Notification-Id (same on retries), X-Rum-Attempt. Retried with exponential backoff and jitter on network errors, 429 and 5xx.",
+            "required": ["id", "kind", "created_at", "text"], "properties": {
+            "id": { "type": "string", "format": "uuid" },
+            "kind": { "type": "string", "enum": ["alert_fired", "alert_resolved", "srm", "test"] },
+            "created_at": int, "flag": { "type": ["string", "null"] }, "version": { "type": ["integer", "null"] },
+            "srm_p_value": { "type": ["number", "null"] }, "text": s,
+            "alert": { "oneOf": [{ "type": "null" }, { "type": "object", "properties": {
+                "alert_id": { "type": ["integer", "null"] }, "policy_id": { "type": ["integer", "null"] },
+                "metric_id": int, "metric": s, "treatment": s, "baseline": s,
+                "baseline_value": num, "treatment_value": num, "baseline_users": int, "treatment_users": int,
+                "impact": { "type": "object", "properties": {
+                    "absolute": num, "relative": { "type": ["number", "null"] },
+                    "absolute_interval": schema("Interval"), "relative_interval": { "oneOf": [{ "type": "null" }, schema("Interval")] },
+                    "confidence": num
+                } },
+                "threshold": { "type": "object", "description": "{\"relative\": x} or {\"absolute\": x}" },
+                "desired_direction": { "type": "string", "enum": ["increase", "decrease"] },
+                "check_time": int, "check_index": { "type": ["integer", "null"] },
+                "state": { "type": "string", "enum": ["fired", "dismissed", "auto_resolved"] },
+                "mode": { "type": ["string", "null"] }, "srm_warning": { "type": "boolean" }, "flag_killed": { "type": "boolean" }
+            } }] }
+        } }),
+        ),
+        (
+            "Interval",
+            json!({ "type": "object", "description": "null bound = unbounded", "properties": { "lower": { "type": ["number", "null"] }, "upper": { "type": ["number", "null"] } } }),
+        ),
+    ];
+    for (path, item) in paths {
+        doc["paths"][path] = item;
+    }
+    for (name, schema) in schemas {
+        doc["components"]["schemas"][name] = schema;
+    }
 }

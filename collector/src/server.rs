@@ -55,6 +55,8 @@ pub struct AppState {
     pub admin_lock: Arc<tokio::sync::Mutex<()>>,
     /// Becomes true when the server shuts down (ends SSE streams).
     pub shutdown: watch::Receiver<bool>,
+    /// Background delivery of notifications.
+    pub notifier: crate::notify::Notifier,
     keys: Arc<KeyCache>,
 }
 
@@ -171,6 +173,33 @@ fn routes(config: &Config) -> Routes {
     .add("/api/v1/admin/stats", &["get"], get(am::stats))
     .add(ofrep::FLAG_PATH, &["post"], post(ofrep::evaluate_one))
     .add(ofrep::BULK_PATH, &["post"], post(ofrep::evaluate_all))
+    .add(
+        "/api/v1/admin/sensitivity",
+        &["post"],
+        post(admin::sensitivity::post_sensitivity),
+    )
+    .add(
+        "/api/v1/admin/channels",
+        &["get", "post"],
+        get(admin::channels::list_channels).post(admin::channels::create_channel),
+    )
+    .add(
+        "/api/v1/admin/channels/{id}",
+        &["get", "put", "delete"],
+        get(admin::channels::get_channel)
+            .put(admin::channels::update_channel)
+            .delete(admin::channels::delete_channel),
+    )
+    .add(
+        "/api/v1/admin/channels/{id}/test",
+        &["post"],
+        post(admin::channels::test_channel),
+    )
+    .add(
+        "/api/v1/admin/channels/{id}/deliveries",
+        &["get"],
+        get(admin::channels::list_deliveries),
+    )
 }
 
 /// Every `(method, path)` the router serves (lower-case method, OpenAPI path syntax).
@@ -268,6 +297,7 @@ pub async fn spawn(config: Config) -> anyhow::Result<RunningCollector> {
         flags,
         admin_lock: Arc::new(tokio::sync::Mutex::new(())),
         shutdown: rx.clone(),
+        notifier: crate::notify::Notifier::start(store.clone(), config.notify.clone())?,
         keys: Arc::new(KeyCache::default()),
     };
     let app = router(&config, state);
