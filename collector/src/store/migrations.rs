@@ -7,7 +7,8 @@ use rusqlite::Connection;
 /// Items are unique by `(ts, id)`, not `id` alone: a retried item keeps both, and leading with
 /// the (roughly increasing) timestamp puts new index entries at the end of the b-tree instead of
 /// at random pages (random UUID v4 keys made every commit rewrite most index pages).
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT INTO meta (name, value) VALUES ('version', 0);
 
@@ -97,7 +98,9 @@ CREATE TABLE metrics (
     created_at INTEGER NOT NULL,
     deleted INTEGER NOT NULL DEFAULT 0
 );
-"#];
+"#,
+    crate::alerts::store::MIGRATION,
+];
 
 /// Brings the database schema up to date inside one transaction.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

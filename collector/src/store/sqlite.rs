@@ -112,7 +112,7 @@ impl SqliteStore {
     }
 
     /// Runs `f` on the writer thread and waits for its result.
-    fn write<T: Send + 'static>(
+    pub(crate) fn write<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
@@ -124,7 +124,7 @@ impl SqliteStore {
     }
 
     /// Runs `f` on a pooled reader connection.
-    fn read<T>(
+    pub(crate) fn read<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
