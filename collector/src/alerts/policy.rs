@@ -412,6 +412,26 @@ mod tests {
     }
 
     #[test]
+    fn stored_policy_round_trips_through_json() {
+        let p = AlertPolicy {
+            id: 4,
+            spec: PolicySpec {
+                kind: Some(MetricKind::Apdex { target_ms: 300.0 }),
+                threshold: Threshold::Absolute(0.02),
+                ..spec()
+            },
+            created_at: 1,
+            updated_at: 2,
+        };
+        let text = serde_json::to_string(&p).unwrap();
+        assert!(
+            text.contains(r#""kind":{"type":"apdex","target_ms":300.0}"#),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<AlertPolicy>(&text).unwrap(), p);
+    }
+
+    #[test]
     fn settings_validation() {
         let ok = AccountSettings::default();
         assert_eq!(ok.mode, Mode::Sequential);
