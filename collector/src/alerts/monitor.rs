@@ -260,11 +260,11 @@ pub struct CheckOutput {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Monitor {
     /// Which monitor.
-    pub key: MonitorKey,
+    key: MonitorKey,
     /// Frozen configuration.
-    pub config: MonitorConfig,
+    config: MonitorConfig,
     /// Version change time, Unix milliseconds; check k runs at this + offset k.
-    pub started_at_ms: i64,
+    started_at_ms: i64,
     /// Offsets (minutes) of the window's checks; K = its length.
     offsets: Vec<u32>,
     /// Sequential boundary state (at the per-side level).
@@ -275,6 +275,28 @@ pub struct Monitor {
     n_star: Option<f64>,
     /// The alert, once fired.
     alert: Option<AlertSnapshot>,
+}
+
+/// What one look (scheduled or not) sees.
+struct Look {
+    k: Option<usize>,
+    time_ms: i64,
+    baseline: ArmSummary,
+    treatment: ArmSummary,
+    srm: bool,
+}
+
+impl Look {
+    /// A scheduled check's look at `time_ms`.
+    fn of(input: &CheckInput, time_ms: i64) -> Self {
+        Look {
+            k: Some(input.k),
+            time_ms,
+            baseline: input.baseline,
+            treatment: input.treatment,
+            srm: input.srm,
+        }
+    }
 }
 
 fn not_finite(field: &'static str) -> MonitorError {
@@ -337,6 +359,21 @@ impl Monitor {
         })
     }
 
+    /// Which monitor.
+    pub fn key(&self) -> &MonitorKey {
+        &self.key
+    }
+
+    /// The configuration frozen at the start of the window.
+    pub fn config(&self) -> &MonitorConfig {
+        &self.config
+    }
+
+    /// The version change time the schedule counts from, Unix milliseconds.
+    pub fn started_at_ms(&self) -> i64 {
+        self.started_at_ms
+    }
+
     /// K: scheduled checks in the window (ineligible ones included).
     pub fn checks(&self) -> usize {
         self.offsets.len()
@@ -383,8 +420,8 @@ impl Monitor {
         if input.k > self.checks() {
             // Past the window: report, never fire.
             self.last_k = input.k;
-            let mut r =
-                self.describe(Some(input.k), self.window_end_ms(), input, None, input.srm)?;
+            let look = Look::of(input, self.window_end_ms());
+            let mut r = self.describe(&look, None)?;
             r.why_not = Some(NotEligible::AfterWindow);
             r.eligible = false;
             return Ok(self.finish(r));
@@ -415,7 +452,7 @@ impl Monitor {
             let n = effective_n(input.baseline.n, input.treatment.n);
             self.n_star = (n > 0.0).then_some(n);
         }
-        let r = self.describe(Some(input.k), time_ms, input, critical, input.srm)?;
+        let r = self.describe(&Look::of(input, time_ms), critical)?;
         Ok(self.finish(r))
     }
 
@@ -433,14 +470,14 @@ impl Monitor {
                 Some(mixture_critical(level, n_now, n_star)?)
             }
         };
-        let as_check = CheckInput {
-            k: 0,
+        let look = Look {
+            k: None,
+            time_ms: input.time_ms,
             baseline: input.baseline,
             treatment: input.treatment,
-            rho: None,
             srm: input.srm,
         };
-        let r = self.describe(None, input.time_ms, &as_check, critical, input.srm)?;
+        let r = self.describe(&look, critical)?;
         Ok(self.finish(r))
     }
 
@@ -466,15 +503,9 @@ impl Monitor {
     }
 
     /// Builds the result of a look at `critical` (None: no test), fail-fast included.
-    fn describe(
-        &self,
-        k: Option<usize>,
-        time_ms: i64,
-        input: &CheckInput,
-        critical: Option<f64>,
-        srm: bool,
-    ) -> Result<CheckResult, MonitorError> {
-        let (b, t) = (&input.baseline, &input.treatment);
+    fn describe(&self, look: &Look, critical: Option<f64>) -> Result<CheckResult, MonitorError> {
+        let (b, t) = (&look.baseline, &look.treatment);
+        let (k, time_ms, srm) = (look.k, look.time_ms, look.srm);
         let diff = t.mean - b.mean;
         let impact_rel = (b.mean != 0.0).then(|| diff / b.mean);
         let thr =

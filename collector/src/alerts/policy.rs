@@ -70,6 +70,21 @@ impl MetricKind {
     }
 }
 
+/// Apdex of response times at target `target_ms`: (satisfied + tolerating / 2) / total, where
+/// satisfied is <= T and tolerating is <= 4 T; `None` without samples.
+pub fn apdex(durations_ms: impl IntoIterator<Item = f64>, target_ms: f64) -> Option<f64> {
+    let (mut total, mut score) = (0u64, 0.0);
+    for d in durations_ms {
+        total += 1;
+        if d <= target_ms {
+            score += 1.0;
+        } else if d <= 4.0 * target_ms {
+            score += 0.5;
+        }
+    }
+    (total > 0).then(|| score / total as f64)
+}
+
 /// Fire at once, whatever the significance, when the observed degradation crosses a threshold.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -429,6 +444,14 @@ mod tests {
             "{text}"
         );
         assert_eq!(serde_json::from_str::<AlertPolicy>(&text).unwrap(), p);
+    }
+
+    #[test]
+    fn apdex_counts_tolerating_as_half() {
+        // 2 satisfied (<= 100), 2 tolerating (<= 400), 1 frustrated.
+        let a = apdex([50.0, 100.0, 101.0, 400.0, 401.0], 100.0).unwrap();
+        assert!((a - 3.0 / 5.0).abs() < 1e-12);
+        assert_eq!(apdex([], 100.0), None);
     }
 
     #[test]

@@ -464,7 +464,7 @@ impl AlertStore for SqliteStore {
 
     fn save_monitor_state(&self, monitor: &Monitor) -> Result<(), StoreError> {
         let text = json(monitor)?;
-        let key = monitor.key.clone();
+        let key = monitor.key().clone();
         self.write(move |c| {
             c.execute(
                 "INSERT INTO monitor_states (flag, version, metric_id, policy_id, treatment, \
