@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 /// Where the document is served.
 pub const PATH: &str = "/api/v1/openapi.json";
 
-fn schema(name: &str) -> Value {
+/// Building block of the document, shared with feature modules.
+pub(crate) fn schema(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
 }
 
@@ -17,7 +18,8 @@ fn body(name: &str) -> Value {
     json!({ "required": true, "content": { "application/json": { "schema": schema(name) } } })
 }
 
-fn ok(code: &str, description: &str, schema_name: Option<&str>) -> Value {
+/// Building block of the document, shared with feature modules.
+pub(crate) fn ok(code: &str, description: &str, schema_name: Option<&str>) -> Value {
     let mut r = json!({ "description": description });
     if let Some(s) = schema_name {
         r["content"] = json!({ "application/json": { "schema": schema(s) } });
@@ -25,7 +27,13 @@ fn ok(code: &str, description: &str, schema_name: Option<&str>) -> Value {
     json!({ code: r })
 }
 
-fn op(summary: &str, auth: Option<&str>, request: Option<&str>, responses: Value) -> Value {
+/// Building block of the document, shared with feature modules.
+pub(crate) fn op(
+    summary: &str,
+    auth: Option<&str>,
+    request: Option<&str>,
+    responses: Value,
+) -> Value {
     let mut responses = responses;
     for (code, text) in [
         ("400", "Invalid input; the message names the field"),
@@ -47,7 +55,8 @@ fn op(summary: &str, auth: Option<&str>, request: Option<&str>, responses: Value
     o
 }
 
-fn key_param(name: &str, kind: &str) -> Value {
+/// Building block of the document, shared with feature modules.
+pub(crate) fn key_param(name: &str, kind: &str) -> Value {
     json!([{ "name": name, "in": "path", "required": true, "schema": { "type": kind } }])
 }
 
@@ -62,6 +71,7 @@ fn flag_action(summary: &str) -> Value {
 pub fn document() -> Value {
     let mut doc = base_document();
     extend_notify(&mut doc);
+    crate::alerts::openapi::extend(&mut doc);
     doc
 }
 

@@ -104,6 +104,7 @@ fn routes(config: &Config) -> Routes {
         .layer::<_, Infallible>(RequestDecompressionLayer::new())
         .layer::<_, Infallible>(RequestBodyLimitLayer::new(config.max_encoded_bytes))
         .layer(DefaultBodyLimit::disable());
+    use crate::alerts::api as al;
     use admin::{flags as af, metrics as am, segments as asg};
     Routes {
         router: Router::new(),
@@ -171,6 +172,34 @@ fn routes(config: &Config) -> Routes {
         delete(am::delete_metric),
     )
     .add("/api/v1/admin/stats", &["get"], get(am::stats))
+    .add(
+        "/api/v1/admin/policies",
+        &["get", "post"],
+        get(al::list_policies).post(al::create_policy),
+    )
+    .add(
+        "/api/v1/admin/policies/{id}",
+        &["get", "put", "delete"],
+        get(al::get_policy)
+            .put(al::update_policy)
+            .delete(al::delete_policy),
+    )
+    .add(
+        "/api/v1/admin/settings",
+        &["get", "put"],
+        get(al::get_settings).put(al::put_settings),
+    )
+    .add(
+        "/api/v1/admin/flags/{key}/monitoring",
+        &["get", "put"],
+        get(al::get_flag_monitoring).put(al::put_flag_monitoring),
+    )
+    .add("/api/v1/admin/alerts", &["get"], get(al::list_alerts))
+    .add(
+        "/api/v1/admin/alerts/{id}/dismiss",
+        &["post"],
+        post(al::dismiss_alert),
+    )
     .add(ofrep::FLAG_PATH, &["post"], post(ofrep::evaluate_one))
     .add(ofrep::BULK_PATH, &["post"], post(ofrep::evaluate_all))
     .add(

@@ -209,7 +209,9 @@ pub struct Stats {
 }
 
 /// Everything the collector persists.
-pub trait Store: crate::notify::ChannelStore + Send + Sync + 'static {
+pub trait Store:
+    crate::notify::ChannelStore + crate::alerts::store::AlertStore + Send + Sync + 'static
+{
     /// Stores a validated batch in one committed transaction; idempotent by batch and item id.
     /// New event types get their default metrics in the same transaction.
     fn ingest(&self, batch: Batch, environment: &str) -> Result<IngestOutcome, StoreError>;
