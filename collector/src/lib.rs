@@ -9,6 +9,7 @@ pub mod admin;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod engine;
 pub mod error;
 pub mod flag_state;
 pub mod flags_api;

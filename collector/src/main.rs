@@ -28,5 +28,9 @@ async fn main() -> anyhow::Result<()> {
             println!("{key}");
             Ok(())
         }
+        Command::Analyze(args) => {
+            println!("{}", collector::cli::run_analyze(&args)?);
+            Ok(())
+        }
     }
 }

@@ -171,6 +171,11 @@ fn routes(config: &Config) -> Routes {
     .add("/api/v1/admin/stats", &["get"], get(am::stats))
     .add(ofrep::FLAG_PATH, &["post"], post(ofrep::evaluate_one))
     .add(ofrep::BULK_PATH, &["post"], post(ofrep::evaluate_all))
+    .add(
+        crate::engine::http::IMPACT_PATH,
+        &["get"],
+        get(crate::engine::http::get_impact),
+    )
 }
 
 /// Every `(method, path)` the router serves (lower-case method, OpenAPI path syntax).
