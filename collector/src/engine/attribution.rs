@@ -9,7 +9,7 @@
 //! the comparison and the sample-ratio check. Treatment conflicts are still detected over every
 //! impression of the version.
 
-use rustc_hash::FxHashMap;
+use super::fingerprint::{FingerprintMap, fingerprint};
 use serde::{Deserialize, Serialize};
 
 use super::source::ImpressionRecord;
@@ -42,6 +42,18 @@ pub struct Exclusions {
     pub outside_rule: u64,
 }
 
+/// A user found by key: index into [`Sample::users`] and the exposure, stored together so a
+/// lookup touches one table entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Found {
+    /// Entry time, Unix milliseconds.
+    pub entry_ms: i64,
+    /// Index into [`Sample::users`].
+    pub user: u32,
+    /// Index into [`Sample::treatments`].
+    pub treatment: u16,
+}
+
 /// The users of one flag version and their treatments.
 #[derive(Debug, Clone, Default)]
 pub struct Sample {
@@ -51,13 +63,18 @@ pub struct Sample {
     pub users: Vec<Exposure>,
     /// Who was left out.
     pub exclusions: Exclusions,
-    index: FxHashMap<Box<str>, u32>,
+    index: FingerprintMap<Found>,
 }
 
 impl Sample {
     /// The user index of `key`, if the key is in the sample.
     pub fn user(&self, key: &str) -> Option<u32> {
-        self.index.get(key).copied()
+        self.find(key).map(|f| f.user)
+    }
+
+    /// The user and exposure of `key`, if the key is in the sample.
+    pub fn find(&self, key: &str) -> Option<Found> {
+        self.index.get(&fingerprint(key)).copied()
     }
 
     /// Number of users per treatment, in [`Sample::treatments`] order.
@@ -73,13 +90,6 @@ impl Sample {
     pub fn first_entry(&self) -> Option<i64> {
         self.users.iter().map(|u| u.entry_ms).min()
     }
-
-    /// The user keys with their exposures (for exports and tests).
-    pub fn keys(&self) -> impl Iterator<Item = (&str, Exposure)> {
-        self.index
-            .iter()
-            .map(|(k, &i)| (k.as_ref(), self.users[i as usize]))
-    }
 }
 
 struct Seen {
@@ -93,7 +103,7 @@ pub struct SampleBuilder<'r> {
     rule_label: Option<&'r str>,
     at_ms: i64,
     treatments: Vec<String>,
-    seen: FxHashMap<Box<str>, Seen>,
+    seen: FingerprintMap<Seen>,
 }
 
 impl<'r> SampleBuilder<'r> {
@@ -103,7 +113,7 @@ impl<'r> SampleBuilder<'r> {
             rule_label,
             at_ms,
             treatments: Vec::new(),
-            seen: FxHashMap::default(),
+            seen: FingerprintMap::default(),
         }
     }
 
@@ -121,14 +131,15 @@ impl<'r> SampleBuilder<'r> {
         };
         let qualifies = self.rule_label.is_none_or(|l| l == imp.label);
         let entry = if qualifies { imp.ts } else { i64::MAX };
-        match self.seen.get_mut(imp.key) {
+        let fp = fingerprint(imp.key);
+        match self.seen.get_mut(&fp) {
             Some(s) => {
                 s.conflict |= s.treatment != t;
                 s.entry_ms = s.entry_ms.min(entry);
             }
             None => {
                 self.seen.insert(
-                    imp.key.into(),
+                    fp,
                     Seen {
                         treatment: t,
                         conflict: false,
@@ -150,18 +161,23 @@ impl<'r> SampleBuilder<'r> {
         let treatments = order.iter().map(|&i| self.treatments[i].clone()).collect();
         let mut exclusions = Exclusions::default();
         let mut users = Vec::with_capacity(self.seen.len());
-        let mut index = FxHashMap::default();
+        let mut index = FingerprintMap::default();
         index.reserve(self.seen.len());
-        for (key, s) in self.seen {
+        for (fp, s) in self.seen {
             if s.conflict {
                 exclusions.multiple_treatments += 1;
             } else if s.entry_ms == i64::MAX {
                 exclusions.outside_rule += 1;
             } else {
-                index.insert(key, users.len() as u32);
-                users.push(Exposure {
-                    treatment: remap[s.treatment as usize],
+                let found = Found {
                     entry_ms: s.entry_ms,
+                    user: users.len() as u32,
+                    treatment: remap[s.treatment as usize],
+                };
+                index.insert(fp, found);
+                users.push(Exposure {
+                    treatment: found.treatment,
+                    entry_ms: found.entry_ms,
                 });
             }
         }

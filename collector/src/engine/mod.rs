@@ -7,6 +7,7 @@
 
 pub mod analysis;
 pub mod attribution;
+pub mod fingerprint;
 pub mod http;
 pub mod metric;
 pub mod ndjson;

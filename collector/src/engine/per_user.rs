@@ -1,6 +1,6 @@
 //! Per-user metric values: one pass over the events, accumulating every metric at once.
 
-use rustc_hash::FxHashMap;
+use foldhash::HashMap as FastMap;
 use serde_json::{Map, Value};
 
 use super::attribution::{CLOCK_SKEW_BUFFER_MS, Sample};
@@ -13,15 +13,16 @@ enum Role {
     Denominator,
 }
 
-/// Running per-user totals of one metric.
-#[derive(Debug, Clone, Default)]
-struct Totals {
+/// Running totals of one user for one metric. All metrics of a user sit side by side, so an
+/// event touches one or two cache lines however many metrics read it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
     /// Sum of values (sum, average, ratio with a value property).
-    num: Vec<f64>,
+    num: f64,
     /// Matching events (count, percent_users, ratio numerator) or valued events (average).
-    cnt: Vec<u32>,
+    cnt: u32,
     /// Denominator events (ratio).
-    den: Vec<u32>,
+    den: u32,
 }
 
 /// Accumulates per-user totals of several metrics over a stream of events.
@@ -29,56 +30,35 @@ pub struct Accumulator<'a> {
     sample: &'a Sample,
     metrics: &'a [MetricSpec],
     at_ms: i64,
-    routes: FxHashMap<&'a str, Vec<(usize, Role)>>,
-    totals: Vec<Totals>,
+    routes: FastMap<&'a str, Vec<(usize, Role)>>,
+    /// `slots[user * metrics.len() + metric]`.
+    slots: Vec<Slot>,
     /// Events inside some user's window that reached at least one metric.
     pub events_used: u64,
-}
-
-fn uses_num(m: &MetricSpec) -> bool {
-    match m.kind {
-        MetricKind::Sum | MetricKind::Average => true,
-        MetricKind::Ratio => m.value_property.is_some(),
-        MetricKind::Count | MetricKind::PercentUsers => false,
-    }
 }
 
 impl<'a> Accumulator<'a> {
     /// An empty accumulator for `metrics` over `sample` at analysis time `at_ms`.
     pub fn new(sample: &'a Sample, metrics: &'a [MetricSpec], at_ms: i64) -> Self {
-        let n = sample.users.len();
-        let mut routes: FxHashMap<&str, Vec<(usize, Role)>> = FxHashMap::default();
-        let totals = metrics
-            .iter()
-            .enumerate()
-            .map(|(i, m)| {
+        let mut routes: FastMap<&str, Vec<(usize, Role)>> = FastMap::default();
+        for (i, m) in metrics.iter().enumerate() {
+            routes
+                .entry(m.event_type.as_str())
+                .or_default()
+                .push((i, Role::Numerator));
+            if let Some(d) = &m.denominator_event_type {
                 routes
-                    .entry(m.event_type.as_str())
+                    .entry(d.as_str())
                     .or_default()
-                    .push((i, Role::Numerator));
-                let mut t = Totals {
-                    cnt: vec![0; n],
-                    ..Totals::default()
-                };
-                if uses_num(m) {
-                    t.num = vec![0.0; n];
-                }
-                if let Some(d) = &m.denominator_event_type {
-                    routes
-                        .entry(d.as_str())
-                        .or_default()
-                        .push((i, Role::Denominator));
-                    t.den = vec![0; n];
-                }
-                t
-            })
-            .collect();
+                    .push((i, Role::Denominator));
+            }
+        }
         Accumulator {
             sample,
             metrics,
             at_ms,
             routes,
-            totals,
+            slots: vec![Slot::default(); sample.users.len() * metrics.len()],
             events_used: 0,
         }
     }
@@ -95,21 +75,20 @@ impl<'a> Accumulator<'a> {
         let Some(routes) = self.routes.get(e.event_type) else {
             return;
         };
-        let Some(u) = self.sample.user(e.key) else {
+        let Some(found) = self.sample.find(e.key) else {
             return;
         };
-        let u = u as usize;
-        let entry = self.sample.users[u].entry_ms;
-        if e.ts < entry.saturating_sub(CLOCK_SKEW_BUFFER_MS) || e.ts > self.at_ms {
+        if e.ts < found.entry_ms.saturating_sub(CLOCK_SKEW_BUFFER_MS) || e.ts > self.at_ms {
             return;
         }
+        let base = found.user as usize * self.metrics.len();
         let mut parsed: Option<Map<String, Value>> = None;
         let mut used = false;
         for &(i, role) in routes {
             let m = &self.metrics[i];
-            let t = &mut self.totals[i];
+            let t = &mut self.slots[base + i];
             if role == Role::Denominator {
-                t.den[u] += 1;
+                t.den += 1;
                 used = true;
                 continue;
             }
@@ -130,20 +109,20 @@ impl<'a> Accumulator<'a> {
             }
             used = true;
             match m.kind {
-                MetricKind::Count | MetricKind::PercentUsers => t.cnt[u] += 1,
+                MetricKind::Count | MetricKind::PercentUsers => t.cnt += 1,
                 MetricKind::Sum | MetricKind::Average => {
                     if let Some(v) = m.value_of(e.value, props) {
-                        t.num[u] += v;
-                        t.cnt[u] += 1;
+                        t.num += v;
+                        t.cnt += 1;
                     }
                 }
                 MetricKind::Ratio => {
-                    if m.value_property.is_some() {
-                        if let Some(v) = m.value_of(e.value, props) {
-                            t.num[u] += v;
-                        }
+                    if m.value_property.is_some()
+                        && let Some(v) = m.value_of(e.value, props)
+                    {
+                        t.num += v;
                     }
-                    t.cnt[u] += 1;
+                    t.cnt += 1;
                 }
             }
         }
@@ -152,10 +131,10 @@ impl<'a> Accumulator<'a> {
 
     /// Adds another accumulator's totals over the same sample and metrics (parallel passes).
     pub fn merge(&mut self, other: &Accumulator<'_>) {
-        for (a, b) in self.totals.iter_mut().zip(&other.totals) {
-            a.num.iter_mut().zip(&b.num).for_each(|(x, y)| *x += y);
-            a.cnt.iter_mut().zip(&b.cnt).for_each(|(x, y)| *x += y);
-            a.den.iter_mut().zip(&b.den).for_each(|(x, y)| *x += y);
+        for (a, b) in self.slots.iter_mut().zip(&other.slots) {
+            a.num += b.num;
+            a.cnt += b.cnt;
+            a.den += b.den;
         }
         self.events_used += other.events_used;
     }
@@ -163,28 +142,28 @@ impl<'a> Accumulator<'a> {
     /// The value of user `u` for metric `i`, or None when the metric skips the user.
     pub fn value(&self, i: usize, u: usize) -> Option<f64> {
         let m = &self.metrics[i];
-        let t = &self.totals[i];
+        let t = &self.slots[u * self.metrics.len() + i];
         let v = match m.kind {
-            MetricKind::Count => t.cnt[u] as f64,
-            MetricKind::Sum => t.num[u],
+            MetricKind::Count => t.cnt as f64,
+            MetricKind::Sum => t.num,
             MetricKind::Average => {
-                if t.cnt[u] == 0 {
+                if t.cnt == 0 {
                     return None;
                 }
-                t.num[u] / t.cnt[u] as f64
+                t.num / t.cnt as f64
             }
             MetricKind::Ratio => {
-                if t.den[u] == 0 {
+                if t.den == 0 {
                     return None;
                 }
                 let num = if m.value_property.is_some() {
-                    t.num[u]
+                    t.num
                 } else {
-                    t.cnt[u] as f64
+                    t.cnt as f64
                 };
-                num / t.den[u] as f64
+                num / t.den as f64
             }
-            MetricKind::PercentUsers => return Some(if t.cnt[u] > 0 { 1.0 } else { 0.0 }),
+            MetricKind::PercentUsers => return Some(if t.cnt > 0 { 1.0 } else { 0.0 }),
         };
         Some(match m.cap {
             Some(c) => v.min(c),

@@ -71,7 +71,37 @@ pub fn per_user_values(
     if let Some(first) = sample.first_entry() {
         let types = acc.event_types();
         let from = first.saturating_sub(CLOCK_SKEW_BUFFER_MS);
-        source.events(&types, from, at_ms, &mut |e| acc.push(e))?;
+        let parts = source.event_partitions();
+        if parts <= 1 {
+            source.events(&types, from, at_ms, &mut |e| acc.push(e))?;
+        } else {
+            // One accumulator per partition on its own thread, merged at the end.
+            let partials = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..parts)
+                    .map(|p| {
+                        let types = &types;
+                        let sample = &sample;
+                        s.spawn(move || {
+                            let mut a = Accumulator::new(sample, metrics, at_ms);
+                            source
+                                .events_in_partition(p, types, from, at_ms, &mut |e| a.push(e))
+                                .map(|()| a)
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(EngineError::input("events", "a partition thread panicked"))
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })?;
+            for a in &partials {
+                acc.merge(a);
+            }
+        }
     }
     Ok(PerUserValues {
         counts: sample.counts(),

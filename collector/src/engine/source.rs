@@ -45,7 +45,11 @@ pub struct EventRecord<'a> {
 }
 
 /// A source of impressions and events for a recalculation.
-pub trait DataSource {
+///
+/// Sources that can split their events into independent partitions (in-memory data) say so with
+/// [`DataSource::event_partitions`]; the engine then accumulates partitions on parallel threads
+/// and merges the totals, which gives the same result as one pass.
+pub trait DataSource: Sync {
     /// Calls `f` for every impression of `flag` at `version` (any order).
     fn impressions(
         &self,
@@ -63,6 +67,40 @@ pub trait DataSource {
         until_ms: i64,
         f: &mut dyn FnMut(&EventRecord<'_>),
     ) -> Result<(), EngineError>;
+
+    /// How many partitions [`DataSource::events_in_partition`] can read (1: no parallelism).
+    fn event_partitions(&self) -> usize {
+        1
+    }
+
+    /// The events of partition `part` (of [`DataSource::event_partitions`]), filtered as in
+    /// [`DataSource::events`]; together the partitions give every event exactly once.
+    fn events_in_partition(
+        &self,
+        part: usize,
+        types: &[String],
+        from_ms: i64,
+        until_ms: i64,
+        f: &mut dyn FnMut(&EventRecord<'_>),
+    ) -> Result<(), EngineError> {
+        if part == 0 {
+            self.events(types, from_ms, until_ms, f)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Splits `len` items into `parts` contiguous ranges and returns range `part`.
+pub fn partition_range(len: usize, parts: usize, part: usize) -> std::ops::Range<usize> {
+    let parts = parts.max(1);
+    let chunk = len.div_ceil(parts);
+    (part * chunk).min(len)..((part + 1) * chunk).min(len)
+}
+
+/// Worker threads for partitioned sources: the machine's parallelism, at most 8.
+pub fn default_partitions() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
 }
 
 /// Impressions and events held in memory (parsed NDJSON exports, tests, benchmarks).
@@ -101,8 +139,32 @@ impl DataSource for MemorySource {
         until_ms: i64,
         f: &mut dyn FnMut(&EventRecord<'_>),
     ) -> Result<(), EngineError> {
-        for e in &self.events {
-            if e.ts < from_ms || e.ts > until_ms || !types.iter().any(|t| *t == e.event_type) {
+        self.events_in_partition(0, types, from_ms, until_ms, &mut |e| f(e))?;
+        for p in 1..self.event_partitions() {
+            self.events_in_partition(p, types, from_ms, until_ms, &mut |e| f(e))?;
+        }
+        Ok(())
+    }
+
+    fn event_partitions(&self) -> usize {
+        if self.events.len() < 100_000 {
+            1
+        } else {
+            default_partitions()
+        }
+    }
+
+    fn events_in_partition(
+        &self,
+        part: usize,
+        types: &[String],
+        from_ms: i64,
+        until_ms: i64,
+        f: &mut dyn FnMut(&EventRecord<'_>),
+    ) -> Result<(), EngineError> {
+        let range = partition_range(self.events.len(), self.event_partitions(), part);
+        for e in &self.events[range] {
+            if e.ts < from_ms || e.ts > until_ms || !types.contains(&e.event_type) {
                 continue;
             }
             f(&EventRecord {
