@@ -10,6 +10,7 @@
 //! impression of the version.
 
 use super::fingerprint::{FingerprintMap, fingerprint};
+use super::table::UserTable;
 use serde::{Deserialize, Serialize};
 
 use super::source::ImpressionRecord;
@@ -63,7 +64,7 @@ pub struct Sample {
     pub users: Vec<Exposure>,
     /// Who was left out.
     pub exclusions: Exclusions,
-    index: FingerprintMap<Found>,
+    index: UserTable,
 }
 
 impl Sample {
@@ -74,7 +75,19 @@ impl Sample {
 
     /// The user and exposure of `key`, if the key is in the sample.
     pub fn find(&self, key: &str) -> Option<Found> {
-        self.index.get(&fingerprint(key)).copied()
+        self.index.get(fingerprint(key))
+    }
+
+    /// The user and exposure of a key fingerprint.
+    #[inline]
+    pub fn find_fingerprint(&self, fp: u128) -> Option<Found> {
+        self.index.get(fp)
+    }
+
+    /// Starts loading the table slot of a key fingerprint (see [`UserTable::prefetch`]).
+    #[inline]
+    pub fn prefetch(&self, fp: u128) {
+        self.index.prefetch(fp);
     }
 
     /// Number of users per treatment, in [`Sample::treatments`] order.
@@ -161,8 +174,7 @@ impl<'r> SampleBuilder<'r> {
         let treatments = order.iter().map(|&i| self.treatments[i].clone()).collect();
         let mut exclusions = Exclusions::default();
         let mut users = Vec::with_capacity(self.seen.len());
-        let mut index = FingerprintMap::default();
-        index.reserve(self.seen.len());
+        let mut index = UserTable::with_capacity(self.seen.len());
         for (fp, s) in self.seen {
             if s.conflict {
                 exclusions.multiple_treatments += 1;

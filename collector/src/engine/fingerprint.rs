@@ -18,7 +18,8 @@ const SEED_B: u64 = 0x1319_8A2E_0370_7344;
 pub fn fingerprint(key: &str) -> u128 {
     let a = FixedState::with_seed(SEED_A).hash_one(key);
     let b = FixedState::with_seed(SEED_B).hash_one(key);
-    (u128::from(a) << 64) | u128::from(b)
+    // 0 marks an empty slot of the user table: fold it onto 1.
+    ((u128::from(a) << 64) | u128::from(b)).max(1)
 }
 
 /// Hashes a fingerprint by taking its low 64 bits (it is already a good hash).

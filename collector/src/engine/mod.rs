@@ -14,6 +14,7 @@ pub mod ndjson;
 pub mod per_user;
 pub mod recalc;
 pub mod source;
+pub mod table;
 
 pub use analysis::{ImpactReport, MetricImpact, TreatmentImpact, Verdict};
 pub use attribution::{CLOCK_SKEW_BUFFER_MS, Sample};

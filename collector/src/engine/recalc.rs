@@ -74,6 +74,7 @@ pub fn per_user_values(
         let parts = source.event_partitions();
         if parts <= 1 {
             source.events(&types, from, at_ms, &mut |e| acc.push(e))?;
+            acc.flush();
         } else {
             // One accumulator per partition on its own thread, merged at the end.
             let partials = std::thread::scope(|s| {
@@ -85,7 +86,10 @@ pub fn per_user_values(
                             let mut a = Accumulator::new(sample, metrics, at_ms);
                             source
                                 .events_in_partition(p, types, from, at_ms, &mut |e| a.push(e))
-                                .map(|()| a)
+                                .map(|()| {
+                                    a.flush();
+                                    a
+                                })
                         })
                     })
                     .collect();
