@@ -31,6 +31,8 @@ pub enum Command {
     },
     /// Sensitivity calculator: the smallest degradation an alert can catch; prints JSON.
     Sensitivity(SensitivityArgs),
+    /// Analyses NDJSON exports with the monitoring engine and prints the impact as JSON.
+    Analyze(AnalyzeArgs),
 }
 
 /// Options of `collector serve`.
@@ -179,4 +181,56 @@ impl SensitivityArgs {
             .map_err(|e| anyhow::anyhow!("{}", e.message))?;
         Ok(serde_json::to_string_pretty(&answer)?)
     }
+}
+
+/// Options of `collector analyze`.
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Impressions, one `Impression` JSON object per line.
+    #[arg(long)]
+    pub impressions: PathBuf,
+    /// Events, one `Event` JSON object per line.
+    #[arg(long)]
+    pub events: PathBuf,
+    /// Metric definitions, one per line (as `GET /api/v1/admin/metrics` returns them).
+    #[arg(long)]
+    pub metrics: PathBuf,
+    /// Flag definitions, one per line (baseline, rollout rule and weights for the SRM check).
+    #[arg(long)]
+    pub flags: Option<PathBuf>,
+    /// Baseline treatment for flags without a definition.
+    #[arg(long)]
+    pub baseline: Option<String>,
+    /// Only this flag.
+    #[arg(long)]
+    pub flag: Option<String>,
+    /// Only this flag version.
+    #[arg(long)]
+    pub version: Option<u64>,
+    /// Analysis time, Unix milliseconds (default: now).
+    #[arg(long)]
+    pub at: Option<i64>,
+    /// Two-sided level.
+    #[arg(long, default_value_t = crate::engine::analysis::DEFAULT_ALPHA)]
+    pub alpha: f64,
+}
+
+/// Runs `collector analyze` and returns the reports as pretty JSON (an array, one per version).
+pub fn run_analyze(a: &AnalyzeArgs) -> anyhow::Result<String> {
+    use crate::engine::ndjson::{AnalyzeInput, analyze};
+    let opts = crate::engine::RecalcOptions {
+        at_ms: a.at.unwrap_or_else(crate::store::sqlite::now_ms),
+        alpha: a.alpha,
+        baseline: a.baseline.clone(),
+    };
+    let input = AnalyzeInput {
+        impressions: &a.impressions,
+        events: &a.events,
+        metrics: &a.metrics,
+        flags: a.flags.as_deref(),
+        flag: a.flag.as_deref(),
+        version: a.version,
+    };
+    let reports = analyze(&input, &opts)?;
+    Ok(serde_json::to_string_pretty(&reports)?)
 }

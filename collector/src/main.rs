@@ -32,5 +32,9 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", args.run()?);
             Ok(())
         }
+        Command::Analyze(args) => {
+            println!("{}", collector::cli::run_analyze(&args)?);
+            Ok(())
+        }
     }
 }

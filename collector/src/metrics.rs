@@ -120,10 +120,8 @@ pub fn validate_metric(m: &NewMetric) -> Result<(), MetricError> {
     {
         return Err(invalid("value_property", "must not be empty"));
     }
-    if let Some(f) = &m.filter
-        && !f.is_object()
-    {
-        return Err(invalid("filter", "must be a JSON object"));
+    if let Err(e) = crate::engine::metric::parse_filter(m.filter.as_ref()) {
+        return Err(invalid("filter", e));
     }
     if let Some(c) = m.cap
         && !(c.is_finite() && c > 0.0)

@@ -176,7 +176,8 @@ fn base_document() -> Value {
                     "401": { "description": "Missing or unknown key" }
                 }
             } },
-            "/api/v1/admin/stats": { "get": op("Raw counts per flag treatment and per event type", admin, None, ok("200", "Stats", Some("Stats"))) }
+            "/api/v1/admin/stats": { "get": op("Raw counts per flag treatment and per event type", admin, None, ok("200", "Stats", Some("Stats"))) },
+            crate::engine::http::IMPACT_PATH: impact_path()
         },
         "components": {
             "securitySchemes": {
@@ -255,6 +256,57 @@ fn schemas() -> Value {
             "events": { "type": "array", "items": { "type": "object", "properties": { "event_type": s, "events": int, "users": int, "value_sum": { "type": "number" } } } },
             "by_treatment": { "type": "array", "description": "Events of the users who saw each flag treatment (raw, before attribution windows)", "items": { "type": "object", "properties": { "flag": s, "treatment": s, "event_type": s, "events": int, "users": int, "value_sum": { "type": "number" } } } }
         } }
+    })
+}
+
+/// `GET /api/v1/admin/flags/{key}/impact`: the full recalculation of a flag version.
+fn impact_path() -> Value {
+    let q = |name: &str, kind: &str, text: &str| json!({ "name": name, "in": "query", "required": false, "description": text, "schema": { "type": kind } });
+    let mut params = key_param("key", "string");
+    if let Some(a) = params.as_array_mut() {
+        a.push(q(
+            "version",
+            "integer",
+            "Flag version (default: the current one; older ones from history)",
+        ));
+        a.push(q(
+            "at",
+            "integer",
+            "Analysis time, Unix ms (default: now); later impressions and events are ignored",
+        ));
+        a.push(q(
+            "alpha",
+            "number",
+            "Two-sided level of intervals and verdicts (default 0.05)",
+        ));
+    }
+    let n = json!({ "type": ["number", "null"] });
+    let interval = json!({ "type": ["object", "null"], "properties": { "lower": { "type": "number" }, "upper": { "type": "number" } } });
+    let report = json!({ "type": "object", "description": "Per metric and treatment: sample size, mean, stdev, min/median/p95/max, and against the baseline the absolute and relative impact with intervals and the two-sided p (Welch; two proportions for percent_users). Users enter at their first impression of the version (in the rollout rule), events count from 15 minutes before entry to `at`; users with 2+ treatments are excluded. srm_mismatch (chi-square p < 0.001 against the rollout weights) is repeated on every metric.", "properties": {
+        "flag": { "type": "string" }, "version": { "type": "integer" }, "at_ms": { "type": "integer" }, "clock_skew_buffer_ms": { "type": "integer" },
+        "alpha": { "type": "number" }, "baseline": { "type": "string" }, "rollout_rule": { "type": ["string", "null"] },
+        "arms": { "type": "array", "items": { "type": "object", "properties": { "treatment": { "type": "string" }, "users": { "type": "integer" }, "weight": { "type": ["integer", "null"] } } } },
+        "excluded": { "type": "object", "properties": { "multiple_treatments": { "type": "integer" }, "outside_rule": { "type": "integer" } } },
+        "srm": { "type": ["object", "null"], "properties": { "checked": { "type": "boolean" }, "statistic": { "type": "number" }, "df": { "type": "integer" }, "p_value": { "type": "number" }, "mismatch": { "type": "boolean" } } },
+        "srm_mismatch": { "type": "boolean" }, "events_used": { "type": "integer" },
+        "metrics": { "type": "array", "items": { "type": "object", "properties": {
+            "metric_id": { "type": ["integer", "null"] }, "name": { "type": "string" }, "event_type": { "type": "string" },
+            "metric_type": { "type": "string", "enum": crate::metrics::METRIC_TYPES }, "desired_direction": { "type": "string", "enum": crate::metrics::DIRECTIONS },
+            "srm_mismatch": { "type": "boolean" },
+            "treatments": { "type": "array", "items": { "type": "object", "properties": {
+                "treatment": { "type": "string" }, "baseline": { "type": "boolean" }, "users": { "type": "integer" }, "sample_size": { "type": "integer" },
+                "summary": { "type": ["object", "null"], "properties": { "n": { "type": "integer" }, "mean": n, "stdev": n, "min": n, "median": n, "p95": n, "max": n } },
+                "comparison": { "type": ["object", "null"], "properties": {
+                    "baseline_mean": n, "treatment_mean": n, "absolute": n, "se": n, "statistic": n, "df": n, "p_value": n, "confidence": n,
+                    "absolute_ci": interval, "relative": n, "relative_ci": interval
+                } },
+                "comparison_error": { "type": "string" }, "verdict": { "type": "string", "enum": ["improved", "degraded", "inconclusive"] }
+            } } }
+        } } }
+    } });
+    json!({
+        "parameters": params,
+        "get": op("Impact of every metric for a flag version (full recalculation)", Some("admin"), None, json!({ "200": { "description": "Impact report", "content": { "application/json": { "schema": report } } } }))
     })
 }
 

@@ -229,6 +229,11 @@ fn routes(config: &Config) -> Routes {
         &["get"],
         get(admin::channels::list_deliveries),
     )
+    .add(
+        crate::engine::http::IMPACT_PATH,
+        &["get"],
+        get(crate::engine::http::get_impact),
+    )
 }
 
 /// Every `(method, path)` the router serves (lower-case method, OpenAPI path syntax).

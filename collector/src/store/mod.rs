@@ -253,4 +253,20 @@ pub trait Store:
 
     /// Finishes queued writes and stops the writer; later writes fail with `Closed`.
     fn close(&self);
+
+    /// Streams the impressions of one flag version to `f` (monitoring engine).
+    fn scan_impressions(
+        &self,
+        flag: &str,
+        version: u64,
+        f: &mut dyn FnMut(&crate::engine::ImpressionRecord<'_>),
+    ) -> Result<(), StoreError>;
+    /// Streams the events of `types` with `from_ms <= ts <= until_ms` to `f` (monitoring engine).
+    fn scan_events(
+        &self,
+        types: &[String],
+        from_ms: i64,
+        until_ms: i64,
+        f: &mut dyn FnMut(&crate::engine::EventRecord<'_>),
+    ) -> Result<(), StoreError>;
 }

@@ -20,6 +20,7 @@ use super::{
     EventStat, FlagAction, HistoryEntry, ImpressionStat, IngestOutcome, Metric, NewMetric,
     Principal, Stats, Store, StoreError, TreatmentEventStat,
 };
+use crate::engine::{EventRecord, ImpressionRecord, Props};
 use crate::metrics::default_metrics;
 
 /// Largest number of batches committed together by the writer.
@@ -666,6 +667,65 @@ impl Store for SqliteStore {
         }
         lock(&self.readers).clear();
     }
+
+    fn scan_impressions(
+        &self,
+        flag: &str,
+        version: u64,
+        f: &mut dyn FnMut(&ImpressionRecord<'_>),
+    ) -> Result<(), StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT key, treatment, label, ts FROM impressions WHERE flag = ?1 AND version = ?2",
+            )?;
+            let mut rows = stmt.query(params![flag, version as i64])?;
+            while let Some(r) = rows.next()? {
+                f(&ImpressionRecord {
+                    key: text(r, 0)?,
+                    treatment: text(r, 1)?,
+                    label: text(r, 2)?,
+                    ts: r.get(3)?,
+                });
+            }
+            Ok(())
+        })
+    }
+
+    fn scan_events(
+        &self,
+        types: &[String],
+        from_ms: i64,
+        until_ms: i64,
+        f: &mut dyn FnMut(&EventRecord<'_>),
+    ) -> Result<(), StoreError> {
+        self.read(|c| {
+            // One index range scan per type over events_type (type, ts).
+            let mut stmt = c.prepare_cached(
+                "SELECT key, type, ts, value, properties FROM events \
+                 WHERE type = ?1 AND ts BETWEEN ?2 AND ?3",
+            )?;
+            for t in types {
+                let mut rows = stmt.query(params![t, from_ms, until_ms])?;
+                while let Some(r) = rows.next()? {
+                    f(&EventRecord {
+                        key: text(r, 0)?,
+                        event_type: text(r, 1)?,
+                        ts: r.get(2)?,
+                        value: r.get(3)?,
+                        props: Props::Json(text(r, 4)?),
+                    });
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+/// A borrowed text column (no copy per row on the engine's scans).
+fn text<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> Result<&'r str, StoreError> {
+    r.get_ref(i)?
+        .as_str()
+        .map_err(|e| StoreError::Corrupt(format!("column {i}: {e}")))
 }
 
 #[cfg(test)]
