@@ -7,7 +7,8 @@
 //! Paths timed (data loading is excluded everywhere and reported separately):
 //! - engine, in memory: `recalculate` over a columnar in-memory source (string keys hashed per
 //!   event exactly as on the store path; the data parsed once, as `collector analyze` holds it);
-//! - engine, SQLite: `recalculate` over `SqliteStore` (rows streamed from the collector's schema);
+//! - engine, SQLite: `recalculate` over `SqliteStore` (rows streamed from the collector's schema,
+//!   events inserted in time order as a collector receives them);
 //! - DuckDB: tables loaded from CSV into memory, then one SQL query doing the same attribution
 //!   (first impression, 2+ treatments excluded, events from entry - 15 min to `at`), per-user
 //!   aggregates, and per treatment n, mean, variance, median and p95 of every metric.
@@ -358,7 +359,10 @@ fn load_sqlite(dir: &Path, data: &Columnar) -> rusqlite::Result<()> {
             "INSERT INTO events (id, key, traffic_type, type, value, ts, properties, environment) \
              VALUES (?1, ?2, 'user', ?3, ?4, ?5, '{}', 'production')",
         )?;
-        for (n, e) in data.events.iter().enumerate() {
+        // In arrival order, as the collector stores them (roughly by time).
+        let mut order: Vec<usize> = (0..data.events.len()).collect();
+        order.sort_by_key(|&i| data.events[i].ts);
+        for (n, e) in order.iter().map(|&i| &data.events[i]).enumerate() {
             let value = (e.ty == 2 || e.ty == 3).then_some(e.value);
             s.execute(params![
                 (n as u128).to_be_bytes().as_slice(),

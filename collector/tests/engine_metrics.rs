@@ -4,8 +4,10 @@ mod engine_data;
 
 use agent_core::wire::{Event, FlagDefinition, Impression};
 use collector::engine::recalc::per_user_values;
+use collector::engine::source::partition_range;
 use collector::engine::{
-    CLOCK_SKEW_BUFFER_MS, MemorySource, MetricSpec, RecalcOptions, Verdict, recalculate,
+    CLOCK_SKEW_BUFFER_MS, DataSource, EngineError, EventRecord, ImpressionRecord, MemorySource,
+    MetricSpec, RecalcOptions, Verdict, recalculate,
 };
 use engine_data::*;
 use serde_json::{Value, json};
@@ -225,4 +227,88 @@ fn baseline_is_required_without_a_definition() {
     assert_eq!(r.excluded.outside_rule, 0);
     assert_eq!(r.arms.iter().map(|a| a.users).sum::<u64>(), 9);
     assert!(r.srm.is_none());
+}
+
+/// Reads a memory source's events in `parts` partitions (1: one sequential pass).
+struct Parts<'a>(&'a MemorySource, usize);
+
+impl DataSource for Parts<'_> {
+    fn impressions(
+        &self,
+        flag: &str,
+        version: u64,
+        f: &mut dyn FnMut(&ImpressionRecord<'_>),
+    ) -> Result<(), EngineError> {
+        self.0.impressions(flag, version, f)
+    }
+
+    fn events(
+        &self,
+        types: &[String],
+        from_ms: i64,
+        until_ms: i64,
+        f: &mut dyn FnMut(&EventRecord<'_>),
+    ) -> Result<(), EngineError> {
+        for p in 0..self.1 {
+            self.events_in_partition(p, types, from_ms, until_ms, &mut |e| f(e))?;
+        }
+        Ok(())
+    }
+
+    fn event_partitions(&self) -> usize {
+        self.1
+    }
+
+    fn events_in_partition(
+        &self,
+        part: usize,
+        types: &[String],
+        from_ms: i64,
+        until_ms: i64,
+        f: &mut dyn FnMut(&EventRecord<'_>),
+    ) -> Result<(), EngineError> {
+        let range = partition_range(self.0.events.len(), self.1, part);
+        let slice = MemorySource {
+            impressions: Vec::new(),
+            events: self.0.events[range].to_vec(),
+        };
+        slice.events(types, from_ms, until_ms, f)
+    }
+}
+
+#[test]
+fn partitioned_accumulation_equals_one_pass() {
+    let mut imps = Vec::new();
+    let mut evs = Vec::new();
+    for i in 0..2_000u32 {
+        let u = format!("u{i}");
+        let t = ["off", "on"][(i % 2) as usize];
+        imps.push(impression(&u, t, RULE, 1, T0 + i as i64));
+        for j in 0..(i % 7) {
+            let page = if j % 2 == 0 { "/checkout" } else { "/home" };
+            let props = json!({"amount": (i % 5) as f64, "page": page});
+            evs.push(event(
+                &u,
+                "purchase",
+                Some((j * 3) as f64),
+                props,
+                T0 + 10 * MIN,
+            ));
+            evs.push(event(&u, "view", None, json!({}), T0 + 10 * MIN));
+        }
+    }
+    let src = source(imps, evs);
+    let metrics = specs(&metrics());
+    let opts = RecalcOptions::at(T0 + 60 * MIN);
+    let one = recalculate(&Parts(&src, 1), "f", 1, Some(&def(1)), &metrics, &opts).expect("one");
+    for parts in [2, 3, 8] {
+        let many =
+            recalculate(&Parts(&src, parts), "f", 1, Some(&def(1)), &metrics, &opts).expect("many");
+        assert_eq!(
+            serde_json::to_value(&many).expect("json"),
+            serde_json::to_value(&one).expect("json"),
+            "{parts} partitions"
+        );
+    }
+    assert!(one.events_used > 10_000);
 }

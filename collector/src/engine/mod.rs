@@ -4,6 +4,16 @@
 //! The engine reads through [`source::DataSource`], so the SQLite store (the impact route) and
 //! NDJSON exports (`collector analyze`) run exactly the same code: [`recalc::recalculate`].
 //! Statistics come from the `stats` crate (checked against scipy); nothing is re-derived here.
+//!
+//! Flow of a recalculation: [`attribution`] builds the sample from the version's impressions
+//! (first impression, one treatment, the rollout rule's label), [`per_user`] streams the events of
+//! the metrics' types once and accumulates every metric per user, [`analysis`] summarises each
+//! treatment and compares it with the baseline, [`recalc`] adds the sample-ratio check.
+//!
+//! Not yet here (later increments of issue 3): incremental computation as data arrives (the
+//! accumulators merge, so per-batch partial totals can be added), the key-metric flag alert with
+//! Benjamini–Hochberg (`stats::bh`), the one-sided monitoring checks over windows
+//! (`stats::degradation`, `stats::boundary`), and a per-environment filter of the data.
 
 pub mod analysis;
 pub mod attribution;
