@@ -11,6 +11,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
+use collector::alerts::monitor::MonitorKey;
+use collector::alerts::store::AlertStore;
+use collector::monitoring::store::MonitoringStore;
 use notify_support::{Admin, expected_signature};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -333,5 +336,23 @@ async fn an_a_a_rollout_does_not_alert_and_runs_are_idempotent() {
         "{bad}"
     );
     assert!(got.0.lock().expect("lock").is_empty());
+    let (_, policies) = admin.get("/api/v1/admin/policies").await;
     c.shutdown().await.expect("clean shutdown");
+
+    // The sequential monitor kept the per-user values of its last check (all eligible by then)
+    // for the next check's adjacent correlation: both arms, every user entered by 120 minutes.
+    let store = collector::store::SqliteStore::open(dir.path()).expect("store");
+    let key = MonitorKey {
+        flag: "search".into(),
+        version: s.version,
+        metric_id: policies[0]["metric_id"].as_i64().expect("metric"),
+        policy_id: policies[0]["id"].as_i64().expect("policy"),
+        treatment: "on".into(),
+    };
+    let prev = store.prev_values(&key).expect("read").expect("kept");
+    assert_eq!(prev.k as u64, checks_due(120));
+    assert_eq!(prev.baseline.len() + prev.treatment.len(), USERS);
+    let monitor = store.monitor_state(&key).expect("read").expect("monitor");
+    assert_eq!(monitor.last_check() as u64, checks_due(120));
+    assert!(monitor.alert().is_none());
 }
