@@ -22,6 +22,8 @@ pub struct Config {
     pub max_decoded_bytes: usize,
     /// Notification delivery (SMTP server, retries).
     pub notify: crate::notify::NotifyConfig,
+    /// How often the background task runs the due monitoring checks (zero disables it).
+    pub monitor_interval: std::time::Duration,
 }
 
 impl Config {
@@ -36,6 +38,7 @@ impl Config {
             max_encoded_bytes: 1024 * 1024,
             max_decoded_bytes: 8 * 1024 * 1024,
             notify: Default::default(),
+            monitor_interval: std::time::Duration::from_secs(60),
         }
     }
 

@@ -16,6 +16,7 @@ pub mod flag_state;
 pub mod flags_api;
 pub mod ingest;
 pub mod metrics;
+pub mod monitoring;
 pub mod notify;
 pub mod ofrep;
 pub mod openapi;

@@ -72,6 +72,7 @@ pub fn document() -> Value {
     let mut doc = base_document();
     extend_notify(&mut doc);
     crate::alerts::openapi::extend(&mut doc);
+    crate::monitoring::openapi::extend(&mut doc);
     doc
 }
 

@@ -234,6 +234,16 @@ fn routes(config: &Config) -> Routes {
         &["get"],
         get(crate::engine::http::get_impact),
     )
+    .add(
+        crate::monitoring::http::RUN_PATH,
+        &["post"],
+        post(crate::monitoring::http::post_run),
+    )
+    .add(
+        crate::monitoring::http::RECALCULATE_PATH,
+        &["post"],
+        post(crate::monitoring::http::post_recalculate),
+    )
 }
 
 /// Every `(method, path)` the router serves (lower-case method, OpenAPI path syntax).
@@ -334,6 +344,7 @@ pub async fn spawn(config: Config) -> anyhow::Result<RunningCollector> {
         notifier: crate::notify::Notifier::start(store.clone(), config.notify.clone())?,
         keys: Arc::new(KeyCache::default()),
     };
+    crate::monitoring::spawn_scheduler(state.clone(), config.monitor_interval);
     let app = router(&config, state);
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;

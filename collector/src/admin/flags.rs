@@ -195,6 +195,14 @@ pub async fn kill_flag(
     set_state(state, key, FlagAction::Kill).await
 }
 
+/// Kills `key` through the same path as the kill route (new version, history, broadcast); for
+/// the monitoring glue when a policy with `kill_flag` fires.
+pub async fn kill_by_key(state: &AppState, key: &str) -> Result<FlagDefinition, ApiError> {
+    set_state(state.clone(), key.to_string(), FlagAction::Kill)
+        .await
+        .map(|Json(f)| f)
+}
+
 /// `POST /api/v1/admin/flags/{key}/restore`: undoes a kill.
 pub async fn restore_flag(
     State(state): State<AppState>,

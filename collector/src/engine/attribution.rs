@@ -99,6 +99,16 @@ impl Sample {
         c
     }
 
+    /// Each user's key fingerprint, indexed like [`Sample::users`] (stable across samples, so
+    /// values at two times can be paired by user).
+    pub fn fingerprints(&self) -> Vec<u128> {
+        let mut fps = vec![0u128; self.users.len()];
+        for (fp, f) in self.index.iter() {
+            fps[f.user as usize] = fp;
+        }
+        fps
+    }
+
     /// Earliest entry time, if any user entered.
     pub fn first_entry(&self) -> Option<i64> {
         self.users.iter().map(|u| u.entry_ms).min()

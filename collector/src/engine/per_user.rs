@@ -311,6 +311,18 @@ impl<'a> Accumulator<'a> {
         })
     }
 
+    /// Per-user values of metric `i` with each user's key fingerprint, one vector per treatment
+    /// (users the metric skips are left out); `fps` from [`Sample::fingerprints`].
+    pub fn keyed_values_by_treatment(&self, i: usize, fps: &[u128]) -> Vec<Vec<(u128, f64)>> {
+        let mut out = vec![Vec::new(); self.sample.treatments.len()];
+        for (u, x) in self.sample.users.iter().enumerate() {
+            if let (Some(v), Some(fp)) = (self.value(i, u), fps.get(u)) {
+                out[x.treatment as usize].push((*fp, v));
+            }
+        }
+        out
+    }
+
     /// Per-user values of metric `i`, one vector per treatment (sample order), each sorted
     /// ascending so every later statistic is independent of the order data arrived in.
     pub fn values_by_treatment(&self, i: usize) -> Vec<Vec<f64>> {

@@ -55,6 +55,18 @@ pub struct PerUserValues {
     pub metrics: Vec<Vec<Vec<f64>>>,
 }
 
+/// Per-user values keyed by user (key fingerprint), for pairing users across looks (the
+/// monitors' adjacent correlation).
+#[derive(Debug, Clone, Default)]
+pub struct KeyedValues {
+    /// Treatment names, sorted.
+    pub treatments: Vec<String>,
+    /// Users per treatment.
+    pub counts: Vec<u64>,
+    /// `metrics[m][t]`: (user fingerprint, value) of metric m for treatment t's users.
+    pub metrics: Vec<Vec<Vec<(u128, f64)>>>,
+}
+
 /// Attribution and per-user values of `metrics` for `flag` at `version`, at `at_ms`.
 pub fn per_user_values(
     source: &dyn DataSource,
@@ -64,6 +76,64 @@ pub fn per_user_values(
     metrics: &[MetricSpec],
     at_ms: i64,
 ) -> Result<PerUserValues, EngineError> {
+    accumulate(
+        source,
+        flag,
+        version,
+        rule_label,
+        metrics,
+        at_ms,
+        |sample, acc| PerUserValues {
+            counts: sample.counts(),
+            exclusions: sample.exclusions,
+            events_used: acc.events_used,
+            metrics: (0..metrics.len())
+                .map(|i| acc.values_by_treatment(i))
+                .collect(),
+            treatments: sample.treatments.clone(),
+        },
+    )
+}
+
+/// The same per-user values as [`per_user_values`], keyed by user.
+pub fn keyed_values(
+    source: &dyn DataSource,
+    flag: &str,
+    version: u64,
+    rule_label: Option<&str>,
+    metrics: &[MetricSpec],
+    at_ms: i64,
+) -> Result<KeyedValues, EngineError> {
+    accumulate(
+        source,
+        flag,
+        version,
+        rule_label,
+        metrics,
+        at_ms,
+        |sample, acc| {
+            let fps = sample.fingerprints();
+            KeyedValues {
+                counts: sample.counts(),
+                metrics: (0..metrics.len())
+                    .map(|i| acc.keyed_values_by_treatment(i, &fps))
+                    .collect(),
+                treatments: sample.treatments.clone(),
+            }
+        },
+    )
+}
+
+/// Attribution and one pass over the events; `finish` reads the totals.
+fn accumulate<R>(
+    source: &dyn DataSource,
+    flag: &str,
+    version: u64,
+    rule_label: Option<&str>,
+    metrics: &[MetricSpec],
+    at_ms: i64,
+    finish: impl FnOnce(&super::attribution::Sample, &Accumulator<'_>) -> R,
+) -> Result<R, EngineError> {
     let mut builder = SampleBuilder::new(rule_label, at_ms);
     source.impressions(flag, version, &mut |i| builder.push(i))?;
     let sample = builder.finish();
@@ -107,15 +177,7 @@ pub fn per_user_values(
             }
         }
     }
-    Ok(PerUserValues {
-        counts: sample.counts(),
-        exclusions: sample.exclusions,
-        events_used: acc.events_used,
-        metrics: (0..metrics.len())
-            .map(|i| acc.values_by_treatment(i))
-            .collect(),
-        treatments: sample.treatments.clone(),
-    })
+    Ok(finish(&sample, &acc))
 }
 
 /// Recalculates every metric for `flag` at `version` from `source`.

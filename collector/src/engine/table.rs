@@ -114,6 +114,14 @@ impl UserTable {
         prefetch(self.entries.as_ptr().wrapping_add(self.slot(fp)));
     }
 
+    /// Every (fingerprint, exposure) pair, in slot order.
+    pub fn iter(&self) -> impl Iterator<Item = (u128, Found)> + '_ {
+        self.entries
+            .iter()
+            .filter(|e| e.fp != 0)
+            .map(|e| (e.fp, e.found))
+    }
+
     /// Number of entries.
     pub fn len(&self) -> usize {
         self.len

@@ -123,6 +123,7 @@ CREATE TABLE notification_deliveries (
 CREATE INDEX notification_deliveries_channel ON notification_deliveries (channel_id, id);
 "#,
     crate::alerts::store::MIGRATION,
+    crate::monitoring::store::MIGRATION,
 ];
 
 /// Brings the database schema up to date inside one transaction.

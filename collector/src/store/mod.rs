@@ -210,7 +210,12 @@ pub struct Stats {
 
 /// Everything the collector persists.
 pub trait Store:
-    crate::notify::ChannelStore + crate::alerts::store::AlertStore + Send + Sync + 'static
+    crate::notify::ChannelStore
+    + crate::alerts::store::AlertStore
+    + crate::monitoring::store::MonitoringStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Stores a validated batch in one committed transaction; idempotent by batch and item id.
     /// New event types get their default metrics in the same transaction.

@@ -1,0 +1,121 @@
+//! Acting on new alerts: kill the flag (when the policy says so), queue the notification to the
+//! policy's channels, record both on the alert.
+
+use stats::boundary::Mode;
+
+use super::RunSummary;
+use super::run::Fired;
+use crate::alerts::monitor::Interval as CheckInterval;
+use crate::notify::payload::{AlertDetails, AlertState, Impact, Interval, Notification};
+use crate::server::{AppState, blocking};
+use crate::store::sqlite::now_ms;
+
+fn interval(i: CheckInterval) -> Interval {
+    Interval {
+        lower: i.low,
+        upper: i.high,
+    }
+}
+
+/// The notification's details of a new alert.
+pub fn details(f: &Fired, flag_killed: bool) -> AlertDetails {
+    let a = &f.alert;
+    // One-sided confidence of the firing look: the normal level of its critical value (the
+    // exact per-check level for the sequential boundary, close to it for the Welch t quantile).
+    let confidence = a.critical.map_or_else(
+        || 1.0 - f.alpha / f.checks.max(1) as f64,
+        stats::normal::cdf,
+    );
+    AlertDetails {
+        alert_id: Some(a.id),
+        policy_id: Some(a.policy_id),
+        metric_id: a.metric_id,
+        metric: f.metric.name.clone(),
+        treatment: a.treatment.clone(),
+        baseline: a.baseline_treatment.clone(),
+        baseline_value: a.baseline_value,
+        treatment_value: a.treatment_value,
+        baseline_users: a.n_baseline,
+        treatment_users: a.n_treatment,
+        impact: Impact {
+            absolute: a.impact_abs,
+            relative: a.impact_rel,
+            absolute_interval: interval(a.interval_abs),
+            relative_interval: a.impact_rel.map(|_| interval(a.interval_rel)),
+            confidence,
+        },
+        threshold: f.policy.spec.threshold,
+        desired_direction: f.metric.direction.clone(),
+        check_time: a.check_time_ms,
+        check_index: a.check_index.and_then(|k| u32::try_from(k).ok()),
+        state: AlertState::Fired,
+        mode: Some(
+            match a.mode {
+                Mode::Bonferroni => "bonferroni",
+                Mode::Sequential => "sequential",
+            }
+            .to_string(),
+        ),
+        srm_warning: a.srm,
+        flag_killed,
+    }
+}
+
+/// Kills, notifies and records, for each new alert; failures go to `summary.errors`.
+pub async fn act(state: &AppState, fired: Vec<Fired>, summary: &mut RunSummary) {
+    for f in fired {
+        summary.alerts_fired += 1;
+        summary.alert_ids.push(f.alert.id);
+        let flag = f.alert.flag.clone();
+        let mut killed = false;
+        if f.policy.spec.kill_flag {
+            let current = state.flags.current().flag(&flag).cloned();
+            match current {
+                // Kill only the version the alert is about; a newer version is a new analysis.
+                Some(def) if def.version == f.alert.version && !def.killed => {
+                    match crate::admin::flags::kill_by_key(state, &flag).await {
+                        Ok(_) => {
+                            killed = true;
+                            summary.flags_killed.push(flag.clone());
+                        }
+                        Err(e) => summary.errors.push(format!("kill {flag:?}: {e:?}")),
+                    }
+                }
+                Some(def) if def.killed => killed = true,
+                _ => {}
+            }
+        }
+        let store = state.store.clone();
+        let ids = f.policy.spec.channels.clone();
+        let channels = blocking(move || {
+            ids.iter()
+                .map(|id| store.channel(*id))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await;
+        let mut notified = false;
+        match channels {
+            Ok(chs) if chs.is_empty() => {}
+            Ok(chs) => {
+                let n = Notification::alert(&flag, f.alert.version, details(&f, killed), now_ms());
+                match state.notifier.enqueue_all(chs, n) {
+                    Ok(()) => {
+                        notified = true;
+                        summary.notifications += 1;
+                    }
+                    Err(e) => summary
+                        .errors
+                        .push(format!("notify alert {}: {e}", f.alert.id)),
+                }
+            }
+            Err(e) => summary
+                .errors
+                .push(format!("channels of policy {}: {e:?}", f.policy.id)),
+        }
+        let store = state.store.clone();
+        let id = f.alert.id;
+        if let Err(e) = blocking(move || store.record_alert_actions(id, notified, killed)).await {
+            summary.errors.push(format!("record alert {id}: {e:?}"));
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! The monitoring glue: runs the alert monitors of every flag version with a percentage rollout
+//! on the engine's per-user values, and acts on the alerts they fire (notify, kill).
+//!
+//! * [`run::run_checks`] runs every scheduled check that is due and not yet run, each at its own
+//!   scheduled time (start of the version + offset), so a late run replays missed checks in
+//!   order. State lives in `monitor_states` (and, for the sequential mode's adjacent
+//!   correlation, the per-user values of each monitor's last eligible check in
+//!   `monitor_prev_values`), so running twice never repeats a check.
+//! * [`run::recalculate_flag`] is an unscheduled look (always-valid boundary) at any time.
+//! * [`actions::act`] kills the flag first when the policy says so (through the admin kill path:
+//!   new version, history, SSE broadcast), then queues the notification, then records both.
+//! * [`spawn_scheduler`] calls [`run_checks`] every `Config::monitor_interval`.
+
+pub mod actions;
+pub mod context;
+pub mod http;
+pub mod openapi;
+pub mod run;
+pub mod store;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::server::AppState;
+use crate::store::sqlite::now_ms;
+
+/// Serialises monitoring runs within the process (the background task and the admin routes),
+/// so no check is run twice concurrently.
+static RUN_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Why a monitoring run failed as a whole (per-monitor problems go to [`RunSummary::errors`]).
+#[derive(Debug, thiserror::Error)]
+pub enum MonitoringError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The engine refused its input.
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
+    /// A blocking task failed.
+    #[error("task failed: {0}")]
+    Task(String),
+}
+
+/// What a run of the scheduled checks did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// The time checks were run up to, Unix milliseconds.
+    pub at_ms: i64,
+    /// Flag versions with a percentage rollout and at least one policy.
+    pub flags_monitored: u64,
+    /// Monitors (policy x compared treatment) looked at.
+    pub monitors: u64,
+    /// Scheduled checks run.
+    pub checks_run: u64,
+    /// Alerts created by this run.
+    pub alerts_fired: u64,
+    /// Ids of the alerts created.
+    pub alert_ids: Vec<i64>,
+    /// Flags killed by this run.
+    pub flags_killed: Vec<String>,
+    /// Notifications queued (one per alert with channels).
+    pub notifications: u64,
+    /// Problems with single monitors or actions (the others still ran).
+    pub errors: Vec<String>,
+}
+
+/// Runs every due check up to `now_ms` and acts on new alerts.
+pub async fn run_checks(state: &AppState, now_ms: i64) -> Result<RunSummary, MonitoringError> {
+    let _guard = RUN_LOCK.lock().await;
+    let store = state.store.clone();
+    let flags = state.flags.current().flags.clone();
+    let (mut summary, fired) = tokio::task::spawn_blocking(move || {
+        run::run_checks_blocking(store.as_ref(), &flags, now_ms)
+    })
+    .await
+    .map_err(|e| MonitoringError::Task(e.to_string()))??;
+    actions::act(state, fired, &mut summary).await;
+    Ok(summary)
+}
+
+/// Starts the background task running [`run_checks`] every `interval` on the wall clock (none
+/// when `interval` is zero); it ends when the collector shuts down.
+pub fn spawn_scheduler(state: AppState, interval: Duration) {
+    if interval.is_zero() {
+        return;
+    }
+    let mut stop = state.shutdown.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.wait_for(|s| *s) => break,
+            }
+            match run_checks(&state, now_ms()).await {
+                Ok(s) if !s.errors.is_empty() => {
+                    tracing::warn!(errors = ?s.errors, "monitoring run had errors");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "monitoring run failed"),
+            }
+        }
+    });
+}
