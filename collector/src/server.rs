@@ -244,6 +244,17 @@ fn routes(config: &Config) -> Routes {
         &["post"],
         post(crate::monitoring::http::post_recalculate),
     )
+    .add(
+        crate::monitoring::keys_http::KEY_METRICS_PATH,
+        &["get", "put"],
+        get(crate::monitoring::keys_http::get_key_metrics)
+            .put(crate::monitoring::keys_http::put_key_metrics),
+    )
+    .add(
+        crate::monitoring::keys_http::KEY_ALERTS_PATH,
+        &["get"],
+        get(crate::monitoring::keys_http::get_key_alerts),
+    )
 }
 
 /// Every `(method, path)` the router serves (lower-case method, OpenAPI path syntax).

@@ -119,3 +119,115 @@ pub async fn act(state: &AppState, fired: Vec<Fired>, summary: &mut RunSummary) 
         }
     }
 }
+
+/// The notification's details of a new key-metric alert (no policy, no threshold: significance
+/// in either direction is what fired it).
+pub fn key_details(a: &super::keys::KeyMetricAlert) -> AlertDetails {
+    let r = &a.result;
+    let c = &r.comparison;
+    AlertDetails {
+        alert_id: Some(a.id),
+        policy_id: None,
+        metric_id: r.metric_id,
+        metric: format!("{} (key metric)", r.metric),
+        treatment: r.treatment.clone(),
+        baseline: r.baseline_treatment.clone(),
+        baseline_value: r.baseline_value,
+        treatment_value: r.treatment_value,
+        baseline_users: r.n_baseline,
+        treatment_users: r.n_treatment,
+        impact: Impact {
+            absolute: c.absolute,
+            relative: c.relative,
+            absolute_interval: Interval {
+                lower: Some(c.absolute_ci.lower),
+                upper: Some(c.absolute_ci.upper),
+            },
+            relative_interval: c.relative_ci.map(|i| Interval {
+                lower: Some(i.lower),
+                upper: Some(i.upper),
+            }),
+            confidence: c.confidence,
+        },
+        threshold: stats::degradation::Threshold::Relative(0.0),
+        desired_direction: r.direction.clone(),
+        check_time: r.check_time_ms,
+        check_index: u32::try_from(r.check_index).ok(),
+        state: AlertState::Fired,
+        mode: None,
+        srm_warning: r.srm,
+        flag_killed: false,
+    }
+}
+
+async fn channels_of(
+    state: &AppState,
+    ids: Vec<i64>,
+) -> Result<Vec<crate::notify::Channel>, String> {
+    let store = state.store.clone();
+    blocking(move || {
+        ids.iter()
+            .map(|id| store.channel(*id))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await
+    .map_err(|e| format!("{e:?}"))
+}
+
+/// Notifies new key-metric alerts and first SRM mismatches once each, and records it.
+pub async fn act_keys(state: &AppState, out: super::keys::KeysOutcome, summary: &mut RunSummary) {
+    summary.auto_resolved += out.auto_resolved;
+    for f in out.fired {
+        let id = f.alert.id;
+        summary.key_metric_alert_ids.push(id);
+        let chs = match channels_of(state, f.channels).await {
+            Ok(c) if c.is_empty() => continue,
+            Ok(c) => c,
+            Err(e) => {
+                summary
+                    .errors
+                    .push(format!("channels of key alert {id}: {e}"));
+                continue;
+            }
+        };
+        let n = Notification::alert(
+            &f.alert.flag,
+            f.alert.version,
+            key_details(&f.alert),
+            now_ms(),
+        );
+        if let Err(e) = state.notifier.enqueue_all(chs, n) {
+            summary.errors.push(format!("notify key alert {id}: {e}"));
+            continue;
+        }
+        summary.notifications += 1;
+        let store = state.store.clone();
+        if let Err(e) = blocking(move || store.mark_key_alert_notified(id)).await {
+            summary.errors.push(format!("record key alert {id}: {e:?}"));
+        }
+    }
+    for s in out.srm {
+        summary.srm_mismatches.push(s.flag.clone());
+        let chs = match channels_of(state, s.channels).await {
+            Ok(c) if c.is_empty() => continue,
+            Ok(c) => c,
+            Err(e) => {
+                summary
+                    .errors
+                    .push(format!("channels of srm {:?}: {e}", s.flag));
+                continue;
+            }
+        };
+        let n = Notification::srm(&s.flag, s.version, s.p_value, now_ms());
+        if let Err(e) = state.notifier.enqueue_all(chs, n) {
+            summary.errors.push(format!("notify srm {:?}: {e}", s.flag));
+            continue;
+        }
+        summary.notifications += 1;
+        let store = state.store.clone();
+        let (flag, version) = (s.flag, s.version);
+        if let Err(e) = blocking(move || store.mark_srm_notified(&flag, version)).await {
+            summary.errors.push(format!("record srm: {e:?}"));
+        }
+    }
+}

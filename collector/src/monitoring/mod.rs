@@ -14,6 +14,8 @@
 pub mod actions;
 pub mod context;
 pub mod http;
+pub mod keys;
+pub mod keys_http;
 pub mod openapi;
 pub mod run;
 pub mod store;
@@ -62,6 +64,15 @@ pub struct RunSummary {
     pub flags_killed: Vec<String>,
     /// Notifications queued (one per alert with channels).
     pub notifications: u64,
+    /// Key-metric alerts created by this run.
+    #[serde(default)]
+    pub key_metric_alert_ids: Vec<i64>,
+    /// Flags whose current version turned sample-ratio mismatched in this run (notified once).
+    #[serde(default)]
+    pub srm_mismatches: Vec<String>,
+    /// Alerts of replaced versions moved from `fired` to `auto_resolved`.
+    #[serde(default)]
+    pub auto_resolved: u64,
     /// Problems with single monitors or actions (the others still ran).
     pub errors: Vec<String>,
 }
@@ -71,12 +82,15 @@ pub async fn run_checks(state: &AppState, now_ms: i64) -> Result<RunSummary, Mon
     let _guard = RUN_LOCK.lock().await;
     let store = state.store.clone();
     let flags = state.flags.current().flags.clone();
-    let (mut summary, fired) = tokio::task::spawn_blocking(move || {
-        run::run_checks_blocking(store.as_ref(), &flags, now_ms)
+    let (mut summary, fired, keys) = tokio::task::spawn_blocking(move || {
+        let (mut summary, fired) = run::run_checks_blocking(store.as_ref(), &flags, now_ms)?;
+        let keys = keys::run_keys_blocking(store.as_ref(), &flags, now_ms, &mut summary.errors)?;
+        Ok::<_, MonitoringError>((summary, fired, keys))
     })
     .await
     .map_err(|e| MonitoringError::Task(e.to_string()))??;
     actions::act(state, fired, &mut summary).await;
+    actions::act_keys(state, keys, &mut summary).await;
     Ok(summary)
 }
 

@@ -17,11 +17,21 @@ pub fn extend(doc: &mut Value) {
         super::http::RECALCULATE_PATH: {
             "parameters": key_param("key", "string"),
             "post": op("Unscheduled look (always-valid boundary) of every monitor of the flag's current version at `at` (default now); 409 when the flag is not monitored", admin, Some("MonitoringAt"), ok("200", "Every monitor's look", Some("RecalcSummary")))
+        },
+        super::keys_http::KEY_METRICS_PATH: {
+            "parameters": key_param("key", "string"),
+            "get": op("The flag's key metrics: at each monitoring run, every key metric x non-baseline treatment is tested two-sided at the latest scheduled check due, with Benjamini-Hochberg across them at the account's significance; a significant one (either direction) stores one key-metric alert per (version, metric, treatment), notified once to the channels of the flag's policies", admin, None, ok("200", "Key metrics", Some("KeyMetrics"))),
+            "put": op("Replace the flag's key metrics (400 naming `metric_ids` when one does not exist)", admin, Some("KeyMetricsRequest"), ok("200", "Key metrics", Some("KeyMetrics")))
+        },
+        super::keys_http::KEY_ALERTS_PATH: {
+            "parameters": key_param("key", "string"),
+            "get": op("The flag's key-metric alerts, newest first", admin, None, ok("200", "Key-metric alerts", Some("KeyMetricAlerts")))
         }
     });
     let run_summary = json!({ "type": "object", "properties": {
         "at_ms": int, "flags_monitored": int, "monitors": int, "checks_run": int,
         "alerts_fired": int, "alert_ids": ints, "flags_killed": strings, "notifications": int,
+        "key_metric_alert_ids": ints, "srm_mismatches": strings, "auto_resolved": int,
         "errors": strings
     } });
     let schemas = json!({
@@ -29,6 +39,22 @@ pub fn extend(doc: &mut Value) {
             "at": { "type": ["integer", "null"], "minimum": 0, "description": "Unix milliseconds; default now" }
         } },
         "RunSummary": run_summary,
+        "KeyMetricsRequest": { "type": "object", "additionalProperties": false, "required": ["metric_ids"], "properties": {
+            "metric_ids": ints
+        } },
+        "KeyMetrics": { "type": "object", "properties": { "flag": { "type": "string" }, "metric_ids": ints } },
+        "KeyMetricAlerts": { "type": "array", "items": { "type": "object", "properties": {
+            "id": int, "flag": { "type": "string" }, "version": int, "metric_id": int,
+            "metric": { "type": "string" }, "direction": { "type": "string" },
+            "treatment": { "type": "string" }, "baseline_treatment": { "type": "string" },
+            "n_baseline": int, "n_treatment": int,
+            "baseline_value": { "type": "number" }, "treatment_value": { "type": "number" },
+            "comparison": { "type": "object", "description": "Two-sided test: impact, intervals, p_value" },
+            "adjusted_p": { "type": "number" }, "significant": { "type": "boolean" },
+            "check_index": int, "check_time_ms": int, "srm": { "type": "boolean" },
+            "state": { "type": "string", "enum": ["fired", "dismissed", "auto_resolved"] },
+            "notified": { "type": "boolean" }, "created_at": int, "updated_at": int
+        } } },
         "RecalcSummary": { "type": "object", "properties": {
             "flag": { "type": "string" }, "version": int, "at_ms": int,
             "looks": { "type": "array", "items": { "type": "object", "properties": {

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 
 use rusqlite::{OptionalExtension, params};
 
+use super::keys::{KeyMetricAlert, KeyMetricResult};
 use crate::alerts::monitor::MonitorKey;
+use crate::alerts::record::AlertState;
 use crate::store::sqlite::now_ms;
 use crate::store::{SqliteStore, StoreError};
 
@@ -23,6 +25,36 @@ CREATE TABLE monitor_prev_values (
     comparison BLOB NOT NULL,
     updated_at INTEGER NOT NULL,
     PRIMARY KEY (flag, version, metric_id, policy_id, treatment)
+);
+"#;
+
+/// Schema of key metrics, key-metric alerts and SRM notices (appended after [`MIGRATION`]).
+pub const KEYS_MIGRATION: &str = r#"
+CREATE TABLE flag_key_metrics (
+    flag TEXT PRIMARY KEY,
+    metric_ids TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE key_metric_alerts (
+    id INTEGER PRIMARY KEY,
+    flag TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    metric_id INTEGER NOT NULL,
+    treatment TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('fired', 'dismissed', 'auto_resolved')),
+    notified INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    UNIQUE (flag, version, metric_id, treatment)
+);
+CREATE TABLE srm_notices (
+    flag TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    p_value REAL NOT NULL,
+    notified INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (flag, version)
 );
 "#;
 
@@ -43,6 +75,29 @@ pub trait MonitoringStore {
     fn prev_values(&self, key: &MonitorKey) -> Result<Option<PrevValues>, StoreError>;
     /// Replaces the values kept for `key`.
     fn save_prev_values(&self, key: &MonitorKey, values: &PrevValues) -> Result<(), StoreError>;
+    /// The key metrics of `flag` (empty when none are set).
+    fn key_metrics(&self, flag: &str) -> Result<Vec<i64>, StoreError>;
+    /// Replaces the key metrics of `flag` (ids already validated).
+    fn set_key_metrics(&self, flag: &str, metric_ids: &[i64]) -> Result<(), StoreError>;
+    /// Stores a key-metric alert unless one exists for its (flag, version, metric, treatment);
+    /// the alert when this created it.
+    fn insert_key_alert(
+        &self,
+        flag: &str,
+        version: u64,
+        result: &KeyMetricResult,
+    ) -> Result<Option<KeyMetricAlert>, StoreError>;
+    /// Key-metric alerts of `flag`, newest first.
+    fn key_alerts(&self, flag: &str) -> Result<Vec<KeyMetricAlert>, StoreError>;
+    /// Records that a key-metric alert's notification was queued.
+    fn mark_key_alert_notified(&self, id: i64) -> Result<(), StoreError>;
+    /// Records the first SRM mismatch of a version; false when one was already recorded.
+    fn record_srm(&self, flag: &str, version: u64, p_value: f64) -> Result<bool, StoreError>;
+    /// Records that the SRM notification of a version was queued.
+    fn mark_srm_notified(&self, flag: &str, version: u64) -> Result<(), StoreError>;
+    /// Moves every `fired` alert (policy and key-metric) of versions of `flag` older than
+    /// `current` to `auto_resolved`; how many moved.
+    fn auto_resolve_older(&self, flag: &str, current: u64) -> Result<u64, StoreError>;
 }
 
 /// 24 bytes per user: fingerprint then value, little-endian.
@@ -130,6 +185,170 @@ impl MonitoringStore for SqliteStore {
                 ],
             )?;
             Ok(())
+        })
+    }
+
+    fn key_metrics(&self, flag: &str) -> Result<Vec<i64>, StoreError> {
+        self.key_metrics_impl(flag)
+    }
+
+    fn set_key_metrics(&self, flag: &str, metric_ids: &[i64]) -> Result<(), StoreError> {
+        let (flag, ids) = (
+            flag.to_string(),
+            serde_json::to_string(metric_ids).map_err(corrupt)?,
+        );
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO flag_key_metrics (flag, metric_ids, updated_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (flag) DO UPDATE SET metric_ids = excluded.metric_ids, \
+                 updated_at = excluded.updated_at",
+                params![flag, ids, now_ms()],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn insert_key_alert(
+        &self,
+        flag: &str,
+        version: u64,
+        result: &KeyMetricResult,
+    ) -> Result<Option<KeyMetricAlert>, StoreError> {
+        let detail = serde_json::to_string(result).map_err(corrupt)?;
+        let (flag, metric_id, treatment) =
+            (flag.to_string(), result.metric_id, result.treatment.clone());
+        self.write(move |c| {
+            let now = now_ms();
+            let n = c.execute(
+                "INSERT INTO key_metric_alerts (flag, version, metric_id, treatment, detail, \
+                 state, notified, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'fired', 0, ?6, ?6) \
+                 ON CONFLICT (flag, version, metric_id, treatment) DO NOTHING",
+                params![flag, version as i64, metric_id, treatment, detail, now],
+            )?;
+            if n == 0 {
+                return Ok(None);
+            }
+            let row = c.query_row(
+                &format!("SELECT {KEY_COLUMNS} FROM key_metric_alerts WHERE id = ?1"),
+                [c.last_insert_rowid()],
+                key_row,
+            )?;
+            key_alert(row).map(Some)
+        })
+    }
+
+    fn key_alerts(&self, flag: &str) -> Result<Vec<KeyMetricAlert>, StoreError> {
+        self.read(|c| {
+            let mut st = c.prepare(&format!(
+                "SELECT {KEY_COLUMNS} FROM key_metric_alerts WHERE flag = ?1 ORDER BY id DESC"
+            ))?;
+            let rows = st
+                .query_map([flag], key_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.into_iter().map(key_alert).collect()
+        })
+    }
+
+    fn mark_key_alert_notified(&self, id: i64) -> Result<(), StoreError> {
+        self.write(move |c| {
+            c.execute(
+                "UPDATE key_metric_alerts SET notified = 1, updated_at = ?2 WHERE id = ?1",
+                params![id, now_ms()],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn record_srm(&self, flag: &str, version: u64, p_value: f64) -> Result<bool, StoreError> {
+        let flag = flag.to_string();
+        self.write(move |c| {
+            let n = c.execute(
+                "INSERT INTO srm_notices (flag, version, p_value, notified, created_at) \
+                 VALUES (?1, ?2, ?3, 0, ?4) ON CONFLICT (flag, version) DO NOTHING",
+                params![flag, version as i64, p_value, now_ms()],
+            )?;
+            Ok(n > 0)
+        })
+    }
+
+    fn mark_srm_notified(&self, flag: &str, version: u64) -> Result<(), StoreError> {
+        let flag = flag.to_string();
+        self.write(move |c| {
+            c.execute(
+                "UPDATE srm_notices SET notified = 1 WHERE flag = ?1 AND version = ?2",
+                params![flag, version as i64],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn auto_resolve_older(&self, flag: &str, current: u64) -> Result<u64, StoreError> {
+        let flag = flag.to_string();
+        self.write(move |c| {
+            let mut n = 0;
+            for table in ["alerts", "key_metric_alerts"] {
+                n += c.execute(
+                    &format!(
+                        "UPDATE {table} SET state = 'auto_resolved', updated_at = ?3 \
+                         WHERE flag = ?1 AND version < ?2 AND state = 'fired'"
+                    ),
+                    params![flag, current as i64, now_ms()],
+                )?;
+            }
+            Ok(n as u64)
+        })
+    }
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+type KeyRow = (i64, String, i64, String, String, bool, i64, i64);
+
+fn key_alert(r: KeyRow) -> Result<KeyMetricAlert, StoreError> {
+    let (id, flag, version, detail, state, notified, created_at, updated_at) = r;
+    Ok(KeyMetricAlert {
+        id,
+        flag,
+        version: u64::try_from(version).map_err(corrupt)?,
+        result: serde_json::from_str(&detail).map_err(corrupt)?,
+        state: AlertState::parse(&state).ok_or_else(|| corrupt(format!("state {state:?}")))?,
+        notified,
+        created_at,
+        updated_at,
+    })
+}
+
+const KEY_COLUMNS: &str = "id, flag, version, detail, state, notified, created_at, updated_at";
+
+fn key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+    ))
+}
+
+impl SqliteStore {
+    fn key_metrics_impl(&self, flag: &str) -> Result<Vec<i64>, StoreError> {
+        self.read(|c| {
+            let ids: Option<String> = c
+                .query_row(
+                    "SELECT metric_ids FROM flag_key_metrics WHERE flag = ?1",
+                    [flag],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            ids.map_or(Ok(Vec::new()), |s| {
+                serde_json::from_str(&s).map_err(corrupt)
+            })
         })
     }
 }

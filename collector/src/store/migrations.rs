@@ -124,6 +124,7 @@ CREATE INDEX notification_deliveries_channel ON notification_deliveries (channel
 "#,
     crate::alerts::store::MIGRATION,
     crate::monitoring::store::MIGRATION,
+    crate::monitoring::store::KEYS_MIGRATION,
 ];
 
 /// Brings the database schema up to date inside one transaction.
