@@ -269,6 +269,8 @@ async fn a_degraded_error_rate_alerts_notifies_and_kills_the_flag() {
     }
     let (_, alerts) = admin.get("/api/v1/admin/alerts?flag=checkout").await;
     assert_eq!(alerts.as_array().expect("alerts").len(), 1);
+    // The kill made a new version, but the alert that killed the flag is not auto-resolved.
+    assert_eq!(alerts[0]["state"], "fired", "{alerts}");
     // A killed flag is no longer monitored.
     let (st, _) = admin
         .post("/api/v1/admin/flags/checkout/recalculate", json!({}))

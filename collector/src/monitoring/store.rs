@@ -287,11 +287,16 @@ impl MonitoringStore for SqliteStore {
         let flag = flag.to_string();
         self.write(move |c| {
             let mut n = 0;
-            for table in ["alerts", "key_metric_alerts"] {
+            // An alert that killed its flag stays `fired`: the kill itself made the new version,
+            // and "the flag was killed" is what a reader of that alert needs to see.
+            for (table, extra) in [
+                ("alerts", " AND flag_killed = 0"),
+                ("key_metric_alerts", ""),
+            ] {
                 n += c.execute(
                     &format!(
                         "UPDATE {table} SET state = 'auto_resolved', updated_at = ?3 \
-                         WHERE flag = ?1 AND version < ?2 AND state = 'fired'"
+                         WHERE flag = ?1 AND version < ?2 AND state = 'fired'{extra}"
                     ),
                     params![flag, current as i64, now_ms()],
                 )?;
