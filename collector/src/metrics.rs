@@ -5,7 +5,7 @@ use agent_core::wire::{EventClass, is_valid_event_type};
 use crate::store::NewMetric;
 
 /// Metric types: aggregations per user.
-pub const METRIC_TYPES: &[&str] = &["count", "sum", "average", "ratio", "percent_users"];
+pub const METRIC_TYPES: &[&str] = &["count", "sum", "average", "ratio", "percent_users", "apdex"];
 /// Desired directions.
 pub const DIRECTIONS: &[&str] = &["increase", "decrease"];
 
@@ -19,6 +19,7 @@ fn metric(event_type: &str, what: &str, metric_type: &str, direction: &str) -> N
         denominator_event_type: None,
         filter: None,
         cap: None,
+        apdex_target_ms: None,
     }
 }
 
@@ -128,7 +129,30 @@ pub fn validate_metric(m: &NewMetric) -> Result<(), MetricError> {
     {
         return Err(invalid("cap", "must be a positive finite number"));
     }
-    Ok(())
+    validate_apdex(m)
+}
+
+/// An Apdex metric needs its target T, and only an increase is desired (lower is bad).
+fn validate_apdex(m: &NewMetric) -> Result<(), MetricError> {
+    match (m.metric_type.as_str(), m.apdex_target_ms) {
+        ("apdex", None) => Err(invalid(
+            "apdex_target_ms",
+            "required for an apdex metric (target response time T in ms)",
+        )),
+        ("apdex", Some(t)) if !(t.is_finite() && t > 0.0) => Err(invalid(
+            "apdex_target_ms",
+            "must be a positive finite number of milliseconds",
+        )),
+        ("apdex", Some(_)) if m.direction != "increase" => Err(invalid(
+            "direction",
+            "an apdex metric must have direction \"increase\" (lower is bad)",
+        )),
+        (t, Some(_)) if t != "apdex" => Err(invalid(
+            "apdex_target_ms",
+            "only allowed for an apdex metric",
+        )),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -189,5 +213,23 @@ mod tests {
         m.direction = "increase".into();
         m.event_type = "bad type".into();
         assert_eq!(validate_metric(&m).map_err(|e| e.field), Err("event_type"));
+    }
+
+    #[test]
+    fn apdex_needs_a_positive_target() {
+        let mut m = metric("timing.checkout", "apdex", "apdex", "increase");
+        let field = |m: &NewMetric| validate_metric(m).map_err(|e| e.field);
+        assert_eq!(field(&m), Err("apdex_target_ms"));
+        for bad in [0.0, -5.0, f64::NAN, f64::INFINITY] {
+            m.apdex_target_ms = Some(bad);
+            assert_eq!(field(&m), Err("apdex_target_ms"), "{bad}");
+        }
+        m.apdex_target_ms = Some(300.0);
+        assert_eq!(field(&m), Ok(()));
+        m.direction = "decrease".into();
+        assert_eq!(field(&m), Err("direction"));
+        let mut avg = metric("timing.checkout", "avg", "average", "decrease");
+        avg.apdex_target_ms = Some(300.0);
+        assert_eq!(field(&avg), Err("apdex_target_ms"));
     }
 }

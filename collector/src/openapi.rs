@@ -245,7 +245,8 @@ fn schemas() -> Value {
             "name": s, "event_type": s,
             "metric_type": { "type": "string", "enum": crate::metrics::METRIC_TYPES },
             "direction": { "type": "string", "enum": crate::metrics::DIRECTIONS },
-            "value_property": s, "denominator_event_type": s, "filter": { "type": "object" }, "cap": { "type": "number" }
+            "value_property": s, "denominator_event_type": s, "filter": { "type": "object" }, "cap": { "type": "number" },
+            "apdex_target_ms": { "type": "number", "exclusiveMinimum": 0, "description": "Target response time T in ms; required for metric_type apdex, not allowed otherwise" }
         } },
         "Metric": { "allOf": [schema("NewMetric"), { "type": "object", "properties": { "id": int, "auto_created": { "type": "boolean" }, "created_at": int } }] },
         "OfrepRequest": { "type": "object", "properties": { "context": { "type": "object", "properties": { "targetingKey": s }, "additionalProperties": true } } },

@@ -7,7 +7,10 @@
 //! - `ratio`: numerator / denominator, where the numerator is the number of matching events of
 //!   `event_type` (or the sum of `value_property` when set) and the denominator the number of
 //!   `denominator_event_type` events; users without a denominator event are skipped;
-//! - `percent_users`: 1 if the user has a matching event, else 0 (analysed as a proportion).
+//! - `percent_users`: 1 if the user has a matching event, else 0 (analysed as a proportion);
+//! - `apdex`: over the user's valued events (durations in ms) at target T (`apdex_target_ms`),
+//!   (satisfied + tolerating / 2) / total, satisfied being <= T and tolerating T < d <= 4 T;
+//!   users without a valued event are skipped, as for `average`.
 //!
 //! The value of an event is the property named by `value_property` (a JSON number) when set, else
 //! the event's `value`. The filter is a JSON object of property equality conditions, all of which
@@ -34,6 +37,8 @@ pub enum MetricKind {
     Ratio,
     /// Did the user have the event (0/1).
     PercentUsers,
+    /// Apdex of the user's durations at the metric's target T.
+    Apdex,
 }
 
 /// The desired direction of a metric.
@@ -76,6 +81,8 @@ pub struct MetricSpec {
     pub filter: Vec<Condition>,
     /// Cap on the per-user value.
     pub cap: Option<f64>,
+    /// Target T in ms (apdex only; validated positive).
+    pub apdex_target_ms: Option<f64>,
 }
 
 fn bad(metric: &str, field: &'static str, message: impl Into<String>) -> EngineError {
@@ -129,6 +136,7 @@ impl MetricSpec {
                 denominator_event_type: m.denominator_event_type.clone(),
                 filter: m.filter.clone(),
                 cap: m.cap,
+                apdex_target_ms: m.apdex_target_ms,
             },
         )
     }
@@ -142,6 +150,7 @@ impl MetricSpec {
             "average" => MetricKind::Average,
             "ratio" => MetricKind::Ratio,
             "percent_users" => MetricKind::PercentUsers,
+            "apdex" => MetricKind::Apdex,
             other => return Err(bad(&m.name, "metric_type", format!("unknown {other:?}"))),
         };
         let desired = match m.direction.as_str() {
@@ -160,6 +169,7 @@ impl MetricSpec {
             denominator_event_type: m.denominator_event_type,
             filter,
             cap: m.cap,
+            apdex_target_ms: m.apdex_target_ms,
         })
     }
 
@@ -198,6 +208,18 @@ impl MetricSpec {
             None => event_value,
         };
         v.filter(|x| x.is_finite())
+    }
+
+    /// The Apdex score of one duration: 1 satisfied (<= T), 0.5 tolerating (<= 4 T), else 0.
+    pub fn apdex_score(&self, duration_ms: f64) -> f64 {
+        let t = self.apdex_target_ms.unwrap_or(0.0);
+        if duration_ms <= t {
+            1.0
+        } else if duration_ms <= 4.0 * t {
+            0.5
+        } else {
+            0.0
+        }
     }
 }
 

@@ -21,9 +21,9 @@ enum Role {
 /// event touches one or two cache lines however many metrics read it.
 #[derive(Debug, Clone, Copy, Default)]
 struct Slot {
-    /// Sum of values (sum, average, ratio with a value property).
+    /// Sum of values (sum, average, ratio with a value property) or of Apdex scores (apdex).
     num: f64,
-    /// Matching events (count, percent_users, ratio numerator) or valued events (average).
+    /// Matching events (count, percent_users, ratio numerator) or valued events (average, apdex).
     cnt: u32,
     /// Denominator events (ratio).
     den: u32,
@@ -118,6 +118,13 @@ fn contributions(
                 MetricKind::Sum | MetricKind::Average => match m.value_of(e.value, props) {
                     Some(v) => {
                         c.num = v;
+                        c.cnt = 1;
+                    }
+                    None => continue,
+                },
+                MetricKind::Apdex => match m.value_of(e.value, props) {
+                    Some(v) => {
+                        c.num = m.apdex_score(v);
                         c.cnt = 1;
                     }
                     None => continue,
@@ -286,7 +293,7 @@ impl<'a> Accumulator<'a> {
         let v = match m.kind {
             MetricKind::Count => t.cnt as f64,
             MetricKind::Sum => t.num,
-            MetricKind::Average => {
+            MetricKind::Average | MetricKind::Apdex => {
                 if t.cnt == 0 {
                     return None;
                 }

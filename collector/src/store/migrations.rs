@@ -125,6 +125,8 @@ CREATE INDEX notification_deliveries_channel ON notification_deliveries (channel
     crate::alerts::store::MIGRATION,
     crate::monitoring::store::MIGRATION,
     crate::monitoring::store::KEYS_MIGRATION,
+    // Apdex metrics: the target response time T (NULL for every other metric type).
+    "ALTER TABLE metrics ADD COLUMN apdex_target_ms REAL;",
 ];
 
 /// Brings the database schema up to date inside one transaction.

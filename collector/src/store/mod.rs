@@ -109,7 +109,7 @@ pub struct Metric {
     pub name: String,
     /// The event type it reads.
     pub event_type: String,
-    /// `count`, `sum`, `average`, `ratio` or `percent_users`.
+    /// `count`, `sum`, `average`, `ratio`, `percent_users` or `apdex`.
     pub metric_type: String,
     /// `increase` or `decrease`: the desired direction.
     pub direction: String,
@@ -121,6 +121,9 @@ pub struct Metric {
     pub filter: Option<serde_json::Value>,
     /// Optional cap on a per-user value.
     pub cap: Option<f64>,
+    /// Target response time T in ms of an `apdex` metric (None for other types).
+    #[serde(default)]
+    pub apdex_target_ms: Option<f64>,
     /// Created by the collector when the event type first arrived.
     pub auto_created: bool,
     /// When, in Unix milliseconds.
@@ -134,7 +137,7 @@ pub struct NewMetric {
     pub name: String,
     /// The event type it reads.
     pub event_type: String,
-    /// `count`, `sum`, `average`, `ratio` or `percent_users`.
+    /// `count`, `sum`, `average`, `ratio`, `percent_users` or `apdex`.
     pub metric_type: String,
     /// `increase` or `decrease`.
     pub direction: String,
@@ -150,6 +153,9 @@ pub struct NewMetric {
     /// Optional cap.
     #[serde(default)]
     pub cap: Option<f64>,
+    /// Target response time T in ms (required for `apdex`, not allowed otherwise).
+    #[serde(default)]
+    pub apdex_target_ms: Option<f64>,
 }
 
 /// Impressions of one flag treatment.

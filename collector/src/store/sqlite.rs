@@ -334,8 +334,8 @@ fn insert_batch(
 fn insert_metric(conn: &Connection, m: &NewMetric, auto: bool, now: i64) -> rusqlite::Result<i64> {
     conn.prepare_cached(
         "INSERT INTO metrics (name, event_type, metric_type, direction, value_property, \
-         denominator_event_type, filter, cap, auto_created, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+         denominator_event_type, filter, cap, auto_created, created_at, apdex_target_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?
     .execute(params![
         m.name,
@@ -347,7 +347,8 @@ fn insert_metric(conn: &Connection, m: &NewMetric, auto: bool, now: i64) -> rusq
         m.filter.as_ref().map(|f| f.to_string()),
         m.cap,
         auto,
-        now
+        now,
+        m.apdex_target_ms
     ])?;
     Ok(conn.last_insert_rowid())
 }
@@ -375,11 +376,12 @@ fn metric_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Metric> {
         cap: r.get(8)?,
         auto_created: r.get(9)?,
         created_at: r.get(10)?,
+        apdex_target_ms: r.get(11)?,
     })
 }
 
 const METRIC_COLUMNS: &str = "id, name, event_type, metric_type, direction, value_property, \
-     denominator_event_type, filter, cap, auto_created, created_at";
+     denominator_event_type, filter, cap, auto_created, created_at, apdex_target_ms";
 
 impl Store for SqliteStore {
     fn ingest(&self, batch: Batch, environment: &str) -> Result<IngestOutcome, StoreError> {
