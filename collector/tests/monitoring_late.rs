@@ -1,6 +1,6 @@
 //! Late data on a real collector (loopback, SQLite in a temp dir) on simulated time: a batch
 //! whose timestamps fall before the last scheduled check already run marks its flag version, and
-//! the next monitoring run takes one unscheduled look at it, which after the window is the only
+//! the next monitoring run takes one unscheduled look at it (inside the window too), which after the window is the only
 //! way an alert can still fire. The mark survives a restart; new (non-late) data takes no look.
 
 mod notify_support;
@@ -192,5 +192,44 @@ async fn late_data_after_the_window_takes_one_look_and_fires() {
     let again = run(&admin, start_ms + 250 * MINUTE).await;
     assert_eq!(again["late_data_looks"], 0, "{again}");
     assert_eq!(again["alerts_fired"], 0, "{again}");
+    c.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_data_inside_the_window_takes_a_look_at_the_next_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = start(dir.path()).await;
+    let admin = Admin::new(&c);
+    let (version, start_ms) = setup(&admin).await;
+    let impressions: Vec<Value> = (0..USERS)
+        .map(|u| {
+            json!({"id": uuid::Uuid::new_v4().to_string(), "key": format!("user-{u}"),
+                   "flag": FLAG, "treatment": if u % 2 == 0 { "on" } else { "off" },
+                   "version": version, "label": "everyone", "ts": entry(start_ms, u)})
+        })
+        .collect();
+    let events = (0..USERS)
+        .filter(|u| (u / 2) % 10 == 0)
+        .map(|u| error(u, entry(start_ms, u) + MINUTE))
+        .collect();
+    send(&c, impressions, events).await;
+    let at = start_ms + 60 * MINUTE;
+    let first = run(&admin, at).await;
+    assert!(first["checks_run"].as_u64().expect("checks") > 0, "{first}");
+    assert_eq!(first["alerts_fired"], 0, "{first}");
+    assert_eq!(first["late_data_looks"], 0, "{first}");
+
+    // Every `on` user who entered in the first 30 minutes had an error, reported late.
+    let late = (0..USERS)
+        .filter(|&u| u % 2 == 0 && entry(start_ms, u) < start_ms + 30 * MINUTE)
+        .map(|u| error(u, entry(start_ms, u) + 2 * MINUTE))
+        .collect();
+    send(&c, Vec::new(), late).await;
+    let second = run(&admin, at).await;
+    assert_eq!(second["checks_run"], 0, "{second}");
+    assert_eq!(second["late_data_looks"], 1, "{second}");
+    assert_eq!(second["alerts_fired"], 1, "{second}");
+    let third = run(&admin, at).await;
+    assert_eq!(third["late_data_looks"], 0, "{third}");
     c.shutdown().await.expect("clean shutdown");
 }
