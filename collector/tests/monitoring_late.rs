@@ -1,7 +1,8 @@
 //! Late data on a real collector (loopback, SQLite in a temp dir) on simulated time: a batch
 //! whose timestamps fall before the last scheduled check already run marks its flag version, and
 //! the next monitoring run takes one unscheduled look at it (inside the window too), which after
-//! the window is the only way an alert can still fire. The mark survives a restart; new (non-late) data takes no look.
+//! the window is the only way an alert can still fire. The mark survives a restart; new
+//! (non-late) data takes no look.
 
 mod notify_support;
 
