@@ -150,7 +150,16 @@ pub async fn post_batch(
     let body = body.map_err(body_error)?;
     let batch: Batch = parse_json(&body)?;
     validate_batch(&batch)?;
+    let times = crate::monitoring::late::BatchTimes::of(&batch);
     let store = state.store.clone();
     let outcome = blocking(move || store.ingest(batch, &auth.environment)).await?;
+    let late = state.late.late_versions(&times);
+    if !late.is_empty() {
+        let store = state.store.clone();
+        if let Err(e) = blocking(move || store.mark_late(late)).await {
+            // The batch is committed; a lost mark only delays the look to the next recalculation.
+            tracing::warn!(error = ?e, "could not mark late data");
+        }
+    }
     Ok((StatusCode::ACCEPTED, Json(outcome)))
 }

@@ -57,6 +57,8 @@ pub struct AppState {
     pub shutdown: watch::Receiver<bool>,
     /// Background delivery of notifications.
     pub notifier: crate::notify::Notifier,
+    /// Last check times of monitored versions, for late-data detection at ingest.
+    pub late: Arc<crate::monitoring::late::LateTracker>,
     keys: Arc<KeyCache>,
 }
 
@@ -353,6 +355,7 @@ pub async fn spawn(config: Config) -> anyhow::Result<RunningCollector> {
         admin_lock: Arc::new(tokio::sync::Mutex::new(())),
         shutdown: rx.clone(),
         notifier: crate::notify::Notifier::start(store.clone(), config.notify.clone())?,
+        late: Arc::new(crate::monitoring::late::LateTracker::default()),
         keys: Arc::new(KeyCache::default()),
     };
     crate::monitoring::spawn_scheduler(state.clone(), config.monitor_interval);

@@ -16,6 +16,7 @@ pub mod context;
 pub mod http;
 pub mod keys;
 pub mod keys_http;
+pub mod late;
 pub mod openapi;
 pub mod run;
 pub mod store;
@@ -73,6 +74,9 @@ pub struct RunSummary {
     /// Alerts of replaced versions moved from `fired` to `auto_resolved`.
     #[serde(default)]
     pub auto_resolved: u64,
+    /// Unscheduled looks taken because late data landed for a version (one per version).
+    #[serde(default)]
+    pub late_data_looks: u64,
     /// Problems with single monitors or actions (the others still ran).
     pub errors: Vec<String>,
 }
@@ -82,9 +86,15 @@ pub async fn run_checks(state: &AppState, now_ms: i64) -> Result<RunSummary, Mon
     let _guard = RUN_LOCK.lock().await;
     let store = state.store.clone();
     let flags = state.flags.current().flags.clone();
+    let tracker = state.late.clone();
     let (mut summary, fired, keys) = tokio::task::spawn_blocking(move || {
-        let (mut summary, fired) = run::run_checks_blocking(store.as_ref(), &flags, now_ms)?;
+        let (mut summary, mut fired, checked) =
+            run::run_checks_blocking(store.as_ref(), &flags, now_ms)?;
+        for (flag, version, t) in &checked {
+            tracker.set_checked(flag, *version, *t);
+        }
         let keys = keys::run_keys_blocking(store.as_ref(), &flags, now_ms, &mut summary.errors)?;
+        late::look_at_dirty(store.as_ref(), &flags, now_ms, &mut summary, &mut fired)?;
         Ok::<_, MonitoringError>((summary, fired, keys))
     })
     .await

@@ -59,17 +59,22 @@ fn store_change(
     }))
 }
 
-/// Runs every due scheduled check of every monitored flag up to `at_ms`.
+/// The last scheduled check time run for one monitored flag version: (flag, version, time).
+pub type Checked = (String, u64, i64);
+
+/// Runs every due scheduled check of every monitored flag up to `at_ms`; also answers the last
+/// check time of every monitored version that has had one (for late-data detection).
 pub fn run_checks_blocking(
     store: &dyn Store,
     flags: &[FlagDefinition],
     at_ms: i64,
-) -> Result<(RunSummary, Vec<Fired>), MonitoringError> {
+) -> Result<(RunSummary, Vec<Fired>, Vec<Checked>), MonitoringError> {
     let mut summary = RunSummary {
         at_ms,
         ..RunSummary::default()
     };
     let mut fired = Vec::new();
+    let mut checked = Vec::new();
     for flag in flags {
         let Some(mut ctx) = load(store, flag, &mut summary.errors)? else {
             continue;
@@ -77,8 +82,16 @@ pub fn run_checks_blocking(
         summary.flags_monitored += 1;
         summary.monitors += ctx.watches.len() as u64;
         run_flag(store, &mut ctx, at_ms, &mut summary, &mut fired)?;
+        let last = ctx
+            .watches
+            .iter()
+            .filter_map(|w| w.monitor.check_time_ms(w.monitor.last_check()))
+            .max();
+        if let Some(t) = last {
+            checked.push((flag.key.clone(), flag.version, t));
+        }
     }
-    Ok((summary, fired))
+    Ok((summary, fired, checked))
 }
 
 fn run_flag(

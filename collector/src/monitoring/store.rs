@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use rusqlite::{OptionalExtension, params};
 
 use super::keys::{KeyMetricAlert, KeyMetricResult};
+use super::late::DirtyVersion;
 use crate::alerts::monitor::MonitorKey;
 use crate::alerts::record::AlertState;
 use crate::store::sqlite::now_ms;
@@ -98,6 +99,12 @@ pub trait MonitoringStore {
     /// Moves every `fired` alert (policy and key-metric) of versions of `flag` older than
     /// `current` to `auto_resolved`; how many moved.
     fn auto_resolve_older(&self, flag: &str, current: u64) -> Result<u64, StoreError>;
+    /// Marks flag versions as having received late data (with the earliest late `ts` of each).
+    fn mark_late(&self, dirty: Vec<(DirtyVersion, i64)>) -> Result<(), StoreError>;
+    /// Flag versions marked as having received late data.
+    fn late_dirty(&self) -> Result<Vec<DirtyVersion>, StoreError>;
+    /// Clears the late-data mark of one version.
+    fn clear_late(&self, version: &DirtyVersion) -> Result<(), StoreError>;
 }
 
 /// 24 bytes per user: fingerprint then value, little-endian.
@@ -129,6 +136,18 @@ fn decode(b: &[u8]) -> Result<HashMap<u128, f64>, StoreError> {
 }
 
 impl MonitoringStore for SqliteStore {
+    fn mark_late(&self, dirty: Vec<(DirtyVersion, i64)>) -> Result<(), StoreError> {
+        self.mark_late_impl(dirty)
+    }
+
+    fn late_dirty(&self) -> Result<Vec<DirtyVersion>, StoreError> {
+        self.late_dirty_impl()
+    }
+
+    fn clear_late(&self, version: &DirtyVersion) -> Result<(), StoreError> {
+        self.clear_late_impl(version)
+    }
+
     fn prev_values(&self, key: &MonitorKey) -> Result<Option<PrevValues>, StoreError> {
         self.read(|c| {
             let row: Option<(i64, Vec<u8>, Vec<u8>)> = c

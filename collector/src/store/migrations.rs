@@ -127,6 +127,7 @@ CREATE INDEX notification_deliveries_channel ON notification_deliveries (channel
     crate::monitoring::store::KEYS_MIGRATION,
     // Apdex metrics: the target response time T (NULL for every other metric type).
     "ALTER TABLE metrics ADD COLUMN apdex_target_ms REAL;",
+    crate::monitoring::late::MIGRATION,
 ];
 
 /// Brings the database schema up to date inside one transaction.
