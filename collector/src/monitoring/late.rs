@@ -1,7 +1,8 @@
 //! Late data: items committed with a `ts` earlier than the last scheduled check already run for
-//! a monitored flag version change what that check saw, so the next monitoring run takes an
-//! unscheduled look (the recalculate route's path) at each such version. After the window this
-//! is the only way a version can still alert.
+//! a monitored flag version change what that check saw. Once the version's window is over, the
+//! next monitoring run takes an unscheduled look (the recalculate route's path) at it: the only
+//! way a version can still alert after its window. Inside the window no look is taken: the next
+//! scheduled check reads the cumulative per-user values, late data included.
 //!
 //! Cheap by design: the tracker keeps, in memory, the last check time of every monitored flag
 //! version (refreshed by every run); an ingest compares its batch's minimum `ts` with the
@@ -176,7 +177,11 @@ pub fn look_at_dirty(
         let current = flags
             .iter()
             .find(|f| f.key == d.flag && f.version == d.version);
+        // Only after the window: inside it, the scheduled checks read cumulative per-user values,
+        // so the next one sees the late data, and an extra look would spend level outside the
+        // schedule.
         if let Some(flag) = current
+            && window_over(store, flag, at_ms)?
             && let Some((look, new)) = recalculate_blocking(store, flag, at_ms)?
         {
             summary.late_data_looks += 1;
@@ -186,6 +191,22 @@ pub fn look_at_dirty(
         store.clear_late(&d)?;
     }
     Ok(())
+}
+
+/// True when every monitor of the flag's current version has passed its window at `at_ms`.
+fn window_over(
+    store: &dyn Store,
+    flag: &FlagDefinition,
+    at_ms: i64,
+) -> Result<bool, MonitoringError> {
+    let mut errors = Vec::new();
+    Ok(match super::context::load(store, flag, &mut errors)? {
+        Some(ctx) => ctx
+            .watches
+            .iter()
+            .all(|w| at_ms >= w.monitor.window_end_ms()),
+        None => false,
+    })
 }
 
 #[cfg(test)]
