@@ -1,6 +1,8 @@
 //! Key metrics, first-SRM notices and auto-resolve on a real collector (loopback, SQLite in a
 //! temp dir) driven on simulated time through `POST /api/v1/admin/monitoring/run`.
 
+#[path = "monitoring_support/mod.rs"]
+mod monitoring_support;
 mod notify_support;
 
 use std::sync::{Arc, Mutex};
@@ -9,6 +11,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
+use monitoring_support::{run_clean as run, send, start};
 use notify_support::Admin;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -43,14 +46,6 @@ async fn receiver(h: Hook) -> String {
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await });
     format!("http://{addr}/hook")
-}
-
-async fn start(dir: &std::path::Path) -> collector::RunningCollector {
-    let mut config = collector::Config::new(([127, 0, 0, 1], 0).into(), dir)
-        .admin_key(notify_support::ADMIN)
-        .sdk_key("sdk-key");
-    config.monitor_interval = std::time::Duration::ZERO;
-    collector::spawn(config).await.expect("collector starts")
 }
 
 async fn put(admin: &Admin, path: &str, body: Value) -> (u16, Value) {
@@ -119,7 +114,6 @@ async fn ingest(
     on: impl Fn(usize) -> bool,
     events: impl Fn(usize, bool, &mut StdRng) -> Vec<&'static str>,
 ) {
-    let http = reqwest::Client::new();
     let mut rng = StdRng::seed_from_u64(11);
     let mut items: Vec<(bool, Value)> = Vec::new();
     for u in 0..USERS {
@@ -141,36 +135,7 @@ async fn ingest(
             ));
         }
     }
-    for chunk in items.chunks(900) {
-        let (imps, evs): (Vec<_>, Vec<_>) = chunk.iter().cloned().partition(|(i, _)| *i);
-        let batch = json!({
-            "batch_id": uuid::Uuid::new_v4().to_string(),
-            "sdk": {"name": "agent-core", "version": "0.1.0", "platform": "rust"},
-            "impressions": imps.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
-            "events": evs.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
-        });
-        let r = http
-            .post(format!("{}/api/v1/batch", c.url()))
-            .bearer_auth("sdk-key")
-            .json(&batch)
-            .send()
-            .await
-            .expect("sent");
-        assert!(
-            r.status().is_success(),
-            "{}",
-            r.text().await.unwrap_or_default()
-        );
-    }
-}
-
-async fn run(admin: &Admin, at: i64) -> Value {
-    let (s, v) = admin
-        .post("/api/v1/admin/monitoring/run", json!({ "at": at }))
-        .await;
-    assert_eq!(s, 200, "{v}");
-    assert_eq!(v["errors"], json!([]), "{v}");
-    v
+    send(c, &items).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

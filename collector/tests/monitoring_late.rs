@@ -4,23 +4,17 @@
 //! the window is the only way an alert can still fire. The mark survives a restart; new
 //! (non-late) data takes no look.
 
+#[path = "monitoring_support/mod.rs"]
+mod monitoring_support;
 mod notify_support;
 
+use monitoring_support::{run_clean as run, start};
 use notify_support::Admin;
 use serde_json::{Value, json};
 
 const USERS: usize = 2_000;
 const MINUTE: i64 = 60_000;
 const FLAG: &str = "late-flag";
-
-async fn start(dir: &std::path::Path) -> collector::RunningCollector {
-    let mut config = collector::Config::new(([127, 0, 0, 1], 0).into(), dir)
-        .admin_key(notify_support::ADMIN)
-        .sdk_key("sdk-key");
-    // Simulated time only: the wall-clock task would run checks at real time.
-    config.monitor_interval = std::time::Duration::ZERO;
-    collector::spawn(config).await.expect("collector starts")
-}
 
 /// A 50/50 flag with a 120-minute window, an error metric and a killing policy; answers the
 /// version and its start.
@@ -85,42 +79,12 @@ fn error(u: usize, ts: i64) -> Value {
 }
 
 async fn send(c: &collector::RunningCollector, impressions: Vec<Value>, events: Vec<Value>) {
-    let http = reqwest::Client::new();
-    for (imps, evs) in [(impressions, Vec::new()), (Vec::new(), events)] {
-        for chunk in imps.chunks(900).chain(evs.chunks(900)) {
-            let (i, e): (Vec<Value>, Vec<Value>) = if imps.is_empty() {
-                (Vec::new(), chunk.to_vec())
-            } else {
-                (chunk.to_vec(), Vec::new())
-            };
-            let batch = json!({
-                "batch_id": uuid::Uuid::new_v4().to_string(),
-                "sdk": {"name": "agent-core", "version": "0.1.0", "platform": "rust"},
-                "impressions": i, "events": e,
-            });
-            let r = http
-                .post(format!("{}/api/v1/batch", c.url()))
-                .bearer_auth("sdk-key")
-                .json(&batch)
-                .send()
-                .await
-                .expect("sent");
-            assert!(
-                r.status().is_success(),
-                "{}",
-                r.text().await.unwrap_or_default()
-            );
-        }
-    }
-}
-
-async fn run(admin: &Admin, at: i64) -> Value {
-    let (s, v) = admin
-        .post("/api/v1/admin/monitoring/run", json!({ "at": at }))
-        .await;
-    assert_eq!(s, 200, "{v}");
-    assert_eq!(v["errors"], json!([]), "{v}");
-    v
+    let items: Vec<(bool, Value)> = impressions
+        .into_iter()
+        .map(|v| (true, v))
+        .chain(events.into_iter().map(|v| (false, v)))
+        .collect();
+    monitoring_support::send(c, &items).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

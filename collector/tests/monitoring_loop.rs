@@ -3,6 +3,8 @@
 //! alert, the signed webhook receives it and the flag is killed; an A/A data set does not alert;
 //! runs are idempotent.
 
+#[path = "monitoring_support/mod.rs"]
+mod monitoring_support;
 mod notify_support;
 
 use std::sync::{Arc, Mutex};
@@ -14,6 +16,7 @@ use axum::routing::post;
 use collector::alerts::monitor::MonitorKey;
 use collector::alerts::store::AlertStore;
 use collector::monitoring::store::MonitoringStore;
+use monitoring_support::{run, send, start};
 use notify_support::{Admin, expected_signature};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -49,15 +52,6 @@ async fn receiver(h: Hook) -> String {
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await });
     format!("http://{addr}/hook")
-}
-
-async fn start(dir: &std::path::Path) -> collector::RunningCollector {
-    let mut config = collector::Config::new(([127, 0, 0, 1], 0).into(), dir)
-        .admin_key(notify_support::ADMIN)
-        .sdk_key("sdk-key");
-    // Simulated time only: the wall-clock task would run the first checks at real time.
-    config.monitor_interval = std::time::Duration::ZERO;
-    collector::spawn(config).await.expect("collector starts")
 }
 
 struct Setup {
@@ -126,7 +120,6 @@ async fn ingest(
     s: &Setup,
     has_error: impl Fn(usize, bool, &mut StdRng) -> bool,
 ) {
-    let http = reqwest::Client::new();
     let mut rng = StdRng::seed_from_u64(7);
     let mut items: Vec<(bool, Value)> = Vec::new();
     for u in 0..USERS {
@@ -148,27 +141,7 @@ async fn ingest(
             ));
         }
     }
-    for chunk in items.chunks(900) {
-        let (imps, evs): (Vec<_>, Vec<_>) = chunk.iter().cloned().partition(|(i, _)| *i);
-        let batch = json!({
-            "batch_id": uuid::Uuid::new_v4().to_string(),
-            "sdk": {"name": "agent-core", "version": "0.1.0", "platform": "rust"},
-            "impressions": imps.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
-            "events": evs.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
-        });
-        let r = http
-            .post(format!("{}/api/v1/batch", c.url()))
-            .bearer_auth("sdk-key")
-            .json(&batch)
-            .send()
-            .await
-            .expect("sent");
-        assert!(
-            r.status().is_success(),
-            "{}",
-            r.text().await.unwrap_or_default()
-        );
-    }
+    send(c, &items).await;
 }
 
 /// Scheduled checks of a 24-hour window due `minutes` after the start.
@@ -176,14 +149,6 @@ fn checks_due(minutes: u32) -> u64 {
     let schedule = stats::schedule::Schedule::default();
     let offsets = schedule.offsets_in(1440).expect("window");
     offsets.iter().filter(|&&o| o <= minutes).count() as u64
-}
-
-async fn run(admin: &Admin, at: i64) -> Value {
-    let (s, v) = admin
-        .post("/api/v1/admin/monitoring/run", json!({ "at": at }))
-        .await;
-    assert_eq!(s, 200, "{v}");
-    v
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

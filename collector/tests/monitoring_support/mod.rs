@@ -1,0 +1,63 @@
+//! Shared fixtures of the monitoring tests: a collector on simulated time, the monitoring run,
+//! and batches of raw impressions and events.
+
+#![allow(dead_code)]
+
+use serde_json::{Value, json};
+
+use crate::notify_support::{self, Admin};
+
+/// Most items per posted batch (under the collector's 1,000-item limit).
+const CHUNK: usize = 900;
+
+/// A collector on loopback with monitoring driven only by `run` (simulated time): the wall-clock
+/// task would run the first checks at real time.
+pub async fn start(dir: &std::path::Path) -> collector::RunningCollector {
+    let mut config = collector::Config::new(([127, 0, 0, 1], 0).into(), dir)
+        .admin_key(notify_support::ADMIN)
+        .sdk_key("sdk-key");
+    config.monitor_interval = std::time::Duration::ZERO;
+    collector::spawn(config).await.expect("collector starts")
+}
+
+/// `POST /api/v1/admin/monitoring/run` at `at`; answers the run summary.
+pub async fn run(admin: &Admin, at: i64) -> Value {
+    let (s, v) = admin
+        .post("/api/v1/admin/monitoring/run", json!({ "at": at }))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    v
+}
+
+/// `run`, also asserting the run reported no error.
+pub async fn run_clean(admin: &Admin, at: i64) -> Value {
+    let v = run(admin, at).await;
+    assert_eq!(v["errors"], json!([]), "{v}");
+    v
+}
+
+/// Posts items in batches in order; each item is `(true, impression)` or `(false, event)`.
+pub async fn send(c: &collector::RunningCollector, items: &[(bool, Value)]) {
+    let http = reqwest::Client::new();
+    for chunk in items.chunks(CHUNK) {
+        let (imps, evs): (Vec<_>, Vec<_>) = chunk.iter().cloned().partition(|(i, _)| *i);
+        let batch = json!({
+            "batch_id": uuid::Uuid::new_v4().to_string(),
+            "sdk": {"name": "agent-core", "version": "0.1.0", "platform": "rust"},
+            "impressions": imps.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
+            "events": evs.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
+        });
+        let r = http
+            .post(format!("{}/api/v1/batch", c.url()))
+            .bearer_auth("sdk-key")
+            .json(&batch)
+            .send()
+            .await
+            .expect("sent");
+        assert!(
+            r.status().is_success(),
+            "{}",
+            r.text().await.unwrap_or_default()
+        );
+    }
+}
