@@ -823,3 +823,63 @@ fn read_key_alert(c: &Connection, id: i64) -> Result<KeyMetricAlert, StoreError>
     a.level = d.level;
     Ok(a)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_key_metric_alerts_move_into_the_alerts_table() {
+        let c = Connection::open_in_memory().expect("db");
+        c.execute_batch(MIGRATION).expect("alerts");
+        c.execute_batch(crate::monitoring::store::KEYS_MIGRATION)
+            .expect("keys");
+        let old = serde_json::json!({
+            "metric_id": 7, "metric": "errors", "direction": "decrease", "treatment": "on",
+            "baseline_treatment": "off", "n_baseline": 1000, "n_treatment": 990,
+            "baseline_value": 0.05, "treatment_value": 0.15,
+            "comparison": {"baseline_mean": 0.05, "treatment_mean": 0.15, "absolute": 0.1,
+                "se": 0.013, "statistic": 7.6, "df": null, "p_value": 1e-12, "confidence": 0.95,
+                "absolute_ci": {"lower": 0.075, "upper": 0.125}, "relative": 2.0,
+                "relative_ci": {"lower": 1.2, "upper": 2.8}},
+            "adjusted_p": 2e-12, "significant": true, "check_index": 12,
+            "check_time_ms": 7_200_000, "srm": false
+        });
+        c.execute(
+            "INSERT INTO key_metric_alerts (flag, version, metric_id, treatment, detail, state, \
+             notified, created_at, updated_at) VALUES ('pay', 3, 7, 'on', ?1, 'fired', 1, 5, 6)",
+            [old.to_string()],
+        )
+        .expect("old row");
+        c.execute_batch(KEY_ALERTS_MIGRATION).expect("migration");
+        let id: i64 = c
+            .query_row("SELECT id FROM alerts", [], |r| r.get(0))
+            .expect("moved");
+        let AlertItem::KeyMetric(a) = read_item(&c, id).expect("read") else {
+            panic!("not a key-metric alert");
+        };
+        assert_eq!((a.flag.as_str(), a.version, a.metric_id), ("pay", 3, 7));
+        assert_eq!(
+            (a.n_baseline, a.check_index, a.check_time_ms),
+            (1000, Some(12), 7_200_000)
+        );
+        assert_eq!(a.interval_abs.low, Some(0.075));
+        assert_eq!(
+            (a.direction, a.degraded),
+            (super::super::record::Movement::Increase, true)
+        );
+        assert_eq!((a.adjusted_p, a.p_value, a.level), (2e-12, 1e-12, 0.05));
+        assert_eq!(a.mode, stats::boundary::Mode::Sequential);
+        assert!(a.notified);
+        assert!(
+            c.query_row(
+                "SELECT 1 FROM sqlite_master WHERE name = 'key_metric_alerts'",
+                [],
+                |_| Ok(())
+            )
+            .optional()
+            .expect("query")
+            .is_none()
+        );
+    }
+}

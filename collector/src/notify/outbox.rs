@@ -293,3 +293,75 @@ impl OutboxStore for SqliteStore {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notify::ChannelStore;
+
+    fn delivery(n: &Notification, attempt: u32, success: bool) -> NewDelivery {
+        NewDelivery {
+            channel_id: 1,
+            notification_id: n.id.to_string(),
+            notification_kind: n.kind.as_str().into(),
+            attempt,
+            status_code: None,
+            error: (!success).then(|| "refused".into()),
+            success,
+            at: 0,
+        }
+    }
+
+    #[test]
+    fn rows_are_claimed_once_retried_when_due_and_released_at_start() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path()).expect("store");
+        let n = Notification::test("ops", 1);
+        assert_eq!(
+            store.queue_notification(vec![1, 2], &n, None).expect("q"),
+            2
+        );
+        // The same notification and channel again is not a second delivery.
+        assert_eq!(store.queue_notification(vec![1], &n, None).expect("q"), 0);
+        let now = now_ms() + 1;
+        let got = store.claim_due(now, 60_000, 1).expect("claim");
+        assert_eq!(got.len(), 1);
+        let (a, b) = (
+            got[0].clone(),
+            store.claim_due(now, 60_000, 10).expect("claim"),
+        );
+        assert_eq!(b.len(), 1, "the claimed row is not handed out again");
+        assert!(store.claim_due(now, 60_000, 10).expect("claim").is_empty());
+        store
+            .finish_attempt(
+                a.id,
+                delivery(&n, 1, false),
+                AttemptEnd::RetryAt(now + 500),
+                Some("refused".into()),
+            )
+            .expect("finish");
+        assert!(store.claim_due(now, 60_000, 10).expect("claim").is_empty());
+        assert_eq!(store.next_due(now).expect("next"), Some(now + 500));
+        let again = store.claim_due(now + 500, 60_000, 10).expect("claim");
+        assert_eq!((again.len(), again[0].attempts), (1, 1));
+        assert_eq!(again[0].last_error.as_deref(), Some("refused"));
+        store
+            .finish_attempt(a.id, delivery(&n, 2, true), AttemptEnd::Delivered, None)
+            .expect("finish");
+        // b's claim belonged to a process that ended: released at start, due again.
+        assert_eq!(store.release_claims().expect("release"), 1);
+        let resumed = store.claim_due(now, 60_000, 10).expect("claim");
+        assert_eq!(
+            resumed.iter().map(|r| r.id).collect::<Vec<_>>(),
+            vec![b[0].id]
+        );
+        let rows = store.outbox(Some(a.channel_id), 10).expect("rows");
+        assert_eq!(
+            (rows[0].status, rows[0].attempts, rows[0].last_error.clone()),
+            (OutboxStatus::Delivered, 2, None)
+        );
+        assert_eq!(store.deliveries(1, 10).expect("log").len(), 2);
+        let body: Notification = serde_json::from_str(&rows[0].payload).expect("payload");
+        assert_eq!(body, n);
+    }
+}
