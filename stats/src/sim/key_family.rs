@@ -46,6 +46,8 @@ pub struct KeyFamilyResult {
     pub sequential: u64,
     /// Paths where the sequential mode alerted later than divide-by-checks (or not at all).
     pub dominance_violations: u64,
+    /// Paths with an alert under the rule this replaced: BH at alpha at every check.
+    pub unadjusted: u64,
 }
 
 impl KeyFamilyResult {
@@ -68,7 +70,7 @@ fn path(
     cfg: &KeyFamilyConfig,
     offsets: &[u32],
     index: u64,
-) -> Result<(Option<usize>, Option<usize>), StatsError> {
+) -> Result<[Option<usize>; 3], StatsError> {
     let mut rng = StdRng::seed_from_u64(seed_of(cfg.seed, index));
     let k = offsets.len();
     let m = cfg.families.len();
@@ -93,6 +95,7 @@ fn path(
         (FamilyBoundary::new(Mode::Bonferroni, cfg.alpha, k)?, None),
         (FamilyBoundary::new(Mode::Sequential, cfg.alpha, k)?, None),
     ];
+    let mut unadjusted = None;
     // Previous eligible check: (index, users present, SE of each metric).
     let mut prev: Option<(usize, usize, Vec<f64>)> = None;
     for (j, &t) in offsets.iter().enumerate() {
@@ -136,12 +139,15 @@ fn path(
                 *first = Some(j + 1);
             }
         }
+        if unadjusted.is_none() && select(&p, cfg.alpha)?.1.iter().any(|&r| r) {
+            unadjusted = Some(j + 1);
+        }
         prev = Some((j, present, ses));
-        if modes.iter().all(|(_, f)| f.is_some()) {
+        if unadjusted.is_some() && modes.iter().all(|(_, f)| f.is_some()) {
             break;
         }
     }
-    Ok((modes[0].1, modes[1].1))
+    Ok([modes[0].1, modes[1].1, unadjusted])
 }
 
 /// Simulates `paths` windows on `threads` threads (results do not depend on threads).
@@ -160,7 +166,8 @@ pub fn run_key_family(
                 s.spawn(move || {
                     let mut r = KeyFamilyResult::default();
                     for i in t * chunk..((t + 1) * chunk).min(paths) {
-                        let (b, q) = path(cfg, offsets, i)?;
+                        let [b, q, u] = path(cfg, offsets, i)?;
+                        r.unadjusted += u64::from(u.is_some());
                         r.paths += 1;
                         r.bonferroni += u64::from(b.is_some());
                         r.sequential += u64::from(q.is_some());
@@ -185,6 +192,7 @@ pub fn run_key_family(
         total.bonferroni += p.bonferroni;
         total.sequential += p.sequential;
         total.dominance_violations += p.dominance_violations;
+        total.unadjusted += p.unadjusted;
     }
     Ok(total)
 }
@@ -224,9 +232,11 @@ mod tests {
         let r = run_key_family(&three(0.0, 20_261_122), paths, 2).unwrap();
         let (b, bse) = r.rate(r.bonferroni);
         let (s, sse) = r.rate(r.sequential);
+        let (u, use_) = r.rate(r.unadjusted);
         println!(
             "key-metric A/A, R = {}: bonferroni {b:.4} (se {bse:.4}), sequential {s:.4} \
-             (se {sse:.4}), dominance violations {}",
+             (se {sse:.4}), dominance violations {}; unadjusted (BH at alpha every check) \
+             {u:.4} (se {use_:.4})",
             r.paths, r.dominance_violations
         );
         assert!(b <= 0.0544 && s <= 0.0544, "{r:?}");
