@@ -183,10 +183,14 @@ async fn work(d: Arc<Deliverer>, mut stop: Option<watch::Receiver<bool>>) {
         if stop.as_ref().is_some_and(|s| *s.borrow()) {
             break;
         }
+        // A read first: the claim is a write, taken only when something is due.
+        let store = d.store.clone();
+        let now = now_ms();
+        let next = blocking(move || store.next_due(now)).await;
         let free = permits.available_permits();
-        if free > 0 {
+        if free > 0 && matches!(next, Ok(Some(t)) if t <= now) {
             let store = d.store.clone();
-            match blocking(move || store.claim_due(now_ms(), lease, free as u32)).await {
+            match blocking(move || store.claim_due(now, lease, free as u32)).await {
                 Ok(rows) => {
                     for row in rows {
                         let Ok(permit) = permits.clone().acquire_owned().await else {
@@ -201,14 +205,19 @@ async fn work(d: Arc<Deliverer>, mut stop: Option<watch::Receiver<bool>>) {
                 }
                 Err(e) => tracing::warn!(error = %e, "outbox: claim failed"),
             }
+            continue;
         }
-        let store = d.store.clone();
-        let now = now_ms();
-        let wait = match blocking(move || store.next_due(now)).await {
+        let wait = match next {
+            // Every permit busy: a finishing attempt (join_next below) wakes the loop.
+            Ok(Some(_)) if free == 0 => POLL,
             Ok(Some(t)) => {
                 Duration::from_millis((t - now).clamp(5, POLL.as_millis() as i64) as u64)
             }
-            _ => POLL,
+            Ok(None) => POLL,
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox: reading the next due time failed");
+                POLL
+            }
         };
         tokio::select! {
             _ = d.wake.notified() => {}
