@@ -190,7 +190,7 @@ async fn sequential_strong_effect_fires_at_a_check_and_a_null_family_never_does(
     );
     let level = a["level"].as_f64().expect("level");
     // The sequential per-check level: never below alpha / K, far below the account's alpha.
-    assert!(level >= 0.05 / 52.0 && level < 0.01, "{a}");
+    assert!((0.05 / 52.0..0.01).contains(&level), "{a}");
     assert!(a["adjusted_p"].as_f64().expect("adj") <= level, "{a}");
     assert!((a["confidence"].as_f64().expect("confidence") - (1.0 - level)).abs() < 1e-12);
 }

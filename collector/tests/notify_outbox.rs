@@ -22,9 +22,12 @@ use serde_json::{Value, json};
 const SECRET: &str = "outbox-secret";
 const MINUTE: i64 = 60_000;
 
-/// (notification id, attempt header, signature valid, body) of every POST received.
+/// (notification id, attempt header, signature valid, body) of one POST received.
+type Post = (String, String, bool, Value);
+
+/// Every POST received.
 #[derive(Clone, Default)]
-struct Received(Arc<Mutex<Vec<(String, String, bool, Value)>>>);
+struct Received(Arc<Mutex<Vec<Post>>>);
 
 async fn hook(State(r): State<Received>, headers: HeaderMap, body: Bytes) -> StatusCode {
     let h = |n: &str| {
