@@ -354,7 +354,11 @@ pub async fn spawn(config: Config) -> anyhow::Result<RunningCollector> {
         flags,
         admin_lock: Arc::new(tokio::sync::Mutex::new(())),
         shutdown: rx.clone(),
-        notifier: crate::notify::Notifier::start(store.clone(), config.notify.clone())?,
+        notifier: crate::notify::Notifier::start_until(
+            store.clone(),
+            config.notify.clone(),
+            Some(rx.clone()),
+        )?,
         late: Arc::new(crate::monitoring::late::LateTracker::default()),
         keys: Arc::new(KeyCache::default()),
     };

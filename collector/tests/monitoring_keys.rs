@@ -229,22 +229,32 @@ async fn key_metrics_alert_in_either_direction_and_replaced_versions_auto_resolv
         assert_eq!(a["baseline_treatment"], "off");
         assert_eq!(a["state"], "fired");
         assert_eq!(a["notified"], true);
-        assert_eq!(a["significant"], true);
-        let (p, adj) = (
-            a["comparison"]["p_value"].as_f64().expect("p"),
+        assert_eq!(a["kind"], "key_metric");
+        assert_eq!(a["reason"], "significant");
+        let (p, adj, level) = (
+            a["p_value"].as_f64().expect("p"),
             a["adjusted_p"].as_f64().expect("adjusted"),
+            a["level"].as_f64().expect("level"),
         );
-        // BH never lowers a p-value and the alert passed it at 0.05.
-        assert!(p <= adj && adj <= 0.05, "{a}");
+        // BH never lowers a p-value and the alert passed it at the check's level, which is
+        // at least alpha / K and far below alpha (52 looks in a 24 h window).
+        assert!(p <= adj && adj <= level, "{a}");
+        assert!((0.05 / 52.0..0.01).contains(&level), "{a}");
+        assert!(a["check_index"].as_u64().expect("scheduled") >= 1, "{a}");
         assert!(a["n_baseline"].as_u64().expect("n") >= 355);
     }
     let worse = keys
         .iter()
         .find(|a| a["metric_id"] == errors)
         .expect("errors");
-    assert!(worse["comparison"]["absolute"].as_f64().expect("impact") > 0.0);
+    assert!(worse["impact_abs"].as_f64().expect("impact") > 0.0);
+    assert_eq!(
+        (&worse["direction"], &worse["degraded"]),
+        (&json!("increase"), &json!(true))
+    );
     let better = keys.iter().find(|a| a["metric_id"] == buys).expect("buys");
-    assert!(better["comparison"]["absolute"].as_f64().expect("impact") > 0.0);
+    assert!(better["impact_abs"].as_f64().expect("impact") > 0.0);
+    assert_eq!(better["degraded"], false);
 
     // Notified once each (two key-metric alerts and the policy's alert).
     admin
@@ -282,8 +292,11 @@ async fn key_metrics_alert_in_either_direction_and_replaced_versions_auto_resolv
     assert_eq!(after["auto_resolved"], 3, "{after}");
     let (_, alerts) = admin.get("/api/v1/admin/alerts?flag=pay").await;
     let alerts = alerts.as_array().expect("alerts");
-    assert_eq!(alerts.len(), 1);
-    assert_eq!(alerts[0]["state"], "auto_resolved");
+    // One policy alert and two key-metric alerts, all closed with their version.
+    assert_eq!(alerts.len(), 3, "{alerts:?}");
+    for a in alerts {
+        assert_eq!(a["state"], "auto_resolved", "{a}");
+    }
     let (_, keys) = admin.get("/api/v1/admin/flags/pay/key-metric-alerts").await;
     for a in keys.as_array().expect("alerts") {
         assert_eq!(a["state"], "auto_resolved", "{a}");

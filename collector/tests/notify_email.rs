@@ -222,6 +222,7 @@ async fn alert_email_is_retried_after_a_451_and_carries_the_alert() {
     assert_eq!(n.kind.as_str(), "alert_fired");
     notifier
         .enqueue(channel.clone(), n.clone())
+        .await
         .expect("queued");
 
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);

@@ -106,11 +106,11 @@ pub async fn test_channel(
     let channel = blocking(move || store.channel(id)).await?;
     let n = Notification::test(&channel.name, now_ms());
     let notification_id = n.id.to_string();
-    state.notifier.enqueue(channel, n).map_err(|e| match e {
-        NotifyError::QueueFull | NotifyError::Stopped => {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
-        }
-    })?;
+    state
+        .notifier
+        .enqueue(channel, n)
+        .await
+        .map_err(|e: NotifyError| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
     Ok((StatusCode::ACCEPTED, Json(Queued { notification_id })))
 }
 

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::policy::{
     AccountSettings, AlertPolicy, FlagMonitoring, FlagMonitoringUpdate, PolicyError, PolicySpec,
 };
-use super::record::{Alert, AlertFilter, AlertState};
+use super::record::{AlertFilter, AlertItem, AlertKind, AlertState};
 use crate::auth::AdminAuth;
 use crate::error::{ApiError, parse_json};
 use crate::server::{AppState, blocking};
@@ -167,6 +167,8 @@ pub async fn put_flag_monitoring(
 /// Query of `GET /api/v1/admin/alerts`.
 #[derive(Debug, Deserialize)]
 pub struct AlertQuery {
+    /// Only this kind: policy or key_metric.
+    pub kind: Option<String>,
     /// Only this flag.
     pub flag: Option<String>,
     /// Only this state: fired, dismissed or auto_resolved.
@@ -175,12 +177,18 @@ pub struct AlertQuery {
     pub limit: Option<u32>,
 }
 
-/// `GET /api/v1/admin/alerts?flag=&state=&limit=`: newest first.
+/// `GET /api/v1/admin/alerts?kind=&flag=&state=&limit=`: alerts of every kind, newest first.
 pub async fn list_alerts(
     State(state): State<AppState>,
     _auth: AdminAuth,
     Query(q): Query<AlertQuery>,
-) -> Result<Json<Vec<Alert>>, ApiError> {
+) -> Result<Json<Vec<AlertItem>>, ApiError> {
+    let kind = match q.kind.as_deref() {
+        None => None,
+        Some(k) => Some(AlertKind::parse(k).ok_or_else(|| {
+            ApiError::bad_request(format!("kind: {k:?} must be one of policy, key_metric"))
+        })?),
+    };
     let st = match q.state.as_deref() {
         None => None,
         Some(s) => Some(AlertState::parse(s).ok_or_else(|| {
@@ -190,22 +198,21 @@ pub async fn list_alerts(
         })?),
     };
     let filter = AlertFilter {
+        kind,
         flag: q.flag,
         state: st,
         limit: q.limit,
     };
     let store = state.store.clone();
-    blocking(move || store.alerts(filter)).await.map(Json)
+    blocking(move || store.alert_items(filter)).await.map(Json)
 }
 
-/// `POST /api/v1/admin/alerts/{id}/dismiss`: the alert, now dismissed.
+/// `POST /api/v1/admin/alerts/{id}/dismiss`: the alert (of either kind), now dismissed.
 pub async fn dismiss_alert(
     State(state): State<AppState>,
     _auth: AdminAuth,
     Path(id): Path<i64>,
-) -> Result<Json<Alert>, ApiError> {
+) -> Result<Json<AlertItem>, ApiError> {
     let store = state.store.clone();
-    blocking(move || store.set_alert_state(id, AlertState::Dismissed))
-        .await
-        .map(Json)
+    blocking(move || store.dismiss_alert(id)).await.map(Json)
 }

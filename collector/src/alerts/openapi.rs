@@ -32,15 +32,16 @@ pub fn extend(doc: &mut Value) {
             "put": op("Set (minutes) or clear (null) the flag's window override", admin, Some("FlagMonitoringUpdate"), ok("200", "Window", Some("FlagMonitoring")))
         },
         "/api/v1/admin/alerts": { "get": {
-            "summary": "Alerts, newest first",
+            "summary": "Alerts of every kind (policy and key-metric), newest first; each item's `kind` tells which",
             "security": [{ "admin": [] }],
             "parameters": [
+                { "name": "kind", "in": "query", "required": false, "schema": { "type": "string", "enum": ["policy", "key_metric"] } },
                 { "name": "flag", "in": "query", "required": false, "schema": { "type": "string" } },
                 { "name": "state", "in": "query", "required": false, "schema": { "type": "string", "enum": ["fired", "dismissed", "auto_resolved"] } },
                 { "name": "limit", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 1, "maximum": 1000, "default": 100 } }
             ],
             "responses": {
-                "200": array_of("Alert", "Alerts")["200"].clone(),
+                "200": array_of("AlertItem", "Alerts")["200"].clone(),
                 "400": { "description": "Bad filter", "content": { "application/json": { "schema": schema("Error") } } },
                 "401": { "description": "Missing or unknown key" },
                 "403": { "description": "Wrong kind of key" }
@@ -48,7 +49,7 @@ pub fn extend(doc: &mut Value) {
         } },
         "/api/v1/admin/alerts/{id}/dismiss": {
             "parameters": key_param("id", "integer"),
-            "post": op("Dismiss an alert", admin, None, ok("200", "The alert", Some("Alert")))
+            "post": op("Dismiss an alert of either kind (404 when no alert has this id)", admin, None, ok("200", "The alert", Some("AlertItem")))
         }
     });
     let s = json!({ "type": "string" });
@@ -99,8 +100,38 @@ pub fn extend(doc: &mut Value) {
             "reason": { "type": ["string", "null"], "enum": ["significant", "recalculation", "fail_fast", null] },
             "mode": mode, "srm": { "type": "boolean" }
         } },
-        "Alert": { "type": "object", "properties": {
-            "id": int, "flag": s, "version": int, "metric_id": int, "policy_id": int, "treatment": s, "baseline_treatment": s,
+        "AlertItem": {
+            "description": "An alert of either kind. Fields shared by both kinds: id, kind, flag, version, metric_id, treatment, baseline_treatment, baseline_value, treatment_value, n_baseline, n_treatment, impact_abs, impact_rel, interval_abs, interval_rel, check_index, check_time_ms, mode, reason, srm, state, notified, created_at, updated_at.",
+            "oneOf": [schema("Alert"), schema("KeyMetricAlert")],
+            "discriminator": { "propertyName": "kind", "mapping": {
+                "policy": "#/components/schemas/Alert", "key_metric": "#/components/schemas/KeyMetricAlert"
+            } }
+        },
+        "KeyMetricAlert": { "type": "object", "description": "A key metric of the flag changed significantly (two-sided, Benjamini-Hochberg across the flag's key metrics x treatments at the look's per-check level)", "required": ["id", "kind", "flag", "version", "metric_id", "treatment", "state"], "properties": {
+            "id": int, "kind": { "type": "string", "enum": ["key_metric"] },
+            "flag": s, "version": int, "metric_id": int, "metric": s,
+            "desired_direction": { "type": "string", "enum": ["increase", "decrease"] },
+            "treatment": s, "baseline_treatment": s, "baseline_value": num, "treatment_value": num,
+            "n_baseline": int, "n_treatment": int, "impact_abs": num, "impact_rel": opt_num,
+            "interval_abs": interval, "interval_rel": interval,
+            "confidence": { "type": "number", "description": "Two-sided confidence of the intervals, 1 - level" },
+            "direction": { "type": "string", "enum": ["increase", "decrease"], "description": "Which way the metric moved in the treatment" },
+            "degraded": { "type": "boolean", "description": "It moved against the desired direction" },
+            "p_value": num,
+            "adjusted_p": { "type": "number", "description": "Benjamini-Hochberg adjusted p-value" },
+            "level": { "type": "number", "description": "Per-check two-sided level the adjusted p-value passed: alpha/K, the sequential boundary's, or the always-valid one's (unscheduled look after the window)" },
+            "mode": mode,
+            "reason": { "type": "string", "enum": ["significant", "recalculation"] },
+            "check_index": { "type": ["integer", "null"], "description": "Scheduled check; null for an unscheduled look" },
+            "check_time_ms": int,
+            "srm": { "type": "boolean", "description": "Sample-ratio mismatch: results may be untrustworthy" },
+            "state": { "type": "string", "enum": ["fired", "dismissed", "auto_resolved"] },
+            "notified": { "type": "boolean", "description": "Its notification was queued in the durable outbox" },
+            "comparison": { "type": "object", "description": "The full two-sided test (means, se, statistic, df, p_value, confidence, absolute_ci, relative, relative_ci)" },
+            "created_at": int, "updated_at": int
+        } },
+        "Alert": { "type": "object", "description": "A policy alert", "properties": {
+            "id": int, "kind": { "type": "string", "enum": ["policy"] }, "flag": s, "version": int, "metric_id": int, "policy_id": int, "treatment": s, "baseline_treatment": s,
             "baseline_value": num, "treatment_value": num, "n_baseline": int, "n_treatment": int,
             "impact_abs": num, "impact_rel": opt_num, "interval_abs": interval, "interval_rel": interval,
             "threshold_abs": num, "critical": opt_num, "check_index": { "type": ["integer", "null"] }, "check_time_ms": int,

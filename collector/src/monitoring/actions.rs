@@ -85,78 +85,15 @@ pub async fn act(state: &AppState, fired: Vec<Fired>, summary: &mut RunSummary) 
                 _ => {}
             }
         }
-        let store = state.store.clone();
-        let ids = f.policy.spec.channels.clone();
-        let channels = blocking(move || {
-            ids.iter()
-                .map(|id| store.channel(*id))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .await;
-        let mut notified = false;
-        match channels {
-            Ok(chs) if chs.is_empty() => {}
-            Ok(chs) => {
-                let n = Notification::alert(&flag, f.alert.version, details(&f, killed), now_ms());
-                match state.notifier.enqueue_all(chs, n) {
-                    Ok(()) => {
-                        notified = true;
-                        summary.notifications += 1;
-                    }
-                    Err(e) => summary
-                        .errors
-                        .push(format!("notify alert {}: {e}", f.alert.id)),
-                }
-            }
-            Err(e) => summary
-                .errors
-                .push(format!("channels of policy {}: {e:?}", f.policy.id)),
-        }
-        let store = state.store.clone();
+        // The outbox rows and the alert's `notified` / `flag_killed` marks commit together.
         let id = f.alert.id;
-        if let Err(e) = blocking(move || store.record_alert_actions(id, notified, killed)).await {
-            summary.errors.push(format!("record alert {id}: {e:?}"));
+        let ids = f.policy.spec.channels.clone();
+        let n = Notification::alert(&flag, f.alert.version, details(&f, killed), now_ms());
+        match state.notifier.queue(ids, n, Some((id, killed))).await {
+            Ok(0) => {}
+            Ok(_) => summary.notifications += 1,
+            Err(e) => summary.errors.push(format!("notify alert {id}: {e}")),
         }
-    }
-}
-
-/// The notification's details of a new key-metric alert (no policy, no threshold: significance
-/// in either direction is what fired it).
-pub fn key_details(a: &super::keys::KeyMetricAlert) -> AlertDetails {
-    let r = &a.result;
-    let c = &r.comparison;
-    AlertDetails {
-        alert_id: Some(a.id),
-        policy_id: None,
-        metric_id: r.metric_id,
-        metric: format!("{} (key metric)", r.metric),
-        treatment: r.treatment.clone(),
-        baseline: r.baseline_treatment.clone(),
-        baseline_value: r.baseline_value,
-        treatment_value: r.treatment_value,
-        baseline_users: r.n_baseline,
-        treatment_users: r.n_treatment,
-        impact: Impact {
-            absolute: c.absolute,
-            relative: c.relative,
-            absolute_interval: Interval {
-                lower: Some(c.absolute_ci.lower),
-                upper: Some(c.absolute_ci.upper),
-            },
-            relative_interval: c.relative_ci.map(|i| Interval {
-                lower: Some(i.lower),
-                upper: Some(i.upper),
-            }),
-            confidence: c.confidence,
-        },
-        threshold: stats::degradation::Threshold::Relative(0.0),
-        desired_direction: r.direction.clone(),
-        check_time: r.check_time_ms,
-        check_index: u32::try_from(r.check_index).ok(),
-        state: AlertState::Fired,
-        mode: None,
-        srm_warning: r.srm,
-        flag_killed: false,
     }
 }
 
@@ -177,34 +114,15 @@ async fn channels_of(
 /// Notifies new key-metric alerts and first SRM mismatches once each, and records it.
 pub async fn act_keys(state: &AppState, out: super::keys::KeysOutcome, summary: &mut RunSummary) {
     summary.auto_resolved += out.auto_resolved;
+    // Key-metric alerts were queued in the outbox with the alert itself.
     for f in out.fired {
-        let id = f.alert.id;
-        summary.key_metric_alert_ids.push(id);
-        let chs = match channels_of(state, f.channels).await {
-            Ok(c) if c.is_empty() => continue,
-            Ok(c) => c,
-            Err(e) => {
-                summary
-                    .errors
-                    .push(format!("channels of key alert {id}: {e}"));
-                continue;
-            }
-        };
-        let n = Notification::alert(
-            &f.alert.flag,
-            f.alert.version,
-            key_details(&f.alert),
-            now_ms(),
-        );
-        if let Err(e) = state.notifier.enqueue_all(chs, n) {
-            summary.errors.push(format!("notify key alert {id}: {e}"));
-            continue;
+        summary.key_metric_alert_ids.push(f.alert.id);
+        if f.queued > 0 {
+            summary.notifications += 1;
         }
-        summary.notifications += 1;
-        let store = state.store.clone();
-        if let Err(e) = blocking(move || store.mark_key_alert_notified(id)).await {
-            summary.errors.push(format!("record key alert {id}: {e:?}"));
-        }
+    }
+    if summary.notifications > 0 {
+        state.notifier.wake();
     }
     for s in out.srm {
         summary.srm_mismatches.push(s.flag.clone());
@@ -219,7 +137,7 @@ pub async fn act_keys(state: &AppState, out: super::keys::KeysOutcome, summary: 
             }
         };
         let n = Notification::srm(&s.flag, s.version, s.p_value, now_ms());
-        if let Err(e) = state.notifier.enqueue_all(chs, n) {
+        if let Err(e) = state.notifier.enqueue_all(chs, n).await {
             summary.errors.push(format!("notify srm {:?}: {e}", s.flag));
             continue;
         }

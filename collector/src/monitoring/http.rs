@@ -79,18 +79,41 @@ pub async fn post_recalculate(
         .ok_or_else(|| ApiError::not_found(format!("flag {key:?} not found")))?;
     let _guard = RUN_LOCK.lock().await;
     let store = state.store.clone();
-    let done = tokio::task::spawn_blocking(move || recalculate_blocking(store.as_ref(), &flag, at))
-        .await
-        .map_err(|e| ApiError::internal(format!("task failed: {e}")))??;
+    let (version, done, keys) = tokio::task::spawn_blocking(move || {
+        let done = recalculate_blocking(store.as_ref(), &flag, at)?;
+        let keys = super::keys::unscheduled_look_blocking(store.as_ref(), &flag, at)?;
+        Ok::<_, MonitoringError>((flag.version, done, keys))
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("task failed: {e}")))??;
+    // Key metrics alone (no policy) still get their look after the window.
+    let done = match (done, &keys) {
+        (None, Some(_)) => Some((
+            RecalcSummary {
+                flag: key.clone(),
+                version,
+                at_ms: at,
+                looks: Vec::new(),
+                actions: RunSummary::default(),
+            },
+            Vec::new(),
+        )),
+        (done, _) => done,
+    };
     let Some((mut summary, fired)) = done else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             format!(
                 "key: flag {key:?} is not monitored (archived, killed, no percentage rollout, \
-                 or no alert policy)"
+                 no alert policy, and no key metric past its window)"
             ),
         ));
     };
     actions::act(&state, fired, &mut summary.actions).await;
+    let keys = super::keys::KeysOutcome {
+        fired: keys.unwrap_or_default(),
+        ..Default::default()
+    };
+    actions::act_keys(&state, keys, &mut summary.actions).await;
     Ok(Json(summary))
 }

@@ -5,14 +5,15 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 
-use super::keys::KeyMetricAlert;
+use crate::alerts::record::{AlertFilter, AlertItem, AlertKind};
 use crate::auth::AdminAuth;
 use crate::error::{ApiError, parse_json};
 use crate::server::{AppState, blocking};
 
 /// Route of a flag's key metrics (GET, PUT).
 pub const KEY_METRICS_PATH: &str = "/api/v1/admin/flags/{key}/key-metrics";
-/// Route of a flag's key-metric alerts (GET).
+/// Route of a flag's key-metric alerts (GET): the same items as
+/// `GET /api/v1/admin/alerts?kind=key_metric&flag={key}`, kept for existing clients.
 pub const KEY_ALERTS_PATH: &str = "/api/v1/admin/flags/{key}/key-metric-alerts";
 
 /// Body of `PUT` [`KEY_METRICS_PATH`].
@@ -87,13 +88,20 @@ pub async fn put_key_metrics(
     }))
 }
 
-/// Handler of `GET` [`KEY_ALERTS_PATH`]: the flag's key-metric alerts, newest first.
+/// Handler of `GET` [`KEY_ALERTS_PATH`]: the flag's key-metric alerts, newest first (at most
+/// 1000).
 pub async fn get_key_alerts(
     State(state): State<AppState>,
     _auth: AdminAuth,
     Path(key): Path<String>,
-) -> Result<Json<Vec<KeyMetricAlert>>, ApiError> {
+) -> Result<Json<Vec<AlertItem>>, ApiError> {
     known_flag(&state, &key)?;
     let store = state.store.clone();
-    Ok(Json(blocking(move || store.key_alerts(&key)).await?))
+    let filter = AlertFilter {
+        kind: Some(AlertKind::KeyMetric),
+        flag: Some(key),
+        state: None,
+        limit: Some(1000),
+    };
+    Ok(Json(blocking(move || store.alert_items(filter)).await?))
 }

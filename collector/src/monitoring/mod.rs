@@ -93,7 +93,16 @@ pub async fn run_checks(state: &AppState, now_ms: i64) -> Result<RunSummary, Mon
         for (flag, version, t) in &checked {
             tracker.set_checked(flag, *version, *t);
         }
-        let keys = keys::run_keys_blocking(store.as_ref(), &flags, now_ms, &mut summary.errors)?;
+        let mut keys =
+            keys::run_keys_blocking(store.as_ref(), &flags, now_ms, &mut summary.errors)?;
+        // Before the late-data pass clears the marks.
+        keys::late_looks_blocking(
+            store.as_ref(),
+            &flags,
+            now_ms,
+            &mut keys,
+            &mut summary.errors,
+        )?;
         late::look_at_dirty(store.as_ref(), &flags, now_ms, &mut summary, &mut fired)?;
         Ok::<_, MonitoringError>((summary, fired, keys))
     })

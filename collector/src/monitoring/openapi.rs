@@ -20,12 +20,12 @@ pub fn extend(doc: &mut Value) {
         },
         super::keys_http::KEY_METRICS_PATH: {
             "parameters": key_param("key", "string"),
-            "get": op("The flag's key metrics: at each monitoring run, every key metric x non-baseline treatment is tested two-sided at the latest scheduled check due, with Benjamini-Hochberg across them at the account's significance; a significant one (either direction) stores one key-metric alert per (version, metric, treatment), notified once to the channels of the flag's policies", admin, None, ok("200", "Key metrics", Some("KeyMetrics"))),
+            "get": op("The flag's key metrics: at each scheduled check of the window (the policies' schedule), every key metric x non-baseline treatment is tested two-sided, with Benjamini-Hochberg across them at the check's per-check level (alpha/K, or the sequential boundary's; after the window only unscheduled looks at the always-valid level); a significant one (either direction) stores one key-metric alert per (version, metric, treatment), listed in GET /api/v1/admin/alerts (kind key_metric) and notified once to the channels of the flag's policies", admin, None, ok("200", "Key metrics", Some("KeyMetrics"))),
             "put": op("Replace the flag's key metrics (400 naming `metric_ids` when one does not exist)", admin, Some("KeyMetricsRequest"), ok("200", "Key metrics", Some("KeyMetrics")))
         },
         super::keys_http::KEY_ALERTS_PATH: {
             "parameters": key_param("key", "string"),
-            "get": op("The flag's key-metric alerts, newest first", admin, None, ok("200", "Key-metric alerts", Some("KeyMetricAlerts")))
+            "get": op("The flag's key-metric alerts, newest first (the same items as GET /api/v1/admin/alerts?kind=key_metric&flag={key})", admin, None, json!({ "200": { "description": "Key-metric alerts", "content": { "application/json": { "schema": { "type": "array", "items": schema("KeyMetricAlert") } } } } }))
         }
     });
     let run_summary = json!({ "type": "object", "properties": {
@@ -44,18 +44,6 @@ pub fn extend(doc: &mut Value) {
             "metric_ids": ints
         } },
         "KeyMetrics": { "type": "object", "properties": { "flag": { "type": "string" }, "metric_ids": ints } },
-        "KeyMetricAlerts": { "type": "array", "items": { "type": "object", "properties": {
-            "id": int, "flag": { "type": "string" }, "version": int, "metric_id": int,
-            "metric": { "type": "string" }, "direction": { "type": "string" },
-            "treatment": { "type": "string" }, "baseline_treatment": { "type": "string" },
-            "n_baseline": int, "n_treatment": int,
-            "baseline_value": { "type": "number" }, "treatment_value": { "type": "number" },
-            "comparison": { "type": "object", "description": "Two-sided test: impact, intervals, p_value" },
-            "adjusted_p": { "type": "number" }, "significant": { "type": "boolean" },
-            "check_index": int, "check_time_ms": int, "srm": { "type": "boolean" },
-            "state": { "type": "string", "enum": ["fired", "dismissed", "auto_resolved"] },
-            "notified": { "type": "boolean" }, "created_at": int, "updated_at": int
-        } } },
         "RecalcSummary": { "type": "object", "properties": {
             "flag": { "type": "string" }, "version": int, "at_ms": int,
             "looks": { "type": "array", "items": { "type": "object", "properties": {

@@ -6,10 +6,9 @@ use std::collections::HashMap;
 
 use rusqlite::{OptionalExtension, params};
 
-use super::keys::{KeyMetricAlert, KeyMetricResult};
+use super::keys::KeyFamilyState;
 use super::late::DirtyVersion;
 use crate::alerts::monitor::MonitorKey;
-use crate::alerts::record::AlertState;
 use crate::store::sqlite::now_ms;
 use crate::store::{SqliteStore, StoreError};
 
@@ -29,7 +28,8 @@ CREATE TABLE monitor_prev_values (
 );
 "#;
 
-/// Schema of key metrics, key-metric alerts and SRM notices (appended after [`MIGRATION`]).
+/// Schema of key metrics, key-metric alerts and SRM notices (appended after [`MIGRATION`];
+/// `key_metric_alerts` later moved into `alerts`: `crate::alerts::store::KEY_ALERTS_MIGRATION`).
 pub const KEYS_MIGRATION: &str = r#"
 CREATE TABLE flag_key_metrics (
     flag TEXT PRIMARY KEY,
@@ -80,18 +80,14 @@ pub trait MonitoringStore {
     fn key_metrics(&self, flag: &str) -> Result<Vec<i64>, StoreError>;
     /// Replaces the key metrics of `flag` (ids already validated).
     fn set_key_metrics(&self, flag: &str, metric_ids: &[i64]) -> Result<(), StoreError>;
-    /// Stores a key-metric alert unless one exists for its (flag, version, metric, treatment);
-    /// the alert when this created it.
-    fn insert_key_alert(
+    /// The key-metric family state of a flag version, if any.
+    fn key_family_state(
         &self,
         flag: &str,
         version: u64,
-        result: &KeyMetricResult,
-    ) -> Result<Option<KeyMetricAlert>, StoreError>;
-    /// Key-metric alerts of `flag`, newest first.
-    fn key_alerts(&self, flag: &str) -> Result<Vec<KeyMetricAlert>, StoreError>;
-    /// Records that a key-metric alert's notification was queued.
-    fn mark_key_alert_notified(&self, id: i64) -> Result<(), StoreError>;
+    ) -> Result<Option<KeyFamilyState>, StoreError>;
+    /// Replaces the key-metric family state of a flag version.
+    fn save_key_family_state(&self, state: &KeyFamilyState) -> Result<(), StoreError>;
     /// Records the first SRM mismatch of a version; false when one was already recorded.
     fn record_srm(&self, flag: &str, version: u64, p_value: f64) -> Result<bool, StoreError>;
     /// Records that the SRM notification of a version was queued.
@@ -227,53 +223,33 @@ impl MonitoringStore for SqliteStore {
         })
     }
 
-    fn insert_key_alert(
+    fn key_family_state(
         &self,
         flag: &str,
         version: u64,
-        result: &KeyMetricResult,
-    ) -> Result<Option<KeyMetricAlert>, StoreError> {
-        let detail = serde_json::to_string(result).map_err(corrupt)?;
-        let (flag, metric_id, treatment) =
-            (flag.to_string(), result.metric_id, result.treatment.clone());
-        self.write(move |c| {
-            let now = now_ms();
-            let n = c.execute(
-                "INSERT INTO key_metric_alerts (flag, version, metric_id, treatment, detail, \
-                 state, notified, created_at, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'fired', 0, ?6, ?6) \
-                 ON CONFLICT (flag, version, metric_id, treatment) DO NOTHING",
-                params![flag, version as i64, metric_id, treatment, detail, now],
-            )?;
-            if n == 0 {
-                return Ok(None);
-            }
-            let row = c.query_row(
-                &format!("SELECT {KEY_COLUMNS} FROM key_metric_alerts WHERE id = ?1"),
-                [c.last_insert_rowid()],
-                key_row,
-            )?;
-            key_alert(row).map(Some)
-        })
-    }
-
-    fn key_alerts(&self, flag: &str) -> Result<Vec<KeyMetricAlert>, StoreError> {
+    ) -> Result<Option<KeyFamilyState>, StoreError> {
         self.read(|c| {
-            let mut st = c.prepare(&format!(
-                "SELECT {KEY_COLUMNS} FROM key_metric_alerts WHERE flag = ?1 ORDER BY id DESC"
-            ))?;
-            let rows = st
-                .query_map([flag], key_row)?
-                .collect::<Result<Vec<_>, _>>()?;
-            rows.into_iter().map(key_alert).collect()
+            let s: Option<String> = c
+                .query_row(
+                    "SELECT state FROM key_metric_states WHERE flag = ?1 AND version = ?2",
+                    params![flag, version as i64],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            s.map(|s| serde_json::from_str(&s).map_err(corrupt))
+                .transpose()
         })
     }
 
-    fn mark_key_alert_notified(&self, id: i64) -> Result<(), StoreError> {
+    fn save_key_family_state(&self, state: &KeyFamilyState) -> Result<(), StoreError> {
+        let text = serde_json::to_string(state).map_err(corrupt)?;
+        let (flag, version) = (state.flag.clone(), state.version as i64);
         self.write(move |c| {
             c.execute(
-                "UPDATE key_metric_alerts SET notified = 1, updated_at = ?2 WHERE id = ?1",
-                params![id, now_ms()],
+                "INSERT INTO key_metric_states (flag, version, state, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (flag, version) DO UPDATE SET \
+                 state = excluded.state, updated_at = excluded.updated_at",
+                params![flag, version, text, now_ms()],
             )?;
             Ok(())
         })
@@ -305,21 +281,14 @@ impl MonitoringStore for SqliteStore {
     fn auto_resolve_older(&self, flag: &str, current: u64) -> Result<u64, StoreError> {
         let flag = flag.to_string();
         self.write(move |c| {
-            let mut n = 0;
-            // An alert that killed its flag stays `fired`: the kill itself made the new version,
-            // and "the flag was killed" is what a reader of that alert needs to see.
-            for (table, extra) in [
-                ("alerts", " AND flag_killed = 0"),
-                ("key_metric_alerts", ""),
-            ] {
-                n += c.execute(
-                    &format!(
-                        "UPDATE {table} SET state = 'auto_resolved', updated_at = ?3 \
-                         WHERE flag = ?1 AND version < ?2 AND state = 'fired'{extra}"
-                    ),
-                    params![flag, current as i64, now_ms()],
-                )?;
-            }
+            // Both kinds (policy and key-metric alerts share the table). An alert that killed
+            // its flag stays `fired`: the kill itself made the new version, and "the flag was
+            // killed" is what a reader of that alert needs to see.
+            let n = c.execute(
+                "UPDATE alerts SET state = 'auto_resolved', updated_at = ?3 \
+                 WHERE flag = ?1 AND version < ?2 AND state = 'fired' AND flag_killed = 0",
+                params![flag, current as i64, now_ms()],
+            )?;
             Ok(n as u64)
         })
     }
@@ -327,37 +296,6 @@ impl MonitoringStore for SqliteStore {
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
-}
-
-type KeyRow = (i64, String, i64, String, String, bool, i64, i64);
-
-fn key_alert(r: KeyRow) -> Result<KeyMetricAlert, StoreError> {
-    let (id, flag, version, detail, state, notified, created_at, updated_at) = r;
-    Ok(KeyMetricAlert {
-        id,
-        flag,
-        version: u64::try_from(version).map_err(corrupt)?,
-        result: serde_json::from_str(&detail).map_err(corrupt)?,
-        state: AlertState::parse(&state).ok_or_else(|| corrupt(format!("state {state:?}")))?,
-        notified,
-        created_at,
-        updated_at,
-    })
-}
-
-const KEY_COLUMNS: &str = "id, flag, version, detail, state, notified, created_at, updated_at";
-
-fn key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRow> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-    ))
 }
 
 impl SqliteStore {

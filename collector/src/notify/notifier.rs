@@ -1,18 +1,21 @@
-//! The background delivery task: a bounded in-memory queue, one tokio task per delivery,
-//! exponential backoff with jitter between attempts, every attempt written to the log.
+//! The background delivery worker over the durable outbox ([`super::outbox`]): claims due rows,
+//! one tokio task per attempt (at most `max_in_flight` at once), exponential backoff with jitter
+//! between attempts, every attempt written to the delivery log with its row's new state.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::task::JoinSet;
 
 use super::channel::{Channel, ChannelConfig};
 use super::email::Mailer;
+use super::outbox::{AttemptEnd, OutboxRow};
 use super::payload::Notification;
 use super::store::NewDelivery;
 use super::webhook::{self, Attempt, Verdict};
-use crate::store::Store;
 use crate::store::sqlite::now_ms;
+use crate::store::{Store, StoreError};
 
 /// Delivery settings (`collector serve --smtp-url ... --smtp-from ...`).
 #[derive(Debug, Clone)]
@@ -31,8 +34,6 @@ pub struct NotifyConfig {
     pub request_timeout: Duration,
     /// Deliveries in progress at once.
     pub max_in_flight: usize,
-    /// Notifications waiting beyond this are refused (the queue is in memory).
-    pub queue_capacity: usize,
 }
 
 impl Default for NotifyConfig {
@@ -46,7 +47,6 @@ impl Default for NotifyConfig {
             max_delay: Duration::from_secs(300),
             request_timeout: Duration::from_secs(10),
             max_in_flight: 16,
-            queue_capacity: 10_000,
         }
     }
 }
@@ -54,17 +54,12 @@ impl Default for NotifyConfig {
 /// Why a notification could not be queued.
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
-    /// The in-memory queue is full.
-    #[error("notification queue is full")]
-    QueueFull,
-    /// The delivery task has stopped (shutting down).
-    #[error("notifier is stopped")]
-    Stopped,
-}
-
-struct Job {
-    channel: Channel,
-    notification: Arc<Notification>,
+    /// The outbox write failed (the store is closed or broken).
+    #[error("notification outbox: {0}")]
+    Store(#[from] StoreError),
+    /// The blocking task writing the outbox failed.
+    #[error("notification outbox task failed: {0}")]
+    Task(String),
 }
 
 /// Shared by delivery tasks.
@@ -73,17 +68,29 @@ struct Deliverer {
     http: reqwest::Client,
     mailer: Option<Mailer>,
     config: NotifyConfig,
+    wake: Arc<Notify>,
 }
 
-/// Queues notifications for background delivery; cheap to clone.
+/// Queues notifications in the durable outbox and wakes the delivery worker; cheap to clone.
 #[derive(Clone)]
 pub struct Notifier {
-    tx: mpsc::Sender<Job>,
+    store: Arc<dyn Store>,
+    wake: Arc<Notify>,
 }
 
 impl Notifier {
-    /// Starts the delivery task on the current tokio runtime.
+    /// Starts the delivery worker on the current tokio runtime; it runs until the runtime ends.
     pub fn start(store: Arc<dyn Store>, config: NotifyConfig) -> anyhow::Result<Notifier> {
+        Self::start_until(store, config, None)
+    }
+
+    /// Starts the delivery worker; it stops claiming rows (and drops attempts in flight, whose
+    /// rows resume at the next start) once `stop` turns true.
+    pub fn start_until(
+        store: Arc<dyn Store>,
+        config: NotifyConfig,
+        stop: Option<watch::Receiver<bool>>,
+    ) -> anyhow::Result<Notifier> {
         let mailer = match &config.smtp_url {
             Some(url) => Some(Mailer::new(url, &config.smtp_from).map_err(anyhow::Error::msg)?),
             None => None,
@@ -92,62 +99,145 @@ impl Notifier {
             .timeout(config.request_timeout)
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
+        let wake = Arc::new(Notify::new());
         let d = Arc::new(Deliverer {
-            store,
+            store: store.clone(),
             http,
             mailer,
             config,
+            wake: wake.clone(),
         });
-        tokio::spawn(dispatch(d, rx));
-        Ok(Notifier { tx })
+        tokio::spawn(work(d, stop));
+        Ok(Notifier { store, wake })
     }
 
-    /// Queues `notification` for `channel`; returns at once.
-    pub fn enqueue(&self, channel: Channel, notification: Notification) -> Result<(), NotifyError> {
-        self.enqueue_shared(channel, Arc::new(notification))
+    /// Queues `notification` for `channel` durably; returns once the row is committed.
+    pub async fn enqueue(
+        &self,
+        channel: Channel,
+        notification: Notification,
+    ) -> Result<usize, NotifyError> {
+        self.enqueue_all(vec![channel], notification).await
     }
 
-    /// Queues one notification for several channels.
-    pub fn enqueue_all(
+    /// Queues one notification for several channels in one transaction.
+    pub async fn enqueue_all(
         &self,
         channels: Vec<Channel>,
         notification: Notification,
-    ) -> Result<(), NotifyError> {
-        let n = Arc::new(notification);
-        channels
-            .into_iter()
-            .try_for_each(|c| self.enqueue_shared(c, n.clone()))
+    ) -> Result<usize, NotifyError> {
+        self.queue(channels.iter().map(|c| c.id).collect(), notification, None)
+            .await
     }
 
-    fn enqueue_shared(
+    /// Queues `notification` for channels by id; with `mark`, records in the same transaction
+    /// that policy alert `mark.0` was notified (and whether its flag was killed, `mark.1`).
+    pub async fn queue(
         &self,
-        channel: Channel,
-        notification: Arc<Notification>,
-    ) -> Result<(), NotifyError> {
-        self.tx
-            .try_send(Job {
-                channel,
-                notification,
-            })
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => NotifyError::QueueFull,
-                mpsc::error::TrySendError::Closed(_) => NotifyError::Stopped,
-            })
+        channel_ids: Vec<i64>,
+        notification: Notification,
+        mark: Option<(i64, bool)>,
+    ) -> Result<usize, NotifyError> {
+        let store = self.store.clone();
+        let rows = tokio::task::spawn_blocking(move || {
+            store.queue_notification(channel_ids, &notification, mark)
+        })
+        .await
+        .map_err(|e| NotifyError::Task(e.to_string()))??;
+        self.wake();
+        Ok(rows)
+    }
+
+    /// Tells the worker new rows may be due (after a write made elsewhere, e.g. an alert's).
+    pub fn wake(&self) {
+        self.wake.notify_one();
     }
 }
 
-async fn dispatch(d: Arc<Deliverer>, mut rx: mpsc::Receiver<Job>) {
+/// Longest wait between two looks at the outbox (rows written by another path are found then).
+const POLL: Duration = Duration::from_millis(500);
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, String> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The worker: drops stale claims, then claims due rows while permits are free and sleeps until
+/// the next due row, a wake-up, or `POLL`.
+async fn work(d: Arc<Deliverer>, mut stop: Option<watch::Receiver<bool>>) {
+    let store = d.store.clone();
+    if let Err(e) = blocking(move || store.release_claims()).await {
+        tracing::warn!(error = %e, "outbox: releasing claims failed");
+    }
     let permits = Arc::new(Semaphore::new(d.config.max_in_flight.max(1)));
-    while let Some(job) = rx.recv().await {
-        let Ok(permit) = permits.clone().acquire_owned().await else {
+    // Longer than any one attempt (webhook timeout; SMTP's own 30 s), so a live attempt's row is
+    // never handed out twice.
+    let lease = (d.config.request_timeout.max(Duration::from_secs(30)) * 2).as_millis() as i64;
+    let mut tasks = JoinSet::new();
+    loop {
+        if stop.as_ref().is_some_and(|s| *s.borrow()) {
             break;
+        }
+        // A read first: the claim is a write, taken only when something is due.
+        let store = d.store.clone();
+        let now = now_ms();
+        let next = blocking(move || store.next_due(now)).await;
+        let free = permits.available_permits();
+        if free > 0 && matches!(next, Ok(Some(t)) if t <= now) {
+            let store = d.store.clone();
+            match blocking(move || store.claim_due(now, lease, free as u32)).await {
+                Ok(rows) => {
+                    for row in rows {
+                        let Ok(permit) = permits.clone().acquire_owned().await else {
+                            break;
+                        };
+                        let d = d.clone();
+                        tasks.spawn(async move {
+                            attempt(&d, row).await;
+                            drop(permit);
+                        });
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "outbox: claim failed"),
+            }
+            continue;
+        }
+        let wait = match next {
+            // Every permit busy: a finishing attempt (join_next below) wakes the loop.
+            Ok(Some(_)) if free == 0 => POLL,
+            Ok(Some(t)) => {
+                Duration::from_millis((t - now).clamp(5, POLL.as_millis() as i64) as u64)
+            }
+            Ok(None) => POLL,
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox: reading the next due time failed");
+                POLL
+            }
         };
-        let d = d.clone();
-        tokio::spawn(async move {
-            deliver(&d, job).await;
-            drop(permit);
-        });
+        tokio::select! {
+            _ = d.wake.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            _ = stopped(&mut stop) => break,
+        }
+    }
+    // Attempts in flight end here; their rows stay claimed until the next start releases them.
+    tasks.abort_all();
+}
+
+async fn stopped(stop: &mut Option<watch::Receiver<bool>>) {
+    match stop {
+        Some(s) => {
+            if s.wait_for(|v| *v).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending::<()>().await,
     }
 }
 
@@ -162,63 +252,78 @@ pub fn backoff(config: &NotifyConfig, attempt: u32) -> Duration {
     full / 2 + full.mul_f64(unit / 2.0)
 }
 
-async fn deliver(d: &Deliverer, job: Job) {
-    let n = &job.notification;
-    let id = n.id.to_string();
-    let body = match serde_json::to_vec(n.as_ref()) {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::error!(error = %e, "notification does not serialise");
-            return;
+/// One attempt of one outbox row, logged and finished in one transaction.
+async fn attempt(d: &Deliverer, row: OutboxRow) {
+    let number = row.attempts + 1;
+    let store = d.store.clone();
+    let channel_id = row.channel_id;
+    let channel = blocking(move || match store.channel(channel_id) {
+        Ok(c) => Ok(Some(c)),
+        Err(StoreError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    })
+    .await;
+    let result = match channel {
+        Ok(Some(ch)) => match ch.typed_config() {
+            Ok(ChannelConfig::Webhook(w)) => {
+                webhook::post(
+                    &d.http,
+                    &w,
+                    &row.notification_id,
+                    row.payload.as_bytes(),
+                    number,
+                )
+                .await
+            }
+            Ok(ChannelConfig::Email(e)) => match (&d.mailer, serde_json::from_str(&row.payload)) {
+                (Some(m), Ok(n)) => m.send(&e, &n).await,
+                (None, _) => give_up("email is not configured: start with --smtp-url".into()),
+                (_, Err(e)) => give_up(format!("stored notification is invalid: {e}")),
+            },
+            Err(e) => give_up(format!("stored channel is invalid: {e}")),
+        },
+        Ok(None) => give_up(format!("channel {channel_id} was deleted")),
+        Err(e) => Attempt {
+            status_code: None,
+            error: Some(format!("reading the channel: {e}")),
+            verdict: Verdict::Retry,
+        },
+    };
+    let max = d.config.max_attempts.max(1);
+    let end = match result.verdict {
+        Verdict::Delivered => AttemptEnd::Delivered,
+        Verdict::GiveUp => AttemptEnd::Failed,
+        Verdict::Retry if number >= max => AttemptEnd::Failed,
+        Verdict::Retry => {
+            AttemptEnd::RetryAt(now_ms() + backoff(&d.config, number).as_millis() as i64)
         }
     };
-    let config = job.channel.typed_config();
-    let max = d.config.max_attempts.max(1);
-    for attempt in 1..=max {
-        let result = match &config {
-            Ok(ChannelConfig::Webhook(w)) => webhook::post(&d.http, w, &id, &body, attempt).await,
-            Ok(ChannelConfig::Email(e)) => match &d.mailer {
-                Some(m) => m.send(e, n).await,
-                None => Attempt {
-                    status_code: None,
-                    error: Some("email is not configured: start with --smtp-url".into()),
-                    verdict: Verdict::GiveUp,
-                },
-            },
-            Err(e) => Attempt {
-                status_code: None,
-                error: Some(format!("stored channel is invalid: {e}")),
-                verdict: Verdict::GiveUp,
-            },
-        };
-        let verdict = result.verdict;
-        log_attempt(d, &job, &id, attempt, result).await;
-        if verdict != Verdict::Retry || attempt == max {
-            if verdict != Verdict::Delivered {
-                tracing::warn!(channel = job.channel.id, notification = %id, attempt, "delivery failed");
-            }
-            return;
-        }
-        tokio::time::sleep(backoff(&d.config, attempt)).await;
+    if end == AttemptEnd::Failed {
+        tracing::warn!(channel = channel_id, notification = %row.notification_id, attempt = number, "delivery failed");
     }
-}
-
-async fn log_attempt(d: &Deliverer, job: &Job, id: &str, attempt: u32, a: Attempt) {
-    let row = NewDelivery {
-        channel_id: job.channel.id,
-        notification_id: id.to_string(),
-        notification_kind: job.notification.kind.as_str().to_string(),
-        attempt,
-        status_code: a.status_code,
-        error: a.error,
-        success: a.verdict == Verdict::Delivered,
+    let log = NewDelivery {
+        channel_id,
+        notification_id: row.notification_id.clone(),
+        notification_kind: row.notification_kind.clone(),
+        attempt: number,
+        status_code: result.status_code,
+        error: result.error.clone(),
+        success: result.verdict == Verdict::Delivered,
         at: now_ms(),
     };
     let store = d.store.clone();
-    match tokio::task::spawn_blocking(move || store.record_delivery(row)).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!(error = %e, "delivery log write failed"),
-        Err(e) => tracing::warn!(error = %e, "delivery log task failed"),
+    let error = result.error;
+    if let Err(e) = blocking(move || store.finish_attempt(row.id, log, end, error)).await {
+        tracing::warn!(error = %e, "outbox: recording an attempt failed");
+    }
+    d.wake.notify_one();
+}
+
+fn give_up(error: String) -> Attempt {
+    Attempt {
+        status_code: None,
+        error: Some(error),
+        verdict: Verdict::GiveUp,
     }
 }
 

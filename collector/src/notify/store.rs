@@ -102,6 +102,29 @@ fn read_channel(conn: &rusqlite::Connection, id: i64) -> Result<Channel, StoreEr
     to_channel(row)
 }
 
+/// Appends an attempt to the delivery log on `conn` (inside the caller's transaction, if any).
+pub(crate) fn insert_delivery(
+    conn: &rusqlite::Connection,
+    d: &NewDelivery,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO notification_deliveries (channel_id, notification_id, \
+         notification_kind, attempt, status_code, error, success, at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        d.channel_id,
+        d.notification_id,
+        d.notification_kind,
+        d.attempt,
+        d.status_code,
+        d.error,
+        d.success,
+        d.at
+    ])?;
+    Ok(())
+}
+
 impl ChannelStore for SqliteStore {
     fn channels(&self) -> Result<Vec<Channel>, StoreError> {
         self.read(|conn| {
@@ -169,24 +192,7 @@ impl ChannelStore for SqliteStore {
     }
 
     fn record_delivery(&self, d: NewDelivery) -> Result<(), StoreError> {
-        self.write(move |conn| {
-            conn.execute(
-                "INSERT INTO notification_deliveries (channel_id, notification_id, \
-                 notification_kind, attempt, status_code, error, success, at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    d.channel_id,
-                    d.notification_id,
-                    d.notification_kind,
-                    d.attempt,
-                    d.status_code,
-                    d.error,
-                    d.success,
-                    d.at
-                ],
-            )?;
-            Ok(())
-        })
+        self.write(move |conn| insert_delivery(conn, &d))
     }
 
     fn deliveries(&self, channel_id: i64, limit: u32) -> Result<Vec<Delivery>, StoreError> {

@@ -217,6 +217,7 @@ pub struct Stats {
 /// Everything the collector persists.
 pub trait Store:
     crate::notify::ChannelStore
+    + crate::notify::OutboxStore
     + crate::alerts::store::AlertStore
     + crate::monitoring::store::MonitoringStore
     + Send

@@ -3,6 +3,7 @@
 //! rate, power, time to detect and the dominance property.
 
 mod generate;
+pub mod key_family;
 mod path;
 
 pub use generate::Family;
