@@ -225,20 +225,20 @@ impl RumAgent {
     pub fn shutdown(&self, timeout_ms: u64) -> Result<(), RumError> {
         guard::call(|| {
             let timeout = Duration::from_millis(timeout_ms);
-            let result = match &self.pump {
+            match &self.pump {
                 Some(pump) => {
-                    // The pump must keep pulling during the final flush, then stop.
+                    // The pump must keep pulling during the final flush, then stop. The core's
+                    // shutdown gives the verdict (delivered, or safe in the data dir).
                     let deadline = Instant::now() + timeout;
-                    let flushed = self.flush(timeout_ms);
+                    let _ = self.flush(timeout_ms);
                     pump.waker.stop();
                     let left = deadline.saturating_duration_since(Instant::now());
                     let stopped = self.agent.shutdown(left.max(Duration::from_millis(1)));
                     pump.join();
-                    flushed.and(stopped.map_err(RumError::from))
+                    Ok(stopped?)
                 }
-                None => self.agent.shutdown(timeout).map_err(RumError::from),
-            };
-            result
+                None => Ok(self.agent.shutdown(timeout)?),
+            }
         })
     }
 
