@@ -1,4 +1,4 @@
-// swift-tools-version:5.9
+// swift-tools-version:5.10
 // The iOS agent as a Swift package: the Rust static library in an XCFramework (built on macOS by
 // ../build-xcframework.sh) plus the generated and handwritten Swift sources.
 import PackageDescription

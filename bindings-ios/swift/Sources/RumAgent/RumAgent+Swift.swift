@@ -189,7 +189,7 @@ enum CrashCapture {
     private static func reportPreviousSignal(marker: URL, agent: RumAgent) {
         guard let data = try? Data(contentsOf: marker), data.count >= 4 else { return }
         let sig = data.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
-        let name = String(cString: strsignal(sig))
+        let name = strsignal(sig).map { String(cString: $0) } ?? "unknown"
         try? agent.recordCrash(crashType: "signal", message: "signal \(sig) (\(name))",
                                stacktrace: nil)
         try? FileManager.default.removeItem(at: marker)
