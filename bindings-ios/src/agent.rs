@@ -1,0 +1,424 @@
+//! The exported agent object (Swift: `RumAgent`), a thin layer over [`agent_core::Agent`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use agent_core::Agent;
+use agent_core::agent::ANONYMOUS_KEY;
+use agent_core::wire::{FlagChanges, is_valid_event_type};
+
+use crate::config::RumConfig;
+use crate::error::RumError;
+use crate::guard;
+use crate::pump::{self, Waker};
+use crate::uploader::Uploader;
+use crate::values::{self, AttributeValue};
+
+/// Name, version and platform the agent reports itself as.
+const SDK_NAME: &str = "rum-ios";
+const SDK_PLATFORM: &str = "ios";
+
+/// The result of a flag evaluation.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Treatment {
+    /// Treatment name (`control` for unknown flags).
+    pub treatment: String,
+    /// Why this treatment (a rule's name or `default rule`, `killed`, `not in split`, …).
+    pub label: String,
+    /// The treatment's JSON config, if any.
+    pub config: Option<String>,
+    /// Version of the flag definition used (0 when the flag is unknown).
+    pub version: u64,
+}
+
+/// The agent: evaluates flags locally and records events, errors, timings and crashes.
+#[derive(uniffi::Object)]
+pub struct RumAgent {
+    agent: Agent,
+    identity: RwLock<String>,
+    started_unix_ms: i64,
+    pump: Option<Pump>,
+}
+
+/// The pump thread, when the app brought its own uploader.
+struct Pump {
+    waker: Arc<Waker>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for RumAgent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RumAgent")
+            .field("agent", &self.agent)
+            .field("pump", &self.pump.is_some())
+            .finish()
+    }
+}
+
+#[uniffi::export]
+impl RumAgent {
+    /// Sets up an agent. With `uploader`, uploads go through it (URLSession on iOS); without,
+    /// through the built-in Rust HTTP client.
+    #[uniffi::constructor]
+    pub fn new(
+        config: RumConfig,
+        uploader: Option<Arc<dyn Uploader>>,
+    ) -> Result<Arc<RumAgent>, RumError> {
+        guard::call(|| RumAgent::setup(config, uploader).map(Arc::new))
+    }
+
+    /// Sets the key events are tracked for and flags are evaluated for.
+    pub fn identify(&self, key: String) -> Result<(), RumError> {
+        guard::call(|| {
+            if key.trim().is_empty() {
+                return Err(RumError::BadKey {
+                    message: "must not be empty".to_owned(),
+                });
+            }
+            self.agent.identify(key.clone());
+            *self.identity.write().unwrap_or_else(|p| p.into_inner()) = key;
+            Ok(())
+        })
+    }
+
+    /// The key set by the last `identify` (`anonymous` before any).
+    pub fn identity(&self) -> String {
+        guard::or_default(ANONYMOUS_KEY.to_owned(), || self.current_key())
+    }
+
+    /// Adds a property merged into every later event (an event's own properties win).
+    pub fn set_global_property(&self, name: String, value: AttributeValue) {
+        guard::or_default((), || self.agent.set_global_property(name, value.to_json()))
+    }
+
+    /// Removes a global property.
+    pub fn remove_global_property(&self, name: String) {
+        guard::or_default((), || self.agent.remove_global_property(&name))
+    }
+
+    /// Evaluates `flag` for the current identity and records an impression.
+    pub fn get_treatment(
+        &self,
+        flag: String,
+        attributes: HashMap<String, AttributeValue>,
+    ) -> Result<Treatment, RumError> {
+        guard::call(|| self.evaluate(&self.current_key(), None, &flag, &attributes))
+    }
+
+    /// Evaluates `flag` for `key` (bucketing by `bucketing_key` when given), e.g. for another
+    /// user than the current identity.
+    pub fn get_treatment_for(
+        &self,
+        key: String,
+        bucketing_key: Option<String>,
+        flag: String,
+        attributes: HashMap<String, AttributeValue>,
+    ) -> Result<Treatment, RumError> {
+        guard::call(|| {
+            if key.trim().is_empty() {
+                return Err(RumError::BadKey {
+                    message: "must not be empty".to_owned(),
+                });
+            }
+            self.evaluate(&key, bucketing_key.as_deref(), &flag, &attributes)
+        })
+    }
+
+    /// Waits until flag definitions arrived (collector or disk cache); false on timeout.
+    pub fn wait_for_flags(&self, timeout_ms: u64) -> bool {
+        guard::or_default(false, || {
+            self.agent.wait_for_flags(Duration::from_millis(timeout_ms))
+        })
+    }
+
+    /// Applies flag definitions fetched or bundled by the app: the JSON of the collector's
+    /// `GET /api/v1/flags` answer. Returns the new flag-set version.
+    pub fn apply_flag_definitions(&self, json: String) -> Result<u64, RumError> {
+        guard::call(|| {
+            let changes: FlagChanges =
+                serde_json::from_str(&json).map_err(|e| RumError::BadFlagDefinitions {
+                    message: e.to_string(),
+                })?;
+            Ok(self.agent.apply_flag_changes(&changes)?)
+        })
+    }
+
+    /// Tracks a custom event of `event_type` with an optional value and properties.
+    pub fn track(
+        &self,
+        event_type: String,
+        value: Option<f64>,
+        properties: HashMap<String, AttributeValue>,
+    ) -> Result<(), RumError> {
+        guard::call(|| {
+            check_event_type(&event_type)?;
+            self.agent
+                .track(&event_type, value, values::properties(&properties));
+            Ok(())
+        })
+    }
+
+    /// Tracks an error (event `error` with `exception.type`, `.message`, `.stacktrace`); the
+    /// Swift wrapper's `trackError(_ error: Error)` calls this.
+    pub fn track_error(&self, error_type: String, message: String, stacktrace: Option<String>) {
+        guard::or_default((), || {
+            self.agent
+                .track_error_message(&error_type, &message, stacktrace)
+        })
+    }
+
+    /// Tracks `timing.<marker>`: the time from process start (or setup) until now, in ms.
+    pub fn track_time_from_start(&self, marker: String) -> Result<(), RumError> {
+        guard::call(|| {
+            check_event_type(&format!("timing.{marker}"))?;
+            let elapsed_ms = (unix_ms() - self.started_unix_ms).max(0) as u64;
+            self.agent
+                .track_timing(&marker, Duration::from_millis(elapsed_ms));
+            Ok(())
+        })
+    }
+
+    /// Tracks `timing.<name>` with a duration measured by the app, in ms.
+    pub fn track_timing(&self, name: String, duration_ms: f64) -> Result<(), RumError> {
+        guard::call(|| {
+            check_event_type(&format!("timing.{name}"))?;
+            let duration = Duration::try_from_secs_f64(duration_ms / 1000.0).map_err(|e| {
+                RumError::BadEventType {
+                    name: name.clone(),
+                    message: format!("duration_ms: {e}"),
+                }
+            })?;
+            self.agent.track_timing(&name, duration);
+            Ok(())
+        })
+    }
+
+    /// Records a crash synchronously into the data dir (sent at the next start); for the
+    /// uncaught-exception handler. Without a data dir it is queued like any event.
+    pub fn record_crash(
+        &self,
+        crash_type: String,
+        message: String,
+        stacktrace: Option<String>,
+    ) -> Result<(), RumError> {
+        guard::call(|| Ok(self.agent.record_crash(&crash_type, &message, stacktrace)?))
+    }
+
+    /// Seals what is pending and waits until it is delivered; `Timeout` after `timeout_ms`.
+    pub fn flush(&self, timeout_ms: u64) -> Result<(), RumError> {
+        guard::call(|| {
+            let deadline = Instant::now() + Duration::from_millis(timeout_ms);
+            if let Some(pump) = &self.pump {
+                // Seal first so the woken pump finds the batch at once.
+                self.agent.seal(Duration::from_millis(timeout_ms))?;
+                pump.waker.notify();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            Ok(self.agent.flush(left)?)
+        })
+    }
+
+    /// Flushes (up to `timeout_ms`) and stops the agent; what is undelivered stays in the data
+    /// dir for the next start. Later calls are dropped.
+    pub fn shutdown(&self, timeout_ms: u64) -> Result<(), RumError> {
+        guard::call(|| {
+            let timeout = Duration::from_millis(timeout_ms);
+            match &self.pump {
+                Some(pump) => {
+                    // The pump must keep pulling during the final flush, then stop. The core's
+                    // shutdown gives the verdict (delivered, or safe in the data dir).
+                    let deadline = Instant::now() + timeout;
+                    let _ = self.flush(timeout_ms);
+                    pump.waker.stop();
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let stopped = self.agent.shutdown(left.max(Duration::from_millis(1)));
+                    pump.join();
+                    Ok(stopped?)
+                }
+                None => Ok(self.agent.shutdown(timeout)?),
+            }
+        })
+    }
+
+    /// The pipeline's counters (queued, spooled, delivered, dropped by reason).
+    pub fn stats(&self) -> Result<AgentCounters, RumError> {
+        guard::call(|| {
+            let stats = self.agent.stats()?.pipeline;
+            Ok(AgentCounters {
+                queued_items: stats.queued_items as u64,
+                spooled_batches: stats.spooled_batches as u64,
+                delivered_items: stats.delivered_items,
+                dropped: stats
+                    .dropped
+                    .into_iter()
+                    .map(|d| (d.reason, d.count))
+                    .collect(),
+            })
+        })
+    }
+}
+
+/// Counters of the agent's pipeline, for diagnostics and tests.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct AgentCounters {
+    /// Items waiting in memory.
+    pub queued_items: u64,
+    /// Sealed batches waiting in the spool.
+    pub spooled_batches: u64,
+    /// Items the collector acknowledged since start.
+    pub delivered_items: u64,
+    /// Items dropped, by reason (`queue_full`, `invalid`, `rejected`, …), caller-side ones included.
+    pub dropped: HashMap<String, u64>,
+}
+
+impl RumAgent {
+    fn setup(config: RumConfig, uploader: Option<Arc<dyn Uploader>>) -> Result<Self, RumError> {
+        let now = unix_ms();
+        let started_unix_ms = match config.process_start_unix_ms {
+            Some(start) if start > now => {
+                return Err(RumError::BadConfig {
+                    field: "process_start_unix_ms".to_owned(),
+                    message: "must not be in the future".to_owned(),
+                });
+            }
+            Some(start) => start,
+            None => now,
+        };
+        if config
+            .data_dir
+            .as_deref()
+            .is_some_and(|d| d.trim().is_empty())
+        {
+            return Err(RumError::BadConfig {
+                field: "data_dir".to_owned(),
+                message: "must not be empty (leave it unset for memory only)".to_owned(),
+            });
+        }
+        let mut builder = Agent::builder(config.sdk_key)
+            .collector(config.collector_url.clone())
+            .traffic_type(config.traffic_type)
+            .sdk(SDK_NAME, env!("CARGO_PKG_VERSION"), SDK_PLATFORM)
+            .native_uploader(uploader.is_none())
+            .sync_flags(config.sync_flags);
+        if let Some(dir) = &config.data_dir {
+            builder = builder.data_dir(dir);
+        }
+        if let Some(ms) = config.flush_interval_ms {
+            if ms == 0 {
+                return Err(RumError::BadConfig {
+                    field: "flush_interval_ms".to_owned(),
+                    message: "must be at least 1".to_owned(),
+                });
+            }
+            builder = builder.flush_interval(Duration::from_millis(ms));
+        }
+        let agent = builder.build().map_err(|e| match RumError::from(e) {
+            // The core names its builder setting; the app knows this record's field.
+            RumError::BadConfig { field, message } if field == "collector" => RumError::BadConfig {
+                field: "collector_url".to_owned(),
+                message,
+            },
+            other => other,
+        })?;
+        if config.capture_panics && config.data_dir.is_some() {
+            agent.install_panic_hook();
+        }
+        let pump = match uploader {
+            Some(uploader) => {
+                let waker = Arc::new(Waker::default());
+                let thread =
+                    pump::start(agent.clone(), config.collector_url, uploader, waker.clone())?;
+                Some(Pump {
+                    waker,
+                    thread: Mutex::new(Some(thread)),
+                })
+            }
+            None => None,
+        };
+        Ok(RumAgent {
+            agent,
+            identity: RwLock::new(ANONYMOUS_KEY.to_owned()),
+            started_unix_ms,
+            pump,
+        })
+    }
+
+    fn current_key(&self) -> String {
+        self.identity
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn evaluate(
+        &self,
+        key: &str,
+        bucketing_key: Option<&str>,
+        flag: &str,
+        attributes: &HashMap<String, AttributeValue>,
+    ) -> Result<Treatment, RumError> {
+        if flag.trim().is_empty() {
+            return Err(RumError::BadFlagName {
+                name: flag.to_owned(),
+                message: "must not be empty".to_owned(),
+            });
+        }
+        let attributes = values::attributes(attributes);
+        let evaluation = match bucketing_key {
+            Some(b) => self
+                .agent
+                .treatment_with_bucketing(key, b, flag, &attributes),
+            None => self.agent.treatment(key, flag, &attributes),
+        };
+        Ok(Treatment {
+            treatment: evaluation.treatment,
+            label: evaluation.label,
+            config: evaluation.config,
+            version: evaluation.version,
+        })
+    }
+}
+
+impl Pump {
+    /// Waits briefly for the pump thread; one stuck in a foreign upload is left to finish alone.
+    fn join(&self) {
+        let handle = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(handle) = handle {
+            let deadline = Instant::now() + agent_core::agent::STOP_GRACE;
+            while !handle.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if handle.is_finished() {
+                let _ = handle.join();
+            }
+        }
+    }
+}
+
+impl Drop for RumAgent {
+    fn drop(&mut self) {
+        if let Some(pump) = &self.pump {
+            pump.waker.stop();
+        }
+    }
+}
+
+fn check_event_type(event_type: &str) -> Result<(), RumError> {
+    if is_valid_event_type(event_type) {
+        Ok(())
+    } else {
+        Err(RumError::BadEventType {
+            name: event_type.to_owned(),
+            message: format!("must match {}", agent_core::wire::EVENT_TYPE_PATTERN),
+        })
+    }
+}
+
+fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,191 @@
+//! The iOS bindings, tested here on Linux:
+//! - the committed Swift sources are what the pinned generator makes of the current library;
+//! - the very same scaffolding, through uniffi's Python bindings, against a real collector on
+//!   loopback (`tests/python/test_rum_agent.py`), then checked in the collector's SQLite file.
+//!
+//! Regenerate the committed Swift sources after an API change with
+//! `SWIFT_WRITE=1 cargo test -p bindings-ios --test bindings swift` (or
+//! `cargo run -p uniffi-bindgen -- generate --language swift --no-format ...`, see README.md).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use e2e::{Fixture, SDK_KEY};
+use serde_json::Value;
+
+/// The generated Swift files and where each is committed (relative to `bindings-ios/`).
+const SWIFT_FILES: &[(&str, &str)] = &[
+    ("rum_agent.swift", "swift/Sources/RumAgent/rum_agent.swift"),
+    ("rum_agentFFI.h", "swift/Headers/rum_agentFFI.h"),
+    (
+        "rum_agentFFI.modulemap",
+        "swift/Headers/rum_agentFFI.modulemap",
+    ),
+];
+
+fn crate_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The cdylib cargo built for this test run: `target/<profile>/deps/librum_agent.so`, beside
+/// this test binary. (The copy in `target/<profile>/` is refreshed by `cargo build` only, so it
+/// may be stale under `cargo test`.)
+fn cdylib() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let deps = exe.parent().expect("target/<profile>/deps");
+    let name = format!(
+        "{}rum_agent{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    );
+    let path = deps.join(name);
+    assert!(path.exists(), "{} was not built", path.display());
+    path
+}
+
+/// Runs the generator of the workspace's `uniffi-bindgen` (library mode, like the binary's
+/// `generate <cdylib> --language L --no-format --metadata-no-deps --out-dir DIR`).
+fn generate(language: uniffi::TargetLanguage, out_dir: &Path) {
+    let utf8 = |p: &Path| p.to_str().expect("utf-8 path").to_owned().into();
+    uniffi::generate(uniffi::GenerateOptions {
+        languages: vec![language],
+        source: utf8(&cdylib()),
+        out_dir: utf8(out_dir),
+        config_override: None,
+        format: false,
+        crate_filter: None,
+        metadata_no_deps: true,
+    })
+    .expect("uniffi generates bindings");
+}
+
+#[test]
+fn the_committed_swift_sources_are_current() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    generate(uniffi::TargetLanguage::Swift, tmp.path());
+    let write = std::env::var_os("SWIFT_WRITE").is_some();
+    let mut stale = Vec::new();
+    for (generated, committed) in SWIFT_FILES {
+        let fresh = std::fs::read_to_string(tmp.path().join(generated))
+            .unwrap_or_else(|e| panic!("generator made no {generated}: {e}"));
+        let path = crate_dir().join(committed);
+        if write {
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&path, &fresh).expect("write swift source");
+            continue;
+        }
+        let current = std::fs::read_to_string(&path).unwrap_or_default();
+        if current != fresh {
+            stale.push(format!("{committed} (differs from {generated})"));
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "stale generated Swift sources, rerun with SWIFT_WRITE=1: {stale:?}"
+    );
+}
+
+#[test]
+fn python_bindings_against_a_real_collector() {
+    let fixture = Fixture::start().expect("collector starts");
+    let sync_flag = "py-synced-rollout";
+    fixture
+        .create_rollout_flag(sync_flag)
+        .expect("flag created");
+
+    let module_dir = tempfile::tempdir().expect("tempdir");
+    generate(uniffi::TargetLanguage::Python, module_dir.path());
+    let lib = cdylib();
+    std::fs::copy(&lib, module_dir.path().join(lib.file_name().expect("name")))
+        .expect("copy cdylib beside the module");
+
+    let output = Command::new("python3")
+        .arg(crate_dir().join("tests/python/test_rum_agent.py"))
+        .env("PYTHONPATH", module_dir.path())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("RUM_COLLECTOR_URL", fixture.url())
+        .env("RUM_SDK_KEY", SDK_KEY)
+        .env("RUM_SYNC_FLAG", sync_flag)
+        .env(
+            "RUM_VECTORS",
+            crate_dir().join("../testdata/evaluation-vectors.json"),
+        )
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}\n{stderr}");
+    let summary = stdout
+        .lines()
+        .rev()
+        .find(|l| l.ends_with(" failed"))
+        .expect("the runner prints `N passed, N failed`");
+    assert!(output.status.success(), "python tests failed: {summary}");
+    assert!(summary.ends_with(", 0 failed"), "{summary}");
+    let passed: usize = summary
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a count");
+    assert_eq!(passed, 9, "every python test ran: {summary}");
+
+    // What Python tracked is in the collector's store, with its properties and stack.
+    let db = fixture.db().expect("collector db");
+    let props = |key: &str, event_type: &str| -> Vec<(Option<f64>, Value)> {
+        let mut stmt = db
+            .prepare("SELECT value, properties FROM events WHERE key = ?1 AND type = ?2")
+            .expect("query");
+        stmt.query_map([key, event_type], |r| {
+            Ok((r.get::<_, Option<f64>>(0)?, r.get::<_, String>(1)?))
+        })
+        .expect("rows")
+        .map(|r| {
+            let (value, text) = r.expect("row");
+            (value, serde_json::from_str(&text).expect("json properties"))
+        })
+        .collect()
+    };
+    for user in ["py-native-user", "py-urllib-user"] {
+        let purchases = props(user, "py.purchase");
+        assert_eq!(purchases.len(), 1, "{user}: one purchase");
+        let (value, p) = &purchases[0];
+        assert_eq!(*value, Some(9.5));
+        assert_eq!(p["sku"], "A-1");
+        assert_eq!(p["qty"], 2.0);
+        assert_eq!(p["gift"], true);
+        assert_eq!(p["tags"], serde_json::json!(["x", "y"]));
+        assert_eq!(p["app.version"], "9.9.9", "global properties ride along");
+
+        let errors = props(user, "error");
+        assert_eq!(errors.len(), 1, "{user}: one error");
+        let p = &errors[0].1;
+        assert_eq!(p["exception.type"], "ValueError");
+        assert_eq!(p["exception.message"], "card declined");
+        let stack = p["exception.stacktrace"].as_str().expect("a stack");
+        assert!(stack.contains("test_rum_agent.py"), "python stack: {stack}");
+
+        assert_eq!(props(user, "timing.py.checkout")[0].0, Some(123.0));
+    }
+    assert_eq!(
+        props("py-flaky-user", "py.retried").len(),
+        1,
+        "retried, once"
+    );
+    let ready = props("py-timing-user", "timing.app.ready");
+    assert!(
+        ready.len() == 1 && ready[0].0.is_some_and(|ms| ms >= 1_500.0),
+        "time from the given process start: {ready:?}"
+    );
+    let crashes = props("py-crash-user", "crash");
+    assert_eq!(crashes.len(), 1, "the crash arrived after the restart");
+    assert_eq!(crashes[0].1["exception.type"], "NSInvalidArgumentException");
+    assert!(
+        crashes[0].1["exception.stacktrace"]
+            .as_str()
+            .is_some_and(|s| s.contains("objc_exception_throw"))
+    );
+    let impressions = fixture
+        .count("impressions", &format!("flag = '{sync_flag}'"))
+        .expect("count");
+    assert!(impressions >= 1, "the synced flag's impression arrived");
+}

@@ -1,0 +1,243 @@
+"""End-to-end tests of the iOS agent's uniffi scaffolding through uniffi's Python bindings.
+
+Run by `bindings-ios/tests/python_e2e.rs`, which generates the `rum_agent` module next to the
+cdylib, starts a real collector on loopback and passes its address in the environment
+(RUM_COLLECTOR_URL, RUM_SDK_KEY, RUM_VECTORS, RUM_SYNC_FLAG). The Rust side then checks that the
+collector stored what these tests tracked. Ends with the line `N passed, N failed`.
+"""
+
+import json
+import os
+import sys
+import tempfile
+import time
+import traceback
+import unittest
+import urllib.error
+import urllib.request
+
+from rum_agent import AttributeValue, RumAgent, RumConfig, RumError, UploadOutcome, Uploader
+
+URL = os.environ["RUM_COLLECTOR_URL"]
+SDK_KEY = os.environ["RUM_SDK_KEY"]
+WAIT_MS = 20_000
+
+
+def config(**overrides):
+    """A config for the test collector, flag sync off unless asked for."""
+    base = dict(sdk_key=SDK_KEY, collector_url=URL, sync_flags=False, flush_interval_ms=200)
+    base.update(overrides)
+    return RumConfig(**base)
+
+
+def attribute(value):
+    """A JSON attribute of the vectors as the binding's enum (bool before int: bool is an int)."""
+    if isinstance(value, bool):
+        return AttributeValue.BOOL(value)
+    if isinstance(value, (int, float)):
+        return AttributeValue.NUMBER(float(value))
+    if isinstance(value, list):
+        return AttributeValue.STRING_LIST([str(v) for v in value])
+    return AttributeValue.STRING(str(value))
+
+
+class UrllibUploader(Uploader):
+    """The Python twin of the Swift URLSession uploader: POSTs the request, reports the status."""
+
+    def __init__(self):
+        self.calls = 0
+        self.statuses = []
+
+    def upload(self, request):
+        self.calls += 1
+        req = urllib.request.Request(request.url, data=bytes(request.body), method="POST")
+        for name, value in request.headers.items():
+            req.add_header(name, value)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                status = resp.status
+                retry_after = resp.headers.get("Retry-After")
+        except urllib.error.HTTPError as e:
+            status = e.code
+            retry_after = e.headers.get("Retry-After")
+        except OSError:
+            return UploadOutcome.NETWORK_ERROR()
+        self.statuses.append(status)
+        seconds = int(retry_after) if retry_after and retry_after.isdigit() else None
+        return UploadOutcome.HTTP(status=status, retry_after_seconds=seconds)
+
+
+class FlakyUploader(UrllibUploader):
+    """Raises (an undeclared exception) on its first `failures` calls, then uploads."""
+
+    def __init__(self, failures):
+        super().__init__()
+        self.failures = failures
+        self.raised = 0
+
+    def upload(self, request):
+        if self.raised < self.failures:
+            self.raised += 1
+            self.calls += 1
+            raise RuntimeError("simulated URLSession failure")
+        return super().upload(request)
+
+
+class Vectors(unittest.TestCase):
+    def test_every_shared_vector_agrees_with_the_core(self):
+        with open(os.environ["RUM_VECTORS"]) as f:
+            vectors = json.load(f)
+        agent = RumAgent(config(), None)
+        try:
+            definitions = {"version": 1, "flags": vectors["flags"],
+                           "segments": vectors["segments"], "full": True}
+            self.assertGreaterEqual(agent.apply_flag_definitions(json.dumps(definitions)), 1)
+            mismatches = []
+            for case in vectors["cases"]:
+                attrs = {k: attribute(v) for k, v in case["attributes"].items()}
+                got = agent.get_treatment_for(case["key"], case.get("bucketing_key"),
+                                              case["flag"], attrs)
+                if (got.treatment, got.label) != (case["treatment"], case["label"]):
+                    mismatches.append(f'{case["flag"]}/{case["key"]}: want '
+                                      f'{case["treatment"]}/{case["label"]}, '
+                                      f'got {got.treatment}/{got.label}')
+            self.assertEqual(mismatches, [])
+            self.assertGreater(len(vectors["cases"]), 100)
+            # The identity-based call evaluates for the identified key.
+            first = vectors["cases"][0]
+            agent.identify(first["key"])
+            attrs = {k: attribute(v) for k, v in first["attributes"].items()}
+            if first.get("bucketing_key") is None:
+                self.assertEqual(agent.get_treatment(first["flag"], attrs).treatment,
+                                 first["treatment"])
+        finally:
+            agent.shutdown(2_000)
+
+
+class Errors(unittest.TestCase):
+    def test_bad_config_raises_the_typed_error_naming_the_field(self):
+        cases = [(dict(sdk_key=" "), "sdk_key"),
+                 (dict(collector_url="ftp://nowhere"), "collector_url"),
+                 (dict(traffic_type=""), "traffic_type"),
+                 (dict(data_dir=""), "data_dir"),
+                 (dict(flush_interval_ms=0), "flush_interval_ms"),
+                 (dict(process_start_unix_ms=int(time.time() * 1000) + 3_600_000),
+                  "process_start_unix_ms")]
+        for overrides, field in cases:
+            with self.assertRaises(RumError.BadConfig) as caught:
+                RumAgent(config(**overrides), None)
+            self.assertEqual(caught.exception.field, field, overrides)
+            self.assertIsInstance(caught.exception, RumError)
+
+    def test_bad_inputs_raise_typed_errors(self):
+        agent = RumAgent(config(), None)
+        with self.assertRaises(RumError.BadFlagName):
+            agent.get_treatment("", {})
+        with self.assertRaises(RumError.BadEventType):
+            agent.track("not a valid type!", None, {})
+        with self.assertRaises(RumError.BadEventType):
+            agent.track_time_from_start("bad marker")
+        with self.assertRaises(RumError.BadKey):
+            agent.identify("  ")
+        with self.assertRaises(RumError.BadFlagDefinitions):
+            agent.apply_flag_definitions("{not json")
+        with self.assertRaises(RumError.BadFlagDefinitions):
+            agent.apply_flag_definitions(json.dumps({"version": 2, "full": True, "flags": [
+                {"key": "", "version": 1, "traffic_type": "user", "treatments": [{"name": "on"}],
+                 "default_treatment": "on", "seed": 1, "rules": []}]}))
+        # An unknown flag is no error: `control`, like every other platform.
+        self.assertEqual(agent.get_treatment("no-such-flag", {}).treatment, "control")
+        agent.shutdown(2_000)
+        with self.assertRaises(RumError.ShutDown):
+            agent.flush(1_000)
+
+
+class Delivery(unittest.TestCase):
+    def track_everything(self, agent, who):
+        agent.identify(who)
+        agent.set_global_property("app.version", AttributeValue.STRING("9.9.9"))
+        agent.track("py.purchase", 9.5, {
+            "sku": AttributeValue.STRING("A-1"),
+            "qty": AttributeValue.NUMBER(2),
+            "gift": AttributeValue.BOOL(True),
+            "tags": AttributeValue.STRING_LIST(["x", "y"]),
+        })
+        try:
+            raise ValueError("card declined")
+        except ValueError as e:
+            stack = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+            agent.track_error(type(e).__name__, str(e), stack)
+        agent.track_timing("py.checkout", 123.0)
+
+    def test_the_rust_uploader_delivers(self):
+        agent = RumAgent(config(), None)
+        self.track_everything(agent, "py-native-user")
+        agent.flush(WAIT_MS)
+        self.assertGreaterEqual(agent.stats().delivered_items, 3)
+        agent.shutdown(2_000)
+
+    def test_a_python_uploader_delivers(self):
+        uploader = UrllibUploader()
+        agent = RumAgent(config(), uploader)
+        self.track_everything(agent, "py-urllib-user")
+        agent.flush(WAIT_MS)
+        self.assertGreaterEqual(uploader.calls, 1)
+        self.assertTrue(all(s == 202 for s in uploader.statuses), uploader.statuses)
+        agent.shutdown(2_000)
+
+    def test_a_raising_uploader_is_retried_later(self):
+        uploader = FlakyUploader(failures=1)
+        agent = RumAgent(config(), uploader)
+        agent.identify("py-flaky-user")
+        agent.track("py.retried", 1.0, {})
+        agent.flush(WAIT_MS)  # first attempt raises; the core backs off (~1 s) and retries
+        self.assertEqual(uploader.raised, 1)
+        self.assertGreaterEqual(uploader.calls, 2)
+        self.assertIn(202, uploader.statuses)
+        agent.shutdown(2_000)
+
+    def test_time_from_start_measures_from_the_given_process_start(self):
+        start = int(time.time() * 1000) - 1_500
+        agent = RumAgent(config(process_start_unix_ms=start), None)
+        agent.identify("py-timing-user")
+        agent.track_time_from_start("app.ready")
+        agent.flush(WAIT_MS)
+        agent.shutdown(2_000)
+
+    def test_flags_sync_from_the_collector(self):
+        agent = RumAgent(config(sync_flags=True), UrllibUploader())
+        self.assertTrue(agent.wait_for_flags(WAIT_MS))
+        got = agent.get_treatment(os.environ["RUM_SYNC_FLAG"], {})
+        self.assertEqual(got.label, "rollout")
+        self.assertIn(got.treatment, ("on", "off"))
+        self.assertGreater(got.version, 0)
+        agent.shutdown(2_000)
+
+
+class Crash(unittest.TestCase):
+    def test_a_recorded_crash_is_delivered_by_the_next_start(self):
+        with tempfile.TemporaryDirectory() as data_dir:
+            # First run: offline (every upload raises), the app crashes.
+            offline = FlakyUploader(failures=1_000_000)
+            first = RumAgent(config(data_dir=data_dir), offline)
+            first.identify("py-crash-user")
+            first.record_crash("NSInvalidArgumentException",
+                               "-[NSNull length]: unrecognized selector sent to instance",
+                               "0 CoreFoundation __exceptionPreprocess\n1 libobjc.A.dylib objc_exception_throw")
+            del first  # the process "dies" without a clean shutdown
+            # Next start: online; the crash in the data dir goes out.
+            uploader = UrllibUploader()
+            second = RumAgent(config(data_dir=data_dir), uploader)
+            second.flush(WAIT_MS)
+            self.assertGreaterEqual(uploader.calls, 1)
+            self.assertIn(202, uploader.statuses)
+            second.shutdown(2_000)
+
+
+
+if __name__ == "__main__":
+    suite = unittest.defaultTestLoader.loadTestsFromModule(sys.modules[__name__])
+    result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
+    failed = len(result.failures) + len(result.errors)
+    print(f"{result.testsRun - failed} passed, {failed} failed")
+    sys.exit(1 if failed or not result.wasSuccessful() else 0)
