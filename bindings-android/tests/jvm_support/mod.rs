@@ -61,27 +61,39 @@ pub fn native_lib_dir() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-/// Compiles the Java API and the Java tests into `out`.
+/// Compiles the Java API (as Java 8, the level Android's toolchain takes) and then the Java
+/// tests into `out`, warnings as errors.
 pub fn javac(out: &Path) -> anyhow::Result<()> {
     let java = crate_dir().join("java");
+    let api = ["--release", "8", "-Xlint:all,-options"];
+    javac_dir(&java.join("src"), &api, out)?;
+    let tests = ["-Xlint:all", "-cp", path_str(out)?];
+    javac_dir(&java.join("test"), &tests, out)
+}
+
+fn path_str(p: &Path) -> anyhow::Result<&str> {
+    p.to_str().context("non-UTF-8 path")
+}
+
+fn javac_dir(dir: &Path, flags: &[&str], out: &Path) -> anyhow::Result<()> {
     let mut sources = Vec::new();
-    for dir in [java.join("src"), java.join("test")] {
-        collect_java(&dir, &mut sources)?;
-    }
+    collect_java(dir, &mut sources)?;
     ensure!(
         !sources.is_empty(),
         "no Java sources under {}",
-        java.display()
+        dir.display()
     );
     let output = Command::new("javac")
-        .args(["-Xlint:all", "-Werror", "-d"])
+        .args(flags)
+        .args(["-Werror", "-d"])
         .arg(out)
         .args(&sources)
         .output()
         .context("running javac")?;
     ensure!(
         output.status.success(),
-        "javac failed:\n{}{}",
+        "javac of {} failed:\n{}{}",
+        dir.display(),
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );

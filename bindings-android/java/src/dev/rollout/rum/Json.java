@@ -30,7 +30,7 @@ final class Json {
         } else if (v instanceof Double || v instanceof Float) {
             double d = ((Number) v).doubleValue();
             // JSON has no NaN or infinities.
-            out.append(Double.isFinite(d) ? Double.toString(d) : "null");
+            out.append(Double.isNaN(d) || Double.isInfinite(d) ? "null" : Double.toString(d));
         } else if (v instanceof Number) {
             out.append(v);
         } else if (v instanceof Date) {

@@ -5,7 +5,6 @@ import java.io.StringWriter;
 import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
-import java.util.function.LongFunction;
 
 /**
  * The release-monitoring agent for Android and the JVM: feature-flag evaluation, errors, crashes,
@@ -216,7 +215,7 @@ public final class RumAgent {
     }
 
     /** Runs {@code call} on the live handle; {@code closed} after shutdown or on an internal failure. */
-    private <T> T withHandle(T closed, LongFunction<T> call) {
+    private <T> T withHandle(T closed, HandleCall<T> call) {
         lock.readLock().lock();
         try {
             if (handle == 0) {
@@ -229,6 +228,11 @@ public final class RumAgent {
         } finally {
             lock.readLock().unlock();
         }
+    }
+
+    /** A call on a live native handle (java.util.function needs Android API 24; this does not). */
+    private interface HandleCall<T> {
+        T apply(long handle);
     }
 
     /** Java's own stack trace text: the whole cause chain ("Caused by:") and suppressed exceptions. */
