@@ -22,6 +22,11 @@ impl Agent {
         self.shared().identity.store(Arc::new(key.into()));
     }
 
+    /// The key events are tracked for: the last `identify`, else [`super::ANONYMOUS_KEY`].
+    pub fn identity(&self) -> Arc<String> {
+        self.shared().current_key()
+    }
+
     /// Adds a property merged into every later event (an event's own properties win).
     pub fn set_global_property(&self, name: impl Into<String>, value: impl Into<Value>) {
         let (name, value) = (name.into(), value.into());

@@ -1,0 +1,96 @@
+package dev.rollout.rum;
+
+import java.lang.reflect.Array;
+import java.util.Date;
+import java.util.Map;
+
+/** Writes attribute and property values as JSON for the native side (one string per call). */
+final class Json {
+    private Json() {}
+
+    static String write(Object value) {
+        StringBuilder out = new StringBuilder();
+        write(out, value, 0);
+        return out.toString();
+    }
+
+    /** Null when {@code map} is null or empty (the native side then skips parsing). */
+    static String object(Map<String, ?> map) {
+        return map == null || map.isEmpty() ? null : write(map);
+    }
+
+    private static void write(StringBuilder out, Object v, int depth) {
+        if (depth > 32) {
+            throw new IllegalArgumentException("value nested too deeply (cycle?)");
+        }
+        if (v == null) {
+            out.append("null");
+        } else if (v instanceof Boolean) {
+            out.append(v);
+        } else if (v instanceof Double || v instanceof Float) {
+            double d = ((Number) v).doubleValue();
+            // JSON has no NaN or infinities.
+            out.append(Double.isNaN(d) || Double.isInfinite(d) ? "null" : Double.toString(d));
+        } else if (v instanceof Number) {
+            out.append(v);
+        } else if (v instanceof Date) {
+            out.append(((Date) v).getTime());
+        } else if (v instanceof Map) {
+            out.append('{');
+            boolean first = true;
+            for (Map.Entry<?, ?> e : ((Map<?, ?>) v).entrySet()) {
+                if (!first) {
+                    out.append(',');
+                }
+                first = false;
+                string(out, String.valueOf(e.getKey()));
+                out.append(':');
+                write(out, e.getValue(), depth + 1);
+            }
+            out.append('}');
+        } else if (v instanceof Iterable) {
+            out.append('[');
+            boolean first = true;
+            for (Object item : (Iterable<?>) v) {
+                if (!first) {
+                    out.append(',');
+                }
+                first = false;
+                write(out, item, depth + 1);
+            }
+            out.append(']');
+        } else if (v.getClass().isArray()) {
+            out.append('[');
+            for (int i = 0, n = Array.getLength(v); i < n; i++) {
+                if (i > 0) {
+                    out.append(',');
+                }
+                write(out, Array.get(v, i), depth + 1);
+            }
+            out.append(']');
+        } else {
+            string(out, v instanceof Enum ? ((Enum<?>) v).name() : v.toString());
+        }
+    }
+
+    private static void string(StringBuilder out, String s) {
+        out.append('"');
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            switch (c) {
+                case '"': out.append("\\\""); break;
+                case '\\': out.append("\\\\"); break;
+                case '\n': out.append("\\n"); break;
+                case '\r': out.append("\\r"); break;
+                case '\t': out.append("\\t"); break;
+                default:
+                    if (c < 0x20) {
+                        out.append(String.format("\\u%04x", (int) c));
+                    } else {
+                        out.append(c);
+                    }
+            }
+        }
+        out.append('"');
+    }
+}

@@ -1,0 +1,246 @@
+package dev.rollout.rum;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+
+/**
+ * The release-monitoring agent for Android and the JVM: feature-flag evaluation, errors, crashes,
+ * timings and custom events, sent to the collector by the native core (agent-core).
+ *
+ * <p>Hot calls ({@code getTreatment}, {@code track*}) enqueue and return; they throw only for
+ * bad arguments (IllegalArgumentException). An internal failure gives the safe default
+ * ({@code control}, or nothing tracked), never a crash of the app.
+ */
+public final class RumAgent {
+    /** The treatment served when a flag cannot be evaluated. */
+    public static final String CONTROL = "control";
+    /** Version of this binding, reported with every batch. */
+    public static final String VERSION = "0.1.0";
+    /** Timeout of {@link #shutdown()} in milliseconds. */
+    public static final long DEFAULT_SHUTDOWN_MS = 2000;
+
+    private static final Object SETUP_LOCK = new Object();
+    private static volatile RumAgent instance;
+
+    // Calls hold the read lock; shutdown releases the native handle under the write lock, so no
+    // call ever uses a freed handle.
+    private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
+    private long handle;
+    private final long startNanos;
+    private CrashHandler crashHandler;
+
+    private RumAgent(long handle, long startNanos) {
+        this.handle = handle;
+        this.startNanos = startNanos;
+    }
+
+    /**
+     * Starts the agent (one per process) and, unless disabled, installs the crash handler.
+     * Crashes recorded by a previous run in the same data dir are sent now.
+     *
+     * @throws IllegalArgumentException for an invalid setting (the message names it)
+     * @throws IllegalStateException when an agent is already set up
+     */
+    public static RumAgent setup(RumConfig config) {
+        Objects.requireNonNull(config, "config");
+        synchronized (SETUP_LOCK) {
+            if (instance != null) {
+                throw new IllegalStateException("RumAgent is already set up; call shutdown() first");
+            }
+            long handle = Native.setup(config.sdkKey, config.collectorUrl, config.dataDir,
+                    config.trafficType, VERSION, platform(), config.flushIntervalMs, config.syncFlags);
+            RumAgent agent = new RumAgent(handle, config.startNanos);
+            if (config.installCrashHandler) {
+                agent.crashHandler = new CrashHandler(agent, Thread.getDefaultUncaughtExceptionHandler());
+                Thread.setDefaultUncaughtExceptionHandler(agent.crashHandler);
+            }
+            instance = agent;
+            return agent;
+        }
+    }
+
+    /** The agent set up in this process, or null. */
+    public static RumAgent getInstance() {
+        return instance;
+    }
+
+    private static String platform() {
+        String vm = System.getProperty("java.vm.name", "");
+        return vm.toLowerCase(java.util.Locale.ROOT).contains("dalvik") ? "android" : "jvm";
+    }
+
+    /** Sets the key (user id) that later events, and {@link #getTreatment(String, Map)}, are for. */
+    public void identify(String key) {
+        withHandle(null, h -> {
+            Native.identify(h, key);
+            return null;
+        });
+    }
+
+    /** The key events are tracked for ("anonymous" before any identify). */
+    public String getIdentity() {
+        return withHandle(null, Native::identity);
+    }
+
+    /** The treatment of {@code flag} for the current identity. */
+    public String getTreatment(String flag) {
+        return getTreatment(flag, null);
+    }
+
+    /** The treatment of {@code flag} for the current identity with targeting attributes. */
+    public String getTreatment(String flag, Map<String, ?> attributes) {
+        return evaluate(null, null, flag, attributes).treatment;
+    }
+
+    /**
+     * Evaluates {@code flag} for {@code key} (null: the current identity), bucketing by
+     * {@code bucketingKey} when not null; records an impression.
+     *
+     * @throws IllegalArgumentException when {@code flag} is null or attributes cannot be encoded
+     */
+    public Evaluation evaluate(String key, String bucketingKey, String flag, Map<String, ?> attributes) {
+        String json = Json.object(attributes);
+        return withHandle(Evaluation.control("agent shut down"), h -> {
+            String[] r = Native.evaluate(h, key, bucketingKey, flag, json);
+            return new Evaluation(r[0], r[1], r[2], Long.parseLong(r[3]));
+        });
+    }
+
+    /** Adds a property to every later event; a null value removes it. */
+    public void setGlobalProperty(String name, Object value) {
+        String json = value == null ? null : Json.write(value);
+        withHandle(null, h -> {
+            Native.setGlobalProperty(h, name, json);
+            return null;
+        });
+    }
+
+    /** Tracks a custom event with an optional value and properties. Invalid types are dropped and counted. */
+    public void track(String type, Double value, Map<String, ?> properties) {
+        String json = Json.object(properties);
+        withHandle(null, h -> {
+            Native.track(h, type, value != null, value == null ? 0 : value, json);
+            return null;
+        });
+    }
+
+    /** Tracks a custom event without value or properties. */
+    public void track(String type) {
+        track(type, null, null);
+    }
+
+    /** Tracks {@code timing.<marker>}: the milliseconds since the app's start (see {@link RumConfig.Builder#startNanos}). */
+    public void trackTimeFromStart(String marker) {
+        double ms = (System.nanoTime() - startNanos) / 1e6;
+        withHandle(null, h -> {
+            Native.trackTiming(h, marker, ms);
+            return null;
+        });
+    }
+
+    /** Tracks a caught exception: its class, message and stack trace with every "Caused by:". */
+    public void trackError(Throwable error) {
+        if (error == null) {
+            throw new IllegalArgumentException("error: must not be null");
+        }
+        String stack = stackTrace(error);
+        withHandle(null, h -> {
+            Native.trackError(h, error.getClass().getName(), error.getMessage(), stack);
+            return null;
+        });
+    }
+
+    /** Records a crash synchronously on disk; it is sent at the next start. Called by the crash handler. */
+    void recordCrash(Throwable error) {
+        String stack = stackTrace(error);
+        withHandle(null, h -> {
+            Native.recordCrash(h, error.getClass().getName(), error.getMessage(), stack);
+            return null;
+        });
+    }
+
+    /** Waits until flag definitions are known (from the cache or the collector); false on timeout. */
+    public boolean awaitFlags(long timeoutMs) {
+        return withHandle(false, h -> Native.awaitFlags(h, timeoutMs));
+    }
+
+    /** Sends everything tracked so far; false when {@code timeoutMs} passed first (items stay queued). */
+    public boolean flush(long timeoutMs) {
+        return withHandle(false, h -> Native.flush(h, timeoutMs));
+    }
+
+    /** Items dropped so far for {@code reason} (e.g. "invalid", "queue_full"). */
+    public long droppedCount(String reason) {
+        return withHandle(0L, h -> Native.dropped(h, reason));
+    }
+
+    /** {@link #shutdown(long)} with {@link #DEFAULT_SHUTDOWN_MS}. */
+    public boolean shutdown() {
+        return shutdown(DEFAULT_SHUTDOWN_MS);
+    }
+
+    /**
+     * Flushes, stops the agent, removes its crash handler (restoring the previous one) and frees
+     * it; later calls do nothing. True when everything was delivered or kept on disk.
+     */
+    public boolean shutdown(long timeoutMs) {
+        if (timeoutMs < 0) {
+            throw new IllegalArgumentException("timeoutMs: must not be negative");
+        }
+        synchronized (SETUP_LOCK) {
+            if (handle == 0) {
+                return true;
+            }
+            if (crashHandler != null && Thread.getDefaultUncaughtExceptionHandler() == crashHandler) {
+                Thread.setDefaultUncaughtExceptionHandler(crashHandler.previous());
+            }
+            // Flush and stop under the read lock, so other threads' calls never wait for the
+            // network; only freeing the handle takes the write lock.
+            boolean safe = withHandle(false, h -> Native.shutdown(h, timeoutMs));
+            lock.writeLock().lock();
+            try {
+                Native.release(handle);
+                handle = 0;
+            } finally {
+                lock.writeLock().unlock();
+            }
+            if (instance == this) {
+                instance = null;
+            }
+            return safe;
+        }
+    }
+
+    /** Runs {@code call} on the live handle; {@code closed} after shutdown or on an internal failure. */
+    private <T> T withHandle(T closed, HandleCall<T> call) {
+        lock.readLock().lock();
+        try {
+            if (handle == 0) {
+                return closed;
+            }
+            return call.apply(handle);
+        } catch (RumException internal) {
+            // Our failure, not the app's: the safe default instead of an exception.
+            return closed;
+        } finally {
+            lock.readLock().unlock();
+        }
+    }
+
+    /** A call on a live native handle (java.util.function needs Android API 24; this does not). */
+    private interface HandleCall<T> {
+        T apply(long handle);
+    }
+
+    /** Java's own stack trace text: the whole cause chain ("Caused by:") and suppressed exceptions. */
+    static String stackTrace(Throwable error) {
+        StringWriter out = new StringWriter();
+        try (PrintWriter writer = new PrintWriter(out)) {
+            error.printStackTrace(writer);
+        }
+        return out.toString();
+    }
+}

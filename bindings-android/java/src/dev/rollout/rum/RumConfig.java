@@ -1,0 +1,87 @@
+package dev.rollout.rum;
+
+/** Settings of {@link RumAgent#setup}; context-free (no Android Context), built with {@link #builder}. */
+public final class RumConfig {
+    final String sdkKey;
+    final String collectorUrl;
+    final String dataDir;
+    final String trafficType;
+    final long flushIntervalMs;
+    final boolean syncFlags;
+    final boolean installCrashHandler;
+    final long startNanos;
+
+    private RumConfig(Builder b) {
+        sdkKey = b.sdkKey;
+        collectorUrl = b.collectorUrl;
+        dataDir = b.dataDir;
+        trafficType = b.trafficType;
+        flushIntervalMs = b.flushIntervalMs;
+        syncFlags = b.syncFlags;
+        installCrashHandler = b.installCrashHandler;
+        startNanos = b.startNanos;
+    }
+
+    /** Starts a config for the environment of {@code sdkKey} sending to {@code collectorUrl}. */
+    public static Builder builder(String sdkKey, String collectorUrl) {
+        return new Builder(sdkKey, collectorUrl);
+    }
+
+    /** Builder of {@link RumConfig}; every setting but the SDK key and URL is optional. */
+    public static final class Builder {
+        private final String sdkKey;
+        private final String collectorUrl;
+        private String dataDir;
+        private String trafficType;
+        private long flushIntervalMs;
+        private boolean syncFlags = true;
+        private boolean installCrashHandler = true;
+        private long startNanos = System.nanoTime();
+
+        private Builder(String sdkKey, String collectorUrl) {
+            this.sdkKey = sdkKey;
+            this.collectorUrl = collectorUrl;
+        }
+
+        /** Directory for the spool, flag cache and crash records (on Android: {@code context.getFilesDir() + "/rum"}). Without it crashes are not kept. */
+        public Builder dataDir(String path) {
+            this.dataDir = path;
+            return this;
+        }
+
+        /** Traffic type of the identities (default "user"). */
+        public Builder trafficType(String trafficType) {
+            this.trafficType = trafficType;
+            return this;
+        }
+
+        /** How long events may wait before a partial batch is sent (0: the core's default). */
+        public Builder flushIntervalMs(long ms) {
+            this.flushIntervalMs = ms;
+            return this;
+        }
+
+        /** Keep flag definitions current from the collector (default true). */
+        public Builder syncFlags(boolean on) {
+            this.syncFlags = on;
+            return this;
+        }
+
+        /** Install the uncaught-exception handler that records crashes (default true). */
+        public Builder installCrashHandler(boolean on) {
+            this.installCrashHandler = on;
+            return this;
+        }
+
+        /** The app's start as a {@link System#nanoTime()} value, for {@code trackTimeFromStart} (default: now). On Android, {@code Process.getStartUptimeMillis() * 1_000_000L} (same monotonic clock). */
+        public Builder startNanos(long nanos) {
+            this.startNanos = nanos;
+            return this;
+        }
+
+        /** The config. Validation happens in {@link RumAgent#setup}. */
+        public RumConfig build() {
+            return new RumConfig(this);
+        }
+    }
+}

@@ -1,0 +1,146 @@
+package dev.rollout.rum;
+
+import static dev.rollout.rum.TestRunner.check;
+import static dev.rollout.rum.TestRunner.expectThrows;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The API against a real collector: args are collector URL, SDK key, data dir, vectors file.
+ * The Rust test (tests/jvm.rs) then checks in the collector what this process sent.
+ */
+public final class ApiTests {
+    private ApiTests() {}
+
+    /** Runs every check and exits 0 when all passed. */
+    public static void main(String[] args) throws Exception {
+        String url = args[0];
+        String sdkKey = args[1];
+        String dataDir = args[2];
+        String vectorsPath = args[3];
+        TestRunner t = new TestRunner();
+
+        t.test("a bad collector URL throws IllegalArgumentException naming it", () -> {
+            IllegalArgumentException e = expectThrows(IllegalArgumentException.class,
+                    () -> RumAgent.setup(RumConfig.builder(sdkKey, "ftp://nowhere").build()));
+            check(e.getMessage().contains("collector"), e.getMessage());
+            check(RumAgent.getInstance() == null, "no agent after a failed setup");
+        });
+        t.test("a null or empty SDK key throws IllegalArgumentException", () -> {
+            IllegalArgumentException e = expectThrows(IllegalArgumentException.class,
+                    () -> RumAgent.setup(RumConfig.builder(null, url).build()));
+            check(e.getMessage().contains("sdkKey"), e.getMessage());
+            expectThrows(IllegalArgumentException.class,
+                    () -> RumAgent.setup(RumConfig.builder("  ", url).build()));
+        });
+        t.test("a panic in native code becomes a RumException", () -> {
+            RumException e = expectThrows(RumException.class, Native::debugPanic);
+            check(e.getMessage().contains("deliberate panic"), e.getMessage());
+        });
+
+        RumAgent agent = RumAgent.setup(RumConfig.builder(sdkKey, url).dataDir(dataDir)
+                .flushIntervalMs(200).installCrashHandler(false).build());
+        t.test("a second setup throws IllegalStateException", () -> {
+            expectThrows(IllegalStateException.class,
+                    () -> RumAgent.setup(RumConfig.builder(sdkKey, url).build()));
+            check(RumAgent.getInstance() == agent, "the first agent stays");
+        });
+        t.test("identify sets the identity", () -> {
+            check("anonymous".equals(agent.getIdentity()), agent.getIdentity());
+            agent.identify("java-user-1");
+            check("java-user-1".equals(agent.getIdentity()), agent.getIdentity());
+        });
+        t.test("flag definitions arrive from the collector", () -> {
+            check(agent.awaitFlags(15_000), "no flags within 15 s");
+        });
+        t.test("every shared evaluation vector agrees with the core", () -> vectors(agent, vectorsPath));
+        t.test("getTreatment uses the identity and attributes", () -> {
+            // theme's rules are in testdata; the vectors check treatments, this the plumbing.
+            Evaluation byKey = agent.evaluate("java-user-1", null, "checkout_v2", null);
+            check(byKey.treatment.equals(agent.getTreatment("checkout_v2")), byKey.toString());
+            check(!RumAgent.CONTROL.equals(byKey.treatment), byKey.toString());
+            check(RumAgent.CONTROL.equals(agent.getTreatment("no_such_flag")), "unknown flag");
+        });
+        t.test("bad input throws Java exceptions, never crashes the JVM", () -> {
+            IllegalArgumentException e = expectThrows(IllegalArgumentException.class,
+                    () -> agent.getTreatment(null));
+            check(e.getMessage().contains("flag"), e.getMessage());
+            expectThrows(IllegalArgumentException.class, () -> agent.track(null));
+            expectThrows(IllegalArgumentException.class, () -> agent.identify(null));
+            expectThrows(IllegalArgumentException.class, () -> agent.trackError(null));
+            expectThrows(IllegalArgumentException.class, () -> agent.flush(-1));
+            Map<String, Object> cyclic = new HashMap<>();
+            cyclic.put("self", cyclic);
+            expectThrows(IllegalArgumentException.class, () -> agent.getTreatment("theme", cyclic));
+            long before = agent.droppedCount("invalid");
+            agent.track("not a valid type!");
+            long after = agent.droppedCount("invalid");
+            check(after == before + 1, "invalid type counted: " + before + " -> " + after);
+        });
+        t.test("the agent still works after the guard caught a panic", () -> {
+            expectThrows(RumException.class, Native::debugPanic);
+            check(!RumAgent.CONTROL.equals(agent.getTreatment("checkout_v2")), "evaluates");
+        });
+        t.test("trackError sends the Java stack trace with its cause", () -> {
+            agent.setGlobalProperty("app_version", "1.2.3");
+            try {
+                checkout();
+            } catch (IllegalStateException e) {
+                agent.trackError(e);
+            }
+            Map<String, Object> props = new HashMap<>();
+            props.put("currency", "EUR");
+            props.put("items", List.of("book", "pen"));
+            agent.track("purchase", 42.5, props);
+            agent.trackTimeFromStart("app_ready");
+            check(agent.flush(15_000), "flush timed out");
+        });
+        t.test("shutdown frees the agent; later calls are safe defaults", () -> {
+            check(agent.shutdown(), "shutdown lost data");
+            check(RumAgent.getInstance() == null, "instance cleared");
+            check(RumAgent.CONTROL.equals(agent.getTreatment("checkout_v2")), "control after shutdown");
+            agent.track("late");
+            check(agent.shutdown(), "second shutdown");
+        });
+        System.exit(t.finish());
+    }
+
+    private static void checkout() {
+        try {
+            readCart();
+        } catch (IOException e) {
+            throw new IllegalStateException("checkout failed", e);
+        }
+    }
+
+    private static void readCart() throws IOException {
+        throw new IOException("disk on fire");
+    }
+
+    @SuppressWarnings("unchecked")
+    private static void vectors(RumAgent agent, String path) throws IOException {
+        String text = new String(Files.readAllBytes(Paths.get(path)), StandardCharsets.UTF_8);
+        Map<String, Object> file = (Map<String, Object>) MiniJson.parse(text);
+        List<Object> cases = (List<Object>) file.get("cases");
+        List<String> mismatches = new ArrayList<>();
+        for (Object o : cases) {
+            Map<String, Object> c = (Map<String, Object>) o;
+            Evaluation e = agent.evaluate((String) c.get("key"), (String) c.get("bucketing_key"),
+                    (String) c.get("flag"), (Map<String, Object>) c.get("attributes"));
+            if (!e.treatment.equals(c.get("treatment")) || !e.label.equals(c.get("label"))) {
+                mismatches.add(c.get("flag") + "/" + c.get("key") + ": want " + c.get("treatment")
+                        + "/" + c.get("label") + ", got " + e.treatment + "/" + e.label);
+            }
+        }
+        System.out.println("vectors: " + cases.size() + " cases, " + mismatches.size() + " mismatches");
+        check(cases.size() > 100, "too few cases: " + cases.size());
+        check(mismatches.isEmpty(), String.join("\n", mismatches));
+    }
+}

@@ -1,0 +1,188 @@
+//! JNI entries of the hot calls: evaluation, identity, global properties and tracking.
+
+use jni::JNIEnv;
+use jni::objects::{JClass, JObject, JString};
+use jni::sys::{jboolean, jdouble, jlong, jobjectArray, jstring};
+
+use agent_core::Attributes;
+
+use crate::convert::{json_object, json_value, millis_f64, optional, required};
+use crate::guard::guard;
+use crate::handle;
+
+/// Evaluates a flag for `key` (null: the current identity), bucketing by `bucketing_key` when
+/// given; answers `[treatment, label, config or null, version]`.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_rollout_rum_Native_evaluate<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    key: JString<'l>,
+    bucketing_key: JString<'l>,
+    flag: JString<'l>,
+    attributes_json: JString<'l>,
+) -> jobjectArray {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        // SAFETY: Java holds its read lock on a live handle during the call.
+        let agent = unsafe { handle::agent(handle) }?;
+        let flag = required(env, &flag, "flag")?;
+        let key = match optional(env, &key)? {
+            Some(key) => key,
+            None => String::clone(&agent.identity()),
+        };
+        let bucketing_key = optional(env, &bucketing_key)?;
+        let attributes = Attributes(
+            json_object(env, &attributes_json, "attributes")?
+                .into_iter()
+                .collect(),
+        );
+        let e = match &bucketing_key {
+            Some(b) => agent.treatment_with_bucketing(&key, b, &flag, &attributes),
+            None => agent.treatment(&key, &flag, &attributes),
+        };
+        let fields = [
+            Some(e.treatment),
+            Some(e.label),
+            e.config,
+            Some(e.version.to_string()),
+        ];
+        let array = env.new_object_array(4, "java/lang/String", JObject::null())?;
+        for (i, field) in (0..).zip(fields) {
+            if let Some(text) = field {
+                let s = env.new_string(text)?;
+                env.set_object_array_element(&array, i, &s)?;
+                env.delete_local_ref(s)?;
+            }
+        }
+        Ok(array.into_raw())
+    })
+}
+
+/// Sets the key later events are tracked for.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_rollout_rum_Native_identify<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    key: JString<'l>,
+) {
+    guard(&mut env, (), |env| {
+        // SAFETY: as in evaluate.
+        let agent = unsafe { handle::agent(handle) }?;
+        agent.identify(required(env, &key, "key")?);
+        Ok(())
+    })
+}
+
+/// The key events are tracked for.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_rollout_rum_Native_identity<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+) -> jstring {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        // SAFETY: as in evaluate.
+        let agent = unsafe { handle::agent(handle) }?;
+        Ok(env.new_string(agent.identity().as_str())?.into_raw())
+    })
+}
+
+/// Sets (a JSON value) or, for a null value, removes a property merged into every later event.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_rollout_rum_Native_setGlobalProperty<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    name: JString<'l>,
+    value_json: JString<'l>,
+) {
+    guard(&mut env, (), |env| {
+        // SAFETY: as in evaluate.
+        let agent = unsafe { handle::agent(handle) }?;
+        let name = required(env, &name, "name")?;
+        match json_value(env, &value_json, "value")? {
+            serde_json::Value::Null => agent.remove_global_property(&name),
+            value => agent.set_global_property(name, value),
+        }
+        Ok(())
+    })
+}
+
+/// Tracks a custom event (invalid types are dropped and counted by the core).
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_rollout_rum_Native_track<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    event_type: JString<'l>,
+    has_value: jboolean,
+    value: jdouble,
+    properties_json: JString<'l>,
+) {
+    guard(&mut env, (), |env| {
+        // SAFETY: as in evaluate.
+        let agent = unsafe { handle::agent(handle) }?;
+        let event_type = required(env, &event_type, "type")?;
+        let properties = json_object(env, &properties_json, "properties")?;
+        let value = (has_value != jni::sys::JNI_FALSE).then_some(value);
+        agent.track(&event_type, value, properties);
+        Ok(())
+    })
+}
+
+/// Tracks `timing.<name>` with a duration in milliseconds.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_rollout_rum_Native_trackTiming<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    name: JString<'l>,
+    millis: jdouble,
+) {
+    guard(&mut env, (), |env| {
+        // SAFETY: as in evaluate.
+        let agent = unsafe { handle::agent(handle) }?;
+        let name = required(env, &name, "marker")?;
+        agent.track_timing(&name, millis_f64(millis, "millis")?);
+        Ok(())
+    })
+}
+
+/// Tracks an error described by Java: class name, message and formatted stack trace.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_rollout_rum_Native_trackError<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    error_type: JString<'l>,
+    message: JString<'l>,
+    stack: JString<'l>,
+) {
+    guard(&mut env, (), |env| {
+        // SAFETY: as in evaluate.
+        let agent = unsafe { handle::agent(handle) }?;
+        let error_type = required(env, &error_type, "type")?;
+        let message = optional(env, &message)?.unwrap_or_default();
+        let stack = optional(env, &stack)?;
+        agent.track_error_message(&error_type, &message, stack);
+        Ok(())
+    })
+}
+
+/// Items dropped for `reason` so far (both sides of the worker channel).
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_rollout_rum_Native_dropped<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    reason: JString<'l>,
+) -> jlong {
+    guard(&mut env, 0, |env| {
+        // SAFETY: as in evaluate.
+        let agent = unsafe { handle::agent(handle) }?;
+        let reason = required(env, &reason, "reason")?;
+        let count = agent.stats()?.dropped(&reason);
+        Ok(i64::try_from(count).unwrap_or(i64::MAX))
+    })
+}

@@ -1,0 +1,77 @@
+//! Argument conversions from Java: strings, JSON maps (Java serialises attributes and
+//! properties to JSON, one string per call instead of one JNI call per entry) and timeouts.
+
+use std::time::Duration;
+
+use jni::JNIEnv;
+use jni::objects::JString;
+use jni::sys::jlong;
+use serde_json::{Map, Value};
+
+use crate::error::BindingError;
+
+/// A string that must not be null.
+pub fn required(
+    env: &mut JNIEnv<'_>,
+    s: &JString<'_>,
+    field: &'static str,
+) -> Result<String, BindingError> {
+    optional(env, s)?.ok_or_else(|| BindingError::invalid(field, "must not be null"))
+}
+
+/// A string that may be null.
+pub fn optional(env: &mut JNIEnv<'_>, s: &JString<'_>) -> Result<Option<String>, BindingError> {
+    if s.is_null() {
+        return Ok(None);
+    }
+    Ok(Some(env.get_string(s)?.into()))
+}
+
+/// A JSON object (null or empty means none).
+pub fn json_object(
+    env: &mut JNIEnv<'_>,
+    s: &JString<'_>,
+    field: &'static str,
+) -> Result<Map<String, Value>, BindingError> {
+    let Some(text) = optional(env, s)?.filter(|t| !t.is_empty()) else {
+        return Ok(Map::new());
+    };
+    match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(BindingError::invalid(field, "must be a JSON object")),
+        Err(e) => Err(BindingError::invalid(field, e.to_string())),
+    }
+}
+
+/// Any JSON value (null means JSON null).
+pub fn json_value(
+    env: &mut JNIEnv<'_>,
+    s: &JString<'_>,
+    field: &'static str,
+) -> Result<Value, BindingError> {
+    match optional(env, s)? {
+        None => Ok(Value::Null),
+        Some(text) => {
+            serde_json::from_str(&text).map_err(|e| BindingError::invalid(field, e.to_string()))
+        }
+    }
+}
+
+/// A non-negative duration in milliseconds.
+pub fn millis(ms: jlong, field: &'static str) -> Result<Duration, BindingError> {
+    u64::try_from(ms)
+        .map(Duration::from_millis)
+        .map_err(|_| BindingError::invalid(field, "must not be negative"))
+}
+
+/// A finite, non-negative duration in (fractional) milliseconds.
+pub fn millis_f64(ms: f64, field: &'static str) -> Result<Duration, BindingError> {
+    if !ms.is_finite() || ms < 0.0 {
+        return Err(BindingError::invalid(
+            field,
+            "must be finite and not negative",
+        ));
+    }
+    Duration::try_from_secs_f64(ms / 1000.0)
+        .map_err(|e| BindingError::invalid(field, e.to_string()))
+}

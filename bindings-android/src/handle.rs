@@ -1,0 +1,38 @@
+//! Agents cross into Java as `jlong` handles made by `Arc::into_raw`. The Java side guarantees a
+//! handle is not used after [`release`] (its calls hold a read lock; release holds the write lock).
+
+use std::sync::Arc;
+
+use agent_core::Agent;
+use jni::sys::jlong;
+
+use crate::error::BindingError;
+
+/// Moves `agent` behind a handle for Java; [`release`] frees it.
+pub fn into_handle(agent: Agent) -> jlong {
+    Arc::into_raw(Arc::new(agent)) as jlong
+}
+
+/// A clone of the agent behind `handle` (0 means none).
+///
+/// # Safety
+/// `handle` is 0 or came from [`into_handle`] and has not been released.
+pub unsafe fn agent(handle: jlong) -> Result<Agent, BindingError> {
+    if handle == 0 {
+        return Err(BindingError::NoAgent);
+    }
+    let ptr = handle as *const Agent;
+    // SAFETY: per the contract, ptr is a live Arc<Agent> that Java still owns.
+    Ok(unsafe { (*ptr).clone() })
+}
+
+/// Frees the handle (0 is ignored).
+///
+/// # Safety
+/// `handle` is 0 or came from [`into_handle`], is released once and never used again.
+pub unsafe fn release(handle: jlong) {
+    if handle != 0 {
+        // SAFETY: per the contract this is the one owner giving the Arc back.
+        drop(unsafe { Arc::from_raw(handle as *const Agent) });
+    }
+}

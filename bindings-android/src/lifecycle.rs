@@ -1,0 +1,153 @@
+//! JNI entries of the agent's life: setup, flags ready, flush, shutdown, release, crashes.
+
+use agent_core::Agent;
+use jni::JNIEnv;
+use jni::objects::{JClass, JString};
+use jni::sys::{JNI_FALSE, JNI_TRUE, jboolean, jlong};
+
+use crate::SDK_NAME;
+use crate::convert::{millis, optional, required};
+use crate::guard::guard;
+use crate::handle::{self, into_handle};
+
+/// Builds and starts an agent with the Rust uploader; answers its handle.
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)] // the JNI signature mirrors Java's config fields
+pub extern "system" fn Java_dev_rollout_rum_Native_setup<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    sdk_key: JString<'l>,
+    collector_url: JString<'l>,
+    data_dir: JString<'l>,
+    traffic_type: JString<'l>,
+    sdk_version: JString<'l>,
+    platform: JString<'l>,
+    flush_interval_ms: jlong,
+    sync_flags: jboolean,
+) -> jlong {
+    guard(&mut env, 0, |env| {
+        let sdk_key = required(env, &sdk_key, "sdkKey")?;
+        let collector = required(env, &collector_url, "collectorUrl")?;
+        let version = optional(env, &sdk_version)?.unwrap_or_default();
+        let platform = optional(env, &platform)?.unwrap_or_else(|| "jvm".to_owned());
+        let mut builder = Agent::builder(sdk_key)
+            .collector(collector)
+            .native_uploader(true)
+            .sync_flags(sync_flags != JNI_FALSE)
+            .sdk(SDK_NAME, version, platform);
+        if let Some(dir) = optional(env, &data_dir)? {
+            builder = builder.data_dir(dir);
+        }
+        if let Some(traffic_type) = optional(env, &traffic_type)? {
+            builder = builder.traffic_type(traffic_type);
+        }
+        if flush_interval_ms > 0 {
+            builder = builder.flush_interval(millis(flush_interval_ms, "flushIntervalMs")?);
+        }
+        Ok(into_handle(builder.build()?))
+    })
+}
+
+/// Frees a handle (after shutdown; Java makes sure no call is using it).
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_rollout_rum_Native_release<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+) {
+    guard(&mut env, (), |_| {
+        // SAFETY: Java releases each handle it got from setup exactly once, under its write lock.
+        unsafe { handle::release(handle) };
+        Ok(())
+    })
+}
+
+/// Waits until flag definitions are known; false on timeout.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_rollout_rum_Native_awaitFlags<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    timeout_ms: jlong,
+) -> jboolean {
+    guard(&mut env, JNI_FALSE, |_| {
+        // SAFETY: Java holds its read lock on a live handle during the call.
+        let agent = unsafe { handle::agent(handle) }?;
+        let ready = agent.wait_for_flags(millis(timeout_ms, "timeoutMs")?);
+        Ok(if ready { JNI_TRUE } else { JNI_FALSE })
+    })
+}
+
+/// Seals and delivers everything pending; false when `timeout_ms` passed first.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_rollout_rum_Native_flush<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    timeout_ms: jlong,
+) -> jboolean {
+    guard(&mut env, JNI_FALSE, |_| {
+        // SAFETY: as in awaitFlags.
+        let agent = unsafe { handle::agent(handle) }?;
+        timed(agent.flush(millis(timeout_ms, "timeoutMs")?))
+    })
+}
+
+/// Flushes, then stops the agent's threads; false when undelivered items were lost.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_rollout_rum_Native_shutdown<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    timeout_ms: jlong,
+) -> jboolean {
+    guard(&mut env, JNI_FALSE, |_| {
+        // SAFETY: as in awaitFlags.
+        let agent = unsafe { handle::agent(handle) }?;
+        timed(agent.shutdown(millis(timeout_ms, "timeoutMs")?))
+    })
+}
+
+/// A timeout is an answer (false), not an exception; other errors stay errors.
+fn timed(result: Result<(), agent_core::AgentError>) -> Result<jboolean, crate::BindingError> {
+    match result {
+        Ok(()) => Ok(JNI_TRUE),
+        Err(agent_core::AgentError::Timeout) => Ok(JNI_FALSE),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Writes a crash record to disk synchronously (the uncaught-exception handler's call: the
+/// process is about to die); it is sent at the next start.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_rollout_rum_Native_recordCrash<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    crash_type: JString<'l>,
+    message: JString<'l>,
+    stack: JString<'l>,
+) {
+    guard(&mut env, (), |env| {
+        // SAFETY: as in awaitFlags.
+        let agent = unsafe { handle::agent(handle) }?;
+        let crash_type = required(env, &crash_type, "type")?;
+        let message = optional(env, &message)?.unwrap_or_default();
+        let stack = optional(env, &stack)?;
+        agent.record_crash(&crash_type, &message, stack)?;
+        Ok(())
+    })
+}
+
+/// Panics on purpose, so tests prove the guard turns a panic into a Java exception. Debug
+/// builds only: release libraries do not export it.
+#[cfg(debug_assertions)]
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_rollout_rum_Native_debugPanic<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+) {
+    guard(&mut env, (), |_| -> Result<(), crate::BindingError> {
+        panic!("deliberate panic from debugPanic")
+    })
+}

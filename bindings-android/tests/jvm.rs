@@ -1,0 +1,213 @@
+//! The Java API on a host JVM against a real collector on loopback: shared evaluation vectors,
+//! errors with Java stack traces, bad input, the panic guard, and a crash recorded by the
+//! uncaught-exception handler in one process and delivered by the next start.
+
+mod jvm_support;
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, ensure};
+use e2e::{Fixture, SDK_KEY};
+use serde_json::Value;
+
+use jvm_support::{JavaRun, crate_dir, java, javac, jdk_available, native_lib_dir};
+
+/// Checks ApiTests runs; a change there must change this number (a skipped check fails).
+const API_CHECKS: u32 = 12;
+/// Longest a JVM run may take before the test kills it.
+const JVM_LIMIT: Duration = Duration::from_secs(120);
+
+#[test]
+fn the_java_api_works_against_a_real_collector() -> anyhow::Result<()> {
+    if !jdk_available() {
+        ensure!(std::env::var("CI").is_err(), "CI needs a JDK (java, javac)");
+        println!("SKIPPED: no java/javac on this machine");
+        return Ok(());
+    }
+    let started = Instant::now();
+    let lib_dir = native_lib_dir()?;
+    let classes = tempfile::tempdir()?;
+    javac(classes.path())?;
+
+    let collector = Fixture::start()?;
+    let vectors_path = crate_dir().join("../testdata/evaluation-vectors.json");
+    load_vectors(&collector, &vectors_path)?;
+    let url = collector.url();
+    let data = tempfile::tempdir()?;
+    let api_dir = data.path().join("api");
+    let crash_dir = data.path().join("crash");
+
+    let api = java(
+        &lib_dir,
+        classes.path(),
+        "dev.rollout.rum.ApiTests",
+        &[&url, SDK_KEY, path(&api_dir)?, path(&vectors_path)?],
+        JVM_LIMIT,
+    )?;
+    passed_cleanly(&api, API_CHECKS, Some(0))?;
+    check_api_events(&collector)?;
+
+    let crash = java(
+        &lib_dir,
+        classes.path(),
+        "dev.rollout.rum.CrashApp",
+        &[&url, SDK_KEY, path(&crash_dir)?],
+        JVM_LIMIT,
+    )?;
+    passed_cleanly(&crash, 2, Some(42))?;
+    ensure!(
+        crash
+            .output
+            .contains("previous handler saw: payment-worker"),
+        "{}",
+        crash.output
+    );
+    ensure!(
+        collector.count("events", "type = 'crash'")? == 0,
+        "the crash must wait for the next start"
+    );
+
+    let restart = java(
+        &lib_dir,
+        classes.path(),
+        "dev.rollout.rum.RestartApp",
+        &[&url, SDK_KEY, path(&crash_dir)?],
+        JVM_LIMIT,
+    )?;
+    passed_cleanly(&restart, 1, Some(0))?;
+    check_crash_event(&collector)?;
+    println!("JVM binding test wall time: {:?}", started.elapsed());
+    Ok(())
+}
+
+fn path(p: &std::path::Path) -> anyhow::Result<&str> {
+    p.to_str().context("non-UTF-8 temp path")
+}
+
+/// Every check passed, the exit status is as expected, and -Xcheck:jni found nothing.
+fn passed_cleanly(run: &JavaRun, checks: u32, code: Option<i32>) -> anyhow::Result<()> {
+    println!("{}", run.output);
+    ensure!(
+        run.failed == 0 && run.passed == checks && run.code == code,
+        "want {checks} passed, 0 failed, exit {code:?}; got {} passed, {} failed, exit {:?}:\n{}",
+        run.passed,
+        run.failed,
+        run.code,
+        run.output
+    );
+    ensure!(
+        !run.output.contains("WARNING in native method") && !run.output.contains("FATAL ERROR"),
+        "-Xcheck:jni complained:\n{}",
+        run.output
+    );
+    Ok(())
+}
+
+/// Puts the vectors' segments and flags into the collector, as an operator would.
+fn load_vectors(collector: &Fixture, path: &std::path::Path) -> anyhow::Result<()> {
+    let vectors: Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
+    for segment in vectors["segments"].as_array().context("segments")? {
+        let name = segment["name"].as_str().context("segment name")?;
+        let body = serde_json::json!({ "keys": segment["keys"] });
+        let (status, answer) =
+            collector.admin("PUT", &format!("/api/v1/admin/segments/{name}"), Some(body))?;
+        ensure!(status == 200, "segment {name}: {status} {answer}");
+    }
+    for flag in vectors["flags"].as_array().context("flags")? {
+        let (status, answer) =
+            collector.admin("POST", "/api/v1/admin/flags", Some(flag.clone()))?;
+        ensure!(status == 201, "flag {}: {status} {answer}", flag["key"]);
+    }
+    Ok(())
+}
+
+/// The properties of every event of `event_type` for `key`.
+fn events(
+    collector: &Fixture,
+    event_type: &str,
+    key: &str,
+) -> anyhow::Result<Vec<(Option<f64>, Value)>> {
+    let db = collector.db()?;
+    let mut stmt =
+        db.prepare("SELECT value, properties FROM events WHERE type = ?1 AND key = ?2")?;
+    let rows = stmt.query_map([event_type, key], |r| {
+        Ok((r.get::<_, Option<f64>>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (value, properties) = row?;
+        out.push((value, serde_json::from_str(&properties)?));
+    }
+    Ok(out)
+}
+
+/// What ApiTests sent: its error with the Java trace and cause, a custom event, a timing and
+/// impressions under the identified key.
+fn check_api_events(collector: &Fixture) -> anyhow::Result<()> {
+    let key = "java-user-1";
+    let errors = events(collector, "error", key)?;
+    ensure!(errors.len() == 1, "one error event, got {errors:?}");
+    let p = &errors[0].1;
+    ensure!(
+        p["exception.type"] == "java.lang.IllegalStateException",
+        "{p}"
+    );
+    ensure!(p["exception.message"] == "checkout failed", "{p}");
+    ensure!(p["app_version"] == "1.2.3", "global property merged: {p}");
+    let stack = p["exception.stacktrace"]
+        .as_str()
+        .context("no stack trace")?;
+    for needle in [
+        "java.lang.IllegalStateException: checkout failed",
+        "at dev.rollout.rum.ApiTests.checkout(ApiTests.java",
+        "Caused by: java.io.IOException: disk on fire",
+        "at dev.rollout.rum.ApiTests.readCart(ApiTests.java",
+    ] {
+        ensure!(stack.contains(needle), "stack lacks {needle:?}:\n{stack}");
+    }
+    let purchases = events(collector, "purchase", key)?;
+    ensure!(purchases.len() == 1, "one purchase, got {purchases:?}");
+    let (value, p) = &purchases[0];
+    ensure!(*value == Some(42.5), "{value:?}");
+    ensure!(
+        p["currency"] == "EUR" && p["items"] == serde_json::json!(["book", "pen"]),
+        "{p}"
+    );
+    let timings = events(collector, "timing.app_ready", key)?;
+    ensure!(
+        timings.len() == 1 && timings[0].0.is_some_and(|ms| ms > 0.0),
+        "one positive timing, got {timings:?}"
+    );
+    let impressions = collector.count(
+        "impressions",
+        "key = 'java-user-1' AND flag = 'checkout_v2'",
+    )?;
+    ensure!(impressions >= 1, "no impression for the identified key");
+    ensure!(
+        collector.count("events", "type = 'late'")? == 0,
+        "an event tracked after shutdown arrived"
+    );
+    Ok(())
+}
+
+/// The crash of CrashApp, delivered by RestartApp, with the Java trace and its cause.
+fn check_crash_event(collector: &Fixture) -> anyhow::Result<()> {
+    let crashes = events(collector, "crash", "java-crasher")?;
+    ensure!(crashes.len() == 1, "one crash, got {crashes:?}");
+    let p = &crashes[0].1;
+    ensure!(
+        p["exception.type"] == "java.lang.IllegalStateException",
+        "{p}"
+    );
+    ensure!(p["exception.message"] == "payment worker died", "{p}");
+    let stack = p["exception.stacktrace"]
+        .as_str()
+        .context("no stack trace")?;
+    for needle in [
+        "at dev.rollout.rum.CrashApp.work(CrashApp.java",
+        "Caused by: java.lang.ArithmeticException: / by zero",
+    ] {
+        ensure!(stack.contains(needle), "stack lacks {needle:?}:\n{stack}");
+    }
+    Ok(())
+}
