@@ -10,6 +10,7 @@ use super::MonitoringError;
 use crate::alerts::monitor::{ArmSummary, Monitor, MonitorKey};
 use crate::alerts::policy::AlertPolicy;
 use crate::engine::MetricSpec;
+use crate::engine::incremental::{VersionSpec, distinct_times};
 use crate::engine::recalc::{KeyedValues, rollout_rule};
 use crate::store::{Metric, Store};
 
@@ -167,6 +168,47 @@ pub fn load(
         ctx.policies.push(policy);
     }
     Ok(Some(ctx))
+}
+
+/// What the incremental state of a monitored version is computed for: the rollout rule, the
+/// policies' metrics and every scheduled check time of its monitors.
+pub fn version_spec(ctx: &FlagContext) -> VersionSpec {
+    VersionSpec {
+        flag: ctx.flag.key.clone(),
+        version: ctx.flag.version,
+        rule_label: Some(ctx.rule.name.clone()),
+        metrics: ctx.specs.clone(),
+        check_times: distinct_times(
+            ctx.watches
+                .iter()
+                .flat_map(|w| (1..=w.monitor.checks()).filter_map(|k| w.monitor.check_time_ms(k))),
+        ),
+    }
+}
+
+/// The incremental states of the key metrics.
+pub const KEYS: &str = "keys";
+
+/// The incremental state's spec of a version's key metrics (read at the account schedule's
+/// check times in `window` minutes from `start_ms`).
+pub fn key_metrics_spec(
+    flag: &FlagDefinition,
+    rule: &Rule,
+    metrics: Vec<MetricSpec>,
+    window: u32,
+    start_ms: i64,
+) -> VersionSpec {
+    let offsets = stats::schedule::Schedule::default()
+        .offsets_in(window)
+        .map(<[u32]>::to_vec)
+        .unwrap_or_default();
+    VersionSpec {
+        flag: flag.key.clone(),
+        version: flag.version,
+        rule_label: Some(rule.name.clone()),
+        metrics,
+        check_times: distinct_times(offsets.iter().map(|&o| start_ms + i64::from(o) * 60_000)),
+    }
 }
 
 /// One arm's values of metric `m` by user, and its summary.

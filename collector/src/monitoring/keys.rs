@@ -19,10 +19,12 @@ use stats::summary::ArmStats;
 use stats::welch::{Comparison, Proportion, two_proportions, welch};
 
 use super::MonitoringError;
+use super::context::{KEYS, key_metrics_spec};
 use super::context::{arm, is_percentage_rollout};
 use crate::alerts::record::AlertState;
 use crate::engine::MetricSpec;
-use crate::engine::recalc::{keyed_values, rollout_rule};
+use crate::engine::incremental_set::Incremental;
+use crate::engine::recalc::rollout_rule;
 use crate::engine::source::StoreSource;
 use crate::store::Store;
 
@@ -155,11 +157,12 @@ pub fn run_keys_blocking(
     flags: &[FlagDefinition],
     at_ms: i64,
     errors: &mut Vec<String>,
+    inc: &Incremental,
 ) -> Result<KeysOutcome, MonitoringError> {
     let mut out = KeysOutcome::default();
     for flag in flags {
         out.auto_resolved += store.auto_resolve_older(&flag.key, flag.version)?;
-        if let Err(e) = run_flag(store, flag, at_ms, &mut out) {
+        if let Err(e) = run_flag(store, flag, at_ms, &mut out, inc) {
             errors.push(format!("key metrics of {:?}: {e}", flag.key));
         }
     }
@@ -171,6 +174,7 @@ fn run_flag(
     flag: &FlagDefinition,
     at_ms: i64,
     out: &mut KeysOutcome,
+    inc: &Incremental,
 ) -> Result<(), MonitoringError> {
     if flag.archived || flag.killed {
         return Ok(());
@@ -223,14 +227,8 @@ fn run_flag(
         .iter()
         .map(|m| MetricSpec::from_metric(m))
         .collect::<Result<Vec<_>, _>>()?;
-    let kv = keyed_values(
-        &StoreSource(store),
-        &flag.key,
-        flag.version,
-        Some(rule.name.as_str()),
-        &specs,
-        time,
-    )?;
+    let spec = key_metrics_spec(flag, &rule, specs, window, start_ms);
+    let kv = inc.keyed_values(&StoreSource(store), KEYS, &spec, time, at_ms)?;
     let srm = srm_check(&kv.treatments, &kv.counts, &rule);
     let mismatch = srm.is_some_and(|s| s.mismatch);
     if let Some(s) = srm.filter(|s| s.mismatch && !policies.is_empty())

@@ -3,10 +3,16 @@
 //!
 //! * [`run::run_checks`] runs every scheduled check that is due and not yet run, each at its own
 //!   scheduled time (start of the version + offset), so a late run replays missed checks in
-//!   order. State lives in `monitor_states` (and, for the sequential mode's adjacent
+//!   order. The per-user values come from the incremental engine state of the version
+//!   (`crate::engine::incremental_set`, fed by ingest after every commit, held in
+//!   `AppState::incremental`): exactly what a full recalculation at the check time gives, without
+//!   reading the store. Where a state cannot be sure (first run after a restart, changed metrics
+//!   or schedule, a partly repeated batch, an entry reaching before dropped orphans) the run does
+//!   the full recalculation and seeds the state from it. Key metrics read the same way. State lives in `monitor_states` (and, for the sequential mode's adjacent
 //!   correlation, the per-user values of each monitor's last eligible check in
 //!   `monitor_prev_values`), so running twice never repeats a check.
-//! * [`run::recalculate_flag`] is an unscheduled look (always-valid boundary) at any time.
+//! * [`run::recalculate_blocking`] is an unscheduled look (always-valid boundary) at any time: a full
+//!   recalculation, as are the looks taken when late data lands after a window ([`late`]).
 //! * [`actions::act`] kills the flag first when the policy says so (through the admin kill path:
 //!   new version, history, SSE broadcast), then queues the notification, then records both.
 //! * [`spawn_scheduler`] calls [`run_checks`] every `Config::monitor_interval`.
@@ -87,13 +93,15 @@ pub async fn run_checks(state: &AppState, now_ms: i64) -> Result<RunSummary, Mon
     let store = state.store.clone();
     let flags = state.flags.current().flags.clone();
     let tracker = state.late.clone();
+    let inc = state.incremental.clone();
     let (mut summary, fired, keys) = tokio::task::spawn_blocking(move || {
         let (mut summary, mut fired, checked) =
-            run::run_checks_blocking(store.as_ref(), &flags, now_ms)?;
+            run::run_checks_blocking(store.as_ref(), &flags, now_ms, &inc)?;
         for (flag, version, t) in &checked {
             tracker.set_checked(flag, *version, *t);
         }
-        let keys = keys::run_keys_blocking(store.as_ref(), &flags, now_ms, &mut summary.errors)?;
+        let keys =
+            keys::run_keys_blocking(store.as_ref(), &flags, now_ms, &mut summary.errors, &inc)?;
         late::look_at_dirty(store.as_ref(), &flags, now_ms, &mut summary, &mut fired)?;
         Ok::<_, MonitoringError>((summary, fired, keys))
     })
