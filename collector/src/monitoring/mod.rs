@@ -83,6 +83,13 @@ pub struct RunSummary {
     /// Unscheduled looks taken because late data landed for a version (one per version).
     #[serde(default)]
     pub late_data_looks: u64,
+    /// Checks and key-metric passes answered by the incremental engine state (no store read).
+    #[serde(default)]
+    pub incremental_reads: u64,
+    /// Incremental states rebuilt by a full recalculation in this run (first run after a
+    /// restart, changed metrics, or a fallback).
+    #[serde(default)]
+    pub state_rebuilds: u64,
     /// Problems with single monitors or actions (the others still ran).
     pub errors: Vec<String>,
 }
@@ -95,6 +102,7 @@ pub async fn run_checks(state: &AppState, now_ms: i64) -> Result<RunSummary, Mon
     let tracker = state.late.clone();
     let inc = state.incremental.clone();
     let (mut summary, fired, keys) = tokio::task::spawn_blocking(move || {
+        let before = inc.stats();
         let (mut summary, mut fired, checked) =
             run::run_checks_blocking(store.as_ref(), &flags, now_ms, &inc)?;
         for (flag, version, t) in &checked {
@@ -103,6 +111,9 @@ pub async fn run_checks(state: &AppState, now_ms: i64) -> Result<RunSummary, Mon
         let keys =
             keys::run_keys_blocking(store.as_ref(), &flags, now_ms, &mut summary.errors, &inc)?;
         late::look_at_dirty(store.as_ref(), &flags, now_ms, &mut summary, &mut fired)?;
+        let after = inc.stats();
+        summary.incremental_reads = after.incremental_reads - before.incremental_reads;
+        summary.state_rebuilds = after.rebuilds - before.rebuilds;
         Ok::<_, MonitoringError>((summary, fired, keys))
     })
     .await
