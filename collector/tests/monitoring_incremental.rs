@@ -81,10 +81,7 @@ async fn setup(admin: &Admin) -> Setup {
             )
             .await;
         assert_eq!(s, 201, "{p}");
-        policies.push((
-            m["id"].as_i64().expect("id"),
-            p["id"].as_i64().expect("id"),
-        ));
+        policies.push((m["id"].as_i64().expect("id"), p["id"].as_i64().expect("id")));
     }
     Setup {
         version,
@@ -124,7 +121,11 @@ fn traffic(s: &Setup, users: usize) -> Vec<(i64, bool, Value)> {
     out
 }
 
-async fn send_until(c: &collector::RunningCollector, items: &mut Vec<(i64, bool, Value)>, until: i64) {
+async fn send_until(
+    c: &collector::RunningCollector,
+    items: &mut Vec<(i64, bool, Value)>,
+    until: i64,
+) {
     let n = items.partition_point(|(at, _, _)| *at <= until);
     let now: Vec<(bool, Value)> = items.drain(..n).map(|(_, i, v)| (i, v)).collect();
     send(c, &now).await;
@@ -149,10 +150,9 @@ fn assert_kept_values_equal_full_recalculation(dir: &std::path::Path, s: &Setup)
         };
         let monitor = store.monitor_state(&key).expect("state").expect("monitor");
         let t = monitor.check_time_ms(prev.k).expect("time");
-        let spec = MetricSpec::from_metric(
-            metrics.iter().find(|m| m.id == metric_id).expect("metric"),
-        )
-        .expect("spec");
+        let spec =
+            MetricSpec::from_metric(metrics.iter().find(|m| m.id == metric_id).expect("metric"))
+                .expect("spec");
         let kv = keyed_values(
             &StoreSource(&store),
             FLAG,
@@ -191,17 +191,29 @@ async fn a_restart_rebuilds_the_state_and_checks_still_equal_the_full_recalculat
     send_until(&c, &mut items, s.start_ms + 40 * MINUTE).await;
     let first = run(&admin, s.start_ms + 40 * MINUTE).await;
     assert!(first["checks_run"].as_u64().expect("checks") > 0, "{first}");
-    assert!(first["state_rebuilds"].as_u64().expect("rebuilds") >= 1, "{first}");
+    assert!(
+        first["state_rebuilds"].as_u64().expect("rebuilds") >= 1,
+        "{first}"
+    );
 
     // Data arrives, is fed after each commit, and the next checks read the state only.
     send_until(&c, &mut items, s.start_ms + 70 * MINUTE).await;
     let second = run(&admin, s.start_ms + 70 * MINUTE).await;
-    assert!(second["checks_run"].as_u64().expect("checks") > 0, "{second}");
+    assert!(
+        second["checks_run"].as_u64().expect("checks") > 0,
+        "{second}"
+    );
     assert_eq!(second["state_rebuilds"], 0, "{second}");
-    assert!(second["incremental_reads"].as_u64().expect("reads") > 0, "{second}");
+    assert!(
+        second["incremental_reads"].as_u64().expect("reads") > 0,
+        "{second}"
+    );
 
     c.shutdown().await.expect("clean shutdown");
-    assert_eq!(assert_kept_values_equal_full_recalculation(dir.path(), &s), 2);
+    assert_eq!(
+        assert_kept_values_equal_full_recalculation(dir.path(), &s),
+        2
+    );
     c = start(dir.path()).await;
     admin = Admin::new(&c);
 
@@ -209,15 +221,27 @@ async fn a_restart_rebuilds_the_state_and_checks_still_equal_the_full_recalculat
     send_until(&c, &mut items, s.start_ms + 100 * MINUTE).await;
     let third = run(&admin, s.start_ms + 100 * MINUTE).await;
     assert!(third["checks_run"].as_u64().expect("checks") > 0, "{third}");
-    assert!(third["state_rebuilds"].as_u64().expect("rebuilds") >= 1, "{third}");
+    assert!(
+        third["state_rebuilds"].as_u64().expect("rebuilds") >= 1,
+        "{third}"
+    );
     send_until(&c, &mut items, i64::MAX).await;
     let fourth = run(&admin, s.start_ms + 130 * MINUTE).await;
-    assert!(fourth["checks_run"].as_u64().expect("checks") > 0, "{fourth}");
+    assert!(
+        fourth["checks_run"].as_u64().expect("checks") > 0,
+        "{fourth}"
+    );
     assert_eq!(fourth["state_rebuilds"], 0, "{fourth}");
-    assert!(fourth["incremental_reads"].as_u64().expect("reads") > 0, "{fourth}");
+    assert!(
+        fourth["incremental_reads"].as_u64().expect("reads") > 0,
+        "{fourth}"
+    );
 
     c.shutdown().await.expect("clean shutdown");
-    assert_eq!(assert_kept_values_equal_full_recalculation(dir.path(), &s), 2);
+    assert_eq!(
+        assert_kept_values_equal_full_recalculation(dir.path(), &s),
+        2
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
