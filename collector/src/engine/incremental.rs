@@ -601,3 +601,97 @@ pub fn distinct_times(times: impl IntoIterator<Item = i64>) -> Vec<i64> {
     v.dedup();
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const M: i64 = 60_000;
+
+    fn spec() -> VersionSpec {
+        VersionSpec {
+            flag: "f".into(),
+            version: 1,
+            rule_label: Some("r".into()),
+            metrics: vec![
+                MetricSpec::from_json(&json!({"name": "n", "event_type": "e",
+                    "metric_type": "count", "direction": "increase"}))
+                .expect("metric"),
+            ],
+            check_times: vec![60 * M, 120 * M],
+        }
+    }
+
+    fn imp(s: &mut VersionState, key: &str, t: &str, ts: i64) {
+        s.push_impression(&ImpressionRecord {
+            key,
+            treatment: t,
+            label: "r",
+            ts,
+        });
+    }
+
+    fn ev(s: &mut VersionState, key: &str, ts: i64) {
+        let props = serde_json::Map::new();
+        s.push_event(&EventRecord {
+            key,
+            event_type: "e",
+            ts,
+            value: None,
+            props: Props::Map(&props),
+        });
+    }
+
+    #[test]
+    fn buffer_late_impressions_conflicts_and_events_after_a_check() {
+        let mut s = VersionState::new(spec(), 0, OrphanLimits::default());
+        // Events before the impression arrives: 10 min before entry (30) counts, 20 min does not.
+        ev(&mut s, "a", 20 * M);
+        ev(&mut s, "a", 10 * M);
+        // Stamped after check 1: only check 2 sees it, even though it arrives now.
+        ev(&mut s, "a", 70 * M);
+        imp(&mut s, "a", "on", 30 * M);
+        assert_eq!(s.orphans(), 1);
+        // b enters, then turns up with the other treatment after check 1.
+        imp(&mut s, "b", "off", 5 * M);
+        ev(&mut s, "b", 50 * M);
+        imp(&mut s, "b", "on", 90 * M);
+        let v = s.per_user_values_at(60 * M).expect("check 1");
+        assert_eq!(v.treatments, vec!["off", "on"]);
+        assert_eq!(v.counts, vec![1, 1]);
+        assert_eq!(v.metrics[0], vec![vec![1.0], vec![1.0]]);
+        assert_eq!(v.events_used, 2);
+        let v = s.per_user_values_at(120 * M).expect("check 2");
+        assert_eq!(v.counts, vec![0, 1]);
+        assert_eq!(v.exclusions.multiple_treatments, 1);
+        assert_eq!(v.metrics[0], vec![vec![], vec![2.0]]);
+        // An earlier impression of a pulls the older event into the window.
+        imp(&mut s, "a", "on", 25 * M);
+        assert_eq!(s.orphans(), 0);
+        assert_eq!(
+            s.per_user_values_at(120 * M).expect("again").metrics[0][1],
+            vec![3.0]
+        );
+        // Times that are neither the horizon nor a check are refused.
+        assert_eq!(
+            s.per_user_values_at(100 * M).err(),
+            Some(Refused::NotAligned)
+        );
+    }
+
+    #[test]
+    fn an_entry_before_dropped_orphans_invalidates() {
+        let mut s = VersionState::new(spec(), 0, OrphanLimits::default());
+        ev(&mut s, "a", 10 * M);
+        s.drop_orphans_before(40 * M);
+        assert_eq!(s.orphans(), 0);
+        // a's window (from 45 min) does not reach back before the drop: still exact.
+        imp(&mut s, "a", "on", 60 * M);
+        assert!(s.is_valid());
+        // c's window (from 5 min) does: the state gives up.
+        imp(&mut s, "c", "on", 20 * M);
+        assert!(!s.is_valid());
+        assert_eq!(s.per_user_values_at(60 * M).err(), Some(Refused::Invalid));
+    }
+}
