@@ -151,8 +151,16 @@ pub async fn post_batch(
     let batch: Batch = parse_json(&body)?;
     validate_batch(&batch)?;
     let times = crate::monitoring::late::BatchTimes::of(&batch);
+    // Held until the batch is fed, so a state rebuild sees each batch once (see incremental_set).
+    let gate = state.incremental.ingest_guard().await;
+    let relevant = state.incremental.select(&batch);
     let store = state.store.clone();
-    let outcome = blocking(move || store.ingest(batch, &auth.environment)).await?;
+    let outcome = blocking(move || store.ingest(batch, &auth.environment)).await;
+    state
+        .incremental
+        .feed(relevant, outcome.as_ref().map_err(|_| ()));
+    drop(gate);
+    let outcome = outcome?;
     let late = state.late.late_versions(&times);
     if !late.is_empty() {
         let store = state.store.clone();

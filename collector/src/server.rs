@@ -59,6 +59,8 @@ pub struct AppState {
     pub notifier: crate::notify::Notifier,
     /// Last check times of monitored versions, for late-data detection at ingest.
     pub late: Arc<crate::monitoring::late::LateTracker>,
+    /// Incremental engine states of monitored versions, fed at ingest, read by monitoring.
+    pub incremental: Arc<crate::engine::incremental_set::Incremental>,
     keys: Arc<KeyCache>,
 }
 
@@ -360,8 +362,16 @@ pub async fn spawn(config: Config) -> anyhow::Result<RunningCollector> {
             Some(rx.clone()),
         )?,
         late: Arc::new(crate::monitoring::late::LateTracker::default()),
+        incremental: Arc::new(crate::engine::incremental_set::Incremental::default()),
         keys: Arc::new(KeyCache::default()),
     };
+    // Late-data detection from the first batch on: the last check times persisted before.
+    let (late_store, late_flags) = (store.clone(), state.flags.current().flags.clone());
+    let late = state.late.clone();
+    tokio::task::spawn_blocking(move || {
+        crate::monitoring::late::load_checked(late_store.as_ref(), &late_flags, &late)
+    })
+    .await??;
     crate::monitoring::spawn_scheduler(state.clone(), config.monitor_interval);
     let app = router(&config, state);
     let listener = tokio::net::TcpListener::bind(config.listen).await?;

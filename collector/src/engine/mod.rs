@@ -10,15 +10,22 @@
 //! the metrics' types once and accumulates every metric per user, [`analysis`] summarises each
 //! treatment and compares it with the baseline, [`recalc`] adds the sample-ratio check.
 //!
-//! Not yet here (later increments of issue 3): incremental computation as data arrives (the
-//! accumulators merge, so per-batch partial totals can be added), the key-metric flag alert with
-//! Benjamini–Hochberg (`stats::bh`), the one-sided monitoring checks over windows
-//! (`stats::degradation`, `stats::boundary`), and a per-environment filter of the data.
+//! The same values also come incrementally: [`incremental`] keeps, per monitored flag version,
+//! the attribution and per-user totals up to date batch by batch (fed by ingest after each
+//! commit) and answers a scheduled check at time t exactly as a recalculation at t would;
+//! [`incremental_set`] holds those states, orders their rebuilds with ingest, and falls back to a
+//! full recalculation (which also rebuilds the state) wherever a state cannot be sure. The
+//! monitoring loop (`crate::monitoring`) reads through it; on-demand and late-data looks are full
+//! recalculations.
+//!
+//! Not here: a per-environment filter of the data.
 
 pub mod analysis;
 pub mod attribution;
 pub mod fingerprint;
 pub mod http;
+pub mod incremental;
+pub mod incremental_set;
 pub mod metric;
 pub mod ndjson;
 pub mod per_user;

@@ -11,31 +11,44 @@ use super::metric::{MetricKind, MetricSpec};
 use super::source::{EventRecord, Props};
 use super::table::prefetch;
 
+/// Whether a metric reads an event as its numerator or (ratio) its denominator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
+pub(crate) enum Role {
+    /// The metric's own event type.
     Numerator,
+    /// A ratio's denominator event type.
     Denominator,
 }
 
 /// Running totals of one user for one metric. All metrics of a user sit side by side, so an
 /// event touches one or two cache lines however many metrics read it.
 #[derive(Debug, Clone, Copy, Default)]
-struct Slot {
+pub(crate) struct Slot {
     /// Sum of values (sum, average, ratio with a value property) or of Apdex scores (apdex).
-    num: f64,
+    pub(crate) num: f64,
     /// Matching events (count, percent_users, ratio numerator) or valued events (average, apdex).
-    cnt: u32,
+    pub(crate) cnt: u32,
     /// Denominator events (ratio).
-    den: u32,
+    pub(crate) den: u32,
+}
+
+impl Slot {
+    /// Adds another partial total of the same user and metric.
+    pub(crate) fn add(&mut self, o: &Slot) {
+        self.num += o.num;
+        self.cnt += o.cnt;
+        self.den += o.den;
+    }
 }
 
 /// What one event adds to one metric of its user.
 #[derive(Debug, Clone, Copy)]
-struct Contribution {
-    metric: u32,
-    cnt: u32,
-    den: u32,
-    num: f64,
+pub(crate) struct Contribution {
+    /// Index of the metric.
+    pub(crate) metric: u32,
+    pub(crate) cnt: u32,
+    pub(crate) den: u32,
+    pub(crate) num: f64,
 }
 
 /// An event waiting for its user's table slot to arrive in cache.
@@ -79,7 +92,7 @@ pub struct Accumulator<'a> {
 }
 
 /// Appends what `e` adds to each metric routed to its type; returns how many were appended.
-fn contributions(
+pub(crate) fn contributions(
     metrics: &[MetricSpec],
     routes: &[(usize, Role)],
     e: &EventRecord<'_>,
@@ -143,7 +156,8 @@ fn contributions(
     n
 }
 
-fn apply(slots: &mut [Slot], base: usize, c: &Contribution) {
+/// Adds one contribution to the slots of the user starting at `base`.
+pub(crate) fn apply(slots: &mut [Slot], base: usize, c: &Contribution) {
     let t = &mut slots[base + c.metric as usize];
     t.num += c.num;
     t.cnt += c.cnt;
@@ -348,4 +362,54 @@ impl<'a> Accumulator<'a> {
         }
         out
     }
+}
+
+/// The value of one user's totals for metric `m`, or None when the metric skips the user: the
+/// same rule as [`Accumulator::value`], for totals kept outside an accumulator (the incremental
+/// state). Keep the two in step when a metric type is added (the match is exhaustive).
+pub(crate) fn slot_value(m: &MetricSpec, t: &Slot) -> Option<f64> {
+    let v = match m.kind {
+        MetricKind::Count => t.cnt as f64,
+        MetricKind::Sum => t.num,
+        MetricKind::Average | MetricKind::Apdex => {
+            if t.cnt == 0 {
+                return None;
+            }
+            t.num / t.cnt as f64
+        }
+        MetricKind::Ratio => {
+            if t.den == 0 {
+                return None;
+            }
+            let num = if m.value_property.is_some() {
+                t.num
+            } else {
+                t.cnt as f64
+            };
+            num / t.den as f64
+        }
+        MetricKind::PercentUsers => return Some(if t.cnt > 0 { 1.0 } else { 0.0 }),
+    };
+    Some(match m.cap {
+        Some(c) => v.min(c),
+        None => v,
+    })
+}
+
+/// Which metrics read each event type, and in which role (as [`Accumulator::new`] routes them).
+pub(crate) fn routes(metrics: &[MetricSpec]) -> FastMap<String, Vec<(usize, Role)>> {
+    let mut routes: FastMap<String, Vec<(usize, Role)>> = FastMap::default();
+    for (i, m) in metrics.iter().enumerate() {
+        routes
+            .entry(m.event_type.clone())
+            .or_default()
+            .push((i, Role::Numerator));
+        if let Some(d) = &m.denominator_event_type {
+            routes
+                .entry(d.clone())
+                .or_default()
+                .push((i, Role::Denominator));
+        }
+    }
+    routes
 }

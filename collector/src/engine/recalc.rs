@@ -189,16 +189,9 @@ pub fn recalculate(
     metrics: &[MetricSpec],
     opts: &RecalcOptions,
 ) -> Result<ImpactReport, EngineError> {
-    if !(opts.alpha > 0.0 && opts.alpha < 1.0) {
-        return Err(EngineError::input("alpha", "must be in (0, 1)"));
-    }
+    // Refuse bad options before reading any data.
+    check_options(definition, opts)?;
     let rule = definition.and_then(rollout_rule);
-    let baseline = definition
-        .map(|d| d.baseline().to_string())
-        .or_else(|| opts.baseline.clone())
-        .ok_or_else(|| {
-            EngineError::input("baseline", "unknown without a flag definition: name one")
-        })?;
     let values = per_user_values(
         source,
         flag,
@@ -207,6 +200,36 @@ pub fn recalculate(
         metrics,
         opts.at_ms,
     )?;
+    report(flag, version, definition, metrics, opts, &values)
+}
+
+fn check_options(
+    definition: Option<&FlagDefinition>,
+    opts: &RecalcOptions,
+) -> Result<String, EngineError> {
+    if !(opts.alpha > 0.0 && opts.alpha < 1.0) {
+        return Err(EngineError::input("alpha", "must be in (0, 1)"));
+    }
+    definition
+        .map(|d| d.baseline().to_string())
+        .or_else(|| opts.baseline.clone())
+        .ok_or_else(|| {
+            EngineError::input("baseline", "unknown without a flag definition: name one")
+        })
+}
+
+/// The analysis of per-user values already computed (by a recalculation or the incremental
+/// state): the same report [`recalculate`] gives on the same values.
+pub fn report(
+    flag: &str,
+    version: u64,
+    definition: Option<&FlagDefinition>,
+    metrics: &[MetricSpec],
+    opts: &RecalcOptions,
+    values: &PerUserValues,
+) -> Result<ImpactReport, EngineError> {
+    let baseline = check_options(definition, opts)?;
+    let rule = definition.and_then(rollout_rule);
     let counts = &values.counts;
     let treatments = &values.treatments;
     let weight_of = |t: &str| {

@@ -10,6 +10,7 @@ use super::MonitoringError;
 use crate::alerts::monitor::{ArmSummary, Monitor, MonitorKey};
 use crate::alerts::policy::AlertPolicy;
 use crate::engine::MetricSpec;
+use crate::engine::incremental::{VersionSpec, distinct_times};
 use crate::engine::recalc::{KeyedValues, rollout_rule};
 use crate::store::{Metric, Store};
 
@@ -168,6 +169,25 @@ pub fn load(
     }
     Ok(Some(ctx))
 }
+
+/// What the incremental state of a monitored version is computed for: the rollout rule, the
+/// policies' metrics and every scheduled check time of its monitors.
+pub fn version_spec(ctx: &FlagContext) -> VersionSpec {
+    VersionSpec {
+        flag: ctx.flag.key.clone(),
+        version: ctx.flag.version,
+        rule_label: Some(ctx.rule.name.clone()),
+        metrics: ctx.specs.clone(),
+        check_times: distinct_times(
+            ctx.watches
+                .iter()
+                .flat_map(|w| (1..=w.monitor.checks()).filter_map(|k| w.monitor.check_time_ms(k))),
+        ),
+    }
+}
+
+/// The incremental states of the key metrics.
+pub const KEYS: &str = "keys";
 
 /// One arm's values of metric `m` by user, and its summary.
 pub fn arm(kv: &KeyedValues, m: usize, treatment: &str) -> (ArmSummary, HashMap<u128, f64>) {

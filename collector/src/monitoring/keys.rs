@@ -27,10 +27,13 @@ use stats::summary::ArmStats;
 use stats::welch::{Comparison, Proportion, two_proportions, welch};
 
 use super::MonitoringError;
+use super::context::KEYS;
 use super::context::{arm, is_percentage_rollout};
 use crate::alerts::monitor::{ArmSummary, ArmValues, FireReason, Interval, adjacent_rho};
 use crate::alerts::record::{AlertState, KeyMetricAlert, Movement};
 use crate::engine::MetricSpec;
+use crate::engine::incremental::{VersionSpec, distinct_times};
+use crate::engine::incremental_set::Incremental;
 use crate::engine::recalc::{KeyedValues, keyed_values, rollout_rule};
 use crate::engine::source::StoreSource;
 use crate::notify::payload::{self, AlertDetails, Impact, Notification};
@@ -378,15 +381,78 @@ pub fn run_keys_blocking(
     flags: &[FlagDefinition],
     at_ms: i64,
     errors: &mut Vec<String>,
+    inc: &Incremental,
 ) -> Result<KeysOutcome, MonitoringError> {
     let mut out = KeysOutcome::default();
     for flag in flags {
         out.auto_resolved += store.auto_resolve_older(&flag.key, flag.version)?;
-        if let Err(e) = run_flag(store, flag, at_ms, &mut out) {
+        if let Err(e) = run_flag(store, flag, at_ms, &mut out, inc) {
             errors.push(format!("key metrics of {:?}: {e}", flag.key));
         }
     }
     Ok(out)
+}
+
+/// The values at scheduled check `time_ms`, read through the incremental state (which falls back
+/// to a full recalculation where it cannot be sure), and remembered for the next check's
+/// adjacent correlation.
+fn scheduled_values_at(
+    store: &dyn Store,
+    f: &Family,
+    st: &KeyFamilyState,
+    time_ms: i64,
+    now_ms: i64,
+    inc: &Incremental,
+) -> Result<KeyedValues, MonitoringError> {
+    let spec = VersionSpec {
+        flag: f.flag.key.clone(),
+        version: f.flag.version,
+        rule_label: Some(f.rule.name.clone()),
+        metrics: f.specs.clone(),
+        check_times: distinct_times(
+            st.offsets
+                .iter()
+                .map(|&o| st.started_at_ms + i64::from(o) * 60_000),
+        ),
+    };
+    let kv = inc.keyed_values(&StoreSource(store), KEYS, &spec, time_ms, now_ms)?;
+    if let Ok(mut last) = LAST_SCHEDULED.lock() {
+        // Keep this check and the one before it (the current check's adjacent pair).
+        let newest_kept = last
+            .iter()
+            .filter(|((flag, v), _)| *flag == f.flag.key && *v == f.flag.version)
+            .map(|(_, (t, _))| *t)
+            .max();
+        last.retain(|((flag, v), (t, _))| {
+            *flag != f.flag.key || (*v == f.flag.version && Some(*t) == newest_kept)
+        });
+        last.push(((f.flag.key.clone(), f.flag.version), (time_ms, kv.clone())));
+    }
+    Ok(kv)
+}
+
+/// ((flag, version), (check time, values)) of a scheduled check.
+type Remembered = ((String, u64), (i64, KeyedValues));
+
+/// The values of each family's last two scheduled checks, so the sequential mode's
+/// adjacent correlation does not recalculate the previous check from the store; after a restart
+/// it does, once.
+static LAST_SCHEDULED: std::sync::Mutex<Vec<Remembered>> = std::sync::Mutex::new(Vec::new());
+
+/// The values at an earlier scheduled check: remembered, else recalculated.
+fn previous_values_at(
+    store: &dyn Store,
+    f: &Family,
+    time_ms: i64,
+) -> Result<KeyedValues, MonitoringError> {
+    if let Ok(last) = LAST_SCHEDULED.lock()
+        && let Some((_, (_, kv))) = last.iter().find(|((flag, v), (t, _))| {
+            *flag == f.flag.key && *v == f.flag.version && *t == time_ms
+        })
+    {
+        return Ok(kv.clone());
+    }
+    values_at(store, f, time_ms)
 }
 
 fn values_at(store: &dyn Store, f: &Family, time_ms: i64) -> Result<KeyedValues, MonitoringError> {
@@ -405,6 +471,7 @@ fn run_flag(
     flag: &FlagDefinition,
     at_ms: i64,
     out: &mut KeysOutcome,
+    inc: &Incremental,
 ) -> Result<(), MonitoringError> {
     let Some(f) = family(store, flag)? else {
         return Ok(());
@@ -417,7 +484,7 @@ fn run_flag(
         .partition_point(|&o| st.started_at_ms + i64::from(o) * 60_000 <= at_ms);
     for k in st.last_k + 1..=due {
         let time_ms = st.check_time_ms(k);
-        let kv = values_at(store, &f, time_ms)?;
+        let kv = scheduled_values_at(store, &f, &st, time_ms, at_ms, inc)?;
         let srm = srm_check(&kv.treatments, &kv.counts, &f.rule);
         let mismatch = srm.is_some_and(|s| s.mismatch);
         if let Some(s) = srm.filter(|s| s.mismatch && f.has_policies)
@@ -449,7 +516,7 @@ fn run_flag(
         }
         let rhos = match (st.boundary.mode, st.prev_eligible_ms) {
             (Mode::Sequential, Some(prev_ms)) => {
-                let prev = values_at(store, &f, prev_ms)?;
+                let prev = previous_values_at(store, &f, prev_ms)?;
                 tests
                     .iter()
                     .filter_map(|t| {

@@ -9,9 +9,9 @@
 //! latest of those times and only walks the versions when it is earlier (the smallest would
 //! miss an item later than one version's check but earlier than another's). Impressions dirty
 //! their own flag version; events dirty every version checked after them (events carry no flag).
-//! Dirty marks are persisted (`late_data_dirty`) so a restart keeps them. The in-memory times
-//! are empty after a restart until the first run refreshes them, so a batch landing in between
-//! is not detected.
+//! Dirty marks are persisted (`late_data_dirty`) so a restart keeps them, and the times are
+//! loaded from the persisted monitor states when the collector starts ([`load_checked`]), so a
+//! batch landing after a restart and before the first run is detected too.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -161,6 +161,30 @@ impl SqliteStore {
             Ok(())
         })
     }
+}
+
+/// Fills `tracker` with the last scheduled check time of every monitored flag version from the
+/// persisted monitor states (called at startup, before ingest is served).
+pub fn load_checked(
+    store: &dyn Store,
+    flags: &[FlagDefinition],
+    tracker: &LateTracker,
+) -> Result<(), MonitoringError> {
+    let mut errors = Vec::new();
+    for flag in flags {
+        let Some(ctx) = super::context::load(store, flag, &mut errors)? else {
+            continue;
+        };
+        let last = ctx
+            .watches
+            .iter()
+            .filter_map(|w| w.monitor.check_time_ms(w.monitor.last_check()))
+            .max();
+        if let Some(t) = last {
+            tracker.set_checked(&flag.key, flag.version, t);
+        }
+    }
+    Ok(())
 }
 
 /// Takes one unscheduled look (the recalculate route's path) at `at_ms` for every dirty version

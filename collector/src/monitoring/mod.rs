@@ -3,10 +3,16 @@
 //!
 //! * [`run::run_checks`] runs every scheduled check that is due and not yet run, each at its own
 //!   scheduled time (start of the version + offset), so a late run replays missed checks in
-//!   order. State lives in `monitor_states` (and, for the sequential mode's adjacent
+//!   order. The per-user values come from the incremental engine state of the version
+//!   (`crate::engine::incremental_set`, fed by ingest after every commit, held in
+//!   `AppState::incremental`): exactly what a full recalculation at the check time gives, without
+//!   reading the store. Where a state cannot be sure (first run after a restart, changed metrics
+//!   or schedule, a partly repeated batch, an entry reaching before dropped orphans) the run does
+//!   the full recalculation and seeds the state from it. Key metrics read the same way. State lives in `monitor_states` (and, for the sequential mode's adjacent
 //!   correlation, the per-user values of each monitor's last eligible check in
 //!   `monitor_prev_values`), so running twice never repeats a check.
-//! * [`run::recalculate_flag`] is an unscheduled look (always-valid boundary) at any time.
+//! * [`run::recalculate_blocking`] is an unscheduled look (always-valid boundary) at any time: a full
+//!   recalculation, as are the looks taken when late data lands after a window ([`late`]).
 //! * [`actions::act`] kills the flag first when the policy says so (through the admin kill path:
 //!   new version, history, SSE broadcast), then queues the notification, then records both.
 //! * [`spawn_scheduler`] calls [`run_checks`] every `Config::monitor_interval`.
@@ -77,6 +83,13 @@ pub struct RunSummary {
     /// Unscheduled looks taken because late data landed for a version (one per version).
     #[serde(default)]
     pub late_data_looks: u64,
+    /// Checks and key-metric passes answered by the incremental engine state (no store read).
+    #[serde(default)]
+    pub incremental_reads: u64,
+    /// Incremental states rebuilt by a full recalculation in this run (first run after a
+    /// restart, changed metrics, or a fallback).
+    #[serde(default)]
+    pub state_rebuilds: u64,
     /// Problems with single monitors or actions (the others still ran).
     pub errors: Vec<String>,
 }
@@ -87,14 +100,16 @@ pub async fn run_checks(state: &AppState, now_ms: i64) -> Result<RunSummary, Mon
     let store = state.store.clone();
     let flags = state.flags.current().flags.clone();
     let tracker = state.late.clone();
+    let inc = state.incremental.clone();
     let (mut summary, fired, keys) = tokio::task::spawn_blocking(move || {
+        let before = inc.stats();
         let (mut summary, mut fired, checked) =
-            run::run_checks_blocking(store.as_ref(), &flags, now_ms)?;
+            run::run_checks_blocking(store.as_ref(), &flags, now_ms, &inc)?;
         for (flag, version, t) in &checked {
             tracker.set_checked(flag, *version, *t);
         }
         let mut keys =
-            keys::run_keys_blocking(store.as_ref(), &flags, now_ms, &mut summary.errors)?;
+            keys::run_keys_blocking(store.as_ref(), &flags, now_ms, &mut summary.errors, &inc)?;
         // Before the late-data pass clears the marks.
         keys::late_looks_blocking(
             store.as_ref(),
@@ -104,6 +119,9 @@ pub async fn run_checks(state: &AppState, now_ms: i64) -> Result<RunSummary, Mon
             &mut summary.errors,
         )?;
         late::look_at_dirty(store.as_ref(), &flags, now_ms, &mut summary, &mut fired)?;
+        let after = inc.stats();
+        summary.incremental_reads = after.incremental_reads - before.incremental_reads;
+        summary.state_rebuilds = after.rebuilds - before.rebuilds;
         Ok::<_, MonitoringError>((summary, fired, keys))
     })
     .await

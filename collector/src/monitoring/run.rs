@@ -5,7 +5,7 @@ use agent_core::wire::FlagDefinition;
 use serde::{Deserialize, Serialize};
 use stats::boundary::Mode;
 
-use super::context::{FlagContext, arm, load, srm};
+use super::context::{FlagContext, arm, load, srm, version_spec};
 use super::store::PrevValues;
 use super::{MonitoringError, RunSummary};
 use crate::alerts::monitor::{
@@ -13,6 +13,7 @@ use crate::alerts::monitor::{
 };
 use crate::alerts::policy::AlertPolicy;
 use crate::alerts::record::Alert;
+use crate::engine::incremental_set::Incremental;
 use crate::engine::recalc::keyed_values;
 use crate::engine::source::StoreSource;
 use crate::store::{Metric, Store};
@@ -62,12 +63,15 @@ fn store_change(
 /// The last scheduled check time run for one monitored flag version: (flag, version, time).
 pub type Checked = (String, u64, i64);
 
-/// Runs every due scheduled check of every monitored flag up to `at_ms`; also answers the last
-/// check time of every monitored version that has had one (for late-data detection).
+/// Runs every due scheduled check of every monitored flag up to `at_ms`, reading the per-user
+/// values from the incremental states (`inc`; rebuilt from the store where they cannot answer);
+/// also answers the last check time of every monitored version that has had one (for late-data
+/// detection).
 pub fn run_checks_blocking(
     store: &dyn Store,
     flags: &[FlagDefinition],
     at_ms: i64,
+    inc: &Incremental,
 ) -> Result<(RunSummary, Vec<Fired>, Vec<Checked>), MonitoringError> {
     let mut summary = RunSummary {
         at_ms,
@@ -75,13 +79,14 @@ pub fn run_checks_blocking(
     };
     let mut fired = Vec::new();
     let mut checked = Vec::new();
+    let mut done: Vec<(String, u64)> = Vec::new();
     for flag in flags {
         let Some(mut ctx) = load(store, flag, &mut summary.errors)? else {
             continue;
         };
         summary.flags_monitored += 1;
         summary.monitors += ctx.watches.len() as u64;
-        run_flag(store, &mut ctx, at_ms, &mut summary, &mut fired)?;
+        run_flag(store, inc, &mut ctx, at_ms, &mut summary, &mut fired)?;
         let last = ctx
             .watches
             .iter()
@@ -90,12 +95,32 @@ pub fn run_checks_blocking(
         if let Some(t) = last {
             checked.push((flag.key.clone(), flag.version, t));
         }
+        if ctx
+            .watches
+            .iter()
+            .all(|w| w.monitor.last_check() >= w.monitor.checks())
+        {
+            done.push((flag.key.clone(), flag.version));
+        }
     }
+    // Keep the states of current versions only; the policies' state of a version whose every
+    // check has run is not read again.
+    inc.retain(|f, v, purpose| {
+        flags
+            .iter()
+            .any(|d| d.key == f && d.version == v && !d.archived && !d.killed)
+            && !(purpose == POLICIES && done.iter().any(|(df, dv)| df == f && *dv == v))
+    });
+    inc.expire(at_ms);
     Ok((summary, fired, checked))
 }
 
+/// The incremental states of the alert policies' metrics.
+pub const POLICIES: &str = "policies";
+
 fn run_flag(
     store: &dyn Store,
+    inc: &Incremental,
     ctx: &mut FlagContext,
     at_ms: i64,
     summary: &mut RunSummary,
@@ -118,17 +143,11 @@ fn run_flag(
     let mut prev: Vec<Option<Option<PrevValues>>> = vec![None; ctx.watches.len()];
     let mut broken = vec![false; ctx.watches.len()];
     let source = StoreSource(store);
+    let spec = version_spec(ctx);
     let mut i = 0;
     while i < tasks.len() {
         let time = tasks[i].0;
-        let kv = keyed_values(
-            &source,
-            &ctx.flag.key,
-            ctx.flag.version,
-            Some(ctx.rule.name.as_str()),
-            &ctx.specs,
-            time,
-        )?;
+        let kv = inc.keyed_values(&source, POLICIES, &spec, time, at_ms)?;
         let mismatch = srm(&kv, &ctx.rule);
         while i < tasks.len() && tasks[i].0 == time {
             let (_, k, w) = tasks[i];
