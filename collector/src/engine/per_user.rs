@@ -114,7 +114,7 @@ fn contributions(
                 continue;
             }
             match m.kind {
-                MetricKind::Count | MetricKind::PercentUsers => c.cnt = 1,
+                MetricKind::Count | MetricKind::PercentUsers | MetricKind::Rate => c.cnt = 1,
                 MetricKind::Sum | MetricKind::Average => match m.value_of(e.value, props) {
                     Some(v) => {
                         c.num = v;
@@ -150,6 +150,14 @@ fn apply(slots: &mut [Slot], base: usize, c: &Contribution) {
     t.den += c.den;
 }
 
+/// Hours from the start of a user's window (entry − the clock-skew buffer) to `at_ms`: the
+/// denominator of a `rate` metric, at least the buffer (15 minutes).
+pub fn exposure_hours(entry_ms: i64, at_ms: i64) -> f64 {
+    let start = entry_ms.saturating_sub(CLOCK_SKEW_BUFFER_MS);
+    let ms = at_ms.saturating_sub(start).max(CLOCK_SKEW_BUFFER_MS);
+    ms as f64 / 3_600_000.0
+}
+
 impl<'a> Accumulator<'a> {
     /// An empty accumulator for `metrics` over `sample` at analysis time `at_ms`.
     pub fn new(sample: &'a Sample, metrics: &'a [MetricSpec], at_ms: i64) -> Self {
@@ -178,6 +186,11 @@ impl<'a> Accumulator<'a> {
             scratch: Vec::new(),
             events_used: 0,
         }
+    }
+
+    /// True when some metric reads event properties (filter or value property).
+    pub fn needs_properties(&self) -> bool {
+        self.metrics.iter().any(MetricSpec::needs_properties)
     }
 
     /// Every event type the metrics read (numerators and denominators), sorted.
@@ -311,6 +324,10 @@ impl<'a> Accumulator<'a> {
                 num / t.den as f64
             }
             MetricKind::PercentUsers => return Some(if t.cnt > 0 { 1.0 } else { 0.0 }),
+            MetricKind::Rate => {
+                let entry = self.sample.users.get(u).map_or(self.at_ms, |x| x.entry_ms);
+                t.cnt as f64 / exposure_hours(entry, self.at_ms)
+            }
         };
         Some(match m.cap {
             Some(c) => v.min(c),

@@ -128,6 +128,14 @@ CREATE INDEX notification_deliveries_channel ON notification_deliveries (channel
     // Apdex metrics: the target response time T (NULL for every other metric type).
     "ALTER TABLE metrics ADD COLUMN apdex_target_ms REAL;",
     crate::monitoring::late::MIGRATION,
+    // Covering indexes for the engine's scans: events by (type, ts) with the key and value, so
+    // a recalculation whose metrics read no properties never touches the table; the impressions
+    // of one flag version likewise. events_scan replaces events_type (same leading columns).
+    r#"
+CREATE INDEX events_scan ON events (type, ts, key, value);
+DROP INDEX events_type;
+CREATE INDEX impressions_scan ON impressions (flag, version, key, treatment, label, ts);
+"#,
 ];
 
 /// Brings the database schema up to date inside one transaction.
