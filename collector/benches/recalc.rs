@@ -8,7 +8,8 @@
 //! - engine, in memory: `recalculate` over a columnar in-memory source (string keys hashed per
 //!   event exactly as on the store path; the data parsed once, as `collector analyze` holds it);
 //! - engine, SQLite: `recalculate` over `SqliteStore` (rows streamed from the collector's schema,
-//!   events inserted in time order as a collector receives them);
+//!   events inserted in time order as a collector receives them; time slices of the covering
+//!   index `events_scan` read on one connection and thread per partition);
 //! - DuckDB: tables loaded from CSV into memory, then one SQL query doing the same attribution
 //!   (first impression, 2+ treatments excluded, events from entry - 15 min to `at`), per-user
 //!   aggregates, and per treatment n, mean, variance, median and p95 of every metric.
@@ -224,6 +225,28 @@ fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
     (out, start.elapsed().as_secs_f64())
 }
 
+/// CPU seconds (user + system, all threads) used by this process so far, from /proc/self/stat:
+/// on a shared box wall time depends on the neighbours, CPU time much less.
+fn cpu_s() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces): utime and stime are 14 and 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    f.iter().sum::<f64>() / 100.0
+}
+
+/// Wall and CPU seconds of `f`.
+fn timed_cpu<T>(f: impl FnOnce() -> T) -> (T, f64, f64) {
+    let c = cpu_s();
+    let (out, wall) = timed(f);
+    (out, wall, cpu_s() - c)
+}
+
 fn write_csv(dir: &Path, data: &Columnar) -> std::io::Result<()> {
     let mut w = BufWriter::new(std::fs::File::create(dir.join("impressions.csv"))?);
     writeln!(w, "key,treatment,ts")?;
@@ -288,12 +311,13 @@ SELECT t, count(*) AS users,
   {", ".join(f"count(m{i}), avg(m{i}), var_samp(m{i}), quantile_cont(m{i}, [0.5, 0.95])" for i in range(1, 6))}
 FROM u GROUP BY t ORDER BY t
 """
-times, rows = [], None
+times, cpu, rows = [], [], None
 for _ in range(2):
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     rows = con.execute(q).fetchall()
     times.append(time.perf_counter() - t0)
-out = {"load_s": load, "query_s": times, "threads": con.execute("SELECT current_setting('threads')").fetchone()[0],
+    cpu.append(time.process_time() - c0)
+out = {"load_s": load, "query_s": times, "cpu_s": cpu, "threads": con.execute("SELECT current_setting('threads')").fetchone()[0],
        "version": duckdb.__version__,
        "arms": [{"t": r[0], "users": r[1], "n": [r[2 + 4 * i] for i in range(5)], "mean": [r[3 + 4 * i] for i in range(5)]} for r in rows]}
 json.dump(out, sys.stdout)
@@ -397,64 +421,52 @@ fn main() {
     let def = flag();
     let opts = RecalcOptions::at(at);
 
+    // Load everything first, so the three timed paths run back to back (similar neighbours).
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let sqlite_dir = tmp.path().join("sqlite");
+    let sqlite = env_usize("SQLITE", 1) == 1;
+    if sqlite {
+        let (r, load_s) = timed(|| load_sqlite(&sqlite_dir, &data));
+        r.expect("sqlite load");
+        println!("SQLite store loaded in {load_s:.1} s");
+    }
+    let duckdb = env_usize("DUCKDB", 1) == 1;
+    if duckdb {
+        let (w, csv_s) = timed(|| write_csv(tmp.path(), &data));
+        w.expect("csv");
+        println!("CSV written in {csv_s:.1} s");
+    }
+
     let mut engine_runs = Vec::new();
+    let mut engine_cpu = f64::INFINITY;
     let mut report = None;
     for _ in 0..2 {
-        let (r, s) = timed(|| recalculate(&data, "f", 1, Some(&def), &metrics, &opts));
+        let (r, s, c) = timed_cpu(|| recalculate(&data, "f", 1, Some(&def), &metrics, &opts));
         engine_runs.push(s);
+        engine_cpu = engine_cpu.min(c);
         report = Some(r.expect("recalculate"));
     }
     let report = report.expect("report");
     let engine_s = engine_runs.iter().cloned().fold(f64::INFINITY, f64::min);
     println!(
-        "engine (in memory): {engine_s:.3} s (runs {engine_runs:.3?}); users per arm {:?}, excluded {:?}, events used {}",
+        "engine (in memory): {engine_s:.3} s wall, {engine_cpu:.2} s CPU (runs {engine_runs:.3?}); users per arm {:?}, excluded {:?}, events used {}",
         report.arms.iter().map(|a| a.users).collect::<Vec<_>>(),
         report.excluded,
         report.events_used
     );
 
-    let tmp = tempfile::tempdir().expect("tempdir");
-    if env_usize("DUCKDB", 1) == 1 {
-        let (w, csv_s) = timed(|| write_csv(tmp.path(), &data));
-        w.expect("csv");
-        match run_duckdb(tmp.path(), at) {
-            Ok(duck) => {
-                check_against_duckdb(&report, &duck);
-                let q: Vec<f64> = duck["query_s"]
-                    .as_array()
-                    .expect("times")
-                    .iter()
-                    .filter_map(Value::as_f64)
-                    .collect();
-                let duck_s = q.iter().cloned().fold(f64::INFINITY, f64::min);
-                println!(
-                    "duckdb {} ({} threads): query {duck_s:.3} s (runs {q:.3?}); CSV load {:.1} s (CSV written in {csv_s:.1} s); per-treatment n and means agree with the engine",
-                    duck["version"],
-                    duck["threads"],
-                    duck["load_s"].as_f64().unwrap_or(0.0)
-                );
-                println!(
-                    "ratio duckdb / engine (in memory): {:.2}x",
-                    duck_s / engine_s
-                );
-            }
-            Err(e) => println!("duckdb: SKIPPED ({})", e.lines().last().unwrap_or("")),
-        }
-        let _ = std::fs::remove_file(tmp.path().join("events.csv"));
-    }
-
-    if env_usize("SQLITE", 1) == 1 {
-        let dir = tmp.path().join("sqlite");
-        let (r, load_s) = timed(|| load_sqlite(&dir, &data));
-        r.expect("sqlite load");
-        let store = SqliteStore::open(&dir).expect("open");
+    let mut store_best = None;
+    if sqlite {
+        let store = SqliteStore::open(&sqlite_dir).expect("open");
         let mut runs = Vec::new();
+        let mut cpu = f64::INFINITY;
         for _ in 0..2 {
-            let (r, s) = timed(|| {
+            let (r, s, c) = timed_cpu(|| {
                 let source = collector::engine::source::StoreSource(&store);
                 recalculate(&source, "f", 1, Some(&def), &metrics, &opts)
             });
             runs.push(s);
+            cpu = cpu.min(c);
             let r = r.expect("store recalculate");
             assert_eq!(
                 serde_json::to_value(&r).expect("json"),
@@ -464,8 +476,49 @@ fn main() {
         }
         let best = runs.iter().cloned().fold(f64::INFINITY, f64::min);
         println!(
-            "engine (SQLite store): {best:.3} s (runs {runs:.3?}; loaded in {load_s:.1} s); report identical to the in-memory one"
+            "engine (SQLite store, {} partitions): {best:.3} s wall, {cpu:.2} s CPU (runs {runs:.3?}); report identical to the in-memory one",
+            collector::engine::DataSource::event_partitions(
+                &collector::engine::source::StoreSource(&store)
+            )
         );
+        store_best = Some((best, cpu));
         store.close();
+    }
+
+    if duckdb {
+        match run_duckdb(tmp.path(), at) {
+            Ok(duck) => {
+                check_against_duckdb(&report, &duck);
+                let best = |k: &str| {
+                    duck[k]
+                        .as_array()
+                        .expect("times")
+                        .iter()
+                        .filter_map(Value::as_f64)
+                        .fold(f64::INFINITY, f64::min)
+                };
+                let (duck_s, duck_cpu) = (best("query_s"), best("cpu_s"));
+                println!(
+                    "duckdb {} ({} threads): query {duck_s:.3} s wall, {duck_cpu:.2} s CPU (runs {}); CSV load {:.1} s; per-treatment n and means agree with the engine",
+                    duck["version"],
+                    duck["threads"],
+                    duck["query_s"],
+                    duck["load_s"].as_f64().unwrap_or(0.0)
+                );
+                println!(
+                    "ratio duckdb / engine (in memory): {:.2}x wall, {:.2}x CPU",
+                    duck_s / engine_s,
+                    duck_cpu / engine_cpu
+                );
+                if let Some((s, c)) = store_best {
+                    println!(
+                        "ratio duckdb / engine (SQLite store): {:.2}x wall, {:.2}x CPU",
+                        duck_s / s,
+                        duck_cpu / c
+                    );
+                }
+            }
+            Err(e) => println!("duckdb: SKIPPED ({})", e.lines().last().unwrap_or("")),
+        }
     }
 }

@@ -5,7 +5,18 @@ use agent_core::wire::{EventClass, is_valid_event_type};
 use crate::store::NewMetric;
 
 /// Metric types: aggregations per user.
-pub const METRIC_TYPES: &[&str] = &["count", "sum", "average", "ratio", "percent_users", "apdex"];
+pub const METRIC_TYPES: &[&str] = &[
+    "count",
+    "sum",
+    "average",
+    "ratio",
+    "percent_users",
+    "apdex",
+    "rate",
+];
+/// Prefix of infrastructure gauge event types (`infra.cpu`, `infra.memory`): each event's value
+/// is one sample of the gauge.
+pub const INFRA_PREFIX: &str = "infra.";
 /// Desired directions.
 pub const DIRECTIONS: &[&str] = &["increase", "decrease"];
 
@@ -25,7 +36,18 @@ fn metric(event_type: &str, what: &str, metric_type: &str, direction: &str) -> N
 
 /// The metrics created the first time `event_type` arrives; `has_value` tells whether its
 /// first events carried a value (custom events then also get an average value).
+///
+/// Infrastructure gauges (`infra.*`, see [`INFRA_PREFIX`]) get only the average of their samples
+/// per user, lower desired: a count of samples measures the sampling period, not the load.
 pub fn default_metrics(event_type: &str, has_value: bool) -> Vec<NewMetric> {
+    if event_type.starts_with(INFRA_PREFIX) {
+        return vec![metric(
+            event_type,
+            "average per user",
+            "average",
+            "decrease",
+        )];
+    }
     match EventClass::of(event_type) {
         EventClass::Error | EventClass::Crash => vec![
             metric(event_type, "count per user", "count", "decrease"),
@@ -187,6 +209,14 @@ mod tests {
             names("timing.checkout", true),
             vec![(
                 "timing.checkout: average per user".into(),
+                "average".into(),
+                "decrease".into()
+            )]
+        );
+        assert_eq!(
+            names("infra.memory", true),
+            vec![(
+                "infra.memory: average per user".into(),
                 "average".into(),
                 "decrease".into()
             )]

@@ -29,12 +29,13 @@ async fn checked_spec(state: &AppState, body: &[u8]) -> Result<PolicySpec, ApiEr
     }
     let store = state.store.clone();
     let metrics = blocking(move || store.metrics()).await?;
-    if !metrics.iter().any(|m| m.id == spec.metric_id) {
+    let Some(metric) = metrics.iter().find(|m| m.id == spec.metric_id) else {
         return Err(ApiError::bad_request(format!(
             "metric_id: no metric {}",
             spec.metric_id
         )));
-    }
+    };
+    spec.check_metric(metric).map_err(bad)?;
     Ok(spec)
 }
 

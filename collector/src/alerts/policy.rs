@@ -44,7 +44,8 @@ pub enum MetricKind {
     Infra,
     /// Apdex (satisfied + tolerating / 2) / total at target T: lower is bad, floor 0 / 20 %.
     Apdex {
-        /// The target response time T in milliseconds (tolerating up to 4 T).
+        /// The target response time T in milliseconds (tolerating up to 4 T); must equal the
+        /// watched metric's `apdex_target_ms`, which computes the per-user scores.
         target_ms: f64,
     },
 }
@@ -67,6 +68,63 @@ impl MetricKind {
             MetricKind::Apdex { .. } => (0.0, 0.2),
         };
         NoiseFloor { delta, ratio }
+    }
+}
+
+impl MetricKind {
+    /// The template's name, as in the `type` field.
+    pub fn name(self) -> &'static str {
+        match self {
+            MetricKind::ErrorRate => "error_rate",
+            MetricKind::ResponseTime => "response_time",
+            MetricKind::Throughput => "throughput",
+            MetricKind::Infra => "infra",
+            MetricKind::Apdex { .. } => "apdex",
+        }
+    }
+
+    /// The metric types (`metric_type`) the template can watch: error rate a count, percent of
+    /// users, ratio or rate of error events; response time and infrastructure gauges an average
+    /// of values (durations, CPU or memory samples); throughput a rate; Apdex an apdex metric.
+    pub fn metric_types(self) -> &'static [&'static str] {
+        match self {
+            MetricKind::ErrorRate => &["count", "percent_users", "ratio", "rate"],
+            MetricKind::ResponseTime | MetricKind::Infra => &["average"],
+            MetricKind::Throughput => &["rate"],
+            MetricKind::Apdex { .. } => &["apdex"],
+        }
+    }
+
+    /// Checks that the template fits a metric of `metric_type` (with Apdex target
+    /// `apdex_target_ms`), naming the field on mismatch: `kind.type` or `kind.target_ms`.
+    pub fn check_metric(
+        self,
+        metric_type: &str,
+        apdex_target_ms: Option<f64>,
+    ) -> Result<(), PolicyError> {
+        let types = self.metric_types();
+        if !types.contains(&metric_type) {
+            return Err(invalid(
+                "kind.type",
+                format!(
+                    "a {} policy watches a metric of type {}; the metric is {metric_type:?}",
+                    self.name(),
+                    types.join(" or ")
+                ),
+            ));
+        }
+        if let MetricKind::Apdex { target_ms } = self
+            && apdex_target_ms != Some(target_ms)
+        {
+            return Err(invalid(
+                "kind.target_ms",
+                format!(
+                    "{target_ms} differs from the metric's apdex_target_ms {}",
+                    apdex_target_ms.map_or("(none)".to_string(), |t| t.to_string())
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -212,6 +270,15 @@ impl PolicySpec {
             return Err(invalid("min_samples", "must be at least 2"));
         }
         Ok(())
+    }
+
+    /// Checks the policy against the metric it watches: the kind, if any, must fit the metric's
+    /// type (and an Apdex target equal the metric's); names the field.
+    pub fn check_metric(&self, metric: &crate::store::Metric) -> Result<(), PolicyError> {
+        match self.kind {
+            Some(k) => k.check_metric(&metric.metric_type, metric.apdex_target_ms),
+            None => Ok(()),
+        }
     }
 
     /// The direction the test runs in: the override, else the kind's, else from the metric's
@@ -424,6 +491,35 @@ mod tests {
         });
         assert_eq!(s.direction_for("increase"), Ok(Direction::HigherIsBad));
         assert_eq!(s.effective_floor().map(|f| f.delta), Some(1.0));
+    }
+
+    #[test]
+    fn kinds_fit_metric_types() {
+        let field = |k: MetricKind, t: &str, target: Option<f64>| {
+            k.check_metric(t, target).map_err(|e| e.field)
+        };
+        assert_eq!(field(MetricKind::Throughput, "rate", None), Ok(()));
+        assert_eq!(
+            field(MetricKind::Throughput, "count", None),
+            Err("kind.type".into())
+        );
+        assert_eq!(field(MetricKind::Infra, "average", None), Ok(()));
+        assert_eq!(
+            field(MetricKind::Infra, "sum", None),
+            Err("kind.type".into())
+        );
+        assert_eq!(field(MetricKind::ErrorRate, "percent_users", None), Ok(()));
+        assert_eq!(
+            field(MetricKind::ResponseTime, "apdex", Some(300.0)),
+            Err("kind.type".into())
+        );
+        let apdex = MetricKind::Apdex { target_ms: 300.0 };
+        assert_eq!(field(apdex, "apdex", Some(300.0)), Ok(()));
+        assert_eq!(
+            field(apdex, "apdex", Some(500.0)),
+            Err("kind.target_ms".into())
+        );
+        assert_eq!(field(apdex, "average", None), Err("kind.type".into()));
     }
 
     #[test]

@@ -539,7 +539,8 @@ impl VersionState {
         for &(u, x) in &users {
             counts[x as usize] += 1;
             for (i, spec) in self.spec.metrics.iter().enumerate() {
-                if let Some(v) = slot_value(spec, &self.committed[u * m + i]) {
+                if let Some(v) = slot_value(spec, &self.committed[u * m + i], self.attr[u].entry, t)
+                {
                     metrics[i][x as usize].push((self.fps[u], v));
                 }
             }
@@ -564,7 +565,8 @@ impl VersionState {
             counts[x as usize] += 1;
             events_used += u64::from(self.used[u]);
             for (i, spec) in self.spec.metrics.iter().enumerate() {
-                if let Some(v) = slot_value(spec, &self.committed[u * m + i]) {
+                if let Some(v) = slot_value(spec, &self.committed[u * m + i], self.attr[u].entry, t)
+                {
                     metrics[i][x as usize].push(v);
                 }
             }

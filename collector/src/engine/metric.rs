@@ -10,7 +10,19 @@
 //! - `percent_users`: 1 if the user has a matching event, else 0 (analysed as a proportion);
 //! - `apdex`: over the user's valued events (durations in ms) at target T (`apdex_target_ms`),
 //!   (satisfied + tolerating / 2) / total, satisfied being <= T and tolerating T < d <= 4 T;
-//!   users without a valued event are skipped, as for `average`.
+//!   users without a valued event are skipped, as for `average`;
+//! - `rate` (throughput): matching events per hour of exposure, where the exposure runs from the
+//!   start of the user's window (entry − the clock-skew buffer) to the analysis time, the same
+//!   interval the events are counted in. Every user has a value (0 without events).
+//!
+//! Why `rate` is unbiased across treatments: a user's entry time is the time of their first
+//! qualifying impression, and the treatment is assigned by hashing the key independently of
+//! when the user arrives, so the distribution of exposures is the same in every arm and any
+//! difference in mean rate comes from the treatment. Dividing by each user's own exposure (not
+//! the window length) keeps a user who arrived an hour ago comparable with one who arrived a
+//! day ago; the 15-minute buffer in the exposure bounds it below, so a user who entered seconds
+//! before the analysis cannot produce a huge rate from one event. A plain `count` would also be
+//! unbiased but mixes arrival time into the value; the rate removes that variance.
 //!
 //! The value of an event is the property named by `value_property` (a JSON number) when set, else
 //! the event's `value`. The filter is a JSON object of property equality conditions, all of which
@@ -39,6 +51,8 @@ pub enum MetricKind {
     PercentUsers,
     /// Apdex of the user's durations at the metric's target T.
     Apdex,
+    /// Events per hour of the user's exposure (throughput).
+    Rate,
 }
 
 /// The desired direction of a metric.
@@ -151,6 +165,7 @@ impl MetricSpec {
             "ratio" => MetricKind::Ratio,
             "percent_users" => MetricKind::PercentUsers,
             "apdex" => MetricKind::Apdex,
+            "rate" => MetricKind::Rate,
             other => return Err(bad(&m.name, "metric_type", format!("unknown {other:?}"))),
         };
         let desired = match m.direction.as_str() {

@@ -37,7 +37,7 @@ pub use analysis::{ImpactReport, MetricImpact, TreatmentImpact, Verdict};
 pub use attribution::{CLOCK_SKEW_BUFFER_MS, Sample};
 pub use metric::{MetricKind, MetricSpec};
 pub use recalc::{RecalcOptions, recalculate};
-pub use source::{DataSource, EventRecord, ImpressionRecord, MemorySource, Props};
+pub use source::{DataSource, EventQuery, EventRecord, ImpressionRecord, MemorySource, Props};
 
 /// Why the engine could not produce a report.
 #[derive(Debug, thiserror::Error)]

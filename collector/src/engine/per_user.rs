@@ -127,7 +127,7 @@ pub(crate) fn contributions(
                 continue;
             }
             match m.kind {
-                MetricKind::Count | MetricKind::PercentUsers => c.cnt = 1,
+                MetricKind::Count | MetricKind::PercentUsers | MetricKind::Rate => c.cnt = 1,
                 MetricKind::Sum | MetricKind::Average => match m.value_of(e.value, props) {
                     Some(v) => {
                         c.num = v;
@@ -164,6 +164,14 @@ pub(crate) fn apply(slots: &mut [Slot], base: usize, c: &Contribution) {
     t.den += c.den;
 }
 
+/// Hours from the start of a user's window (entry − the clock-skew buffer) to `at_ms`: the
+/// denominator of a `rate` metric, at least the buffer (15 minutes).
+pub fn exposure_hours(entry_ms: i64, at_ms: i64) -> f64 {
+    let start = entry_ms.saturating_sub(CLOCK_SKEW_BUFFER_MS);
+    let ms = at_ms.saturating_sub(start).max(CLOCK_SKEW_BUFFER_MS);
+    ms as f64 / 3_600_000.0
+}
+
 impl<'a> Accumulator<'a> {
     /// An empty accumulator for `metrics` over `sample` at analysis time `at_ms`.
     pub fn new(sample: &'a Sample, metrics: &'a [MetricSpec], at_ms: i64) -> Self {
@@ -192,6 +200,11 @@ impl<'a> Accumulator<'a> {
             scratch: Vec::new(),
             events_used: 0,
         }
+    }
+
+    /// True when some metric reads event properties (filter or value property).
+    pub fn needs_properties(&self) -> bool {
+        self.metrics.iter().any(MetricSpec::needs_properties)
     }
 
     /// Every event type the metrics read (numerators and denominators), sorted.
@@ -302,34 +315,13 @@ impl<'a> Accumulator<'a> {
 
     /// The value of user `u` for metric `i`, or None when the metric skips the user.
     pub fn value(&self, i: usize, u: usize) -> Option<f64> {
-        let m = &self.metrics[i];
-        let t = &self.slots[u * self.metrics.len() + i];
-        let v = match m.kind {
-            MetricKind::Count => t.cnt as f64,
-            MetricKind::Sum => t.num,
-            MetricKind::Average | MetricKind::Apdex => {
-                if t.cnt == 0 {
-                    return None;
-                }
-                t.num / t.cnt as f64
-            }
-            MetricKind::Ratio => {
-                if t.den == 0 {
-                    return None;
-                }
-                let num = if m.value_property.is_some() {
-                    t.num
-                } else {
-                    t.cnt as f64
-                };
-                num / t.den as f64
-            }
-            MetricKind::PercentUsers => return Some(if t.cnt > 0 { 1.0 } else { 0.0 }),
-        };
-        Some(match m.cap {
-            Some(c) => v.min(c),
-            None => v,
-        })
+        let entry = self.sample.users.get(u).map_or(self.at_ms, |x| x.entry_ms);
+        slot_value(
+            &self.metrics[i],
+            &self.slots[u * self.metrics.len() + i],
+            entry,
+            self.at_ms,
+        )
     }
 
     /// Per-user values of metric `i` with each user's key fingerprint, one vector per treatment
@@ -364,10 +356,10 @@ impl<'a> Accumulator<'a> {
     }
 }
 
-/// The value of one user's totals for metric `m`, or None when the metric skips the user: the
-/// same rule as [`Accumulator::value`], for totals kept outside an accumulator (the incremental
-/// state). Keep the two in step when a metric type is added (the match is exhaustive).
-pub(crate) fn slot_value(m: &MetricSpec, t: &Slot) -> Option<f64> {
+/// The value of one user's totals for metric `m` at analysis time `at_ms` (the user entered at
+/// `entry_ms`), or None when the metric skips the user: the one rule shared by
+/// [`Accumulator::value`] and the incremental state.
+pub(crate) fn slot_value(m: &MetricSpec, t: &Slot, entry_ms: i64, at_ms: i64) -> Option<f64> {
     let v = match m.kind {
         MetricKind::Count => t.cnt as f64,
         MetricKind::Sum => t.num,
@@ -389,6 +381,7 @@ pub(crate) fn slot_value(m: &MetricSpec, t: &Slot) -> Option<f64> {
             num / t.den as f64
         }
         MetricKind::PercentUsers => return Some(if t.cnt > 0 { 1.0 } else { 0.0 }),
+        MetricKind::Rate => t.cnt as f64 / exposure_hours(entry_ms, at_ms),
     };
     Some(match m.cap {
         Some(c) => v.min(c),

@@ -9,7 +9,7 @@ use super::analysis::{ArmCount, DEFAULT_ALPHA, ImpactReport, analyse_metric};
 use super::attribution::{CLOCK_SKEW_BUFFER_MS, SampleBuilder};
 use super::metric::MetricSpec;
 use super::per_user::Accumulator;
-use super::source::DataSource;
+use super::source::{DataSource, EventQuery};
 
 /// What to analyse besides the data.
 #[derive(Debug, Clone)]
@@ -142,20 +142,26 @@ fn accumulate<R>(
         let types = acc.event_types();
         let from = first.saturating_sub(CLOCK_SKEW_BUFFER_MS);
         let parts = source.event_partitions();
+        let q = EventQuery {
+            types: &types,
+            from_ms: from,
+            until_ms: at_ms,
+            properties: acc.needs_properties(),
+        };
         if parts <= 1 {
-            source.events(&types, from, at_ms, &mut |e| acc.push(e))?;
+            source.events_in_partition_for(0, &q, &mut |e| acc.push(e))?;
             acc.flush();
         } else {
             // One accumulator per partition on its own thread, merged at the end.
             let partials = std::thread::scope(|s| {
                 let handles: Vec<_> = (0..parts)
                     .map(|p| {
-                        let types = &types;
+                        let q = &q;
                         let sample = &sample;
                         s.spawn(move || {
                             let mut a = Accumulator::new(sample, metrics, at_ms);
                             source
-                                .events_in_partition(p, types, from, at_ms, &mut |e| a.push(e))
+                                .events_in_partition_for(p, q, &mut |e| a.push(e))
                                 .map(|()| {
                                     a.flush();
                                     a

@@ -44,6 +44,23 @@ pub struct EventRecord<'a> {
     pub props: Props<'a>,
 }
 
+/// One read of events: which types, which time range, and whether any metric reads properties.
+#[derive(Debug, Clone, Copy)]
+pub struct EventQuery<'q> {
+    /// Event types wanted (sources may pass others; the engine filters again).
+    pub types: &'q [String],
+    /// Earliest event time, Unix milliseconds (inclusive).
+    pub from_ms: i64,
+    /// Latest event time, Unix milliseconds (inclusive).
+    pub until_ms: i64,
+    /// False when no metric reads event properties: a source may then pass `Props::Json("{}")`
+    /// instead of reading them (the store then answers from a covering index alone).
+    pub properties: bool,
+}
+
+/// Properties passed by sources told that no metric reads them.
+pub const NO_PROPS: Props<'static> = Props::Json("{}");
+
 /// A source of impressions and events for a recalculation.
 ///
 /// Sources that can split their events into independent partitions (in-memory data) say so with
@@ -89,6 +106,51 @@ pub trait DataSource: Sync {
             Ok(())
         }
     }
+
+    /// [`DataSource::events_in_partition`] with the whole query, so a source may skip reading
+    /// properties no metric needs; the engine calls this one.
+    fn events_in_partition_for(
+        &self,
+        part: usize,
+        q: &EventQuery<'_>,
+        f: &mut dyn FnMut(&EventRecord<'_>),
+    ) -> Result<(), EngineError> {
+        self.events_in_partition(part, q.types, q.from_ms, q.until_ms, f)
+    }
+}
+
+/// Time slices of partition `part` of `parts` over `from_ms..=until_ms`: the range is cut into
+/// `parts * slices_per_part` contiguous slices dealt round-robin, so every time falls in exactly
+/// one partition and a burst of traffic is shared between partitions. Depends only on its
+/// arguments, so partitions read on different threads (and connections) never overlap.
+pub fn time_slices(
+    from_ms: i64,
+    until_ms: i64,
+    parts: usize,
+    part: usize,
+    slices_per_part: usize,
+) -> Vec<(i64, i64)> {
+    if until_ms < from_ms || part >= parts.max(1) {
+        return Vec::new();
+    }
+    let parts = parts.max(1) as i128;
+    let k = parts * slices_per_part.max(1) as i128;
+    let (from, len) = (
+        i128::from(from_ms),
+        i128::from(until_ms) - i128::from(from_ms) + 1,
+    );
+    // Bounds in i128: from + len can exceed i64::MAX (the slice ends at until_ms).
+    let bound = |i: i128| from + len * i / k;
+    let mut out = Vec::new();
+    let mut i = part as i128;
+    while i < k {
+        let (lo, hi) = (bound(i), bound(i + 1) - 1);
+        if lo <= hi {
+            out.push((lo as i64, hi as i64));
+        }
+        i += parts;
+    }
+    out
 }
 
 /// Splits `len` items into `parts` contiguous ranges and returns range `part`.
@@ -179,7 +241,8 @@ impl DataSource for MemorySource {
     }
 }
 
-/// Reads through a [`Store`]'s streaming scans.
+/// Reads through a [`Store`]'s streaming scans; events in the store's partitions (the SQLite
+/// store: time slices of a covering index, each read on its own connection and thread).
 pub struct StoreSource<'a>(pub &'a dyn Store);
 
 impl DataSource for StoreSource<'_> {
@@ -200,5 +263,68 @@ impl DataSource for StoreSource<'_> {
         f: &mut dyn FnMut(&EventRecord<'_>),
     ) -> Result<(), EngineError> {
         Ok(self.0.scan_events(types, from_ms, until_ms, f)?)
+    }
+
+    fn event_partitions(&self) -> usize {
+        self.0.event_scan_partitions()
+    }
+
+    fn events_in_partition(
+        &self,
+        part: usize,
+        types: &[String],
+        from_ms: i64,
+        until_ms: i64,
+        f: &mut dyn FnMut(&EventRecord<'_>),
+    ) -> Result<(), EngineError> {
+        let q = EventQuery {
+            types,
+            from_ms,
+            until_ms,
+            properties: true,
+        };
+        self.events_in_partition_for(part, &q, f)
+    }
+
+    fn events_in_partition_for(
+        &self,
+        part: usize,
+        q: &EventQuery<'_>,
+        f: &mut dyn FnMut(&EventRecord<'_>),
+    ) -> Result<(), EngineError> {
+        let parts = self.event_partitions();
+        Ok(self.0.scan_events_partition(part, parts, q, f)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_slices_cover_the_range_exactly_once() {
+        for (from, until, parts, per) in [
+            (0i64, 99i64, 2usize, 8usize),
+            (-5, 5, 3, 4),
+            (10, 10, 4, 8),
+            (i64::MIN, i64::MAX, 2, 8),
+            (1_700_000_000_000, 1_700_000_000_000 + 86_400_000, 8, 8),
+        ] {
+            let mut all: Vec<(i64, i64)> = (0..parts)
+                .flat_map(|p| time_slices(from, until, parts, p, per))
+                .collect();
+            all.sort();
+            assert_eq!(all.first().map(|s| s.0), Some(from));
+            assert_eq!(all.last().map(|s| s.1), Some(until));
+            for w in all.windows(2) {
+                assert_eq!(
+                    w[0].1.checked_add(1),
+                    Some(w[1].0),
+                    "{from} {until} {parts}"
+                );
+            }
+        }
+        assert!(time_slices(5, 4, 2, 0, 8).is_empty());
+        assert!(time_slices(0, 9, 2, 2, 8).is_empty());
     }
 }

@@ -130,6 +130,14 @@ CREATE INDEX notification_deliveries_channel ON notification_deliveries (channel
     crate::monitoring::late::MIGRATION,
     crate::notify::outbox::MIGRATION,
     crate::alerts::store::KEY_ALERTS_MIGRATION,
+    // Covering indexes for the engine's scans: events by (type, ts) with the key and value, so
+    // a recalculation whose metrics read no properties never touches the table; the impressions
+    // of one flag version likewise. events_scan replaces events_type (same leading columns).
+    r#"
+CREATE INDEX events_scan ON events (type, ts, key, value);
+DROP INDEX events_type;
+CREATE INDEX impressions_scan ON impressions (flag, version, key, treatment, label, ts);
+"#,
 ];
 
 /// Brings the database schema up to date inside one transaction.

@@ -281,4 +281,26 @@ pub trait Store:
         until_ms: i64,
         f: &mut dyn FnMut(&crate::engine::EventRecord<'_>),
     ) -> Result<(), StoreError>;
+
+    /// How many partitions [`Store::scan_events_partition`] splits an event scan into.
+    fn event_scan_partitions(&self) -> usize {
+        1
+    }
+
+    /// Streams partition `part` of `parts` of the events `q` asks for; together the partitions
+    /// give every event once, and each may run on its own thread.
+    fn scan_events_partition(
+        &self,
+        part: usize,
+        parts: usize,
+        q: &crate::engine::EventQuery<'_>,
+        f: &mut dyn FnMut(&crate::engine::EventRecord<'_>),
+    ) -> Result<(), StoreError> {
+        let _ = parts;
+        if part == 0 {
+            self.scan_events(q.types, q.from_ms, q.until_ms, f)
+        } else {
+            Ok(())
+        }
+    }
 }

@@ -20,7 +20,8 @@ use super::{
     EventStat, FlagAction, HistoryEntry, ImpressionStat, IngestOutcome, Metric, NewMetric,
     Principal, Stats, Store, StoreError, TreatmentEventStat,
 };
-use crate::engine::{EventRecord, ImpressionRecord, Props};
+use crate::engine::source::{NO_PROPS, default_partitions, time_slices};
+use crate::engine::{EventQuery, EventRecord, ImpressionRecord, Props};
 use crate::metrics::default_metrics;
 
 /// Largest number of batches committed together by the writer.
@@ -677,9 +678,7 @@ impl Store for SqliteStore {
         f: &mut dyn FnMut(&ImpressionRecord<'_>),
     ) -> Result<(), StoreError> {
         self.read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT key, treatment, label, ts FROM impressions WHERE flag = ?1 AND version = ?2",
-            )?;
+            let mut stmt = c.prepare_cached(SCAN_IMPRESSIONS)?;
             let mut rows = stmt.query(params![flag, version as i64])?;
             while let Some(r) = rows.next()? {
                 f(&ImpressionRecord {
@@ -700,28 +699,75 @@ impl Store for SqliteStore {
         until_ms: i64,
         f: &mut dyn FnMut(&EventRecord<'_>),
     ) -> Result<(), StoreError> {
+        let q = EventQuery {
+            types,
+            from_ms,
+            until_ms,
+            properties: true,
+        };
+        self.scan_events_partition(0, 1, &q, f)
+    }
+
+    fn event_scan_partitions(&self) -> usize {
+        default_partitions()
+    }
+
+    fn scan_events_partition(
+        &self,
+        part: usize,
+        parts: usize,
+        q: &EventQuery<'_>,
+        f: &mut dyn FnMut(&EventRecord<'_>),
+    ) -> Result<(), StoreError> {
+        // Each partition runs on its own pooled connection (WAL: readers run concurrently).
+        // Partitions are disjoint time slices, so no event is read twice; like the separate
+        // impression and event reads, each sees its own snapshot, so an event committed during
+        // the scan may or may not count (it would count at the next look).
         self.read(|c| {
-            // One index range scan per type over events_type (type, ts).
-            let mut stmt = c.prepare_cached(
-                "SELECT key, type, ts, value, properties FROM events \
-                 WHERE type = ?1 AND ts BETWEEN ?2 AND ?3",
-            )?;
-            for t in types {
-                let mut rows = stmt.query(params![t, from_ms, until_ms])?;
-                while let Some(r) = rows.next()? {
-                    f(&EventRecord {
-                        key: text(r, 0)?,
-                        event_type: text(r, 1)?,
-                        ts: r.get(2)?,
-                        value: r.get(3)?,
-                        props: Props::Json(text(r, 4)?),
-                    });
+            // Index range scans of events_scan (type, ts, key, value): without properties no
+            // table row is touched; with them, one lookup per row (stored in time order, so
+            // nearly sequential). The event type is the bound parameter, not decoded per row.
+            let mut stmt = c.prepare_cached(if q.properties {
+                SCAN_EVENTS_WITH_PROPERTIES
+            } else {
+                SCAN_EVENTS
+            })?;
+            let slices = time_slices(q.from_ms, q.until_ms, parts, part, SLICES_PER_PARTITION);
+            for t in q.types {
+                for &(lo, hi) in &slices {
+                    let mut rows = stmt.query(params![t, lo, hi])?;
+                    while let Some(r) = rows.next()? {
+                        f(&EventRecord {
+                            key: text(r, 0)?,
+                            event_type: t.as_str(),
+                            ts: r.get(1)?,
+                            value: r.get(2)?,
+                            props: if q.properties {
+                                Props::Json(text(r, 3)?)
+                            } else {
+                                NO_PROPS
+                            },
+                        });
+                    }
                 }
             }
             Ok(())
         })
     }
 }
+
+/// The events of one type in a time range, from the covering index alone.
+const SCAN_EVENTS: &str = "SELECT key, ts, value FROM events INDEXED BY events_scan \
+     WHERE type = ?1 AND ts BETWEEN ?2 AND ?3";
+/// The same with properties (one table lookup per row).
+const SCAN_EVENTS_WITH_PROPERTIES: &str = "SELECT key, ts, value, properties FROM events INDEXED BY events_scan \
+     WHERE type = ?1 AND ts BETWEEN ?2 AND ?3";
+/// The impressions of one flag version (covering index impressions_scan).
+const SCAN_IMPRESSIONS: &str =
+    "SELECT key, treatment, label, ts FROM impressions WHERE flag = ?1 AND version = ?2";
+
+/// Time slices per partition of an event scan: finer slices share bursts between threads.
+const SLICES_PER_PARTITION: usize = 8;
 
 /// A borrowed text column (no copy per row on the engine's scans).
 fn text<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> Result<&'r str, StoreError> {
@@ -791,6 +837,29 @@ mod tests {
             store.ingest(batch(&["x"]), "prod"),
             Err(StoreError::Closed)
         ));
+    }
+
+    #[test]
+    fn engine_scans_read_covering_indexes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path()).expect("open");
+        let plan = |sql: &str| -> String {
+            store
+                .read(|c| {
+                    let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+                    let rows = stmt
+                        .query_map(params!["t", 0, 1], |r| r.get::<_, String>(3))?
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    Ok(rows.join("; "))
+                })
+                .expect("plan")
+        };
+        let events = plan(SCAN_EVENTS);
+        assert!(events.contains("COVERING INDEX events_scan"), "{events}");
+        let with_props = plan(SCAN_EVENTS_WITH_PROPERTIES);
+        assert!(with_props.contains("INDEX events_scan"), "{with_props}");
+        let imps = plan(&format!("{SCAN_IMPRESSIONS} AND ?3 = ?3"));
+        assert!(imps.contains("COVERING INDEX impressions_scan"), "{imps}");
     }
 
     #[test]

@@ -69,6 +69,9 @@ pub fn metric_specs(cap: f64) -> Vec<MetricSpec> {
             json!({"name": "apdex", "event_type": "load", "metric_type": "apdex", "direction": "increase",
                  "apdex_target_ms": 500.0}),
         ),
+        m(
+            json!({"name": "views per hour", "event_type": "view", "metric_type": "rate", "direction": "increase"}),
+        ),
     ]
 }
 
