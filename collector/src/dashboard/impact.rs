@@ -145,7 +145,7 @@ fn rank(m: &MetricImpact, ctx: &Context) -> (usize, usize) {
     (2, 0)
 }
 
-fn policy_for<'a>(ctx: &'a Context, metric_id: Option<i64>) -> Option<&'a AlertPolicy> {
+fn policy_for(ctx: &Context, metric_id: Option<i64>) -> Option<&AlertPolicy> {
     let id = metric_id?;
     // A flag's own policy wins over an account-wide one.
     ctx.policies
@@ -236,9 +236,14 @@ fn card(r: &ImpactReport, m: &MetricImpact, ctx: &Context, key: &str, at: Option
     let base_mean = base
         .and_then(|b| b.summary.as_ref())
         .map_or(0.0, |s| s.mean);
-    let detail = m
-        .metric_id
-        .map(|id| format!("/ui/flags/{}/impact/{id}?version={}", seg(key), r.version));
+    let detail = m.metric_id.map(|id| {
+        format!(
+            "/ui/flags/{}/impact/{id}?version={}{}",
+            seg(key),
+            r.version,
+            at_suffix(at)
+        )
+    });
     html! {
         article.card.metric aria-label=(format!("Metric {}", m.name)) {
             header {
