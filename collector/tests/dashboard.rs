@@ -223,6 +223,8 @@ struct Fed {
     metric_id: i64,
     /// Simulated time of the monitoring run (the data lie in the simulated future).
     at: i64,
+    /// Scheduled checks the run made.
+    checks_run: u64,
     alert_id: i64,
 }
 
@@ -288,6 +290,7 @@ async fn feed(c: &collector::RunningCollector, admin: &Admin) -> Fed {
     Fed {
         metric_id,
         at: start_ms + 120 * MINUTE,
+        checks_run: summary["checks_run"].as_u64().expect("checks_run"),
         alert_id: summary["alert_ids"][0].as_i64().expect("alert id"),
     }
 }
@@ -335,6 +338,14 @@ async fn pages_show_the_degraded_metric_its_alert_and_act_on_them() {
     assert!(impact.contains("<svg class=\"chart\""), "{impact}");
     assert!(impact.contains("alert threshold +0.0 %"), "{impact}");
     assert!(impact.contains(r#"data-srm="ok""#), "{impact}");
+    // The trend over the monitoring checks run so far (every scheduled check was logged).
+    let checks_run = fed.checks_run;
+    assert!(checks_run >= 2, "{checks_run}");
+    assert!(
+        impact.contains(&format!("Trend of on over {checks_run} monitoring checks")),
+        "{impact}"
+    );
+    assert!(impact.contains("<svg class=\"trend\""), "{impact}");
     // The relative interval shown is the impact route's, and lies above zero (degraded).
     let (_, report) = admin
         .get(&format!(

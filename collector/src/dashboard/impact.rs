@@ -17,7 +17,7 @@ use agent_core::wire::FlagDefinition;
 
 use super::layout::{num, page, pct, time};
 use super::session::Signed;
-use super::svg::{IntervalPlot, interval_chart};
+use super::svg::{IntervalPlot, TrendPoint, interval_chart, trend_chart};
 use super::{Dash, error_page, html as respond, seg};
 use crate::alerts::policy::AlertPolicy;
 use crate::alerts::record::{Alert, AlertFilter, AlertState};
@@ -26,6 +26,7 @@ use crate::engine::analysis::{ImpactReport, MetricImpact, TreatmentImpact, Verdi
 use crate::engine::http::{ImpactQuery, get_impact};
 use crate::engine::metric::{Desired, MetricKind};
 use crate::error::ApiError;
+use crate::monitoring::check_log::{CheckLogStore, LoggedCheck};
 use crate::server::blocking;
 
 /// The reading of one treatment of one metric, as the card shows it.
@@ -69,6 +70,8 @@ struct Context {
     key_metrics: Vec<i64>,
     policies: Vec<AlertPolicy>,
     alerts: Vec<Alert>,
+    /// Every monitor look of the shown version, oldest first.
+    checks: Vec<LoggedCheck>,
 }
 
 /// The version to show: the one asked for, else the current one unless it is a kill, in which
@@ -98,7 +101,7 @@ async fn load(
         .ok_or_else(|| ApiError::not_found(format!("flag {key:?} not found")))?;
     let store = dash.app.store.clone();
     let k = key.to_string();
-    let (history, ctx) = blocking(move || {
+    let (history, mut ctx) = blocking(move || {
         let history = store.flag_history(&k)?;
         let policies = store
             .alert_policies()?
@@ -113,12 +116,16 @@ async fn load(
             key_metrics: store.key_metrics(&k)?,
             policies,
             alerts,
+            checks: Vec::new(),
         };
         Ok((history, ctx))
     })
     .await?;
     let version = q.version.unwrap_or_else(|| default_version(&f, &history));
     let versions = history.iter().map(|h| h.version).collect();
+    let store = dash.app.store.clone();
+    let k = key.to_string();
+    ctx.checks = blocking(move || store.checks(&k, version)).await?;
     let query = ImpactQuery {
         version: Some(version),
         ..q
@@ -295,7 +302,53 @@ fn card(r: &ImpactReport, m: &MetricImpact, ctx: &Context, key: &str, at: Option
                     }
                 }
             }
+            @if let Some(p) = policy { (trends(m, p, ctx)) }
             @if let Some(d) = detail { p { a href=(d) { "Dispersion and test details for " (m.name) } } }
+        }
+    }
+}
+
+/// The trend of each compared treatment over the policy's monitor looks, with the looks as a
+/// table for screen readers and exact values.
+fn trends(m: &MetricImpact, p: &AlertPolicy, ctx: &Context) -> Markup {
+    let looks = |t: &str| -> Vec<&LoggedCheck> {
+        ctx.checks
+            .iter()
+            .filter(|c| {
+                Some(c.key.metric_id) == m.metric_id
+                    && c.key.policy_id == p.id
+                    && c.key.treatment == t
+            })
+            .collect()
+    };
+    html! {
+        @for t in m.treatments.iter().filter(|t| !t.baseline) {
+            @let ls = looks(&t.treatment);
+            @if !ls.is_empty() {
+                @let pts: Vec<TrendPoint> = ls.iter().filter_map(|c| Some(TrendPoint {
+                    time_ms: c.result.time_ms, estimate: c.result.impact_rel?,
+                    low: c.result.interval_rel.low, high: c.result.interval_rel.high })).collect();
+                @let last = &ls[ls.len() - 1].result;
+                @let thr = (last.mean_baseline != 0.0).then(|| last.side * last.threshold_abs / last.mean_baseline.abs());
+                section.trendbox aria-label=(format!("Trend of {} for {}", m.name, t.treatment)) {
+                    h3 { "Trend of " (t.treatment) " over " (ls.len()) " monitoring checks" }
+                    (trend_chart(&pts, thr))
+                    details {
+                        summary { "The checks as a table" }
+                        div.table-wrap { table {
+                            thead { tr { @for h in ["Check", "When", "Users (baseline / treatment)", "Relative impact", "One-sided interval", "Fired"] { th scope="col" { (h) } } } }
+                            tbody { @for c in &ls { tr {
+                                td { @match c.result.k { Some(k) => (k), None => "look" } }
+                                td { (time(c.result.time_ms)) }
+                                td { (c.result.n_baseline) " / " (c.result.n_treatment) }
+                                td { (c.result.impact_rel.map_or("–".into(), pct)) }
+                                td { (c.result.interval_rel.low.map_or("−∞".into(), pct)) " to " (c.result.interval_rel.high.map_or("+∞".into(), pct)) }
+                                td { @if c.result.fired { "yes" } @else { "no" } }
+                            } } }
+                        } }
+                    }
+                }
+            }
         }
     }
 }

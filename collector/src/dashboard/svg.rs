@@ -72,6 +72,88 @@ pub fn interval_chart(p: &IntervalPlot, class: &str) -> Markup {
     }
 }
 
+/// One look of a monitor on the trend chart.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrendPoint {
+    /// When, Unix milliseconds.
+    pub time_ms: i64,
+    /// Relative impact (fraction).
+    pub estimate: f64,
+    /// Lower end of its (one-sided) interval; `None` is unbounded.
+    pub low: Option<f64>,
+    /// Upper end; `None` is unbounded.
+    pub high: Option<f64>,
+}
+
+const TW: f64 = 420.0;
+const TH: f64 = 150.0;
+const TL: f64 = 46.0;
+const TB: f64 = 18.0;
+
+/// The trend of the relative impact and its interval over the looks so far, against zero and
+/// the signed threshold; unbounded interval ends run to the chart's edge.
+pub fn trend_chart(points: &[TrendPoint], threshold: Option<f64>) -> Markup {
+    let finite = points
+        .iter()
+        .flat_map(|p| [Some(p.estimate), p.low, p.high])
+        .flatten()
+        .chain(threshold)
+        .chain([0.0])
+        .filter(|v| v.is_finite());
+    let (mut lo, mut hi) = finite.fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
+    if hi - lo < 1e-9 {
+        (lo, hi) = (lo - 0.05, hi + 0.05);
+    }
+    let m = (hi - lo) * 0.08;
+    let (lo, hi) = (lo - m, hi + m);
+    let t0 = points.first().map_or(0, |p| p.time_ms);
+    let t1 = points.last().map_or(1, |p| p.time_ms).max(t0 + 1);
+    let x = |t: i64| TL + (t - t0) as f64 / (t1 - t0) as f64 * (TW - TL - 8.0);
+    let y = |v: f64| 6.0 + (hi - v.clamp(lo, hi)) / (hi - lo) * (TH - TB - 6.0);
+    let band: Vec<String> = points
+        .iter()
+        .map(|p| format!("{:.1},{:.1}", x(p.time_ms), y(p.high.unwrap_or(hi))))
+        .chain(
+            points
+                .iter()
+                .rev()
+                .map(|p| format!("{:.1},{:.1}", x(p.time_ms), y(p.low.unwrap_or(lo)))),
+        )
+        .collect();
+    let line: Vec<String> = points
+        .iter()
+        .map(|p| format!("{:.1},{:.1}", x(p.time_ms), y(p.estimate)))
+        .collect();
+    let label = match points.last() {
+        Some(p) => format!(
+            "Relative impact over {} checks, latest {}{}",
+            points.len(),
+            pct(p.estimate),
+            threshold
+                .map(|t| format!(", alert threshold {}", pct(t)))
+                .unwrap_or_default()
+        ),
+        None => "No checks yet".to_string(),
+    };
+    let clock = |t: i64| super::layout::time(t)[11..16].to_string();
+    html! {
+        svg.trend role="img" aria-label=(label) viewBox=(format!("0 0 {TW} {TH}")) width="100%" {
+            title { (label) }
+            @if points.len() > 1 { polygon.band points=(band.join(" ")) {} }
+            line.zero x1=(TL) x2=(TW - 8.0) y1=(y(0.0)) y2=(y(0.0)) {}
+            @if let Some(t) = threshold {
+                line.threshold x1=(TL) x2=(TW - 8.0) y1=(y(t)) y2=(y(t)) {}
+            }
+            polyline.est points=(line.join(" ")) {}
+            @for p in points { circle.pt cx=(format!("{:.1}", x(p.time_ms))) cy=(format!("{:.1}", y(p.estimate))) r="3" {} }
+            text.tick x=(TL - 4.0) y=(y(hi) + 8.0) text-anchor="end" { (pct(hi)) }
+            text.tick x=(TL - 4.0) y=(y(lo)) text-anchor="end" { (pct(lo)) }
+            text.tick x=(TL) y=(TH - 4.0) { (clock(t0)) }
+            text.tick x=(TW - 8.0) y=(TH - 4.0) text-anchor="end" { (clock(t1)) }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,5 +171,27 @@ mod tests {
         let svg = interval_chart(&p, "bad").into_string();
         assert!(svg.contains("threshold +50.0 %"), "{svg}");
         assert!(svg.contains("Relative impact +30.0 %"), "{svg}");
+    }
+
+    #[test]
+    fn the_trend_draws_every_look_and_unbounded_ends_reach_the_edge() {
+        let pts = [
+            TrendPoint {
+                time_ms: 0,
+                estimate: 0.1,
+                low: Some(-0.2),
+                high: None,
+            },
+            TrendPoint {
+                time_ms: 60_000,
+                estimate: 0.2,
+                low: Some(0.05),
+                high: None,
+            },
+        ];
+        let svg = trend_chart(&pts, Some(0.0)).into_string();
+        assert_eq!(svg.matches("<circle").count(), 2, "{svg}");
+        assert!(svg.contains("over 2 checks, latest +20.0 %"), "{svg}");
+        assert!(svg.contains("class=\"band\""), "{svg}");
     }
 }

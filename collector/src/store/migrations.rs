@@ -128,6 +128,7 @@ CREATE INDEX notification_deliveries_channel ON notification_deliveries (channel
     // Apdex metrics: the target response time T (NULL for every other metric type).
     "ALTER TABLE metrics ADD COLUMN apdex_target_ms REAL;",
     crate::monitoring::late::MIGRATION,
+    crate::monitoring::check_log::MIGRATION,
 ];
 
 /// Brings the database schema up to date inside one transaction.

@@ -219,6 +219,7 @@ pub trait Store:
     crate::notify::ChannelStore
     + crate::alerts::store::AlertStore
     + crate::monitoring::store::MonitoringStore
+    + crate::monitoring::check_log::CheckLogStore
     + Send
     + Sync
     + 'static
