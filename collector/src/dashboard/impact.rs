@@ -26,7 +26,7 @@ use crate::engine::analysis::{ImpactReport, MetricImpact, TreatmentImpact, Verdi
 use crate::engine::http::{ImpactQuery, get_impact};
 use crate::engine::metric::{Desired, MetricKind};
 use crate::error::ApiError;
-use crate::monitoring::check_log::{CheckLogStore, LoggedCheck};
+use crate::monitoring::check_log::LoggedCheck;
 use crate::server::blocking;
 
 /// The reading of one treatment of one metric, as the card shows it.
