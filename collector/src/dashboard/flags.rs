@@ -57,6 +57,7 @@ pub async fn facts(
             out.entry(a.flag).or_default().active_alerts += 1;
         }
         let default_window = store.alert_settings()?.window_minutes;
+        let policies = store.alert_policies()?;
         for f in &flags {
             let keyed = store
                 .key_alerts(&f.key)?
@@ -65,8 +66,13 @@ pub async fn facts(
                 .count();
             let e = out.entry(f.key.clone()).or_default();
             e.active_alerts += keyed;
-            let monitored =
-                !f.killed && !f.archived && rollout_rule(f).is_some_and(is_percentage_rollout);
+            // Monitored as the monitoring glue decides: live, split traffic, and a policy.
+            let monitored = !f.killed
+                && !f.archived
+                && rollout_rule(f).is_some_and(is_percentage_rollout)
+                && policies
+                    .iter()
+                    .any(|p| p.spec.flag.as_deref().is_none_or(|k| k == f.key));
             if monitored {
                 let minutes = store.flag_window(&f.key)?.unwrap_or(default_window);
                 let start = store

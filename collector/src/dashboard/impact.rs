@@ -272,8 +272,8 @@ fn card(r: &ImpactReport, m: &MetricImpact, ctx: &Context, key: &str, at: Option
                         @for t in &m.treatments {
                             tr {
                                 th scope="row" { (t.treatment) @if t.baseline { " " span.muted { "(baseline)" } } }
-                                td { (t.sample_size) }
-                                td { (value(m, t)) }
+                                td data-label="Users" { (t.sample_size) }
+                                td data-label="Value" { (value(m, t)) }
                                 @if t.baseline {
                                     td colspan="4" { span.muted { "baseline" } }
                                 } @else {
@@ -285,16 +285,16 @@ fn card(r: &ImpactReport, m: &MetricImpact, ctx: &Context, key: &str, at: Option
                                         .or_else(|| policy.and_then(|p| threshold(m, p, base_mean)));
                                     @match rel {
                                         Some((est, ci)) => {
-                                            td { (pct(est)) }
-                                            td { (pct(ci.lower)) " to " (pct(ci.upper)) }
+                                            td data-label="Relative impact" { (pct(est)) }
+                                            td data-label="95 % interval" { (pct(ci.lower)) " to " (pct(ci.upper)) }
                                             td.chartcol { (interval_chart(&IntervalPlot { estimate: est, low: ci.lower, high: ci.upper, threshold: thr }, st.class())) }
                                         },
                                         None => {
-                                            td { "–" } td { "–" }
+                                            td data-label="Relative impact" { "–" } td data-label="95 % interval" { "–" }
                                             td.chartcol { span.muted { (t.comparison_error.clone().unwrap_or_else(|| "no relative impact (baseline mean is 0)".into())) } }
                                         },
                                     }
-                                    td { span class=(format!("badge {}", st.class())) data-state=(st.label()) { (st.label()) }
+                                    td data-label="State" { span class=(format!("badge {}", st.class())) data-state=(st.label()) { (st.label()) }
                                         @if let Some(a) = alert { " " a href=(format!("/ui/alerts#alert-{}", a.id)) { "alert " (a.id) } } }
                                 }
                             }

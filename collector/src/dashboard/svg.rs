@@ -62,7 +62,8 @@ pub fn interval_chart(p: &IntervalPlot, class: &str) -> Markup {
             text.tick x=(x(0.0)) y=(H - 1.0) text-anchor="middle" { "0" }
             @if let Some(t) = p.threshold {
                 line.threshold x1=(x(t)) x2=(x(t)) y1="2" y2=(H - 8.0) {}
-                text.tick x=(x(t)) y="10" text-anchor="middle" { "threshold " (pct(t)) }
+                @let anchor = if x(t) < W * 0.25 { "start" } else if x(t) > W * 0.75 { "end" } else { "middle" };
+                text.tick x=(x(t)) y="10" text-anchor=(anchor) { "threshold " (pct(t)) }
             }
             line class=(format!("ci {class}")) x1=(x(p.low)) x2=(x(p.high)) y1=(mid) y2=(mid) {}
             line class=(format!("ci {class}")) x1=(x(p.low)) x2=(x(p.low)) y1=(mid - 6.0) y2=(mid + 6.0) {}
