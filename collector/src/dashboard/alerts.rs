@@ -68,9 +68,9 @@ pub async fn alerts_page(
         h1 { "Alerts" @if let Some(f) = &q.flag { " of " code { (f) } } }
         @if q.flag.is_some() { p { a href="/ui/alerts" { "All alerts" } } }
         @if alerts.is_empty() { p { "No alerts." } } @else {
-            div.table-wrap { table {
+            div.table-wrap tabindex="0" { table {
                 caption.sr { "Alerts, newest first" }
-                thead { tr { @for h in ["Alert", "Flag", "Metric", "Treatment", "Impact", "Threshold", "Fired", "Done", "State", ""] { th scope="col" { (h) } } } }
+                thead { tr { @for h in ["Alert", "Flag", "Metric", "Treatment", "Impact", "Threshold", "Fired", "Done", "State", "Action"] { th scope="col" { (h) } } } }
                 tbody { @for a in &alerts {
                     tr id=(format!("alert-{}", a.id)) data-alert=(a.id) {
                         th scope="row" { (a.id) }

@@ -147,7 +147,7 @@ pub async fn list_page(State(dash): State<Dash>, s: Signed) -> Response {
         @if snap.flags.is_empty() {
             p { "No flags yet. Create one with " code { "POST /api/v1/admin/flags" } "." }
         } @else {
-            div.table-wrap {
+            div.table-wrap tabindex="0" {
                 table {
                     caption.sr { "Every flag with its rollout and monitoring" }
                     thead { tr {
@@ -195,7 +195,7 @@ fn current(dash: &Dash, key: &str) -> Result<FlagDefinition, ApiError> {
 
 fn history_table(h: &[HistoryEntry]) -> Markup {
     html! {
-        div.table-wrap {
+        div.table-wrap tabindex="0" {
             table {
                 caption { "Version history (newest first)" }
                 thead { tr {

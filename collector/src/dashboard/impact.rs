@@ -261,7 +261,7 @@ fn card(r: &ImpactReport, m: &MetricImpact, ctx: &Context, key: &str, at: Option
                     @if let Some(p) = policy { " · policy " a href=(format!("/ui/policies/{}", p.id)) { (p.spec.name) } }
                     @if m.srm_mismatch { " · " span.badge.bad { "sample ratio mismatch: results untrustworthy" } } }
             }
-            div.table-wrap {
+            div.table-wrap tabindex="0" {
                 table {
                     thead { tr {
                         th scope="col" { "Treatment" } th scope="col" { "Users" } th scope="col" { "Value" }
@@ -335,7 +335,7 @@ fn trends(m: &MetricImpact, p: &AlertPolicy, ctx: &Context) -> Markup {
                     (trend_chart(&pts, thr))
                     details {
                         summary { "The checks as a table" }
-                        div.table-wrap { table {
+                        div.table-wrap tabindex="0" { table {
                             thead { tr { @for h in ["Check", "When", "Users (baseline / treatment)", "Relative impact", "One-sided interval", "Fired"] { th scope="col" { (h) } } } }
                             tbody { @for c in &ls { tr {
                                 td { @match c.result.k { Some(k) => (k), None => "look" } }
@@ -357,7 +357,7 @@ fn srm_block(r: &ImpactReport) -> Markup {
     html! {
         section.card aria-labelledby="srm-h" {
             h2 #srm-h { "Sample sizes and sample-ratio check" }
-            div.table-wrap { table {
+            div.table-wrap tabindex="0" { table {
                 thead { tr { th scope="col" { "Treatment" } th scope="col" { "Users" } th scope="col" { "Rollout weight" } } }
                 tbody { @for a in &r.arms { tr { th scope="row" { (a.treatment) } td { (a.users) }
                     td { @match a.weight { Some(w) => { (w) " %" }, None => "–" } } } } }
@@ -437,7 +437,7 @@ pub async fn metric_page(
         p.muted { (kind_name(m.metric_type)) " of " code { (m.event_type) } " per user · version " (r.version) }
         section.card aria-labelledby="disp-h" {
             h2 #disp-h { "Dispersion per treatment" }
-            div.table-wrap { table {
+            div.table-wrap tabindex="0" { table {
                 thead { tr { @for h in ["Treatment", "Users with a value", "Mean", "Median", "p95", "Stdev", "Min", "Max"] { th scope="col" { (h) } } } }
                 tbody { @for t in &m.treatments { tr {
                     th scope="row" { (t.treatment) @if t.baseline { " (baseline)" } }
@@ -452,7 +452,7 @@ pub async fn metric_page(
         }
         section.card aria-labelledby="test-h" {
             h2 #test-h { "Test against the baseline" }
-            div.table-wrap { table {
+            div.table-wrap tabindex="0" { table {
                 thead { tr { @for h in ["Treatment", "Absolute impact", "Interval", "Relative", "p-value", "Verdict"] { th scope="col" { (h) } } } }
                 tbody { @for t in m.treatments.iter().filter(|t| !t.baseline) { tr {
                     th scope="row" { (t.treatment) }

@@ -127,9 +127,9 @@ pub async fn metrics_page(State(dash): State<Dash>, s: Signed) -> Response {
     };
     let body = html! {
         h1 { "Metrics" }
-        div.table-wrap { table {
+        div.table-wrap tabindex="0" { table {
             caption.sr { "Every metric" }
-            thead { tr { @for h in ["Metric", "Type", "Direction", "Event type", "Origin", "Created", ""] { th scope="col" { (h) } } } }
+            thead { tr { @for h in ["Metric", "Type", "Direction", "Event type", "Origin", "Created", "Action"] { th scope="col" { (h) } } } }
             tbody { @for m in &metrics { tr data-metric=(m.id) {
                 th scope="row" { (m.name) }
                 td { (m.metric_type) } td { (m.direction) } td { code { (m.event_type) } }
@@ -161,7 +161,7 @@ pub async fn metrics_page(State(dash): State<Dash>, s: Signed) -> Response {
         section.card aria-labelledby="pol-h" {
             h2 #pol-h { "Alert policies" }
             @if policies.is_empty() { p { "No policies: no metric is a guardrail yet." } } @else {
-                div.table-wrap { table {
+                div.table-wrap tabindex="0" { table {
                     thead { tr { @for h in ["Policy", "Metric", "Flag", "Threshold", "Kills flag"] { th scope="col" { (h) } } } }
                     tbody { @for p in &policies { tr {
                         th scope="row" { a href=(format!("/ui/policies/{}", p.id)) { (p.spec.name) } }
