@@ -294,8 +294,9 @@ pub fn router(config: &Config, state: AppState) -> Router {
         .router
         .layer(axum::middleware::map_response(json_errors))
         .layer(cors())
+        .with_state(state.clone())
+        .merge(crate::dashboard::router(state))
         .layer(TraceLayer::new_for_http())
-        .with_state(state)
 }
 
 /// Opens the store, stores configured keys, and bootstraps keys on a first start.

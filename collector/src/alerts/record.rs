@@ -248,6 +248,14 @@ pub enum AlertItem {
 }
 
 impl AlertItem {
+    /// The flag the alert is about.
+    pub fn flag(&self) -> &str {
+        match self {
+            AlertItem::Policy(a) => &a.flag,
+            AlertItem::KeyMetric(a) => &a.flag,
+        }
+    }
+
     /// The alert's id.
     pub fn id(&self) -> i64 {
         match self {

@@ -18,6 +18,7 @@
 //! * [`spawn_scheduler`] calls [`run_checks`] every `Config::monitor_interval`.
 
 pub mod actions;
+pub mod check_log;
 pub mod context;
 pub mod http;
 pub mod keys;

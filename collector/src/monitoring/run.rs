@@ -197,6 +197,7 @@ fn run_flag(
             };
             summary.checks_run += 1;
             store.save_monitor_state(&ctx.watches[w].monitor)?;
+            store.record_check(&key, &out.result)?;
             if sequential && out.result.eligible {
                 let p = PrevValues {
                     k,
@@ -293,6 +294,7 @@ pub fn recalculate_blocking(
             }
         };
         store.save_monitor_state(&ctx.watches[w].monitor)?;
+        store.record_check(&key, &out.result)?;
         let had_alert = out.alert.is_some();
         let new = store_change(store, &ctx, w, out.alert)?;
         let alert_id = match &new {

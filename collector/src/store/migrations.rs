@@ -138,6 +138,7 @@ CREATE INDEX events_scan ON events (type, ts, key, value);
 DROP INDEX events_type;
 CREATE INDEX impressions_scan ON impressions (flag, version, key, treatment, label, ts);
 "#,
+    crate::monitoring::check_log::MIGRATION,
 ];
 
 /// Brings the database schema up to date inside one transaction.

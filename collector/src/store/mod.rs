@@ -220,6 +220,7 @@ pub trait Store:
     + crate::notify::OutboxStore
     + crate::alerts::store::AlertStore
     + crate::monitoring::store::MonitoringStore
+    + crate::monitoring::check_log::CheckLogStore
     + Send
     + Sync
     + 'static

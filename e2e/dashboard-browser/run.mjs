@@ -1,0 +1,141 @@
+// The dashboard in a real browser (Debian's /usr/bin/chromium driven by playwright-core) against
+// a real collector binary on loopback: feed a degraded 50/50 rollout, run the monitoring on
+// simulated time, sign in, screenshot every page at 1280 px and phone width, check each page
+// with axe-core (no serious or critical violation), and kill the flag from its page.
+//
+//   cargo build -p collector && (cd e2e/dashboard-browser && npm install && npm test)
+//
+// Screenshots go to target/dashboard-screenshots/. COLLECTOR_BIN overrides the binary.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
+import { randomUUID } from "node:crypto";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { chromium } from "playwright-core";
+
+const require = createRequire(import.meta.url);
+const ROOT = path.resolve(import.meta.dirname, "../..");
+const BIN = process.env.COLLECTOR_BIN ?? path.join(ROOT, "target/debug/collector");
+const SHOTS = path.join(ROOT, "target/dashboard-screenshots");
+const ADMIN = "e2e-admin-key", SDK = "e2e-sdk-key", MIN = 60000;
+const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+  "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+// Playwright's launch gives every run a fresh temporary profile (--user-data-dir) of its own.
+
+/** Starts the collector on a free port; resolves its base URL once it listens. */
+function startCollector(dir) {
+  const child = spawn(BIN, ["serve", "--listen", "127.0.0.1:0", "--data", dir, "--admin-key", ADMIN, "--sdk-key", SDK],
+    { stdio: ["ignore", "pipe", "inherit"] });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    child.on("error", reject);
+    child.on("exit", (code) => reject(new Error(`collector exited with ${code}: ${out}`)));
+    child.stdout.on("data", (d) => {
+      out += d;
+      const m = out.match(/listening on (http:\/\/[0-9.:]+)/);
+      if (m) resolve({ child, base: m[1] });
+    });
+  });
+}
+
+async function api(base, method, p, body, key = ADMIN) {
+  const r = await fetch(base + p, { method, headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await r.text();
+  assert.ok(r.ok, `${method} ${p}: ${r.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+/** A 50/50 flag whose `on` users have three times the errors; answers the simulated run time. */
+async function feed(base) {
+  const f = await api(base, "POST", "/api/v1/admin/flags", { key: "checkout", traffic_type: "user",
+    treatments: [{ name: "on" }, { name: "off" }], default_treatment: "off", baseline_treatment: "off", seed: 1,
+    traffic_allocation: 100, traffic_allocation_seed: 2,
+    rules: [{ name: "everyone", matchers: [], rollout: [{ treatment: "on", weight: 50 }, { treatment: "off", weight: 50 }] }] });
+  const start = (await api(base, "GET", "/api/v1/admin/flags/checkout/history"))[0].changed_at;
+  const m = await api(base, "POST", "/api/v1/admin/metrics", { name: "checkout users with errors",
+    event_type: "error", metric_type: "percent_users", direction: "decrease" });
+  await api(base, "POST", "/api/v1/admin/policies", { name: "errors up", metric_id: m.id, flag: "checkout",
+    threshold: { relative: 0.0 } });
+  let seed = 7;
+  const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const items = [];
+  for (let u = 0; u < 2000; u++) {
+    const key = `user-${u}`, on = u % 2 === 0, ts = start + Math.floor((u * 110 * MIN) / 2000);
+    items.push([true, { id: randomUUID(), key, flag: "checkout", treatment: on ? "on" : "off", version: f.version, label: "everyone", ts }]);
+    if (rnd() < (on ? 0.15 : 0.05)) {
+      items.push([false, { id: randomUUID(), key, traffic_type: "user", type: "error", value: null, ts: ts + MIN, properties: {} }]);
+    }
+  }
+  for (let i = 0; i < items.length; i += 900) {
+    const c = items.slice(i, i + 900);
+    await api(base, "POST", "/api/v1/batch", { batch_id: randomUUID(), sdk: { name: "agent-core", version: "0.1.0", platform: "rust" },
+      impressions: c.filter((x) => x[0]).map((x) => x[1]), events: c.filter((x) => !x[0]).map((x) => x[1]) }, SDK);
+  }
+  const at = start + 120 * MIN;
+  const run = await api(base, "POST", "/api/v1/admin/monitoring/run", { at });
+  assert.equal(run.alerts_fired, 1, JSON.stringify(run));
+  return { at, metric: m.id, version: f.version };
+}
+
+test("the dashboard in headless Chromium", async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "rum-dash-"));
+  mkdirSync(SHOTS, { recursive: true });
+  const { child, base } = await startCollector(dir);
+  const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS });
+  try {
+    const fed = await feed(base);
+    const pages = [["flags", "/ui/flags"], ["flag", "/ui/flags/checkout"], ["impact", `/ui/flags/checkout/impact?at=${fed.at}`],
+      ["detail", `/ui/flags/checkout/impact/${fed.metric}?at=${fed.at}`], ["alerts", "/ui/alerts"], ["metrics", "/ui/metrics"],
+      ["sensitivity", "/ui/sensitivity?kind=proportion&desired_direction=decrease&total_sample_size=20000&baseline_value=0.05&threshold_relative_pct=10"]];
+    for (const [label, viewport] of [["desktop", { width: 1280, height: 900 }], ["phone", { width: 390, height: 844 }]]) {
+      // axe-core is injected as a script: the pages' CSP (script-src 'self') would refuse it.
+      const ctx = await browser.newContext({ viewport, bypassCSP: true });
+      const page = await ctx.newPage();
+      await page.goto(base + "/ui/flags");
+      assert.match(page.url(), /\/ui\/sign-in$/);
+      await page.screenshot({ path: path.join(SHOTS, `${label}-sign-in.png`), fullPage: true });
+      await page.fill("#key", ADMIN);
+      await page.click("button[type=submit]");
+      await page.waitForURL("**/ui/flags");
+      for (const [name, p] of pages) {
+        const r = await page.goto(base + p);
+        assert.equal(r.status(), 200, p);
+        await page.screenshot({ path: path.join(SHOTS, `${label}-${name}.png`), fullPage: true });
+        await page.addScriptTag({ path: require.resolve("axe-core/axe.min.js") });
+        const axe = await page.evaluate(async () => await window.axe.run(document, { resultTypes: ["violations"] }));
+        const bad = axe.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+        assert.deepEqual(bad.map((v) => `${v.id}: ${v.help}`), [], `${label} ${p}`);
+      }
+      await ctx.close();
+    }
+    // The degraded card, its interval past the threshold, the alert.
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await ctx.newPage();
+    await page.goto(base + "/ui/sign-in");
+    await page.fill("#key", ADMIN);
+    await page.click("button[type=submit]");
+    await page.goto(`${base}/ui/flags/checkout/impact?at=${fed.at}`);
+    assert.equal(await page.locator('[data-state="alert fired"]').count(), 1);
+    await page.goto(base + "/ui/alerts");
+    assert.equal(await page.locator("tr[data-alert]").count(), 1);
+    // Kill from the flag page: the box, then the browser's confirmation dialog.
+    await page.goto(base + "/ui/flags/checkout");
+    page.once("dialog", (d) => d.accept());
+    await page.check("#confirm-kill");
+    await page.click("text=Kill flag");
+    await page.waitForSelector("text=Flag checkout killed");
+    const flag = await api(base, "GET", "/api/v1/admin/flags/checkout");
+    assert.equal(flag.killed, true);
+    assert.ok(flag.version > fed.version);
+    await page.screenshot({ path: path.join(SHOTS, "desktop-killed.png"), fullPage: true });
+    await ctx.close();
+  } finally {
+    await browser.close();
+    child.kill("SIGTERM");
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
