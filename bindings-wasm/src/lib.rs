@@ -167,13 +167,13 @@ impl Core {
 
     /// Tracks an event (properties as a JSON object); false when not recorded.
     pub fn track(&mut self, event_type: &str, value: Option<f64>, properties_json: &str) -> bool {
-        self.inner
-            .track(event_type, value, object(properties_json))
+        self.inner.track(event_type, value, object(properties_json))
     }
 
     /// Tracks an error (type, message, the JS stack when known).
     pub fn track_error(&mut self, error_type: &str, message: &str, stack: Option<String>) -> bool {
-        self.inner.track_error(error_type, message, stack.as_deref())
+        self.inner
+            .track_error(error_type, message, stack.as_deref())
     }
 
     /// Applies the JSON answer of `GET /api/v1/flags?since=V`; returns the new set version.

@@ -20,7 +20,11 @@ fn a_page_in_chromium_reports_errors_page_load_and_web_vitals() {
     let dir = support::crate_dir();
     // The page and the package under one origin; the collector on another.
     let site = tempfile::tempdir().expect("tmp");
-    std::fs::copy(dir.join("js/e2e/index.html"), site.path().join("index.html")).expect("copy");
+    std::fs::copy(
+        dir.join("js/e2e/index.html"),
+        site.path().join("index.html"),
+    )
+    .expect("copy");
     std::fs::create_dir(site.path().join("dist")).expect("mkdir");
     for f in ["agent.js", "rum_agent_wasm_bg.wasm"] {
         std::fs::copy(dir.join("dist").join(f), site.path().join("dist").join(f)).expect("copy");

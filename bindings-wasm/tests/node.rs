@@ -17,7 +17,12 @@ fn node_tests_of_the_package_api_against_a_real_collector() {
     support::create_on_flag(&fixture, "node_flag");
     let dir = support::crate_dir();
     let out = Command::new("node")
-        .args(["--test", "--test-concurrency=1", "--test-timeout=60000", "js/test/core.test.mjs"])
+        .args([
+            "--test",
+            "--test-concurrency=1",
+            "--test-timeout=60000",
+            "js/test/core.test.mjs",
+        ])
         .current_dir(&dir)
         .env("RUM_URL", fixture.url())
         .env("RUM_SDK_KEY", SDK_KEY)

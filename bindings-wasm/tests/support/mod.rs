@@ -71,7 +71,10 @@ pub fn create_on_flag(fixture: &Fixture, key: &str) {
             })),
         )
         .expect("admin call");
-    assert!(status == 200 || status == 201, "create flag: {status} {body}");
+    assert!(
+        status == 200 || status == 201,
+        "create flag: {status} {body}"
+    );
 }
 
 /// Rows of `SELECT <cols> FROM events WHERE <filter>` as (key, type, properties JSON).
@@ -114,7 +117,11 @@ pub fn serve_static(root: PathBuf) -> std::net::SocketAddr {
                 }
                 let path = line.split_whitespace().nth(1).unwrap_or("/");
                 let path = path.split('?').next().unwrap_or("/");
-                let rel = if path == "/" { "index.html" } else { path.trim_start_matches('/') };
+                let rel = if path == "/" {
+                    "index.html"
+                } else {
+                    path.trim_start_matches('/')
+                };
                 let file = root.join(rel);
                 let (status, body) = match (rel.contains(".."), std::fs::read(&file)) {
                     (false, Ok(b)) => ("200 OK", b),
