@@ -18,6 +18,8 @@ pub mod policy;
 pub mod spool;
 pub mod upload;
 
+pub mod local;
+
 pub mod agent;
 pub mod crash;
 pub mod error;

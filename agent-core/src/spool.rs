@@ -53,6 +53,13 @@ pub fn gzip(raw: &[u8]) -> std::io::Result<Vec<u8>> {
 /// Inflates and parses a gzip JSON batch, refusing anything that inflates beyond
 /// [`MAX_INFLATED_BYTES`].
 pub fn decode_batch(body: &[u8]) -> Result<Batch, SpoolError> {
+    let json = inflate(body)?;
+    serde_json::from_slice(&json).map_err(|e| SpoolError::Corrupt(format!("json: {e}")))
+}
+
+/// Inflates a gzip body (refusing more than [`MAX_INFLATED_BYTES`]): the plain JSON some
+/// transports must send, e.g. `sendBeacon`, which cannot set `Content-Encoding`.
+pub fn inflate(body: &[u8]) -> Result<Vec<u8>, SpoolError> {
     let mut json = Vec::new();
     GzDecoder::new(body)
         .take(MAX_INFLATED_BYTES + 1)
@@ -61,7 +68,7 @@ pub fn decode_batch(body: &[u8]) -> Result<Batch, SpoolError> {
     if json.len() as u64 > MAX_INFLATED_BYTES {
         return Err(SpoolError::Corrupt("inflates beyond the limit".into()));
     }
-    serde_json::from_slice(&json).map_err(|e| SpoolError::Corrupt(format!("json: {e}")))
+    Ok(json)
 }
 
 /// Writes an already encoded batch body under `name`: temp file, sync, rename, so a reader

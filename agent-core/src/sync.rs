@@ -36,14 +36,7 @@ pub(crate) fn load_cache(shared: &Shared) {
     let Ok(bytes) = std::fs::read(&path) else {
         return;
     };
-    let Ok(changes) = serde_json::from_slice::<FlagChanges>(&bytes) else {
-        return;
-    };
-    let full = FlagChanges {
-        full: true,
-        ..changes
-    };
-    if let Ok(set) = FlagSet::empty().apply(&full) {
+    if let Some(set) = from_cache(&bytes) {
         let _writer = match shared.flags_writer.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
@@ -61,14 +54,7 @@ pub(crate) fn save_cache(shared: &Shared) {
     let Some(path) = cache_path(shared) else {
         return;
     };
-    let set = shared.flags.load_full();
-    let changes = FlagChanges {
-        version: set.version(),
-        flags: set.definitions(),
-        segments: set.segments(),
-        full: true,
-    };
-    let Ok(json) = serde_json::to_vec(&changes) else {
+    let Ok(json) = to_cache(&shared.flags.load()) else {
         return;
     };
     if let Some(dir) = path.parent() {
@@ -79,6 +65,27 @@ pub(crate) fn save_cache(shared: &Shared) {
     if std::fs::write(&tmp, json).is_err() || std::fs::rename(&tmp, &path).is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
+}
+
+/// Parses a flag cache written by [`to_cache`] (the disk file, or a binding's own storage such as
+/// the browser's `localStorage`); `None` when it is not a valid set of definitions.
+pub fn from_cache(bytes: &[u8]) -> Option<FlagSet> {
+    let changes = serde_json::from_slice::<FlagChanges>(bytes).ok()?;
+    let full = FlagChanges {
+        full: true,
+        ..changes
+    };
+    FlagSet::empty().apply(&full).ok()
+}
+
+/// The cache of a flag set: its full definitions as [`FlagChanges`] JSON.
+pub fn to_cache(set: &FlagSet) -> serde_json::Result<Vec<u8>> {
+    serde_json::to_vec(&FlagChanges {
+        version: set.version(),
+        flags: set.definitions(),
+        segments: set.segments(),
+        full: true,
+    })
 }
 
 #[cfg(feature = "native-transport")]

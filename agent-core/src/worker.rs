@@ -186,7 +186,7 @@ fn answer_waiters(pipeline: &Pipeline, waiters: &mut Vec<Sender<()>>) {
     }
 }
 
-fn impression(i: ImpressionCmd) -> Impression {
+pub(crate) fn impression(i: ImpressionCmd) -> Impression {
     Impression {
         id: Uuid::new_v4(),
         key: i.key,
@@ -202,6 +202,11 @@ fn impression(i: ImpressionCmd) -> Impression {
 
 /// Builds the wire event, merging the global properties under the event's own.
 pub(crate) fn event(shared: &Shared, e: EventCmd) -> Event {
+    build_event(&shared.traffic_type, e)
+}
+
+/// [`event`] for a given traffic type (the single-threaded agent has no `Shared`).
+pub(crate) fn build_event(traffic_type: &str, e: EventCmd) -> Event {
     let properties = if e.globals.is_empty() {
         e.properties
     } else {
@@ -212,7 +217,7 @@ pub(crate) fn event(shared: &Shared, e: EventCmd) -> Event {
     Event {
         id: Uuid::new_v4(),
         key: e.key,
-        traffic_type: shared.traffic_type.clone(),
+        traffic_type: traffic_type.to_owned(),
         event_type: e.event_type,
         value: e.value,
         ts: e.ts,

@@ -134,12 +134,7 @@ impl Agent {
         message: String,
         stack: Option<String>,
     ) -> EventCmd {
-        let mut properties = Map::new();
-        properties.insert(event_types::EXCEPTION_TYPE.into(), error_type.into());
-        properties.insert(event_types::EXCEPTION_MESSAGE.into(), message.into());
-        if let Some(stack) = stack {
-            properties.insert(event_types::EXCEPTION_STACKTRACE.into(), stack.into());
-        }
+        let properties = error_properties(error_type, message, stack);
         self.event_cmd(key, event_types::ERROR.to_owned(), None, properties)
     }
 
@@ -163,6 +158,21 @@ impl Agent {
             globals: shared.globals.load_full(),
         }
     }
+}
+
+/// The OpenTelemetry `exception.*` properties of an error event.
+pub(crate) fn error_properties(
+    error_type: String,
+    message: String,
+    stack: Option<String>,
+) -> Map<String, Value> {
+    let mut properties = Map::new();
+    properties.insert(event_types::EXCEPTION_TYPE.into(), error_type.into());
+    properties.insert(event_types::EXCEPTION_MESSAGE.into(), message.into());
+    if let Some(stack) = stack {
+        properties.insert(event_types::EXCEPTION_STACKTRACE.into(), stack.into());
+    }
+    properties
 }
 
 /// The type name and message (with its `source()` chain) of an error.

@@ -14,7 +14,7 @@
 //!   a mutex: its calls may write the spool, and no lock is held across I/O.
 
 mod builder;
-mod events;
+pub(crate) mod events;
 mod link;
 mod state;
 
@@ -101,17 +101,10 @@ impl Agent {
             .flags
             .load()
             .evaluate(key, bucketing_key, flag, attributes);
-        if evaluation.label != labels::DEFINITION_NOT_FOUND {
-            let cmd = Command::Impression(ImpressionCmd {
-                key: key.to_owned(),
-                flag: flag.to_owned(),
-                treatment: evaluation.treatment.clone(),
-                version: evaluation.version,
-                label: evaluation.label.clone(),
-                ts: shared.clock.now_ms(),
-                bucketing_key: bucketing_key.filter(|b| *b != key).map(str::to_owned),
-            });
-            self.enqueue(cmd);
+        if let Some(cmd) =
+            impression_for(&evaluation, key, bucketing_key, flag, shared.clock.now_ms())
+        {
+            self.enqueue(Command::Impression(cmd));
         }
         evaluation
     }
@@ -242,6 +235,25 @@ impl Agent {
             Err(AgentError::Timeout)
         }
     }
+}
+
+/// The impression an evaluation records, if any: none for unknown flags (see the module docs).
+pub(crate) fn impression_for(
+    evaluation: &Evaluation,
+    key: &str,
+    bucketing_key: Option<&str>,
+    flag: &str,
+    ts: i64,
+) -> Option<ImpressionCmd> {
+    (evaluation.label != labels::DEFINITION_NOT_FOUND).then(|| ImpressionCmd {
+        key: key.to_owned(),
+        flag: flag.to_owned(),
+        treatment: evaluation.treatment.clone(),
+        version: evaluation.version,
+        label: evaluation.label.clone(),
+        ts,
+        bucketing_key: bucketing_key.filter(|b| *b != key).map(str::to_owned),
+    })
 }
 
 /// Time `shutdown` allows, after its flush, for the threads to stop.

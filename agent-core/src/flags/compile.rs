@@ -4,16 +4,12 @@
 //! regexes compile, semver bounds and numeric strings parse, long lists become hash sets. So
 //! evaluation never allocates, parses a pattern, or meets an invalid definition.
 
-use regex::{Regex, RegexBuilder};
 use serde_json::Value;
 
 use super::FlagError;
 use super::hasher::FxHashSet;
 use crate::semver::Semver;
 use crate::wire::{FlagDefinition, Matcher, MatcherKind, Rule, Segment};
-
-/// Largest compiled size of one regex: bounds the memory a hostile pattern can take.
-const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
 /// Lists up to this length are scanned; longer ones are hashed.
 const SMALL_SET: usize = 16;
@@ -113,7 +109,7 @@ pub(crate) enum Test {
     },
     Regex {
         attr: Attr,
-        re: Regex,
+        re: super::pattern::Pattern,
     },
     Boolean {
         attr: String,
@@ -457,10 +453,7 @@ fn compile_matcher(
         },
         MatcherKind::Regex { attribute, pattern } => Test::Regex {
             attr: opt_attr(attribute, path)?,
-            re: RegexBuilder::new(pattern)
-                .size_limit(REGEX_SIZE_LIMIT)
-                .build()
-                .map_err(|e| invalid(format!("{path}.pattern"), e.to_string()))?,
+            re: super::pattern::compile(pattern, format!("{path}.pattern"))?,
         },
         MatcherKind::Boolean { attribute, value } => Test::Boolean {
             attr: attr_name(attribute, path)?,

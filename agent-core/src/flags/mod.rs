@@ -10,6 +10,7 @@
 mod compile;
 mod hasher;
 mod matchers;
+mod pattern;
 
 use std::collections::HashMap;
 use std::sync::Arc;

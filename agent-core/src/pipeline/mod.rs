@@ -13,6 +13,7 @@
 
 mod dispatch;
 mod drops;
+mod handoff;
 mod queue;
 mod spooling;
 

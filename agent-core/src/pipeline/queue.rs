@@ -55,19 +55,20 @@ impl SealedQueue {
         split: bool,
         body: Vec<u8>,
     ) -> Sealed {
-        let name = SpoolName::for_batch(batch);
         let bytes = body.len() as u64;
-        let stored = match dir.map(|d| spool::write_body(d, &name, &body)) {
+        // A spool name (and its wall-clock sequence number, which wasm32 cannot read from the
+        // system) is only made when the batch goes to disk.
+        let stored = match dir.map(|d| spool::write_body(d, &SpoolName::for_batch(batch), &body)) {
             Some(Ok(path)) => Stored::File(path),
             _ => Stored::Memory(body),
         };
         Sealed {
-            id: name.id,
-            items: name.items,
+            id: batch.batch_id,
+            items: batch.len(),
             bytes,
             dropped,
             verified: true,
-            crash: name.crash,
+            crash: spool::name::holds_crash(batch),
             split,
             stored,
         }

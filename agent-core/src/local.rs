@@ -1,0 +1,330 @@
+//! A single-threaded agent for hosts without threads or files (the browser, through wasm).
+//!
+//! [`LocalAgent`] is the same core as [`crate::Agent`] (flag evaluation, impression rules,
+//! `exception.*` error events, global properties, the [`Pipeline`] with its batching, dedupe,
+//! retry and drop policy) without the worker thread, the spool directory or the native
+//! transport: the host owns it, calls it from its event loop, drives time-based work with
+//! [`LocalAgent::tick`] from its timers, pulls uploads with [`LocalAgent::next_upload`], and keeps
+//! unsent batches and the flag cache in its own storage ([`LocalAgent::take_unsent`] /
+//! [`LocalAgent::restore`], [`LocalAgent::flag_cache`] / [`LocalAgent::load_flag_cache`]).
+//! Nothing here blocks, sleeps, spawns or touches the file system.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::agent::events::error_properties;
+use crate::agent::{ANONYMOUS_KEY, impression_for};
+use crate::clock::Clock;
+use crate::flags::{Attributes, Evaluation, FlagError, FlagSet};
+use crate::pipeline::{MAX_WAIT_MS, Pipeline, PipelineConfig, PipelineError, PipelineStats};
+use crate::spool::SpoolError;
+use crate::upload::{UploadResult, UploadTask};
+use crate::wire::{FlagChanges, event_types, is_valid_event_type};
+use crate::worker::{EventCmd, build_event, impression};
+
+/// Drop reason of events whose type does not match the wire pattern (as [`crate::Agent`]).
+pub const INVALID: &str = "invalid";
+
+/// Settings of a [`LocalAgent`].
+#[derive(Debug, Clone)]
+pub struct LocalConfig {
+    /// The pipeline's limits (its `spool_dir` should be `None` where there is no file system).
+    pub pipeline: PipelineConfig,
+    /// Traffic type of events until [`LocalAgent::identify`] names another.
+    pub traffic_type: String,
+    /// Event type of tracked errors: `error` by default; the browser agent uses `rum.error`.
+    pub error_event_type: String,
+}
+
+impl LocalConfig {
+    /// Defaults for `sdk_key`: the pipeline's defaults, traffic type `user`, errors as `error`.
+    pub fn new(pipeline: PipelineConfig) -> Self {
+        LocalConfig {
+            pipeline,
+            traffic_type: "user".to_owned(),
+            error_event_type: event_types::ERROR.to_owned(),
+        }
+    }
+}
+
+/// The user's consent to telemetry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Consent {
+    /// Record and send.
+    Granted,
+    /// Record nothing and forget what is queued (flags are still evaluated).
+    Declined,
+    /// Not decided yet: record and queue, but send nothing until granted.
+    #[default]
+    Unknown,
+}
+
+/// A failure of a [`LocalAgent`] call that takes outside data.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    /// Flag definitions (or a flag cache) are not valid JSON of the wire format.
+    #[error("flag definitions: {0}")]
+    FlagsJson(#[from] serde_json::Error),
+    /// Flag definitions are invalid.
+    #[error("flag definitions: {0}")]
+    Flags(#[from] FlagError),
+    /// A stored batch is not a gzip JSON batch.
+    #[error("stored batch: {0}")]
+    Batch(#[from] SpoolError),
+    /// The pipeline could not be opened.
+    #[error("pipeline: {0}")]
+    Pipeline(#[from] PipelineError),
+}
+
+/// Who events and impressions are attributed to.
+#[derive(Debug, Clone)]
+struct Identity {
+    key: String,
+    traffic_type: String,
+    bucketing_key: Option<String>,
+}
+
+/// The agent core driven by its host, one call at a time, without threads or files.
+#[derive(Debug)]
+pub struct LocalAgent {
+    clock: Arc<dyn Clock>,
+    flags: FlagSet,
+    pipeline: Pipeline,
+    identity: Identity,
+    globals: Map<String, Value>,
+    consent: Consent,
+    error_event_type: String,
+}
+
+impl LocalAgent {
+    /// A new agent with no flag definitions, identity [`ANONYMOUS_KEY`] and consent
+    /// [`Consent::Unknown`].
+    pub fn new(config: LocalConfig, clock: Arc<dyn Clock>) -> Result<Self, LocalError> {
+        let pipeline = Pipeline::new(config.pipeline, clock.clone())?;
+        Ok(LocalAgent {
+            clock,
+            flags: FlagSet::empty(),
+            pipeline,
+            identity: Identity {
+                key: ANONYMOUS_KEY.to_owned(),
+                traffic_type: config.traffic_type,
+                bucketing_key: None,
+            },
+            globals: Map::new(),
+            consent: Consent::Unknown,
+            error_event_type: config.error_event_type,
+        })
+    }
+
+    /// Sets who later events and evaluations are for; `traffic_type` and `bucketing_key` keep
+    /// their current value when `None` (an empty bucketing key clears it).
+    pub fn identify(&mut self, key: &str, traffic_type: Option<&str>, bucketing_key: Option<&str>) {
+        self.identity.key = key.to_owned();
+        if let Some(tt) = traffic_type {
+            self.identity.traffic_type = tt.to_owned();
+        }
+        if let Some(b) = bucketing_key {
+            self.identity.bucketing_key = (!b.is_empty()).then(|| b.to_owned());
+        }
+    }
+
+    /// The current key.
+    pub fn key(&self) -> &str {
+        &self.identity.key
+    }
+
+    /// The current traffic type.
+    pub fn traffic_type(&self) -> &str {
+        &self.identity.traffic_type
+    }
+
+    /// Adds a property merged into every later event (an event's own properties win).
+    pub fn set_global_property(&mut self, name: &str, value: Value) {
+        self.globals.insert(name.to_owned(), value);
+    }
+
+    /// Removes a global property.
+    pub fn remove_global_property(&mut self, name: &str) {
+        self.globals.remove(name);
+    }
+
+    /// Sets the user's consent; declining forgets everything queued.
+    pub fn set_consent(&mut self, consent: Consent) {
+        self.consent = consent;
+        if consent == Consent::Declined {
+            self.pipeline.flush();
+            drop(self.pipeline.take_unsent());
+        }
+    }
+
+    /// The current consent.
+    pub fn consent(&self) -> Consent {
+        self.consent
+    }
+
+    fn recording(&self) -> bool {
+        self.consent != Consent::Declined
+    }
+
+    /// Evaluates `flag` for the current identity and records an impression (as
+    /// [`crate::Agent::treatment`]: none for unknown flags).
+    pub fn treatment(&mut self, flag: &str, attributes: &Attributes) -> Evaluation {
+        let Identity {
+            key, bucketing_key, ..
+        } = self.identity.clone();
+        self.treatment_for(&key, bucketing_key.as_deref(), flag, attributes)
+    }
+
+    /// Evaluates `flag` for `key` (bucketing by `bucketing_key` when given) and records an
+    /// impression.
+    pub fn treatment_for(
+        &mut self,
+        key: &str,
+        bucketing_key: Option<&str>,
+        flag: &str,
+        attributes: &Attributes,
+    ) -> Evaluation {
+        let evaluation = self.flags.evaluate(key, bucketing_key, flag, attributes);
+        if self.recording()
+            && let Some(cmd) =
+                impression_for(&evaluation, key, bucketing_key, flag, self.clock.now_ms())
+        {
+            self.pipeline.push_impression(impression(cmd));
+        }
+        evaluation
+    }
+
+    /// Tracks a custom event for the current identity; false when it was not recorded (invalid
+    /// type, counted `invalid`; or consent declined).
+    pub fn track(
+        &mut self,
+        event_type: &str,
+        value: Option<f64>,
+        properties: Map<String, Value>,
+    ) -> bool {
+        if !self.recording() {
+            return false;
+        }
+        if !is_valid_event_type(event_type) {
+            self.pipeline.count_dropped(INVALID, 1);
+            return false;
+        }
+        let cmd = EventCmd {
+            key: self.identity.key.clone(),
+            event_type: event_type.to_owned(),
+            value: value.filter(|v| v.is_finite()),
+            ts: self.clock.now_ms(),
+            properties,
+            globals: Arc::new(self.globals.clone()),
+        };
+        self.pipeline
+            .push_event(build_event(&self.identity.traffic_type, cmd));
+        true
+    }
+
+    /// Tracks an error described by the host: its type, message and own stack trace, as
+    /// `exception.*` properties of an event of the configured error type.
+    pub fn track_error(&mut self, error_type: &str, message: &str, stack: Option<&str>) -> bool {
+        let properties = error_properties(
+            error_type.to_owned(),
+            message.to_owned(),
+            stack.map(str::to_owned),
+        );
+        let event_type = self.error_event_type.clone();
+        self.track(&event_type, None, properties)
+    }
+
+    /// Applies flag changes (the JSON answer of `GET /api/v1/flags?since=V`); returns the new
+    /// set version.
+    pub fn apply_flag_changes(&mut self, changes: &FlagChanges) -> Result<u64, LocalError> {
+        self.flags = self.flags.apply(changes)?;
+        Ok(self.flags.version())
+    }
+
+    /// [`LocalAgent::apply_flag_changes`] from JSON.
+    pub fn apply_flag_changes_json(&mut self, json: &[u8]) -> Result<u64, LocalError> {
+        let changes: FlagChanges = serde_json::from_slice(json)?;
+        self.apply_flag_changes(&changes)
+    }
+
+    /// Loads a flag cache written by [`LocalAgent::flag_cache`] unless newer definitions are
+    /// already there; returns the set version in use afterwards.
+    pub fn load_flag_cache(&mut self, cache: &[u8]) -> Result<u64, LocalError> {
+        let changes: FlagChanges = serde_json::from_slice(cache)?;
+        let full = FlagChanges {
+            full: true,
+            ..changes
+        };
+        let set = FlagSet::empty().apply(&full)?;
+        if set.version() >= self.flags.version() {
+            self.flags = set;
+        }
+        Ok(self.flags.version())
+    }
+
+    /// The current definitions as a cache to keep in the host's storage.
+    pub fn flag_cache(&self) -> Result<Vec<u8>, LocalError> {
+        Ok(crate::sync::to_cache(&self.flags)?)
+    }
+
+    /// Version of the current flag definitions (0 before any arrived).
+    pub fn flag_set_version(&self) -> u64 {
+        self.flags.version()
+    }
+
+    /// Time-driven work (sealing an overdue batch, releasing late impression counts); call it
+    /// from a timer (`next_upload` does it too).
+    pub fn tick(&mut self) {
+        self.pipeline.tick();
+    }
+
+    /// Seals what is pending into a batch, to be uploaded next.
+    pub fn flush(&mut self) {
+        self.pipeline.flush();
+    }
+
+    /// The next upload to make (see [`crate::upload`]); while consent is not granted, only
+    /// `Wait`: items stay queued.
+    pub fn next_upload(&mut self) -> UploadTask {
+        if self.consent != Consent::Granted {
+            self.pipeline.tick();
+            return UploadTask::Wait { ms: MAX_WAIT_MS };
+        }
+        self.pipeline.next_upload()
+    }
+
+    /// Reports the result of an upload handed out by [`LocalAgent::next_upload`].
+    pub fn upload_result(&mut self, id: Uuid, result: UploadResult) {
+        self.pipeline.upload_result(id, result);
+    }
+
+    /// Seals what is pending and hands every batch not in flight to the host (gzip JSON
+    /// bodies, oldest first), e.g. to keep in its storage or send with a beacon when the page
+    /// goes away; nothing while consent is declined.
+    pub fn take_unsent(&mut self) -> Vec<Vec<u8>> {
+        self.pipeline.flush();
+        let bodies = self.pipeline.take_unsent();
+        if self.recording() { bodies } else { Vec::new() }
+    }
+
+    /// Queues a batch body kept by the host (from [`LocalAgent::take_unsent`], maybe in an
+    /// earlier page load) for upload; `None` when already queued or no room.
+    pub fn restore(&mut self, body: Vec<u8>) -> Result<Option<Uuid>, LocalError> {
+        if !self.recording() {
+            return Ok(None);
+        }
+        Ok(self.pipeline.restore(body)?)
+    }
+
+    /// True when nothing is pending, sealed or in flight.
+    pub fn is_idle(&self) -> bool {
+        self.pipeline.is_idle()
+    }
+
+    /// The pipeline's counters.
+    pub fn stats(&self) -> PipelineStats {
+        self.pipeline.stats()
+    }
+}

@@ -1,0 +1,77 @@
+/** Options of {@link Agent.setup}. */
+export interface AgentOptions {
+  /** Collector base URL, e.g. `https://rum.example.com`. */
+  url: string;
+  /** Longest time (ms) an event waits before its batch is sealed and sent. Default 5000. */
+  pushRate?: number;
+  /** Most items held in memory; beyond it new items are dropped and counted. Default 10000. */
+  queueSize?: number;
+  /** How often (ms) flag definitions are refreshed; 0 = only at setup. Default 30000. */
+  flagsRefreshRate?: number;
+  /** Initial identity key (default `anonymous`), traffic type and bucketing key. */
+  key?: string;
+  trafficType?: string;
+  bucketingKey?: string;
+  /** Initial consent. Default `granted`. */
+  consent?: Consent;
+  /** Automatic capture switches (all on by default); `false` turns all off. */
+  capture?: false | { errors?: boolean; navigation?: boolean; webVitals?: boolean };
+  /** Where the wasm is: URL, Response, bytes or a compiled module. Default: beside the module. */
+  wasm?: string | URL | Response | BufferSource | WebAssembly.Module;
+  /** Storage for unsent batches and the flag cache. Default `localStorage`. */
+  storage?: Pick<Storage, 'getItem' | 'setItem' | 'removeItem'>;
+  /** HTTP for uploads and flag fetches. Default `fetch`. */
+  fetch?: typeof fetch;
+  /** Beacon on page hide. Default `navigator.sendBeacon`. */
+  sendBeacon?: (url: string, body: string) => boolean;
+  /** Runtime name sent with batches. Default `browser`. */
+  platform?: string;
+}
+
+/** `granted`: record and send; `declined`: record nothing, forget the queue; `unknown`: queue, don't send. */
+export type Consent = 'granted' | 'declined' | 'unknown';
+
+/** A flag evaluation. */
+export interface TreatmentResult {
+  treatment: string;
+  /** Why: the matching rule's name or a built-in label (`default rule`, `killed`, …). */
+  label: string;
+  /** The treatment's JSON config, if any. */
+  config: string | null;
+  /** Flag version used (0 when unknown). */
+  version: number;
+}
+
+/** Attribute values a flag can match on. */
+export type Attributes = Record<string, string | number | boolean | string[]>;
+
+/** The browser agent. */
+export declare class Agent {
+  /** Loads the wasm, cached flags and unsent batches; fetching and uploading go on in the background. */
+  static setup(sdkKey: string, options: AgentOptions): Promise<Agent>;
+  /** Resolves once the flag fetch started by setup answered (or failed). */
+  ready(): Promise<void>;
+  /** Sets who later events and evaluations are for. */
+  identify(key: string, trafficType?: string, bucketingKey?: string): void;
+  /** The treatment of `flag` for the current identity (`control` when unknown). */
+  getTreatment(flag: string, attributes?: Attributes): string;
+  /** The treatment with label, config and version. */
+  getTreatmentWithConfig(flag: string, attributes?: Attributes): TreatmentResult;
+  /** Tracks an event; false when not recorded (invalid type, consent declined). */
+  track(type: string, value?: number, properties?: Record<string, unknown>): boolean;
+  /** Tracks an error (type, message and stack of an Error) as `rum.error`. */
+  trackError(errorOrMessage: unknown): boolean;
+  /** Adds a property merged into every later event. */
+  setGlobalProperty(name: string, value: unknown): void;
+  /** Removes a global property. */
+  removeGlobalProperty(name: string): void;
+  /** Sets the user's consent. */
+  setConsent(consent: Consent): void;
+  /** Sends everything queued; true once delivered, false after `timeoutMs` (default 10000). */
+  flush(timeoutMs?: number): Promise<boolean>;
+  /** Traps survived since setup, and queue counters. */
+  stats(): { queued: number; delivered: number; traps: number; flagsVersion: number };
+  /** Stops timers and automatic capture. */
+  close(): void;
+}
+export default Agent;

@@ -1,0 +1,129 @@
+// Automatic capture: uncaught errors and rejections, Navigation Timing, and the web vitals from
+// the browser's own PerformanceObserver entries (no web-vitals dependency: smaller, and these
+// five need only the entry types below). Names: rum.error, rum.page.load.time,
+// rum.page.dom.interactive.time, rum.webvitals.{lcp,inp,cls,fcp,ttfb} with OpenTelemetry's
+// browser.web_vital.* properties.
+
+// Good / poor thresholds (ms, CLS unitless).
+const THRESHOLDS = { lcp: [2500, 4000], inp: [200, 500], cls: [0.1, 0.25], fcp: [1800, 3000], ttfb: [800, 1800] };
+
+const rating = (name, v) => (v <= THRESHOLDS[name][0] ? 'good' : v <= THRESHOLDS[name][1] ? 'needs-improvement' : 'poor');
+
+/** Reports `window` `error` and `unhandledrejection` events; returns a function that stops. */
+export function captureErrors(agent) {
+  const onError = (ev) => {
+    if (ev.error != null) agent.trackError(ev.error);
+    else if (ev.message) {
+      const where = ev.filename ? `\n    at ${ev.filename}:${ev.lineno}:${ev.colno}` : '';
+      agent.trackError({ name: 'Error', message: ev.message, stack: `Error: ${ev.message}${where}` });
+    }
+  };
+  const onRejection = (ev) => {
+    const r = ev.reason;
+    agent.trackError(r instanceof Error ? r : { name: 'UnhandledRejection', message: String(r) });
+  };
+  addEventListener('error', onError);
+  addEventListener('unhandledrejection', onRejection);
+  return () => {
+    removeEventListener('error', onError);
+    removeEventListener('unhandledrejection', onRejection);
+  };
+}
+
+function navigationEntry() {
+  return performance.getEntriesByType?.('navigation')?.[0];
+}
+
+/** Page load time and time to DOM interactive, once the load event has ended. */
+export function captureNavigation(agent) {
+  const report = () => setTimeout(() => {
+    const nav = navigationEntry();
+    if (!nav || !(nav.loadEventEnd > 0)) return;
+    const props = { 'browser.navigation.type': nav.type, 'url.path': location.pathname };
+    agent.track('rum.page.load.time', nav.loadEventEnd - nav.startTime, props);
+    agent.track('rum.page.dom.interactive.time', nav.domInteractive - nav.startTime, props);
+  }, 0);
+  if (document.readyState === 'complete') report();
+  else addEventListener('load', report, { once: true });
+}
+
+function observe(type, cb, opts = {}) {
+  try {
+    const po = new PerformanceObserver((list) => cb(list.getEntries()));
+    po.observe({ type, buffered: true, ...opts });
+    // Delivers entries still queued in the observer (read before reporting).
+    return () => cb(po.takeRecords());
+  } catch {
+    return null; // entry type not supported by this browser
+  }
+}
+
+/**
+ * LCP, INP, CLS, FCP and TTFB. FCP and TTFB are final when seen; LCP, INP and CLS are reported
+ * when the page is hidden (the returned `report()`), once per page view.
+ */
+export function captureWebVitals(agent) {
+  const nav = navigationEntry();
+  const navigationType = nav ? nav.type : 'navigate';
+  const id = `v1-${Date.now()}-${Math.floor(Math.random() * 1e12)}`;
+  const sent = new Set();
+  const send = (name, value) => {
+    if (sent.has(name) || !(value >= 0)) return;
+    sent.add(name);
+    agent.track(`rum.webvitals.${name}`, value, {
+      'browser.web_vital.name': name.toUpperCase(),
+      'browser.web_vital.value': value,
+      'browser.web_vital.delta': value,
+      'browser.web_vital.id': id,
+      'browser.web_vital.rating': rating(name, value),
+      'browser.web_vital.navigation_type': navigationType,
+    });
+  };
+  const activation = nav?.activationStart || 0;
+
+  if (nav) send('ttfb', Math.max(nav.responseStart - activation, 0));
+  observe('paint', (entries) => {
+    for (const e of entries) if (e.name === 'first-contentful-paint') send('fcp', Math.max(e.startTime - activation, 0));
+  });
+
+  let lcp = -1;
+  const lcpObserver = observe('largest-contentful-paint', (entries) => {
+    const last = entries[entries.length - 1];
+    if (last) lcp = Math.max(last.startTime - activation, 0);
+  });
+
+  // CLS: the largest session window (gaps < 1 s, windows < 5 s) of shifts without recent input.
+  let cls = 0, session = 0, first = 0, prev = 0;
+  const clsObserver = observe('layout-shift', (entries) => {
+    for (const e of entries) {
+      if (e.hadRecentInput) continue;
+      if (session && e.startTime - prev < 1000 && e.startTime - first < 5000) session += e.value;
+      else { session = e.value; first = e.startTime; }
+      prev = e.startTime;
+      cls = Math.max(cls, session);
+    }
+  });
+
+  // INP: the longest interaction (by interactionId), or the 98th percentile beyond 50 of them.
+  const interactions = new Map();
+  const onEvents = (entries) => {
+    for (const e of entries) {
+      if (!e.interactionId) continue;
+      interactions.set(e.interactionId, Math.max(interactions.get(e.interactionId) || 0, e.duration));
+    }
+  };
+  const inpObserver = observe('event', onEvents, { durationThreshold: 40 });
+  observe('first-input', onEvents);
+
+  return {
+    report() {
+      if (lcpObserver) { lcpObserver(); if (lcp >= 0) send('lcp', lcp); }
+      if (clsObserver) { clsObserver(); send('cls', cls); }
+      if (inpObserver) inpObserver();
+      if (interactions.size) {
+        const d = [...interactions.values()].sort((a, b) => b - a);
+        send('inp', d[Math.min(d.length - 1, Math.floor(d.length / 50))]);
+      }
+    },
+  };
+}

@@ -1,0 +1,27 @@
+// Drives headless Chromium (Debian's /usr/bin/chromium) with playwright-core through the page of
+// bindings-wasm/tests/browser.rs: load, let the page throw, then navigate away (pagehide → beacon).
+// Prints one JSON line {"treatment": …} for the Rust test.
+import { chromium } from 'playwright-core';
+
+const page_url = process.env.RUM_PAGE_URL;
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run'],
+});
+try {
+  const page = await browser.newPage();
+  page.on('console', (m) => console.error(`page console: ${m.text()}`));
+  page.on('pageerror', (e) => console.error(`page error (expected): ${e.message}`));
+  await page.goto(page_url);
+  const treatment = await (await page.waitForFunction(() => window.__treatment, null, { timeout: 20000 })).jsonValue();
+  // Both errors captured and the fetch uploads of the page-load events done.
+  await page.waitForFunction(() => window.__agent.stats().delivered >= 5, null, { timeout: 20000 });
+  const traps = await page.evaluate(() => window.__agent.traps);
+  // Leaving the page fires pagehide: LCP and CLS go out in a beacon.
+  await page.goto('about:blank');
+  await page.waitForTimeout(500);
+  console.log(JSON.stringify({ treatment, traps }));
+} finally {
+  await browser.close();
+}

@@ -1,0 +1,142 @@
+// Node tests of the package's API over the real wasm (bindings-wasm/pkg, built by
+// scripts/build.sh). Run by bindings-wasm/tests/node.rs, which starts a real collector and passes
+// RUM_URL and RUM_SDK_KEY; it then checks in the collector's database what these tests sent.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { Agent } from '../agent.js';
+import { trap_for_tests } from '../../pkg/rum_agent_wasm.js';
+
+const wasm = readFileSync(new URL('../../pkg/rum_agent_wasm_bg.wasm', import.meta.url));
+const vectors = JSON.parse(readFileSync(new URL('../../../testdata/evaluation-vectors.json', import.meta.url), 'utf8'));
+const URL_ = process.env.RUM_URL;
+const SDK_KEY = process.env.RUM_SDK_KEY;
+const offline = () => Promise.reject(new TypeError('offline'));
+
+class MemoryStorage {
+  constructor() { this.m = new Map(); }
+  getItem(k) { return this.m.has(k) ? this.m.get(k) : null; }
+  setItem(k, v) { this.m.set(k, String(v)); }
+  removeItem(k) { this.m.delete(k); }
+}
+
+/** A fetch that counts batch POSTs and passes everything on to the real one. */
+function countingFetch() {
+  const f = (url, init) => {
+    if (init?.method === 'POST') f.posts += 1;
+    return fetch(url, init);
+  };
+  f.posts = 0;
+  return f;
+}
+
+async function setup(options = {}) {
+  return Agent.setup(SDK_KEY, { url: URL_, wasm, storage: new MemoryStorage(), flagsRefreshRate: 0, pushRate: 200, ...options });
+}
+
+test('every evaluation vector gives the core\'s treatment and label, from the flag cache, offline', async () => {
+  const storage = new MemoryStorage();
+  const version = Math.max(...vectors.flags.map((f) => f.version));
+  storage.setItem('rum-agent:flags', JSON.stringify({ version, flags: vectors.flags, segments: vectors.segments, full: true }));
+  const agent = await setup({ storage, fetch: offline, consent: 'declined' });
+  assert.equal(agent.stats().flagsVersion, version);
+  let checked = 0;
+  for (const c of vectors.cases) {
+    agent.identify(c.key, undefined, c.bucketing_key ?? '');
+    const got = agent.getTreatmentWithConfig(c.flag, c.attributes ?? {});
+    assert.deepEqual([got.treatment, got.label], [c.treatment, c.label], JSON.stringify(c));
+    checked += 1;
+  }
+  assert.equal(checked, vectors.cases.length);
+  assert.ok(checked > 100);
+  agent.close();
+});
+
+test('events, errors and impressions reach the real collector', async () => {
+  const agent = await setup();
+  await agent.ready();
+  agent.identify('node-user', 'user');
+  agent.setGlobalProperty('app.version', '1.2.3');
+  assert.equal(agent.getTreatment('node_flag'), 'on');
+  for (let i = 0; i < 3; i++) assert.ok(agent.track('node.purchase', 10 + i, { item: `sku-${i}` }));
+  assert.equal(agent.track('not valid!', 1), false);
+  try {
+    null.boom();
+  } catch (e) {
+    assert.ok(agent.trackError(e));
+  }
+  assert.ok(agent.trackError('a plain message'));
+  assert.equal(await agent.flush(), true);
+  assert.equal(agent.stats().delivered, 6, '1 impression + 3 events + 2 errors');
+  agent.close();
+});
+
+test('consent unknown queues without sending; granting sends', async () => {
+  const f = countingFetch();
+  const agent = await setup({ consent: 'unknown', fetch: f });
+  agent.identify('consent-user');
+  agent.track('node.consent', 1);
+  assert.equal(await agent.flush(400), false);
+  assert.equal(f.posts, 0);
+  agent.setConsent('granted');
+  assert.equal(await agent.flush(), true);
+  assert.equal(f.posts, 1);
+  agent.close();
+});
+
+test('declined consent records nothing', async () => {
+  const f = countingFetch();
+  const agent = await setup({ consent: 'declined', fetch: f });
+  assert.equal(agent.track('node.declined', 1), false);
+  assert.equal(agent.trackError(new Error('x')), false);
+  assert.equal(agent.stats().queued, 0);
+  agent.close();
+});
+
+test('a trap re-creates the instance and the agent goes on', async () => {
+  const agent = await setup();
+  await agent.ready();
+  agent.identify('trap-user');
+  agent.setGlobalProperty('survived', true);
+  agent._call(() => trap_for_tests());
+  assert.equal(agent.traps, 1);
+  assert.equal(agent.getTreatment('node_flag'), 'on', 'flags and identity restored');
+  assert.ok(agent.track('node.after.trap', 1));
+  assert.equal(await agent.flush(), true);
+  assert.equal(agent.stats().delivered, 2);
+  agent.close();
+});
+
+test('batches a hidden page could not beacon are kept and sent by the next page', async () => {
+  const storage = new MemoryStorage();
+  const first = await setup({ storage, fetch: offline, sendBeacon: () => false });
+  first.identify('stored-user');
+  first.track('node.stored', 1);
+  first.track('node.stored', 2);
+  first._onHide();
+  assert.equal(first.stats().queued, 0);
+  assert.equal(JSON.parse(storage.getItem('rum-agent:unsent')).length, 1);
+  first.close();
+
+  const second = await setup({ storage });
+  assert.equal(storage.getItem('rum-agent:unsent'), null);
+  assert.equal(await second.flush(), true);
+  assert.equal(second.stats().delivered, 2);
+  second.close();
+});
+
+test('the beacon carries plain JSON the collector accepts as text/plain with ?sdk_key=', async () => {
+  const beacons = [];
+  const agent = await setup({ fetch: offline, sendBeacon: (url, body) => { beacons.push([url, body]); return true; } });
+  agent.identify('beacon-user');
+  agent.track('node.beacon', 7);
+  agent._onHide();
+  assert.equal(beacons.length, 1);
+  const [url, body] = beacons[0];
+  assert.ok(url.endsWith(`/api/v1/batch?sdk_key=${SDK_KEY}`), url);
+  const batch = JSON.parse(body);
+  assert.equal(batch.events[0].type ?? batch.events[0].event_type, 'node.beacon');
+  const r = await fetch(url, { method: 'POST', body, headers: { 'content-type': 'text/plain;charset=UTF-8' } });
+  assert.equal(r.status, 202);
+  agent.close();
+});

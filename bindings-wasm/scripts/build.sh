@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Builds the npm package: the wasm (size profile), its wasm-bindgen glue (with the reset function
+# the wrapper uses after a trap), wasm-opt from Debian's binaryen, and the minified ES module.
+#   bindings-wasm/pkg/   wasm-bindgen output (the unbundled ES module the Node tests import)
+#   bindings-wasm/dist/  agent.js (esbuild --minify bundle) + rum_agent_wasm_bg.wasm
+# Needs: rustup target wasm32-unknown-unknown, wasm-bindgen-cli = the crate's version, wasm-opt,
+# `npm ci` in bindings-wasm. CARGO_TARGET_DIR defaults to target/wasm (not the outer build's dir).
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+root="$(cd "$here/.." && pwd)"
+target="${CARGO_TARGET_DIR:-$root/target/wasm}"
+cd "$root"
+CARGO_TARGET_DIR="$target" cargo build -q -p bindings-wasm --lib --target wasm32-unknown-unknown --profile wasm-release
+rm -rf "$here/pkg" "$here/dist"
+# wasm-opt runs on rustc's output, before wasm-bindgen: Debian's wasm-opt 108 mistypes the
+# externref table wasm-bindgen adds (calls then fail with "invalid index into function table").
+# It must be told which post-MVP features rustc emits.
+opt="$target/wasm32-unknown-unknown/wasm-release/rum_agent_wasm.opt.wasm"
+wasm-opt -Oz --strip-debug --strip-producers \
+  --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+  --enable-mutable-globals --enable-reference-types --enable-multivalue \
+  "$target/wasm32-unknown-unknown/wasm-release/rum_agent_wasm.wasm" -o "$opt"
+wasm-bindgen --target web --experimental-reset-state-function --no-typescript \
+  --out-name rum_agent_wasm --out-dir "$here/pkg" "$opt"
+mkdir -p "$here/dist"
+cp "$here/pkg/rum_agent_wasm_bg.wasm" "$here/dist/"
+"$here/node_modules/.bin/esbuild" "$here/js/agent.js" --bundle --format=esm --minify \
+  --target=es2020 --log-level=warning --outfile="$here/dist/agent.js"
