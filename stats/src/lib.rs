@@ -14,6 +14,7 @@ pub mod bvn;
 pub mod correlation;
 pub mod degradation;
 pub mod error;
+pub mod min_samples;
 pub mod normal;
 pub mod quadrature;
 pub mod schedule;
