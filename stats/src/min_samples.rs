@@ -135,10 +135,10 @@ mod tests {
         ma.merge(&mb);
         assert!((ma.skewness().unwrap() - want).abs() < 1e-10);
         assert_eq!(ma.moments.count, 203);
-        // scipy.stats.skew([1, 2, 3, 10]) = 1.0903899497...
+        // scipy.stats.skew([1, 2, 3, 10]) = 1.0182337649086284
         let mut s = SkewMoments::default();
         [1.0, 2.0, 3.0, 10.0].iter().for_each(|&x| s.push(x));
-        assert!((s.skewness().unwrap() - 1.090_389_949_7).abs() < 1e-9);
+        assert!((s.skewness().unwrap() - 1.018_233_764_908_628_4).abs() < 1e-12);
     }
 
     #[test]
