@@ -76,6 +76,7 @@ fn config(mode: Mode) -> MonitorConfig {
         floor: None,
         fail_fast: None,
         min_samples: 355,
+        min_samples_rule: Default::default(),
         window_minutes: WINDOW,
         baseline_treatment: "off".into(),
     }

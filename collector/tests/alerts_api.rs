@@ -227,6 +227,7 @@ fn monitor_alerts() -> Vec<collector::alerts::monitor::AlertSnapshot> {
         floor: None,
         fail_fast: None,
         min_samples: 355,
+        min_samples_rule: Default::default(),
         window_minutes: 30,
         baseline_treatment: "off".into(),
     };
@@ -252,11 +253,13 @@ fn monitor_alerts() -> Vec<collector::alerts::monitor::AlertSnapshot> {
                         n: 1000,
                         mean: 1.0,
                         variance: 1.0,
+                        skewness: None,
                     },
                     treatment: ArmSummary {
                         n: 1000,
                         mean: 1.2 + 0.1 * k as f64,
                         variance: 1.0,
+                        skewness: None,
                     },
                     rho: Some(0.8),
                     srm: k == 3 && flag == "search",
@@ -382,6 +385,7 @@ fn monitor_state_round_trips_through_the_store() {
         floor: None,
         fail_fast: None,
         min_samples: 100,
+        min_samples_rule: Default::default(),
         window_minutes: 1440,
         baseline_treatment: "off".into(),
     };
@@ -392,11 +396,13 @@ fn monitor_state_round_trips_through_the_store() {
             n: 200,
             mean: 1.0,
             variance: 1.0,
+            skewness: None,
         },
         treatment: ArmSummary {
             n: 200,
             mean: 1.1,
             variance: 1.0,
+            skewness: None,
         },
         rho: None,
         srm: false,

@@ -35,13 +35,19 @@ fn config(mode: Mode, window: u32) -> MonitorConfig {
         floor: None,
         fail_fast: None,
         min_samples: 355,
+        min_samples_rule: Default::default(),
         window_minutes: window,
         baseline_treatment: "off".into(),
     }
 }
 
 fn arm(n: u64, mean: f64, variance: f64) -> ArmSummary {
-    ArmSummary { n, mean, variance }
+    ArmSummary {
+        n,
+        mean,
+        variance,
+        skewness: None,
+    }
 }
 
 fn input(k: usize, b: ArmSummary, t: ArmSummary, rho: Option<f64>) -> CheckInput {

@@ -5,6 +5,8 @@ use crate::quadrature::gl96;
 
 /// Lower limit of the integral; Phi(-9) ~ 1e-19 is negligible.
 const LOWER: f64 = -9.0;
+/// Standard normal tail beyond 37 is below 6e-300.
+const TAIL_CUT: f64 = 37.0;
 
 /// P(Z' < c_prev, Z >= c) for standard normals with correlation `rho` in [0, 1).
 pub fn q_chain(c_prev: f64, c: f64, rho: f64) -> f64 {
@@ -45,7 +47,16 @@ impl QChain {
         self.rho_x
             .iter()
             .zip(&self.weight_pdf)
-            .map(|(rx, wp)| wp * normal::sf((c - rx) / self.s))
+            .map(|(rx, wp)| {
+                let z = (c - rx) / self.s;
+                // Beyond TAIL_CUT the tail is < 1e-300 (subnormal further out, and subnormal
+                // arithmetic is slow); it cannot move Q at any spend we use.
+                if z > TAIL_CUT {
+                    0.0
+                } else {
+                    wp * normal::sf(z)
+                }
+            })
             .sum()
     }
 }

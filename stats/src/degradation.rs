@@ -159,10 +159,9 @@ pub fn threshold_abs(
     Ok(t)
 }
 
-/// Opt-in stricter minimum for skewed metrics: 355 max(1, skew^2).
+/// Opt-in stricter minimum for skewed metrics: 355 max(1, skew^2) (see [`crate::min_samples`]).
 pub fn min_samples_for_skew(skewness: f64) -> Result<u64, StatsError> {
-    let s = finite("skewness", skewness)?;
-    Ok((DEFAULT_MIN_SAMPLES as f64 * (s * s).max(1.0)).ceil() as u64)
+    crate::min_samples::skew_adjusted(DEFAULT_MIN_SAMPLES, skewness)
 }
 
 /// Runs the check with critical value `critical` (computed at `Direction::level_per_side`).

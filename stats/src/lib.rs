@@ -15,6 +15,7 @@ pub mod correlation;
 pub mod degradation;
 pub mod error;
 pub mod key_metrics;
+pub mod min_samples;
 pub mod normal;
 pub mod quadrature;
 pub mod schedule;

@@ -29,6 +29,7 @@ use stats::correlation::{CoMoments, adjacent_correlation};
 use stats::degradation::{
     CheckOutcome, Direction, Ineligible, MonitorInput, NoiseFloor, Threshold, evaluate,
 };
+use stats::min_samples::MinSamplesRule;
 use stats::schedule::Schedule;
 use stats::summary::{ArmStats, Moments};
 
@@ -82,6 +83,10 @@ pub struct MonitorConfig {
     pub fail_fast: Option<FailFast>,
     /// Users per arm before a check may test.
     pub min_samples: u64,
+    /// Fixed minimum or the skew-adjusted one (needs [`ArmSummary::skewness`]); absent in states
+    /// stored before the option existed, hence the default.
+    #[serde(default)]
+    pub min_samples_rule: MinSamplesRule,
     /// Window length in minutes.
     pub window_minutes: u32,
     /// Name of the baseline treatment.
@@ -97,6 +102,10 @@ pub struct ArmSummary {
     pub mean: f64,
     /// Sample variance (0 below two users).
     pub variance: f64,
+    /// Sample skewness of the per-user values, for the skew-adjusted minimum; `None` when
+    /// unknown or undefined (the configured minimum then applies as is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skewness: Option<f64>,
 }
 
 impl From<&Moments> for ArmSummary {
@@ -105,6 +114,7 @@ impl From<&Moments> for ArmSummary {
             n: m.count,
             mean: m.mean,
             variance: m.variance().unwrap_or(0.0),
+            skewness: None,
         }
     }
 }
@@ -314,6 +324,9 @@ fn check_arm(a: &ArmSummary) -> Result<(), MonitorError> {
             range: "[0, inf)",
         }));
     }
+    if a.skewness.is_some_and(|s| !s.is_finite()) {
+        return Err(not_finite("skewness"));
+    }
     Ok(())
 }
 
@@ -497,7 +510,10 @@ impl Monitor {
             direction: self.config.direction,
             threshold: self.config.threshold,
             floor: self.config.floor,
-            min_samples: self.config.min_samples,
+            min_samples: self.config.min_samples_rule.required(
+                self.config.min_samples,
+                [baseline.skewness, treatment.skewness],
+            )?,
         };
         Ok(Some(evaluate(&input, critical)?))
     }

@@ -79,7 +79,8 @@ pub fn extend(doc: &mut Value) {
             } },
             "floor": { "type": ["object", "null"], "required": ["delta", "ratio"], "description": "Noise floor; replaces the kind's", "properties": { "delta": num, "ratio": num } },
             "fail_fast": { "type": ["object", "null"], "required": ["threshold"], "properties": { "threshold": schema("Threshold"), "min_samples": { "type": "integer", "default": 30 } } },
-            "min_samples": { "type": "integer", "minimum": 2, "default": 355 }
+            "min_samples": { "type": "integer", "minimum": 2, "default": 355 },
+            "min_samples_rule": { "type": "string", "enum": ["fixed", "skew_adjusted"], "default": "fixed", "description": "skew_adjusted (opt-in, for rare or skewed metrics): a check tests only once each arm has min_samples * max(1, s^2) users, s = the larger per-user sample skewness of the two arms (a 2 % conversion metric needs ~16,700)" }
         } },
         "AlertPolicy": { "allOf": [schema("PolicySpec"), { "type": "object", "properties": { "id": int, "created_at": int, "updated_at": int } }] },
         "AccountSettings": { "type": "object", "additionalProperties": false, "properties": {

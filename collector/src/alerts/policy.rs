@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 use stats::boundary::Mode;
 use stats::degradation::{DEFAULT_MIN_SAMPLES, Direction, NoiseFloor, Threshold};
+use stats::min_samples::MinSamplesRule;
 use stats::schedule::{DEFAULT_WINDOW_MINUTES, validate_window};
 
 use super::monitor::MonitorConfig;
@@ -197,6 +198,10 @@ pub struct PolicySpec {
     /// Users each arm needs before a check may test (default 355).
     #[serde(default = "default_min_samples")]
     pub min_samples: u64,
+    /// `fixed` (default): `min_samples` as is; `skew_adjusted` (opt-in, for rare or skewed
+    /// metrics): `min_samples * max(1, s^2)`, s = the larger per-user sample skewness of the arms.
+    #[serde(default)]
+    pub min_samples_rule: MinSamplesRule,
 }
 
 /// A stored policy.
@@ -323,6 +328,7 @@ impl AlertPolicy {
             floor: self.spec.effective_floor(),
             fail_fast: self.spec.fail_fast,
             min_samples: self.spec.min_samples,
+            min_samples_rule: self.spec.min_samples_rule,
             window_minutes,
             baseline_treatment: baseline_treatment.to_string(),
         })
@@ -427,6 +433,18 @@ mod tests {
         let s = spec();
         assert_eq!(s.threshold, Threshold::Relative(0.0));
         assert_eq!(s.min_samples, 355);
+        assert_eq!(s.min_samples_rule, MinSamplesRule::Fixed);
+        let skew: PolicySpec = serde_json::from_value(serde_json::json!(
+            {"name": "rare", "metric_id": 1, "min_samples_rule": "skew_adjusted"}
+        ))
+        .unwrap();
+        assert_eq!(skew.min_samples_rule, MinSamplesRule::SkewAdjusted);
+        assert!(
+            serde_json::from_value::<PolicySpec>(serde_json::json!(
+                {"name": "x", "metric_id": 1, "min_samples_rule": "bogus"}
+            ))
+            .is_err()
+        );
         assert!(s.validate().is_ok());
         let field = |f: &dyn Fn(&mut PolicySpec)| {
             let mut s = spec();

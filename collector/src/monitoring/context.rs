@@ -208,10 +208,16 @@ pub fn arm(kv: &KeyedValues, m: usize, treatment: &str) -> (ArmSummary, HashMap<
     } else {
         values.iter().map(|(_, v)| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64
     };
+    // Sample skewness g1 for a policy's skew-adjusted minimum (undefined below 3 users or
+    // at zero variance).
+    let m2: f64 = values.iter().map(|(_, v)| (v - mean).powi(2)).sum();
+    let m3: f64 = values.iter().map(|(_, v)| (v - mean).powi(3)).sum();
+    let skewness = (n >= 3 && m2 > 0.0).then(|| (n as f64).sqrt() * m3 / m2.powf(1.5));
     let summary = ArmSummary {
         n: n as u64,
         mean,
         variance,
+        skewness,
     };
     (summary, values.iter().copied().collect())
 }

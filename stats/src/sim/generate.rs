@@ -14,7 +14,44 @@ pub enum Family {
     Pct,
     /// Cumulative event count, Gamma(0.5)-Poisson with mean 1 per hour.
     Count,
+    /// Rare 0/1 fixed at exposure with p = [`BINARY_P`] (skewness 6.9): the skew-rule cells.
+    Binary,
 }
+
+/// Arrival pattern of users over the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Arrival {
+    /// Uniform over the window.
+    #[default]
+    Uniform,
+    /// Half the users uniformly in the first hour, the rest uniformly over the remaining window
+    /// (all uniform when the window is an hour or shorter).
+    Burst,
+}
+
+/// Length (minutes) of the burst of [`Arrival::Burst`].
+const BURST_MINUTES: f64 = 60.0;
+
+impl Arrival {
+    /// One user's arrival time in minutes after the version change, in [0, window).
+    pub fn sample<R: Rng>(self, rng: &mut R, window: f64) -> f64 {
+        let u = rng.random::<f64>();
+        match self {
+            Arrival::Burst if window > BURST_MINUTES => {
+                if u < 0.5 {
+                    2.0 * u * BURST_MINUTES
+                } else {
+                    BURST_MINUTES + (2.0 * u - 1.0) * (window - BURST_MINUTES)
+                }
+            }
+            _ => u * window,
+        }
+    }
+}
+
+/// Conversion probability of the `binary` family (baseline).
+pub const BINARY_P: f64 = 0.02;
 
 /// Eventual conversion probability of the `pct` family.
 const PCT_CONVERT: f64 = 0.65;
@@ -45,6 +82,11 @@ pub fn fill_user<R: Rng>(
                 .unwrap_or(1.0)
                 * scale;
             values[first..].fill(v);
+        }
+        Family::Binary => {
+            if rng.random::<f64>() < (BINARY_P * scale).min(1.0) {
+                values[first..].fill(1.0);
+            }
         }
         Family::Pct => {
             if rng.random::<f64>() < (PCT_CONVERT * scale).min(1.0) {

@@ -2,14 +2,19 @@
 //! window per path with every scheduled check applied, first alert per mode, A/A false-alert
 //! rate, power, time to detect and the dominance property.
 
+mod gauss;
 mod generate;
 pub mod key_family;
 mod path;
+mod srm;
 
-pub use generate::Family;
+pub use gauss::gaussian_hw_rate;
+pub use generate::{Arrival, BINARY_P, Family};
 pub use path::{PathResult, Workspace, simulate_path};
+pub use srm::{SrmCellResult, run_srm_cell};
 
 use crate::error::{StatsError, open_unit};
+use crate::min_samples::MinSamplesRule;
 use crate::schedule::Schedule;
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +37,13 @@ pub struct SimConfig {
     pub alpha: f64,
     /// Minimum users per arm before a check is eligible.
     pub min_samples: u64,
+    /// Fixed minimum, or the opt-in skew-adjusted one (min_samples * max(1, skew^2)).
+    pub min_samples_rule: MinSamplesRule,
+    /// Arrival pattern.
+    pub arrival: Arrival,
+    /// Real treatment share of the assignment when it differs from `treatment_share` (an injected
+    /// sample-ratio mismatch; used by [`run_srm_cell`]).
+    pub assigned_share: Option<f64>,
     /// Seed of path 0; path i uses a seed derived from (seed, i).
     pub seed: u64,
 }
@@ -47,6 +59,9 @@ impl Default for SimConfig {
             threshold: 0.0,
             alpha: 0.05,
             min_samples: crate::degradation::DEFAULT_MIN_SAMPLES,
+            min_samples_rule: MinSamplesRule::Fixed,
+            arrival: Arrival::Uniform,
+            assigned_share: None,
             seed: 1,
         }
     }
@@ -88,7 +103,7 @@ pub struct CellResult {
     pub sequential_earlier: u64,
 }
 
-fn summarize_mode(firsts: &[Option<usize>], offsets: &[u32]) -> ModeSummary {
+pub(crate) fn summarize_mode(firsts: &[Option<usize>], offsets: &[u32]) -> ModeSummary {
     let paths = firsts.len() as f64;
     let mut hist = vec![0u64; offsets.len()];
     for k in firsts.iter().flatten() {
@@ -113,22 +128,28 @@ fn summarize_mode(firsts: &[Option<usize>], offsets: &[u32]) -> ModeSummary {
     }
 }
 
-/// Simulates `paths` windows of one cell on `threads` threads (results do not depend on threads).
-pub fn run_cell(config: &SimConfig, paths: u64, threads: usize) -> Result<CellResult, StatsError> {
-    open_unit("alpha", config.alpha)?;
-    open_unit("treatment_share", config.treatment_share)?;
-    let schedule = Schedule::default();
-    let offsets = schedule.offsets_in(config.window_minutes)?.to_vec();
+/// Runs `f(workspace, i)` for path indices 0..paths on `threads` threads, in index order
+/// (so results do not depend on the thread count).
+pub(crate) fn parallel_paths<W, T, F>(
+    paths: u64,
+    threads: usize,
+    f: F,
+) -> Result<Vec<T>, StatsError>
+where
+    W: Default,
+    T: Send,
+    F: Fn(&mut W, u64) -> Result<T, StatsError> + Sync,
+{
     let threads = threads.clamp(1, 64) as u64;
     let chunk = paths.div_ceil(threads);
-    let results: Vec<Result<Vec<PathResult>, StatsError>> = std::thread::scope(|s| {
+    let f = &f;
+    let results: Vec<Result<Vec<T>, StatsError>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
-                let offsets = &offsets;
                 s.spawn(move || {
-                    let mut ws = path::Workspace::default();
+                    let mut ws = W::default();
                     (t * chunk..((t + 1) * chunk).min(paths))
-                        .map(|i| simulate_path(config, offsets, i, &mut ws))
+                        .map(|i| f(&mut ws, i))
                         .collect()
                 })
             })
@@ -145,6 +166,18 @@ pub fn run_cell(config: &SimConfig, paths: u64, threads: usize) -> Result<CellRe
     for r in results {
         all.extend(r?);
     }
+    Ok(all)
+}
+
+/// Simulates `paths` windows of one cell on `threads` threads (results do not depend on threads).
+pub fn run_cell(config: &SimConfig, paths: u64, threads: usize) -> Result<CellResult, StatsError> {
+    open_unit("alpha", config.alpha)?;
+    open_unit("treatment_share", config.treatment_share)?;
+    let schedule = Schedule::default();
+    let offsets = schedule.offsets_in(config.window_minutes)?.to_vec();
+    let all = parallel_paths(paths, threads, |ws: &mut Workspace, i| {
+        simulate_path(config, &offsets, i, ws)
+    })?;
     let pick = |f: fn(&PathResult) -> Option<usize>| all.iter().map(f).collect::<Vec<_>>();
     let b = pick(|p| p.bonferroni);
     let s = pick(|p| p.sequential);

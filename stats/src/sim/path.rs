@@ -7,7 +7,7 @@ use crate::boundary::{HwChain, bonferroni_critical};
 use crate::correlation::{CoMoments, adjacent_correlation};
 use crate::degradation::{Direction, MonitorInput, Threshold, evaluate};
 use crate::error::StatsError;
-use crate::summary::Moments;
+use crate::min_samples::SkewMoments;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -34,7 +34,7 @@ pub struct Workspace {
 }
 
 /// Seed of path `index` derived from the cell seed (SplitMix64 finaliser).
-fn path_seed(seed: u64, index: u64) -> u64 {
+pub(crate) fn path_seed(seed: u64, index: u64) -> u64 {
     let mut z = seed ^ index.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -60,7 +60,7 @@ pub fn simulate_path(
 
     ws.arrivals.clear();
     ws.arrivals
-        .extend((0..n).map(|_| rng.random::<f64>() * window));
+        .extend((0..n).map(|_| cfg.arrival.sample(&mut rng, window)));
     ws.arrivals.sort_by(f64::total_cmp);
     ws.treated.clear();
     ws.values.clear();
@@ -100,20 +100,23 @@ pub fn simulate_path(
     for (j, &t) in offsets.iter().enumerate() {
         let present = ws.arrivals.partition_point(|&a| a <= t as f64);
         let col = &ws.values[j * n..j * n + present];
-        let mut arms = [Moments::default(), Moments::default()];
+        let mut arms = [SkewMoments::default(), SkewMoments::default()];
         for (v, &tr) in col.iter().zip(&ws.treated) {
             arms[tr as usize].push(*v);
         }
         let (Ok(baseline), Ok(treatment)) = (arms[0].arm(), arms[1].arm()) else {
             continue;
         };
+        let min_samples = cfg
+            .min_samples_rule
+            .required(cfg.min_samples, [arms[0].skewness(), arms[1].skewness()])?;
         let input = MonitorInput {
             baseline,
             treatment,
             direction: Direction::HigherIsBad,
             threshold: Threshold::Relative(cfg.threshold),
             floor: None,
-            min_samples: cfg.min_samples,
+            min_samples,
         };
         let o = evaluate(&input, z_bonf)?;
         if o.ineligible.is_some() {
