@@ -232,3 +232,72 @@ async fn pending_deliveries_survive_a_restart_and_arrive_exactly_once() {
     assert_eq!(key, 1, "one key-metric and one policy notification");
     second.shutdown().await.expect("clean shutdown");
 }
+
+/// A collector killed after storing a policy alert but before queueing its notification (the
+/// alert is in the store, nothing in the outbox): the next run of the next collector acts on it,
+/// once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_stored_but_not_acted_on_is_notified_by_the_next_run() {
+    let got = Received::default();
+    let app = axum::Router::new()
+        .route("/hook", post(hook))
+        .with_state(got.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = collector(dir.path()).await;
+    let admin = Admin::new(&first);
+    let (channel, version, start) = setup(&admin, &url).await;
+    traffic(&first, version, start).await;
+    let r = run(&admin, start + 120 * MINUTE).await;
+    assert_eq!(r["alerts_fired"], 1, "{r}");
+    assert_eq!(r["recovered_alerts"], 0, "{r}");
+    let policy_alert = r["alert_ids"][0].as_i64().expect("alert id");
+    admin
+        .deliveries_until(channel, |rows| {
+            rows.iter().filter(|d| d["success"] == true).count() == 2
+        })
+        .await;
+    first.shutdown().await.expect("clean shutdown");
+
+    // Put the store back to the moment between storing the alert and acting on it.
+    {
+        let db = rusqlite::Connection::open(dir.path().join("collector.db")).expect("open db");
+        let n = db
+            .execute(
+                "UPDATE alerts SET acted = 0, notified = 0 WHERE id = ?1 AND kind = 'policy'",
+                [policy_alert],
+            )
+            .expect("reset alert");
+        assert_eq!(n, 1);
+        db.execute("DELETE FROM notification_outbox", [])
+            .expect("empty outbox");
+    }
+    got.0.lock().expect("lock").clear();
+
+    let second = collector(dir.path()).await;
+    let admin = Admin::new(&second);
+    let r = run(&admin, start + 125 * MINUTE).await;
+    assert_eq!(r["recovered_alerts"], 1, "{r}");
+    assert_eq!(r["alerts_fired"], 0, "{r}");
+    assert_eq!(r["notifications"], 1, "{r}");
+    admin
+        .deliveries_until(channel, |rows| {
+            rows.iter().filter(|d| d["success"] == true).count() == 3
+        })
+        .await;
+    // Acted on once: a further run finds nothing to recover.
+    let again = run(&admin, start + 130 * MINUTE).await;
+    assert_eq!(again["recovered_alerts"], 0, "{again}");
+    assert_eq!(again["notifications"], 0, "{again}");
+    let received = got.0.lock().expect("lock").clone();
+    assert_eq!(received.len(), 1, "{received:?}");
+    let (_, _, valid, body) = &received[0];
+    assert!(valid, "HMAC signature does not verify");
+    assert_eq!(body["alert"]["alert_id"], json!(policy_alert), "{body}");
+    second.shutdown().await.expect("clean shutdown");
+}

@@ -87,6 +87,12 @@ CREATE INDEX alerts_flag ON alerts (flag, created_at);
 /// `kind` column, `policy_id` 0 (no policy has id 0), threshold 0, and the key-metric test in
 /// `detail`. Rows of the old `key_metric_alerts` table move over; the per-version state of the
 /// key-metric family's boundary gets its own table.
+/// Policy alerts remember whether their actions (kill, notification) were taken, so a run
+/// interrupted between storing an alert and acting on it acts at the next run. Existing alerts
+/// count as acted on.
+pub const ACTED_MIGRATION: &str = "ALTER TABLE alerts ADD COLUMN acted INTEGER NOT NULL DEFAULT 1;";
+
+/// Key-metric alerts join the alerts table.
 pub const KEY_ALERTS_MIGRATION: &str = r#"
 ALTER TABLE alerts ADD COLUMN kind TEXT NOT NULL DEFAULT 'policy'
     CHECK (kind IN ('policy', 'key_metric'));
@@ -157,6 +163,8 @@ pub trait AlertStore {
     /// Creates the alert of a snapshot's key, or updates its values (state and actions kept);
     /// true when created.
     fn upsert_alert(&self, snapshot: AlertSnapshot) -> Result<(Alert, bool), StoreError>;
+    /// Fired policy alerts whose actions (kill, notification) were not taken yet, oldest first.
+    fn unacted_alerts(&self) -> Result<Vec<Alert>, StoreError>;
     /// Policy alerts, newest first (`filter.kind` is ignored).
     fn alerts(&self, filter: AlertFilter) -> Result<Vec<Alert>, StoreError>;
     /// One policy alert.
@@ -375,9 +383,9 @@ fn write_alert(c: &mut Connection, a: &AlertSnapshot) -> Result<(Alert, bool), S
                  impact_abs, impact_rel, interval_abs_low, interval_abs_high, interval_rel_low, \
                  interval_rel_high, threshold_abs, critical, check_index, check_time, mode, srm, \
                  detail, updated_at, created_at, flag, version, metric_id, policy_id, treatment, \
-                 baseline_treatment, reason, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
-                 ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?18, ?19, ?20, ?21, ?22, ?23, ?24, \
-                 ?25, 'fired')",
+                 baseline_treatment, reason, state, acted) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, \
+                 ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?18, ?19, ?20, ?21, ?22, ?23, \
+                 ?24, ?25, 'fired', 0)",
             )?;
             let version = k.version as i64;
             let mut all: Vec<&dyn rusqlite::ToSql> = values.to_vec();
@@ -547,6 +555,19 @@ impl AlertStore for SqliteStore {
         self.write(move |c| write_alert(c, &snapshot))
     }
 
+    fn unacted_alerts(&self) -> Result<Vec<Alert>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {ALERT_COLUMNS} FROM alerts WHERE kind = 'policy' AND acted = 0 \
+                 AND state = 'fired' ORDER BY id"
+            ))?;
+            let rows = stmt
+                .query_map([], alert_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter().map(to_alert).collect()
+        })
+    }
+
     fn alerts(&self, filter: AlertFilter) -> Result<Vec<Alert>, StoreError> {
         let limit = filter.limit.unwrap_or(100).clamp(1, 1000);
         self.read(|c| {
@@ -647,7 +668,7 @@ impl AlertStore for SqliteStore {
         self.write(move |c| {
             let n = c.execute(
                 "UPDATE alerts SET notified = MAX(notified, ?1), \
-                 flag_killed = MAX(flag_killed, ?2), updated_at = ?3 WHERE id = ?4",
+                 flag_killed = MAX(flag_killed, ?2), acted = 1, updated_at = ?3 WHERE id = ?4",
                 params![notified, flag_killed, now_ms(), id],
             )?;
             if n == 0 {

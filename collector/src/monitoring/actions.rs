@@ -63,9 +63,16 @@ pub fn details(f: &Fired, flag_killed: bool) -> AlertDetails {
 
 /// Kills, notifies and records, for each new alert; failures go to `summary.errors`.
 pub async fn act(state: &AppState, fired: Vec<Fired>, summary: &mut RunSummary) {
-    for f in fired {
+    for f in &fired {
         summary.alerts_fired += 1;
         summary.alert_ids.push(f.alert.id);
+    }
+    act_on(state, fired, summary).await;
+}
+
+/// Kills, notifies and records, for each alert (new, or stored earlier and not acted on).
+pub async fn act_on(state: &AppState, fired: Vec<Fired>, summary: &mut RunSummary) {
+    for f in fired {
         let flag = f.alert.flag.clone();
         let mut killed = false;
         if f.policy.spec.kill_flag {

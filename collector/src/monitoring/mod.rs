@@ -25,6 +25,7 @@ pub mod keys;
 pub mod keys_http;
 pub mod late;
 pub mod openapi;
+pub mod recover;
 pub mod run;
 pub mod store;
 
@@ -91,6 +92,10 @@ pub struct RunSummary {
     /// restart, changed metrics, or a fallback).
     #[serde(default)]
     pub state_rebuilds: u64,
+    /// Alerts stored by an earlier run that was interrupted before acting on them (kill,
+    /// notification), acted on by this run.
+    #[serde(default)]
+    pub recovered_alerts: u64,
     /// Problems with single monitors or actions (the others still ran).
     pub errors: Vec<String>,
 }
@@ -102,7 +107,9 @@ pub async fn run_checks(state: &AppState, now_ms: i64) -> Result<RunSummary, Mon
     let flags = state.flags.current().flags.clone();
     let tracker = state.late.clone();
     let inc = state.incremental.clone();
-    let (mut summary, fired, keys) = tokio::task::spawn_blocking(move || {
+    let (mut summary, fired, keys, recovered) = tokio::task::spawn_blocking(move || {
+        let mut recover_errors = Vec::new();
+        let recovered = recover::pending(store.as_ref(), &mut recover_errors)?;
         let before = inc.stats();
         let (mut summary, mut fired, checked) =
             run::run_checks_blocking(store.as_ref(), &flags, now_ms, &inc)?;
@@ -123,10 +130,13 @@ pub async fn run_checks(state: &AppState, now_ms: i64) -> Result<RunSummary, Mon
         let after = inc.stats();
         summary.incremental_reads = after.incremental_reads - before.incremental_reads;
         summary.state_rebuilds = after.rebuilds - before.rebuilds;
-        Ok::<_, MonitoringError>((summary, fired, keys))
+        summary.errors.extend(recover_errors);
+        Ok::<_, MonitoringError>((summary, fired, keys, recovered))
     })
     .await
     .map_err(|e| MonitoringError::Task(e.to_string()))??;
+    summary.recovered_alerts = recovered.len() as u64;
+    actions::act_on(state, recovered, &mut summary).await;
     actions::act(state, fired, &mut summary).await;
     actions::act_keys(state, keys, &mut summary).await;
     Ok(summary)

@@ -32,7 +32,7 @@ pub fn extend(doc: &mut Value) {
         "at_ms": int, "flags_monitored": int, "monitors": int, "checks_run": int,
         "alerts_fired": int, "alert_ids": ints, "flags_killed": strings, "notifications": int,
         "key_metric_alert_ids": ints, "srm_mismatches": strings, "auto_resolved": int,
-        "late_data_looks": int, "incremental_reads": int, "state_rebuilds": int,
+        "late_data_looks": int, "incremental_reads": int, "state_rebuilds": int, "recovered_alerts": int,
         "errors": strings
     } });
     let schemas = json!({

@@ -201,7 +201,7 @@ impl OutboxStore for SqliteStore {
             if let Some((alert, killed)) = mark {
                 tx.execute(
                     "UPDATE alerts SET notified = MAX(notified, ?1), \
-                     flag_killed = MAX(flag_killed, ?2), updated_at = ?3 WHERE id = ?4",
+                     flag_killed = MAX(flag_killed, ?2), acted = 1, updated_at = ?3 WHERE id = ?4",
                     params![rows > 0, killed, now_ms(), alert],
                 )?;
             }

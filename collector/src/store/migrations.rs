@@ -139,6 +139,7 @@ DROP INDEX events_type;
 CREATE INDEX impressions_scan ON impressions (flag, version, key, treatment, label, ts);
 "#,
     crate::monitoring::check_log::MIGRATION,
+    crate::alerts::store::ACTED_MIGRATION,
 ];
 
 /// Brings the database schema up to date inside one transaction.
