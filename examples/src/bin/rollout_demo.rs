@@ -154,7 +154,8 @@ fn main() -> anyhow::Result<()> {
 
     let alerts = admin.send("GET", "/api/v1/admin/alerts", None)?;
     print_alerts(&alerts);
-    let deliveries = webhook.received();
+    let fired = usize::from(alerts.as_array().is_some_and(|a| !a.is_empty()));
+    let deliveries = webhook.wait_for(fired, std::time::Duration::from_secs(10));
     println!(
         "\nwebhook received {} signed notification(s)",
         deliveries.len()
@@ -283,6 +284,19 @@ impl WebhookReceiver {
 
     fn received(&self) -> Vec<String> {
         self.bodies.lock().map(|b| b.clone()).unwrap_or_default()
+    }
+
+    /// What arrived once `n` notifications have (the collector delivers from its durable
+    /// outbox in the background), or after `timeout`.
+    fn wait_for(&self, n: usize, timeout: std::time::Duration) -> Vec<String> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let got = self.received();
+            if got.len() >= n || std::time::Instant::now() >= deadline {
+                return got;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 }
 
