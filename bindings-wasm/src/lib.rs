@@ -62,7 +62,7 @@ impl Task {
     pub fn path(&self) -> String {
         self.path.clone()
     }
-    /// Request body (gzip JSON).
+    /// Request body (plain JSON: the wrapper gzips it with `CompressionStream`).
     #[wasm_bindgen(getter)]
     pub fn body(&self) -> Vec<u8> {
         self.body.clone()
@@ -264,7 +264,7 @@ impl Core {
         self.inner.upload_result(id, result);
     }
 
-    /// Seals what is pending and hands every batch not in flight over (gzip bodies, oldest
+    /// Seals what is pending and hands every batch not in flight over (JSON bodies, oldest
     /// first): to beacon and keep in `localStorage` when the page goes away.
     pub fn take_unsent(&mut self) -> js_sys::Array {
         self.inner
@@ -279,7 +279,7 @@ impl Core {
         matches!(self.inner.restore(body.to_vec()), Ok(Some(_)))
     }
 
-    /// The plain JSON of a gzip batch body (what `sendBeacon` sends, as `text/plain`).
+    /// The text of a batch body (what `sendBeacon` sends, as `text/plain`).
     pub fn plain(body: &[u8]) -> Result<String, JsError> {
         let json = spool::inflate(body).map_err(js_err)?;
         String::from_utf8(json).map_err(js_err)
