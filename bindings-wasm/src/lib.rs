@@ -85,7 +85,7 @@ fn js_err(e: impl std::fmt::Display) -> JsError {
 
 /// A JSON object of attributes or properties; anything else (or bad JSON) is empty.
 fn object(json: &str) -> Map<String, Value> {
-    match serde_json::from_str::<Value>(json) {
+    match serde_json::from_slice::<Value>(json.as_bytes()) {
         Ok(Value::Object(map)) => map,
         _ => Map::new(),
     }
@@ -134,7 +134,8 @@ impl Core {
 
     /// Adds a global property (`value_json` is its JSON; bad JSON is stored as the text).
     pub fn set_global(&mut self, name: &str, value_json: &str) {
-        let value = serde_json::from_str(value_json).unwrap_or_else(|_| value_json.into());
+        let value =
+            serde_json::from_slice(value_json.as_bytes()).unwrap_or_else(|_| value_json.into());
         self.inner.set_global_property(name, value);
     }
 
