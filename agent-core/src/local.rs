@@ -70,7 +70,7 @@ pub enum LocalError {
     /// Flag definitions are invalid.
     #[error("flag definitions: {0}")]
     Flags(#[from] FlagError),
-    /// A stored batch is not a gzip JSON batch.
+    /// A stored batch is not a batch body (gzip or plain JSON, see `spool::BODY_ENCODING`).
     #[error("stored batch: {0}")]
     Batch(#[from] SpoolError),
     /// The pipeline could not be opened.
@@ -300,7 +300,7 @@ impl LocalAgent {
         self.pipeline.upload_result(id, result);
     }
 
-    /// Seals what is pending and hands every batch not in flight to the host (gzip JSON
+    /// Seals what is pending and hands every batch not in flight to the host (batch
     /// bodies, oldest first), e.g. to keep in its storage or send with a beacon when the page
     /// goes away; nothing while consent is declined.
     pub fn take_unsent(&mut self) -> Vec<Vec<u8>> {

@@ -1,17 +1,23 @@
 //! The on-disk spool: one file per batch, named as in [`name`] (sequence, batch uuid, item count,
-//! crash marker), holding exactly the upload body (gzip-compressed JSON of [`Batch`]). Files are
+//! crash marker), holding exactly the upload body (gzip-compressed JSON of [`Batch`]; plain JSON
+//! without the `gzip` feature, see [`BODY_ENCODING`]). Files are
 //! written to a `.tmp` name in the same directory, synced, then renamed, so a reader never sees a
 //! half-written batch. Indexing the spool reads names and sizes only; bodies are read when sent.
 
 pub mod name;
 
 use std::fs;
-use std::io::{Read, Write};
+#[cfg(feature = "gzip")]
+use std::io::Read;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+#[cfg(feature = "gzip")]
 use flate2::Compression;
+#[cfg(feature = "gzip")]
 use flate2::read::GzDecoder;
+#[cfg(feature = "gzip")]
 use flate2::write::GzEncoder;
 use uuid::Uuid;
 
@@ -37,13 +43,29 @@ pub enum SpoolError {
     Corrupt(String),
 }
 
-/// Serialises and gzips a batch: the upload body and the spool file content.
+/// `Content-Encoding` of upload bodies: gzip with the `gzip` feature, none (plain JSON) without.
+pub const BODY_ENCODING: Option<&str> = if cfg!(feature = "gzip") {
+    Some("gzip")
+} else {
+    None
+};
+
+/// Serialises and encodes a batch: the upload body and the spool file content.
 pub fn encode_batch(batch: &Batch) -> std::io::Result<Vec<u8>> {
     let json = serde_json::to_vec(batch).map_err(std::io::Error::other)?;
-    gzip(&json)
+    encode_body(&json)
+}
+
+/// Encodes batch JSON as an upload body ([`BODY_ENCODING`]): gzip, or the JSON as it is.
+pub fn encode_body(raw: &[u8]) -> std::io::Result<Vec<u8>> {
+    #[cfg(feature = "gzip")]
+    return gzip(raw);
+    #[cfg(not(feature = "gzip"))]
+    return Ok(raw.to_vec());
 }
 
 /// Gzips bytes (fast level: the worker compresses often, bodies are small).
+#[cfg(feature = "gzip")]
 pub fn gzip(raw: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut enc = GzEncoder::new(Vec::with_capacity(raw.len() / 3 + 64), Compression::fast());
     enc.write_all(raw)?;
@@ -58,7 +80,19 @@ pub fn decode_batch(body: &[u8]) -> Result<Batch, SpoolError> {
 }
 
 /// Inflates a gzip body (refusing more than [`MAX_INFLATED_BYTES`]): the plain JSON some
+/// transports must send, e.g. `sendBeacon`, which cannot set `Content-Encoding`. Without the
+/// `gzip` feature bodies are plain JSON already and are returned as they are (same limit).
+#[cfg(not(feature = "gzip"))]
+pub fn inflate(body: &[u8]) -> Result<Vec<u8>, SpoolError> {
+    if body.len() as u64 > MAX_INFLATED_BYTES {
+        return Err(SpoolError::Corrupt("inflates beyond the limit".into()));
+    }
+    Ok(body.to_vec())
+}
+
+/// Inflates a gzip body (refusing more than [`MAX_INFLATED_BYTES`]): the plain JSON some
 /// transports must send, e.g. `sendBeacon`, which cannot set `Content-Encoding`.
+#[cfg(feature = "gzip")]
 pub fn inflate(body: &[u8]) -> Result<Vec<u8>, SpoolError> {
     let mut json = Vec::new();
     GzDecoder::new(body)

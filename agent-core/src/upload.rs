@@ -29,7 +29,7 @@ pub struct UploadRequest {
     pub id: Uuid,
     /// Path on the collector, e.g. `/api/v1/batch`.
     pub path: String,
-    /// Request body (gzip-compressed JSON).
+    /// Request body (JSON, gzip-compressed when `Content-Encoding` says so).
     pub body: Vec<u8>,
     /// Request headers (content type and encoding, authorization, protocol version).
     pub headers: Vec<(String, String)>,

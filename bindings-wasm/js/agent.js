@@ -23,6 +23,16 @@ function load(wasm) {
 
 const b64 = (bytes) => { let s = ''; for (const b of bytes) s += String.fromCharCode(b); return btoa(s); };
 const unb64 = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+/** The core's bodies are plain JSON (no gzip in the wasm): the browser's CompressionStream
+ * gzips them when it has one and the core did not already encode; else they go plain. */
+async function gzipped(body, headers) {
+  if (typeof CompressionStream !== 'function' || headers['Content-Encoding']) return body;
+  try {
+    const out = await new Response(new Blob([body]).stream().pipeThrough(new CompressionStream('gzip'))).arrayBuffer();
+    headers['Content-Encoding'] = 'gzip';
+    return new Uint8Array(out);
+  } catch { return body; }
+}
 
 /** The agent handle a page holds. Create it with `await Agent.setup(sdkKey, options)`. */
 export class Agent {
@@ -199,7 +209,7 @@ export class Agent {
     this._busy = true;
     let status = 0, retryAfter;
     try {
-      const r = await this.fetch(this.url + path, { method: 'POST', body, headers, keepalive: true, credentials: 'omit' });
+      const r = await this.fetch(this.url + path, { method: 'POST', body: await gzipped(body, headers), headers, keepalive: true, credentials: 'omit' });
       status = r.status;
       const ra = Number(r.headers.get('retry-after'));
       if (ra >= 0 && r.headers.has('retry-after')) retryAfter = ra;

@@ -16,7 +16,7 @@ rm -rf "$here/pkg" "$here/dist"
 # externref table wasm-bindgen adds (calls then fail with "invalid index into function table").
 # It must be told which post-MVP features rustc emits.
 opt="$target/wasm32-unknown-unknown/wasm-release/rum_agent_wasm.opt.wasm"
-wasm-opt -Oz --strip-debug --strip-producers \
+wasm-opt -Oz --converge --strip-debug --strip-producers \
   --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
   "$target/wasm32-unknown-unknown/wasm-release/rum_agent_wasm.wasm" -o "$opt"

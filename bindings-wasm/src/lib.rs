@@ -62,7 +62,7 @@ impl Task {
     pub fn path(&self) -> String {
         self.path.clone()
     }
-    /// Request body (gzip JSON).
+    /// Request body (plain JSON: the wrapper gzips it with `CompressionStream`).
     #[wasm_bindgen(getter)]
     pub fn body(&self) -> Vec<u8> {
         self.body.clone()
@@ -85,7 +85,7 @@ fn js_err(e: impl std::fmt::Display) -> JsError {
 
 /// A JSON object of attributes or properties; anything else (or bad JSON) is empty.
 fn object(json: &str) -> Map<String, Value> {
-    match serde_json::from_str::<Value>(json) {
+    match serde_json::from_slice::<Value>(json.as_bytes()) {
         Ok(Value::Object(map)) => map,
         _ => Map::new(),
     }
@@ -134,7 +134,8 @@ impl Core {
 
     /// Adds a global property (`value_json` is its JSON; bad JSON is stored as the text).
     pub fn set_global(&mut self, name: &str, value_json: &str) {
-        let value = serde_json::from_str(value_json).unwrap_or_else(|_| value_json.into());
+        let value =
+            serde_json::from_slice(value_json.as_bytes()).unwrap_or_else(|_| value_json.into());
         self.inner.set_global_property(name, value);
     }
 
@@ -264,7 +265,7 @@ impl Core {
         self.inner.upload_result(id, result);
     }
 
-    /// Seals what is pending and hands every batch not in flight over (gzip bodies, oldest
+    /// Seals what is pending and hands every batch not in flight over (JSON bodies, oldest
     /// first): to beacon and keep in `localStorage` when the page goes away.
     pub fn take_unsent(&mut self) -> js_sys::Array {
         self.inner
@@ -279,7 +280,7 @@ impl Core {
         matches!(self.inner.restore(body.to_vec()), Ok(Some(_)))
     }
 
-    /// The plain JSON of a gzip batch body (what `sendBeacon` sends, as `text/plain`).
+    /// The text of a batch body (what `sendBeacon` sends, as `text/plain`).
     pub fn plain(body: &[u8]) -> Result<String, JsError> {
         let json = spool::inflate(body).map_err(js_err)?;
         String::from_utf8(json).map_err(js_err)

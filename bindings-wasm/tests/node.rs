@@ -31,7 +31,7 @@ fn node_tests_of_the_package_api_against_a_real_collector() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "node tests failed");
-    assert!(stdout.contains("# pass 7"), "expected 7 passing node tests");
+    assert!(stdout.contains("# pass 8"), "expected 8 passing node tests");
     assert!(stdout.contains("# fail 0"));
 
     // What the tests sent is in the database, attributed to their identities.
@@ -58,6 +58,7 @@ fn node_tests_of_the_package_api_against_a_real_collector() {
     assert_eq!(imps, 1);
     assert_eq!(count("type = 'node.after.trap' AND key = 'trap-user'"), 1);
     assert_eq!(count("type = 'node.consent' AND key = 'consent-user'"), 1);
+    assert_eq!(count("type = 'node.gzip' AND key = 'gzip-user'"), 1);
     assert_eq!(count("type = 'node.stored' AND key = 'stored-user'"), 2);
     assert_eq!(count("type = 'node.beacon' AND key = 'beacon-user'"), 1);
     assert_eq!(count("type = 'node.declined'"), 0);

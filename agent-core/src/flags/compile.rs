@@ -230,7 +230,13 @@ pub(crate) fn compile(def: &FlagDefinition) -> Result<CompiledFlag, FlagError> {
                 format!("duplicate treatment {:?}", t.name),
             ));
         }
-        if let Some(Err(e)) = t.config.as_deref().map(serde_json::from_str::<Value>) {
+        // from_slice, not from_str: the same result, and the browser build then carries one
+        // instantiation of serde_json's parser instead of two.
+        let parsed = t
+            .config
+            .as_deref()
+            .map(|c| serde_json::from_slice::<Value>(c.as_bytes()));
+        if let Some(Err(e)) = parsed {
             return Err(invalid(
                 format!("treatments[{i}].config"),
                 format!("not valid JSON: {e}"),

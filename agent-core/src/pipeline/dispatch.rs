@@ -119,19 +119,20 @@ impl Pipeline {
     }
 
     fn request(&self, id: Uuid, body: Vec<u8>) -> UploadRequest {
+        let mut headers = vec![("Content-Type".into(), "application/json".into())];
+        if let Some(encoding) = spool::BODY_ENCODING {
+            headers.push(("Content-Encoding".into(), encoding.into()));
+        }
+        headers.push((
+            "Authorization".into(),
+            format!("Bearer {}", self.config.sdk_key),
+        ));
+        headers.push(("X-Rum-Protocol".into(), wire::PROTOCOL_VERSION.to_string()));
         UploadRequest {
             id,
             path: wire::BATCH_PATH.to_string(),
             body,
-            headers: vec![
-                ("Content-Type".into(), "application/json".into()),
-                ("Content-Encoding".into(), "gzip".into()),
-                (
-                    "Authorization".into(),
-                    format!("Bearer {}", self.config.sdk_key),
-                ),
-                ("X-Rum-Protocol".into(), wire::PROTOCOL_VERSION.to_string()),
-            ],
+            headers,
         }
     }
 

@@ -465,7 +465,7 @@ impl Pipeline {
                 return;
             }
         };
-        let body = match spool::gzip(&json) {
+        let body = match spool::encode_body(&json) {
             Ok(body) => body,
             Err(_) => {
                 self.drops.count(ENCODE_ERROR, batch.len() as u64, now);

@@ -71,6 +71,21 @@ test('events, errors and impressions reach the real collector', async () => {
   agent.close();
 });
 
+test('uploads are gzipped by the wrapper (CompressionStream) and the collector takes them', async () => {
+  const sent = [];
+  const f = (url, init) => {
+    if (init?.method === 'POST') sent.push({ encoding: init.headers['Content-Encoding'], magic: [...new Uint8Array(init.body).slice(0, 2)] });
+    return fetch(url, init);
+  };
+  const agent = await setup({ fetch: f });
+  agent.identify('gzip-user');
+  assert.ok(agent.track('node.gzip', 1));
+  assert.equal(await agent.flush(), true);
+  assert.deepEqual(sent, [{ encoding: 'gzip', magic: [0x1f, 0x8b] }]);
+  assert.equal(agent.stats().delivered, 1);
+  agent.close();
+});
+
 test('consent unknown queues without sending; granting sends', async () => {
   const f = countingFetch();
   const agent = await setup({ consent: 'unknown', fetch: f });
