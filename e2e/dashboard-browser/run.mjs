@@ -1,7 +1,7 @@
 // The dashboard in a real browser (Debian's /usr/bin/chromium driven by playwright-core) against
 // a real collector binary on loopback: feed a degraded 50/50 rollout, run the monitoring on
 // simulated time, sign in, screenshot every page at 1280 px and phone width, check each page
-// with axe-core (no serious or critical violation), and kill the flag from its page.
+// with axe-core (no serious or critical violation), edit a metric, and kill the flag from its page.
 //
 //   cargo build -p collector && (cd e2e/dashboard-browser && npm install && npm test)
 //
@@ -117,7 +117,7 @@ test("the dashboard in headless Chromium", async () => {
   try {
     const fed = await feed(base);
     const pages = [["flags", "/ui/flags"], ["flag", "/ui/flags/checkout"], ["impact", `/ui/flags/checkout/impact?at=${fed.at}`],
-      ["detail", `/ui/flags/checkout/impact/${fed.metric}?at=${fed.at}`], ["alerts", "/ui/alerts"], ["metrics", "/ui/metrics"],
+      ["detail", `/ui/flags/checkout/impact/${fed.metric}?at=${fed.at}`], ["alerts", "/ui/alerts"], ["metrics", "/ui/metrics"], ["metric-edit", `/ui/metrics/${fed.metric}`],
       ["sensitivity", "/ui/sensitivity?kind=proportion&desired_direction=decrease&total_sample_size=20000&baseline_value=0.05&threshold_relative_pct=10"]];
     for (const [label, viewport] of [["desktop", { width: 1280, height: 900 }], ["phone", { width: 390, height: 844 }]]) {
       // axe-core is injected as a script: the pages' CSP (script-src 'self') would refuse it.
@@ -150,6 +150,17 @@ test("the dashboard in headless Chromium", async () => {
     assert.equal(await page.locator('[data-state="alert fired"]').count(), 1);
     await page.goto(base + "/ui/alerts");
     assert.equal(await page.locator("tr[data-alert]").count(), 1);
+    // Edit the metric from its page: the list's link, the filled form, the saved definition.
+    await page.goto(base + "/ui/metrics");
+    await page.click(`a[href="/ui/metrics/${fed.metric}"]`);
+    await page.waitForURL(`**/ui/metrics/${fed.metric}`);
+    assert.equal(await page.inputValue(`#m${fed.metric}-event`), "error");
+    await page.fill(`#m${fed.metric}-name`, "checkout users with an error");
+    await page.click("text=Save metric");
+    await page.waitForSelector("text=Metric checkout users with an error saved");
+    const edited = (await api(base, "GET", "/api/v1/admin/metrics")).find((m) => m.id === fed.metric);
+    assert.equal(edited.name, "checkout users with an error");
+    assert.equal(edited.metric_type, "percent_users");
     // Kill from the flag page: the box, then the browser's confirmation dialog.
     await page.goto(base + "/ui/flags/checkout");
     driver.say("READY_FOR_KILL", { flag: "checkout", version: fed.version });

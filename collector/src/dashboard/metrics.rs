@@ -142,7 +142,7 @@ pub async fn metrics_page(State(dash): State<Dash>, s: Signed) -> Response {
                 td { (m.metric_type) } td { (m.direction) } td { code { (m.event_type) } }
                 td { @if m.auto_created { "auto-created" } @else { "custom" } }
                 td { (time(m.created_at)) }
-                td { a href=(format!("/ui/metrics/{}", m.id)) aria-label=(format!("Edit metric {}", m.name)) { "Edit" } " "
+                td { a href=(format!("/ui/metrics/{}", m.id)) aria-label=(format!("Edit metric {}", m.name)) { "Edit" }
                     form method="post" action=(format!("/ui/metrics/{}/delete", m.id)) data-confirm=(format!("Delete metric {}?", m.name)) {
                     (csrf(&s)) button.link type="submit" aria-label=(format!("Delete metric {}", m.name)) { "Delete" } } }
             } } }
