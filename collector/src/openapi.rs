@@ -149,6 +149,7 @@ fn base_document() -> Value {
             },
             "/api/v1/admin/metrics/{id}": {
                 "parameters": key_param("id", "integer"),
+                "put": op("Replace a metric's definition (validated as on create; 400 names the field, 404 if absent)", admin, Some("NewMetric"), ok("200", "The metric", Some("Metric"))),
                 "delete": op("Delete a metric (an auto-created one is never re-created)", admin, None, json!({ "204": { "description": "Deleted" } }))
             },
             "/ofrep/v1/evaluate/flags/{key}": {

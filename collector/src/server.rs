@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Method, header};
-use axum::routing::{MethodRouter, delete, get, post, put};
+use axum::routing::{MethodRouter, get, post, put};
 use tokio::sync::watch;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::decompression::RequestDecompressionLayer;
@@ -172,8 +172,8 @@ fn routes(config: &Config) -> Routes {
     )
     .add(
         "/api/v1/admin/metrics/{id}",
-        &["delete"],
-        delete(am::delete_metric),
+        &["put", "delete"],
+        put(am::update_metric).delete(am::delete_metric),
     )
     .add("/api/v1/admin/stats", &["get"], get(am::stats))
     .add(

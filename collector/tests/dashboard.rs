@@ -722,3 +722,121 @@ async fn metrics_sensitivity_escaping_and_the_live_stream() {
     drop(live);
     c.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_metric_is_edited_from_its_page() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = start(dir.path()).await;
+    let base = c.url();
+    let admin = Admin::new(&c);
+    let http = browser();
+    let cookie = sign_in(&http, &base).await;
+    let (s, m) = admin
+        .post(
+            "/api/v1/admin/metrics",
+            json!({ "name": "checkout time", "event_type": "timing.checkout",
+                "metric_type": "average", "direction": "decrease", "cap": 5000.0 }),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let id = m["id"].as_i64().expect("id");
+
+    // The list links to the edit page, whose form is filled with the metric as it is.
+    let (_, list) = get(&http, &base, &cookie, "/ui/metrics").await;
+    assert!(
+        list.contains(&format!(r#"href="/ui/metrics/{id}""#)),
+        "{list}"
+    );
+    let (st, page) = get(&http, &base, &cookie, &format!("/ui/metrics/{id}")).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        page.contains(&format!(r#"action="/ui/metrics/{id}/edit""#)),
+        "{page}"
+    );
+    assert!(page.contains(r#"value="checkout time""#), "{page}");
+    assert!(page.contains(r#"value="timing.checkout""#), "{page}");
+    assert!(
+        page.contains(r#"<option value="average" selected>"#),
+        "{page}"
+    );
+    assert!(page.contains(r#"value="5000""#), "{page}");
+    let token = csrf(&page);
+    let edit = format!("/ui/metrics/{id}/edit");
+
+    // Saved: the API reads the new definition, same id.
+    let r = post(
+        &http,
+        &base,
+        &cookie,
+        &edit,
+        &[
+            ("csrf", &token),
+            ("name", "checkout time (apdex)"),
+            ("event_type", "timing.checkout"),
+            ("metric_type", "apdex"),
+            ("direction", "increase"),
+            ("cap", ""),
+            ("apdex_target_ms", "400"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/ui/metrics");
+    let (_, page) = get(&http, &base, &cookie, "/ui/metrics").await;
+    assert!(
+        page.contains("Metric checkout time (apdex) saved"),
+        "{page}"
+    );
+    let (_, ms) = admin.get("/api/v1/admin/metrics").await;
+    let ms = ms.as_array().expect("metrics");
+    assert_eq!(ms.len(), 1, "{ms:?}");
+    assert_eq!(ms[0]["id"], id);
+    assert_eq!(ms[0]["metric_type"], "apdex");
+    assert_eq!(ms[0]["direction"], "increase");
+    assert_eq!(ms[0]["apdex_target_ms"], 400.0);
+    assert_eq!(ms[0]["cap"], Value::Null);
+
+    // Refused by the API's validation: back to the edit page, naming the field, nothing saved.
+    let r = post(
+        &http,
+        &base,
+        &cookie,
+        &edit,
+        &[
+            ("csrf", &token),
+            ("name", "no target"),
+            ("event_type", "timing.checkout"),
+            ("metric_type", "apdex"),
+            ("direction", "increase"),
+        ],
+    )
+    .await;
+    assert_eq!(location(&r), format!("/ui/metrics/{id}"));
+    let (_, page) = get(&http, &base, &cookie, &format!("/ui/metrics/{id}")).await;
+    assert!(page.contains("apdex_target_ms"), "{page}");
+    let (_, after) = admin.get("/api/v1/admin/metrics").await;
+    assert_eq!(after[0]["name"], "checkout time (apdex)");
+
+    // Without the page's token nothing changes; an unknown metric has no page.
+    let r = post(
+        &http,
+        &base,
+        &cookie,
+        &edit,
+        &[
+            ("csrf", "forged"),
+            ("name", "forged"),
+            ("event_type", "e"),
+            ("metric_type", "count"),
+            ("direction", "increase"),
+        ],
+    )
+    .await;
+    assert!(r.status().is_client_error(), "{}", r.status());
+    let (_, after) = admin.get("/api/v1/admin/metrics").await;
+    assert_eq!(after[0]["name"], "checkout time (apdex)");
+    let (st, _) = get(&http, &base, &cookie, "/ui/metrics/9999").await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+
+    c.shutdown().await.expect("shutdown");
+}

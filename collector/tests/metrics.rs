@@ -130,3 +130,66 @@ fn custom_metrics_are_validated() {
     assert_eq!(r.status(), 400);
     assert_eq!(metrics(&c).len(), 1);
 }
+
+#[test]
+fn a_metric_is_edited_in_place_and_validated_like_a_new_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = TestCollector::start(dir.path());
+    let r = c.admin_post(
+        "/api/v1/admin/metrics",
+        json!({ "name": "revenue", "event_type": "purchase", "metric_type": "sum",
+                "direction": "increase", "value_property": "amount", "cap": 1000.0 }),
+    );
+    assert_eq!(r.status(), 201);
+    let created: Value = r.json().expect("json");
+    let id = created["id"].as_i64().expect("id");
+    let path = format!("/api/v1/admin/metrics/{id}");
+    let edited = json!({ "name": "purchases per user", "event_type": "checkout.purchase",
+        "metric_type": "count", "direction": "increase" });
+    let r = c.admin(reqwest::Method::PUT, &path, Some(edited));
+    assert_eq!(r.status(), 200);
+    let saved: Value = r.json().expect("json");
+    assert_eq!(saved["id"], id);
+    assert_eq!(saved["created_at"], created["created_at"]);
+    assert_eq!(saved["auto_created"], false);
+    assert_eq!(saved["name"], "purchases per user");
+    assert_eq!(saved["event_type"], "checkout.purchase");
+    assert_eq!(saved["metric_type"], "count");
+    // Replaced, not merged: what the body leaves out is cleared.
+    assert_eq!(saved["value_property"], Value::Null);
+    assert_eq!(saved["cap"], Value::Null);
+    assert_eq!(metrics(&c), vec![saved.clone()], "the list reads the edit");
+
+    for (field, value) in [
+        ("metric_type", json!("median")),
+        ("direction", json!("up")),
+        ("event_type", json!("bad type")),
+        ("cap", json!("big")),
+        ("apdex_target_ms", json!(300.0)),
+    ] {
+        let mut bad = json!({ "name": "x", "event_type": "purchase", "metric_type": "count",
+            "direction": "increase" });
+        bad[field] = value;
+        let r = c.admin(reqwest::Method::PUT, &path, Some(bad));
+        assert_eq!(r.status(), 400, "{field}");
+        let msg: Value = r.json().expect("json");
+        assert!(
+            msg["error"].as_str().expect("msg").contains(field),
+            "{msg} names {field}"
+        );
+    }
+    assert_eq!(metrics(&c), vec![saved], "a refused edit changes nothing");
+
+    let ok = json!({ "name": "x", "event_type": "purchase", "metric_type": "count",
+        "direction": "increase" });
+    let r = c.admin(
+        reqwest::Method::PUT,
+        "/api/v1/admin/metrics/9999",
+        Some(ok.clone()),
+    );
+    assert_eq!(r.status(), 404);
+    let r = c.admin(reqwest::Method::DELETE, &path, None);
+    assert_eq!(r.status(), 204);
+    let r = c.admin(reqwest::Method::PUT, &path, Some(ok));
+    assert_eq!(r.status(), 404, "a deleted metric cannot be edited back");
+}

@@ -1,17 +1,23 @@
 // The dashboard in a real browser (Debian's /usr/bin/chromium driven by playwright-core) against
 // a real collector binary on loopback: feed a degraded 50/50 rollout, run the monitoring on
 // simulated time, sign in, screenshot every page at 1280 px and phone width, check each page
-// with axe-core (no serious or critical violation), and kill the flag from its page.
+// with axe-core (no serious or critical violation), edit a metric, and kill the flag from its page.
 //
 //   cargo build -p collector && (cd e2e/dashboard-browser && npm install && npm test)
 //
 // Screenshots go to target/dashboard-screenshots/. COLLECTOR_BIN overrides the binary.
+//
+// Driven by `cargo test` (e2e/tests/dashboard_browser.rs), which runs `node run.mjs` with
+// COLLECTOR_URL (a collector it started in-process; ADMIN_KEY and SDK_KEY its keys) and
+// RUM_AGENT_HANDSHAKE=1: before the kill this prints `READY_FOR_KILL {json}` and waits for a
+// `go` line on stdin (the test's agent has evaluated the flag by then); after it, `KILLED {json}`.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { randomUUID } from "node:crypto";
+import { createInterface } from "node:readline";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { chromium } from "playwright-core";
@@ -20,7 +26,7 @@ const require = createRequire(import.meta.url);
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const BIN = process.env.COLLECTOR_BIN ?? path.join(ROOT, "target/debug/collector");
 const SHOTS = path.join(ROOT, "target/dashboard-screenshots");
-const ADMIN = "e2e-admin-key", SDK = "e2e-sdk-key", MIN = 60000;
+const ADMIN = process.env.ADMIN_KEY ?? "e2e-admin-key", SDK = process.env.SDK_KEY ?? "e2e-sdk-key", MIN = 60000;
 const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
   "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 // Playwright's launch gives every run a fresh temporary profile (--user-data-dir) of its own.
@@ -39,6 +45,27 @@ function startCollector(dir) {
       if (m) resolve({ child, base: m[1] });
     });
   });
+}
+
+/** The collector named by COLLECTOR_URL (nothing to stop), or a fresh binary in `dir`. */
+async function collector(dir) {
+  const base = process.env.COLLECTOR_URL;
+  return base ? { child: null, base: base.replace(/\/$/, "") } : await startCollector(dir);
+}
+
+/** Tells the driving test where the run is and, when it drives one, waits for its `go`. */
+function handshake() {
+  if (!process.env.RUM_AGENT_HANDSHAKE) return { say: () => {}, wait: async () => {}, close: () => {} };
+  const rl = createInterface({ input: process.stdin });
+  const lines = rl[Symbol.asyncIterator]();
+  return {
+    say: (what, data) => console.log(`${what} ${JSON.stringify(data)}`),
+    wait: async () => {
+      const { value, done } = await lines.next();
+      assert.ok(!done && value.trim() === "go", `the driving test answered ${JSON.stringify(value)}`);
+    },
+    close: () => rl.close(),
+  };
 }
 
 async function api(base, method, p, body, key = ADMIN) {
@@ -84,12 +111,13 @@ async function feed(base) {
 test("the dashboard in headless Chromium", async () => {
   const dir = mkdtempSync(path.join(tmpdir(), "rum-dash-"));
   mkdirSync(SHOTS, { recursive: true });
-  const { child, base } = await startCollector(dir);
+  const { child, base } = await collector(dir);
+  const driver = handshake();
   const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS });
   try {
     const fed = await feed(base);
     const pages = [["flags", "/ui/flags"], ["flag", "/ui/flags/checkout"], ["impact", `/ui/flags/checkout/impact?at=${fed.at}`],
-      ["detail", `/ui/flags/checkout/impact/${fed.metric}?at=${fed.at}`], ["alerts", "/ui/alerts"], ["metrics", "/ui/metrics"],
+      ["detail", `/ui/flags/checkout/impact/${fed.metric}?at=${fed.at}`], ["alerts", "/ui/alerts"], ["metrics", "/ui/metrics"], ["metric-edit", `/ui/metrics/${fed.metric}`],
       ["sensitivity", "/ui/sensitivity?kind=proportion&desired_direction=decrease&total_sample_size=20000&baseline_value=0.05&threshold_relative_pct=10"]];
     for (const [label, viewport] of [["desktop", { width: 1280, height: 900 }], ["phone", { width: 390, height: 844 }]]) {
       // axe-core is injected as a script: the pages' CSP (script-src 'self') would refuse it.
@@ -122,8 +150,21 @@ test("the dashboard in headless Chromium", async () => {
     assert.equal(await page.locator('[data-state="alert fired"]').count(), 1);
     await page.goto(base + "/ui/alerts");
     assert.equal(await page.locator("tr[data-alert]").count(), 1);
+    // Edit the metric from its page: the list's link, the filled form, the saved definition.
+    await page.goto(base + "/ui/metrics");
+    await page.click(`a[href="/ui/metrics/${fed.metric}"]`);
+    await page.waitForURL(`**/ui/metrics/${fed.metric}`);
+    assert.equal(await page.inputValue(`#m${fed.metric}-event`), "error");
+    await page.fill(`#m${fed.metric}-name`, "checkout users with an error");
+    await page.click("text=Save metric");
+    await page.waitForSelector("text=Metric checkout users with an error saved");
+    const edited = (await api(base, "GET", "/api/v1/admin/metrics")).find((m) => m.id === fed.metric);
+    assert.equal(edited.name, "checkout users with an error");
+    assert.equal(edited.metric_type, "percent_users");
     // Kill from the flag page: the box, then the browser's confirmation dialog.
     await page.goto(base + "/ui/flags/checkout");
+    driver.say("READY_FOR_KILL", { flag: "checkout", version: fed.version });
+    await driver.wait();
     page.once("dialog", (d) => d.accept());
     await page.check("#confirm-kill");
     await page.click("text=Kill flag");
@@ -131,11 +172,13 @@ test("the dashboard in headless Chromium", async () => {
     const flag = await api(base, "GET", "/api/v1/admin/flags/checkout");
     assert.equal(flag.killed, true);
     assert.ok(flag.version > fed.version);
+    driver.say("KILLED", { flag: "checkout", version: flag.version });
     await page.screenshot({ path: path.join(SHOTS, "desktop-killed.png"), fullPage: true });
     await ctx.close();
   } finally {
+    driver.close();
     await browser.close();
-    child.kill("SIGTERM");
+    child?.kill("SIGTERM");
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -33,6 +33,22 @@ pub async fn create_metric(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
+/// `PUT /api/v1/admin/metrics/{id}`: replaces a metric's definition, validated as on create.
+/// The monitoring's incremental states compare their metric lists and rebuild on a change.
+pub async fn update_metric(
+    State(state): State<AppState>,
+    _auth: AdminAuth,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Result<Json<Metric>, ApiError> {
+    let metric: NewMetric = parse_json(&body)?;
+    validate_metric(&metric).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let store = state.store.clone();
+    blocking(move || store.update_metric(id, metric))
+        .await
+        .map(Json)
+}
+
 /// `DELETE /api/v1/admin/metrics/{id}`: deletes a metric (never auto-created again).
 pub async fn delete_metric(
     State(state): State<AppState>,

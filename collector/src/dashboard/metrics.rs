@@ -1,5 +1,5 @@
 //! The metrics page: every metric (type, direction, event type, auto-created), creating and
-//! deleting custom metrics, the key metrics of each flag, and alert policies (create, edit).
+//! editing and deleting metrics, the key metrics of each flag, and alert policies (create, edit).
 //! Every change is a JSON body handed to the admin API's own handler, so validation and error
 //! messages are the API's.
 
@@ -25,24 +25,31 @@ use stats::degradation::Threshold;
 
 const METRIC_TYPES: [&str; 6] = ["count", "sum", "average", "ratio", "percent_users", "apdex"];
 
-fn metric_form(s: &Signed) -> Markup {
+/// The metric form, empty or filled from `m`; `action` is where it posts.
+fn metric_form(s: &Signed, m: Option<&Metric>, action: &str) -> Markup {
+    let id = m.map_or("new".to_string(), |m| m.id.to_string());
+    let f = |n: &str| format!("m{id}-{n}");
+    let ty = m.map_or("count", |m| m.metric_type.as_str());
+    let dir = m.map_or("decrease", |m| m.direction.as_str());
     html! {
-        form.card method="post" action="/ui/metrics" {
-            h2 { "New custom metric" }
+        form.card method="post" action=(action) {
+            h2 { @if let Some(m) = m { "Edit metric " (m.name) } @else { "New custom metric" } }
             (csrf(s))
             div.grid {
-                div.field { label for="m-name" { "Name" } input #m-name name="name" required maxlength="200"; }
-                div.field { label for="m-event" { "Event type" } input #m-event name="event_type" required; }
-                div.field { label for="m-type" { "Aggregation" }
-                    select #m-type name="metric_type" { @for t in METRIC_TYPES { option value=(t) { (t) } } } }
-                div.field { label for="m-dir" { "Desired direction" }
-                    select #m-dir name="direction" { option value="decrease" { "decrease (lower is better)" } option value="increase" { "increase (higher is better)" } } }
-                div.field { label for="m-prop" { "Value property (optional)" } input #m-prop name="value_property"; }
-                div.field { label for="m-den" { "Denominator event type (ratio)" } input #m-den name="denominator_event_type"; }
-                div.field { label for="m-cap" { "Cap per user (optional)" } input #m-cap name="cap" type="number" step="any" min="0"; }
-                div.field { label for="m-apdex" { "Apdex target T in ms (apdex)" } input #m-apdex name="apdex_target_ms" type="number" step="any" min="0"; }
+                div.field { label for=(f("name")) { "Name" } input id=(f("name")) name="name" required maxlength="200" value=[m.map(|m| m.name.as_str())]; }
+                div.field { label for=(f("event")) { "Event type" } input id=(f("event")) name="event_type" required value=[m.map(|m| m.event_type.as_str())]; }
+                div.field { label for=(f("type")) { "Aggregation" }
+                    select id=(f("type")) name="metric_type" { @for t in METRIC_TYPES { option value=(t) selected[t == ty] { (t) } } } }
+                div.field { label for=(f("dir")) { "Desired direction" }
+                    select id=(f("dir")) name="direction" {
+                        option value="decrease" selected[dir == "decrease"] { "decrease (lower is better)" }
+                        option value="increase" selected[dir == "increase"] { "increase (higher is better)" } } }
+                div.field { label for=(f("prop")) { "Value property (optional)" } input id=(f("prop")) name="value_property" value=[m.and_then(|m| m.value_property.as_deref())]; }
+                div.field { label for=(f("den")) { "Denominator event type (ratio)" } input id=(f("den")) name="denominator_event_type" value=[m.and_then(|m| m.denominator_event_type.as_deref())]; }
+                div.field { label for=(f("cap")) { "Cap per user (optional)" } input id=(f("cap")) name="cap" type="number" step="any" min="0" value=[m.and_then(|m| m.cap)]; }
+                div.field { label for=(f("apdex")) { "Apdex target T in ms (apdex)" } input id=(f("apdex")) name="apdex_target_ms" type="number" step="any" min="0" value=[m.and_then(|m| m.apdex_target_ms)]; }
             }
-            button type="submit" { "Create metric" }
+            button type="submit" { @if m.is_some() { "Save metric" } @else { "Create metric" } }
         }
     }
 }
@@ -135,11 +142,12 @@ pub async fn metrics_page(State(dash): State<Dash>, s: Signed) -> Response {
                 td { (m.metric_type) } td { (m.direction) } td { code { (m.event_type) } }
                 td { @if m.auto_created { "auto-created" } @else { "custom" } }
                 td { (time(m.created_at)) }
-                td { form method="post" action=(format!("/ui/metrics/{}/delete", m.id)) data-confirm=(format!("Delete metric {}?", m.name)) {
+                td { a href=(format!("/ui/metrics/{}", m.id)) aria-label=(format!("Edit metric {}", m.name)) { "Edit" }
+                    form method="post" action=(format!("/ui/metrics/{}/delete", m.id)) data-confirm=(format!("Delete metric {}?", m.name)) {
                     (csrf(&s)) button.link type="submit" aria-label=(format!("Delete metric {}", m.name)) { "Delete" } } }
             } } }
         } }
-        (metric_form(&s))
+        (metric_form(&s, None, "/ui/metrics"))
         section.card aria-labelledby="keys-h" {
             h2 #keys-h { "Key metrics per flag" }
             @if flags.is_empty() { p { "No flags yet." } }
@@ -178,6 +186,33 @@ pub async fn metrics_page(State(dash): State<Dash>, s: Signed) -> Response {
     respond(
         StatusCode::OK,
         page(&dash, &s, "Metrics", "/ui/metrics", body),
+    )
+}
+
+/// `GET /ui/metrics/{id}`: the edit form of one metric.
+pub async fn metric_page(State(dash): State<Dash>, s: Signed, Path(id): Path<i64>) -> Response {
+    let store = dash.app.store.clone();
+    let metrics = match blocking(move || store.metrics()).await {
+        Ok(x) => x,
+        Err(e) => return error_page(&e),
+    };
+    let Some(m) = metrics.iter().find(|m| m.id == id) else {
+        return error_page(&ApiError::not_found(format!("metric {id} not found")));
+    };
+    let body = html! {
+        p.crumbs { a href="/ui/metrics" { "Metrics" } " › metric " (m.id) }
+        @if m.auto_created { p { "Auto-created from the event type " code { (m.event_type) } "; editing keeps it marked auto-created." } }
+        (metric_form(&s, Some(m), &format!("/ui/metrics/{id}/edit")))
+    };
+    respond(
+        StatusCode::OK,
+        page(
+            &dash,
+            &s,
+            &format!("Metric {}", m.name),
+            "/ui/metrics",
+            body,
+        ),
     )
 }
 
@@ -248,6 +283,33 @@ pub async fn post_metric(State(dash): State<Dash>, s: Signed, form: Fields) -> R
             format!("Metric {} created", m.name),
         ),
         Err(e) => s.redirect(&dash, "/ui/metrics", true, e.message),
+    }
+}
+
+/// `POST /ui/metrics/{id}/edit`: replaces a metric's definition through the admin API.
+pub async fn post_metric_edit(
+    State(dash): State<Dash>,
+    s: Signed,
+    Path(id): Path<i64>,
+    form: Fields,
+) -> Response {
+    if let Err(e) = s.check(&form) {
+        return e.into_response();
+    }
+    let back = format!("/ui/metrics/{id}");
+    let body = match metric_json(&form) {
+        Ok(v) => to_body(&v),
+        Err(e) => return s.redirect(&dash, &back, true, e),
+    };
+    let update = crate::admin::metrics::update_metric;
+    match update(State(dash.app.clone()), AdminAuth, Path(id), body).await {
+        Ok(Json(m)) => s.redirect(
+            &dash,
+            "/ui/metrics",
+            false,
+            format!("Metric {} saved", m.name),
+        ),
+        Err(e) => s.redirect(&dash, &back, true, e.message),
     }
 }
 

@@ -79,6 +79,8 @@ pub fn router(app: AppState) -> Router {
             "/ui/metrics",
             get(metrics::metrics_page).post(metrics::post_metric),
         )
+        .route("/ui/metrics/{id}", get(metrics::metric_page))
+        .route("/ui/metrics/{id}/edit", post(metrics::post_metric_edit))
         .route("/ui/metrics/{id}/delete", post(metrics::post_delete_metric))
         .route("/ui/policies", post(metrics::post_policy))
         .route("/ui/policies/{id}", get(metrics::policy_page))

@@ -258,6 +258,9 @@ pub trait Store:
     fn metrics(&self) -> Result<Vec<Metric>, StoreError>;
     /// Creates a metric.
     fn create_metric(&self, metric: NewMetric) -> Result<Metric, StoreError>;
+    /// Replaces a metric's definition (id, origin and creation time kept); `NotFound` if it
+    /// does not exist or was deleted.
+    fn update_metric(&self, id: i64, metric: NewMetric) -> Result<Metric, StoreError>;
     /// Marks a metric deleted (it is never auto-created again).
     fn delete_metric(&self, id: i64) -> Result<(), StoreError>;
 

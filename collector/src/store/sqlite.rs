@@ -590,6 +590,38 @@ impl Store for SqliteStore {
         })
     }
 
+    fn update_metric(&self, id: i64, m: NewMetric) -> Result<Metric, StoreError> {
+        self.write(move |c| {
+            let n = c
+                .prepare_cached(
+                    "UPDATE metrics SET name = ?2, event_type = ?3, metric_type = ?4, \
+                     direction = ?5, value_property = ?6, denominator_event_type = ?7, \
+                     filter = ?8, cap = ?9, apdex_target_ms = ?10 \
+                     WHERE id = ?1 AND deleted = 0",
+                )?
+                .execute(params![
+                    id,
+                    m.name,
+                    m.event_type,
+                    m.metric_type,
+                    m.direction,
+                    m.value_property,
+                    m.denominator_event_type,
+                    m.filter.as_ref().map(|f| f.to_string()),
+                    m.cap,
+                    m.apdex_target_ms
+                ])?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("metric {id}")));
+            }
+            Ok(c.query_row(
+                &format!("SELECT {METRIC_COLUMNS} FROM metrics WHERE id = ?1"),
+                [id],
+                metric_from_row,
+            )?)
+        })
+    }
+
     fn delete_metric(&self, id: i64) -> Result<(), StoreError> {
         self.write(move |c| {
             let n = c.execute(

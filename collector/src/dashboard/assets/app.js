@@ -2,9 +2,14 @@
 "use strict";
 (function () {
   // Forms with data-confirm ask first (the server also requires the confirm box on kills).
+  // A submitted form stops the live refresh: the change it makes would otherwise trigger a
+  // background fetch of this page that takes the one-shot flash meant for the page it leads to.
+  var leaving = false, es = null;
   document.addEventListener("submit", function (e) {
     var msg = e.target.getAttribute && e.target.getAttribute("data-confirm");
-    if (msg && !window.confirm(msg)) { e.preventDefault(); }
+    if (msg && !window.confirm(msg)) { e.preventDefault(); return; }
+    leaving = true;
+    if (es) { es.close(); }
   });
 
   var live = document.body.getAttribute("data-live");
@@ -17,6 +22,7 @@
     return a && (a.tagName === "INPUT" || a.tagName === "SELECT" || a.tagName === "TEXTAREA");
   }
   function refresh(what) {
+    if (leaving) { return; }
     if (busy()) {
       if (status) { status.textContent = what + " changed: reload the page to see it."; }
       return;
@@ -34,7 +40,7 @@
       })
       .catch(function () {});
   }
-  var es = new EventSource(live);
+  es = new EventSource(live);
   ["flags", "alerts"].forEach(function (name) {
     es.addEventListener(name, function (e) {
       if (seen[name] !== undefined && seen[name] !== e.data) { refresh(name === "flags" ? "Flags" : "Alerts"); }
