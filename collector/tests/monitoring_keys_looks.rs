@@ -7,7 +7,7 @@
 mod monitoring_support;
 mod notify_support;
 
-use monitoring_support::{run_clean as run, send, start};
+use monitoring_support::{half_flag, run_clean as run, send, start};
 use notify_support::Admin;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -16,32 +16,6 @@ use serde_json::{Value, json};
 const USERS: usize = 2_000;
 const MINUTE: i64 = 60_000;
 const DAY: i64 = 1440 * MINUTE;
-
-async fn flag(admin: &Admin, key: &str) -> (u64, i64) {
-    let body = json!({
-        "key": key, "traffic_type": "user",
-        "treatments": [{"name": "on"}, {"name": "off"}],
-        "default_treatment": "off", "baseline_treatment": "off",
-        "seed": 1, "traffic_allocation": 100, "traffic_allocation_seed": 2,
-        "rules": [{"name": "everyone", "matchers": [], "rollout": [
-            {"treatment": "on", "weight": 50}, {"treatment": "off", "weight": 50}]}]
-    });
-    let (s, f) = admin.post("/api/v1/admin/flags", body).await;
-    assert_eq!(s, 201, "{f}");
-    let version = f["version"].as_u64().expect("version");
-    let (s, h) = admin
-        .get(&format!("/api/v1/admin/flags/{key}/history"))
-        .await;
-    assert_eq!(s, 200, "{h}");
-    let start = h
-        .as_array()
-        .expect("history")
-        .iter()
-        .find(|e| e["version"] == version)
-        .and_then(|e| e["changed_at"].as_i64())
-        .expect("changed_at");
-    (version, start)
-}
 
 async fn metric(admin: &Admin, name: &str, event: &str, kind: &str) -> i64 {
     let (s, m) = admin
@@ -132,8 +106,8 @@ async fn strong_and_null(mode: &str) -> (Value, Vec<Value>) {
         )
         .await;
     assert_eq!(s, 200, "{v}");
-    let (sv, s_start) = flag(&admin, "strong").await;
-    let (nv, n_start) = flag(&admin, "null").await;
+    let (sv, s_start) = half_flag(&admin, "strong").await;
+    let (nv, n_start) = half_flag(&admin, "null").await;
     let e1 = metric(&admin, "errors", "error", "percent_users").await;
     let e2 = metric(&admin, "timeouts", "timeout", "percent_users").await;
     let e3 = metric(&admin, "retries", "retry", "percent_users").await;
@@ -208,7 +182,7 @@ async fn key_alerts_are_listed_filtered_and_dismissed_like_policy_alerts() {
     let dir = tempfile::tempdir().expect("tempdir");
     let c = start(dir.path()).await;
     let admin = Admin::new(&c);
-    let (v, start_ms) = flag(&admin, "pay").await;
+    let (v, start_ms) = half_flag(&admin, "pay").await;
     let errors = metric(&admin, "pay errors", "error", "percent_users").await;
     let buys = metric(&admin, "pay buys", "buy", "percent_users").await;
     key_metrics(&admin, "pay", &[buys]).await;
@@ -311,7 +285,7 @@ async fn after_the_window_only_an_unscheduled_look_fires() {
     let dir = tempfile::tempdir().expect("tempdir");
     let c = start(dir.path()).await;
     let admin = Admin::new(&c);
-    let (version, start_ms) = flag(&admin, "late").await;
+    let (version, start_ms) = half_flag(&admin, "late").await;
     let (s, w) = admin
         .send(
             reqwest::Method::PUT,

@@ -8,7 +8,7 @@
 mod monitoring_support;
 mod notify_support;
 
-use monitoring_support::{run_clean, send, start};
+use monitoring_support::{half_flag, run_clean, send, start};
 use notify_support::Admin;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -17,33 +17,6 @@ use serde_json::{Value, json};
 const USERS: usize = 800;
 const MINUTE: i64 = 60_000;
 const HOUR: i64 = 60 * MINUTE;
-
-/// A 50/50 flag; answers its version and the version's start time.
-async fn flag(admin: &Admin, key: &str) -> (u64, i64) {
-    let body = json!({
-        "key": key, "traffic_type": "user",
-        "treatments": [{"name": "on"}, {"name": "off"}],
-        "default_treatment": "off", "baseline_treatment": "off",
-        "seed": 1, "traffic_allocation": 100, "traffic_allocation_seed": 2,
-        "rules": [{"name": "everyone", "matchers": [], "rollout": [
-            {"treatment": "on", "weight": 50}, {"treatment": "off", "weight": 50}]}]
-    });
-    let (s, f) = admin.post("/api/v1/admin/flags", body).await;
-    assert_eq!(s, 201, "{f}");
-    let version = f["version"].as_u64().expect("version");
-    let (s, h) = admin
-        .get(&format!("/api/v1/admin/flags/{key}/history"))
-        .await;
-    assert_eq!(s, 200, "{h}");
-    let start = h
-        .as_array()
-        .expect("history")
-        .iter()
-        .find(|e| e["version"] == version)
-        .and_then(|e| e["changed_at"].as_i64())
-        .expect("changed_at");
-    (version, start)
-}
 
 fn impression(key: &str, flag: &str, on: bool, version: u64, ts: i64) -> (bool, Value) {
     (
@@ -116,7 +89,7 @@ async fn a_throughput_drop_alerts_and_a_steady_rate_does_not() {
     let dir = tempfile::tempdir().expect("tempdir");
     let c = start(dir.path()).await;
     let admin = Admin::new(&c);
-    let (version, start) = flag(&admin, "search").await;
+    let (version, start) = half_flag(&admin, "search").await;
     let at = start + 90 * MINUTE;
     // `request` events: `on` users at a third of the baseline rate of 60 an hour; `page` events
     // at the same rate in both arms. Per hour of exposure (which includes the 15-minute buffer)
@@ -176,7 +149,7 @@ async fn an_infra_memory_increase_alerts_through_the_auto_created_metric() {
     let dir = tempfile::tempdir().expect("tempdir");
     let c = start(dir.path()).await;
     let admin = Admin::new(&c);
-    let (version, start) = flag(&admin, "cache").await;
+    let (version, start) = half_flag(&admin, "cache").await;
     let at = start + 90 * MINUTE;
     // Three memory samples (MB) per user: `on` uses 700 on average, `off` 500; CPU (%) the same.
     ingest(&c, "cache", version, start, |on, entry, rng| {

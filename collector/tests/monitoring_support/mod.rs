@@ -61,3 +61,31 @@ pub async fn send(c: &collector::RunningCollector, items: &[(bool, Value)]) {
         );
     }
 }
+
+/// Creates a 50/50 flag `key` (treatments on/off, baseline off, rule `everyone`); answers its
+/// version and the version's start time (from the flag history).
+pub async fn half_flag(admin: &Admin, key: &str) -> (u64, i64) {
+    let body = json!({
+        "key": key, "traffic_type": "user",
+        "treatments": [{"name": "on"}, {"name": "off"}],
+        "default_treatment": "off", "baseline_treatment": "off",
+        "seed": 1, "traffic_allocation": 100, "traffic_allocation_seed": 2,
+        "rules": [{"name": "everyone", "matchers": [], "rollout": [
+            {"treatment": "on", "weight": 50}, {"treatment": "off", "weight": 50}]}]
+    });
+    let (s, f) = admin.post("/api/v1/admin/flags", body).await;
+    assert_eq!(s, 201, "{f}");
+    let version = f["version"].as_u64().expect("version");
+    let (s, h) = admin
+        .get(&format!("/api/v1/admin/flags/{key}/history"))
+        .await;
+    assert_eq!(s, 200, "{h}");
+    let start = h
+        .as_array()
+        .expect("history")
+        .iter()
+        .find(|e| e["version"] == version)
+        .and_then(|e| e["changed_at"].as_i64())
+        .expect("changed_at");
+    (version, start)
+}
