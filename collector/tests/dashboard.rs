@@ -305,6 +305,48 @@ async fn pages_show_the_degraded_metric_its_alert_and_act_on_them() {
     let http = browser();
     let cookie = sign_in(&http, &base).await;
 
+    // The live stream names the newest logged check; a later monitoring run logs more checks
+    // (the alert already fired, so no new one) and the stream announces them.
+    let mut live = http
+        .get(format!("{base}/ui/live"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(live.status(), StatusCode::OK);
+    let mut seen = String::new();
+    let first_check = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            if let Some(rest) = seen.split("event: checks\ndata: ").nth(1)
+                && let Some(line) = rest.split('\n').next()
+                && rest.contains('\n')
+            {
+                break line.parse::<i64>().expect("check id");
+            }
+            let chunk = live.chunk().await.expect("chunk").expect("stream open");
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await
+    .expect("the stream names the newest check on connect");
+    assert!(first_check > 0, "the feed's run logged checks: {seen}");
+    let later = run_clean(&admin, fed.at + 120 * 60_000).await;
+    assert!(later["checks_run"].as_u64().unwrap_or(0) > 0, "{later}");
+    assert_eq!(later["alerts_fired"], 0, "{later}");
+    let announced = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let chunk = live.chunk().await.expect("chunk").expect("stream open");
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if seen.matches("event: checks\ndata: ").count() >= 2 {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(announced.is_ok(), "no checks event after the run: {seen}");
+    drop(live);
+    let later_checks = later["checks_run"].as_u64().unwrap_or(0);
+
     // Flags list: rollout bar, version, live state, one active alert, a window end.
     let (st, flags) = get(&http, &base, &cookie, "/ui/flags").await;
     assert_eq!(st, StatusCode::OK);
@@ -339,8 +381,8 @@ async fn pages_show_the_degraded_metric_its_alert_and_act_on_them() {
     assert!(impact.contains("alert threshold +0.0 %"), "{impact}");
     assert!(impact.contains(r#"data-srm="ok""#), "{impact}");
     // The trend over the monitoring checks run so far (every scheduled check was logged).
-    let checks_run = fed.checks_run;
-    assert!(checks_run >= 2, "{checks_run}");
+    assert!(fed.checks_run >= 2, "{}", fed.checks_run);
+    let checks_run = fed.checks_run + later_checks;
     assert!(
         impact.contains(&format!("Trend of on over {checks_run} monitoring checks")),
         "{impact}"

@@ -41,6 +41,8 @@ pub trait CheckLogStore {
     fn record_check(&self, key: &MonitorKey, result: &CheckResult) -> Result<(), StoreError>;
     /// Every look of a flag version, oldest first.
     fn checks(&self, flag: &str, version: u64) -> Result<Vec<LoggedCheck>, StoreError>;
+    /// The id of the newest logged look (0: none yet), so open pages can tell a new one came.
+    fn newest_check_id(&self) -> Result<i64, StoreError>;
 }
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
@@ -67,6 +69,16 @@ impl CheckLogStore for SqliteStore {
                 ],
             )?;
             Ok(())
+        })
+    }
+
+    fn newest_check_id(&self) -> Result<i64, StoreError> {
+        self.read(|c| {
+            Ok(
+                c.query_row("SELECT COALESCE(MAX(id), 0) FROM monitor_checks", [], |r| {
+                    r.get(0)
+                })?,
+            )
         })
     }
 

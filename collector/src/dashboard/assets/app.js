@@ -41,9 +41,10 @@
       .catch(function () {});
   }
   es = new EventSource(live);
-  ["flags", "alerts"].forEach(function (name) {
+  var labels = { flags: "Flags", alerts: "Alerts", checks: "Checks" };
+  ["flags", "alerts", "checks"].forEach(function (name) {
     es.addEventListener(name, function (e) {
-      if (seen[name] !== undefined && seen[name] !== e.data) { refresh(name === "flags" ? "Flags" : "Alerts"); }
+      if (seen[name] !== undefined && seen[name] !== e.data) { refresh(labels[name]); }
       seen[name] = e.data;
     });
   });
