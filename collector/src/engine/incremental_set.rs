@@ -64,7 +64,13 @@ pub struct Incremental {
     incremental_reads: AtomicU64,
     rebuilds: AtomicU64,
     invalidations: AtomicU64,
+    /// The last two keyed reads per (flag, version): the sequential mode's adjacent correlation
+    /// pairs a check with the one before it, which the state has already moved past.
+    recent_keyed: Mutex<Vec<RecentKeyed>>,
 }
+
+/// ((flag, version), (check time, values)) of one keyed read.
+type RecentKeyed = ((String, u64), (i64, KeyedValues));
 
 impl Default for Incremental {
     fn default() -> Self {
@@ -82,7 +88,31 @@ impl Incremental {
             incremental_reads: AtomicU64::new(0),
             rebuilds: AtomicU64::new(0),
             invalidations: AtomicU64::new(0),
+            recent_keyed: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Keeps `kv`, the keyed values of `flag` at `version` at check time `t`, with the one
+    /// read before it (older ones and other versions of the flag are dropped).
+    pub fn remember_keyed(&self, flag: &str, version: u64, t: i64, kv: &KeyedValues) {
+        let mut recent = self.recent_keyed.lock().unwrap_or_else(|p| p.into_inner());
+        let newest_kept = recent
+            .iter()
+            .filter(|((f, v), _)| f == flag && *v == version)
+            .map(|(_, (t, _))| *t)
+            .max();
+        recent.retain(|((f, v), (at, _))| f != flag || (*v == version && Some(*at) == newest_kept));
+        recent.push(((flag.to_string(), version), (t, kv.clone())));
+    }
+
+    /// The keyed values kept by [`Incremental::remember_keyed`] for `flag` at `version` at
+    /// check time `t`, if still kept.
+    pub fn remembered_keyed(&self, flag: &str, version: u64, t: i64) -> Option<KeyedValues> {
+        let recent = self.recent_keyed.lock().unwrap_or_else(|p| p.into_inner());
+        recent
+            .iter()
+            .find(|((f, v), (at, _))| f == flag && *v == version && *at == t)
+            .map(|(_, (_, kv))| kv.clone())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<StateKey, VersionState>> {

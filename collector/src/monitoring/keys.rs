@@ -394,8 +394,8 @@ pub fn run_keys_blocking(
 }
 
 /// The values at scheduled check `time_ms`, read through the incremental state (which falls back
-/// to a full recalculation where it cannot be sure), and remembered for the next check's
-/// adjacent correlation.
+/// to a full recalculation where it cannot be sure), and kept for the next check's adjacent
+/// correlation.
 fn scheduled_values_at(
     store: &dyn Store,
     f: &Family,
@@ -416,43 +416,22 @@ fn scheduled_values_at(
         ),
     };
     let kv = inc.keyed_values(&StoreSource(store), KEYS, &spec, time_ms, now_ms)?;
-    if let Ok(mut last) = LAST_SCHEDULED.lock() {
-        // Keep this check and the one before it (the current check's adjacent pair).
-        let newest_kept = last
-            .iter()
-            .filter(|((flag, v), _)| *flag == f.flag.key && *v == f.flag.version)
-            .map(|(_, (t, _))| *t)
-            .max();
-        last.retain(|((flag, v), (t, _))| {
-            *flag != f.flag.key || (*v == f.flag.version && Some(*t) == newest_kept)
-        });
-        last.push(((f.flag.key.clone(), f.flag.version), (time_ms, kv.clone())));
-    }
+    inc.remember_keyed(&f.flag.key, f.flag.version, time_ms, &kv);
     Ok(kv)
 }
 
-/// ((flag, version), (check time, values)) of a scheduled check.
-type Remembered = ((String, u64), (i64, KeyedValues));
-
-/// The values of each family's last two scheduled checks, so the sequential mode's
-/// adjacent correlation does not recalculate the previous check from the store; after a restart
-/// it does, once.
-static LAST_SCHEDULED: std::sync::Mutex<Vec<Remembered>> = std::sync::Mutex::new(Vec::new());
-
-/// The values at an earlier scheduled check: remembered, else recalculated.
+/// The values at an earlier scheduled check: kept from its read, else recalculated (once after
+/// a restart).
 fn previous_values_at(
     store: &dyn Store,
     f: &Family,
     time_ms: i64,
+    inc: &Incremental,
 ) -> Result<KeyedValues, MonitoringError> {
-    if let Ok(last) = LAST_SCHEDULED.lock()
-        && let Some((_, (_, kv))) = last.iter().find(|((flag, v), (t, _))| {
-            *flag == f.flag.key && *v == f.flag.version && *t == time_ms
-        })
-    {
-        return Ok(kv.clone());
+    match inc.remembered_keyed(&f.flag.key, f.flag.version, time_ms) {
+        Some(kv) => Ok(kv),
+        None => values_at(store, f, time_ms),
     }
-    values_at(store, f, time_ms)
 }
 
 fn values_at(store: &dyn Store, f: &Family, time_ms: i64) -> Result<KeyedValues, MonitoringError> {
@@ -516,7 +495,7 @@ fn run_flag(
         }
         let rhos = match (st.boundary.mode, st.prev_eligible_ms) {
             (Mode::Sequential, Some(prev_ms)) => {
-                let prev = previous_values_at(store, &f, prev_ms)?;
+                let prev = previous_values_at(store, &f, prev_ms, inc)?;
                 tests
                     .iter()
                     .filter_map(|t| {
