@@ -11,7 +11,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
-use monitoring_support::{run_clean as run, send, start};
+use monitoring_support::{half_flag, run_clean as run, send, start};
 use notify_support::Admin;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -50,35 +50,6 @@ async fn receiver(h: Hook) -> String {
 
 async fn put(admin: &Admin, path: &str, body: Value) -> (u16, Value) {
     admin.send(reqwest::Method::PUT, path, Some(body)).await
-}
-
-/// A 50/50 flag; returns (version, start).
-async fn flag(admin: &Admin, key: &str) -> (u64, i64) {
-    let body = json!({
-        "key": key, "traffic_type": "user",
-        "treatments": [{"name": "on"}, {"name": "off"}],
-        "default_treatment": "off", "baseline_treatment": "off",
-        "seed": 1, "traffic_allocation": 100, "traffic_allocation_seed": 2,
-        "rules": [{"name": "everyone", "matchers": [], "rollout": [
-            {"treatment": "on", "weight": 50}, {"treatment": "off", "weight": 50}]}]
-    });
-    let (s, f) = admin.post("/api/v1/admin/flags", body).await;
-    assert_eq!(s, 201, "{f}");
-    let version = f["version"].as_u64().expect("version");
-    (version, changed_at(admin, key, version).await)
-}
-
-async fn changed_at(admin: &Admin, key: &str, version: u64) -> i64 {
-    let (s, h) = admin
-        .get(&format!("/api/v1/admin/flags/{key}/history"))
-        .await;
-    assert_eq!(s, 200, "{h}");
-    h.as_array()
-        .expect("history")
-        .iter()
-        .find(|e| e["version"] == version)
-        .and_then(|e| e["changed_at"].as_i64())
-        .expect("changed_at")
 }
 
 async fn metric(admin: &Admin, name: &str, event: &str, kind: &str, direction: &str) -> i64 {
@@ -145,7 +116,7 @@ async fn key_metrics_alert_in_either_direction_and_replaced_versions_auto_resolv
     let admin = Admin::new(&c);
     let got = Hook::default();
     let url = receiver(got.clone()).await;
-    let (version, start_ms) = flag(&admin, "pay").await;
+    let (version, start_ms) = half_flag(&admin, "pay").await;
     let errors = metric(&admin, "pay errors", "error", "percent_users", "decrease").await;
     let buys = metric(&admin, "pay buyers", "buy", "percent_users", "increase").await;
     let clicks = metric(&admin, "pay clicks", "click", "count", "increase").await;
@@ -313,7 +284,7 @@ async fn a_70_30_split_of_a_50_50_rollout_notifies_srm_once() {
     let admin = Admin::new(&c);
     let got = Hook::default();
     let url = receiver(got.clone()).await;
-    let (version, start_ms) = flag(&admin, "ship").await;
+    let (version, start_ms) = half_flag(&admin, "ship").await;
     let errors = metric(&admin, "ship errors", "error", "percent_users", "decrease").await;
     let channel = admin
         .channel(json!({"name": "ops", "kind": "webhook", "config": {"url": url, "secret": "s"}}))
@@ -356,7 +327,7 @@ async fn a_balanced_split_sends_no_srm_notice() {
     let admin = Admin::new(&c);
     let got = Hook::default();
     let url = receiver(got.clone()).await;
-    let (version, start_ms) = flag(&admin, "calm").await;
+    let (version, start_ms) = half_flag(&admin, "calm").await;
     let errors = metric(&admin, "calm errors", "error", "percent_users", "decrease").await;
     let channel = admin
         .channel(json!({"name": "ops", "kind": "webhook", "config": {"url": url, "secret": "s"}}))
