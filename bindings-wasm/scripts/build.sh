@@ -3,14 +3,17 @@
 # the wrapper uses after a trap), wasm-opt from Debian's binaryen, and the minified ES module.
 #   bindings-wasm/pkg/   wasm-bindgen output (the unbundled ES module the Node tests import)
 #   bindings-wasm/dist/  agent.js (esbuild --minify bundle) + rum_agent_wasm_bg.wasm
-# Needs: rustup target wasm32-unknown-unknown, wasm-bindgen-cli = the crate's version, wasm-opt,
-# `npm ci` in bindings-wasm. CARGO_TARGET_DIR defaults to target/wasm (not the outer build's dir).
+# Needs: rustup target wasm32-unknown-unknown, wasm-opt, `npm ci` in bindings-wasm. The glue
+# generator is the workspace's pinned `rum-wasm-bindgen` (bindings-wasm/wasm-bindgen), built here
+# for the host in the same target dir. CARGO_TARGET_DIR defaults to target/wasm (not the outer build's dir).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 root="$(cd "$here/.." && pwd)"
 target="${CARGO_TARGET_DIR:-$root/target/wasm}"
 cd "$root"
 CARGO_TARGET_DIR="$target" cargo build -q -p bindings-wasm --lib --target wasm32-unknown-unknown --profile wasm-release
+CARGO_TARGET_DIR="$target" cargo build -q -p wasm-bindgen-pinned --locked
+bindgen="$target/debug/rum-wasm-bindgen"
 rm -rf "$here/pkg" "$here/dist"
 # wasm-opt runs on rustc's output, before wasm-bindgen: Debian's wasm-opt 108 mistypes the
 # externref table wasm-bindgen adds (calls then fail with "invalid index into function table").
@@ -20,8 +23,7 @@ wasm-opt -Oz --converge --strip-debug --strip-producers \
   --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
   "$target/wasm32-unknown-unknown/wasm-release/rum_agent_wasm.wasm" -o "$opt"
-wasm-bindgen --target web --experimental-reset-state-function --no-typescript \
-  --out-name rum_agent_wasm --out-dir "$here/pkg" "$opt"
+"$bindgen" "$opt" "$here/pkg"
 mkdir -p "$here/dist"
 cp "$here/pkg/rum_agent_wasm_bg.wasm" "$here/dist/"
 "$here/node_modules/.bin/esbuild" "$here/js/agent.js" --bundle --format=esm --minify \

@@ -1,4 +1,4 @@
-//! Shared by the wasm binding's tests: building the package once (wasm-release, wasm-bindgen,
+//! Shared by the wasm binding's tests: building the package once (wasm-release, the pinned wasm-bindgen,
 //! wasm-opt, esbuild) in its own target dir, and flags on the fixture collector.
 #![allow(dead_code)]
 
@@ -17,7 +17,7 @@ pub fn crate_dir() -> PathBuf {
 /// The tools the package build needs, or why they are missing (the tests then fail, they do not
 /// skip: .ci/run installs them).
 fn check_tools(dir: &Path) -> Result<(), String> {
-    for tool in ["wasm-bindgen", "wasm-opt", "node"] {
+    for tool in ["wasm-opt", "node"] {
         let found = Command::new(tool).arg("--version").output().is_ok();
         if !found {
             return Err(format!("{tool} is not installed (see .ci/run)"));
