@@ -4,8 +4,9 @@
 #   bindings-wasm/pkg/   wasm-bindgen output (the unbundled ES module the Node tests import)
 #   bindings-wasm/dist/  agent.js (esbuild --minify bundle) + rum_agent_wasm_bg.wasm
 # Needs: rustup target wasm32-unknown-unknown, wasm-opt, `npm ci` in bindings-wasm. The glue
-# generator is the workspace's pinned `rum-wasm-bindgen` (bindings-wasm/wasm-bindgen), built here
-# for the host in the same target dir. CARGO_TARGET_DIR defaults to target/wasm (not the outer build's dir).
+# generator is wasm-bindgen's CLI pinned in the workspace (`rum-wasm-bindgen`, in
+# bindings-wasm/wasm-bindgen), built here for the host. CARGO_TARGET_DIR defaults to target/wasm
+# (not the outer build's dir).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -23,7 +24,8 @@ wasm-opt -Oz --converge --strip-debug --strip-producers \
   --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
   "$target/wasm32-unknown-unknown/wasm-release/rum_agent_wasm.wasm" -o "$opt"
-"$bindgen" "$opt" "$here/pkg"
+"$bindgen" --target web --experimental-reset-state-function --no-typescript \
+  --out-name rum_agent_wasm --out-dir "$here/pkg" "$opt"
 mkdir -p "$here/dist"
 cp "$here/pkg/rum_agent_wasm_bg.wasm" "$here/dist/"
 "$here/node_modules/.bin/esbuild" "$here/js/agent.js" --bundle --format=esm --minify \

@@ -1,0 +1,195 @@
+//! The core API exactly as JavaScript sees it, run by wasm-bindgen-test in Node (the wasm32
+//! build of this crate; `tests/wasm_bindgen_test.rs` runs it from the host test suite). The
+//! wrapper's tests (`tests/node.rs`, `tests/browser.rs`) cover HTTP, storage and capture; these
+//! cover the exports themselves: evaluation, the upload task protocol, consent, retries, bad input.
+#![cfg(target_arch = "wasm32")]
+
+use rum_agent_wasm::{Core, Task};
+use serde_json::{Value, json};
+use wasm_bindgen_test::wasm_bindgen_test;
+
+const VECTORS: &str = include_str!("../../testdata/evaluation-vectors.json");
+
+fn core() -> Core {
+    match Core::new("sdk-test", 60_000.0, 1_000, "node-test") {
+        Ok(core) => core,
+        Err(_) => panic!("a core with a valid configuration"),
+    }
+}
+
+/// The flag cache the vectors define, in the shape `load_flag_cache` reads.
+fn vector_cache(vectors: &Value) -> String {
+    let flags = vectors["flags"].as_array().expect("flags");
+    let version = flags
+        .iter()
+        .filter_map(|f| f["version"].as_u64())
+        .max()
+        .expect("versions");
+    json!({"version": version, "flags": flags, "segments": vectors["segments"], "full": true})
+        .to_string()
+}
+
+/// Items of the batch a task uploads.
+fn batch_items(task: &Task) -> Value {
+    assert_eq!(task.kind(), 0, "an upload task");
+    serde_json::from_slice(&task.body()).expect("the body is plain JSON in the wasm build")
+}
+
+#[wasm_bindgen_test]
+fn every_vector_evaluates_to_the_cores_treatment_and_label() {
+    let vectors: Value = serde_json::from_str(VECTORS).expect("vector file");
+    let mut core = core();
+    let version = core
+        .load_flag_cache(&vector_cache(&vectors))
+        .unwrap_or(-1.0);
+    assert!(version > 0.0, "the cache loads");
+    let cases = vectors["cases"].as_array().expect("cases");
+    for case in cases {
+        let key = case["key"].as_str().expect("key");
+        // An empty bucketing key clears the previous case's.
+        let bucketing = case["bucketing_key"].as_str().unwrap_or_default();
+        core.identify(key, None, Some(bucketing.to_owned()));
+        let attributes = case.get("attributes").cloned().unwrap_or(json!({}));
+        let got = core.treatment(
+            case["flag"].as_str().expect("flag"),
+            &attributes.to_string(),
+        );
+        assert_eq!(
+            (got[0].as_str(), got[1].as_str()),
+            (
+                case["treatment"].as_str().expect("treatment"),
+                case["label"].as_str().expect("label")
+            ),
+            "{case}"
+        );
+    }
+    assert!(cases.len() > 100);
+}
+
+#[wasm_bindgen_test]
+fn events_errors_and_impressions_become_one_batch_for_the_identity() {
+    let vectors: Value = serde_json::from_str(VECTORS).expect("vector file");
+    let mut core = core();
+    core.load_flag_cache(&vector_cache(&vectors))
+        .unwrap_or(-1.0);
+    core.set_consent(1);
+    core.identify("wbt-user", Some("user".into()), None);
+    core.set_global("app.version", "\"1.2.3\"");
+    let flag = vectors["cases"][0]["flag"].as_str().expect("flag");
+    let treatment = core.treatment(flag, "{}")[0].clone();
+    assert!(core.track("wbt.purchase", Some(12.5), r#"{"item":"sku-1"}"#));
+    assert!(
+        !core.track("not valid!", Some(1.0), "{}"),
+        "a bad event type is refused"
+    );
+    assert!(core.track_error(
+        "TypeError",
+        "x is undefined",
+        Some("at f (a.js:1:2)".into())
+    ));
+    core.flush();
+
+    let task = core.next_upload();
+    let body = batch_items(&task);
+    let text = body.to_string();
+    assert!(
+        text.contains("wbt-user"),
+        "attributed to the identity: {text}"
+    );
+    assert!(
+        text.contains("wbt.purchase") && text.contains("sku-1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("rum.error") && text.contains("a.js:1:2"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&treatment) && text.contains(flag),
+        "the impression: {text}"
+    );
+    assert!(text.contains("1.2.3"), "global properties: {text}");
+    let headers = task.headers();
+    assert!(
+        headers.iter().any(|h| h == "Bearer sdk-test"),
+        "the SDK key is sent: {headers:?}"
+    );
+
+    core.upload_result(&task.id(), 202, None);
+    assert_eq!(
+        core.delivered(),
+        3.0,
+        "the impression, the event and the error"
+    );
+    assert!(core.idle());
+}
+
+#[wasm_bindgen_test]
+fn unknown_consent_queues_without_sending_and_granting_sends() {
+    let mut core = core();
+    core.identify("consent-user", None, None);
+    assert!(core.track("wbt.view", None, "{}"));
+    core.flush();
+    assert_ne!(
+        core.next_upload().kind(),
+        0,
+        "nothing is sent before consent"
+    );
+    assert!(!core.idle(), "but it is kept");
+    core.set_consent(1);
+    assert_eq!(core.next_upload().kind(), 0);
+}
+
+#[wasm_bindgen_test]
+fn a_failed_upload_is_retried_and_a_server_error_keeps_the_batch() {
+    let mut core = core();
+    core.set_consent(1);
+    core.identify("retry-user", None, None);
+    assert!(core.track("wbt.view", None, "{}"));
+    core.flush();
+    let first = core.next_upload();
+    assert_eq!(first.kind(), 0);
+    core.upload_result(&first.id(), 503, Some(0.0));
+    assert_eq!(core.delivered(), 0.0);
+    assert!(!core.idle(), "the batch is kept for a retry");
+    core.upload_result(&first.id(), 0, None);
+    // The retry may first ask to wait (backoff); the same batch comes back.
+    let again = core.next_upload();
+    if again.kind() == 0 {
+        assert_eq!(again.id(), first.id());
+    } else {
+        assert_eq!(again.kind(), 1, "a wait, not done");
+        assert!(again.wait_ms() > 0.0);
+    }
+}
+
+#[wasm_bindgen_test]
+fn bad_input_is_an_error_or_empty_never_a_trap() {
+    let mut core = core();
+    assert!(core.apply_flags("{not json").is_err());
+    assert!(core.load_flag_cache("[]").is_err());
+    let got = core.treatment("no_such_flag", "not an object");
+    assert_eq!(got[0], "control", "an unknown flag serves control");
+    assert!(!core.restore(b"\x00garbage"));
+    assert!(Core::plain(b"\x1f\x8b broken gzip").is_err());
+}
+
+#[wasm_bindgen_test]
+fn unsent_batches_survive_a_page_change() {
+    let mut core = core();
+    core.identify("page-user", None, None);
+    assert!(core.track("wbt.view", None, "{}"));
+    let unsent = core.take_unsent();
+    assert_eq!(unsent.length(), 1);
+    let body = js_sys::Uint8Array::new(&unsent.get(0)).to_vec();
+
+    let mut next_page = self::core();
+    assert!(next_page.restore(&body), "the stored batch is queued again");
+    assert!(
+        !next_page.restore(&body),
+        "the same batch twice is redundant"
+    );
+    next_page.set_consent(1);
+    let task = next_page.next_upload();
+    assert!(batch_items(&task).to_string().contains("page-user"));
+}
