@@ -6,8 +6,12 @@ export interface AgentOptions {
   pushRate?: number;
   /** Most items held in memory; beyond it new items are dropped and counted. Default 10000. */
   queueSize?: number;
-  /** How often (ms) flag definitions are refreshed; 0 = only at setup. Default 30000. */
+  /** How often (ms) flag definitions are polled while the change stream is not open (no
+   * `EventSource`, `streaming: false`, or the stream failing); 0 = only at setup. Default 30000. */
   flagsRefreshRate?: number;
+  /** Receive flag changes as they happen over the collector's server-sent events stream
+   * (`EventSource`, key as `?sdk_key=`); polling stands in while it is down. Default true. */
+  streaming?: boolean;
   /** Initial identity key (default `anonymous`), traffic type and bucketing key. */
   key?: string;
   trafficType?: string;
@@ -69,9 +73,10 @@ export declare class Agent {
   setConsent(consent: Consent): void;
   /** Sends everything queued; true once delivered, false after `timeoutMs` (default 10000). */
   flush(timeoutMs?: number): Promise<boolean>;
-  /** Traps survived since setup, and queue counters. */
-  stats(): { queued: number; delivered: number; traps: number; flagsVersion: number };
-  /** Stops timers and automatic capture. */
+  /** Traps survived since setup, queue counters, the flag set version and whether the flag
+   * change stream is open. */
+  stats(): { queued: number; delivered: number; traps: number; flagsVersion: number; streaming: boolean };
+  /** Stops timers, the flag change stream and automatic capture. */
   close(): void;
 }
 export default Agent;

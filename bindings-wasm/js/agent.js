@@ -34,6 +34,17 @@ async function gzipped(body, headers) {
   } catch { return body; }
 }
 
+/** A batch an older build kept in storage gzipped (the core then had gzip; this one reads plain
+ * JSON only): inflated by the browser's DecompressionStream, or null (dropped, with a warning). */
+async function gunzipped(body) {
+  if (typeof DecompressionStream !== 'function') {
+    console.warn('rum-agent: a stored batch is gzipped and this browser cannot inflate it; dropped');
+    return null;
+  }
+  const out = await new Response(new Blob([body]).stream().pipeThrough(new DecompressionStream('gzip'))).arrayBuffer();
+  return new Uint8Array(out);
+}
+
 /** The agent handle a page holds. Create it with `await Agent.setup(sdkKey, options)`. */
 export class Agent {
   /**
@@ -53,6 +64,7 @@ export class Agent {
     this.pushRate = options.pushRate ?? 5000;
     this.queueSize = options.queueSize ?? 10000;
     this.flagsRefreshRate = options.flagsRefreshRate ?? 30000;
+    this.streaming = options.streaming ?? true;
     this.storage = options.storage ?? globalThis.localStorage;
     this.fetch = options.fetch ?? globalThis.fetch?.bind(globalThis);
     this.beacon = options.sendBeacon ?? globalThis.navigator?.sendBeacon?.bind(globalThis.navigator);
@@ -62,6 +74,11 @@ export class Agent {
     this._globals = new Map();
     this._consent = CONSENT[options.consent ?? 'granted'] ?? 0;
     this._flagsJson = null;
+    this._flagsFetch = null;
+    this._announced = 0;
+    this._stream = null;
+    this._streamOpen = false;
+    this._streamRetries = 0;
     this._busy = false;
     this._timers = {};
     this._capture = options.capture ?? {};
@@ -101,8 +118,9 @@ export class Agent {
   }
 
   _start() {
-    this._restoreStored();
+    this._restoring = this._restoreStored();
     this._pollFlags();
+    this._openStream();
     this._schedule(this.pushRate);
     if (typeof window !== 'undefined' && this._capture !== false) {
       const c = this._capture;
@@ -173,6 +191,7 @@ export class Agent {
 
   /** Seals what is queued and uploads it; resolves true once everything is delivered, false after `timeoutMs`. */
   async flush(timeoutMs = 10000) {
+    await this._restoring;
     this._call((c) => c.flush());
     const end = Date.now() + timeoutMs;
     while (!this._call((c) => c.idle(), true)) {
@@ -186,7 +205,8 @@ export class Agent {
   /** Counters of the core (for diagnostics and tests). */
   stats() {
     return this._call((c) => ({ queued: c.queued(), delivered: c.delivered(), traps: this.traps,
-      dropped: (r) => c.dropped(r), flagsVersion: c.flags_version() }), { traps: this.traps });
+      dropped: (r) => c.dropped(r), flagsVersion: c.flags_version(), streaming: this._streamOpen }),
+    { traps: this.traps, streaming: this._streamOpen });
   }
 
   _schedule(ms) {
@@ -219,20 +239,66 @@ export class Agent {
     return this._schedule(0);
   }
 
-  /** Fetches flag changes since the version held, applies and caches them; repeats. */
+  /** Fetches flag changes since the version held and applies and caches them; one fetch at a
+   * time. `announced` is a version the stream told of: if the fetch under way ends below it,
+   * one more goes (a change announced mid-fetch), at most twice. */
+  _fetchFlags(announced = 0) {
+    this._announced = Math.max(this._announced, announced);
+    if (this._flagsFetch) return this._flagsFetch;
+    this._flagsFetch = (async () => {
+      for (let round = 0; round < 3; round++) {
+        const since = this._call((c) => c.flags_version(), 0);
+        try {
+          const r = await this.fetch(`${this.url}/api/v1/flags?since=${since}&sdk_key=${encodeURIComponent(this.sdkKey)}`, { credentials: 'omit' });
+          if (!r.ok) break;
+          const text = await r.text();
+          this._call((c) => { c.apply_flags(text); this._flagsJson = c.flag_cache(); });
+          if (this._flagsJson) this._write(FLAGS, this._flagsJson);
+        } catch { break; /* offline: the cache answers; try again later */ }
+        if (this._call((c) => c.flags_version(), 0) >= this._announced) break;
+      }
+      this._flagsFetch = null;
+    })();
+    return this._flagsFetch;
+  }
+
+  /** Polls flag changes every `flagsRefreshRate` (the first time at setup); a poll is skipped
+   * while the change stream is open, since the stream announces every change. */
   async _pollFlags() {
     clearTimeout(this._timers.flags);
-    try {
-      const since = this._call((c) => c.flags_version(), 0);
-      const r = await this.fetch(`${this.url}/api/v1/flags?since=${since}&sdk_key=${encodeURIComponent(this.sdkKey)}`, { credentials: 'omit' });
-      if (r.ok) {
-        const text = await r.text();
-        this._call((c) => { c.apply_flags(text); this._flagsJson = c.flag_cache(); });
-        if (this._flagsJson) this._write(FLAGS, this._flagsJson);
-      }
-    } catch { /* offline: the cache answers; try again later */ }
+    if (!this._streamOpen) await this._fetchFlags();
     this._flagsFetched();
-    if (this.flagsRefreshRate > 0) this._timers.flags = setTimeout(() => this._pollFlags(), this.flagsRefreshRate);
+    if (this.flagsRefreshRate > 0 && !this._closed) this._timers.flags = setTimeout(() => this._pollFlags(), this.flagsRefreshRate);
+  }
+
+  /** Listens to the collector's flag change stream (SSE; the key goes in the URL since
+   * `EventSource` sends no headers). Each `flags` event carries the set's version (on connect
+   * too, which covers changes missed while away); a newer one is fetched at once. While the
+   * stream is down the browser reconnects and polling covers; a refused stream (e.g. 401) is
+   * opened again after a backoff (5 s doubling to 5 min). */
+  _openStream() {
+    if (!this.streaming || typeof EventSource !== 'function' || this._closed) return;
+    let es;
+    try {
+      es = new EventSource(`${this.url}/api/v1/flags/stream?sdk_key=${encodeURIComponent(this.sdkKey)}`);
+    } catch { return; /* e.g. blocked by a content security policy: polling goes on */ }
+    this._stream = es;
+    es.addEventListener('flags', (ev) => {
+      this._streamOpen = true;
+      this._streamRetries = 0;
+      let version = 0;
+      try { version = Number(JSON.parse(ev.data).version); } catch { return; }
+      if (version > this._call((c) => c.flags_version(), 0)) this._fetchFlags(version);
+    });
+    es.addEventListener('error', () => {
+      this._streamOpen = false;
+      if (es.readyState !== 2 || this._stream !== es) return; // 2 = CLOSED: the browser gave up
+      this._stream = null;
+      const ms = Math.min(300000, 5000 * 2 ** this._streamRetries);
+      this._streamRetries += 1;
+      clearTimeout(this._timers.stream);
+      this._timers.stream = setTimeout(() => this._openStream(), ms);
+    });
   }
 
   /** Resolves once flags were fetched from the collector (or the fetch failed). */
@@ -261,14 +327,18 @@ export class Agent {
   }
 
   /** Queues the batches an earlier page kept (the collector ignores a batch it already has). */
-  _restoreStored() {
+  async _restoreStored() {
     const stored = this._read(UNSENT);
     if (!stored) return;
     this._write(UNSENT, null);
     let list = [];
     try { list = JSON.parse(stored); } catch { return; }
     for (const text of list) {
-      try { this._call((c) => c.restore(unb64(text))); } catch { /* corrupt entry: dropped */ }
+      try {
+        let body = unb64(text);
+        if (body[0] === 0x1f && body[1] === 0x8b) body = await gunzipped(body);
+        if (body) this._call((c) => c.restore(body));
+      } catch { /* corrupt entry: dropped */ }
     }
     this._schedule(0);
   }
@@ -277,6 +347,11 @@ export class Agent {
   close() {
     clearTimeout(this._timers.pump);
     clearTimeout(this._timers.flags);
+    clearTimeout(this._timers.stream);
+    this._closed = true;
+    this._stream?.close();
+    this._stream = null;
+    this._streamOpen = false;
     this._off?.();
   }
 }

@@ -47,6 +47,50 @@ export function captureNavigation(agent) {
   else addEventListener('load', report, { once: true });
 }
 
+/**
+ * INP's bookkeeping: the worst interaction latency (an interaction's latency is the longest
+ * duration of its event entries, grouped by interactionId); with many interactions about the
+ * 98th percentile: one longest is skipped per 50 interactions (as web-vitals). Only the 10
+ * longest are kept, which covers 500 interactions. Interactions shorter than the observer's
+ * threshold are never delivered but still count: the count is the browser's
+ * `performance.interactionCount` where it has one, else estimated from the span of interaction
+ * ids (Chromium steps them by 7; the web-vitals polyfill does the same), never less than the
+ * interactions seen.
+ */
+export class Interactions {
+  constructor() { this.longest = []; this.seen = 0; this.minId = Infinity; this.maxId = 0; }
+
+  /** Takes event timing entries (`event`, `first-input`). */
+  add(entries) {
+    for (const e of entries) {
+      const iid = e.interactionId;
+      if (!iid) continue;
+      // Ids grow with each interaction; its entries share one.
+      if (iid > this.maxId) { this.seen += 1; this.maxId = iid; }
+      if (iid < this.minId) this.minId = iid;
+      const l = this.longest;
+      const known = l.find((x) => x.id === iid);
+      if (known) known.d = Math.max(known.d, e.duration);
+      else if (l.length < 10 || e.duration > l[9].d) l.push({ id: iid, d: e.duration });
+      l.sort((a, b) => b.d - a.d);
+      l.length = Math.min(l.length, 10);
+    }
+  }
+
+  /** How many interactions the page had (`browserCount`: `performance.interactionCount`). */
+  count(browserCount) {
+    const span = this.maxId ? Math.round((this.maxId - this.minId) / 7) + 1 : 0;
+    return Math.max(this.seen, browserCount || 0, span);
+  }
+
+  /** INP in ms, or undefined before any interaction. */
+  inp(browserCount) {
+    const l = this.longest;
+    if (!l.length) return undefined;
+    return l[Math.min(l.length - 1, Math.floor(this.count(browserCount) / 50))].d;
+  }
+}
+
 function observe(type, cb, opts = {}) {
   try {
     const po = new PerformanceObserver((list) => cb(list.getEntries()));
@@ -104,15 +148,10 @@ export function captureWebVitals(agent) {
     }
   });
 
-  // INP: the longest interaction (by interactionId), or the 98th percentile beyond 50 of them.
-  const interactions = new Map();
-  const onEvents = (entries) => {
-    for (const e of entries) {
-      if (!e.interactionId) continue;
-      interactions.set(e.interactionId, Math.max(interactions.get(e.interactionId) || 0, e.duration));
-    }
-  };
-  const inpObserver = observe('event', onEvents, { durationThreshold: 40 });
+  // INP (see Interactions): durationThreshold 16 is the lowest the browser allows.
+  const interactions = new Interactions();
+  const onEvents = (entries) => interactions.add(entries);
+  const inpObserver = observe('event', onEvents, { durationThreshold: 16 });
   observe('first-input', onEvents);
 
   return {
@@ -120,10 +159,8 @@ export function captureWebVitals(agent) {
       if (lcpObserver) { lcpObserver(); if (lcp >= 0) send('lcp', lcp); }
       if (clsObserver) { clsObserver(); send('cls', cls); }
       if (inpObserver) inpObserver();
-      if (interactions.size) {
-        const d = [...interactions.values()].sort((a, b) => b - a);
-        send('inp', d[Math.min(d.length - 1, Math.floor(d.length / 50))]);
-      }
+      const inp = interactions.inp(performance.interactionCount);
+      if (inp !== undefined) send('inp', inp);
     },
   };
 }

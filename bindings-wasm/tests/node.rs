@@ -6,7 +6,7 @@ mod support;
 
 use std::process::Command;
 
-use e2e::{Fixture, SDK_KEY};
+use e2e::{ADMIN_KEY, Fixture, SDK_KEY};
 
 #[test]
 fn node_tests_of_the_package_api_against_a_real_collector() {
@@ -15,6 +15,7 @@ fn node_tests_of_the_package_api_against_a_real_collector() {
     }
     let fixture = Fixture::start().expect("collector");
     support::create_on_flag(&fixture, "node_flag");
+    support::create_on_flag(&fixture, "node_poll_flag");
     let dir = support::crate_dir();
     let out = Command::new("node")
         .args([
@@ -26,12 +27,16 @@ fn node_tests_of_the_package_api_against_a_real_collector() {
         .current_dir(&dir)
         .env("RUM_URL", fixture.url())
         .env("RUM_SDK_KEY", SDK_KEY)
+        .env("RUM_ADMIN_KEY", ADMIN_KEY)
         .output()
         .expect("run node");
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "node tests failed");
-    assert!(stdout.contains("# pass 8"), "expected 8 passing node tests");
+    assert!(
+        stdout.contains("# pass 11"),
+        "expected 11 passing node tests"
+    );
     assert!(stdout.contains("# fail 0"));
 
     // What the tests sent is in the database, attributed to their identities.
@@ -61,6 +66,18 @@ fn node_tests_of_the_package_api_against_a_real_collector() {
     assert_eq!(count("type = 'node.gzip' AND key = 'gzip-user'"), 1);
     assert_eq!(count("type = 'node.stored' AND key = 'stored-user'"), 2);
     assert_eq!(count("type = 'node.beacon' AND key = 'beacon-user'"), 1);
+    assert_eq!(count("type = 'node.gzold' AND key = 'gzold-user'"), 1);
+    // The polled kill: one impression before it, one after (label `killed`, newer version).
+    let seen = |filter: &str| {
+        fixture
+            .count(
+                "impressions",
+                &format!("key = 'poll-user' AND flag = 'node_poll_flag' AND {filter}"),
+            )
+            .expect("count")
+    };
+    assert_eq!(seen("treatment = 'on'"), 1);
+    assert_eq!(seen("treatment = 'off' AND label = 'killed'"), 1);
     assert_eq!(count("type = 'node.declined'"), 0);
     assert_eq!(count("type LIKE 'not valid%'"), 0);
 }

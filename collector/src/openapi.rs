@@ -112,7 +112,11 @@ fn base_document() -> Value {
                 "summary": "Server-sent events: `flags` with data {\"version\"} and id = version, on connect and after every change",
                 "security": [{ "sdk": [] }, { "sdk_query": [] }],
                 "parameters": [{ "name": "Last-Event-ID", "in": "header", "required": false, "schema": { "type": "string" } }],
-                "responses": { "200": { "description": "Event stream", "content": { "text/event-stream": { "schema": schema("FlagsChanged") } } } }
+                "responses": {
+                    "200": { "description": "Event stream", "content": { "text/event-stream": { "schema": schema("FlagsChanged") } } },
+                    "401": { "description": "Missing or unknown key (header, or `?sdk_key=` for browsers' EventSource)" },
+                    "403": { "description": "Not an SDK key" }
+                }
             } },
             "/api/v1/admin/flags": {
                 "get": op("All flags (archived included)", admin, None, json!({ "200": { "description": "Flags", "content": { "application/json": { "schema": { "type": "array", "items": schema("FlagDefinition") } } } } })),

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { Agent } from '../agent.js';
+import { Interactions } from '../capture.js';
 import { trap_for_tests } from '../../pkg/rum_agent_wasm.js';
 
 const wasm = readFileSync(new URL('../../pkg/rum_agent_wasm_bg.wasm', import.meta.url));
@@ -154,4 +155,97 @@ test('the beacon carries plain JSON the collector accepts as text/plain with ?sd
   const r = await fetch(url, { method: 'POST', body, headers: { 'content-type': 'text/plain;charset=UTF-8' } });
   assert.equal(r.status, 202);
   agent.close();
+});
+
+/** Gzips bytes with the runtime's CompressionStream (what an older build stored). */
+async function gzip(bytes) {
+  return new Uint8Array(await new Response(new Blob([bytes]).stream().pipeThrough(new CompressionStream('gzip'))).arrayBuffer());
+}
+const toB64 = (bytes) => Buffer.from(bytes).toString('base64');
+
+test('batches an older build stored gzipped are inflated and sent; without DecompressionStream dropped with a warning', async () => {
+  // A page of the older build: its stored batch was the core's gzip body.
+  const storage = new MemoryStorage();
+  const first = await setup({ storage, fetch: offline, sendBeacon: () => false });
+  first.identify('gzold-user');
+  first.track('node.gzold', 1);
+  first._onHide();
+  first.close();
+  const [plain] = JSON.parse(storage.getItem('rum-agent:unsent'));
+  const zipped = await gzip(Buffer.from(plain, 'base64'));
+  assert.deepEqual([...zipped.slice(0, 2)], [0x1f, 0x8b]);
+  storage.setItem('rum-agent:unsent', JSON.stringify([toB64(zipped)]));
+
+  const second = await setup({ storage });
+  assert.equal(await second.flush(), true);
+  assert.equal(second.stats().delivered, 1, 'the gzipped batch was read back and delivered');
+  second.close();
+
+  // A browser without DecompressionStream cannot read it: dropped, with a console warning.
+  storage.setItem('rum-agent:unsent', JSON.stringify([toB64(zipped)]));
+  const saved = globalThis.DecompressionStream;
+  const warn = console.warn;
+  const warnings = [];
+  globalThis.DecompressionStream = undefined;
+  console.warn = (...a) => warnings.push(a.join(' '));
+  try {
+    const third = await setup({ storage });
+    assert.equal(await third.flush(), true);
+    assert.equal(third.stats().delivered, 0);
+    assert.equal(storage.getItem('rum-agent:unsent'), null);
+    third.close();
+  } finally {
+    globalThis.DecompressionStream = saved;
+    console.warn = warn;
+  }
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0], /gzipped/);
+});
+
+test('streaming on without EventSource (Node): polling picks up a kill', async () => {
+  assert.equal(typeof EventSource, 'undefined', 'this runtime has no EventSource');
+  const agent = await setup({ streaming: true, flagsRefreshRate: 100 });
+  await agent.ready();
+  agent.identify('poll-user');
+  assert.equal(agent.getTreatment('node_poll_flag'), 'on');
+  const r = await fetch(`${URL_}/api/v1/admin/flags/node_poll_flag/kill`, { method: 'POST', headers: { authorization: `Bearer ${process.env.RUM_ADMIN_KEY}` } });
+  assert.equal(r.status, 200, await r.text());
+  let treatment = 'on';
+  for (let i = 0; i < 200 && treatment === 'on'; i++) {
+    await new Promise((res) => setTimeout(res, 50));
+    treatment = agent.getTreatment('node_poll_flag');
+  }
+  assert.equal(treatment, 'off', 'the kill arrived by polling');
+  assert.equal(agent.stats().streaming, false);
+  assert.equal(await agent.flush(), true);
+  agent.close();
+});
+
+test('INP: the longest interaction by interactionId; one longest skipped per 50 interactions', () => {
+  const ev = (interactionId, duration) => ({ interactionId, duration });
+  const log = new Interactions();
+  assert.equal(log.inp(), undefined, 'no interaction, no INP');
+  // One interaction's entries (keydown, keyup) share an id: its latency is the longest.
+  log.add([ev(7, 40), ev(7, 120), ev(0, 900) /* not an interaction */, ev(14, 64)]);
+  assert.equal(log.count(), 2);
+  assert.equal(log.inp(), 120);
+
+  // 60 interactions (ids stepping by 7): the longest is skipped, the second longest is INP.
+  const many = new Interactions();
+  const durations = Array.from({ length: 60 }, (_, i) => 16 + ((i * 37) % 60) * 8);
+  many.add(durations.map((d, i) => ev(100 + 7 * i, d)));
+  const sorted = [...durations].sort((a, b) => b - a);
+  assert.equal(many.count(), 60);
+  assert.equal(many.inp(), sorted[1]);
+  // The browser's own count (short interactions included) decides: 120 → skip two.
+  assert.equal(many.inp(120), sorted[2]);
+  // Only the 10 longest are kept: beyond 500 interactions, the 10th longest.
+  assert.equal(many.inp(5000), sorted[9]);
+
+  // Without the browser's count, short interactions between those seen count by id span:
+  // 4 seen over ids spanning 150 interactions → skip three.
+  const sparse = new Interactions();
+  sparse.add([ev(7, 200), ev(7 + 7 * 50, 300), ev(7 + 7 * 100, 400), ev(7 + 7 * 149, 500)]);
+  assert.equal(sparse.count(), 150);
+  assert.equal(sparse.inp(), 200);
 });
