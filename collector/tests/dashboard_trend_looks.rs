@@ -34,7 +34,9 @@ fn error(u: usize, ts: i64) -> (bool, Value) {
 /// The `<svg class="trend">` of the first trend box of `treatment`.
 fn trend_of<'a>(page: &'a str, treatment: &str) -> &'a str {
     let h = format!("<h3>Trend of {treatment} over ");
-    let at = page.find(&h).unwrap_or_else(|| panic!("no trend of {treatment}: {page}"));
+    let at = page
+        .find(&h)
+        .unwrap_or_else(|| panic!("no trend of {treatment}: {page}"));
     let svg = at + page[at..].find("<svg class=\"trend\"").expect("trend svg");
     let end = svg + page[svg..].find("</svg>").expect("svg end");
     &page[svg..end]
@@ -100,7 +102,11 @@ async fn unscheduled_looks_are_drawn_hollow_on_the_trend() {
         )
         .await;
     assert_eq!(s, 200, "{recalc}");
-    assert_eq!(recalc["looks"].as_array().map(Vec::len), Some(1), "{recalc}");
+    assert_eq!(
+        recalc["looks"].as_array().map(Vec::len),
+        Some(1),
+        "{recalc}"
+    );
     let rest = run_clean(&admin, start_ms + 180 * MINUTE).await;
     let scheduled = early_checks + rest["checks_run"].as_u64().expect("checks_run");
     assert!(scheduled > early_checks, "{rest}");
@@ -165,6 +171,10 @@ async fn unscheduled_looks_are_drawn_hollow_on_the_trend() {
     );
     assert!(page.contains(r#"data-legend="unscheduled""#), "{page}");
     assert!(page.contains("unscheduled look (late data or a recalculation)"));
-    assert_eq!(page.matches("<td>unscheduled look</td>").count(), 2, "{page}");
+    assert_eq!(
+        page.matches("<td>unscheduled look</td>").count(),
+        2,
+        "{page}"
+    );
     c.shutdown().await.expect("shutdown");
 }
