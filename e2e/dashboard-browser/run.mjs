@@ -172,6 +172,15 @@ test("the dashboard in headless Chromium", async () => {
         const bad = axe.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
         assert.deepEqual(bad.map((v) => `${v.id}: ${v.help}`), [], `${label} ${p}`);
       }
+      // The kill confirmation fits the viewport too (opened, pictured, cancelled).
+      await page.goto(base + "/ui/flags/checkout");
+      await page.check("#confirm-kill");
+      await page.click('form[action$="/kill"] button[type=submit]');
+      await page.waitForSelector("dialog.confirm[open]");
+      await noSideScroll(page, `${label} kill confirmation`);
+      await page.screenshot({ path: path.join(SHOTS, `${label}-confirm-kill.png`) });
+      await page.click("dialog.confirm button.secondary");
+      await page.waitForSelector("dialog.confirm", { state: "detached" });
       await ctx.close();
     }
     // The degraded card, its interval past the threshold, the alert.
@@ -208,7 +217,6 @@ test("the dashboard in headless Chromium", async () => {
     await page.waitForSelector("dialog.confirm[open]");
     const cancel = await focused(page, "dialog.confirm button.secondary");
     assert.ok(cancel?.target && cancel.visible && cancel.ring, JSON.stringify(cancel));
-    await page.screenshot({ path: path.join(SHOTS, "desktop-confirm-kill.png") });
     await page.keyboard.press("Escape");
     await page.waitForSelector("dialog.confirm", { state: "detached" });
     assert.equal((await focused(page, kill))?.target, true, "the focus returns to the kill button");
