@@ -27,6 +27,12 @@ pub(crate) fn ok(code: &str, description: &str, schema_name: Option<&str>) -> Va
     json!({ code: r })
 }
 
+/// An operation with a longer description than its summary.
+fn described(mut op: Value, text: &str) -> Value {
+    op["description"] = json!(text);
+    op
+}
+
 /// Building block of the document, shared with feature modules.
 pub(crate) fn op(
     summary: &str,
@@ -153,7 +159,8 @@ fn base_document() -> Value {
             },
             "/api/v1/admin/metrics/{id}": {
                 "parameters": key_param("id", "integer"),
-                "put": op("Replace a metric's definition (validated as on create; 400 names the field, 404 if absent)", admin, Some("NewMetric"), ok("200", "The metric", Some("Metric"))),
+                "put": described(op("Replace a metric's definition (validated as on create; 400 names the field, 404 if absent)", admin, Some("NewMetric"), ok("200", "The metric", Some("Metric"))),
+                    "Default metrics are auto-created only the first time the collector sees an event type (the handled types are recorded), so an auto-created metric edited to another event type, or deleted, is not auto-created again when more events of its original type arrive; create one by hand to measure that type again."),
                 "delete": op("Delete a metric (an auto-created one is never re-created)", admin, None, json!({ "204": { "description": "Deleted" } }))
             },
             "/ofrep/v1/evaluate/flags/{key}": {

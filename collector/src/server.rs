@@ -380,11 +380,14 @@ pub async fn spawn(config: Config) -> anyhow::Result<RunningCollector> {
     tracing::info!(%addr, data = %config.data_dir.display(), "collector listening");
     let mut stop = rx;
     let task = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            })
-            .await;
+        let served = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
+        .await;
         // Drain queued writes before reporting the end.
         tokio::task::spawn_blocking(move || store.close()).await?;
         served?;

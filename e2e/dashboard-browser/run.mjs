@@ -1,7 +1,9 @@
 // The dashboard in a real browser (Debian's /usr/bin/chromium driven by playwright-core) against
 // a real collector binary on loopback: feed a degraded 50/50 rollout, run the monitoring on
-// simulated time, sign in, screenshot every page at 1280 px and phone width, check each page
-// with axe-core (no serious or critical violation), edit a metric, and kill the flag from its page.
+// simulated time, sign in, screenshot every page at 1280 px and phone width (390 px: no page may
+// scroll sideways), check each page with axe-core (no serious or critical violation), edit a
+// metric, and kill the flag from its page with the keyboard only (Tab to the box and the button,
+// every stop showing its focus; the confirmation dialog cancelled with Escape, then confirmed).
 //
 //   cargo build -p collector && (cd e2e/dashboard-browser && npm install && npm test)
 //
@@ -76,6 +78,36 @@ async function api(base, method, p, body, key = ADMIN) {
   return text ? JSON.parse(text) : null;
 }
 
+/** Where the keyboard focus is, and whether it shows (`:focus-visible` with an outline or a ring). */
+async function focused(page, sel) {
+  return page.evaluate((sel) => {
+    const a = document.activeElement;
+    if (!a || a === document.body) return null;
+    const cs = getComputedStyle(a);
+    return { target: a.matches(sel), visible: a.matches(":focus-visible"),
+      ring: (cs.outlineStyle !== "none" && parseFloat(cs.outlineWidth) > 0) || cs.boxShadow !== "none",
+      what: a.outerHTML.slice(0, 100) };
+  }, sel);
+}
+
+/** Presses Tab until `sel` has the focus (at most `max` times), checking every stop shows it. */
+async function tabTo(page, sel, max = 80) {
+  for (let i = 1; i <= max; i++) {
+    await page.keyboard.press("Tab");
+    const f = await focused(page, sel);
+    if (!f) continue;
+    assert.ok(f.visible && f.ring, `the focus does not show on ${f.what}`);
+    if (f.target) return i;
+  }
+  assert.fail(`Tab never reached ${sel}`);
+}
+
+/** Fails when the page is wider than the viewport (it would scroll sideways). */
+async function noSideScroll(page, what) {
+  const { sw, w } = await page.evaluate(() => ({ sw: document.scrollingElement.scrollWidth, w: window.innerWidth }));
+  assert.ok(sw <= w, `${what}: ${sw} px wide in a ${w} px viewport`);
+}
+
 /** A 50/50 flag whose `on` users have three times the errors; answers the simulated run time. */
 async function feed(base) {
   const f = await api(base, "POST", "/api/v1/admin/flags", { key: "checkout", traffic_type: "user",
@@ -126,6 +158,7 @@ test("the dashboard in headless Chromium", async () => {
       await page.goto(base + "/ui/flags");
       assert.match(page.url(), /\/ui\/sign-in$/);
       await page.screenshot({ path: path.join(SHOTS, `${label}-sign-in.png`), fullPage: true });
+      await noSideScroll(page, `${label} sign-in`);
       await page.fill("#key", ADMIN);
       await page.click("button[type=submit]");
       await page.waitForURL("**/ui/flags");
@@ -133,11 +166,21 @@ test("the dashboard in headless Chromium", async () => {
         const r = await page.goto(base + p);
         assert.equal(r.status(), 200, p);
         await page.screenshot({ path: path.join(SHOTS, `${label}-${name}.png`), fullPage: true });
+        await noSideScroll(page, `${label} ${p}`);
         await page.addScriptTag({ path: require.resolve("axe-core/axe.min.js") });
         const axe = await page.evaluate(async () => await window.axe.run(document, { resultTypes: ["violations"] }));
         const bad = axe.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
         assert.deepEqual(bad.map((v) => `${v.id}: ${v.help}`), [], `${label} ${p}`);
       }
+      // The kill confirmation fits the viewport too (opened, pictured, cancelled).
+      await page.goto(base + "/ui/flags/checkout");
+      await page.check("#confirm-kill");
+      await page.click('form[action$="/kill"] button[type=submit]');
+      await page.waitForSelector("dialog.confirm[open]");
+      await noSideScroll(page, `${label} kill confirmation`);
+      await page.screenshot({ path: path.join(SHOTS, `${label}-confirm-kill.png`) });
+      await page.click("dialog.confirm button.secondary");
+      await page.waitForSelector("dialog.confirm", { state: "detached" });
       await ctx.close();
     }
     // The degraded card, its interval past the threshold, the alert.
@@ -161,13 +204,30 @@ test("the dashboard in headless Chromium", async () => {
     const edited = (await api(base, "GET", "/api/v1/admin/metrics")).find((m) => m.id === fed.metric);
     assert.equal(edited.name, "checkout users with an error");
     assert.equal(edited.metric_type, "percent_users");
-    // Kill from the flag page: the box, then the browser's confirmation dialog.
+    // Kill from the flag page with the keyboard only: Tab to the box, Space, Tab to the button.
     await page.goto(base + "/ui/flags/checkout");
+    const kill = 'form[action$="/kill"] button[type=submit]';
+    await tabTo(page, "#confirm-kill");
+    await page.keyboard.press("Space");
+    assert.ok(await page.isChecked("#confirm-kill"));
+    await tabTo(page, kill, 3);
+    // Enter opens the confirmation with the focus on Cancel; Escape closes it, nothing happens,
+    // and the focus is back on the kill button.
+    await page.keyboard.press("Enter");
+    await page.waitForSelector("dialog.confirm[open]");
+    const cancel = await focused(page, "dialog.confirm button.secondary");
+    assert.ok(cancel?.target && cancel.visible && cancel.ring, JSON.stringify(cancel));
+    await page.keyboard.press("Escape");
+    await page.waitForSelector("dialog.confirm", { state: "detached" });
+    assert.equal((await focused(page, kill))?.target, true, "the focus returns to the kill button");
+    assert.equal((await api(base, "GET", "/api/v1/admin/flags/checkout")).killed, false);
     driver.say("READY_FOR_KILL", { flag: "checkout", version: fed.version });
     await driver.wait();
-    page.once("dialog", (d) => d.accept());
-    await page.check("#confirm-kill");
-    await page.click("text=Kill flag");
+    // Again, and this time Tab to the dialog's kill button and press Enter.
+    await page.keyboard.press("Enter");
+    await page.waitForSelector("dialog.confirm[open]");
+    await tabTo(page, "dialog.confirm [data-confirm-ok]", 2);
+    await page.keyboard.press("Enter");
     await page.waitForSelector("text=Flag checkout killed");
     const flag = await api(base, "GET", "/api/v1/admin/flags/checkout");
     assert.equal(flag.killed, true);

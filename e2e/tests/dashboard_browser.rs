@@ -1,5 +1,7 @@
 //! The dashboard in headless Chromium (e2e/dashboard-browser/run.mjs: sign in, every page with
-//! screenshots and axe-core, the degraded card, the alert, the kill from the flag page) against a
+//! screenshots and axe-core at 1280 px and at 390 px with no sideways scroll, the degraded card,
+//! the alert, the kill from the flag page with the keyboard only — Tab with visible focus at
+//! every stop, the confirmation dialog cancelled with Escape and then confirmed) against a
 //! collector started here in-process, plus what the page cannot see: a real agent-core Agent,
 //! syncing flags over SSE from the same collector, evaluates the flag before the kill and
 //! switches to the default treatment after it.

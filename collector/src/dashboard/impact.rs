@@ -17,7 +17,7 @@ use agent_core::wire::FlagDefinition;
 
 use super::layout::{num, page, pct, time};
 use super::session::Signed;
-use super::svg::{IntervalPlot, TrendPoint, interval_chart, trend_chart};
+use super::svg::{IntervalPlot, TrendPoint, interval_chart, trend_chart, trend_legend};
 use super::{Dash, error_page, html as respond, seg};
 use crate::alerts::policy::AlertPolicy;
 use crate::alerts::record::{Alert, AlertFilter, AlertState};
@@ -327,18 +327,20 @@ fn trends(m: &MetricImpact, p: &AlertPolicy, ctx: &Context) -> Markup {
             @if !ls.is_empty() {
                 @let pts: Vec<TrendPoint> = ls.iter().filter_map(|c| Some(TrendPoint {
                     time_ms: c.result.time_ms, estimate: c.result.impact_rel?,
-                    low: c.result.interval_rel.low, high: c.result.interval_rel.high })).collect();
+                    low: c.result.interval_rel.low, high: c.result.interval_rel.high,
+                    scheduled: c.result.k.is_some() })).collect();
                 @let last = &ls[ls.len() - 1].result;
                 @let thr = (last.mean_baseline != 0.0).then(|| last.side * last.threshold_abs / last.mean_baseline.abs());
                 section.trendbox aria-label=(format!("Trend of {} for {}", m.name, t.treatment)) {
                     h3 { "Trend of " (t.treatment) " over " (ls.len()) " monitoring checks" }
                     (trend_chart(&pts, thr))
+                    (trend_legend())
                     details {
                         summary { "The checks as a table" }
                         div.table-wrap tabindex="0" { table {
                             thead { tr { @for h in ["Check", "When", "Users (baseline / treatment)", "Relative impact", "One-sided interval", "Fired"] { th scope="col" { (h) } } } }
                             tbody { @for c in &ls { tr {
-                                td { @match c.result.k { Some(k) => (k), None => "look" } }
+                                td { @match c.result.k { Some(k) => (k), None => "unscheduled look" } }
                                 td { (time(c.result.time_ms)) }
                                 td { (c.result.n_baseline) " / " (c.result.n_treatment) }
                                 td { (c.result.impact_rel.map_or("–".into(), pct)) }

@@ -201,7 +201,9 @@ pub async fn metric_page(State(dash): State<Dash>, s: Signed, Path(id): Path<i64
     };
     let body = html! {
         p.crumbs { a href="/ui/metrics" { "Metrics" } " › metric " (m.id) }
-        @if m.auto_created { p { "Auto-created from the event type " code { (m.event_type) } "; editing keeps it marked auto-created." } }
+        @if m.auto_created { p data-auto-note { "Auto-created from the event type " code { (m.event_type) } "; editing keeps it marked auto-created. \
+            Defaults are created only the first time an event type arrives: if you point this metric at another event \
+            type or delete it, none is created again for " code { (m.event_type) } "." } }
         (metric_form(&s, Some(m), &format!("/ui/metrics/{id}/edit")))
     };
     respond(

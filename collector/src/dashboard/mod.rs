@@ -19,6 +19,8 @@ pub mod live;
 pub mod metrics;
 pub mod sensitivity;
 pub mod session;
+pub mod session_store;
+pub mod sign_in_limit;
 pub mod svg;
 
 use std::sync::Arc;
@@ -32,6 +34,7 @@ use maud::Markup;
 use crate::error::ApiError;
 use crate::server::AppState;
 use session::Sessions;
+use sign_in_limit::SignInLimiter;
 
 /// Where the dashboard lives.
 pub const BASE: &str = "/ui";
@@ -41,8 +44,10 @@ pub const BASE: &str = "/ui";
 pub struct Dash {
     /// The collector's shared state (stores, flag snapshot, notifier).
     pub app: AppState,
-    /// Signed-in browser sessions.
+    /// Signed-in browser sessions' pending messages (the sessions are in the store).
     pub sessions: Arc<Sessions>,
+    /// Failed sign-ins per client address.
+    pub limiter: Arc<SignInLimiter>,
 }
 
 /// The dashboard's router (state applied), to merge into the collector's.
@@ -50,6 +55,7 @@ pub fn router(app: AppState) -> Router {
     let dash = Dash {
         app,
         sessions: Arc::new(Sessions::default()),
+        limiter: Arc::new(SignInLimiter::default()),
     };
     Router::new()
         .route("/", get(|| async { Redirect::to("/ui/flags") }))

@@ -84,6 +84,8 @@ pub struct TrendPoint {
     pub low: Option<f64>,
     /// Upper end; `None` is unbounded.
     pub high: Option<f64>,
+    /// False for an unscheduled look (late data, a recalculation): drawn hollow.
+    pub scheduled: bool,
 }
 
 const TW: f64 = 420.0;
@@ -92,7 +94,8 @@ const TL: f64 = 46.0;
 const TB: f64 = 18.0;
 
 /// The trend of the relative impact and its interval over the looks so far, against zero and
-/// the signed threshold; unbounded interval ends run to the chart's edge.
+/// the signed threshold; unbounded interval ends run to the chart's edge. Scheduled checks are
+/// filled dots, unscheduled looks hollow rings ([`trend_legend`] says so).
 pub fn trend_chart(points: &[TrendPoint], threshold: Option<f64>) -> Markup {
     let finite = points
         .iter()
@@ -125,10 +128,16 @@ pub fn trend_chart(points: &[TrendPoint], threshold: Option<f64>) -> Markup {
         .iter()
         .map(|p| format!("{:.1},{:.1}", x(p.time_ms), y(p.estimate)))
         .collect();
+    let looks = points.iter().filter(|p| !p.scheduled).count();
     let label = match points.last() {
         Some(p) => format!(
-            "Relative impact over {} checks, latest {}{}",
-            points.len(),
+            "Relative impact over {} checks{}, latest {}{}",
+            points.len() - looks,
+            match looks {
+                0 => String::new(),
+                1 => " and 1 unscheduled look".to_string(),
+                n => format!(" and {n} unscheduled looks"),
+            },
             pct(p.estimate),
             threshold
                 .map(|t| format!(", alert threshold {}", pct(t)))
@@ -146,11 +155,38 @@ pub fn trend_chart(points: &[TrendPoint], threshold: Option<f64>) -> Markup {
                 line.threshold x1=(TL) x2=(TW - 8.0) y1=(y(t)) y2=(y(t)) {}
             }
             polyline.est points=(line.join(" ")) {}
-            @for p in points { circle.pt cx=(format!("{:.1}", x(p.time_ms))) cy=(format!("{:.1}", y(p.estimate))) r="3" {} }
+            @for p in points {
+                @let (cx, cy) = (format!("{:.1}", x(p.time_ms)), format!("{:.1}", y(p.estimate)));
+                @if p.scheduled {
+                    circle.pt data-look="scheduled" cx=(cx) cy=(cy) r="3" {}
+                } @else {
+                    circle.pt.look data-look="unscheduled" cx=(cx) cy=(cy) r="4.5" {}
+                }
+            }
             text.tick x=(TL - 4.0) y=(y(hi) + 8.0) text-anchor="end" { (pct(hi)) }
             text.tick x=(TL - 4.0) y=(y(lo)) text-anchor="end" { (pct(lo)) }
             text.tick x=(TL) y=(TH - 4.0) { (clock(t0)) }
             text.tick x=(TW - 8.0) y=(TH - 4.0) text-anchor="end" { (clock(t1)) }
+        }
+    }
+}
+
+/// The key of [`trend_chart`]'s marks, as a list under it (its swatches are decoration).
+pub fn trend_legend() -> Markup {
+    let swatch = |mark: Markup| {
+        html! {
+            svg.key aria-hidden="true" focusable="false" viewBox="0 0 22 12" width="22" height="12" { (mark) }
+        }
+    };
+    html! {
+        ul.legend.trend-legend {
+            li { (swatch(html! { circle.pt cx="11" cy="6" r="3" {} })) "scheduled check" }
+            li data-legend="unscheduled" {
+                (swatch(html! { circle.pt.look cx="11" cy="6" r="4" {} }))
+                "unscheduled look (late data or a recalculation)"
+            }
+            li { (swatch(html! { rect.band x="1" y="1" width="20" height="10" {} })) "interval" }
+            li { (swatch(html! { line.threshold x1="1" x2="21" y1="6" y2="6" {} })) "alert threshold" }
         }
     }
 }
@@ -182,17 +218,34 @@ mod tests {
                 estimate: 0.1,
                 low: Some(-0.2),
                 high: None,
+                scheduled: true,
             },
             TrendPoint {
                 time_ms: 60_000,
                 estimate: 0.2,
                 low: Some(0.05),
                 high: None,
+                scheduled: true,
+            },
+            TrendPoint {
+                time_ms: 90_000,
+                estimate: 0.25,
+                low: Some(0.02),
+                high: None,
+                scheduled: false,
             },
         ];
         let svg = trend_chart(&pts, Some(0.0)).into_string();
-        assert_eq!(svg.matches("<circle").count(), 2, "{svg}");
-        assert!(svg.contains("over 2 checks, latest +20.0 %"), "{svg}");
+        assert_eq!(svg.matches("<circle").count(), 3, "{svg}");
+        assert_eq!(
+            svg.matches(r#"data-look="unscheduled""#).count(),
+            1,
+            "{svg}"
+        );
+        assert!(
+            svg.contains("over 2 checks and 1 unscheduled look, latest +25.0 %"),
+            "{svg}"
+        );
         assert!(svg.contains("class=\"band\""), "{svg}");
     }
 }

@@ -140,6 +140,7 @@ CREATE INDEX impressions_scan ON impressions (flag, version, key, treatment, lab
 "#,
     crate::monitoring::check_log::MIGRATION,
     crate::alerts::store::ACTED_MIGRATION,
+    crate::dashboard::session_store::MIGRATION,
 ];
 
 /// Brings the database schema up to date inside one transaction.

@@ -221,6 +221,7 @@ pub trait Store:
     + crate::alerts::store::AlertStore
     + crate::monitoring::store::MonitoringStore
     + crate::monitoring::check_log::CheckLogStore
+    + crate::dashboard::session_store::SessionStore
     + Send
     + Sync
     + 'static

@@ -4,10 +4,62 @@
   // Forms with data-confirm ask first (the server also requires the confirm box on kills).
   // A submitted form stops the live refresh: the change it makes would otherwise trigger a
   // background fetch of this page that takes the one-shot flash meant for the page it leads to.
-  var leaving = false, es = null;
+  var leaving = false, es = null, confirmed = null;
+
+  // The confirmation is an in-page modal dialog (not window.confirm): keyboard users get focus
+  // inside it on the harmless choice, Tab between its two buttons, Escape to cancel, and focus
+  // back on the button that opened it.
+  function ask(form, submitter, msg) {
+    var d = document.createElement("dialog");
+    d.className = "confirm";
+    d.setAttribute("role", "alertdialog");
+    d.setAttribute("aria-modal", "true");
+    d.setAttribute("aria-labelledby", "confirm-text");
+    var p = document.createElement("p");
+    p.id = "confirm-text";
+    p.textContent = msg;
+    var actions = document.createElement("div");
+    actions.className = "actions";
+    var cancel = document.createElement("button");
+    cancel.type = "button";
+    cancel.className = "secondary";
+    cancel.textContent = "Cancel";
+    var ok = document.createElement("button");
+    ok.type = "button";
+    ok.className = submitter && submitter.classList.contains("danger") ? "danger" : "";
+    ok.textContent = (submitter && submitter.textContent) || "Confirm";
+    ok.setAttribute("data-confirm-ok", "");
+    cancel.addEventListener("click", function () { d.close("cancel"); });
+    ok.addEventListener("click", function () { d.close("ok"); });
+    actions.appendChild(cancel);
+    actions.appendChild(ok);
+    d.appendChild(p);
+    d.appendChild(actions);
+    d.addEventListener("close", function () {
+      var yes = d.returnValue === "ok";
+      d.remove();
+      if (yes) {
+        confirmed = form;
+        if (form.requestSubmit) { form.requestSubmit(submitter || undefined); } else { form.submit(); }
+      } else if (submitter) {
+        submitter.focus();
+      }
+    });
+    document.body.appendChild(d);
+    d.showModal();
+    cancel.focus();
+  }
+
   document.addEventListener("submit", function (e) {
-    var msg = e.target.getAttribute && e.target.getAttribute("data-confirm");
-    if (msg && !window.confirm(msg)) { e.preventDefault(); return; }
+    var form = e.target;
+    var msg = form.getAttribute && form.getAttribute("data-confirm");
+    if (msg && confirmed !== form) {
+      e.preventDefault();
+      if (typeof HTMLDialogElement === "function") { ask(form, e.submitter, msg); }
+      else if (window.confirm(msg)) { confirmed = form; form.submit(); }
+      return;
+    }
+    confirmed = null;
     leaving = true;
     if (es) { es.close(); }
   });
@@ -17,9 +69,14 @@
   var seen = {};
   var status = document.getElementById("live-status");
   function busy() {
-    // Never replace the page under someone typing or with a form half filled.
+    // Never replace the page under someone typing, with a form half filled, in a confirmation,
+    // or with the keyboard focus inside the content (replacing it would lose their place).
     var a = document.activeElement;
-    return a && (a.tagName === "INPUT" || a.tagName === "SELECT" || a.tagName === "TEXTAREA");
+    if (document.querySelector("dialog[open]")) { return true; }
+    if (!a || a === document.body) { return false; }
+    var main = document.getElementById("main");
+    return a.tagName === "INPUT" || a.tagName === "SELECT" || a.tagName === "TEXTAREA" ||
+      (main !== null && main.contains(a) && a.matches(":focus-visible"));
   }
   function refresh(what) {
     if (leaving) { return; }
