@@ -4,6 +4,7 @@
 //! with their JS stack traces, the page-load and web-vital events (INP included), all attributed
 //! to the page's identity, and the impression of the treatment it saw.
 //! Then flag changes pushed over SSE: see `flag_changes_reach_the_page_over_sse`.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod support;
 

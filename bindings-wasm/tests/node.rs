@@ -1,6 +1,7 @@
 //! The package's API in Node over the real wasm, against a real collector: every evaluation
 //! vector, events/errors/impressions delivered, consent, trap recovery, unsent batches kept in
 //! storage and sent by the next page, beacon bodies. Then the collector's database is checked.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod support;
 

@@ -1,6 +1,7 @@
 //! Runs `tests/core_api.rs` (wasm-bindgen-test) in Node from the host suite: a nested
 //! `cargo test --target wasm32-unknown-unknown` in target/wasm (so it never waits on the outer
 //! cargo's lock) with the workspace's pinned `rum-wasm-bindgen-test-runner` as the runner.
+#![cfg(not(target_arch = "wasm32"))]
 
 use std::path::PathBuf;
 use std::process::Command;

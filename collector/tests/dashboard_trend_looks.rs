@@ -178,3 +178,120 @@ async fn unscheduled_looks_are_drawn_hollow_on_the_trend() {
     );
     c.shutdown().await.expect("shutdown");
 }
+
+/// Signs in and answers the impact page of `flag`.
+async fn impact_page(c: &collector::RunningCollector, flag: &str) -> String {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+    let r = http
+        .post(format!("{}/ui/sign-in", c.url()))
+        .form(&[("key", ADMIN)])
+        .send()
+        .await
+        .expect("sent");
+    let cookie = r.headers()[SET_COOKIE]
+        .to_str()
+        .expect("ascii")
+        .split(';')
+        .next()
+        .expect("pair")
+        .to_string();
+    let r = http
+        .get(format!("{}/ui/flags/{flag}/impact", c.url()))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(r.status(), StatusCode::OK);
+    r.text().await.expect("body")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_metric_without_a_policy_has_its_own_trend_of_two_sided_checks() {
+    const KEYED: &str = "keyed";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = start(dir.path()).await;
+    let admin = Admin::new(&c);
+    let (version, start_ms) = half_flag(&admin, KEYED).await;
+    let (s, w) = admin
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/v1/admin/flags/{KEYED}/monitoring"),
+            Some(json!({"window_minutes": 120})),
+        )
+        .await;
+    assert_eq!(s, 200, "{w}");
+    let (s, m) = admin
+        .post(
+            "/api/v1/admin/metrics",
+            json!({"name": "users with errors", "event_type": "error",
+                   "metric_type": "percent_users", "direction": "decrease"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{m}");
+    let (s, k) = admin
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/v1/admin/flags/{KEYED}/key-metrics"),
+            Some(json!({"metric_ids": [m["id"]]})),
+        )
+        .await;
+    assert_eq!(s, 200, "{k}");
+
+    // A real effect and no policy: 30 % of `on` users have an error, 5 % of `off` users.
+    let mut items: Vec<(bool, Value)> = (0..USERS)
+        .map(|u| {
+            (
+                true,
+                json!({"id": uuid::Uuid::new_v4().to_string(), "key": format!("user-{u}"),
+                       "flag": KEYED, "treatment": if u % 2 == 0 { "on" } else { "off" },
+                       "version": version, "label": "everyone", "ts": entry(start_ms, u)}),
+            )
+        })
+        .collect();
+    items.extend(
+        (0..USERS)
+            .filter(|u| (u / 2) % 20 < if u % 2 == 0 { 6 } else { 1 })
+            .map(|u| error(u, entry(start_ms, u) + MINUTE)),
+    );
+    send(&c, &items).await;
+    let summary = run_clean(&admin, start_ms + 180 * MINUTE).await;
+    assert_eq!(
+        summary["key_metric_alert_ids"].as_array().map(Vec::len),
+        Some(1),
+        "{summary}"
+    );
+
+    let page = impact_page(&c, KEYED).await;
+    let at = page
+        .find("<h3>Trend of on over ")
+        .unwrap_or_else(|| panic!("a key metric's trend without a policy: {page}"));
+    let heading = &page[at..at + page[at..].find("</h3>").expect("heading end")];
+    let looks: u64 = heading
+        .trim_start_matches("<h3>Trend of on over ")
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{heading}"));
+    assert!(heading.ends_with("key-metric checks"), "{heading}");
+    assert!(looks >= 1, "{heading}");
+    let svg = trend_of(&page, "on");
+    assert_eq!(
+        svg.matches(r#"data-look="scheduled""#).count() as u64,
+        looks,
+        "{svg}"
+    );
+    assert!(
+        !svg.contains("line class=\"threshold\""),
+        "key metrics alert on any change: no threshold line: {svg}"
+    );
+    assert!(page.contains("Two-sided interval"), "{page}");
+    assert!(
+        page[at..].contains("<td>yes</td>"),
+        "the check that fired the key-metric alert is marked: {page}"
+    );
+    c.shutdown().await.expect("shutdown");
+}

@@ -27,6 +27,7 @@ use crate::engine::http::{ImpactQuery, get_impact};
 use crate::engine::metric::{Desired, MetricKind};
 use crate::error::ApiError;
 use crate::monitoring::check_log::LoggedCheck;
+use crate::monitoring::keys::KEY_METRIC_LOOKS;
 use crate::server::blocking;
 
 /// The reading of one treatment of one metric, as the card shows it.
@@ -302,21 +303,31 @@ fn card(r: &ImpactReport, m: &MetricImpact, ctx: &Context, key: &str, at: Option
                     }
                 }
             }
-            @if let Some(p) = policy { (trends(m, p, ctx)) }
+            @match policy {
+                Some(p) => (trends(m, p.id, ctx)),
+                None if tier == 0 => (trends(m, KEY_METRIC_LOOKS, ctx)),
+                None => {},
+            }
             @if let Some(d) = detail { p { a href=(d) { "Dispersion and test details for " (m.name) } } }
         }
     }
 }
 
-/// The trend of each compared treatment over the policy's monitor looks, with the looks as a
+/// The trend of each compared treatment over the looks logged under `policy_id` (a policy's
+/// monitor, or [`KEY_METRIC_LOOKS`] for a key metric without a policy), with the looks as a
 /// table for screen readers and exact values.
-fn trends(m: &MetricImpact, p: &AlertPolicy, ctx: &Context) -> Markup {
+fn trends(m: &MetricImpact, policy_id: i64, ctx: &Context) -> Markup {
+    let (kind, interval_head) = if policy_id == KEY_METRIC_LOOKS {
+        ("key-metric checks", "Two-sided interval")
+    } else {
+        ("monitoring checks", "One-sided interval")
+    };
     let looks = |t: &str| -> Vec<&LoggedCheck> {
         ctx.checks
             .iter()
             .filter(|c| {
                 Some(c.key.metric_id) == m.metric_id
-                    && c.key.policy_id == p.id
+                    && c.key.policy_id == policy_id
                     && c.key.treatment == t
             })
             .collect()
@@ -330,15 +341,16 @@ fn trends(m: &MetricImpact, p: &AlertPolicy, ctx: &Context) -> Markup {
                     low: c.result.interval_rel.low, high: c.result.interval_rel.high,
                     scheduled: c.result.k.is_some() })).collect();
                 @let last = &ls[ls.len() - 1].result;
-                @let thr = (last.mean_baseline != 0.0).then(|| last.side * last.threshold_abs / last.mean_baseline.abs());
+                // Key metrics have no threshold: they alert on any significant change.
+                @let thr = (last.mean_baseline != 0.0 && policy_id != KEY_METRIC_LOOKS).then(|| last.side * last.threshold_abs / last.mean_baseline.abs());
                 section.trendbox aria-label=(format!("Trend of {} for {}", m.name, t.treatment)) {
-                    h3 { "Trend of " (t.treatment) " over " (ls.len()) " monitoring checks" }
+                    h3 { "Trend of " (t.treatment) " over " (ls.len()) " " (kind) }
                     (trend_chart(&pts, thr))
                     (trend_legend())
                     details {
                         summary { "The checks as a table" }
                         div.table-wrap tabindex="0" { table {
-                            thead { tr { @for h in ["Check", "When", "Users (baseline / treatment)", "Relative impact", "One-sided interval", "Fired"] { th scope="col" { (h) } } } }
+                            thead { tr { @for h in ["Check", "When", "Users (baseline / treatment)", "Relative impact", interval_head, "Fired"] { th scope="col" { (h) } } } }
                             tbody { @for c in &ls { tr {
                                 td { @match c.result.k { Some(k) => (k), None => "unscheduled look" } }
                                 td { (time(c.result.time_ms)) }

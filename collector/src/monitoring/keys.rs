@@ -29,7 +29,9 @@ use stats::welch::{Comparison, Proportion, two_proportions, welch};
 use super::MonitoringError;
 use super::context::KEYS;
 use super::context::{arm, is_percentage_rollout};
-use crate::alerts::monitor::{ArmSummary, ArmValues, FireReason, Interval, adjacent_rho};
+use crate::alerts::monitor::{
+    ArmSummary, ArmValues, CheckResult, FireReason, Interval, MonitorKey, adjacent_rho,
+};
 use crate::alerts::record::{AlertState, KeyMetricAlert, Movement};
 use crate::engine::MetricSpec;
 use crate::engine::incremental::{VersionSpec, distinct_times};
@@ -38,6 +40,9 @@ use crate::engine::recalc::{KeyedValues, keyed_values, rollout_rule};
 use crate::engine::source::StoreSource;
 use crate::notify::payload::{self, AlertDetails, Impact, Notification};
 use crate::store::{Metric, Store};
+
+/// The policy id under which key-metric looks are logged in `monitor_checks` (policies start at 1).
+pub const KEY_METRIC_LOOKS: i64 = 0;
 
 /// Users each arm needs before a key metric is tested (the policies' default).
 pub const KEY_METRIC_MIN_USERS: u64 = 355;
@@ -299,13 +304,14 @@ fn fire(
     let (adjusted, rejected) = select(&p, look.level).map_err(stat)?;
     let mut fired = Vec::new();
     for ((t, adj), rej) in tests.into_iter().zip(adjusted).zip(rejected) {
-        if !rej {
-            continue;
-        }
         let metric = &f.metrics[t.metric];
         let percent = metric.metric_type == "percent_users";
         // Intervals at the look's level: they exclude 0 exactly when p < level.
         let c = compare(percent, &t.baseline, &t.compared, look.level).unwrap_or(t.comparison);
+        log_look(store, f, metric, &t, &c, look, rej)?;
+        if !rej {
+            continue;
+        }
         let direction = if c.absolute >= 0.0 {
             Movement::Increase
         } else {
@@ -356,6 +362,65 @@ fn fire(
         }
     }
     Ok(fired)
+}
+
+/// Writes one tested key metric x treatment of a look to the check log (policy id
+/// [`KEY_METRIC_LOOKS`]), so the dashboard draws a key metric's trend even without a policy.
+/// Key metrics test for any change, so there is no threshold and the intervals are two-sided.
+fn log_look(
+    store: &dyn Store,
+    f: &Family,
+    metric: &Metric,
+    t: &Test,
+    c: &Comparison,
+    look: &Look,
+    rejected: bool,
+) -> Result<(), MonitoringError> {
+    let side = if metric.direction == "decrease" {
+        1.0
+    } else {
+        -1.0
+    };
+    let (lo, hi) = (c.absolute_ci.lower, c.absolute_ci.upper);
+    let result = CheckResult {
+        k: look.k,
+        time_ms: look.time_ms,
+        n_baseline: t.baseline.n,
+        n_treatment: t.compared.n,
+        mean_baseline: c.baseline_mean,
+        mean_treatment: c.treatment_mean,
+        impact_abs: c.absolute,
+        impact_rel: c.relative,
+        degradation: side * c.absolute,
+        side,
+        se: c.se,
+        threshold_abs: 0.0,
+        critical: (c.se > 0.0).then(|| (hi - c.absolute) / c.se),
+        lower_bound: Some(if side > 0.0 { lo } else { -hi }),
+        interval_abs: Interval {
+            low: Some(lo),
+            high: Some(hi),
+        },
+        interval_rel: c.relative_ci.map_or(Interval::default(), |i| Interval {
+            low: Some(i.lower),
+            high: Some(i.upper),
+        }),
+        eligible: true,
+        why_not: None,
+        fired: rejected,
+        reason: rejected.then_some(look.reason),
+        mode: look.mode,
+        srm: look.srm,
+    };
+    let key = MonitorKey {
+        flag: f.flag.key.clone(),
+        version: f.flag.version,
+        metric_id: metric.id,
+        policy_id: KEY_METRIC_LOOKS,
+        treatment: t.treatment.clone(),
+    };
+    store.record_check(&key, &result)?;
+    Ok(())
 }
 
 /// Balanced-equivalent per-arm size 2 n0 n1 / (n0 + n1).
