@@ -27,6 +27,8 @@ pub const RUNNING_FILE: &str = "running";
 pub const SPOOL_DIR: &str = "spool";
 /// Event type recorded at start when the previous run did not shut down cleanly nor crash.
 pub const UNCLEAN_SHUTDOWN: &str = "app.unclean_shutdown";
+/// Crash property naming the thread that crashed (OpenTelemetry's `thread.name`).
+pub const THREAD_NAME: &str = "thread.name";
 
 /// Most frames kept in a formatted stack trace.
 const MAX_FRAMES: usize = 100;
@@ -47,16 +49,22 @@ const MACHINERY: &[&str] = &[
 ];
 
 impl Agent {
-    /// Installs a panic hook that records a `crash` event synchronously into the spool, then calls
-    /// the hook that was installed before. Installing twice has no effect.
+    /// Installs a panic hook that records a `crash` event (with the panicking thread's name as
+    /// [`THREAD_NAME`]) synchronously into the spool, then calls the hook that was installed
+    /// before. Installing twice has no effect. The hook does not keep the agent alive: once the
+    /// agent is gone it only calls the previous hook.
     pub fn install_panic_hook(&self) {
         let shared = self.shared().clone();
         if shared.hook_installed.swap(true, Ordering::AcqRel) {
             return;
         }
+        let weak = Arc::downgrade(&shared);
+        drop(shared);
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            record_panic(&shared, info);
+            if let Some(shared) = weak.upgrade() {
+                record_panic(&shared, info);
+            }
             previous(info);
         }));
     }
@@ -70,8 +78,22 @@ impl Agent {
         message: &str,
         stack: Option<String>,
     ) -> Result<(), AgentError> {
+        self.record_crash_on_thread(crash_type, message, stack, None)
+    }
+
+    /// [`Agent::record_crash`] naming the thread that crashed (sent as [`THREAD_NAME`]).
+    pub fn record_crash_on_thread(
+        &self,
+        crash_type: &str,
+        message: &str,
+        stack: Option<String>,
+        thread_name: Option<&str>,
+    ) -> Result<(), AgentError> {
         let shared = self.shared();
-        let properties = exception_properties(crash_type, message, stack);
+        let mut properties = exception_properties(crash_type, message, stack);
+        if let Some(name) = thread_name {
+            properties.insert(THREAD_NAME.into(), name.into());
+        }
         let cmd = EventCmd {
             key: String::clone(&shared.current_key()),
             event_type: event_types::CRASH.to_owned(),
@@ -105,12 +127,16 @@ fn record_panic(shared: &Arc<Shared>, info: &PanicHookInfo<'_>) {
     };
     // Symbolizing here is acceptable: the process is about to die anyway.
     let stack = format_backtrace(&Backtrace::new());
+    let mut properties = exception_properties("panic", &message, Some(stack));
+    if let Some(name) = std::thread::current().name() {
+        properties.insert(THREAD_NAME.into(), name.into());
+    }
     let cmd = EventCmd {
         key: String::clone(&shared.current_key()),
         event_type: event_types::CRASH.to_owned(),
         value: None,
         ts: shared.clock.now_ms(),
-        properties: exception_properties("panic", &message, Some(stack)),
+        properties,
         globals: shared.globals.load_full(),
     };
     // Nothing can be reported from inside a panic hook; a failed write loses this crash only.

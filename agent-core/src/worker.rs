@@ -90,7 +90,9 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Command>, config: WorkerConf
         pipeline.push_event(unclean);
     }
     let mut flush_waiters: Vec<Sender<()>> = Vec::new();
+    let mut work_seen = pipeline.work_generation();
     loop {
+        wake_on_new_work(&shared, &pipeline, &mut work_seen);
         forward_drops(&shared, &mut pipeline);
         let cmd = match rx.recv_timeout(IDLE_TICK) {
             Ok(cmd) => cmd,
@@ -143,6 +145,16 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Command>, config: WorkerConf
         answer_waiters(&pipeline, &mut flush_waiters);
     }
     stop(&shared, &mut pipeline);
+}
+
+/// Wakes waiting uploaders (native or `Agent::wait_for_upload_work`) when a batch joined the
+/// upload queue since the last look: a batch sealed because it filled up, or an overdue one.
+fn wake_on_new_work(shared: &Shared, pipeline: &Pipeline, seen: &mut u64) {
+    let now = pipeline.work_generation();
+    if now != *seen {
+        *seen = now;
+        shared.upload_wake.notify();
+    }
 }
 
 /// Moves new caller-side drops into the pipeline, so their counts are sent with the next batch.

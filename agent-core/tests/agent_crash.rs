@@ -5,11 +5,12 @@ mod agent_support;
 use std::process::Command;
 
 use agent_core::Agent;
-use agent_core::crash::{RUNNING_FILE, UNCLEAN_SHUTDOWN};
+use agent_core::crash::{RUNNING_FILE, THREAD_NAME, UNCLEAN_SHUTDOWN};
 use agent_support::{PATIENCE, events, pull_all};
 
 const CHILD_DIR_VAR: &str = "AGENT_CRASH_TEST_DIR";
 const PREVIOUS_HOOK_MARKER: &str = "previous-hook-called";
+const GONE_DIR: &str = "gone-agent";
 
 /// The child process of `panic_hook_crash_is_sent_at_next_start` (ignored when run directly).
 #[test]
@@ -24,6 +25,14 @@ fn crash_child() {
         eprintln!("previous hook: {info}");
         std::fs::write(&marker, b"yes").expect("write marker");
     }));
+    // An agent that is gone by the time of the panic: its hook must record nothing.
+    let gone = Agent::builder("sdk-test")
+        .data_dir(dir.join(GONE_DIR))
+        .build()
+        .expect("agent");
+    gone.install_panic_hook();
+    gone.shutdown(PATIENCE).expect("shutdown");
+    drop(gone);
     let agent = Agent::builder("sdk-test")
         .data_dir(&dir)
         .build()
@@ -80,6 +89,17 @@ fn panic_hook_crash_is_sent_at_next_start() {
         .as_str()
         .expect("stack");
     assert!(stack.contains("explode_in_checkout"), "{stack}");
+    // libtest runs each test on a thread named after it.
+    assert_eq!(crash.properties[THREAD_NAME], "crash_child");
+    let gone = Agent::builder("sdk-test")
+        .data_dir(dir.path().join(GONE_DIR))
+        .build()
+        .expect("agent");
+    assert!(
+        events_of(&gone).iter().all(|e| e.event_type != "crash"),
+        "the hook of a dropped agent recorded the panic"
+    );
+    gone.shutdown(PATIENCE).expect("shutdown");
     assert!(
         events.iter().all(|e| e.event_type != UNCLEAN_SHUTDOWN),
         "a recorded crash is not also an unclean shutdown"
@@ -96,10 +116,11 @@ fn recorded_crash_of_a_platform_is_sent_at_next_start() {
         .expect("agent");
     agent.identify("android-user");
     agent
-        .record_crash(
+        .record_crash_on_thread(
             "java.lang.OutOfMemoryError",
             "heap exhausted",
             Some("at A.b(A.java:1)".into()),
+            Some("image-decoder"),
         )
         .expect("written synchronously");
     agent.shutdown(PATIENCE).expect("shutdown");
@@ -120,6 +141,7 @@ fn recorded_crash_of_a_platform_is_sent_at_next_start() {
     );
     assert_eq!(crash.properties["exception.message"], "heap exhausted");
     assert_eq!(crash.properties["exception.stacktrace"], "at A.b(A.java:1)");
+    assert_eq!(crash.properties[THREAD_NAME], "image-decoder");
     restarted.shutdown(PATIENCE).expect("shutdown");
 }
 

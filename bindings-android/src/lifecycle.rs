@@ -10,7 +10,8 @@ use crate::convert::{millis, optional, required};
 use crate::guard::guard;
 use crate::handle::{self, into_handle};
 
-/// Builds and starts an agent with the Rust uploader; answers its handle.
+/// Builds and starts an agent; answers its handle. With `native_uploader` false the Rust
+/// uploader is not started and Java's `HttpUploader` pulls the uploads (see [`crate::upload`]).
 #[unsafe(no_mangle)]
 #[allow(clippy::too_many_arguments)] // the JNI signature mirrors Java's config fields
 pub extern "system" fn Java_dev_rollout_rum_Native_setup<'l>(
@@ -24,6 +25,7 @@ pub extern "system" fn Java_dev_rollout_rum_Native_setup<'l>(
     platform: JString<'l>,
     flush_interval_ms: jlong,
     sync_flags: jboolean,
+    native_uploader: jboolean,
 ) -> jlong {
     guard(&mut env, 0, |env| {
         let sdk_key = required(env, &sdk_key, "sdkKey")?;
@@ -32,7 +34,7 @@ pub extern "system" fn Java_dev_rollout_rum_Native_setup<'l>(
         let platform = optional(env, &platform)?.unwrap_or_else(|| "jvm".to_owned());
         let mut builder = Agent::builder(sdk_key)
             .collector(collector)
-            .native_uploader(true)
+            .native_uploader(native_uploader != JNI_FALSE)
             .sync_flags(sync_flags != JNI_FALSE)
             .sdk(SDK_NAME, version, platform);
         if let Some(dir) = optional(env, &data_dir)? {
@@ -127,6 +129,7 @@ pub extern "system" fn Java_dev_rollout_rum_Native_recordCrash<'l>(
     crash_type: JString<'l>,
     message: JString<'l>,
     stack: JString<'l>,
+    thread_name: JString<'l>,
 ) {
     guard(&mut env, (), |env| {
         // SAFETY: as in awaitFlags.
@@ -134,7 +137,26 @@ pub extern "system" fn Java_dev_rollout_rum_Native_recordCrash<'l>(
         let crash_type = required(env, &crash_type, "type")?;
         let message = optional(env, &message)?.unwrap_or_default();
         let stack = optional(env, &stack)?;
-        agent.record_crash(&crash_type, &message, stack)?;
+        let thread_name = optional(env, &thread_name)?;
+        agent.record_crash_on_thread(&crash_type, &message, stack, thread_name.as_deref())?;
+        Ok(())
+    })
+}
+
+/// Installs agent-core's panic hook (chaining the one installed before): a panic anywhere in
+/// the library, the agent's own background threads included, is written to the spool as a
+/// `crash` with its thread's name and sent (at the latest) at the next start, instead of only
+/// being printed while the thread vanishes. Once the agent is released the hook records nothing.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_rollout_rum_Native_installPanicHook<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+) {
+    guard(&mut env, (), |_| {
+        // SAFETY: as in awaitFlags.
+        let agent = unsafe { handle::agent(handle) }?;
+        agent.install_panic_hook();
         Ok(())
     })
 }
@@ -149,5 +171,31 @@ pub extern "system" fn Java_dev_rollout_rum_Native_debugPanic<'l>(
 ) {
     guard(&mut env, (), |_| -> Result<(), crate::BindingError> {
         panic!("deliberate panic from debugPanic")
+    })
+}
+
+/// Name of the thread [`Java_dev_rollout_rum_Native_debugPanicOnThread`] panics on.
+#[cfg(debug_assertions)]
+pub const DEBUG_PANIC_THREAD: &str = "rum-agent-debug";
+
+/// Panics on a background thread of the library (as a bug in the agent's worker or uploader
+/// would), so tests prove the panic hook records it; answers whether that thread panicked.
+/// Debug builds only.
+#[cfg(debug_assertions)]
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_rollout_rum_Native_debugPanicOnThread<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+) -> jboolean {
+    guard(&mut env, JNI_FALSE, |_| {
+        let thread = std::thread::Builder::new()
+            .name(DEBUG_PANIC_THREAD.to_owned())
+            .spawn(|| panic!("deliberate panic on a background thread"))
+            .map_err(|e| crate::BindingError::invalid("thread", e.to_string()))?;
+        Ok(if thread.join().is_err() {
+            JNI_TRUE
+        } else {
+            JNI_FALSE
+        })
     })
 }

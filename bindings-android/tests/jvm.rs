@@ -1,9 +1,12 @@
 //! The Java API on a host JVM against a real collector on loopback: shared evaluation vectors,
-//! errors with Java stack traces, bad input, the panic guard, and a crash recorded by the
-//! uncaught-exception handler in one process and delivered by the next start.
+//! errors with Java stack traces, bad input, the panic guard, the HttpURLConnection uploader
+//! (through a collector outage, and a rejected batch), and a crash recorded by the
+//! uncaught-exception handler (plus a panic of a native background thread recorded by the panic
+//! hook) in one process and delivered by the next start.
 
 mod jvm_support;
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
@@ -14,6 +17,10 @@ use jvm_support::{JavaRun, crate_dir, java, javac, jdk_available, native_lib_dir
 
 /// Checks ApiTests runs; a change there must change this number (a skipped check fails).
 const API_CHECKS: u32 = 12;
+/// Checks HttpUploadApp runs.
+const HTTP_CHECKS: u32 = 4;
+/// Key of HttpUploadApp's events.
+const HTTP_KEY: &str = "java-http-user";
 /// Longest a JVM run may take before the test kills it.
 const JVM_LIMIT: Duration = Duration::from_secs(120);
 
@@ -29,7 +36,7 @@ fn the_java_api_works_against_a_real_collector() -> anyhow::Result<()> {
     let classes = tempfile::tempdir()?;
     javac(classes.path())?;
 
-    let collector = Fixture::start()?;
+    let mut collector = Fixture::start()?;
     let vectors_path = crate_dir().join("../testdata/evaluation-vectors.json");
     load_vectors(&collector, &vectors_path)?;
     let url = collector.url();
@@ -47,6 +54,15 @@ fn the_java_api_works_against_a_real_collector() -> anyhow::Result<()> {
     passed_cleanly(&api, API_CHECKS, Some(0))?;
     check_api_events(&collector)?;
 
+    let http = http_upload_run(
+        &mut collector,
+        &lib_dir,
+        classes.path(),
+        &data.path().join("http"),
+    )?;
+    passed_cleanly(&http, HTTP_CHECKS, Some(0))?;
+    check_http_events(&collector)?;
+
     let crash = java(
         &lib_dir,
         classes.path(),
@@ -54,7 +70,7 @@ fn the_java_api_works_against_a_real_collector() -> anyhow::Result<()> {
         &[&url, SDK_KEY, path(&crash_dir)?],
         JVM_LIMIT,
     )?;
-    passed_cleanly(&crash, 2, Some(42))?;
+    passed_cleanly(&crash, 3, Some(42))?;
     ensure!(
         crash
             .output
@@ -77,6 +93,57 @@ fn the_java_api_works_against_a_real_collector() -> anyhow::Result<()> {
     passed_cleanly(&restart, 1, Some(0))?;
     check_crash_event(&collector)?;
     println!("JVM binding test wall time: {:?}", started.elapsed());
+    Ok(())
+}
+
+/// HttpUploadApp with the collector down until the app says its events are waiting, then up.
+fn http_upload_run(
+    collector: &mut Fixture,
+    lib_dir: &Path,
+    classes: &Path,
+    data_dir: &Path,
+) -> anyhow::Result<JavaRun> {
+    let markers = tempfile::tempdir()?;
+    let url = collector.url();
+    collector.stop()?;
+    std::thread::scope(|scope| {
+        let run = scope.spawn(|| {
+            java(
+                lib_dir,
+                classes,
+                "dev.rollout.rum.HttpUploadApp",
+                &[&url, SDK_KEY, path(data_dir)?, path(markers.path())?],
+                JVM_LIMIT,
+            )
+        });
+        let offline = markers.path().join("offline-done");
+        // Not a timing assert: the app decides when; this only bounds a hung run.
+        let waiting = e2e::wait_until(JVM_LIMIT, || offline.exists() || run.is_finished());
+        collector.restart()?;
+        if waiting && offline.exists() {
+            std::fs::write(markers.path().join("collector-up"), b"up")?;
+        }
+        run.join()
+            .map_err(|_| anyhow::anyhow!("the java runner thread panicked"))?
+    })
+}
+
+/// HttpUploadApp's events: all three tracked during the outage, the one tracked with the
+/// collector up, none of the rejected batch.
+fn check_http_events(collector: &Fixture) -> anyhow::Result<()> {
+    let offline = events(collector, "http.offline", HTTP_KEY)?;
+    let mut values: Vec<f64> = offline.iter().filter_map(|(v, _)| *v).collect();
+    values.sort_by(f64::total_cmp);
+    ensure!(
+        values == [0.0, 1.0, 2.0],
+        "the outage's events, each once: {offline:?}"
+    );
+    let online = events(collector, "http.online", HTTP_KEY)?;
+    ensure!(online.len() == 1 && online[0].0 == Some(7.0), "{online:?}");
+    ensure!(
+        collector.count("events", "type = 'http.rejected'")? == 0,
+        "a batch with an unknown key was stored"
+    );
     Ok(())
 }
 
@@ -190,16 +257,23 @@ fn check_api_events(collector: &Fixture) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The crash of CrashApp, delivered by RestartApp, with the Java trace and its cause.
+/// The crashes of CrashApp, delivered by RestartApp: the Java one with its trace, cause and
+/// thread, and the native background thread's panic recorded by the panic hook.
 fn check_crash_event(collector: &Fixture) -> anyhow::Result<()> {
     let crashes = events(collector, "crash", "java-crasher")?;
-    ensure!(crashes.len() == 1, "one crash, got {crashes:?}");
-    let p = &crashes[0].1;
+    ensure!(crashes.len() == 2, "two crashes, got {crashes:?}");
+    let of_type = |t: &str| crashes.iter().find(|(_, p)| p["exception.type"] == t);
+    let (_, panic) = of_type("panic").context("the native panic was not recorded")?;
+    ensure!(panic["thread.name"] == "rum-agent-debug", "{panic}");
+    let message = panic["exception.message"].as_str().unwrap_or_default();
     ensure!(
-        p["exception.type"] == "java.lang.IllegalStateException",
-        "{p}"
+        message.starts_with("deliberate panic on a background thread at "),
+        "{panic}"
     );
+    ensure!(panic["exception.stacktrace"].is_string(), "{panic}");
+    let (_, p) = of_type("java.lang.IllegalStateException").context("no Java crash")?;
     ensure!(p["exception.message"] == "payment worker died", "{p}");
+    ensure!(p["thread.name"] == "payment-worker", "{p}");
     let stack = p["exception.stacktrace"]
         .as_str()
         .context("no stack trace")?;

@@ -208,16 +208,8 @@ impl RumAgent {
 
     /// Seals what is pending and waits until it is delivered; `Timeout` after `timeout_ms`.
     pub fn flush(&self, timeout_ms: u64) -> Result<(), RumError> {
-        guard::call(|| {
-            let deadline = Instant::now() + Duration::from_millis(timeout_ms);
-            if let Some(pump) = &self.pump {
-                // Seal first so the woken pump finds the batch at once.
-                self.agent.seal(Duration::from_millis(timeout_ms))?;
-                pump.waker.notify();
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            Ok(self.agent.flush(left)?)
-        })
+        // The core seals, then wakes the pump (or the Rust uploader) waiting for upload work.
+        guard::call(|| Ok(self.agent.flush(Duration::from_millis(timeout_ms))?))
     }
 
     /// Flushes (up to `timeout_ms`) and stops the agent; what is undelivered stays in the data
@@ -231,7 +223,7 @@ impl RumAgent {
                     // shutdown gives the verdict (delivered, or safe in the data dir).
                     let deadline = Instant::now() + timeout;
                     let _ = self.flush(timeout_ms);
-                    pump.waker.stop();
+                    pump.waker.stop(&self.agent);
                     let left = deadline.saturating_duration_since(Instant::now());
                     let stopped = self.agent.shutdown(left.max(Duration::from_millis(1)));
                     pump.join();
@@ -400,7 +392,7 @@ impl Pump {
 impl Drop for RumAgent {
     fn drop(&mut self) {
         if let Some(pump) = &self.pump {
-            pump.waker.stop();
+            pump.waker.stop(&self.agent);
         }
     }
 }

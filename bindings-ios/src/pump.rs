@@ -1,10 +1,12 @@
 //! The pump: a thread that drives the core's pull-upload API through a foreign [`Uploader`].
 //!
 //! The core says what to do next (`Upload`, `Wait`, `Done`); the pump only calls the uploader and
-//! reports back. It sleeps at most [`MAX_IDLE`] at a time, since the core's own wake-up signal is
-//! internal to it; `flush` wakes it at once.
+//! reports back. Between uploads it sleeps in [`Agent::wait_for_upload_work`], which the core
+//! wakes when a batch is sealed (full or overdue), on flush and at shutdown, so new work is sent
+//! at once and an idle app's pump does not wake up every second.
 
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -16,50 +18,24 @@ use crate::uploader::{UploadOutcome, UploadRequest, Uploader};
 
 /// Name of the pump thread.
 const THREAD_NAME: &str = "rum-agent-pump";
-/// Longest sleep between two pulls: new work sealed by the worker is seen within this time.
-const MAX_IDLE: Duration = Duration::from_secs(1);
+/// Pause after a round that panicked (there should be none), so a bug cannot spin the CPU.
+const FAILURE_PAUSE: Duration = Duration::from_secs(1);
 
-/// Wakes the pump early (flush, shutdown) and tells it to stop.
+/// Tells the pump to stop (shutdown, or the app dropping the agent without one).
 #[derive(Debug, Default)]
 pub(crate) struct Waker {
-    state: Mutex<WakeState>,
-    cond: Condvar,
-}
-
-#[derive(Debug, Default)]
-struct WakeState {
-    generation: u64,
-    stop: bool,
+    stop: AtomicBool,
 }
 
 impl Waker {
-    /// Wakes the pump now.
-    pub(crate) fn notify(&self) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.generation = state.generation.wrapping_add(1);
-        self.cond.notify_all();
+    /// Makes the pump exit at its next check, waking it if it sleeps in the core.
+    pub(crate) fn stop(&self, agent: &Agent) {
+        self.stop.store(true, Ordering::Release);
+        agent.wake_upload_waiters();
     }
 
-    /// Makes the pump exit at its next check.
-    pub(crate) fn stop(&self) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.stop = true;
-        self.cond.notify_all();
-    }
-
-    fn generation(&self) -> (u64, bool) {
-        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        (state.generation, state.stop)
-    }
-
-    /// Sleeps up to `timeout` unless woken after `seen`; answers whether to stop.
-    fn wait(&self, seen: u64, timeout: Duration) -> bool {
-        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let (state, _) = self
-            .cond
-            .wait_timeout_while(state, timeout, |s| s.generation == seen && !s.stop)
-            .unwrap_or_else(|p| p.into_inner());
-        state.stop
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
     }
 }
 
@@ -81,23 +57,22 @@ pub(crate) fn start(
 
 fn run(agent: &Agent, base: &str, uploader: &dyn Uploader, waker: &Waker) {
     loop {
-        let (seen, stop) = waker.generation();
-        if stop {
+        if waker.stopped() {
             return;
         }
         // A panic inside one round (there should be none) costs that round, not the thread.
-        let wait = crate::guard::or_default(Some(MAX_IDLE), || round(agent, base, uploader));
+        let wait = crate::guard::or_default(Some(FAILURE_PAUSE), || round(agent, base, uploader));
         match wait {
+            Some(Duration::ZERO) => {}
+            // Checked again after the pull: a stop whose wake-up came before it is not lost.
+            Some(_) if waker.stopped() => return,
             Some(timeout) => {
-                if waker.wait(seen, timeout) {
-                    return;
-                }
+                agent.wait_for_upload_work(timeout);
             }
             None => return,
         }
     }
 }
-
 /// One pull: uploads (answering no wait), or how long to sleep, or `None` when done.
 fn round(agent: &Agent, base: &str, uploader: &dyn Uploader) -> Option<Duration> {
     match agent.next_upload() {
@@ -121,7 +96,7 @@ fn round(agent: &Agent, base: &str, uploader: &dyn Uploader) -> Option<Duration>
             agent.upload_result(request.id, result);
             Some(Duration::ZERO)
         }
-        UploadTask::Wait { ms } => Some(Duration::from_millis(ms).min(MAX_IDLE)),
+        UploadTask::Wait { ms } => Some(Duration::from_millis(ms.max(1))),
         UploadTask::Done => None,
     }
 }

@@ -1,7 +1,7 @@
 //! Configuration of an agent; `build()` validates it and starts the background threads.
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -193,6 +193,7 @@ impl AgentBuilder {
             closed: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             upload_wake: Signal::default(),
+            upload_pulled: AtomicU64::new(0),
             sync_wake: Signal::default(),
             flags_ready: Latch::default(),
             hook_installed: AtomicBool::new(false),

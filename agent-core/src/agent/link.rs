@@ -70,6 +70,9 @@ impl Link {
 
     /// See [`super::Agent::next_upload`].
     pub(crate) fn next_upload(&self) -> UploadTask {
+        // Read before asking: a wake-up after this point is new work the answer may not show.
+        let seen = self.shared.upload_wake.generation();
+        self.shared.upload_pulled.store(seen, Ordering::Release);
         let deadline = Instant::now() + COMMAND_SEND_TIMEOUT;
         match self.request(Command::NextUpload, deadline) {
             Ok(task) => task,

@@ -153,6 +153,29 @@ impl Agent {
         self.inner.link.next_upload()
     }
 
+    /// Blocks the platform's upload thread until there may be upload work, instead of sleeping a
+    /// whole [`UploadTask::Wait`]: answers true when woken (a batch joined the upload queue, a
+    /// flush or seal was asked, the agent is stopping, or [`Agent::wake_upload_waiters`] was
+    /// called) since the last [`Agent::next_upload`], false when `timeout` passed first.
+    ///
+    /// Meant for one pulling thread: call it with the `Wait`'s duration right after the
+    /// `next_upload` that answered `Wait`; a wake between the two is not lost. Either answer
+    /// means "pull again". The same signal wakes the native uploader.
+    pub fn wait_for_upload_work(&self, timeout: Duration) -> bool {
+        let shared = &self.inner.link.shared;
+        if shared.stopping() {
+            return true;
+        }
+        let seen = shared.upload_pulled.load(Ordering::Acquire);
+        shared.upload_wake.wait_moved(seen, timeout)
+    }
+
+    /// Wakes every thread in [`Agent::wait_for_upload_work`] (and the native uploader), e.g. so a
+    /// platform's upload thread notices it was asked to stop.
+    pub fn wake_upload_waiters(&self) {
+        self.inner.link.shared.upload_wake.notify();
+    }
+
     /// Reports the result of an upload handed out by [`Agent::next_upload`].
     pub fn upload_result(&self, id: Uuid, result: UploadResult) {
         self.inner.link.upload_result(id, result);

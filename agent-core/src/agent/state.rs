@@ -39,8 +39,12 @@ pub(crate) struct Shared {
     pub(crate) closed: AtomicBool,
     /// Background threads should stop.
     pub(crate) stop: AtomicBool,
-    /// Wakes the uploader early (flush, shutdown).
+    /// Wakes the uploader early (a batch joined the upload queue, flush, shutdown).
     pub(crate) upload_wake: Signal,
+    /// The generation of `upload_wake` when `next_upload` was last asked: what
+    /// `Agent::wait_for_upload_work` waits to move past, so a wake between the pull and the wait
+    /// is never lost.
+    pub(crate) upload_pulled: AtomicU64,
     /// Wakes the flag sync thread early (shutdown).
     pub(crate) sync_wake: Signal,
     /// Set once flag definitions came from the cache or the network.
@@ -223,6 +227,11 @@ impl Signal {
 
     /// Sleeps until `timeout` passes or the generation moves past `seen`.
     pub(crate) fn wait(&self, seen: u64, timeout: Duration) {
+        self.wait_moved(seen, timeout);
+    }
+
+    /// [`Signal::wait`], answering true when the generation moved (false: the timeout passed).
+    pub(crate) fn wait_moved(&self, seen: u64, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         let mut g = match self.generation.lock() {
             Ok(g) => g,
@@ -231,13 +240,14 @@ impl Signal {
         while *g == seen {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return;
+                return false;
             }
             g = match self.cond.wait_timeout(g, left) {
                 Ok((g, _)) => g,
                 Err(poisoned) => poisoned.into_inner().0,
             };
         }
+        true
     }
 }
 

@@ -337,6 +337,12 @@ impl Pipeline {
         self.pending.len() == 0 && self.sealed.is_empty() && self.in_flight.is_none()
     }
 
+    /// A number that changes whenever a batch joins the upload queue (sealed, split after a 413,
+    /// or found in the spool); the agent's worker watches it to wake waiting uploaders.
+    pub fn work_generation(&self) -> u64 {
+        self.sealed.queued_total()
+    }
+
     /// Current counters.
     pub fn stats(&self) -> PipelineStats {
         PipelineStats {

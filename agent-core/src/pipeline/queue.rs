@@ -43,6 +43,8 @@ pub(crate) struct SealedQueue {
     memory_items: usize,
     spool_files: usize,
     spool_bytes: u64,
+    /// Batches ever queued (sealed, split, found in the spool): moves whenever there is new work.
+    queued_total: u64,
 }
 
 impl SealedQueue {
@@ -89,6 +91,7 @@ impl SealedQueue {
     }
 
     fn account_add(&mut self, s: &Sealed) {
+        self.queued_total = self.queued_total.wrapping_add(1);
         match s.stored {
             Stored::Memory(_) => self.memory_items += s.items,
             Stored::File(_) => {
@@ -119,6 +122,11 @@ impl SealedQueue {
         self.account_add(&s);
         let pos = pos.min(self.entries.len());
         self.entries.insert(pos, s);
+    }
+
+    /// How many batches were ever queued; a change means new upload work.
+    pub fn queued_total(&self) -> u64 {
+        self.queued_total
     }
 
     /// Removes entry `pos`, deleting its spool file.

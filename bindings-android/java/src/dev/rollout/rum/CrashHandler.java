@@ -25,7 +25,7 @@ final class CrashHandler implements Thread.UncaughtExceptionHandler {
         if (handling.get() == null) {
             handling.set(Boolean.TRUE);
             try {
-                agent.recordCrash(error);
+                agent.recordCrash(error, thread.getName());
             } catch (Throwable ignored) {
                 // Never let our failure replace the app's crash.
             } finally {

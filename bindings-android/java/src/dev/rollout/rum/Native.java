@@ -9,7 +9,8 @@ final class Native {
     private Native() {}
 
     static native long setup(String sdkKey, String collectorUrl, String dataDir, String trafficType,
-            String sdkVersion, String platform, long flushIntervalMs, boolean syncFlags);
+            String sdkVersion, String platform, long flushIntervalMs, boolean syncFlags,
+            boolean nativeUploader);
 
     static native void release(long handle);
 
@@ -19,7 +20,28 @@ final class Native {
 
     static native boolean shutdown(long handle, long timeoutMs);
 
-    static native void recordCrash(long handle, String type, String message, String stack);
+    static native void recordCrash(long handle, String type, String message, String stack,
+            String threadName);
+
+    static native void installPanicHook(long handle);
+
+    /** nextUpload's answer when the agent is shut down and nothing is left. */
+    static final long UPLOAD_DONE = -1;
+    /** nextUpload's answer when {@code out} holds a request. */
+    static final long UPLOAD_READY = 0;
+
+    /**
+     * The next upload: fills {@code out} (4 slots) with {id, path, String[] headers as name/value
+     * pairs, byte[] body} and returns UPLOAD_READY, or returns milliseconds to wait (&gt; 0), or
+     * UPLOAD_DONE.
+     */
+    static native long nextUpload(long handle, Object[] out);
+
+    /** Reports an upload: the HTTP status (0: no answer) and the raw Retry-After header or null. */
+    static native void uploadResult(long handle, String id, int status, String retryAfter);
+
+    /** Blocks until there may be upload work or {@code timeoutMs} passes; true when woken. */
+    static native boolean waitForUploadWork(long handle, long timeoutMs);
 
     /** Returns {treatment, label, config or null, version}. */
     static native String[] evaluate(long handle, String key, String bucketingKey, String flag,
@@ -42,4 +64,7 @@ final class Native {
 
     /** Debug builds of the library only: panics in Rust, to prove the guard. */
     static native void debugPanic();
+
+    /** Debug builds of the library only: panics on a native background thread; true when it did. */
+    static native boolean debugPanicOnThread();
 }

@@ -31,6 +31,7 @@ public final class RumAgent {
     private long handle;
     private final long startNanos;
     private CrashHandler crashHandler;
+    private HttpUploader httpUploader;
 
     private RumAgent(long handle, long startNanos) {
         this.handle = handle;
@@ -38,8 +39,10 @@ public final class RumAgent {
     }
 
     /**
-     * Starts the agent (one per process) and, unless disabled, installs the crash handler.
-     * Crashes recorded by a previous run in the same data dir are sent now.
+     * Starts the agent (one per process) and, unless disabled, installs the crash handler and the
+     * native panic hook (both chain what was installed before). Crashes recorded by a previous run
+     * in the same data dir are sent now. With {@link Uploader#HTTP_URL_CONNECTION} a daemon thread
+     * sends the batches with HttpURLConnection.
      *
      * @throws IllegalArgumentException for an invalid setting (the message names it)
      * @throws IllegalStateException when an agent is already set up
@@ -51,11 +54,16 @@ public final class RumAgent {
                 throw new IllegalStateException("RumAgent is already set up; call shutdown() first");
             }
             long handle = Native.setup(config.sdkKey, config.collectorUrl, config.dataDir,
-                    config.trafficType, VERSION, platform(), config.flushIntervalMs, config.syncFlags);
+                    config.trafficType, VERSION, platform(), config.flushIntervalMs, config.syncFlags,
+                    config.uploader == Uploader.RUST);
             RumAgent agent = new RumAgent(handle, config.startNanos);
             if (config.installCrashHandler) {
+                Native.installPanicHook(handle);
                 agent.crashHandler = new CrashHandler(agent, Thread.getDefaultUncaughtExceptionHandler());
                 Thread.setDefaultUncaughtExceptionHandler(agent.crashHandler);
+            }
+            if (config.uploader == Uploader.HTTP_URL_CONNECTION) {
+                agent.httpUploader = HttpUploader.start(agent, config.collectorUrl);
             }
             instance = agent;
             return agent;
@@ -153,13 +161,49 @@ public final class RumAgent {
         });
     }
 
-    /** Records a crash synchronously on disk; it is sent at the next start. Called by the crash handler. */
-    void recordCrash(Throwable error) {
+    /**
+     * Records a crash of thread {@code threadName} synchronously on disk; it is sent at the next
+     * start. Called by the crash handler.
+     */
+    void recordCrash(Throwable error, String threadName) {
         String stack = stackTrace(error);
         withHandle(null, h -> {
-            Native.recordCrash(h, error.getClass().getName(), error.getMessage(), stack);
+            Native.recordCrash(h, error.getClass().getName(), error.getMessage(), stack, threadName);
             return null;
         });
+    }
+
+    /** HttpUploader's pull: see {@link Native#nextUpload}; UPLOAD_DONE once shut down. Internal failures throw. */
+    long pullUpload(Object[] out) {
+        lock.readLock().lock();
+        try {
+            return handle == 0 ? Native.UPLOAD_DONE : Native.nextUpload(handle, out);
+        } finally {
+            lock.readLock().unlock();
+        }
+    }
+
+    /** HttpUploader's report of one upload (status 0: no answer). */
+    void reportUpload(String id, int status, String retryAfter) {
+        withHandle(null, h -> {
+            Native.uploadResult(h, id, status, retryAfter);
+            return null;
+        });
+    }
+
+    /** HttpUploader's sleep: until there may be upload work or {@code timeoutMs} passes. */
+    boolean waitForUploadWork(long timeoutMs) {
+        return withHandle(false, h -> Native.waitForUploadWork(h, timeoutMs));
+    }
+
+    /** True until shutdown freed the native agent. */
+    boolean isLive() {
+        return withHandle(false, h -> true);
+    }
+
+    /** The HttpURLConnection uploader, when configured (for diagnostics and tests). */
+    HttpUploader httpUploader() {
+        return httpUploader;
     }
 
     /** Waits until flag definitions are known (from the cache or the collector); false on timeout. */

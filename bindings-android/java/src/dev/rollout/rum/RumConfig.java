@@ -10,6 +10,7 @@ public final class RumConfig {
     final boolean syncFlags;
     final boolean installCrashHandler;
     final long startNanos;
+    final Uploader uploader;
 
     private RumConfig(Builder b) {
         sdkKey = b.sdkKey;
@@ -20,6 +21,7 @@ public final class RumConfig {
         syncFlags = b.syncFlags;
         installCrashHandler = b.installCrashHandler;
         startNanos = b.startNanos;
+        uploader = b.uploader;
     }
 
     /** Starts a config for the environment of {@code sdkKey} sending to {@code collectorUrl}. */
@@ -37,6 +39,7 @@ public final class RumConfig {
         private boolean syncFlags = true;
         private boolean installCrashHandler = true;
         private long startNanos = System.nanoTime();
+        private Uploader uploader = Uploader.RUST;
 
         private Builder(String sdkKey, String collectorUrl) {
             this.sdkKey = sdkKey;
@@ -67,7 +70,23 @@ public final class RumConfig {
             return this;
         }
 
-        /** Install the uncaught-exception handler that records crashes (default true). */
+        /**
+         * Which HTTP stack sends batches (default {@link Uploader#RUST}).
+         *
+         * @throws IllegalArgumentException when {@code uploader} is null
+         */
+        public Builder uploader(Uploader uploader) {
+            if (uploader == null) {
+                throw new IllegalArgumentException("uploader: must not be null");
+            }
+            this.uploader = uploader;
+            return this;
+        }
+
+        /**
+         * Install the uncaught-exception handler and the native panic hook that record crashes
+         * (default true).
+         */
         public Builder installCrashHandler(boolean on) {
             this.installCrashHandler = on;
             return this;

@@ -39,6 +39,9 @@ public final class ApiTests {
             check(e.getMessage().contains("sdkKey"), e.getMessage());
             expectThrows(IllegalArgumentException.class,
                     () -> RumAgent.setup(RumConfig.builder("  ", url).build()));
+            IllegalArgumentException u = expectThrows(IllegalArgumentException.class,
+                    () -> RumConfig.builder(sdkKey, url).uploader(null));
+            check(u.getMessage().contains("uploader"), u.getMessage());
         });
         t.test("a panic in native code becomes a RumException", () -> {
             RumException e = expectThrows(RumException.class, Native::debugPanic);

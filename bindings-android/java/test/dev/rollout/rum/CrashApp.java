@@ -5,11 +5,14 @@ import java.io.File;
 /**
  * Crashes a thread with an uncaught exception (args: collector URL, SDK key, data dir). The app's
  * own handler, installed before setup, must still run (chained); it checks the crash is on disk,
- * prints the summary and halts the process as Android's handler would kill it.
+ * prints the summary and halts the process as Android's handler would kill it. Before that, a
+ * native background thread panics: the panic hook setup installed must record it too.
  */
 public final class CrashApp {
     /** Exit status when the chained handler ran and every check passed. */
     static final int CRASHED_OK = 42;
+
+    private static volatile boolean nativePanicked;
 
     private CrashApp() {}
 
@@ -25,11 +28,15 @@ public final class CrashApp {
             t.test("the crash is on disk before the process dies", () -> {
                 TestRunner.check(countFiles(new File(dataDir, "spool")) > 0, "no spool file");
             });
+            t.test("a native background thread panicked and the process went on", () -> {
+                TestRunner.check(nativePanicked, "debugPanicOnThread did not panic");
+            });
             int failed = t.finish() == 0 ? 0 : 1;
             Runtime.getRuntime().halt(failed == 0 ? CRASHED_OK : 1);
         });
         RumAgent agent = RumAgent.setup(RumConfig.builder(args[1], args[0]).dataDir(dataDir).build());
         agent.identify("java-crasher");
+        nativePanicked = Native.debugPanicOnThread();
         Thread worker = new Thread(CrashApp::work, "payment-worker");
         worker.start();
         worker.join();

@@ -1,0 +1,109 @@
+//! `Agent::wait_for_upload_work`: a platform's upload thread sleeps until a batch joins the upload
+//! queue (no flush needed), a flush asks, or the agent stops; a wake-up between its pull and its
+//! wait is not lost; with nothing to do it answers false after the timeout.
+
+mod agent_support;
+
+use std::time::Duration;
+
+use agent_core::Agent;
+use agent_core::upload::UploadTask;
+use agent_support::{PATIENCE, decode};
+use serde_json::Map;
+
+/// No collector: nothing but the test pulls; batches seal at 3 items, never by age.
+fn agent() -> Agent {
+    Agent::builder("sdk-key")
+        .max_batch_items(3)
+        .flush_interval(Duration::from_secs(3600))
+        .build()
+        .expect("agent")
+}
+
+fn track(agent: &Agent, n: usize) {
+    for i in 0..n {
+        agent.track(&format!("wait.test{i}"), None, Map::new());
+    }
+}
+
+fn is_wait(task: &UploadTask) -> bool {
+    matches!(task, UploadTask::Wait { .. })
+}
+
+#[test]
+fn nothing_to_do_answers_false_after_the_timeout() {
+    let agent = agent();
+    assert!(is_wait(&agent.next_upload()));
+    assert!(!agent.wait_for_upload_work(Duration::from_millis(50)));
+    // Tracked items below the batch size are not upload work yet.
+    track(&agent, 2);
+    agent.stats().expect("stats"); // the worker has taken both
+    assert!(!agent.wait_for_upload_work(Duration::from_millis(50)));
+}
+
+#[test]
+fn a_full_batch_wakes_a_waiting_thread_without_any_flush() {
+    let agent = agent();
+    assert!(is_wait(&agent.next_upload()));
+    let waiter = {
+        let agent = agent.clone();
+        std::thread::spawn(move || agent.wait_for_upload_work(PATIENCE))
+    };
+    track(&agent, 3);
+    assert!(
+        waiter.join().expect("waiter"),
+        "not woken by a sealed batch"
+    );
+    match agent.next_upload() {
+        UploadTask::Upload(request) => {
+            let batch = decode(&request.headers, &request.body);
+            assert_eq!(batch.events.len(), 3);
+        }
+        other => panic!("want the sealed batch, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_wake_between_the_pull_and_the_wait_is_not_lost() {
+    let agent = agent();
+    assert!(is_wait(&agent.next_upload()));
+    track(&agent, 3);
+    // A round trip through the worker: it has sealed the batch and signalled before answering.
+    agent.stats().expect("stats");
+    assert!(
+        agent.wait_for_upload_work(PATIENCE),
+        "the earlier wake was lost"
+    );
+    assert!(matches!(agent.next_upload(), UploadTask::Upload(_)));
+}
+
+#[test]
+fn flush_seal_and_an_explicit_wake_each_wake_the_waiter() {
+    let agent = agent();
+    track(&agent, 1);
+    assert!(is_wait(&agent.next_upload()));
+    agent.seal(PATIENCE).expect("seal");
+    assert!(agent.wait_for_upload_work(PATIENCE), "seal did not wake");
+    assert!(matches!(agent.next_upload(), UploadTask::Upload(_)));
+
+    assert!(is_wait(&agent.next_upload()));
+    agent.wake_upload_waiters();
+    assert!(agent.wait_for_upload_work(PATIENCE), "explicit wake lost");
+}
+
+#[test]
+fn shutdown_wakes_the_waiter_and_the_next_pull_is_done() {
+    let agent = agent();
+    assert!(is_wait(&agent.next_upload()));
+    let waiter = {
+        let agent = agent.clone();
+        std::thread::spawn(move || agent.wait_for_upload_work(PATIENCE))
+    };
+    agent.shutdown(PATIENCE).expect("shutdown");
+    assert!(waiter.join().expect("waiter"), "shutdown did not wake");
+    assert!(
+        agent.wait_for_upload_work(PATIENCE),
+        "stopped: answers at once"
+    );
+    assert_eq!(agent.next_upload(), UploadTask::Done);
+}

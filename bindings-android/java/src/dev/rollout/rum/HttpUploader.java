@@ -1,0 +1,147 @@
+package dev.rollout.rum;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.HttpURLConnection;
+import java.net.URL;
+
+/**
+ * The {@link Uploader#HTTP_URL_CONNECTION} path: a daemon thread that pulls batches from the core,
+ * POSTs them with {@link HttpURLConnection} exactly as the core built them (headers and gzip body
+ * as the Rust uploader sends them) and reports each outcome back, so the core's retries, backoff,
+ * 413 splitting, drops and spool apply unchanged. Between uploads it sleeps in the core until a
+ * batch is sealed, a flush asks, or the agent stops.
+ */
+final class HttpUploader implements Runnable {
+    /** Name of the thread. */
+    static final String THREAD_NAME = "rum-agent-http";
+    /** Connect timeout, as the Rust uploader's. */
+    static final int CONNECT_TIMEOUT_MS = 5_000;
+    /** Read timeout, as the Rust uploader's request timeout. */
+    static final int READ_TIMEOUT_MS = 10_000;
+    /** Pause after an unexpected failure of the loop itself, so it cannot spin. */
+    private static final long FAILURE_PAUSE_MS = 1_000;
+
+    private final RumAgent agent;
+    private final String base;
+    private volatile long answered;
+    private volatile long unanswered;
+
+    private HttpUploader(RumAgent agent, String collectorUrl) {
+        this.agent = agent;
+        String url = collectorUrl.trim();
+        while (url.endsWith("/")) {
+            url = url.substring(0, url.length() - 1);
+        }
+        this.base = url;
+    }
+
+    /** Starts the thread for {@code agent}; it ends by itself once the agent is shut down. */
+    static HttpUploader start(RumAgent agent, String collectorUrl) {
+        HttpUploader uploader = new HttpUploader(agent, collectorUrl);
+        Thread thread = new Thread(uploader, THREAD_NAME);
+        thread.setDaemon(true);
+        thread.start();
+        return uploader;
+    }
+
+    /** Requests the collector answered (any status), for diagnostics and tests. */
+    long answered() {
+        return answered;
+    }
+
+    /** Requests that got no answer (refused, timed out…). */
+    long unanswered() {
+        return unanswered;
+    }
+
+    @Override
+    public void run() {
+        Object[] out = new Object[4];
+        while (true) {
+            try {
+                long next = agent.pullUpload(out);
+                if (next == Native.UPLOAD_DONE) {
+                    return;
+                }
+                if (next == Native.UPLOAD_READY) {
+                    send(out);
+                    java.util.Arrays.fill(out, null);
+                } else {
+                    agent.waitForUploadWork(next);
+                }
+            } catch (Throwable unexpected) {
+                // Never let the uploader take the app down (this thread has the app's crash
+                // handler); pause and go on, the core still holds the batch.
+                if (!agent.isLive()) {
+                    return;
+                }
+                sleep(FAILURE_PAUSE_MS);
+            }
+        }
+    }
+
+    private void send(Object[] request) {
+        String id = (String) request[0];
+        String path = (String) request[1];
+        String[] headers = (String[]) request[2];
+        byte[] body = (byte[]) request[3];
+        int status = 0;
+        String retryAfter = null;
+        HttpURLConnection connection = null;
+        try {
+            connection = (HttpURLConnection) new URL(base + path).openConnection();
+            connection.setRequestMethod("POST");
+            connection.setConnectTimeout(CONNECT_TIMEOUT_MS);
+            connection.setReadTimeout(READ_TIMEOUT_MS);
+            connection.setUseCaches(false);
+            connection.setInstanceFollowRedirects(false);
+            connection.setDoOutput(true);
+            for (int i = 0; i + 1 < headers.length; i += 2) {
+                connection.setRequestProperty(headers[i], headers[i + 1]);
+            }
+            connection.setFixedLengthStreamingMode(body.length);
+            try (OutputStream stream = connection.getOutputStream()) {
+                stream.write(body);
+            }
+            status = connection.getResponseCode();
+            retryAfter = connection.getHeaderField("Retry-After");
+            drain(connection, status);
+            answered++;
+        } catch (IOException | RuntimeException noAnswer) {
+            // No answer (refused, DNS, TLS, timeout): the core backs off and retries.
+            status = 0;
+            unanswered++;
+        } finally {
+            if (connection != null && status == 0) {
+                connection.disconnect();
+            }
+        }
+        agent.reportUpload(id, status, retryAfter);
+    }
+
+    /** Reads the (small) response body so the connection can be reused. */
+    private static void drain(HttpURLConnection connection, int status) {
+        try (InputStream stream = status >= 400 ? connection.getErrorStream()
+                : connection.getInputStream()) {
+            if (stream == null) {
+                return;
+            }
+            byte[] buffer = new byte[1024];
+            while (stream.read(buffer) >= 0) {
+                // discard
+            }
+        } catch (IOException ignored) {
+            // The status is what matters; a body cut short only costs the connection's reuse.
+        }
+    }
+
+    private static void sleep(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

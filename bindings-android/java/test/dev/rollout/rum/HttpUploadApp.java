@@ -1,0 +1,91 @@
+package dev.rollout.rum;
+
+import static dev.rollout.rum.TestRunner.check;
+
+import java.io.File;
+import java.io.IOException;
+
+/**
+ * The HttpURLConnection uploader against a real collector (args: collector URL, SDK key, data
+ * dir, marker dir). The collector is down when this starts: events must stay with the core while
+ * HttpURLConnection gets no answer; this writes {@code offline-done} in the marker dir, the Rust
+ * test brings the collector up and writes {@code collector-up}, and the same uploader thread must
+ * then deliver them. Then a delivery with the collector up, and a batch it rejects (wrong key).
+ */
+public final class HttpUploadApp {
+    /** The key whose events tests/jvm.rs looks for. */
+    static final String KEY = "java-http-user";
+    private static final long MARKER_WAIT_MS = 120_000;
+
+    private HttpUploadApp() {}
+
+    /** Runs every check and exits 0 when all passed. */
+    public static void main(String[] args) throws Exception {
+        String url = args[0];
+        String sdkKey = args[1];
+        File dataDir = new File(args[2]);
+        File markers = new File(args[3]);
+        TestRunner t = new TestRunner();
+
+        RumAgent offline = RumAgent.setup(config(sdkKey, url, new File(dataDir, "outage")));
+        t.test("with the collector down, HttpURLConnection gets no answer and the core keeps the events", () -> {
+            check(offline.httpUploader() != null, "no HttpURLConnection uploader");
+            offline.identify(KEY);
+            for (int i = 0; i < 3; i++) {
+                offline.track("http.offline", (double) i, null);
+            }
+            check(!offline.flush(1_500), "flush succeeded with the collector down");
+            check(offline.httpUploader().unanswered() >= 1, "no attempt was made");
+            check(offline.httpUploader().answered() == 0, "something answered");
+            check(offline.droppedCount("rejected") == 0, "the core dropped a batch it should retry");
+        });
+        t.test("once the collector is up, the same thread delivers them", () -> {
+            touch(new File(markers, "offline-done"));
+            check(await(new File(markers, "collector-up")), "the collector never came up");
+            check(offline.flush(60_000), "not delivered after the collector came up");
+            check(offline.httpUploader().answered() >= 1, "delivered by another path");
+            check(offline.shutdown(), "shutdown lost data");
+        });
+        t.test("HttpURLConnection delivers with the collector up", () -> {
+            RumAgent agent = RumAgent.setup(config(sdkKey, url, new File(dataDir, "online")));
+            agent.identify(KEY);
+            agent.track("http.online", 7.0, null);
+            check(agent.flush(15_000), "flush timed out");
+            check(agent.httpUploader().answered() >= 1, "no request answered");
+            check(agent.httpUploader().unanswered() == 0, "a request got no answer");
+            check(agent.shutdown(), "shutdown lost data");
+        });
+        t.test("a batch the collector rejects (unknown key) is dropped and counted, not retried", () -> {
+            RumAgent agent = RumAgent.setup(config("not-a-known-key", url, new File(dataDir, "rejected")));
+            agent.identify(KEY);
+            agent.track("http.rejected");
+            check(agent.flush(15_000), "a rejected batch kept the flush waiting (retried?)");
+            check(agent.droppedCount("rejected") >= 1, "not counted as rejected");
+            check(agent.shutdown(), "shutdown lost data");
+        });
+        System.exit(t.finish());
+    }
+
+    private static RumConfig config(String sdkKey, String url, File dataDir) {
+        return RumConfig.builder(sdkKey, url).dataDir(dataDir.getPath()).flushIntervalMs(200)
+                .syncFlags(false).installCrashHandler(false)
+                .uploader(Uploader.HTTP_URL_CONNECTION).build();
+    }
+
+    private static void touch(File file) throws IOException {
+        if (!file.createNewFile() && !file.exists()) {
+            throw new IOException("cannot create " + file);
+        }
+    }
+
+    private static boolean await(File file) throws InterruptedException {
+        long deadline = System.nanoTime() + MARKER_WAIT_MS * 1_000_000L;
+        while (!file.exists()) {
+            if (System.nanoTime() > deadline) {
+                return false;
+            }
+            Thread.sleep(20);
+        }
+        return true;
+    }
+}

@@ -1,0 +1,149 @@
+//! JNI entries of the pull-upload path: Java's `HttpUploader` thread asks the core what to send,
+//! POSTs it with `HttpURLConnection` and reports the answer; every retry, backoff, drop and spool
+//! decision stays in agent-core, exactly as with the Rust uploader.
+
+use agent_core::upload::{UploadResult, UploadTask};
+use jni::JNIEnv;
+use jni::objects::{JClass, JObject, JObjectArray, JString};
+use jni::sys::{JNI_FALSE, JNI_TRUE, jboolean, jint, jlong};
+
+use crate::convert::{millis, optional, required};
+use crate::error::BindingError;
+use crate::guard::guard;
+use crate::handle;
+
+/// `nextUpload`'s answer when the agent is shut down and nothing is left: stop the thread.
+pub const UPLOAD_DONE: jlong = -1;
+/// `nextUpload`'s answer when `out` was filled with a request to send.
+pub const UPLOAD_READY: jlong = 0;
+/// Slots `nextUpload` fills: id, path, headers (name, value, name, value…), body.
+pub const UPLOAD_SLOTS: i32 = 4;
+
+/// The next upload: fills `out` with `{id, path, String[] headers, byte[] body}` and answers
+/// [`UPLOAD_READY`]; or answers the milliseconds to wait (> 0), or [`UPLOAD_DONE`].
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_rollout_rum_Native_nextUpload<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    out: JObjectArray<'l>,
+) -> jlong {
+    guard(&mut env, UPLOAD_DONE, |env| {
+        // SAFETY: Java holds its read lock on a live handle during the call.
+        let agent = unsafe { handle::agent(handle) }?;
+        if out.is_null() || env.get_array_length(&out)? < UPLOAD_SLOTS {
+            return Err(BindingError::invalid("out", "must hold 4 slots"));
+        }
+        match agent.next_upload() {
+            UploadTask::Upload(request) => {
+                let id = env.new_string(request.id.to_string())?;
+                env.set_object_array_element(&out, 0, &id)?;
+                let path = env.new_string(&request.path)?;
+                env.set_object_array_element(&out, 1, &path)?;
+                let pairs = i32::try_from(request.headers.len() * 2)
+                    .map_err(|_| BindingError::invalid("headers", "too many"))?;
+                let headers = env.new_object_array(pairs, "java/lang/String", JObject::null())?;
+                for (i, (name, value)) in (0..).step_by(2).zip(&request.headers) {
+                    let name = env.new_string(name)?;
+                    env.set_object_array_element(&headers, i, &name)?;
+                    env.delete_local_ref(name)?;
+                    let value = env.new_string(value)?;
+                    env.set_object_array_element(&headers, i + 1, &value)?;
+                    env.delete_local_ref(value)?;
+                }
+                env.set_object_array_element(&out, 2, &headers)?;
+                let body = env.byte_array_from_slice(&request.body)?;
+                env.set_object_array_element(&out, 3, &body)?;
+                Ok(UPLOAD_READY)
+            }
+            UploadTask::Wait { ms } => Ok(i64::try_from(ms.max(1)).unwrap_or(i64::MAX)),
+            UploadTask::Done => Ok(UPLOAD_DONE),
+        }
+    })
+}
+
+/// Reports an upload's outcome: `status` is the HTTP status, or 0 or less for no answer
+/// (connection refused, timeout…); `retry_after` is the raw `Retry-After` header or null.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_rollout_rum_Native_uploadResult<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    id: JString<'l>,
+    status: jint,
+    retry_after: JString<'l>,
+) {
+    guard(&mut env, (), |env| {
+        // SAFETY: as in nextUpload.
+        let agent = unsafe { handle::agent(handle) }?;
+        let id = required(env, &id, "id")?;
+        let id =
+            uuid::Uuid::parse_str(&id).map_err(|e| BindingError::invalid("id", e.to_string()))?;
+        let retry_after = optional(env, &retry_after)?;
+        agent.upload_result(id, outcome(status, retry_after.as_deref())?);
+        Ok(())
+    })
+}
+
+/// What an HTTP status (or its absence) means to the core.
+pub fn outcome(status: jint, retry_after: Option<&str>) -> Result<UploadResult, BindingError> {
+    if status <= 0 {
+        return Ok(UploadResult::NetworkError);
+    }
+    let status = u16::try_from(status)
+        .ok()
+        .filter(|s| (100..=599).contains(s))
+        .ok_or_else(|| BindingError::invalid("status", "must be an HTTP status (100-599)"))?;
+    Ok(UploadResult::Http {
+        status,
+        retry_after: retry_after.and_then(agent_core::transport::parse_retry_after),
+    })
+}
+
+/// Blocks until there may be upload work (a batch was sealed, a flush, shutdown) or
+/// `timeout_ms` passes; true when woken.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_rollout_rum_Native_waitForUploadWork<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    timeout_ms: jlong,
+) -> jboolean {
+    guard(&mut env, JNI_FALSE, |_| {
+        // SAFETY: as in nextUpload.
+        let agent = unsafe { handle::agent(handle) }?;
+        let woken = agent.wait_for_upload_work(millis(timeout_ms, "timeoutMs")?);
+        Ok(if woken { JNI_TRUE } else { JNI_FALSE })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn statuses_map_to_the_core_outcomes() {
+        assert_eq!(outcome(0, None).ok(), Some(UploadResult::NetworkError));
+        assert_eq!(
+            outcome(-1, Some("5")).ok(),
+            Some(UploadResult::NetworkError)
+        );
+        assert_eq!(
+            outcome(429, Some(" 7 ")).ok(),
+            Some(UploadResult::Http {
+                status: 429,
+                retry_after: Some(Duration::from_secs(7)),
+            })
+        );
+        assert_eq!(
+            outcome(202, Some("Wed, 21 Oct 2015 07:28:00 GMT")).ok(),
+            Some(UploadResult::Http {
+                status: 202,
+                retry_after: None,
+            })
+        );
+        assert!(outcome(70_000, None).is_err());
+        assert!(outcome(42, None).is_err());
+    }
+}
