@@ -3,10 +3,14 @@
 //! on); the next start's pipeline uploads it. Also the dirty-flag file that detects runs which
 //! ended without a clean shutdown (kills, OOM, aborts).
 //!
-//! The panic hook sees every panic, including panics later caught by `catch_unwind` (binding
-//! guards, test harnesses): each is recorded as a crash, as Sentry's panic integration does.
+//! The panic hook sees every panic, including panics later caught by `catch_unwind` (test
+//! harnesses, the app's own guards): each is recorded as a crash, as Sentry's panic integration
+//! does. The exception is a binding's FFI guard, which runs its entries through
+//! [`catch_contained`]: a panic inside the SDK that the guard turns into a host-language exception
+//! did not crash the app, so it must not count as an app crash in a flag's crash metrics.
 
-use std::panic::PanicHookInfo;
+use std::cell::Cell;
+use std::panic::{PanicHookInfo, UnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -33,6 +37,17 @@ pub const THREAD_NAME: &str = "thread.name";
 /// Most frames kept in a formatted stack trace.
 const MAX_FRAMES: usize = 100;
 
+/// Frames through which a panic enters the hook: everything before the last of them is machinery.
+const PANIC_ENTRY: &[&str] = &[
+    "core::panicking::",
+    "__rustc::rust_begin_unwind",
+    "rust_begin_unwind",
+    "std::panicking::begin_panic",
+];
+
+/// How many leading frames may hold [`PANIC_ENTRY`] frames (deeper ones are the app's own).
+const PANIC_ENTRY_SEARCH: usize = 24;
+
 /// Leading frames from these paths are the capture machinery, not the app.
 const MACHINERY: &[&str] = &[
     "backtrace::",
@@ -48,6 +63,20 @@ const MACHINERY: &[&str] = &[
     "<alloc::boxed::Box<F,A> as core::ops::function::Fn",
 ];
 
+thread_local! {
+    /// True while this thread runs inside [`catch_contained`].
+    static CONTAINED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// `catch_unwind` for a binding's FFI guard: a panic inside `f` is caught and is not recorded as
+/// a crash by the panic hook (the guard reports it to the host as an exception instead).
+pub fn catch_contained<R>(f: impl FnOnce() -> R + UnwindSafe) -> std::thread::Result<R> {
+    let outer = CONTAINED.with(|c| c.replace(true));
+    let result = catch_unwind(f);
+    CONTAINED.with(|c| c.set(outer));
+    result
+}
+
 impl Agent {
     /// Installs a panic hook that records a `crash` event (with the panicking thread's name as
     /// [`THREAD_NAME`]) synchronously into the spool, then calls the hook that was installed
@@ -62,7 +91,9 @@ impl Agent {
         drop(shared);
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if let Some(shared) = weak.upgrade() {
+            if !CONTAINED.with(Cell::get)
+                && let Some(shared) = weak.upgrade()
+            {
                 record_panic(&shared, info);
             }
             previous(info);
@@ -247,6 +278,15 @@ pub(crate) fn format_backtrace(backtrace: &Backtrace) -> String {
         if lines.len() >= MAX_FRAMES {
             break;
         }
+    }
+    // Inlined or shortened names can hide the hook's own frames from the prefix list; on a
+    // panic everything up to the panic entry point is machinery whatever its names.
+    let panic_entry = lines
+        .iter()
+        .take(PANIC_ENTRY_SEARCH)
+        .rposition(|l| PANIC_ENTRY.iter().any(|p| l.starts_with(p)));
+    if let Some(last) = panic_entry {
+        lines.drain(..=last);
     }
     lines.truncate(MAX_FRAMES);
     lines.join("\n")

@@ -1,8 +1,11 @@
 //! The one guard every JNI entry runs in: since Rust 1.81 a panic leaving an `extern` fn aborts
-//! the process, so panics are caught here and, like errors, become Java exceptions.
+//! the process, so panics are caught here and, like errors, become Java exceptions (and are not
+//! recorded as app crashes: see `agent_core::crash::catch_contained`).
 
 use std::any::Any;
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::panic::AssertUnwindSafe;
+
+use agent_core::crash::catch_contained;
 
 use jni::JNIEnv;
 
@@ -17,7 +20,8 @@ pub fn guard<'local, T>(
 ) -> T {
     // The env is not used again after a panic except to throw, which is sound: a panic cannot
     // leave JNI local state half-updated on our side.
-    let outcome = catch_unwind(AssertUnwindSafe(|| body(env)));
+    // Contained: an SDK panic that becomes an exception here is not an app crash.
+    let outcome = catch_contained(AssertUnwindSafe(|| body(env)));
     match outcome {
         Ok(Ok(value)) => value,
         Ok(Err(error)) => {

@@ -70,7 +70,7 @@ fn the_java_api_works_against_a_real_collector() -> anyhow::Result<()> {
         &[&url, SDK_KEY, path(&crash_dir)?],
         JVM_LIMIT,
     )?;
-    passed_cleanly(&crash, 3, Some(42))?;
+    passed_cleanly(&crash, 4, Some(42))?;
     ensure!(
         crash
             .output
@@ -258,7 +258,8 @@ fn check_api_events(collector: &Fixture) -> anyhow::Result<()> {
 }
 
 /// The crashes of CrashApp, delivered by RestartApp: the Java one with its trace, cause and
-/// thread, and the native background thread's panic recorded by the panic hook.
+/// thread, and the native background thread's panic recorded by the panic hook — and not the
+/// panic the JNI guard contained (it became a RumException; the app did not crash).
 fn check_crash_event(collector: &Fixture) -> anyhow::Result<()> {
     let crashes = events(collector, "crash", "java-crasher")?;
     ensure!(crashes.len() == 2, "two crashes, got {crashes:?}");
@@ -270,7 +271,14 @@ fn check_crash_event(collector: &Fixture) -> anyhow::Result<()> {
         message.starts_with("deliberate panic on a background thread at "),
         "{panic}"
     );
-    ensure!(panic["exception.stacktrace"].is_string(), "{panic}");
+    let first = panic["exception.stacktrace"]
+        .as_str()
+        .and_then(|s| s.lines().next())
+        .unwrap_or_default();
+    ensure!(
+        first.contains("debugPanicOnThread"),
+        "the stack starts at the panicking code, not the hook: {panic}"
+    );
     let (_, p) = of_type("java.lang.IllegalStateException").context("no Java crash")?;
     ensure!(p["exception.message"] == "payment worker died", "{p}");
     ensure!(p["thread.name"] == "payment-worker", "{p}");

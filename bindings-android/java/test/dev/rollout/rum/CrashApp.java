@@ -6,13 +6,15 @@ import java.io.File;
  * Crashes a thread with an uncaught exception (args: collector URL, SDK key, data dir). The app's
  * own handler, installed before setup, must still run (chained); it checks the crash is on disk,
  * prints the summary and halts the process as Android's handler would kill it. Before that, a
- * native background thread panics: the panic hook setup installed must record it too.
+ * native background thread panics: the panic hook setup installed must record it too; and a
+ * panic inside an entry, which the guard turns into a RumException, must not count as a crash.
  */
 public final class CrashApp {
     /** Exit status when the chained handler ran and every check passed. */
     static final int CRASHED_OK = 42;
 
     private static volatile boolean nativePanicked;
+    private static volatile boolean guardedPanicThrown;
 
     private CrashApp() {}
 
@@ -31,11 +33,19 @@ public final class CrashApp {
             t.test("a native background thread panicked and the process went on", () -> {
                 TestRunner.check(nativePanicked, "debugPanicOnThread did not panic");
             });
+            t.test("a panic inside an entry became a RumException", () -> {
+                TestRunner.check(guardedPanicThrown, "debugPanic did not throw RumException");
+            });
             int failed = t.finish() == 0 ? 0 : 1;
             Runtime.getRuntime().halt(failed == 0 ? CRASHED_OK : 1);
         });
         RumAgent agent = RumAgent.setup(RumConfig.builder(args[1], args[0]).dataDir(dataDir).build());
         agent.identify("java-crasher");
+        try {
+            Native.debugPanic();
+        } catch (RumException e) {
+            guardedPanicThrown = true;
+        }
         nativePanicked = Native.debugPanicOnThread();
         Thread worker = new Thread(CrashApp::work, "payment-worker");
         worker.start();
