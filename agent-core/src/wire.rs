@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+mod de;
+
 /// Version of the wire protocol, sent in the `X-Rum-Protocol` header of every upload.
 pub const PROTOCOL_VERSION: u32 = 1;
 
@@ -228,7 +230,10 @@ pub struct Rule {
 }
 
 /// One condition of a rule, optionally negated.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// JSON: the kind's fields beside `"type"` and `"negate"` (read by a hand-written `Deserialize`
+/// in `wire/de.rs`; the derived `flatten` form was most of the browser agent's wasm).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Matcher {
     /// Invert the result.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
