@@ -196,14 +196,23 @@ impl RumAgent {
     }
 
     /// Records a crash synchronously into the data dir (sent at the next start); for the
-    /// uncaught-exception handler. Without a data dir it is queued like any event.
+    /// uncaught-exception handler, with the crashing thread's name when known (sent as
+    /// `thread.name`). Without a data dir it is queued like any event.
     pub fn record_crash(
         &self,
         crash_type: String,
         message: String,
         stacktrace: Option<String>,
+        thread_name: Option<String>,
     ) -> Result<(), RumError> {
-        guard::call(|| Ok(self.agent.record_crash(&crash_type, &message, stacktrace)?))
+        guard::call(|| {
+            Ok(self.agent.record_crash_on_thread(
+                &crash_type,
+                &message,
+                stacktrace,
+                thread_name.as_deref().filter(|n| !n.is_empty()),
+            )?)
+        })
     }
 
     /// Seals what is pending and waits until it is delivered; `Timeout` after `timeout_ms`.

@@ -1,13 +1,17 @@
 //! Nothing panics across the boundary: a Rust panic reaching Swift through a non-throwing call
-//! ends in `try!` and kills the app, so every export runs inside [`call`].
+//! ends in `try!` and kills the app, so every export runs inside [`call`]. A panic contained here
+//! did not crash the app, so the agent's panic hook does not record it as a crash
+//! (`agent_core::crash::catch_contained`).
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::panic::AssertUnwindSafe;
+
+use agent_core::crash::catch_contained;
 
 use crate::error::RumError;
 
 /// Runs `body`, turning a panic into [`RumError::Internal`].
 pub(crate) fn call<T>(body: impl FnOnce() -> Result<T, RumError>) -> Result<T, RumError> {
-    match catch_unwind(AssertUnwindSafe(body)) {
+    match catch_contained(AssertUnwindSafe(body)) {
         Ok(result) => result,
         Err(payload) => Err(RumError::Internal {
             message: panic_message(payload.as_ref()),
@@ -17,7 +21,7 @@ pub(crate) fn call<T>(body: impl FnOnce() -> Result<T, RumError>) -> Result<T, R
 
 /// Runs `body`, answering `fallback` after a panic (for calls that cannot fail).
 pub(crate) fn or_default<T>(fallback: T, body: impl FnOnce() -> T) -> T {
-    catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback)
+    catch_contained(AssertUnwindSafe(body)).unwrap_or(fallback)
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

@@ -179,6 +179,7 @@ fn python_bindings_against_a_real_collector() {
     let crashes = props("py-crash-user", "crash");
     assert_eq!(crashes.len(), 1, "the crash arrived after the restart");
     assert_eq!(crashes[0].1["exception.type"], "NSInvalidArgumentException");
+    assert_eq!(crashes[0].1["thread.name"], "com.example.sync");
     assert!(
         crashes[0].1["exception.stacktrace"]
             .as_str()

@@ -306,7 +306,7 @@ RustBuffer uniffi_rum_agent_fn_method_rumagent_identity(uint64_t ptr, RustCallSt
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_RECORD_CRASH
 #define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_RECORD_CRASH
-void uniffi_rum_agent_fn_method_rumagent_record_crash(uint64_t ptr, RustBuffer crash_type, RustBuffer message, RustBuffer stacktrace, RustCallStatus *_Nonnull out_status
+void uniffi_rum_agent_fn_method_rumagent_record_crash(uint64_t ptr, RustBuffer crash_type, RustBuffer message, RustBuffer stacktrace, RustBuffer thread_name, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_REMOVE_GLOBAL_PROPERTY

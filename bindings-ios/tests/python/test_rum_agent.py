@@ -223,7 +223,8 @@ class Crash(unittest.TestCase):
             first.identify("py-crash-user")
             first.record_crash("NSInvalidArgumentException",
                                "-[NSNull length]: unrecognized selector sent to instance",
-                               "0 CoreFoundation __exceptionPreprocess\n1 libobjc.A.dylib objc_exception_throw")
+                               "0 CoreFoundation __exceptionPreprocess\n1 libobjc.A.dylib objc_exception_throw",
+                               "com.example.sync")
             del first  # the process "dies" without a clean shutdown
             # Next start: online; the crash in the data dir goes out.
             uploader = UrllibUploader()

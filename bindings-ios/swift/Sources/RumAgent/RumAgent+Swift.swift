@@ -166,7 +166,8 @@ enum CrashCapture {
             try? CrashCapture.agent?.recordCrash(
                 crashType: exception.name.rawValue,
                 message: exception.reason ?? "",
-                stacktrace: exception.callStackSymbols.joined(separator: "\n"))
+                stacktrace: exception.callStackSymbols.joined(separator: "\n"),
+                threadName: Thread.isMainThread ? "main" : Thread.current.name)
             CrashCapture.previousHandler?(exception)
         }
         guard let dir = dataDirectory else { return }
@@ -190,8 +191,9 @@ enum CrashCapture {
         guard let data = try? Data(contentsOf: marker), data.count >= 4 else { return }
         let sig = data.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
         let name = strsignal(sig).map { String(cString: $0) } ?? "unknown"
+        // The signal handler may only write(2): the thread is not known here.
         try? agent.recordCrash(crashType: "signal", message: "signal \(sig) (\(name))",
-                               stacktrace: nil)
+                               stacktrace: nil, threadName: nil)
         try? FileManager.default.removeItem(at: marker)
     }
 }

@@ -662,9 +662,10 @@ public protocol RumAgentProtocol: AnyObject, Sendable {
     
     /**
      * Records a crash synchronously into the data dir (sent at the next start); for the
-     * uncaught-exception handler. Without a data dir it is queued like any event.
+     * uncaught-exception handler, with the crashing thread's name when known (sent as
+     * `thread.name`). Without a data dir it is queued like any event.
      */
-    func recordCrash(crashType: String, message: String, stacktrace: String?) throws 
+    func recordCrash(crashType: String, message: String, stacktrace: String?, threadName: String?) throws 
     
     /**
      * Removes a global property.
@@ -867,15 +868,17 @@ open func identity() -> String  {
     
     /**
      * Records a crash synchronously into the data dir (sent at the next start); for the
-     * uncaught-exception handler. Without a data dir it is queued like any event.
+     * uncaught-exception handler, with the crashing thread's name when known (sent as
+     * `thread.name`). Without a data dir it is queued like any event.
      */
-open func recordCrash(crashType: String, message: String, stacktrace: String?)throws   {try rustCallWithError(FfiConverterTypeRumError_lift) {
+open func recordCrash(crashType: String, message: String, stacktrace: String?, threadName: String?)throws   {try rustCallWithError(FfiConverterTypeRumError_lift) {
         uniffiCallStatus in
     uniffi_rum_agent_fn_method_rumagent_record_crash(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(crashType),
         FfiConverterString.lower(message),
-        FfiConverterOptionString.lower(stacktrace),uniffiCallStatus
+        FfiConverterOptionString.lower(stacktrace),
+        FfiConverterOptionString.lower(threadName),uniffiCallStatus
     )
 }
 }
@@ -2325,7 +2328,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_rum_agent_checksum_method_rumagent_identity() != 13266) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_rum_agent_checksum_method_rumagent_record_crash() != 14610) {
+    if (uniffi_rum_agent_checksum_method_rumagent_record_crash() != 56672) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_rum_agent_checksum_method_rumagent_remove_global_property() != 60712) {
