@@ -1,16 +1,20 @@
 // The dashboard in a real browser (Debian's /usr/bin/chromium driven by playwright-core) against
-// a real collector binary on loopback: feed a degraded 50/50 rollout, run the monitoring on
-// simulated time, sign in, screenshot every page at 1280 px and phone width (390 px: no page may
+// a real collector on loopback holding a degraded 50/50 rollout whose alert fired, sign in, screenshot every page at 1280 px and phone width (390 px: no page may
 // scroll sideways), check each page with axe-core (no serious or critical violation), edit a
 // metric, and kill the flag from its page with the keyboard only (Tab to the box and the button,
 // every stop showing its focus; the confirmation dialog cancelled with Escape, then confirmed).
 //
 //   cargo build -p collector && (cd e2e/dashboard-browser && npm install && npm test)
 //
+// Standalone, it starts that binary and feeds it a simulated rollout of its own (`feed`).
 // Screenshots go to target/dashboard-screenshots/. COLLECTOR_BIN overrides the binary.
 //
-// Driven by `cargo test` (e2e/tests/dashboard_browser.rs), which runs `node run.mjs` with
-// COLLECTOR_URL (a collector it started in-process; ADMIN_KEY and SDK_KEY its keys) and
+// Driven by `cargo test` (e2e/tests/dashboard_browser.rs), which runs the rollout demo
+// (examples/src/rollout.rs: agent-core users on simulated time, monitoring per simulated hour, the
+// alert on the auto-created error metric, no automatic kill) and then `node run.mjs` with
+// COLLECTOR_URL (the demo's collector; ADMIN_KEY and SDK_KEY its keys), what the demo made
+// (RUM_DEMO_FLAG, RUM_DEMO_METRIC the metric its policy watches, RUM_DEMO_AT the simulated time of
+// its last monitoring run, RUM_DEMO_VERSION the flag's version) instead of feeding, and
 // RUM_AGENT_HANDSHAKE=1: before the kill this prints `READY_FOR_KILL {json}` and waits for a
 // `go` line on stdin (the test's agent has evaluated the flag by then); after it, `KILLED {json}`.
 import { test } from "node:test";
@@ -108,7 +112,16 @@ async function noSideScroll(page, what) {
   assert.ok(sw <= w, `${what}: ${sw} px wide in a ${w} px viewport`);
 }
 
-/** A 50/50 flag whose `on` users have three times the errors; answers the simulated run time. */
+/** What the rollout demo made, when it fed the collector (all four RUM_DEMO_* variables). */
+function demo() {
+  const e = process.env, names = ["RUM_DEMO_FLAG", "RUM_DEMO_METRIC", "RUM_DEMO_AT", "RUM_DEMO_VERSION"];
+  if (names.every((n) => e[n] === undefined)) return null;
+  for (const n of names) assert.ok(e[n], `${n} is set with the other RUM_DEMO_* variables`);
+  const num = (n) => { const v = Number(e[n]); assert.ok(Number.isSafeInteger(v), `${n}=${e[n]}`); return v; };
+  return { flag: e.RUM_DEMO_FLAG, metric: num("RUM_DEMO_METRIC"), at: num("RUM_DEMO_AT"), version: num("RUM_DEMO_VERSION") };
+}
+
+/** A 50/50 flag whose `on` users have three times the errors; answers what `demo` answers. */
 async function feed(base) {
   const f = await api(base, "POST", "/api/v1/admin/flags", { key: "checkout", traffic_type: "user",
     treatments: [{ name: "on" }, { name: "off" }], default_treatment: "off", baseline_treatment: "off", seed: 1,
@@ -137,7 +150,7 @@ async function feed(base) {
   const at = start + 120 * MIN;
   const run = await api(base, "POST", "/api/v1/admin/monitoring/run", { at });
   assert.equal(run.alerts_fired, 1, JSON.stringify(run));
-  return { at, metric: m.id, version: f.version };
+  return { flag: "checkout", at, metric: m.id, version: f.version };
 }
 
 test("the dashboard in headless Chromium", async () => {
@@ -147,9 +160,9 @@ test("the dashboard in headless Chromium", async () => {
   const driver = handshake();
   const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS });
   try {
-    const fed = await feed(base);
-    const pages = [["flags", "/ui/flags"], ["flag", "/ui/flags/checkout"], ["impact", `/ui/flags/checkout/impact?at=${fed.at}`],
-      ["detail", `/ui/flags/checkout/impact/${fed.metric}?at=${fed.at}`], ["alerts", "/ui/alerts"], ["metrics", "/ui/metrics"], ["metric-edit", `/ui/metrics/${fed.metric}`],
+    const fed = demo() ?? await feed(base), FLAG = fed.flag;
+    const pages = [["flags", "/ui/flags"], ["flag", `/ui/flags/${FLAG}`], ["impact", `/ui/flags/${FLAG}/impact?at=${fed.at}`],
+      ["detail", `/ui/flags/${FLAG}/impact/${fed.metric}?at=${fed.at}`], ["alerts", "/ui/alerts"], ["metrics", "/ui/metrics"], ["metric-edit", `/ui/metrics/${fed.metric}`],
       ["sensitivity", "/ui/sensitivity?kind=proportion&desired_direction=decrease&total_sample_size=20000&baseline_value=0.05&threshold_relative_pct=10"]];
     for (const [label, viewport] of [["desktop", { width: 1280, height: 900 }], ["phone", { width: 390, height: 844 }]]) {
       // axe-core is injected as a script: the pages' CSP (script-src 'self') would refuse it.
@@ -173,7 +186,7 @@ test("the dashboard in headless Chromium", async () => {
         assert.deepEqual(bad.map((v) => `${v.id}: ${v.help}`), [], `${label} ${p}`);
       }
       // The kill confirmation fits the viewport too (opened, pictured, cancelled).
-      await page.goto(base + "/ui/flags/checkout");
+      await page.goto(`${base}/ui/flags/${FLAG}`);
       await page.check("#confirm-kill");
       await page.click('form[action$="/kill"] button[type=submit]');
       await page.waitForSelector("dialog.confirm[open]");
@@ -189,7 +202,7 @@ test("the dashboard in headless Chromium", async () => {
     await page.goto(base + "/ui/sign-in");
     await page.fill("#key", ADMIN);
     await page.click("button[type=submit]");
-    await page.goto(`${base}/ui/flags/checkout/impact?at=${fed.at}`);
+    await page.goto(`${base}/ui/flags/${FLAG}/impact?at=${fed.at}`);
     assert.equal(await page.locator('[data-state="alert fired"]').count(), 1);
     await page.goto(base + "/ui/alerts");
     assert.equal(await page.locator("tr[data-alert]").count(), 1);
@@ -205,7 +218,7 @@ test("the dashboard in headless Chromium", async () => {
     assert.equal(edited.name, "checkout users with an error");
     assert.equal(edited.metric_type, "percent_users");
     // Kill from the flag page with the keyboard only: Tab to the box, Space, Tab to the button.
-    await page.goto(base + "/ui/flags/checkout");
+    await page.goto(`${base}/ui/flags/${FLAG}`);
     const kill = 'form[action$="/kill"] button[type=submit]';
     await tabTo(page, "#confirm-kill");
     await page.keyboard.press("Space");
@@ -220,19 +233,19 @@ test("the dashboard in headless Chromium", async () => {
     await page.keyboard.press("Escape");
     await page.waitForSelector("dialog.confirm", { state: "detached" });
     assert.equal((await focused(page, kill))?.target, true, "the focus returns to the kill button");
-    assert.equal((await api(base, "GET", "/api/v1/admin/flags/checkout")).killed, false);
-    driver.say("READY_FOR_KILL", { flag: "checkout", version: fed.version });
+    assert.equal((await api(base, "GET", `/api/v1/admin/flags/${FLAG}`)).killed, false);
+    driver.say("READY_FOR_KILL", { flag: FLAG, version: fed.version });
     await driver.wait();
     // Again, and this time Tab to the dialog's kill button and press Enter.
     await page.keyboard.press("Enter");
     await page.waitForSelector("dialog.confirm[open]");
     await tabTo(page, "dialog.confirm [data-confirm-ok]", 2);
     await page.keyboard.press("Enter");
-    await page.waitForSelector("text=Flag checkout killed");
-    const flag = await api(base, "GET", "/api/v1/admin/flags/checkout");
+    await page.waitForSelector(`text=Flag ${FLAG} killed`);
+    const flag = await api(base, "GET", `/api/v1/admin/flags/${FLAG}`);
     assert.equal(flag.killed, true);
     assert.ok(flag.version > fed.version);
-    driver.say("KILLED", { flag: "checkout", version: flag.version });
+    driver.say("KILLED", { flag: FLAG, version: flag.version });
     await page.screenshot({ path: path.join(SHOTS, "desktop-killed.png"), fullPage: true });
     await ctx.close();
   } finally {

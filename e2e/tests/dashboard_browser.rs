@@ -1,10 +1,12 @@
 //! The dashboard in headless Chromium (e2e/dashboard-browser/run.mjs: sign in, every page with
 //! screenshots and axe-core at 1280 px and at 390 px with no sideways scroll, the degraded card,
 //! the alert, the kill from the flag page with the keyboard only — Tab with visible focus at
-//! every stop, the confirmation dialog cancelled with Escape and then confirmed) against a
-//! collector started here in-process, plus what the page cannot see: a real agent-core Agent,
-//! syncing flags over SSE from the same collector, evaluates the flag before the kill and
-//! switches to the default treatment after it.
+//! every stop, the confirmation dialog cancelled with Escape and then confirmed) against the
+//! collector of the rollout demo (examples/src/rollout.rs: agent-core users on simulated time,
+//! the degraded error metric detected and alerted on, the flag left for the page to kill), run
+//! here in-process, plus what the page cannot see: a real agent-core Agent, syncing flags over
+//! SSE from the same collector, evaluates the flag before the kill and switches to the default
+//! treatment after it.
 //!
 //! Needs node, /usr/bin/chromium and `npm ci` in e2e/dashboard-browser (.ci/run does all three);
 //! without them it prints SKIPPED, and fails under CI=true.
@@ -18,13 +20,17 @@ use std::time::{Duration, Instant};
 use agent_core::Agent;
 use agent_core::flags::{Attributes, labels};
 use anyhow::{Context, bail, ensure};
-use e2e::{ADMIN_KEY, Fixture, SDK_KEY, wait_until};
+use e2e::wait_until;
+use examples::rollout::{Demo, Options, RULE};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 /// Longest the whole browser run may take (two viewports of seven pages each, with axe-core).
 const NODE_LIMIT: Duration = Duration::from_secs(300);
 /// Longest a flag change may take to reach the agent over SSE.
 const SYNC_LIMIT: Duration = Duration::from_secs(20);
+/// Simulated users: 3000 is enough for the degraded error metric to fire within the demo's hours
+/// (examples/tests/rollout_demo.rs checks the same count) and keeps the run short.
+const DEMO_USERS: usize = 3000;
 
 fn suite_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("dashboard-browser")
@@ -58,13 +64,17 @@ struct NodeRun {
 }
 
 impl NodeRun {
-    fn start(url: &str) -> anyhow::Result<NodeRun> {
+    fn start(demo: &Demo, metric: i64) -> anyhow::Result<NodeRun> {
         let mut child = Command::new("node")
             .arg("run.mjs")
             .current_dir(suite_dir())
-            .env("COLLECTOR_URL", url)
-            .env("ADMIN_KEY", ADMIN_KEY)
-            .env("SDK_KEY", SDK_KEY)
+            .env("COLLECTOR_URL", &demo.url)
+            .env("ADMIN_KEY", demo.admin_key)
+            .env("SDK_KEY", demo.sdk_key)
+            .env("RUM_DEMO_FLAG", demo.flag)
+            .env("RUM_DEMO_METRIC", metric.to_string())
+            .env("RUM_DEMO_AT", demo.at.to_string())
+            .env("RUM_DEMO_VERSION", demo.version.to_string())
             .env("RUM_AGENT_HANDSHAKE", "1")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -151,18 +161,30 @@ fn the_dashboard_in_chromium_kills_a_flag_an_agent_follows() -> anyhow::Result<(
         println!("SKIPPED: {what} is missing");
         return Ok(());
     }
-    let fixture = Fixture::start()?;
+    // The policy only notifies: the kill is the page's to make.
+    let demo = examples::rollout::run(Options {
+        users: DEMO_USERS,
+        data_dir: None,
+        kill: false,
+    })?;
+    ensure!(
+        demo.alerts_fired == 1,
+        "the demo's degraded metric fires one alert"
+    );
+    let metric = demo.metric_id.context("the demo's policy metric")?;
     let deadline = Instant::now() + NODE_LIMIT;
-    let mut node = NodeRun::start(&fixture.url())?;
+    let mut node = NodeRun::start(&demo, metric)?;
 
-    // The suite has fed the rollout and checked every page; the flag page is open.
+    // The suite has checked every page against the demo's data; the flag page is open.
     let ready = node.expect("READY_FOR_KILL", deadline)?;
     let flag = ready["flag"].as_str().context("flag in READY_FOR_KILL")?;
+    assert_eq!(flag, demo.flag, "the page kills the demo's flag");
     let fed_version = ready["version"].as_u64().context("version")?;
+    assert_eq!(fed_version, demo.version, "nothing changed the flag yet");
     let data = tempfile::tempdir()?;
     // Only the stream can bring the kill in time: the poll fallback waits an hour.
-    let agent = Agent::builder(SDK_KEY)
-        .collector(fixture.url())
+    let agent = Agent::builder(demo.sdk_key)
+        .collector(&demo.url)
         .data_dir(data.path())
         .poll_interval(Duration::from_secs(3600))
         .build()?;
@@ -173,7 +195,7 @@ fn the_dashboard_in_chromium_kills_a_flag_an_agent_follows() -> anyhow::Result<(
         .find(|k| agent.treatment(k, flag, &attrs).treatment == "on")
         .context("someone gets `on` in a 50/50 rollout")?;
     let before = agent.treatment(&on_user, flag, &attrs);
-    assert_eq!(before.label, "everyone", "{before:?}");
+    assert_eq!(before.label, RULE, "{before:?}");
     assert_eq!(before.version, fed_version, "{before:?}");
     node.go()?;
 
@@ -188,5 +210,5 @@ fn the_dashboard_in_chromium_kills_a_flag_an_agent_follows() -> anyhow::Result<(
     assert_eq!(after.treatment, "off", "the default treatment: {after:?}");
     node.finish(deadline)?;
     agent.shutdown(Duration::from_secs(5))?;
-    Ok(())
+    demo.stop()
 }

@@ -21,3 +21,26 @@ fn the_demo_detects_the_degradation_alerts_and_kills_the_flag() {
     assert!(stdout.contains("serves `off` (label `killed`)"), "{stdout}");
     assert!(stdout.contains("error: percent of users"), "{stdout}");
 }
+
+/// In-process with `kill: false`: the alert fires and notifies, the flag stays live for a person
+/// (or the dashboard) to kill, and the collector keeps serving after the run.
+#[test]
+fn without_kill_the_alert_only_notifies_and_the_collector_stays_up() -> anyhow::Result<()> {
+    let demo = examples::rollout::run(examples::rollout::Options {
+        users: 3000,
+        data_dir: None,
+        kill: false,
+    })?;
+    assert_eq!(demo.alerts_fired, 1);
+    let metric = demo.metric_id.expect("the policy's metric");
+    let admin = examples::admin::Admin::new(demo.url.clone(), demo.admin_key);
+    let flag = admin.send("GET", &format!("/api/v1/admin/flags/{}", demo.flag), None)?;
+    assert_eq!(flag["killed"], false, "{flag}");
+    assert_eq!(flag["version"].as_u64(), Some(demo.version), "{flag}");
+    let alerts = admin.send("GET", "/api/v1/admin/alerts", None)?;
+    let alerts = alerts.as_array().expect("a list of alerts");
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["metric_id"].as_i64(), Some(metric));
+    assert_eq!(alerts[0]["flag_killed"], false);
+    demo.stop()
+}
