@@ -12,6 +12,11 @@ export interface AgentOptions {
   /** Receive flag changes as they happen over the collector's server-sent events stream
    * (`EventSource`, key as `?sdk_key=`); polling stands in while it is down. Default true. */
   streaming?: boolean;
+  /** A stream silent this long (ms) is taken as dead: closed, flags fetched, reopened after a
+   * backoff. The collector pings every 15 s. Default 45000; 0 = never. */
+  streamTimeout?: number;
+  /** The `EventSource` constructor. Default `globalThis.EventSource`. */
+  EventSource?: typeof EventSource;
   /** Initial identity key (default `anonymous`), traffic type and bucketing key. */
   key?: string;
   trafficType?: string;

@@ -65,6 +65,10 @@ export class Agent {
     this.queueSize = options.queueSize ?? 10000;
     this.flagsRefreshRate = options.flagsRefreshRate ?? 30000;
     this.streaming = options.streaming ?? true;
+    // The collector pings every 15 s; a stream silent for longer is dead even without an error
+    // event (a proxy or a sleeping laptop can leave the socket open and quiet).
+    this.streamTimeout = options.streamTimeout ?? 45000;
+    this.EventSource = options.EventSource ?? globalThis.EventSource;
     this.storage = options.storage ?? globalThis.localStorage;
     this.fetch = options.fetch ?? globalThis.fetch?.bind(globalThis);
     this.beacon = options.sendBeacon ?? globalThis.navigator?.sendBeacon?.bind(globalThis.navigator);
@@ -277,28 +281,52 @@ export class Agent {
    * stream is down the browser reconnects and polling covers; a refused stream (e.g. 401) is
    * opened again after a backoff (5 s doubling to 5 min). */
   _openStream() {
-    if (!this.streaming || typeof EventSource !== 'function' || this._closed) return;
+    const Source = this.EventSource;
+    if (!this.streaming || typeof Source !== 'function' || this._closed) return;
     let es;
     try {
-      es = new EventSource(`${this.url}/api/v1/flags/stream?sdk_key=${encodeURIComponent(this.sdkKey)}`);
+      es = new Source(`${this.url}/api/v1/flags/stream?sdk_key=${encodeURIComponent(this.sdkKey)}`);
     } catch { return; /* e.g. blocked by a content security policy: polling goes on */ }
     this._stream = es;
+    this._watchStream(es);
     es.addEventListener('flags', (ev) => {
       this._streamOpen = true;
       this._streamRetries = 0;
+      this._watchStream(es);
       let version = 0;
       try { version = Number(JSON.parse(ev.data).version); } catch { return; }
       if (version > this._call((c) => c.flags_version(), 0)) this._fetchFlags(version);
     });
+    es.addEventListener('ping', () => this._watchStream(es));
     es.addEventListener('error', () => {
       this._streamOpen = false;
       if (es.readyState !== 2 || this._stream !== es) return; // 2 = CLOSED: the browser gave up
-      this._stream = null;
-      const ms = Math.min(300000, 5000 * 2 ** this._streamRetries);
-      this._streamRetries += 1;
-      clearTimeout(this._timers.stream);
-      this._timers.stream = setTimeout(() => this._openStream(), ms);
+      this._reopenStream();
     });
+  }
+
+  /** (Re)arms the watchdog of stream `es`: silent past `streamTimeout`, it is closed, a fetch
+   * catches up on what it may have missed, and it is opened again after the backoff. */
+  _watchStream(es) {
+    clearTimeout(this._timers.watchdog);
+    if (!(this.streamTimeout > 0)) return;
+    this._timers.watchdog = setTimeout(() => {
+      if (this._stream !== es || this._closed) return;
+      es.close();
+      this._streamOpen = false;
+      this._fetchFlags();
+      this._reopenStream();
+    }, this.streamTimeout);
+  }
+
+  /** Opens the stream again after a backoff (5 s doubling to 5 min); polling covers meanwhile. */
+  _reopenStream() {
+    this._stream = null;
+    clearTimeout(this._timers.watchdog);
+    const ms = Math.min(300000, 5000 * 2 ** this._streamRetries);
+    this._streamRetries += 1;
+    clearTimeout(this._timers.stream);
+    this._timers.stream = setTimeout(() => this._openStream(), ms);
   }
 
   /** Resolves once flags were fetched from the collector (or the fetch failed). */
@@ -348,6 +376,7 @@ export class Agent {
     clearTimeout(this._timers.pump);
     clearTimeout(this._timers.flags);
     clearTimeout(this._timers.stream);
+    clearTimeout(this._timers.watchdog);
     this._closed = true;
     this._stream?.close();
     this._stream = null;

@@ -35,8 +35,8 @@ fn node_tests_of_the_package_api_against_a_real_collector() {
     println!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "node tests failed");
     assert!(
-        stdout.contains("# pass 11"),
-        "expected 11 passing node tests"
+        stdout.contains("# pass 12"),
+        "expected 12 passing node tests"
     );
     assert!(stdout.contains("# fail 0"));
 

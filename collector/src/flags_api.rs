@@ -67,5 +67,12 @@ pub async fn stream_flags(
         .chain(updates)
         .map(flags_event)
         .take_until(stop);
-    Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    // The keep-alive is a `ping` event, not a comment: browsers' EventSource hides comments, and
+    // the browser agent's watchdog needs to see the stream is alive. Agents ignore other events.
+    let ping = Event::default().event("ping").data("{}");
+    Sse::new(events).keep_alive(
+        KeepAlive::new()
+            .interval(Duration::from_secs(15))
+            .event(ping),
+    )
 }

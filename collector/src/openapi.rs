@@ -119,7 +119,7 @@ fn base_document() -> Value {
                 "security": [{ "sdk": [] }, { "sdk_query": [] }],
                 "parameters": [{ "name": "Last-Event-ID", "in": "header", "required": false, "schema": { "type": "string" } }],
                 "responses": {
-                    "200": { "description": "Event stream", "content": { "text/event-stream": { "schema": schema("FlagsChanged") } } },
+                    "200": { "description": "Event stream: a `flags` event (FlagsChanged) on connect and after every change; a `ping` event (data `{}`) every 15 s while idle", "content": { "text/event-stream": { "schema": schema("FlagsChanged") } } },
                     "401": { "description": "Missing or unknown key (header, or `?sdk_key=` for browsers' EventSource)" },
                     "403": { "description": "Not an SDK key" }
                 }

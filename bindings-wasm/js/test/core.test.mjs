@@ -249,3 +249,52 @@ test('INP: the longest interaction by interactionId; one longest skipped per 50 
   assert.equal(sparse.count(), 150);
   assert.equal(sparse.inp(), 200);
 });
+
+/** An EventSource stand-in (Node has none): announces the current version once, then goes silent
+ * without an error event, as a stream behind a proxy that dropped it can. */
+class SilentEventSource {
+  static opened = 0;
+  static closed = 0;
+  constructor(url) {
+    this.url = url;
+    this.readyState = 0;
+    this.listeners = new Map();
+    SilentEventSource.opened += 1;
+    setTimeout(() => {
+      this.readyState = 1;
+      for (const l of this.listeners.get('flags') ?? []) l({ data: JSON.stringify({ version: 0 }) });
+    }, 10);
+  }
+  addEventListener(type, l) {
+    this.listeners.set(type, [...(this.listeners.get(type) ?? []), l]);
+  }
+  close() {
+    this.readyState = 2;
+    SilentEventSource.closed += 1;
+  }
+}
+
+test('a stream silent past streamTimeout is closed, flags are fetched, and it is reopened', async () => {
+  let flagGets = 0;
+  const agent = await setup({
+    streaming: true, EventSource: SilentEventSource, streamTimeout: 200, flagsRefreshRate: 3600000,
+    fetch: (url, init) => {
+      if ((init?.method ?? 'GET') === 'GET' && String(url).includes('/api/v1/flags')) flagGets += 1;
+      return fetch(url, init);
+    },
+  });
+  await agent.ready();
+  const wait = async (done) => { for (let i = 0; i < 200 && !done(); i++) await new Promise((res) => setTimeout(res, 10)); };
+  await wait(() => agent.stats().streaming);
+  assert.equal(agent.stats().streaming, true, 'the first flags event opened the stream');
+  assert.equal(SilentEventSource.opened, 1, 'the EventSource option is used');
+  const before = flagGets;
+  await wait(() => SilentEventSource.closed > 0);
+  assert.equal(SilentEventSource.closed, 1, 'the silent stream was closed by the watchdog');
+  assert.equal(agent.stats().streaming, false);
+  await wait(() => flagGets > before);
+  assert.ok(flagGets > before, 'flags were fetched to catch up on what the stream may have missed');
+  for (let i = 0; i < 80 && SilentEventSource.opened < 2; i++) await new Promise((res) => setTimeout(res, 100));
+  assert.equal(SilentEventSource.opened, 2, 'the stream is opened again after the 5 s backoff');
+  agent.close();
+});
