@@ -122,32 +122,7 @@ async fn unscheduled_looks_are_drawn_hollow_on_the_trend() {
     assert_eq!(after["checks_run"], 0, "{after}");
 
     // The impact page: every look on the trend, the two unscheduled ones hollow.
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client");
-    let r = http
-        .post(format!("{}/ui/sign-in", c.url()))
-        .form(&[("key", ADMIN)])
-        .send()
-        .await
-        .expect("sent");
-    let cookie = r.headers()[SET_COOKIE]
-        .to_str()
-        .expect("ascii")
-        .split(';')
-        .next()
-        .expect("pair")
-        .to_string();
-    let r = http
-        .get(format!("{}/ui/flags/{FLAG}/impact", c.url()))
-        .header(COOKIE, &cookie)
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(r.status(), StatusCode::OK);
-    let page = r.text().await.expect("body");
+    let page = impact_page(&c, FLAG).await;
     let svg = trend_of(&page, "on");
     assert_eq!(
         svg.matches(r#"data-look="unscheduled""#).count(),
