@@ -42,16 +42,14 @@ fn trend_of<'a>(page: &'a str, treatment: &str) -> &'a str {
     &page[svg..end]
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unscheduled_looks_are_drawn_hollow_on_the_trend() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let c = start(dir.path()).await;
-    let admin = Admin::new(&c);
-    let (version, start_ms) = half_flag(&admin, FLAG).await;
+/// A 50/50 flag `key` with a 120-minute window and a "users with errors" metric; answers the
+/// flag's version, when it started and the metric.
+async fn errors_flag(admin: &Admin, key: &str) -> (u64, i64, Value) {
+    let (version, start_ms) = half_flag(admin, key).await;
     let (s, w) = admin
         .send(
             reqwest::Method::PUT,
-            &format!("/api/v1/admin/flags/{FLAG}/monitoring"),
+            &format!("/api/v1/admin/flags/{key}/monitoring"),
             Some(json!({"window_minutes": 120})),
         )
         .await;
@@ -64,6 +62,15 @@ async fn unscheduled_looks_are_drawn_hollow_on_the_trend() {
         )
         .await;
     assert_eq!(s, 201, "{m}");
+    (version, start_ms, m)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unscheduled_looks_are_drawn_hollow_on_the_trend() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = start(dir.path()).await;
+    let admin = Admin::new(&c);
+    let (version, start_ms, m) = errors_flag(&admin, FLAG).await;
     let (s, p) = admin
         .post(
             "/api/v1/admin/policies",
@@ -190,23 +197,7 @@ async fn a_key_metric_without_a_policy_has_its_own_trend_of_two_sided_checks() {
     let dir = tempfile::tempdir().expect("tempdir");
     let c = start(dir.path()).await;
     let admin = Admin::new(&c);
-    let (version, start_ms) = half_flag(&admin, KEYED).await;
-    let (s, w) = admin
-        .send(
-            reqwest::Method::PUT,
-            &format!("/api/v1/admin/flags/{KEYED}/monitoring"),
-            Some(json!({"window_minutes": 120})),
-        )
-        .await;
-    assert_eq!(s, 200, "{w}");
-    let (s, m) = admin
-        .post(
-            "/api/v1/admin/metrics",
-            json!({"name": "users with errors", "event_type": "error",
-                   "metric_type": "percent_users", "direction": "decrease"}),
-        )
-        .await;
-    assert_eq!(s, 201, "{m}");
+    let (version, start_ms, m) = errors_flag(&admin, KEYED).await;
     let (s, k) = admin
         .send(
             reqwest::Method::PUT,
