@@ -204,6 +204,11 @@ test("the dashboard in headless Chromium", async () => {
     await page.click("button[type=submit]");
     await page.goto(`${base}/ui/flags/${FLAG}/impact?at=${fed.at}`);
     assert.equal(await page.locator('[data-state="alert fired"]').count(), 1);
+    // The fired treatment's interval is drawn past the alert threshold (higher is worse here).
+    const drawn = await page.locator('tr:has([data-state="alert fired"]) svg.chart')
+      .evaluate((e) => ({ low: Number(e.dataset.low), threshold: Number(e.dataset.threshold) }));
+    assert.ok(Number.isFinite(drawn.low) && Number.isFinite(drawn.threshold), JSON.stringify(drawn));
+    assert.ok(drawn.low > drawn.threshold, `interval past the threshold: ${JSON.stringify(drawn)}`);
     await page.goto(base + "/ui/alerts");
     assert.equal(await page.locator("tr[data-alert]").count(), 1);
     // Edit the metric from its page: the list's link, the filled form, the saved definition.

@@ -55,7 +55,8 @@ pub fn interval_chart(p: &IntervalPlot, class: &str) -> Markup {
     let mid = H / 2.0;
     html! {
         svg.chart role="img" aria-label=(label) viewBox=(format!("0 0 {W} {H}")) width="100%"
-            preserveAspectRatio="xMidYMid meet" {
+            preserveAspectRatio="xMidYMid meet" data-low=(p.low) data-high=(p.high)
+            data-threshold=[p.threshold] {
             title { (label) }
             line.axis x1=(PAD) x2=(W - PAD) y1=(mid) y2=(mid) {}
             line.zero x1=(x(0.0)) x2=(x(0.0)) y1="4" y2=(H - 4.0) {}
