@@ -351,3 +351,20 @@ fn sse_clients_hear_about_a_kill() {
         "no event after shutdown"
     );
 }
+
+/// The browser agent's watchdog (bindings-wasm/js/agent.js, `streamTimeout`) takes a stream
+/// silent for 45 s as dead; EventSource hides SSE comments, so the idle keep-alive must be an
+/// event. This waits out one 15 s keep-alive interval.
+#[test]
+fn an_idle_stream_sends_ping_events() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = TestCollector::start(dir.path());
+    let r = c.sdk_get("/api/v1/flags/stream");
+    assert_eq!(r.status(), 200);
+    let mut lines = BufReader::new(r).lines();
+    assert_eq!(next_event(&mut lines).event, "flags");
+    let ping = next_event(&mut lines);
+    assert_eq!(ping.event, "ping");
+    assert_eq!(ping.data, json!({}));
+    c.stop();
+}
