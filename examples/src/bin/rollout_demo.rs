@@ -1,17 +1,40 @@
 //! The rollout demo (examples/src/rollout.rs): a degraded rollout detected, alerted on and killed,
 //! on simulated time, in seconds.
 //!
-//! Run: `cargo run --release -p examples --bin rollout-demo [-- USERS [DATA_DIR]]`.
+//! Run: `cargo run --release -p examples --bin rollout-demo [-- [--serve] [--no-kill] [USERS
+//! [DATA_DIR]]]`. `--serve` keeps the collector up afterwards so its dashboard (`/ui/`, signed in
+//! with the demo's admin key) can be opened; Enter (or the end of input) stops it. `--no-kill`
+//! leaves the kill to you: the policy only notifies.
 
-use anyhow::Context;
-use examples::rollout::{Options, run};
+use std::io::BufRead;
+
+use anyhow::{Context, bail};
+use examples::rollout::{ADMIN_KEY, Options, run};
 
 fn main() -> anyhow::Result<()> {
-    let mut args = std::env::args().skip(1);
     let mut options = Options::default();
-    if let Some(n) = args.next() {
+    let (mut serve, mut positional) = (false, Vec::new());
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--serve" => serve = true,
+            "--no-kill" => options.kill = false,
+            flag if flag.starts_with("--") => bail!("unknown option {flag}"),
+            _ => positional.push(arg),
+        }
+    }
+    let mut positional = positional.into_iter();
+    if let Some(n) = positional.next() {
         options.users = n.parse().context("USERS must be a number")?;
     }
-    options.data_dir = args.next().map(Into::into);
-    run(options)?.stop()
+    options.data_dir = positional.next().map(Into::into);
+    let demo = run(options)?;
+    if serve {
+        println!(
+            "\ndashboard: {}/ui/ (sign in with the admin key `{ADMIN_KEY}`); press Enter to stop",
+            demo.url
+        );
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+    }
+    demo.stop()
 }
