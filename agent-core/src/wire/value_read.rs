@@ -34,6 +34,9 @@ impl WireReadError {
         self.path.to_string()
     }
 
+    // Errors are rare: kept out of line (and the readers small, this is the browser's download).
+    #[cold]
+    #[inline(never)]
     fn new(problem: Problem) -> Self {
         WireReadError {
             path: WirePath(Vec::new()),
@@ -41,11 +44,15 @@ impl WireReadError {
         }
     }
 
+    #[cold]
+    #[inline(never)]
     fn expected(what: &'static str) -> Self {
         WireReadError::new(Problem::Expected(what))
     }
 
     /// Prefixes the place with `step` (errors are built innermost first).
+    #[cold]
+    #[inline(never)]
     fn at(mut self, step: Step) -> Self {
         self.path.0.push(step);
         self
@@ -118,7 +125,8 @@ impl<'a> Obj<'a> {
     }
 
     /// A field that must be there.
-    fn req<T>(&self, name: &'static str, read: impl FnOnce(&'a Value) -> Read<T>) -> Read<T> {
+    #[inline(never)]
+    fn req<T>(&self, name: &'static str, read: fn(&'a Value) -> Read<T>) -> Read<T> {
         match self.0.get(name) {
             Some(v) => read(v).map_err(|e| e.at(Step::Field(name))),
             None => Err(WireReadError::new(Problem::Missing).at(Step::Field(name))),
@@ -126,11 +134,12 @@ impl<'a> Obj<'a> {
     }
 
     /// A field that takes `default` when absent (serde's `#[serde(default)]`: null is not absent).
+    #[inline(never)]
     fn or<T>(
         &self,
         name: &'static str,
-        default: impl FnOnce() -> T,
-        read: impl FnOnce(&'a Value) -> Read<T>,
+        default: fn() -> T,
+        read: fn(&'a Value) -> Read<T>,
     ) -> Read<T> {
         match self.0.get(name) {
             Some(v) => read(v).map_err(|e| e.at(Step::Field(name))),
@@ -292,45 +301,38 @@ fn weight(v: &Value) -> Read<Weight> {
 /// known field is type-checked whatever the kind, then the kind takes the ones it needs.
 pub fn matcher_from_value(v: &Value) -> Result<Matcher, WireReadError> {
     let o = Obj::new(v)?;
-    let kind = o.opt("type", string)?;
-    let negate = o.or("negate", || false, boolean)?;
-    let attribute = o.opt("attribute", string)?;
-    let values = o.opt("values", strings)?;
-    let segment = o.opt("segment", string)?;
-    let pattern = o.opt("pattern", string)?;
-    let flag = o.opt("flag", string)?;
-    let treatments = o.opt("treatments", strings)?;
-    // `de.rs` reads these as `Option<String>` / `Vec<String>` only when present: null is an error
-    // for them (unlike `attribute`), so `opt` alone is not enough.
-    for name in ["type", "values", "segment", "pattern", "flag", "treatments"] {
-        if let Some(Value::Null) = o.0.get(name) {
-            return Err(null_field(name));
-        }
+    // Checked first without copying, so the kind's fields below are read straight into place
+    // (no half-built state to drop on every error path: this function is download size).
+    // `attribute` may be null (None); the others, when present, may not.
+    o.opt("attribute", str_ref)?;
+    for name in ["segment", "pattern", "flag"] {
+        o.or(name, || "", str_ref)?;
     }
-    let any = |name: &'static str| o.req(name, Ok);
-    let named = || attribute.clone().ok_or_else(|| missing("attribute"));
-    let values = || values.clone().ok_or_else(|| missing("values"));
-    let number = |name: &'static str| o.req(name, f64_);
-    let text = |name: &'static str| o.req(name, string);
-    let Some(kind) = kind else {
-        return Err(missing("type"));
-    };
-    let kind = match kind.as_str() {
+    for name in ["values", "treatments"] {
+        o.or(name, || (), check_strings)?;
+    }
+    let negate = o.or("negate", || false, boolean)?;
+    let attribute = || o.opt("attribute", string);
+    let named = || o.req("attribute", string);
+    let values = || o.req("values", strings);
+    let number = |name| o.req(name, f64_);
+    let text = |name| o.req(name, string);
+    let kind = match o.req("type", str_ref)? {
         "all_keys" => MatcherKind::AllKeys,
         "key_in_list" => MatcherKind::KeyInList { values: values()? },
         "in_segment" => MatcherKind::InSegment {
-            segment: segment.ok_or_else(|| missing("segment"))?,
+            segment: text("segment")?,
         },
         "equals" => MatcherKind::Equals {
-            attribute,
-            value: any("value")?.clone(),
+            attribute: attribute()?,
+            value: o.req("value", |v| Ok(v.clone()))?,
         },
         "in_list" => MatcherKind::InList {
-            attribute,
+            attribute: attribute()?,
             values: values()?,
         },
         "not_in_list" => MatcherKind::NotInList {
-            attribute,
+            attribute: attribute()?,
             values: values()?,
         },
         "greater_or_equal" => MatcherKind::GreaterOrEqual {
@@ -347,20 +349,20 @@ pub fn matcher_from_value(v: &Value) -> Result<Matcher, WireReadError> {
             end: number("end")?,
         },
         "starts_with" => MatcherKind::StartsWith {
-            attribute,
+            attribute: attribute()?,
             values: values()?,
         },
         "ends_with" => MatcherKind::EndsWith {
-            attribute,
+            attribute: attribute()?,
             values: values()?,
         },
         "contains" => MatcherKind::Contains {
-            attribute,
+            attribute: attribute()?,
             values: values()?,
         },
         "regex" => MatcherKind::Regex {
-            attribute,
-            pattern: pattern.ok_or_else(|| missing("pattern"))?,
+            attribute: attribute()?,
+            pattern: text("pattern")?,
         },
         "boolean" => MatcherKind::Boolean {
             attribute: named()?,
@@ -392,8 +394,8 @@ pub fn matcher_from_value(v: &Value) -> Result<Matcher, WireReadError> {
             values: values()?,
         },
         "depends_on" => MatcherKind::DependsOn {
-            flag: flag.ok_or_else(|| missing("flag"))?,
-            treatments: treatments.ok_or_else(|| missing("treatments"))?,
+            flag: text("flag")?,
+            treatments: o.req("treatments", strings)?,
         },
         _ => {
             return Err(WireReadError::new(Problem::UnknownMatcherType).at(Step::Field("type")));
@@ -402,16 +404,22 @@ pub fn matcher_from_value(v: &Value) -> Result<Matcher, WireReadError> {
     Ok(Matcher { negate, kind })
 }
 
-fn missing(name: &'static str) -> WireReadError {
-    WireReadError::new(Problem::Missing).at(Step::Field(name))
+fn str_ref(v: &Value) -> Read<&str> {
+    match v {
+        Value::String(s) => Ok(s),
+        _ => Err(WireReadError::expected("a string")),
+    }
 }
 
-fn null_field(name: &'static str) -> WireReadError {
-    let what = match name {
-        "values" | "treatments" => "an array",
-        _ => "a string",
+/// An array of strings, checked without copying it.
+fn check_strings(v: &Value) -> Read<()> {
+    let Value::Array(items) = v else {
+        return Err(WireReadError::expected("an array"));
     };
-    WireReadError::expected(what).at(Step::Field(name))
+    for (i, item) in items.iter().enumerate() {
+        str_ref(item).map_err(|e| e.at(Step::Index(i)))?;
+    }
+    Ok(())
 }
 
 /// Reads a batch (an upload body's JSON, e.g. one the host kept in its storage).
