@@ -5,8 +5,10 @@
 //! printer: most of the browser agent's download. Parsing into a `Value` needs none of that, and
 //! these plain functions turn the `Value` into the same structs. They accept exactly what the
 //! derived impls (and `de.rs` for [`Matcher`]) accept from JSON objects, defaults included; the
-//! differential tests (`value_read_tests.rs`) hold them to it. What they do not take: a struct
-//! written as a JSON array (serde's sequence form, which no agent or collector writes).
+//! differential tests (`value_read_tests.rs`) hold them to it. Two differences, both about JSON
+//! no agent or collector writes: a struct written as a JSON array (serde's sequence form) is
+//! refused here, and a key repeated in one object is not refused (the `Value` keeps the last;
+//! derived impls refuse a duplicate field).
 //!
 //! Errors name the place: `flags[2].rules[0].matchers[1].values[0]: expected a string`.
 
