@@ -21,7 +21,9 @@ use crate::flags::{Attributes, Evaluation, FlagError, FlagSet};
 use crate::pipeline::{MAX_WAIT_MS, Pipeline, PipelineConfig, PipelineError, PipelineStats};
 use crate::spool::SpoolError;
 use crate::upload::{UploadResult, UploadTask};
-use crate::wire::{FlagChanges, event_types, is_valid_event_type};
+use crate::wire::{
+    FlagChanges, WireReadError, event_types, flag_changes_from_value, is_valid_event_type,
+};
 use crate::worker::{EventCmd, build_event, impression};
 
 /// Drop reason of events whose type does not match the wire pattern (as [`crate::Agent`]).
@@ -64,9 +66,12 @@ pub enum Consent {
 /// A failure of a [`LocalAgent`] call that takes outside data.
 #[derive(Debug, thiserror::Error)]
 pub enum LocalError {
-    /// Flag definitions (or a flag cache) are not valid JSON of the wire format.
+    /// Flag definitions (or a flag cache) are not valid JSON.
     #[error("flag definitions: {0}")]
     FlagsJson(#[from] serde_json::Error),
+    /// Flag definitions (or a flag cache) are JSON but not of the wire format.
+    #[error("flag definitions: {0}")]
+    FlagsRead(#[from] WireReadError),
     /// Flag definitions are invalid.
     #[error("flag definitions: {0}")]
     Flags(#[from] FlagError),
@@ -76,6 +81,13 @@ pub enum LocalError {
     /// The pipeline could not be opened.
     #[error("pipeline: {0}")]
     Pipeline(#[from] PipelineError),
+}
+
+/// Parses [`FlagChanges`] JSON through a `Value` and the hand-written reader: no derived
+/// `Deserialize` (and none of serde's error formatting) in the browser's wasm.
+fn read_flag_changes(json: &[u8]) -> Result<FlagChanges, LocalError> {
+    let value: Value = serde_json::from_slice(json)?;
+    Ok(flag_changes_from_value(&value)?)
 }
 
 /// Who events and impressions are attributed to.
@@ -245,14 +257,14 @@ impl LocalAgent {
 
     /// [`LocalAgent::apply_flag_changes`] from JSON.
     pub fn apply_flag_changes_json(&mut self, json: &[u8]) -> Result<u64, LocalError> {
-        let changes: FlagChanges = serde_json::from_slice(json)?;
+        let changes = read_flag_changes(json)?;
         self.apply_flag_changes(&changes)
     }
 
     /// Loads a flag cache written by [`LocalAgent::flag_cache`] unless newer definitions are
     /// already there; returns the set version in use afterwards.
     pub fn load_flag_cache(&mut self, cache: &[u8]) -> Result<u64, LocalError> {
-        let changes: FlagChanges = serde_json::from_slice(cache)?;
+        let changes = read_flag_changes(cache)?;
         let full = FlagChanges {
             full: true,
             ..changes

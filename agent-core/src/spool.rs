@@ -76,7 +76,22 @@ pub fn gzip(raw: &[u8]) -> std::io::Result<Vec<u8>> {
 /// [`MAX_INFLATED_BYTES`].
 pub fn decode_batch(body: &[u8]) -> Result<Batch, SpoolError> {
     let json = inflate(body)?;
-    serde_json::from_slice(&json).map_err(|e| SpoolError::Corrupt(format!("json: {e}")))
+    parse_batch(&json)
+}
+
+/// The derived `Deserialize`: one pass, no intermediate tree.
+#[cfg(not(target_arch = "wasm32"))]
+fn parse_batch(json: &[u8]) -> Result<Batch, SpoolError> {
+    serde_json::from_slice(json).map_err(|e| SpoolError::Corrupt(format!("json: {e}")))
+}
+
+/// In the browser, through a `Value` and the hand-written reader: no derived `Deserialize` (and
+/// none of serde's error formatting) in the wasm.
+#[cfg(target_arch = "wasm32")]
+fn parse_batch(json: &[u8]) -> Result<Batch, SpoolError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(json).map_err(|e| SpoolError::Corrupt(format!("json: {e}")))?;
+    crate::wire::batch_from_value(&value).map_err(|e| SpoolError::Corrupt(format!("json: {e}")))
 }
 
 /// Inflates a gzip body (refusing more than [`MAX_INFLATED_BYTES`]): the plain JSON some

@@ -9,6 +9,14 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 mod de;
+mod value_read;
+#[cfg(test)]
+mod value_read_tests;
+
+pub use value_read::{
+    WireReadError, batch_from_value, flag_changes_from_value, flag_definition_from_value,
+    matcher_from_value, segment_from_value,
+};
 
 /// Version of the wire protocol, sent in the `X-Rum-Protocol` header of every upload.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -190,5 +190,15 @@ fn flag_cache_round_trips_and_never_replaces_newer_definitions() {
     assert_eq!(b.load_flag_cache(&cache).unwrap(), 9);
     assert!(b.load_flag_cache(b"{").is_err());
     assert!(b.apply_flag_changes_json(br#"{"version": 1}"#).is_err());
+    // Read by the hand-written reader (no derived `Deserialize` in the wasm): errors name the place.
+    let bad = br#"{"version": 2, "flags": [{"key": "f", "traffic_type": "user",
+        "treatments": [{"name": "on"}], "default_treatment": "on", "seed": 1,
+        "rules": [{"name": "r", "matchers": [{"type": "in_list", "values": ["a", 5]}]}]}]}"#;
+    let e = b.apply_flag_changes_json(bad).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "flag definitions: flags[0].rules[0].matchers[0].values[1]: expected a string"
+    );
+    assert_eq!(b.flag_set_version(), 9, "a refused answer changes nothing");
     let _: Value = serde_json::from_slice(&cache).unwrap();
 }

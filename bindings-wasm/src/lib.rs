@@ -264,7 +264,9 @@ impl Core {
                 status,
                 retry_after: retry_after_s
                     .filter(|s| s.is_finite() && *s >= 0.0)
-                    .map(Duration::from_secs_f64),
+                    // Whole milliseconds (`as` saturates): `from_secs_f64` would bring its
+                    // panic message and float formatting into the wasm.
+                    .map(|s| Duration::from_millis((s * 1000.0) as u64)),
             }
         };
         self.inner.upload_result(id, result);

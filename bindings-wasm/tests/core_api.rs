@@ -193,3 +193,42 @@ fn unsent_batches_survive_a_page_change() {
     let task = next_page.next_upload();
     assert!(batch_items(&task).to_string().contains("page-user"));
 }
+
+/// The message of a thrown `JsError`.
+fn message(e: wasm_bindgen::JsError) -> String {
+    use wasm_bindgen::JsCast;
+    wasm_bindgen::JsValue::from(e)
+        .dyn_into::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .unwrap_or_default()
+}
+
+#[wasm_bindgen_test]
+fn wire_json_read_by_hand_names_the_bad_field() {
+    // The browser reads flags and stored batches through `agent_core::wire::value_read`, not
+    // serde's derived impls: what they accept and refuse must be the same.
+    let mut core = core();
+    let flag = json!({"key": "f", "traffic_type": "user", "treatments": [{"name": "on"}],
+                      "default_treatment": "on", "seed": 7, "note": "unknown fields are ignored"});
+    let mut answer = json!({"version": 2, "flags": [flag]});
+    assert!(core.apply_flags(&answer.to_string()).is_ok());
+    answer["flags"][0]["seed"] = json!("7");
+    let e = core.apply_flags(&answer.to_string()).err().map(message);
+    assert_eq!(
+        e.as_deref(),
+        Some("flag definitions: flags[0].seed: expected a signed 32-bit integer")
+    );
+
+    assert!(core.track("wbt.view", Some(2.5), "{}"));
+    let unsent = core.take_unsent();
+    let body = js_sys::Uint8Array::new(&unsent.get(0)).to_vec();
+    let mut batch: Value = serde_json::from_slice(&body).expect("plain JSON body");
+    batch["events"][0]["ts"] = json!("yesterday");
+    assert!(
+        !self::core().restore(batch.to_string().as_bytes()),
+        "refused"
+    );
+    batch["events"][0]["ts"] = json!(1);
+    batch["extra"] = json!({"ignored": true});
+    assert!(self::core().restore(batch.to_string().as_bytes()), "read");
+}
