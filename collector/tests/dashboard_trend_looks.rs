@@ -31,6 +31,20 @@ fn error(u: usize, ts: i64) -> (bool, Value) {
     )
 }
 
+/// One impression per user of `flag`'s 50/50 rollout (even users `on`), entering over 110 minutes.
+fn impressions(flag: &str, version: u64, start_ms: i64) -> Vec<(bool, Value)> {
+    (0..USERS)
+        .map(|u| {
+            (
+                true,
+                json!({"id": uuid::Uuid::new_v4().to_string(), "key": format!("user-{u}"),
+                       "flag": flag, "treatment": if u % 2 == 0 { "on" } else { "off" },
+                       "version": version, "label": "everyone", "ts": entry(start_ms, u)}),
+            )
+        })
+        .collect()
+}
+
 /// The `<svg class="trend">` of the first trend box of `treatment`.
 fn trend_of<'a>(page: &'a str, treatment: &str) -> &'a str {
     let h = format!("<h3>Trend of {treatment} over ");
@@ -81,16 +95,7 @@ async fn unscheduled_looks_are_drawn_hollow_on_the_trend() {
     assert_eq!(s, 201, "{p}");
 
     // No effect: every tenth user of each arm has an error a minute after entry.
-    let mut items: Vec<(bool, Value)> = (0..USERS)
-        .map(|u| {
-            (
-                true,
-                json!({"id": uuid::Uuid::new_v4().to_string(), "key": format!("user-{u}"),
-                       "flag": FLAG, "treatment": if u % 2 == 0 { "on" } else { "off" },
-                       "version": version, "label": "everyone", "ts": entry(start_ms, u)}),
-            )
-        })
-        .collect();
+    let mut items = impressions(FLAG, version, start_ms);
     items.extend(
         (0..USERS)
             .filter(|u| (u / 2) % 10 == 0)
@@ -208,16 +213,7 @@ async fn a_key_metric_without_a_policy_has_its_own_trend_of_two_sided_checks() {
     assert_eq!(s, 200, "{k}");
 
     // A real effect and no policy: 30 % of `on` users have an error, 5 % of `off` users.
-    let mut items: Vec<(bool, Value)> = (0..USERS)
-        .map(|u| {
-            (
-                true,
-                json!({"id": uuid::Uuid::new_v4().to_string(), "key": format!("user-{u}"),
-                       "flag": KEYED, "treatment": if u % 2 == 0 { "on" } else { "off" },
-                       "version": version, "label": "everyone", "ts": entry(start_ms, u)}),
-            )
-        })
-        .collect();
+    let mut items = impressions(KEYED, version, start_ms);
     items.extend(
         (0..USERS)
             .filter(|u| (u / 2) % 20 < if u % 2 == 0 { 6 } else { 1 })
