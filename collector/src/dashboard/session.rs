@@ -315,6 +315,9 @@ pub async fn sign_in(
     if key.is_empty() {
         return sign_in_form(Some("key: enter an admin key"), StatusCode::BAD_REQUEST);
     }
+    if let Err(wait) = dash.limiter.attempt(ip, Instant::now()) {
+        return too_many(wait);
+    }
     let hash = hash_key(&key);
     let principal = match dash.app.key_cache().get(&hash) {
         Some(p) => Some(p),
@@ -328,7 +331,6 @@ pub async fn sign_in(
         }
     };
     if principal != Some(Principal::Admin) {
-        dash.limiter.failed(ip, Instant::now());
         if let Some(wait) = dash.limiter.blocked(ip, Instant::now()) {
             return too_many(wait);
         }
