@@ -299,10 +299,22 @@ pub fn router(config: &Config, state: AppState) -> Router {
         .layer(TraceLayer::new_for_http())
 }
 
+/// Configured admin keys shorter than this get a warning at start.
+const WEAK_ADMIN_KEY_LEN: usize = 24;
+
 /// Opens the store, stores configured keys, and bootstraps keys on a first start.
 fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let store = SqliteStore::open(&config.data_dir)?;
     if let Some(k) = &config.admin_key {
+        // The admin API takes the key as a bearer token without a rate limit (only the
+        // dashboard's sign-in form is limited): its strength is the key's length.
+        if k.len() < WEAK_ADMIN_KEY_LEN {
+            tracing::warn!(
+                len = k.len(),
+                "the configured admin key is short: admin API guesses are not rate limited; \
+                 use a long random key (the generated ones have 244 random bits)"
+            );
+        }
         store.add_key(&hash_key(k), &Principal::Admin)?;
     }
     let sdk = Principal::Sdk {
