@@ -63,6 +63,9 @@ const MACHINERY: &[&str] = &[
     "<alloc::boxed::Box<F,A> as core::ops::function::Fn",
 ];
 
+/// Serialises panic hook installation (see [`Agent::install_panic_hook`]).
+static HOOK_INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 thread_local! {
     /// True while this thread runs inside [`catch_contained`].
     static CONTAINED: Cell<bool> = const { Cell::new(false) };
@@ -89,6 +92,11 @@ impl Agent {
         }
         let weak = Arc::downgrade(&shared);
         drop(shared);
+        // take_hook + set_hook is not atomic: two agents installing at once on two threads
+        // would both chain the same previous hook and one would be lost.
+        let _installing = HOOK_INSTALL
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             if !CONTAINED.with(Cell::get)

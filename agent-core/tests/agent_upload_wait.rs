@@ -107,3 +107,20 @@ fn shutdown_wakes_the_waiter_and_the_next_pull_is_done() {
     );
     assert_eq!(agent.next_upload(), UploadTask::Done);
 }
+
+#[test]
+fn waiting_forever_is_a_valid_timeout() {
+    // `Duration::MAX` ("wait until there is work") must not overflow `Instant` and panic.
+    let agent = agent();
+    assert!(is_wait(&agent.next_upload()));
+    let waiter = {
+        let agent = agent.clone();
+        std::thread::spawn(move || agent.wait_for_upload_work(Duration::MAX))
+    };
+    track(&agent, 3);
+    assert!(
+        waiter.join().expect("no panic"),
+        "woken by the sealed batch"
+    );
+    agent.seal(Duration::MAX).expect("seal with no deadline");
+}

@@ -184,7 +184,7 @@ impl Agent {
     /// Hands everything enqueued so far to the pipeline and seals it into a batch, without waiting
     /// for delivery (for platforms that must upload right now, e.g. on page hide).
     pub fn seal(&self, timeout: Duration) -> Result<(), AgentError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = state::deadline_after(timeout);
         self.inner.link.request(Command::Seal, deadline)?;
         self.inner.link.shared.upload_wake.notify();
         Ok(())
@@ -195,7 +195,7 @@ impl Agent {
     /// Without the native uploader, delivery happens only while the platform pulls
     /// [`Agent::next_upload`]; use [`Agent::seal`] to seal without waiting.
     pub fn flush(&self, timeout: Duration) -> Result<(), AgentError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = state::deadline_after(timeout);
         let (ack_tx, ack_rx) = crossbeam_channel::bounded(1);
         self.inner
             .link

@@ -232,7 +232,7 @@ impl Signal {
 
     /// [`Signal::wait`], answering true when the generation moved (false: the timeout passed).
     pub(crate) fn wait_moved(&self, seen: u64, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         let mut g = match self.generation.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
@@ -288,4 +288,13 @@ impl Latch {
             Err(poisoned) => *poisoned.into_inner().0,
         }
     }
+}
+
+/// `now + timeout`, capped so a caller's "wait forever" (`Duration::MAX`) cannot overflow
+/// `Instant` (which panics).
+pub(crate) fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .or_else(|| now.checked_add(Duration::from_secs(u64::from(u32::MAX))))
+        .unwrap_or(now)
 }
