@@ -9,7 +9,7 @@ mod notify_support;
 
 use std::time::Duration;
 
-use monitoring_support::{half_flag, run_clean, send, start};
+use monitoring_support::{run_clean, send, start, windowed_half_flag};
 use notify_support::{ADMIN, Admin};
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, SET_COOKIE};
@@ -59,15 +59,7 @@ fn trend_of<'a>(page: &'a str, treatment: &str) -> &'a str {
 /// A 50/50 flag `key` with a 120-minute window and a "users with errors" metric; answers the
 /// flag's version, when it started and the metric.
 async fn errors_flag(admin: &Admin, key: &str) -> (u64, i64, Value) {
-    let (version, start_ms) = half_flag(admin, key).await;
-    let (s, w) = admin
-        .send(
-            reqwest::Method::PUT,
-            &format!("/api/v1/admin/flags/{key}/monitoring"),
-            Some(json!({"window_minutes": 120})),
-        )
-        .await;
-    assert_eq!(s, 200, "{w}");
+    let (version, start_ms) = windowed_half_flag(admin, key, 120).await;
     let (s, m) = admin
         .post(
             "/api/v1/admin/metrics",

@@ -17,7 +17,7 @@ use collector::engine::recalc::keyed_values;
 use collector::engine::source::StoreSource;
 use collector::monitoring::store::MonitoringStore;
 use collector::store::{SqliteStore, Store};
-use monitoring_support::{run_clean as run, send, start};
+use monitoring_support::{run_clean as run, send, start, windowed_half_flag};
 use notify_support::Admin;
 use serde_json::{Value, json};
 
@@ -35,35 +35,7 @@ struct Setup {
 /// A 50/50 flag with a 120-minute window and two policies (percent of users with errors, capped
 /// purchases per view), eligible from 2 users per arm.
 async fn setup(admin: &Admin) -> Setup {
-    let body = json!({
-        "key": FLAG, "traffic_type": "user",
-        "treatments": [{"name": "on"}, {"name": "off"}],
-        "default_treatment": "off", "baseline_treatment": "off",
-        "seed": 1, "traffic_allocation": 100, "traffic_allocation_seed": 2,
-        "rules": [{"name": RULE, "matchers": [], "rollout": [
-            {"treatment": "on", "weight": 50}, {"treatment": "off", "weight": 50}]}]
-    });
-    let (s, f) = admin.post("/api/v1/admin/flags", body).await;
-    assert_eq!(s, 201, "{f}");
-    let version = f["version"].as_u64().expect("version");
-    let (s, w) = admin
-        .send(
-            reqwest::Method::PUT,
-            &format!("/api/v1/admin/flags/{FLAG}/monitoring"),
-            Some(json!({"window_minutes": 120})),
-        )
-        .await;
-    assert_eq!(s, 200, "{w}");
-    let (_, h) = admin
-        .get(&format!("/api/v1/admin/flags/{FLAG}/history"))
-        .await;
-    let start_ms = h
-        .as_array()
-        .expect("history")
-        .iter()
-        .find(|e| e["version"] == version)
-        .and_then(|e| e["changed_at"].as_i64())
-        .expect("changed_at");
+    let (version, start_ms) = windowed_half_flag(admin, FLAG, 120).await;
     let mut policies = Vec::new();
     for m in [
         json!({"name": "users with errors", "event_type": "error",

@@ -8,7 +8,7 @@
 mod monitoring_support;
 mod notify_support;
 
-use monitoring_support::{run_clean as run, start};
+use monitoring_support::{run_clean as run, start, windowed_half_flag};
 use notify_support::Admin;
 use serde_json::{Value, json};
 
@@ -19,36 +19,7 @@ const FLAG: &str = "late-flag";
 /// A 50/50 flag with a 120-minute window, an error metric and a killing policy; answers the
 /// version and its start.
 async fn setup(admin: &Admin) -> (u64, i64) {
-    let body = json!({
-        "key": FLAG, "traffic_type": "user",
-        "treatments": [{"name": "on"}, {"name": "off"}],
-        "default_treatment": "off", "baseline_treatment": "off",
-        "seed": 1, "traffic_allocation": 100, "traffic_allocation_seed": 2,
-        "rules": [{"name": "everyone", "matchers": [], "rollout": [
-            {"treatment": "on", "weight": 50}, {"treatment": "off", "weight": 50}]}]
-    });
-    let (s, f) = admin.post("/api/v1/admin/flags", body).await;
-    assert_eq!(s, 201, "{f}");
-    let version = f["version"].as_u64().expect("version");
-    let (s, w) = admin
-        .send(
-            reqwest::Method::PUT,
-            &format!("/api/v1/admin/flags/{FLAG}/monitoring"),
-            Some(json!({"window_minutes": 120})),
-        )
-        .await;
-    assert_eq!(s, 200, "{w}");
-    assert_eq!(w["effective_window_minutes"], 120, "{w}");
-    let (_, h) = admin
-        .get(&format!("/api/v1/admin/flags/{FLAG}/history"))
-        .await;
-    let start_ms = h
-        .as_array()
-        .expect("history")
-        .iter()
-        .find(|e| e["version"] == version)
-        .and_then(|e| e["changed_at"].as_i64())
-        .expect("changed_at");
+    let (version, start_ms) = windowed_half_flag(admin, FLAG, 120).await;
     let (s, m) = admin
         .post(
             "/api/v1/admin/metrics",

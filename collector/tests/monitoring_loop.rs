@@ -16,7 +16,7 @@ use axum::routing::post;
 use collector::alerts::monitor::MonitorKey;
 use collector::alerts::store::AlertStore;
 use collector::monitoring::store::MonitoringStore;
-use monitoring_support::{run, send, start};
+use monitoring_support::{half_flag, run, send, start};
 use notify_support::{Admin, expected_signature};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -63,28 +63,7 @@ struct Setup {
 /// A 50/50 flag, an error metric (percent of users with an `error`), a webhook channel and a
 /// killing policy.
 async fn setup(admin: &Admin, flag: &str, hook_url: &str) -> Setup {
-    let body = json!({
-        "key": flag, "traffic_type": "user",
-        "treatments": [{"name": "on"}, {"name": "off"}],
-        "default_treatment": "off", "baseline_treatment": "off",
-        "seed": 1, "traffic_allocation": 100, "traffic_allocation_seed": 2,
-        "rules": [{"name": "everyone", "matchers": [], "rollout": [
-            {"treatment": "on", "weight": 50}, {"treatment": "off", "weight": 50}]}]
-    });
-    let (s, f) = admin.post("/api/v1/admin/flags", body).await;
-    assert_eq!(s, 201, "{f}");
-    let version = f["version"].as_u64().expect("version");
-    let (s, h) = admin
-        .get(&format!("/api/v1/admin/flags/{flag}/history"))
-        .await;
-    assert_eq!(s, 200, "{h}");
-    let start_ms = h
-        .as_array()
-        .expect("history")
-        .iter()
-        .find(|e| e["version"] == version)
-        .and_then(|e| e["changed_at"].as_i64())
-        .expect("changed_at");
+    let (version, start_ms) = half_flag(admin, flag).await;
     let (s, m) = admin
         .post(
             "/api/v1/admin/metrics",

@@ -62,6 +62,21 @@ pub async fn send(c: &collector::RunningCollector, items: &[(bool, Value)]) {
     }
 }
 
+/// [`half_flag`] with a monitoring window of `minutes`.
+pub async fn windowed_half_flag(admin: &Admin, key: &str, minutes: u32) -> (u64, i64) {
+    let flag = half_flag(admin, key).await;
+    let (s, w) = admin
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/v1/admin/flags/{key}/monitoring"),
+            Some(json!({"window_minutes": minutes})),
+        )
+        .await;
+    assert_eq!(s, 200, "{w}");
+    assert_eq!(w["effective_window_minutes"], minutes, "{w}");
+    flag
+}
+
 /// Creates a 50/50 flag `key` (treatments on/off, baseline off, rule `everyone`); answers its
 /// version and the version's start time (from the flag history).
 pub async fn half_flag(admin: &Admin, key: &str) -> (u64, i64) {
