@@ -4,92 +4,24 @@
 //! dismiss from the pages with their CSRF token, the rollout form, the sensitivity form, HTML
 //! escaping of user-controlled names, and the live stream.
 
+mod dashboard_support;
 #[path = "monitoring_support/mod.rs"]
 mod monitoring_support;
 mod notify_support;
 
 use std::time::Duration;
 
+use dashboard_support::{browser, csrf, get, location, post, sign_in};
 use monitoring_support::{run_clean, send, start};
 use notify_support::{ADMIN, Admin};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reqwest::StatusCode;
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::header::{COOKIE, SET_COOKIE};
 use serde_json::{Value, json};
 
 const MINUTE: i64 = 60_000;
 const USERS: usize = 2_000;
-
-/// A browser without a cookie jar: redirects are not followed, so each answer can be checked.
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client")
-}
-
-/// Signs in; answers the `Cookie` header value.
-async fn sign_in(http: &reqwest::Client, base: &str) -> String {
-    let r = http
-        .post(format!("{base}/ui/sign-in"))
-        .form(&[("key", ADMIN)])
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let set = r
-        .headers()
-        .get(SET_COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .expect("set-cookie")
-        .to_string();
-    set.split(';').next().expect("pair").to_string()
-}
-
-async fn get(http: &reqwest::Client, base: &str, cookie: &str, path: &str) -> (StatusCode, String) {
-    let r = http
-        .get(format!("{base}{path}"))
-        .header(COOKIE, cookie)
-        .send()
-        .await
-        .expect("sent");
-    let st = r.status();
-    (st, r.text().await.expect("body"))
-}
-
-async fn post(
-    http: &reqwest::Client,
-    base: &str,
-    cookie: &str,
-    path: &str,
-    form: &[(&str, &str)],
-) -> reqwest::Response {
-    http.post(format!("{base}{path}"))
-        .header(COOKIE, cookie)
-        .form(form)
-        .send()
-        .await
-        .expect("sent")
-}
-
-/// The CSRF token of a page's forms.
-fn csrf(html: &str) -> String {
-    let at = html
-        .find(r#"name="csrf" value=""#)
-        .expect("page has a csrf field")
-        + r#"name="csrf" value=""#.len();
-    html[at..].split('"').next().expect("value").to_string()
-}
-
-fn location(r: &reqwest::Response) -> String {
-    r.headers()
-        .get(LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_is_required_and_the_cookie_holds_a_session_not_the_key() {

@@ -4,10 +4,12 @@
 //! is stopped); failed sign-ins from one client address end in 429 with Retry-After, other
 //! addresses are unaffected, and a success resets the count.
 
+mod dashboard_support;
 #[path = "monitoring_support/mod.rs"]
 mod monitoring_support;
 mod notify_support;
 
+use dashboard_support::csrf;
 use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -63,12 +65,6 @@ async fn flags_page(http: &reqwest::Client, base: &str, cookie: &str) -> Option<
     }
     assert_eq!(r.status(), StatusCode::OK);
     Some(r.text().await.expect("body"))
-}
-
-fn csrf(html: &str) -> String {
-    const FIELD: &str = r#"name="csrf" value=""#;
-    let at = html.find(FIELD).expect("csrf field") + FIELD.len();
-    html[at..].split('"').next().expect("value").to_string()
 }
 
 fn db(dir: &Path) -> rusqlite::Connection {

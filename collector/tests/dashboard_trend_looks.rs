@@ -3,16 +3,15 @@
 //! late-data look after the window are both logged in `monitor_checks` and drawn as hollow
 //! markers (with a legend entry), apart from the filled scheduled checks.
 
+mod dashboard_support;
 #[path = "monitoring_support/mod.rs"]
 mod monitoring_support;
 mod notify_support;
 
-use std::time::Duration;
-
+use dashboard_support::{browser, get, sign_in};
 use monitoring_support::{run_clean, send, start, windowed_half_flag};
-use notify_support::{ADMIN, Admin};
+use notify_support::Admin;
 use reqwest::StatusCode;
-use reqwest::header::{COOKIE, SET_COOKIE};
 use serde_json::{Value, json};
 
 const MINUTE: i64 = 60_000;
@@ -160,32 +159,11 @@ async fn unscheduled_looks_are_drawn_hollow_on_the_trend() {
 
 /// Signs in and answers the impact page of `flag`.
 async fn impact_page(c: &collector::RunningCollector, flag: &str) -> String {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client");
-    let r = http
-        .post(format!("{}/ui/sign-in", c.url()))
-        .form(&[("key", ADMIN)])
-        .send()
-        .await
-        .expect("sent");
-    let cookie = r.headers()[SET_COOKIE]
-        .to_str()
-        .expect("ascii")
-        .split(';')
-        .next()
-        .expect("pair")
-        .to_string();
-    let r = http
-        .get(format!("{}/ui/flags/{flag}/impact", c.url()))
-        .header(COOKIE, &cookie)
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(r.status(), StatusCode::OK);
-    r.text().await.expect("body")
+    let (http, base) = (browser(), c.url());
+    let cookie = sign_in(&http, &base).await;
+    let (status, page) = get(&http, &base, &cookie, &format!("/ui/flags/{flag}/impact")).await;
+    assert_eq!(status, StatusCode::OK);
+    page
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
