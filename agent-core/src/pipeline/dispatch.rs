@@ -100,13 +100,8 @@ impl Pipeline {
             match spool::encode_batch(&half) {
                 Ok(body) => {
                     let dropped = std::mem::take(&mut half.dropped);
-                    let sealed = SealedQueue::make(
-                        self.config.spool_dir.as_deref(),
-                        &half,
-                        dropped,
-                        true,
-                        body,
-                    );
+                    let sealed =
+                        SealedQueue::make(self.config.spool_dir(), &half, dropped, true, body);
                     self.sealed.insert(at, sealed);
                     at += 1;
                 }

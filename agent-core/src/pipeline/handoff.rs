@@ -46,7 +46,7 @@ impl Pipeline {
             return Ok(None);
         }
         let dropped = std::mem::take(&mut batch.dropped);
-        if self.config.spool_dir.is_none()
+        if self.config.spool_dir().is_none()
             && self.queued_items() + batch.len() > self.config.max_queue_items
         {
             let now = self.clock.now_ms();
@@ -54,13 +54,7 @@ impl Pipeline {
             self.drops.restore(&dropped);
             return Ok(None);
         }
-        let sealed = SealedQueue::make(
-            self.config.spool_dir.as_deref(),
-            &batch,
-            dropped,
-            false,
-            body,
-        );
+        let sealed = SealedQueue::make(self.config.spool_dir(), &batch, dropped, false, body);
         self.sealed.push_back(sealed);
         self.enforce_spool_caps();
         Ok(Some(id))

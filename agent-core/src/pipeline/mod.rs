@@ -17,7 +17,7 @@ mod handoff;
 mod queue;
 mod spooling;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -83,6 +83,15 @@ impl PipelineConfig {
             backoff_max: Duration::from_secs(300),
             dedupe_max_identities: dedupe::DEFAULT_MAX_IDENTITIES,
         }
+    }
+
+    /// The spool directory in effect. The browser build has no file system: there it is always
+    /// `None`, a constant, so the compiler leaves the disk code (and `std::fs`) out of the wasm.
+    pub(crate) fn spool_dir(&self) -> Option<&Path> {
+        #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+        return None;
+        #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+        return self.spool_dir.as_deref();
     }
 }
 
@@ -230,9 +239,9 @@ impl Pipeline {
             shut_down: false,
             last_rescan_ms: 0,
         };
-        if let Some(dir) = pipeline.config.spool_dir.clone() {
-            let scan = spool::scan(&dir).map_err(|source| PipelineError::Spool {
-                path: dir.clone(),
+        if let Some(dir) = pipeline.config.spool_dir() {
+            let scan = spool::scan(dir).map_err(|source| PipelineError::Spool {
+                path: dir.to_owned(),
                 source,
             })?;
             let now = pipeline.clock.now_ms();
@@ -492,13 +501,7 @@ impl Pipeline {
             return;
         }
         let dropped = std::mem::take(&mut batch.dropped);
-        let sealed = SealedQueue::make(
-            self.config.spool_dir.as_deref(),
-            &batch,
-            dropped,
-            split,
-            body,
-        );
+        let sealed = SealedQueue::make(self.config.spool_dir(), &batch, dropped, split, body);
         self.sealed.push_back(sealed);
     }
 }

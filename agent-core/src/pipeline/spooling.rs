@@ -50,7 +50,7 @@ impl Pipeline {
     pub fn rescan(&mut self) -> usize {
         let now = self.clock.now_ms();
         self.last_rescan_ms = now;
-        let Some(dir) = self.config.spool_dir.as_deref() else {
+        let Some(dir) = self.config.spool_dir() else {
             return 0;
         };
         let Ok(found) = spool::rescan(dir) else {
@@ -72,7 +72,7 @@ impl Pipeline {
 
     /// When the next automatic rescan is due (None without a spool).
     pub(super) fn rescan_due_at(&self) -> Option<i64> {
-        self.config.spool_dir.as_ref()?;
+        self.config.spool_dir()?;
         Some(
             self.last_rescan_ms
                 .saturating_add(duration_ms(RESCAN_INTERVAL)),
