@@ -18,7 +18,8 @@ pub enum UploadTask {
         /// Milliseconds to wait.
         ms: u64,
     },
-    /// Nothing left and the agent is shut down: stop uploading.
+    /// The agent is stopping or shut down: stop uploading (what is left was spooled for the next
+    /// start, or is lost with a memory-only agent).
     Done,
 }
 

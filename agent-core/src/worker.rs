@@ -91,8 +91,10 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Command>, config: WorkerConf
     }
     let mut flush_waiters: Vec<Sender<()>> = Vec::new();
     let mut work_seen = pipeline.work_generation();
+    let mut rearm = crash::Rearm::default();
     loop {
         wake_on_new_work(&shared, &pipeline, &mut work_seen);
+        crash::rearm_if_survived(&shared, &mut rearm);
         forward_drops(&shared, &mut pipeline);
         let cmd = match rx.recv_timeout(IDLE_TICK) {
             Ok(cmd) => cmd,

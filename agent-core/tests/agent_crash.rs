@@ -2,15 +2,25 @@
 
 mod agent_support;
 
-use std::process::Command;
+use std::io::Write;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use agent_core::Agent;
-use agent_core::crash::{RUNNING_FILE, THREAD_NAME, UNCLEAN_SHUTDOWN};
+use agent_core::clock::{Clock, SystemClock};
+use agent_core::crash::{
+    CRASHED_FILE, REARM_AFTER, RUNNING_FILE, THREAD_NAME, UNCLEAN_SHUTDOWN, catch_contained,
+};
 use agent_support::{PATIENCE, events, pull_all};
 
 const CHILD_DIR_VAR: &str = "AGENT_CRASH_TEST_DIR";
 const PREVIOUS_HOOK_MARKER: &str = "previous-hook-called";
 const GONE_DIR: &str = "gone-agent";
+const SECOND_DIR: &str = "second-agent";
 
 /// The child process of `panic_hook_crash_is_sent_at_next_start` (ignored when run directly).
 #[test]
@@ -182,4 +192,223 @@ fn a_run_that_ended_without_shutdown_is_reported() {
 
 fn events_of(agent: &Agent) -> Vec<agent_core::wire::Event> {
     events(&pull_all(agent))
+}
+
+/// Runs the ignored test `name` of this binary as a child process on `dir`.
+fn run_child(name: &str, dir: &Path) -> Output {
+    Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--exact", name, "--nocapture", "--ignored"])
+        .env(CHILD_DIR_VAR, dir)
+        .output()
+        .expect("child runs")
+}
+
+/// A hook standing for the app's own (installed before the agent's): appends each panic's
+/// message to the marker file.
+fn install_previous_hook(dir: &Path) {
+    let marker = dir.join(PREVIOUS_HOOK_MARKER);
+    std::panic::set_hook(Box::new(move |info| {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&marker)
+            .expect("marker");
+        writeln!(file, "{info}").expect("write marker");
+    }));
+}
+
+fn previous_hook_saw(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join(PREVIOUS_HOOK_MARKER)).unwrap_or_default()
+}
+
+fn restarted_events(dir: &Path) -> Vec<agent_core::wire::Event> {
+    let agent = Agent::builder("sdk-test")
+        .data_dir(dir)
+        .build()
+        .expect("agent");
+    let events = events_of(&agent);
+    agent.shutdown(PATIENCE).expect("shutdown");
+    events
+}
+
+fn of_type<'e>(events: &'e [agent_core::wire::Event], t: &str) -> Vec<&'e agent_core::wire::Event> {
+    events.iter().filter(|e| e.event_type == t).collect()
+}
+
+/// Panics when dropped: a second panic while a first one unwinds through it.
+struct Bomb;
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        panic!("drop bomb");
+    }
+}
+
+/// The child of `a_contained_panic_that_aborts_the_process_is_recorded`.
+#[test]
+#[ignore = "run as a child process"]
+fn contained_double_panic_child() {
+    let Some(dir) = std::env::var_os(CHILD_DIR_VAR) else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    install_previous_hook(&dir);
+    let agent = Agent::builder("sdk-test")
+        .data_dir(&dir)
+        .build()
+        .expect("agent");
+    agent.identify("ffi-user");
+    agent.install_panic_hook();
+    // A second agent's hook chained after the first: each panic is still judged once.
+    let second = Agent::builder("sdk-test")
+        .data_dir(dir.join(SECOND_DIR))
+        .build()
+        .expect("agent");
+    second.identify("ffi-user");
+    second.install_panic_hook();
+    // What a binding's guard turns into a host exception: no crash.
+    assert!(catch_contained(|| panic!("contained and caught")).is_err());
+    // Its unwinding panics again: the process aborts inside the guard.
+    let _ = catch_contained(|| {
+        let _bomb = Bomb;
+        panic!("first contained");
+    });
+    std::fs::write(dir.join("survived"), b"the process should have aborted").expect("write");
+}
+
+#[test]
+fn a_contained_panic_that_aborts_the_process_is_recorded() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let child = run_child("contained_double_panic_child", dir.path());
+    let stderr = String::from_utf8_lossy(&child.stderr);
+    assert_eq!(child.status.signal(), Some(6), "aborted: {stderr}");
+    assert!(!dir.path().join("survived").exists());
+    assert!(
+        previous_hook_saw(dir.path()).contains("drop bomb"),
+        "chained"
+    );
+
+    for data_dir in [dir.path().to_owned(), dir.path().join(SECOND_DIR)] {
+        one_abort_recorded(&data_dir);
+    }
+}
+
+fn one_abort_recorded(data_dir: &Path) {
+    let events = restarted_events(data_dir);
+    let crashes = of_type(&events, "crash");
+    assert_eq!(crashes.len(), 1, "{data_dir:?}: {events:?}");
+    let crash = crashes[0];
+    assert_eq!(crash.key, "ffi-user");
+    let message = crash.properties["exception.message"]
+        .as_str()
+        .expect("message");
+    assert!(message.starts_with("drop bomb at "), "{message}");
+    assert!(message.contains("first contained"), "{message}");
+    let stack = crash.properties["exception.stacktrace"]
+        .as_str()
+        .expect("stack");
+    assert!(stack.contains("Bomb"), "{stack}");
+    assert!(
+        of_type(&events, UNCLEAN_SHUTDOWN).is_empty(),
+        "the recorded crash explains the end: {events:?}"
+    );
+}
+
+/// The child of `a_kill_after_a_survived_panic_is_an_unclean_shutdown`.
+#[test]
+#[ignore = "run as a child process"]
+fn survived_panic_then_killed_child() {
+    let Some(dir) = std::env::var_os(CHILD_DIR_VAR) else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    let agent = Agent::builder("sdk-test")
+        .data_dir(&dir)
+        .build()
+        .expect("agent");
+    agent.install_panic_hook();
+    // An app guard (not the agent's) catches the panic: recorded, and the run goes on.
+    assert!(std::panic::catch_unwind(|| panic!("survived panic")).is_err());
+    // The worker re-arms the dirty flag once the process outlived the panic.
+    let deadline = Instant::now() + REARM_AFTER + PATIENCE;
+    while dir.join(CRASHED_FILE).exists() {
+        assert!(Instant::now() < deadline, "never re-armed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::process::abort();
+}
+
+#[test]
+fn a_kill_after_a_survived_panic_is_an_unclean_shutdown() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let child = run_child("survived_panic_then_killed_child", dir.path());
+    let stderr = String::from_utf8_lossy(&child.stderr);
+    assert_eq!(child.status.signal(), Some(6), "aborted: {stderr}");
+
+    let events = restarted_events(dir.path());
+    let crashes = of_type(&events, "crash");
+    assert_eq!(crashes.len(), 1, "{events:?}");
+    let message = crashes[0].properties["exception.message"]
+        .as_str()
+        .expect("message");
+    assert!(message.starts_with("survived panic"), "{message}");
+    assert_eq!(
+        of_type(&events, UNCLEAN_SHUTDOWN).len(),
+        1,
+        "the later kill is reported: {events:?}"
+    );
+}
+
+/// Set by `panic_while_recording_child` right before it panics.
+static CLOCK_BROKEN: AtomicBool = AtomicBool::new(false);
+
+/// A clock that panics once broken, except on the agent's worker thread: the crash recorder's
+/// call to it panics.
+#[derive(Debug)]
+struct BreakingClock;
+
+impl Clock for BreakingClock {
+    fn now_ms(&self) -> i64 {
+        let worker = std::thread::current().name() == Some("rum-agent-worker");
+        if CLOCK_BROKEN.load(Ordering::SeqCst) && !worker {
+            panic!("clock broke");
+        }
+        SystemClock.now_ms()
+    }
+}
+
+/// The child of `a_panic_while_recording_still_calls_the_previous_hook`.
+#[test]
+#[ignore = "run as a child process"]
+fn panic_while_recording_child() {
+    let Some(dir) = std::env::var_os(CHILD_DIR_VAR) else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    install_previous_hook(&dir);
+    let agent = Agent::builder("sdk-test")
+        .data_dir(&dir)
+        .clock(Arc::new(BreakingClock))
+        .build()
+        .expect("agent");
+    agent.install_panic_hook();
+    CLOCK_BROKEN.store(true, Ordering::SeqCst);
+    panic!("boom while the clock is broken");
+}
+
+#[test]
+fn a_panic_while_recording_still_calls_the_previous_hook() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let child = run_child("panic_while_recording_child", dir.path());
+    let stderr = String::from_utf8_lossy(&child.stderr);
+    assert_eq!(
+        child.status.signal(),
+        None,
+        "a panic inside the hook aborted the process: {stderr}"
+    );
+    assert!(!child.status.success(), "the child test panicked: {stderr}");
+    assert!(
+        previous_hook_saw(dir.path()).contains("boom while the clock is broken"),
+        "the previous hook saw the app's panic: {stderr}"
+    );
 }

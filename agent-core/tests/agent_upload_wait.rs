@@ -4,9 +4,11 @@
 
 mod agent_support;
 
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use agent_core::Agent;
+use agent_core::clock::{Clock, SystemClock};
 use agent_core::upload::UploadTask;
 use agent_support::{PATIENCE, decode};
 use serde_json::Map;
@@ -123,4 +125,92 @@ fn waiting_forever_is_a_valid_timeout() {
         "woken by the sealed batch"
     );
     agent.seal(Duration::MAX).expect("seal with no deadline");
+}
+
+/// A clock that holds the worker thread (the only caller named `rum-agent-worker`) while its gate
+/// is closed: a worker that is stuck, e.g. on a slow disk.
+#[derive(Debug, Default)]
+struct GateClock {
+    /// (gate closed, the worker is held)
+    state: Mutex<(bool, bool)>,
+    cond: Condvar,
+}
+
+impl GateClock {
+    fn close(&self) {
+        self.state.lock().expect("gate").0 = true;
+    }
+
+    fn wait_until_worker_held(&self) {
+        let state = self.state.lock().expect("gate");
+        let (state, timeout) = self
+            .cond
+            .wait_timeout_while(state, PATIENCE, |s| !s.1)
+            .expect("gate");
+        assert!(
+            state.1 && !timeout.timed_out(),
+            "the worker never asked the time"
+        );
+    }
+
+    fn open(&self) {
+        self.state.lock().expect("gate").0 = false;
+        self.cond.notify_all();
+    }
+}
+
+impl Clock for GateClock {
+    fn now_ms(&self) -> i64 {
+        if std::thread::current().name() == Some("rum-agent-worker") {
+            let mut state = self.state.lock().expect("gate");
+            while state.0 {
+                state.1 = true;
+                self.cond.notify_all();
+                state = self.cond.wait(state).expect("gate");
+            }
+            state.1 = false;
+        }
+        SystemClock.now_ms()
+    }
+}
+
+#[test]
+fn a_pull_loop_ends_after_a_shutdown_whose_stop_command_timed_out() {
+    let clock = Arc::new(GateClock::default());
+    let agent = Agent::builder("sdk-key")
+        .clock(clock.clone())
+        .queue_capacity(4)
+        .flush_interval(Duration::from_secs(3600))
+        .build()
+        .expect("agent");
+    clock.close();
+    clock.wait_until_worker_held();
+    // The stuck worker's channel fills up: neither the flush nor the Shutdown command of the
+    // shutdown below finds room, so the worker never learns it should stop.
+    track(&agent, 10);
+    assert!(
+        agent.shutdown(Duration::from_millis(50)).is_err(),
+        "memory-only items were not delivered"
+    );
+    clock.open();
+
+    // A raw pull-API uploader, as the docs of `wait_for_upload_work` describe it.
+    let mut pulls = 0;
+    let ended = loop {
+        if pulls == 1_000 {
+            break false;
+        }
+        pulls += 1;
+        match agent.next_upload() {
+            UploadTask::Done => break true,
+            UploadTask::Upload(request) => {
+                agent.upload_result(request.id, agent_core::upload::UploadResult::NetworkError)
+            }
+            UploadTask::Wait { ms } => {
+                agent.wait_for_upload_work(Duration::from_millis(ms));
+            }
+        }
+    };
+    assert!(ended, "still pulling after {pulls} pulls: the loop spins");
+    assert_eq!(agent.next_upload(), UploadTask::Done, "and it stays done");
 }

@@ -197,6 +197,8 @@ impl AgentBuilder {
             sync_wake: Signal::default(),
             flags_ready: Latch::default(),
             hook_installed: AtomicBool::new(false),
+            run_id: uuid::Uuid::new_v4().to_string(),
+            survivable_crashes: AtomicU64::new(0),
             startup_error: Mutex::new(None),
         });
         let (tx, rx) = crossbeam_channel::bounded(queue_capacity);

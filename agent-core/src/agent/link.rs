@@ -74,10 +74,18 @@ impl Link {
         let seen = self.shared.upload_wake.generation();
         self.shared.upload_pulled.store(seen, Ordering::Release);
         let deadline = Instant::now() + COMMAND_SEND_TIMEOUT;
-        match self.request(Command::NextUpload, deadline) {
+        let task = match self.request(Command::NextUpload, deadline) {
             Ok(task) => task,
             Err(AgentError::Timeout) => UploadTask::Wait { ms: 100 },
             Err(_) => UploadTask::Done,
+        };
+        match task {
+            // Once stopping, nothing waited for will come: the worker spools or drops what is
+            // left at its Shutdown, and a Shutdown that timed out may never have reached it (the
+            // worker then lives on, answering `Wait` while `wait_for_upload_work` returns at
+            // once: a puller would spin). `Done` is the puller's one end signal.
+            UploadTask::Wait { .. } if self.shared.stopping() => UploadTask::Done,
+            task => task,
         }
     }
 

@@ -149,6 +149,7 @@ impl Agent {
     }
 
     /// The next upload the platform's HTTP stack should make (pull model; see [`crate::upload`]).
+    /// Once the agent is stopping it never answers `Wait`: `Done` tells the puller to end.
     pub fn next_upload(&self) -> UploadTask {
         self.inner.link.next_upload()
     }
@@ -161,6 +162,10 @@ impl Agent {
     /// Meant for one pulling thread: call it with the `Wait`'s duration right after the
     /// `next_upload` that answered `Wait`; a wake between the two is not lost. Either answer
     /// means "pull again". The same signal wakes the native uploader.
+    ///
+    /// Once the agent is stopping (shutdown or drop), this answers true at once and the next
+    /// [`Agent::next_upload`] answers an upload still handed out or [`UploadTask::Done`], never
+    /// `Wait`: `Done` is the end signal, even when the shutdown's stop command timed out.
     pub fn wait_for_upload_work(&self, timeout: Duration) -> bool {
         let shared = &self.inner.link.shared;
         if shared.stopping() {

@@ -51,6 +51,10 @@ pub(crate) struct Shared {
     pub(crate) flags_ready: Latch,
     /// The panic hook is installed (installing twice would record every crash twice).
     pub(crate) hook_installed: AtomicBool,
+    /// Names this run in the data dir's dirty-flag files (see `crash::dirty_flag`).
+    pub(crate) run_id: String,
+    /// Crash marks written for panics, which the process may survive (see `crash::dirty_flag`).
+    pub(crate) survivable_crashes: AtomicU64,
     /// Why the spool could not be opened, if it could not (the agent then runs memory-only).
     pub(crate) startup_error: Mutex<Option<String>>,
 }

@@ -1,0 +1,126 @@
+//! Crashes: a chained panic hook and the synchronous "record crash" entry point, both writing one
+//! `crash` event straight into the spool (the process may be dying: the worker cannot be relied
+//! on); the next start's pipeline uploads it. Also the dirty flag that detects runs which ended
+//! without a clean shutdown nor a crash record (kills, OOM, aborts).
+//!
+//! - [`hook`]: which panics the hook records (all outside a binding's FFI guard,
+//!   [`catch_contained`], and inside it only those that abort the process) and how it writes the
+//!   record before chaining the previous hook without ever panicking itself.
+//! - [`dirty_flag`]: the `running` / `crashed` files and the rule that reports a run's end once,
+//!   as its crash or as `app.unclean_shutdown`, while a survived panic does not hide a later kill.
+
+pub mod dirty_flag;
+pub mod hook;
+mod stack;
+
+pub use dirty_flag::{CRASHED_FILE, REARM_AFTER, RUNNING_FILE};
+pub use hook::{RECORD_WAIT, RECORDER_THREAD, catch_contained};
+
+pub(crate) use dirty_flag::{Rearm, mark_running, mark_stopped, rearm_if_survived};
+pub(crate) use stack::format_backtrace;
+
+use serde_json::Map;
+use uuid::Uuid;
+
+use crate::agent::{Agent, Shared};
+use crate::error::AgentError;
+use crate::spool;
+use crate::wire::{Batch, Event, event_types};
+use crate::worker::{Command, EventCmd};
+
+/// Sub-directory of the data dir holding the spool.
+pub const SPOOL_DIR: &str = "spool";
+/// Event type recorded at start when the previous run did not shut down cleanly nor crash.
+pub const UNCLEAN_SHUTDOWN: &str = "app.unclean_shutdown";
+/// Crash property naming the thread that crashed (OpenTelemetry's `thread.name`).
+pub const THREAD_NAME: &str = "thread.name";
+
+impl Agent {
+    /// Records a crash now, synchronously: written to the spool (sent at the next start) when the
+    /// agent has a data dir, else enqueued like any event. Bindings call this from their
+    /// uncaught-exception handlers: the crash is taken to end the run (no
+    /// `app.unclean_shutdown` is reported for it, see [`dirty_flag`]).
+    pub fn record_crash(
+        &self,
+        crash_type: &str,
+        message: &str,
+        stack: Option<String>,
+    ) -> Result<(), AgentError> {
+        self.record_crash_on_thread(crash_type, message, stack, None)
+    }
+
+    /// [`Agent::record_crash`] naming the thread that crashed (sent as [`THREAD_NAME`]).
+    pub fn record_crash_on_thread(
+        &self,
+        crash_type: &str,
+        message: &str,
+        stack: Option<String>,
+        thread_name: Option<&str>,
+    ) -> Result<(), AgentError> {
+        let shared = self.shared();
+        let mut properties = exception_properties(crash_type, message, stack);
+        if let Some(name) = thread_name {
+            properties.insert(THREAD_NAME.into(), name.into());
+        }
+        let cmd = EventCmd {
+            key: String::clone(&shared.current_key()),
+            event_type: event_types::CRASH.to_owned(),
+            value: None,
+            ts: shared.clock.now_ms(),
+            properties,
+            globals: shared.globals.load_full(),
+        };
+        if shared.data_dir.is_some() {
+            write_crash(shared, crate::worker::event(shared, cmd), false)
+        } else {
+            self.enqueue(Command::Event(cmd));
+            Ok(())
+        }
+    }
+}
+
+fn exception_properties(
+    exception_type: &str,
+    message: &str,
+    stack: Option<String>,
+) -> Map<String, serde_json::Value> {
+    let mut properties = Map::new();
+    properties.insert(event_types::EXCEPTION_TYPE.into(), exception_type.into());
+    properties.insert(event_types::EXCEPTION_MESSAGE.into(), message.into());
+    if let Some(stack) = stack {
+        properties.insert(event_types::EXCEPTION_STACKTRACE.into(), stack.into());
+    }
+    properties
+}
+
+/// Writes a one-event batch into the spool, then marks the run as crashed (`survivable`: the
+/// process may live on, see [`dirty_flag`]).
+fn write_crash(shared: &Shared, event: Event, survivable: bool) -> Result<(), AgentError> {
+    let Some(data_dir) = shared.data_dir.as_deref() else {
+        return Ok(());
+    };
+    let batch = Batch {
+        batch_id: Uuid::new_v4(),
+        sdk: shared.sdk.clone(),
+        impressions: Vec::new(),
+        events: vec![event],
+        dropped: Vec::new(),
+    };
+    let dir = data_dir.join(SPOOL_DIR);
+    std::fs::create_dir_all(&dir).map_err(|source| AgentError::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    // The pipeline's start-up scan deletes temp files it finds, which may be ours if it runs at
+    // this very moment (a crash right after `build`): the rename then fails with NotFound.
+    let mut attempt = 0;
+    loop {
+        match spool::write_batch_file(&dir, &batch) {
+            Ok(_) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt < 3 => attempt += 1,
+            Err(source) => return Err(AgentError::Io { path: dir, source }),
+        }
+    }
+    dirty_flag::mark_crashed(shared, survivable);
+    Ok(())
+}
