@@ -80,21 +80,25 @@ pub(crate) struct WorkerConfig {
 
 /// The worker's body: open, then serve commands until shutdown or until every handle is gone.
 pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Command>, config: WorkerConfig) {
+    // First, so a crash soon after setup finds this run marked as running.
+    let start_events = crash::mark_running(&shared);
     if config.load_flag_cache {
         sync::load_cache(&shared);
     }
     let Some(mut pipeline) = open_pipeline(&shared, config.pipeline) else {
         return;
     };
-    if let Some(unclean) = crash::mark_running(&shared) {
-        pipeline.push_event(unclean);
+    for event in start_events {
+        pipeline.push_event(event);
     }
     let mut flush_waiters: Vec<Sender<()>> = Vec::new();
     let mut work_seen = pipeline.work_generation();
     let mut rearm = crash::Rearm::default();
+    let mut identity = crash::IdentityMark::default();
     loop {
         wake_on_new_work(&shared, &pipeline, &mut work_seen);
         crash::rearm_if_survived(&shared, &mut rearm);
+        crash::note_identity(&shared, &mut identity);
         forward_drops(&shared, &mut pipeline);
         let cmd = match rx.recv_timeout(IDLE_TICK) {
             Ok(cmd) => cmd,

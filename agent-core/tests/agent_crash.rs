@@ -412,3 +412,121 @@ fn a_panic_while_recording_still_calls_the_previous_hook() {
         "the previous hook saw the app's panic: {stderr}"
     );
 }
+
+/// The child of the signal-marker tests: a platform's signal handler (here: the child itself)
+/// writes the signal number into this run's marker, then the process dies of SIGABRT. With
+/// `RECORD_EXCEPTION_FIRST` set, an uncaught exception was recorded before (the default
+/// exception handler aborts after it).
+#[test]
+#[ignore = "run as a child process"]
+fn signal_marker_child() {
+    let Some(dir) = std::env::var_os(CHILD_DIR_VAR) else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    let agent = Agent::builder("sdk-test")
+        .data_dir(&dir)
+        .build()
+        .expect("agent");
+    agent.identify("signal-user");
+    // The worker keeps the identity in the dirty flag (checked each turn): a crash this early in
+    // a run would otherwise be the anonymous user's.
+    let deadline = Instant::now() + PATIENCE;
+    while !std::fs::read_to_string(dir.join(RUNNING_FILE)).is_ok_and(|r| r.ends_with("signal-user"))
+    {
+        assert!(Instant::now() < deadline, "identity never noted");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if std::env::var_os("RECORD_EXCEPTION_FIRST").is_some() {
+        agent
+            .record_crash("NSInvalidArgumentException", "unrecognized selector", None)
+            .expect("record");
+    }
+    let path = agent.signal_marker_path().expect("a data dir has a marker");
+    // As the platform does: opened at setup, written by the handler with write(2) only.
+    let mut marker = std::fs::File::create(&path).expect("open marker");
+    marker.write_all(&6i32.to_ne_bytes()).expect("write");
+    std::process::abort();
+}
+
+fn run_signal_child(dir: &Path, exception_first: bool) -> Vec<agent_core::wire::Event> {
+    let mut child = Command::new(std::env::current_exe().expect("test binary"));
+    child
+        .args(["--exact", "signal_marker_child", "--nocapture", "--ignored"])
+        .env(CHILD_DIR_VAR, dir);
+    if exception_first {
+        child.env("RECORD_EXCEPTION_FIRST", "1");
+    }
+    let out = child.output().expect("child runs");
+    assert_eq!(
+        out.status.signal(),
+        Some(6),
+        "aborted: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    restarted_events(dir)
+}
+
+#[test]
+fn a_fatal_signal_marker_is_reported_as_the_previous_runs_crash() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let events = run_signal_child(dir.path(), false);
+    let crashes = of_type(&events, "crash");
+    assert_eq!(crashes.len(), 1, "{events:?}");
+    assert_eq!(crashes[0].key, "signal-user");
+    assert_eq!(crashes[0].properties["exception.type"], "signal");
+    assert_eq!(
+        crashes[0].properties["exception.message"],
+        "signal 6 (SIGABRT)"
+    );
+    assert!(
+        of_type(&events, UNCLEAN_SHUTDOWN).is_empty(),
+        "the signal explains the end: {events:?}"
+    );
+    let markers = std::fs::read_dir(dir.path())
+        .expect("list")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("crash-marker-"))
+        .count();
+    assert_eq!(markers, 0, "the old run's marker is read once");
+}
+
+#[test]
+fn an_exception_whose_handler_aborts_is_reported_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let events = run_signal_child(dir.path(), true);
+    let crashes = of_type(&events, "crash");
+    assert_eq!(crashes.len(), 1, "{events:?}");
+    assert_eq!(
+        crashes[0].properties["exception.type"],
+        "NSInvalidArgumentException"
+    );
+    assert!(of_type(&events, UNCLEAN_SHUTDOWN).is_empty(), "{events:?}");
+}
+
+#[test]
+fn an_unclean_end_is_reported_for_the_user_of_that_run() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join(RUNNING_FILE), b"run-x\nuser-9").expect("flag of a killed run");
+    let agent = Agent::builder("sdk-test")
+        .data_dir(dir.path())
+        .build()
+        .expect("agent");
+    agent.identify("today-user");
+    let events = events_of(&agent);
+    let unclean = of_type(&events, UNCLEAN_SHUTDOWN);
+    assert_eq!(unclean.len(), 1, "{events:?}");
+    assert_eq!(unclean[0].key, "user-9");
+    // This run's flag names this run and, once the worker noticed, today's user.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let flag = std::fs::read_to_string(dir.path().join(RUNNING_FILE)).expect("flag");
+        if flag.ends_with("\ntoday-user") {
+            assert!(!flag.starts_with("run-x"), "{flag}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "identity never noted: {flag}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    agent.shutdown(PATIENCE).expect("shutdown");
+}

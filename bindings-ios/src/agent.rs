@@ -215,6 +215,17 @@ impl RumAgent {
         })
     }
 
+    /// The file this run's fatal-signal handler writes the signal number into (4 bytes, native
+    /// `Int32`, with `write(2)` only); the next start reports it as this run's crash. `None`
+    /// without a data dir. Open it once at setup (see `CrashCapture` in the Swift package).
+    pub fn signal_marker_path(&self) -> Option<String> {
+        guard::or_default(None, || {
+            self.agent
+                .signal_marker_path()
+                .map(|p| p.to_string_lossy().into_owned())
+        })
+    }
+
     /// Seals what is pending and waits until it is delivered; `Timeout` after `timeout_ms`.
     pub fn flush(&self, timeout_ms: u64) -> Result<(), RumError> {
         // The core seals, then wakes the pump (or the Rust uploader) waiting for upload work.

@@ -127,7 +127,7 @@ fn python_bindings_against_a_real_collector() {
         .next()
         .and_then(|n| n.parse().ok())
         .expect("a count");
-    assert_eq!(passed, 9, "every python test ran: {summary}");
+    assert_eq!(passed, 10, "every python test ran: {summary}");
 
     // What Python tracked is in the collector's store, with its properties and stack.
     let db = fixture.db().expect("collector db");
@@ -184,6 +184,20 @@ fn python_bindings_against_a_real_collector() {
         crashes[0].1["exception.stacktrace"]
             .as_str()
             .is_some_and(|s| s.contains("objc_exception_throw"))
+    );
+    let signals = props("py-signal-user", "crash");
+    assert_eq!(
+        signals.len(),
+        1,
+        "the signal crash of the killed run: {signals:?}"
+    );
+    assert_eq!(signals[0].1["exception.type"], "signal");
+    assert_eq!(signals[0].1["exception.message"], "signal 11 (SIGSEGV)");
+    assert!(
+        props("py-next-run-user", "crash").is_empty()
+            && props("py-next-run-user", "app.unclean_shutdown").is_empty()
+            && props("py-signal-user", "app.unclean_shutdown").is_empty(),
+        "the killed run's end is reported once, as its signal, for its own user"
     );
     let impressions = fixture
         .count("impressions", &format!("flag = '{sync_flag}'"))

@@ -2,7 +2,9 @@
 //! (kills, OOM, aborts without a hook), reported at the next start as `app.unclean_shutdown`.
 //!
 //! Two small files in the data dir, each holding a run id (a fresh UUID per built agent):
-//! - [`RUNNING_FILE`] names the current run from its start until a clean shutdown removes it;
+//! - [`RUNNING_FILE`] names the current run from its start until a clean shutdown removes it
+//!   (followed by a new line and the run's current identity, kept up to date by the worker, so
+//!   the event reporting the run's end goes to the user it happened to);
 //! - [`CRASHED_FILE`] names the run whose crash record was written last.
 //!
 //! The rule at start: the previous run ended uncleanly iff `running` is there and `crashed` does
@@ -23,16 +25,17 @@
 //! marked the start from hiding (or being taken for) the previous run's end.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use serde_json::Map;
 
 use crate::agent::Shared;
-use crate::wire::Event;
+use crate::wire::{Event, event_types};
 use crate::worker::EventCmd;
 
-use super::UNCLEAN_SHUTDOWN;
+use super::{UNCLEAN_SHUTDOWN, signal_marker};
 
 /// Name of the dirty-flag file in the data dir: names the run while an agent runs.
 pub const RUNNING_FILE: &str = "running";
@@ -59,34 +62,111 @@ fn crashed_file(data_dir: &Path) -> PathBuf {
     data_dir.join(CRASHED_FILE)
 }
 
-/// Marks the start of this run; returns an `app.unclean_shutdown` event when the previous run
-/// ended without a clean shutdown and without a crash record.
-pub(crate) fn mark_running(shared: &Shared) -> Option<Event> {
-    let data_dir = shared.data_dir.as_deref()?;
-    let previous = std::fs::read_to_string(running_file(data_dir)).ok();
+/// Marks the start of this run; returns the events that explain how earlier runs ended: a
+/// `crash` for each run whose signal marker names the fatal signal that ended it (see
+/// [`signal_marker`]), and `app.unclean_shutdown` when the previous run ended without a clean
+/// shutdown, a crash record or such a signal.
+pub(crate) fn mark_running(shared: &Shared) -> Vec<Event> {
+    let Some(data_dir) = shared.data_dir.as_deref() else {
+        return Vec::new();
+    };
+    let content = std::fs::read_to_string(running_file(data_dir)).ok();
+    let previous = content.as_deref().map(parse_running);
     let crashed = std::fs::read_to_string(crashed_file(data_dir)).ok();
-    let unclean = match &previous {
+    // Markers do not depend on `running`: a run that died right after setup, before its worker
+    // wrote `running`, is still known by its marker.
+    let signals = signal_marker::take_stale(data_dir, &shared.run_id, crashed.as_deref());
+    let unclean = match previous {
         None => false,
-        Some(run) => run.is_empty() || crashed.as_deref() != Some(run.as_str()),
+        Some((run, _)) => {
+            (run.is_empty() || crashed.as_deref() != Some(run))
+                && !signals.iter().any(|(signalled, _)| signalled == run)
+        }
     };
     if crashed.is_some_and(|run| run != shared.run_id) {
         let _ = std::fs::remove_file(crashed_file(data_dir));
     }
     let _ = std::fs::create_dir_all(data_dir);
-    let _ = std::fs::write(running_file(data_dir), &shared.run_id);
-    unclean.then(|| {
+    let current = shared.current_key();
+    let _ = std::fs::write(
+        running_file(data_dir),
+        running_content(&shared.run_id, &current),
+    );
+    // The end of the previous run is the user's who was using it then, not today's (a crash
+    // must count against the flag treatments that user saw).
+    let previous_key = previous.and_then(|(_, key)| key).filter(|k| !k.is_empty());
+    let event = |event_type: &str, key: Option<&str>, properties| {
         crate::worker::event(
             shared,
             EventCmd {
-                key: String::clone(&shared.current_key()),
-                event_type: UNCLEAN_SHUTDOWN.to_owned(),
+                key: key.map_or_else(|| String::clone(&current), str::to_owned),
+                event_type: event_type.to_owned(),
                 value: None,
                 ts: shared.clock.now_ms(),
-                properties: Map::new(),
+                properties,
                 globals: shared.globals.load_full(),
             },
         )
-    })
+    };
+    let mut events: Vec<Event> = signals
+        .into_iter()
+        .map(|(run, properties)| {
+            let key = previous
+                .filter(|(previous_run, _)| *previous_run == run)
+                .and(previous_key);
+            event(event_types::CRASH, key, properties)
+        })
+        .collect();
+    if unclean {
+        events.push(event(UNCLEAN_SHUTDOWN, previous_key, Map::new()));
+    }
+    events
+}
+
+/// What `running` holds: the run id, then a new line and the run's current identity.
+fn running_content(run_id: &str, key: &str) -> String {
+    format!("{run_id}\n{key}")
+}
+
+/// The run id and identity in `running` (files of older versions hold the run id, or a pid, only).
+fn parse_running(content: &str) -> (&str, Option<&str>) {
+    match content.split_once('\n') {
+        Some((run, key)) => (run, Some(key)),
+        None => (content, None),
+    }
+}
+
+/// The identity last written into `running` (see [`note_identity`]).
+#[derive(Debug, Default)]
+pub(crate) struct IdentityMark {
+    written: Option<Arc<String>>,
+}
+
+/// Called by the worker on every turn: keeps the identity in `running` current, so that the next
+/// start attributes an unexplained end (or a fatal signal) of this run to the right user.
+pub(crate) fn note_identity(shared: &Shared, mark: &mut IdentityMark) {
+    let Some(data_dir) = shared.data_dir.as_deref() else {
+        return;
+    };
+    let key = shared.current_key();
+    if mark
+        .written
+        .as_ref()
+        .is_some_and(|k| Arc::ptr_eq(k, &key) || **k == *key)
+    {
+        return;
+    }
+    // Only while this run is the one marked running (a clean stop removed the file).
+    let path = running_file(data_dir);
+    let ours = std::fs::read_to_string(&path)
+        .is_ok_and(|content| parse_running(&content).0 == shared.run_id);
+    if ours {
+        let temp = data_dir.join(format!("{RUNNING_FILE}.tmp"));
+        if std::fs::write(&temp, running_content(&shared.run_id, &key)).is_ok() {
+            let _ = std::fs::rename(&temp, &path);
+        }
+    }
+    mark.written = Some(key);
 }
 
 /// Clears the dirty flag at a clean shutdown.

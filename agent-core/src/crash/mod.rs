@@ -8,15 +8,21 @@
 //!   record before chaining the previous hook without ever panicking itself.
 //! - [`dirty_flag`]: the `running` / `crashed` files and the rule that reports a run's end once,
 //!   as its crash or as `app.unclean_shutdown`, while a survived panic does not hide a later kill.
+//! - [`signal_marker`]: the file a platform's fatal-signal handler writes the signal number into,
+//!   turned into the run's `crash` event at the next start.
 
 pub mod dirty_flag;
 pub mod hook;
+pub mod signal_marker;
 mod stack;
 
 pub use dirty_flag::{CRASHED_FILE, REARM_AFTER, RUNNING_FILE};
 pub use hook::{RECORD_WAIT, RECORDER_THREAD, catch_contained};
+pub use signal_marker::{SIGNAL_CRASH_TYPE, SIGNAL_MARKER_PREFIX};
 
-pub(crate) use dirty_flag::{Rearm, mark_running, mark_stopped, rearm_if_survived};
+pub(crate) use dirty_flag::{
+    IdentityMark, Rearm, mark_running, mark_stopped, note_identity, rearm_if_survived,
+};
 pub(crate) use stack::format_backtrace;
 
 use serde_json::Map;

@@ -8,6 +8,8 @@ collector stored what these tests tracked. Ends with the line `N passed, N faile
 
 import json
 import os
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -234,6 +236,41 @@ class Crash(unittest.TestCase):
             self.assertIn(202, uploader.statuses)
             second.shutdown(2_000)
 
+
+    def test_a_fatal_signal_is_delivered_as_the_crash_of_that_run(self):
+        with tempfile.TemporaryDirectory() as data_dir:
+            # First run in a child process that dies of SIGKILL after its "signal handler" wrote
+            # the signal number into the marker, as the Swift handler does with write(2).
+            child = subprocess.run([sys.executable, "-c", SIGNAL_CHILD, data_dir],
+                                   env=os.environ, capture_output=True, text=True, timeout=60)
+            self.assertEqual(child.returncode, -signal.SIGKILL, child.stderr)
+            uploader = UrllibUploader()
+            second = RumAgent(config(data_dir=data_dir), uploader)
+            second.identify("py-next-run-user")
+            second.flush(WAIT_MS)
+            self.assertIn(202, uploader.statuses)
+            second.shutdown(2_000)
+            markers = [n for n in os.listdir(data_dir) if n.startswith("crash-marker-")]
+            self.assertEqual(markers, [], "the dead run's marker is read once")
+
+
+# The child of the signal test: sets up, identifies, waits until the worker noted the identity
+# in the run's dirty flag, writes SIGSEGV's number into the marker and is killed.
+SIGNAL_CHILD = """
+import os, signal, struct, sys, time
+from rum_agent import RumAgent, RumConfig
+agent = RumAgent(RumConfig(sdk_key=os.environ["RUM_SDK_KEY"], collector_url="http://127.0.0.1:9",
+                           data_dir=sys.argv[1], sync_flags=False), None)
+agent.identify("py-signal-user")
+running = os.path.join(sys.argv[1], "running")
+for _ in range(500):
+    if os.path.exists(running) and open(running).read().endswith("py-signal-user"):
+        break
+    time.sleep(0.02)
+fd = os.open(agent.signal_marker_path(), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+os.write(fd, struct.pack("=i", signal.SIGSEGV))
+os.kill(os.getpid(), signal.SIGKILL)
+"""
 
 
 if __name__ == "__main__":

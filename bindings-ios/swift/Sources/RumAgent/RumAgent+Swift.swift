@@ -54,7 +54,7 @@ public extension RumAgent {
         let agent = try RumAgent(config: config, uploader: uploader)
         SharedAgent.instance.current = agent
         if captureCrashes {
-            CrashCapture.install(agent: agent, dataDirectory: dataDirectory)
+            CrashCapture.install(agent: agent)
         }
         return agent
     }
@@ -148,18 +148,19 @@ public final class URLSessionUploader: Uploader, @unchecked Sendable {
 /// - Fatal signals (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT): a signal handler may only
 ///   call async-signal-safe functions, so it does NOT call into the agent (no allocation, no
 ///   locks). It writes the signal number with `write(2)` to a file descriptor opened at setup
-///   (the "crash marker"), restores the default action and re-raises. At the next start the
-///   marker is turned into a `crash` event (`recordCrash("signal", "SIGSEGV", nil)`) and removed.
-///   The core's own dirty-flag file additionally reports any other unclean end
+///   (this run's "crash marker", `signalMarkerPath()`), restores the default action and
+///   re-raises. At the next start the core turns the marker into that run's `crash` event
+///   (`exception.type` "signal", message e.g. "signal 11 (SIGSEGV)", for the user of that run)
+///   and removes it; an exception already recorded above whose default handler then aborts is
+///   reported once. The core's dirty flag reports any other unclean end
 ///   (`app.unclean_shutdown`: watchdog kills, OOM).
 enum CrashCapture {
     nonisolated(unsafe) static var agent: RumAgent?
     nonisolated(unsafe) static var previousHandler: (@convention(c) (NSException) -> Void)?
     nonisolated(unsafe) static var markerFD: Int32 = -1
     static let signals: [Int32] = [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT]
-    static let markerName = "crash-marker"
 
-    static func install(agent: RumAgent, dataDirectory: URL?) {
+    static func install(agent: RumAgent) {
         CrashCapture.agent = agent
         previousHandler = NSGetUncaughtExceptionHandler()
         NSSetUncaughtExceptionHandler { exception in
@@ -170,10 +171,8 @@ enum CrashCapture {
                 threadName: Thread.isMainThread ? "main" : Thread.current.name)
             CrashCapture.previousHandler?(exception)
         }
-        guard let dir = dataDirectory else { return }
-        let marker = dir.appendingPathComponent(markerName)
-        reportPreviousSignal(marker: marker, agent: agent)
-        markerFD = open(marker.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        guard let marker = agent.signalMarkerPath() else { return }
+        markerFD = open(marker, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         guard markerFD >= 0 else { return }
         for sig in signals {
             signal(sig) { sig in
@@ -184,16 +183,5 @@ enum CrashCapture {
                 raise(sig)
             }
         }
-    }
-
-    /// Turns the marker a fatal signal left behind into a crash event, then clears it.
-    private static func reportPreviousSignal(marker: URL, agent: RumAgent) {
-        guard let data = try? Data(contentsOf: marker), data.count >= 4 else { return }
-        let sig = data.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
-        let name = strsignal(sig).map { String(cString: $0) } ?? "unknown"
-        // The signal handler may only write(2): the thread is not known here.
-        try? agent.recordCrash(crashType: "signal", message: "signal \(sig) (\(name))",
-                               stacktrace: nil, threadName: nil)
-        try? FileManager.default.removeItem(at: marker)
     }
 }

@@ -684,6 +684,13 @@ public protocol RumAgentProtocol: AnyObject, Sendable {
     func shutdown(timeoutMs: UInt64) throws 
     
     /**
+     * The file this run's fatal-signal handler writes the signal number into (4 bytes, native
+     * `Int32`, with `write(2)` only); the next start reports it as this run's crash. `None`
+     * without a data dir. Open it once at setup (see `CrashCapture` in the Swift package).
+     */
+    func signalMarkerPath()  -> String?
+    
+    /**
      * The pipeline's counters (queued, spooled, delivered, dropped by reason).
      */
     func stats() throws  -> AgentCounters
@@ -919,6 +926,20 @@ open func shutdown(timeoutMs: UInt64)throws   {try rustCallWithError(FfiConverte
         FfiConverterUInt64.lower(timeoutMs),uniffiCallStatus
     )
 }
+}
+    
+    /**
+     * The file this run's fatal-signal handler writes the signal number into (4 bytes, native
+     * `Int32`, with `write(2)` only); the next start reports it as this run's crash. `None`
+     * without a data dir. Open it once at setup (see `CrashCapture` in the Swift package).
+     */
+open func signalMarkerPath() -> String?  {
+    return try!  FfiConverterOptionString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_rum_agent_fn_method_rumagent_signal_marker_path(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -2338,6 +2359,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_rum_agent_checksum_method_rumagent_shutdown() != 62299) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_rum_agent_checksum_method_rumagent_signal_marker_path() != 37573) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_rum_agent_checksum_method_rumagent_stats() != 12760) {
