@@ -10,12 +10,10 @@ use super::{
     SdkInfo, Segment, Treatment, Weight,
 };
 
+/// Hyphenated lower case, as its `Serialize` writes it (by its `Display`, already in the wasm).
 impl ToJson for Uuid {
     fn write_json(&self, out: &mut Vec<u8>) {
-        write_str(
-            out,
-            self.hyphenated().encode_lower(&mut Uuid::encode_buffer()),
-        );
+        write_str(out, &self.to_string());
     }
 }
 

@@ -1,8 +1,9 @@
 //! A small JSON text writer, for the browser: what `serde_json::to_vec` writes, byte for byte,
 //! without serde's `Serializer` machinery and the derived `Serialize` impls in the wasm.
 //!
-//! Same text as serde_json's compact writer: integers by `itoa`, floats by `zmij` (shortest
-//! round-trip digits, the crate serde_json itself uses), non-finite floats as `null`, strings
+//! Same text as serde_json's compact writer: integers in decimal (core's `Display`, the digits of
+//! serde_json's `itoa`), floats by `zmij` (shortest round-trip digits, the crate serde_json
+//! itself uses), non-finite floats as `null`, strings
 //! with `"`, `\` and control characters escaped (`\n`-style where JSON has one, else `\u00xx`),
 //! everything else (`/`, DEL, non-ASCII) as it is; object keys in the map's order. The wire
 //! types' field order and skipped fields are in `json_wire.rs`; the differential tests
@@ -103,15 +104,16 @@ impl ToJson for f64 {
     }
 }
 
+// Integers by core's `Display` (the same digits as serde_json's `itoa`): the wasm holds it anyway.
 impl ToJson for u64 {
     fn write_json(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(itoa::Buffer::new().format(*self).as_bytes());
+        out.extend_from_slice(self.to_string().as_bytes());
     }
 }
 
 impl ToJson for i64 {
     fn write_json(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(itoa::Buffer::new().format(*self).as_bytes());
+        out.extend_from_slice(self.to_string().as_bytes());
     }
 }
 
