@@ -22,7 +22,8 @@ use crate::pipeline::{MAX_WAIT_MS, Pipeline, PipelineConfig, PipelineError, Pipe
 use crate::spool::SpoolError;
 use crate::upload::{UploadResult, UploadTask};
 use crate::wire::{
-    FlagChanges, WireReadError, event_types, flag_changes_from_value, is_valid_event_type,
+    FlagChanges, JsonError, WireReadError, event_types, flag_changes_from_value,
+    is_valid_event_type, parse_json, to_json,
 };
 use crate::worker::{EventCmd, build_event, impression};
 
@@ -68,7 +69,7 @@ pub enum Consent {
 pub enum LocalError {
     /// Flag definitions (or a flag cache) are not valid JSON.
     #[error("flag definitions: {0}")]
-    FlagsJson(#[from] serde_json::Error),
+    FlagsJson(#[from] JsonError),
     /// Flag definitions (or a flag cache) are JSON but not of the wire format.
     #[error("flag definitions: {0}")]
     FlagsRead(#[from] WireReadError),
@@ -83,10 +84,11 @@ pub enum LocalError {
     Pipeline(#[from] PipelineError),
 }
 
-/// Parses [`FlagChanges`] JSON through a `Value` and the hand-written reader: no derived
-/// `Deserialize` (and none of serde's error formatting) in the browser's wasm.
+/// Parses [`FlagChanges`] JSON through a `Value` (the small parser, `wire::parse_json`) and the
+/// hand-written reader: neither serde_json's parser nor a derived `Deserialize` (and none of
+/// serde's error formatting) in the browser's wasm.
 fn read_flag_changes(json: &[u8]) -> Result<FlagChanges, LocalError> {
-    let value: Value = serde_json::from_slice(json)?;
+    let value = parse_json(json)?;
     Ok(flag_changes_from_value(&value)?)
 }
 
@@ -276,9 +278,15 @@ impl LocalAgent {
         Ok(self.flags.version())
     }
 
-    /// The current definitions as a cache to keep in the host's storage.
+    /// The current definitions as a cache to keep in the host's storage (the same JSON as
+    /// `sync::to_cache`, by the small writer: no serde serializer in the browser's wasm).
     pub fn flag_cache(&self) -> Result<Vec<u8>, LocalError> {
-        Ok(crate::sync::to_cache(&self.flags)?)
+        Ok(to_json(&FlagChanges {
+            version: self.flags.version(),
+            flags: self.flags.definitions(),
+            segments: self.flags.segments(),
+            full: true,
+        }))
     }
 
     /// Version of the current flag definitions (0 before any arrived).

@@ -52,8 +52,20 @@ pub const BODY_ENCODING: Option<&str> = if cfg!(feature = "gzip") {
 
 /// Serialises and encodes a batch: the upload body and the spool file content.
 pub fn encode_batch(batch: &Batch) -> std::io::Result<Vec<u8>> {
-    let json = serde_json::to_vec(batch).map_err(std::io::Error::other)?;
-    encode_body(&json)
+    encode_body(&batch_json(batch)?)
+}
+
+/// A batch's JSON text: serde_json's serializer natively.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn batch_json(batch: &Batch) -> std::io::Result<Vec<u8>> {
+    serde_json::to_vec(batch).map_err(std::io::Error::other)
+}
+
+/// A batch's JSON text: in the browser by the small writer (`wire::to_json`, the same bytes),
+/// which keeps serde's serializer and the derived `Serialize` impls out of the wasm.
+#[cfg(target_arch = "wasm32")]
+pub fn batch_json(batch: &Batch) -> std::io::Result<Vec<u8>> {
+    Ok(crate::wire::to_json(batch))
 }
 
 /// Encodes batch JSON as an upload body ([`BODY_ENCODING`]): gzip, or the JSON as it is.
@@ -85,12 +97,13 @@ fn parse_batch(json: &[u8]) -> Result<Batch, SpoolError> {
     serde_json::from_slice(json).map_err(|e| SpoolError::Corrupt(format!("json: {e}")))
 }
 
-/// In the browser, through a `Value` and the hand-written reader: no derived `Deserialize` (and
-/// none of serde's error formatting) in the wasm.
+/// In the browser, through a `Value` (the small parser) and the hand-written reader: neither
+/// serde_json's parser nor a derived `Deserialize` (and none of serde's error formatting) in the
+/// wasm.
 #[cfg(target_arch = "wasm32")]
 fn parse_batch(json: &[u8]) -> Result<Batch, SpoolError> {
-    let value: serde_json::Value =
-        serde_json::from_slice(json).map_err(|e| SpoolError::Corrupt(format!("json: {e}")))?;
+    let value =
+        crate::wire::parse_json(json).map_err(|e| SpoolError::Corrupt(format!("json: {e}")))?;
     crate::wire::batch_from_value(&value).map_err(|e| SpoolError::Corrupt(format!("json: {e}")))
 }
 

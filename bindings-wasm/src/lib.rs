@@ -22,7 +22,7 @@ use agent_core::local::{Consent, LocalAgent, LocalConfig};
 use agent_core::pipeline::PipelineConfig;
 use agent_core::spool;
 use agent_core::upload::{UploadResult, UploadTask};
-use agent_core::wire::SdkInfo;
+use agent_core::wire::{SdkInfo, parse_json};
 use serde_json::{Map, Value};
 use wasm_bindgen::prelude::*;
 
@@ -90,7 +90,7 @@ fn js_err(e: impl std::fmt::Display) -> JsError {
 
 /// A JSON object of attributes or properties; anything else (or bad JSON) is empty.
 fn object(json: &str) -> Map<String, Value> {
-    match serde_json::from_slice::<Value>(json.as_bytes()) {
+    match parse_json(json.as_bytes()) {
         Ok(Value::Object(map)) => map,
         _ => Map::new(),
     }
@@ -139,8 +139,7 @@ impl Core {
 
     /// Adds a global property (`value_json` is its JSON; bad JSON is stored as the text).
     pub fn set_global(&mut self, name: &str, value_json: &str) {
-        let value =
-            serde_json::from_slice(value_json.as_bytes()).unwrap_or_else(|_| value_json.into());
+        let value = parse_json(value_json.as_bytes()).unwrap_or_else(|_| value_json.into());
         self.inner.set_global_property(name, value);
     }
 

@@ -230,12 +230,7 @@ pub(crate) fn compile(def: &FlagDefinition) -> Result<CompiledFlag, FlagError> {
                 format!("duplicate treatment {:?}", t.name),
             ));
         }
-        // from_slice, not from_str: the same result, and the browser build then carries one
-        // instantiation of serde_json's parser instead of two.
-        let parsed = t
-            .config
-            .as_deref()
-            .map(|c| serde_json::from_slice::<Value>(c.as_bytes()));
+        let parsed = t.config.as_deref().map(|c| parse_config(c.as_bytes()));
         if let Some(Err(e)) = parsed {
             return Err(invalid(
                 format!("treatments[{i}].config"),
@@ -370,9 +365,23 @@ fn finite(x: f64, path: &str, field: &str) -> Result<f64, FlagError> {
     }
 }
 
-/// A finite number as JSON writes it (`65.0`, `1e-7`).
+/// A finite number as JSON writes it (`65.0`, `1e-7`): serde_json's float printer, by the
+/// same crate (`zmij`).
 fn json_number(x: f64) -> String {
-    serde_json::Number::from_f64(x).map_or_else(String::new, |n| n.to_string())
+    crate::wire::float_text(x)
+}
+
+/// Checks a treatment's JSON configuration: serde_json natively.
+#[cfg(not(target_arch = "wasm32"))]
+fn parse_config(json: &[u8]) -> Result<Value, serde_json::Error> {
+    serde_json::from_slice(json)
+}
+
+/// In the browser by the small parser (it accepts exactly what serde_json accepts): serde_json's
+/// parser stays out of the wasm.
+#[cfg(target_arch = "wasm32")]
+fn parse_config(json: &[u8]) -> Result<Value, crate::wire::JsonError> {
+    crate::wire::parse_json(json)
 }
 
 fn semver(text: &str, path: &str, field: &str) -> Result<String, FlagError> {

@@ -184,8 +184,10 @@ pub struct Pipeline {
 }
 
 /// Counts bytes written, to size JSON without allocating it.
+#[cfg(not(target_arch = "wasm32"))]
 struct ByteCounter(usize);
 
+#[cfg(not(target_arch = "wasm32"))]
 impl std::io::Write for ByteCounter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0 += buf.len();
@@ -196,12 +198,19 @@ impl std::io::Write for ByteCounter {
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn json_size<T: serde::Serialize>(value: &T) -> usize {
     let mut counter = ByteCounter(0);
     match serde_json::to_writer(&mut counter, value) {
         Ok(()) => counter.0,
         Err(_) => 0,
     }
+}
+
+/// In the browser, by the small writer (the same bytes): no serde serializer in the wasm.
+#[cfg(target_arch = "wasm32")]
+fn json_size<T: wire::ToJson>(value: &T) -> usize {
+    wire::to_json(value).len()
 }
 
 impl Pipeline {
@@ -472,7 +481,7 @@ impl Pipeline {
     /// Encodes and queues a batch, splitting it while its body exceeds `max_batch_bytes`.
     fn store(&mut self, mut batch: Batch, split: bool) {
         let now = self.clock.now_ms();
-        let json = match serde_json::to_vec(&batch) {
+        let json = match spool::batch_json(&batch) {
             Ok(json) => json,
             Err(_) => {
                 self.drops.count(ENCODE_ERROR, batch.len() as u64, now);

@@ -211,7 +211,7 @@ where
     );
 }
 
-fn vectors() -> Value {
+pub(super) fn vectors() -> Value {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../testdata/evaluation-vectors.json"
@@ -221,13 +221,13 @@ fn vectors() -> Value {
 }
 
 /// The evaluation vectors' flags and segments as a flags answer.
-fn vector_changes() -> Value {
+pub(super) fn vector_changes() -> Value {
     let v = vectors();
     json!({"version": 42, "flags": v["flags"], "segments": v["segments"], "full": true})
 }
 
 /// A flag using every optional field and every matcher kind, negated and not.
-fn kitchen_sink_flag() -> Value {
+pub(super) fn kitchen_sink_flag() -> Value {
     let matchers = json!([
         {"type": "all_keys"},
         {"type": "key_in_list", "values": ["a", "b"], "negate": true},
@@ -268,12 +268,12 @@ fn kitchen_sink_flag() -> Value {
 }
 
 /// A flag with only the required fields.
-fn minimal_flag() -> Value {
+pub(super) fn minimal_flag() -> Value {
     json!({"key": "m", "traffic_type": "user", "treatments": [{"name": "on"}],
            "default_treatment": "on", "seed": 1})
 }
 
-fn batch_fixture() -> Value {
+pub(super) fn batch_fixture() -> Value {
     json!({
         "batch_id": "6f1c1f4e-8d7a-4b7e-9d8e-0a1b2c3d4e5f",
         "sdk": {"name": "rum-agent-browser", "version": "0.1.0", "platform": "browser"},
