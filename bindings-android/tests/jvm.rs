@@ -18,7 +18,7 @@ use jvm_support::{JavaRun, crate_dir, java, javac, jdk_available, native_lib_dir
 /// Checks ApiTests runs; a change there must change this number (a skipped check fails).
 const API_CHECKS: u32 = 12;
 /// Checks HttpUploadApp runs.
-const HTTP_CHECKS: u32 = 4;
+const HTTP_CHECKS: u32 = 5;
 /// Key of HttpUploadApp's events.
 const HTTP_KEY: &str = "java-http-user";
 /// Longest a JVM run may take before the test kills it.
@@ -129,7 +129,7 @@ fn http_upload_run(
 }
 
 /// HttpUploadApp's events: all three tracked during the outage, the one tracked with the
-/// collector up, none of the rejected batch.
+/// collector up, none of the rejected batch, the throttled one once.
 fn check_http_events(collector: &Fixture) -> anyhow::Result<()> {
     let offline = events(collector, "http.offline", HTTP_KEY)?;
     let mut values: Vec<f64> = offline.iter().filter_map(|(v, _)| *v).collect();
@@ -143,6 +143,11 @@ fn check_http_events(collector: &Fixture) -> anyhow::Result<()> {
     ensure!(
         collector.count("events", "type = 'http.rejected'")? == 0,
         "a batch with an unknown key was stored"
+    );
+    let throttled = events(collector, "http.throttled", HTTP_KEY)?;
+    ensure!(
+        throttled.len() == 1 && throttled[0].0 == Some(429.0),
+        "the batch answered 429 arrives once, after its retry: {throttled:?}"
     );
     Ok(())
 }

@@ -10,7 +10,8 @@ import java.io.IOException;
  * dir, marker dir). The collector is down when this starts: events must stay with the core while
  * HttpURLConnection gets no answer; this writes {@code offline-done} in the marker dir, the Rust
  * test brings the collector up and writes {@code collector-up}, and the same uploader thread must
- * then deliver them. Then a delivery with the collector up, and a batch it rejects (wrong key).
+ * then deliver them. Then a delivery with the collector up, a batch it rejects (wrong key), and a
+ * 429 with Retry-After from a proxy in front of it.
  */
 public final class HttpUploadApp {
     /** The key whose events tests/jvm.rs looks for. */
@@ -62,6 +63,25 @@ public final class HttpUploadApp {
             check(agent.flush(15_000), "a rejected batch kept the flush waiting (retried?)");
             check(agent.droppedCount("rejected") >= 1, "not counted as rejected");
             check(agent.shutdown(), "shutdown lost data");
+        });
+        t.test("a 429 from a proxy is retried no sooner than its Retry-After, then delivered once", () -> {
+            try (ThrottlingProxy proxy = new ThrottlingProxy(url, 3)) {
+                RumAgent agent = RumAgent.setup(config(sdkKey, proxy.url(), new File(dataDir, "throttled")));
+                agent.identify(KEY);
+                agent.track("http.throttled", 429.0, null);
+                check(agent.flush(30_000), "not delivered after the 429");
+                check(proxy.requests.size() >= 2, "the 429 was not retried");
+                long[] first = proxy.requests.get(0);
+                long[] second = proxy.requests.get(1);
+                check(first[1] == 429 && second[1] == 202,
+                        "statuses " + first[1] + ", " + second[1]);
+                // A lower bound only: a correct retry can be late on a busy machine, never early.
+                long waitedMs = (second[0] - first[0]) / 1_000_000L;
+                // 3 s: longer than the first failure backoff (1 s nominal), so an ignored header shows.
+                check(waitedMs >= 2_950, "retried after " + waitedMs + " ms, before Retry-After: 3");
+                check(agent.droppedCount("rejected") == 0, "the throttled batch was dropped");
+                check(agent.shutdown(), "shutdown lost data");
+            }
         });
         System.exit(t.finish());
     }
