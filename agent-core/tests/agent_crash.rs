@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use agent_core::Agent;
 use agent_core::clock::{Clock, SystemClock};
 use agent_core::crash::{
-    CRASHED_FILE, REARM_AFTER, RUNNING_FILE, THREAD_NAME, UNCLEAN_SHUTDOWN, catch_contained,
+    CRASHED_PREFIX, REARM_AFTER, RUNNING_FILE, THREAD_NAME, UNCLEAN_SHUTDOWN, catch_contained,
 };
 use agent_support::{PATIENCE, events, pull_all};
 
@@ -331,7 +331,7 @@ fn survived_panic_then_killed_child() {
     assert!(std::panic::catch_unwind(|| panic!("survived panic")).is_err());
     // The worker re-arms the dirty flag once the process outlived the panic.
     let deadline = Instant::now() + REARM_AFTER + PATIENCE;
-    while dir.join(CRASHED_FILE).exists() {
+    while has_crash_mark(&dir) {
         assert!(Instant::now() < deadline, "never re-armed");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -529,4 +529,142 @@ fn an_unclean_end_is_reported_for_the_user_of_that_run() {
         std::thread::sleep(Duration::from_millis(20));
     }
     agent.shutdown(PATIENCE).expect("shutdown");
+}
+
+/// True while some run's crash mark is in `dir`.
+fn has_crash_mark(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(CRASHED_PREFIX))
+    })
+}
+
+fn wait_running_names_a_new_run(dir: &Path, not: Option<&str>) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Ok(content) = std::fs::read_to_string(dir.join(RUNNING_FILE)) {
+            let run = content.split('\n').next().unwrap_or_default().to_owned();
+            if Some(run.as_str()) != not {
+                return run;
+            }
+        }
+        assert!(Instant::now() < deadline, "the worker never marked its run");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_restart_in_one_process_keeps_the_new_runs_flag() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let old = Agent::builder("sdk-test")
+        .data_dir(dir.path())
+        .build()
+        .expect("agent");
+    let old_run = wait_running_names_a_new_run(dir.path(), None);
+    // The app restarts the agent before the old one finished stopping.
+    let new = Agent::builder("sdk-test")
+        .data_dir(dir.path())
+        .build()
+        .expect("agent");
+    let new_run = wait_running_names_a_new_run(dir.path(), Some(&old_run));
+    old.shutdown(PATIENCE).expect("shutdown");
+    drop(old);
+    let flag = std::fs::read_to_string(dir.path().join(RUNNING_FILE)).expect("still flagged");
+    assert!(
+        flag.starts_with(&new_run),
+        "the old run removed the new one's flag: {flag}"
+    );
+    new.shutdown(PATIENCE).expect("shutdown");
+    assert!(!dir.path().join(RUNNING_FILE).exists());
+}
+
+#[test]
+fn a_crash_right_after_setup_neither_hides_nor_doubles_the_previous_runs_end() {
+    for previous_crashed in [true, false] {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().expect("temp dir");
+            std::fs::write(dir.path().join(RUNNING_FILE), b"old-run\nold-user").expect("flag");
+            if previous_crashed {
+                std::fs::write(dir.path().join(format!("{CRASHED_PREFIX}old-run")), b"")
+                    .expect("mark");
+            }
+            let agent = Agent::builder("sdk-test")
+                .data_dir(dir.path())
+                .build()
+                .expect("agent");
+            // No wait: the crash may land before the worker read the previous run's files.
+            agent
+                .record_crash("java.lang.Error", "at start", None)
+                .expect("record");
+            let events = events_of(&agent);
+            let unclean = of_type(&events, UNCLEAN_SHUTDOWN);
+            if previous_crashed {
+                assert!(
+                    unclean.is_empty(),
+                    "the previous crash reported twice: {events:?}"
+                );
+            } else {
+                assert_eq!(unclean.len(), 1, "{events:?}");
+                assert_eq!(unclean[0].key, "old-user");
+            }
+            agent.shutdown(PATIENCE).expect("shutdown");
+        }
+    }
+}
+
+#[test]
+fn a_torn_flag_still_reports_the_unclean_end() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join(RUNNING_FILE), b"run-x\nuser-\xe2\x82").expect("torn flag");
+    let events = restarted_events(dir.path());
+    assert_eq!(of_type(&events, UNCLEAN_SHUTDOWN).len(), 1, "{events:?}");
+}
+
+/// The child of `a_shut_down_agents_hook_records_nothing`.
+#[test]
+#[ignore = "run as a child process"]
+fn shut_down_hook_child() {
+    let Some(dir) = std::env::var_os(CHILD_DIR_VAR) else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    let old = Agent::builder("sdk-test")
+        .data_dir(&dir)
+        .build()
+        .expect("agent");
+    old.install_panic_hook();
+    old.shutdown(PATIENCE).expect("shutdown");
+    // `old` is kept (a binding's handle not yet released); a new agent takes over the data dir.
+    let new = Agent::builder("sdk-test")
+        .data_dir(&dir)
+        .build()
+        .expect("agent");
+    new.install_panic_hook();
+    wait_running_names_a_new_run(&dir, None);
+    assert!(std::panic::catch_unwind(|| panic!("one panic")).is_err());
+    old.record_crash("java.lang.Error", "after shutdown", None)
+        .expect("dropped quietly");
+    std::process::abort();
+}
+
+#[test]
+fn a_shut_down_agents_hook_records_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let child = run_child("shut_down_hook_child", dir.path());
+    let stderr = String::from_utf8_lossy(&child.stderr);
+    assert_eq!(child.status.signal(), Some(6), "aborted: {stderr}");
+    let events = restarted_events(dir.path());
+    let crashes = of_type(&events, "crash");
+    assert_eq!(crashes.len(), 1, "one panic, one record: {events:?}");
+    assert!(
+        crashes[0].properties["exception.message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("one panic")),
+        "{crashes:?}"
+    );
+    assert!(
+        of_type(&events, UNCLEAN_SHUTDOWN).is_empty(),
+        "the abort follows the panic within REARM_AFTER: {events:?}"
+    );
 }

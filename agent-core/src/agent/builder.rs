@@ -199,6 +199,7 @@ impl AgentBuilder {
             hook_installed: AtomicBool::new(false),
             run_id: uuid::Uuid::new_v4().to_string(),
             survivable_crashes: AtomicU64::new(0),
+            fatal_crash: AtomicBool::new(false),
             startup_error: Mutex::new(None),
         });
         let (tx, rx) = crossbeam_channel::bounded(queue_capacity);

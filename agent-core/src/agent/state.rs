@@ -55,6 +55,8 @@ pub(crate) struct Shared {
     pub(crate) run_id: String,
     /// Crash marks written for panics, which the process may survive (see `crash::dirty_flag`).
     pub(crate) survivable_crashes: AtomicU64,
+    /// Set once a platform's crash record (taken to end the run) was written: nothing re-arms.
+    pub(crate) fatal_crash: AtomicBool,
     /// Why the spool could not be opened, if it could not (the agent then runs memory-only).
     pub(crate) startup_error: Mutex<Option<String>>,
 }

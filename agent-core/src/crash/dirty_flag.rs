@@ -1,28 +1,31 @@
 //! The dirty flag: detects runs that ended neither with a clean shutdown nor with a crash record
 //! (kills, OOM, aborts without a hook), reported at the next start as `app.unclean_shutdown`.
 //!
-//! Two small files in the data dir, each holding a run id (a fresh UUID per built agent):
-//! - [`RUNNING_FILE`] names the current run from its start until a clean shutdown removes it
-//!   (followed by a new line and the run's current identity, kept up to date by the worker, so
-//!   the event reporting the run's end goes to the user it happened to);
-//! - [`CRASHED_FILE`] names the run whose crash record was written last.
+//! Small files in the data dir, named or filled with a run id (a fresh UUID per built agent):
+//! - [`RUNNING_FILE`] names the current run from its start until its clean shutdown removes it,
+//!   followed by a new line and the run's current identity (kept up to date by the worker), so
+//!   the event reporting the run's end goes to the user it happened to;
+//! - `crashed-<run id>` ([`CRASHED_PREFIX`]) says that run's crash record is in the spool.
 //!
-//! The rule at start: the previous run ended uncleanly iff `running` is there and `crashed` does
-//! not name the same run. A crash record clears nothing, it only writes `crashed` (after the record
-//! is in the spool: dying between the two reports the end twice rather than not at all). So a run
-//! ended by a recorded crash is reported once, as the crash, and a run killed later is still seen.
+//! The rule at start: the previous run (the one `running` names) ended uncleanly iff it has no
+//! crash mark and no fatal-signal marker (see [`super::signal_marker`]). A crash record clears
+//! nothing: it only adds its run's mark, after the record is in the spool (dying between the two
+//! reports the end twice rather than not at all). Marks are per run, so a crash of the new run
+//! right after setup, before its worker looked, neither hides nor doubles the previous run's end.
 //!
 //! A recorded panic need not end the run: a test harness or an app guard may catch it, or only the
-//! panicking thread dies. When the process is still alive [`REARM_AFTER`] after a panic record,
-//! the worker removes `crashed` again, so a later kill is reported. A process that dies of its
-//! panic does so long before (an abort right after the hook, or the end of the unwinding). The
-//! price: a kill within [`REARM_AFTER`] of a survived panic is reported as the panic only.
-//! Crashes a platform records from its uncaught-exception handler (`Agent::record_crash`) are not
-//! re-armed: such handlers run when the process is about to die, which on Android can take long
-//! (the crash dialog), and re-arming then would report the crash twice.
+//! panicking thread dies. When the process is still alive [`REARM_AFTER`] after its latest panic
+//! record, the worker removes the run's mark again, so a later kill is reported. A process that
+//! dies of its panic does so long before (an abort right after the hook, or the end of the
+//! unwinding). The price: a kill within [`REARM_AFTER`] of a survived panic is reported as the
+//! panic only. Once a platform recorded a crash from its uncaught-exception handler
+//! (`Agent::record_crash`) nothing is re-armed: such handlers run when the process is about to
+//! die, which on Android can take long (the crash dialog), and re-arming then would report the
+//! crash twice.
 //!
-//! Ids rather than mere presence keep a crash of the new run that lands before its worker
-//! marked the start from hiding (or being taken for) the previous run's end.
+//! One agent per data dir at a time (as for the spool): a second live agent on the same directory
+//! would take the first's run for ended. A restart in one process is fine: a run only ever
+//! removes its own files.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -39,27 +42,57 @@ use super::{UNCLEAN_SHUTDOWN, signal_marker};
 
 /// Name of the dirty-flag file in the data dir: names the run while an agent runs.
 pub const RUNNING_FILE: &str = "running";
-/// Name of the file in the data dir naming the run whose crash record was written last.
-pub const CRASHED_FILE: &str = "crashed";
-/// How long a process must outlive a recorded panic before a later kill counts again as an
-/// unclean shutdown (see the module docs).
+/// Prefix of a run's crash mark in the data dir (followed by the run id).
+pub const CRASHED_PREFIX: &str = "crashed-";
+/// How long a process must outlive its latest recorded panic before a later kill counts again as
+/// an unclean shutdown (see the module docs).
 pub const REARM_AFTER: Duration = Duration::from_secs(5);
 
 /// The worker's view of the survivable crash marks (see [`rearm_if_survived`]).
 #[derive(Debug, Default)]
 pub(crate) struct Rearm {
-    /// Marks already re-armed.
+    /// Panic records already re-armed.
     seen: u64,
-    /// When the worker first saw marks beyond `seen`.
-    since: Option<Instant>,
+    /// Panic records counted at the last look, and when that count was first seen.
+    pending: Option<(u64, Instant)>,
 }
 
 fn running_file(data_dir: &Path) -> PathBuf {
     data_dir.join(RUNNING_FILE)
 }
 
-fn crashed_file(data_dir: &Path) -> PathBuf {
-    data_dir.join(CRASHED_FILE)
+fn crash_mark(data_dir: &Path, run_id: &str) -> PathBuf {
+    data_dir.join(format!("{CRASHED_PREFIX}{run_id}"))
+}
+
+/// The runs that have a crash mark in `data_dir`.
+fn crashed_runs(data_dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(data_dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_prefix(CRASHED_PREFIX)
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+/// What `running` says about the previous run: `None` when there is no file; a file that cannot
+/// be read, or is torn, names no run (an empty id), which counts as an unexplained end.
+fn read_running(data_dir: &Path) -> Option<(String, Option<String>)> {
+    match std::fs::read(running_file(data_dir)) {
+        Ok(bytes) => {
+            let content = String::from_utf8_lossy(&bytes);
+            let (run, key) = parse_running(&content);
+            Some((run.to_owned(), key.map(str::to_owned)))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(_) => Some((String::new(), None)),
+    }
 }
 
 /// Marks the start of this run; returns the events that explain how earlier runs ended: a
@@ -70,31 +103,28 @@ pub(crate) fn mark_running(shared: &Shared) -> Vec<Event> {
     let Some(data_dir) = shared.data_dir.as_deref() else {
         return Vec::new();
     };
-    let content = std::fs::read_to_string(running_file(data_dir)).ok();
-    let previous = content.as_deref().map(parse_running);
-    let crashed = std::fs::read_to_string(crashed_file(data_dir)).ok();
+    let previous = read_running(data_dir);
+    let crashed = crashed_runs(data_dir);
     // Markers do not depend on `running`: a run that died right after setup, before its worker
     // wrote `running`, is still known by its marker.
-    let signals = signal_marker::take_stale(data_dir, &shared.run_id, crashed.as_deref());
-    let unclean = match previous {
-        None => false,
-        Some((run, _)) => {
-            (run.is_empty() || crashed.as_deref() != Some(run))
-                && !signals.iter().any(|(signalled, _)| signalled == run)
-        }
-    };
-    if crashed.is_some_and(|run| run != shared.run_id) {
-        let _ = std::fs::remove_file(crashed_file(data_dir));
+    let signals = signal_marker::take_stale(data_dir, &shared.run_id, &crashed);
+    let unclean = previous.as_ref().is_some_and(|(run, _)| {
+        run.is_empty()
+            || (!crashed.contains(run) && !signals.iter().any(|(signalled, _)| signalled == run))
+    });
+    for run in crashed.iter().filter(|run| **run != shared.run_id) {
+        let _ = std::fs::remove_file(crash_mark(data_dir, run));
     }
     let _ = std::fs::create_dir_all(data_dir);
     let current = shared.current_key();
-    let _ = std::fs::write(
-        running_file(data_dir),
-        running_content(&shared.run_id, &current),
-    );
+    write_running(data_dir, &shared.run_id, &current);
     // The end of the previous run is the user's who was using it then, not today's (a crash
     // must count against the flag treatments that user saw).
-    let previous_key = previous.and_then(|(_, key)| key).filter(|k| !k.is_empty());
+    let previous_run = previous.as_ref().map(|(run, _)| run.as_str());
+    let previous_key = previous
+        .as_ref()
+        .and_then(|(_, key)| key.as_deref())
+        .filter(|k| !k.is_empty());
     let event = |event_type: &str, key: Option<&str>, properties| {
         crate::worker::event(
             shared,
@@ -111,9 +141,7 @@ pub(crate) fn mark_running(shared: &Shared) -> Vec<Event> {
     let mut events: Vec<Event> = signals
         .into_iter()
         .map(|(run, properties)| {
-            let key = previous
-                .filter(|(previous_run, _)| *previous_run == run)
-                .and(previous_key);
+            let key = previous_key.filter(|_| previous_run == Some(run.as_str()));
             event(event_types::CRASH, key, properties)
         })
         .collect();
@@ -136,6 +164,19 @@ fn parse_running(content: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// Writes `running` whole or not at all (a kill mid-write must not leave a torn id).
+fn write_running(data_dir: &Path, run_id: &str, key: &str) {
+    let temp = data_dir.join(format!("{RUNNING_FILE}.{run_id}.tmp"));
+    if std::fs::write(&temp, running_content(run_id, key)).is_ok() {
+        let _ = std::fs::rename(&temp, running_file(data_dir));
+    }
+}
+
+/// True when `running` names this run (another run may have started on the data dir since).
+fn running_is_ours(data_dir: &Path, run_id: &str) -> bool {
+    read_running(data_dir).is_some_and(|(run, _)| run == run_id)
+}
+
 /// The identity last written into `running` (see [`note_identity`]).
 #[derive(Debug, Default)]
 pub(crate) struct IdentityMark {
@@ -156,30 +197,25 @@ pub(crate) fn note_identity(shared: &Shared, mark: &mut IdentityMark) {
     {
         return;
     }
-    // Only while this run is the one marked running (a clean stop removed the file).
-    let path = running_file(data_dir);
-    let ours = std::fs::read_to_string(&path)
-        .is_ok_and(|content| parse_running(&content).0 == shared.run_id);
-    if ours {
-        let temp = data_dir.join(format!("{RUNNING_FILE}.tmp"));
-        if std::fs::write(&temp, running_content(&shared.run_id, &key)).is_ok() {
-            let _ = std::fs::rename(&temp, &path);
-        }
+    if running_is_ours(data_dir, &shared.run_id) {
+        write_running(data_dir, &shared.run_id, &key);
     }
     mark.written = Some(key);
 }
 
-/// Clears the dirty flag at a clean shutdown.
+/// Clears this run's dirty flag and crash mark at a clean shutdown.
 pub(crate) fn mark_stopped(shared: &Shared) {
     if let Some(data_dir) = shared.data_dir.as_deref() {
         // `running` first: stopping between the two must not look like an unexplained end.
-        let _ = std::fs::remove_file(running_file(data_dir));
-        let _ = std::fs::remove_file(crashed_file(data_dir));
+        if running_is_ours(data_dir, &shared.run_id) {
+            let _ = std::fs::remove_file(running_file(data_dir));
+        }
+        let _ = std::fs::remove_file(crash_mark(data_dir, &shared.run_id));
     }
 }
 
 /// Notes that this run's crash record was written (call after it is in the spool); `survivable`
-/// crashes (panics) are re-armed by the worker if the process lives on.
+/// crashes (panics) are re-armed by the worker if the process lives on, others never.
 pub(crate) fn mark_crashed(shared: &Shared, survivable: bool) {
     let Some(data_dir) = shared.data_dir.as_deref() else {
         return;
@@ -187,38 +223,121 @@ pub(crate) fn mark_crashed(shared: &Shared, survivable: bool) {
     // Counted before the mark is written, so the worker's re-check after a removal sees it.
     if survivable {
         shared.survivable_crashes.fetch_add(1, Ordering::AcqRel);
+    } else {
+        shared.fatal_crash.store(true, Ordering::Release);
     }
-    write_crashed(data_dir, &shared.run_id);
-}
-
-/// Writes `crashed` whole or not at all (a torn id would read as an unexplained end).
-fn write_crashed(data_dir: &Path, run_id: &str) {
-    let temp = data_dir.join(format!("{CRASHED_FILE}.tmp"));
-    if std::fs::write(&temp, run_id).is_ok() {
-        let _ = std::fs::rename(&temp, crashed_file(data_dir));
-    }
+    let _ = std::fs::write(crash_mark(data_dir, &shared.run_id), b"");
 }
 
 /// Called by the worker on every turn (at least every idle tick): once the process outlived its
-/// latest panic record by [`REARM_AFTER`], removes the crash mark so a later kill is reported.
+/// latest panic record by [`REARM_AFTER`], removes the run's crash mark so a later kill is
+/// reported. Never after a platform's crash record (see the module docs).
 pub(crate) fn rearm_if_survived(shared: &Shared, state: &mut Rearm) {
+    let fatal = shared.fatal_crash.load(Ordering::Acquire);
     let marks = shared.survivable_crashes.load(Ordering::Acquire);
-    if marks == state.seen {
+    if !state.due(marks, fatal, Instant::now()) {
         return;
     }
-    let since = *state.since.get_or_insert_with(Instant::now);
-    if since.elapsed() < REARM_AFTER {
-        return;
-    }
-    state.seen = marks;
-    state.since = None;
     let Some(data_dir) = shared.data_dir.as_deref() else {
         return;
     };
-    let _ = std::fs::remove_file(crashed_file(data_dir));
-    // A panic recorded meanwhile may have written its mark before the removal: put it back (the
-    // next turn starts its own wait).
-    if shared.survivable_crashes.load(Ordering::Acquire) != marks {
-        write_crashed(data_dir, &shared.run_id);
+    let mark = crash_mark(data_dir, &shared.run_id);
+    let _ = std::fs::remove_file(&mark);
+    // A crash recorded meanwhile may have written its mark before the removal: put it back (a
+    // new panic is then re-armed after its own wait).
+    if shared.survivable_crashes.load(Ordering::Acquire) != marks
+        || shared.fatal_crash.load(Ordering::Acquire)
+    {
+        let _ = std::fs::write(&mark, b"");
+    }
+}
+
+impl Rearm {
+    /// Whether the crash mark should be removed now, given `marks` panic records so far and
+    /// whether a platform crash (`fatal`) was recorded; records the removal as done.
+    fn due(&mut self, marks: u64, fatal: bool, now: Instant) -> bool {
+        if fatal || marks == self.seen {
+            self.pending = None;
+            return false;
+        }
+        // Each new panic record restarts the wait: the process must outlive the latest one.
+        match self.pending {
+            Some((count, since)) if count == marks => {
+                if now.saturating_duration_since(since) < REARM_AFTER {
+                    return false;
+                }
+                self.seen = marks;
+                self.pending = None;
+                true
+            }
+            _ => {
+                self.pending = Some((marks, now));
+                false
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_names_its_run_and_user_and_survives_odd_content() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert_eq!(read_running(dir.path()), None);
+        write_running(dir.path(), "run-1", "user\nwith newline");
+        assert_eq!(
+            read_running(dir.path()),
+            Some(("run-1".to_owned(), Some("user\nwith newline".to_owned())))
+        );
+        // An older version's file: a pid only.
+        std::fs::write(running_file(dir.path()), b"12345").expect("write");
+        assert_eq!(read_running(dir.path()), Some(("12345".to_owned(), None)));
+        // Torn UTF-8 (a kill mid-write by an older version) still names the run.
+        std::fs::write(running_file(dir.path()), b"run-x\nuser-\xe2\x82").expect("write");
+        assert_eq!(
+            read_running(dir.path()).map(|r| r.0),
+            Some("run-x".to_owned())
+        );
+        assert!(running_is_ours(dir.path(), "run-x"));
+        assert!(!running_is_ours(dir.path(), "run-y"));
+    }
+
+    #[test]
+    fn crash_marks_are_listed_by_run() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(crash_mark(dir.path(), "a"), b"").expect("write");
+        std::fs::write(crash_mark(dir.path(), "b"), b"").expect("write");
+        std::fs::write(dir.path().join("crashed"), b"old single-file mark").expect("write");
+        let mut runs = crashed_runs(dir.path());
+        runs.sort();
+        assert_eq!(runs, ["a", "b"]);
+    }
+
+    #[test]
+    fn rearm_waits_for_the_latest_panic_and_never_after_a_platform_crash() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut rearm = Rearm::default();
+        assert!(!rearm.due(0, false, at(0)), "nothing recorded");
+        assert!(!rearm.due(1, false, at(0)), "a panic: the wait starts");
+        assert!(!rearm.due(1, false, at(4_500)));
+        assert!(
+            !rearm.due(2, false, at(4_600)),
+            "a second panic restarts the wait"
+        );
+        assert!(
+            !rearm.due(2, false, at(5_600)),
+            "5 s after the first, 1 s after the latest"
+        );
+        assert!(rearm.due(2, false, at(9_700)), "5 s after the latest");
+        assert!(!rearm.due(2, false, at(20_000)), "done once");
+        assert!(!rearm.due(3, false, at(21_000)));
+        assert!(
+            !rearm.due(3, true, at(30_000)),
+            "a platform crash ends re-arming"
+        );
+        assert!(!rearm.due(4, true, at(60_000)));
     }
 }

@@ -146,7 +146,7 @@ impl Agent {
     /// Installs a panic hook that records a `crash` event (with the panicking thread's name as
     /// [`THREAD_NAME`]) synchronously into the spool, then calls the hook that was installed
     /// before. Installing twice has no effect. The hook does not keep the agent alive: once the
-    /// agent is gone it only calls the previous hook. See the [module docs](self) for which
+    /// agent is shut down or gone it only calls the previous hook. See the [module docs](self) for which
     /// panics are recorded and why the recording runs on its own thread.
     pub fn install_panic_hook(&self) {
         let shared = self.shared().clone();
@@ -191,7 +191,9 @@ fn record_panic(weak: &Weak<Shared>, info: &PanicHookInfo<'_>, interrupted: Opti
     let Some(shared) = weak.upgrade() else {
         return;
     };
-    if shared.data_dir.is_none() {
+    // A shut-down agent kept alive by a handle records nothing: a restarted agent on the same
+    // data dir records this panic (once) if its own hook is installed.
+    if shared.data_dir.is_none() || shared.closed.load(std::sync::atomic::Ordering::Acquire) {
         return;
     }
     let mut message = panic_message(info);

@@ -16,7 +16,7 @@ pub mod hook;
 pub mod signal_marker;
 mod stack;
 
-pub use dirty_flag::{CRASHED_FILE, REARM_AFTER, RUNNING_FILE};
+pub use dirty_flag::{CRASHED_PREFIX, REARM_AFTER, RUNNING_FILE};
 pub use hook::{RECORD_WAIT, RECORDER_THREAD, catch_contained};
 pub use signal_marker::{SIGNAL_CRASH_TYPE, SIGNAL_MARKER_PREFIX};
 
@@ -45,7 +45,7 @@ impl Agent {
     /// Records a crash now, synchronously: written to the spool (sent at the next start) when the
     /// agent has a data dir, else enqueued like any event. Bindings call this from their
     /// uncaught-exception handlers: the crash is taken to end the run (no
-    /// `app.unclean_shutdown` is reported for it, see [`dirty_flag`]).
+    /// `app.unclean_shutdown` is reported for it, see [`dirty_flag`]). Dropped after shutdown.
     pub fn record_crash(
         &self,
         crash_type: &str,
@@ -64,6 +64,10 @@ impl Agent {
         thread_name: Option<&str>,
     ) -> Result<(), AgentError> {
         let shared = self.shared();
+        // Like every call after shutdown: dropped (a restarted agent records it instead).
+        if shared.closed.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(());
+        }
         let mut properties = exception_properties(crash_type, message, stack);
         if let Some(name) = thread_name {
             properties.insert(THREAD_NAME.into(), name.into());

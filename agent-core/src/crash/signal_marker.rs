@@ -37,12 +37,12 @@ fn marker_path(data_dir: &Path, run_id: &str) -> PathBuf {
 }
 
 /// The crash properties of every earlier run whose marker holds a signal, with that run's id,
-/// except the run `crashed` names (its crash is already recorded: an uncaught exception whose
-/// default handler then aborts); removes every marker but `current_run`'s.
+/// except runs in `crashed` (their crash is already recorded: an uncaught exception whose default
+/// handler then aborts); removes every marker but `current_run`'s.
 pub(crate) fn take_stale(
     data_dir: &Path,
     current_run: &str,
-    crashed: Option<&str>,
+    crashed: &[String],
 ) -> Vec<(String, serde_json::Map<String, serde_json::Value>)> {
     let Ok(entries) = std::fs::read_dir(data_dir) else {
         return Vec::new();
@@ -59,7 +59,7 @@ pub(crate) fn take_stale(
         if run == current_run {
             continue;
         }
-        if crashed != Some(run)
+        if !crashed.iter().any(|c| c == run)
             && let Some(properties) = signal_in(&entry.path())
         {
             found.push((run.to_owned(), properties));
@@ -128,7 +128,7 @@ mod tests {
         write(dir.path(), "clean", b"");
         write(dir.path(), "torn", b"\x0b\x00");
         write(dir.path(), "now", &6i32.to_ne_bytes());
-        let mut found = take_stale(dir.path(), "now", None);
+        let mut found = take_stale(dir.path(), "now", &[]);
         found.sort_by(|a, b| a.0.cmp(&b.0));
         let messages: Vec<(&str, &str)> = found
             .iter()
@@ -149,7 +149,7 @@ mod tests {
             "the current run's is kept"
         );
         assert!(
-            take_stale(dir.path(), "later", None).len() == 1,
+            take_stale(dir.path(), "later", &[]).len() == 1,
             "only 'now' was left"
         );
     }
@@ -158,7 +158,7 @@ mod tests {
     fn a_run_with_a_recorded_crash_is_not_reported_again_by_its_signal() {
         let dir = tempfile::tempdir().expect("tempdir");
         write(dir.path(), "exception-then-abort", &6i32.to_ne_bytes());
-        assert!(take_stale(dir.path(), "now", Some("exception-then-abort")).is_empty());
+        assert!(take_stale(dir.path(), "now", &["exception-then-abort".to_owned()]).is_empty());
         assert!(left(dir.path()).is_empty());
     }
 }
