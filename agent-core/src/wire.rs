@@ -16,12 +16,14 @@ mod json_wire;
 mod json_write;
 #[cfg(test)]
 mod json_write_tests;
+mod uuid_text;
 mod value_read;
 #[cfg(test)]
 mod value_read_tests;
 
 pub use json_text::{JsonError, JsonProblem, MAX_DEPTH, parse_json};
 pub use json_write::{ObjectWriter, ToJson, float_text, to_json, write_str};
+pub use uuid_text::parse_uuid;
 
 pub use value_read::{
     WireReadError, batch_from_value, flag_changes_from_value, flag_definition_from_value,

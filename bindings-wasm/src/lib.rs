@@ -22,7 +22,7 @@ use agent_core::local::{Consent, LocalAgent, LocalConfig};
 use agent_core::pipeline::PipelineConfig;
 use agent_core::spool;
 use agent_core::upload::{UploadResult, UploadTask};
-use agent_core::wire::{SdkInfo, parse_json};
+use agent_core::wire::{SdkInfo, parse_json, parse_uuid};
 use serde_json::{Map, Value};
 use wasm_bindgen::prelude::*;
 
@@ -253,7 +253,7 @@ impl Core {
     /// Reports an upload's result: the HTTP status (0 = network error) and `Retry-After`
     /// seconds when the server sent them.
     pub fn upload_result(&mut self, id: &str, status: u16, retry_after_s: Option<f64>) {
-        let Ok(id) = id.parse() else {
+        let Some(id) = parse_uuid(id) else {
             return;
         };
         let result = if status == 0 {

@@ -6,8 +6,8 @@
 
 use serde_json::Value;
 
-use super::FlagError;
 use super::hasher::FxHashSet;
+use super::{FlagError, quoted};
 use crate::semver::Semver;
 use crate::wire::{FlagDefinition, Matcher, MatcherKind, Rule, Segment};
 
@@ -227,7 +227,7 @@ pub(crate) fn compile(def: &FlagDefinition) -> Result<CompiledFlag, FlagError> {
         if treatments.iter().any(|(n, _)| *n == t.name) {
             return Err(invalid(
                 format!("treatments[{i}].name"),
-                format!("duplicate treatment {:?}", t.name),
+                format!("duplicate treatment {}", quoted(&t.name)),
             ));
         }
         let parsed = t.config.as_deref().map(|c| parse_config(c.as_bytes()));
@@ -243,7 +243,10 @@ pub(crate) fn compile(def: &FlagDefinition) -> Result<CompiledFlag, FlagError> {
     let default = index(&def.default_treatment).ok_or_else(|| {
         invalid(
             "default_treatment",
-            format!("{:?} is not one of the treatments", def.default_treatment),
+            format!(
+                "{} is not one of the treatments",
+                quoted(&def.default_treatment)
+            ),
         )
     })?;
     if let Some(b) = def
@@ -253,7 +256,7 @@ pub(crate) fn compile(def: &FlagDefinition) -> Result<CompiledFlag, FlagError> {
     {
         return Err(invalid(
             "baseline_treatment",
-            format!("{b:?} is not one of the treatments"),
+            format!("{} is not one of the treatments", quoted(b)),
         ));
     }
     if def.traffic_allocation > 100 {
@@ -301,7 +304,7 @@ fn compile_rule(
         (Some(t), true) => Outcome::Fixed(index(t).ok_or_else(|| {
             invalid(
                 format!("{path}.treatment"),
-                format!("{t:?} is not one of the treatments"),
+                format!("{} is not one of the treatments", quoted(t)),
             )
         })?),
         (None, false) => {
@@ -311,7 +314,7 @@ fn compile_rule(
                 let idx = index(&w.treatment).ok_or_else(|| {
                     invalid(
                         format!("{path}.rollout[{j}].treatment"),
-                        format!("{:?} is not one of the treatments", w.treatment),
+                        format!("{} is not one of the treatments", quoted(&w.treatment)),
                     )
                 })?;
                 sum += u64::from(w.weight);
@@ -387,7 +390,7 @@ fn parse_config(json: &[u8]) -> Result<Value, crate::wire::JsonError> {
 fn semver(text: &str, path: &str, field: &str) -> Result<String, FlagError> {
     Semver::parse(text)
         .map(|_| text.to_owned())
-        .map_err(|e| invalid(format!("{path}.{field}"), format!("{text:?}: {e}")))
+        .map_err(|e| invalid(format!("{path}.{field}"), format!("{}: {e}", quoted(text))))
 }
 
 fn compile_matcher(
@@ -506,7 +509,7 @@ fn compile_matcher(
             if backwards {
                 return Err(invalid(
                     format!("{path}.end"),
-                    format!("{e:?} is below start {s:?}"),
+                    format!("{} is below start {}", quoted(&e), quoted(&s)),
                 ));
             }
             Test::SemverBetween {

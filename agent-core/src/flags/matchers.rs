@@ -93,6 +93,19 @@ fn any_str(v: Option<Actual<'_>>, values: &[String], f: impl Fn(&str, &str) -> b
     }
 }
 
+/// `str::contains` by bytes. Same answer (UTF-8 is self-synchronising: a valid needle found
+/// in valid text starts and ends on char boundaries), but core's `&str` searcher carries the
+/// panic message for a bad char boundary, which keeps `char` `Debug` and core's Unicode tables
+/// (8.5 KB) in the browser's wasm.
+fn contains_str(haystack: &str, needle: &str) -> bool {
+    let needle = needle.as_bytes();
+    needle.is_empty()
+        || haystack
+            .as_bytes()
+            .windows(needle.len())
+            .any(|w| w == needle)
+}
+
 /// Compares an attribute's version with a bound: `None` when the attribute is no version.
 fn semver_cmp(v: Option<Actual<'_>>, bound: &str) -> Option<std::cmp::Ordering> {
     let actual = Semver::parse(v?.as_str()?).ok()?;
@@ -141,7 +154,7 @@ impl Test {
                 any_str(lookup(ctx, attr.as_deref()), values, |s, x| s.ends_with(x))
             }
             Test::Contains { attr, values } => {
-                any_str(lookup(ctx, attr.as_deref()), values, |s, x| s.contains(x))
+                any_str(lookup(ctx, attr.as_deref()), values, contains_str)
             }
             Test::Regex { attr, re } => lookup(ctx, attr.as_deref())
                 .and_then(Actual::as_str)
@@ -185,6 +198,54 @@ impl Test {
                 let got = set.resolve(ctx, flag, Some(chain));
                 treatments.iter().any(|t| t == got.treatment)
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contains_str;
+
+    /// A random string over a small alphabet with multibyte characters, so matches are common.
+    fn random_string(state: &mut u64, max_chars: u64) -> String {
+        const ALPHABET: &[char] = &['a', 'b', 'é', 'ß', '€', '中', '😀', '\u{0}', 'a', 'b'];
+        let mut next = || {
+            *state ^= *state << 13;
+            *state ^= *state >> 7;
+            *state ^= *state << 17;
+            *state
+        };
+        let len = next() % (max_chars + 1);
+        (0..len)
+            .map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize])
+            .collect()
+    }
+
+    #[test]
+    fn contains_str_answers_as_str_contains() {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut found = 0;
+        for _ in 0..50_000 {
+            let haystack = random_string(&mut state, 12);
+            let needle = random_string(&mut state, 4);
+            let expected = haystack.contains(needle.as_str());
+            assert_eq!(
+                contains_str(&haystack, &needle),
+                expected,
+                "{haystack:?} contains {needle:?}"
+            );
+            found += usize::from(expected);
+        }
+        // Both answers occur often enough for the comparison to mean something.
+        assert!(found > 5_000 && found < 45_000, "{found} of 50000 found");
+        for (h, n) in [
+            ("", ""),
+            ("", "a"),
+            ("a", ""),
+            ("é", "\u{e9}"),
+            ("aé", "\u{a9}"),
+        ] {
+            assert_eq!(contains_str(h, n), h.contains(n), "{h:?} contains {n:?}");
         }
     }
 }

@@ -65,7 +65,10 @@ mod imp {
             .and_then(|v| v.as_bool())
             .unwrap_or(false);
             if !ok {
-                return Err(format!("the browser's RegExp refuses {pattern:?}"));
+                return Err(format!(
+                    "the browser's RegExp refuses {}",
+                    super::super::quoted(pattern)
+                ));
             }
             Ok(Pattern(js_sys::RegExp::new(body, &flags)))
         }
@@ -80,17 +83,20 @@ mod imp {
         let mut flags = String::from("u");
         let mut rest = pattern;
         while let Some(group) = rest.strip_prefix("(?") {
-            let Some(end) = group.find(')') else { break };
-            let inline = &group[..end];
-            if inline.is_empty() || !inline.chars().all(|c| matches!(c, 'i' | 'm' | 's')) {
+            // `split_once` and byte tests: slicing a `str` and `str::contains` carry core's
+            // panic message for a bad char boundary (and with it `char` `Debug`'s tables).
+            let Some((inline, after)) = group.split_once(')') else {
+                break;
+            };
+            if inline.is_empty() || !inline.bytes().all(|b| matches!(b, b'i' | b'm' | b's')) {
                 break;
             }
-            for c in inline.chars() {
-                if !flags.contains(c) {
-                    flags.push(c);
+            for b in inline.bytes() {
+                if !flags.as_bytes().contains(&b) {
+                    flags.push(char::from(b));
                 }
             }
-            rest = &group[end + 1..];
+            rest = after;
         }
         (flags, rest)
     }

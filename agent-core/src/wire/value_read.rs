@@ -205,7 +205,7 @@ fn f64_(v: &Value) -> Read<f64> {
 
 fn uuid(v: &Value) -> Read<Uuid> {
     match v {
-        Value::String(s) => Uuid::parse_str(s).ok(),
+        Value::String(s) => super::parse_uuid(s),
         _ => None,
     }
     .ok_or_else(|| WireReadError::expected("a UUID string"))
