@@ -22,8 +22,8 @@ use crate::pipeline::{MAX_WAIT_MS, Pipeline, PipelineConfig, PipelineError, Pipe
 use crate::spool::SpoolError;
 use crate::upload::{UploadResult, UploadTask};
 use crate::wire::{
-    FlagChanges, JsonError, WireReadError, event_types, flag_changes_from_value,
-    is_valid_event_type, parse_json, to_json,
+    FlagChanges, JsonError, ObjectWriter, WireReadError, event_types, flag_changes_from_value,
+    is_valid_event_type, parse_json,
 };
 use crate::worker::{EventCmd, build_event, impression};
 
@@ -280,13 +280,18 @@ impl LocalAgent {
 
     /// The current definitions as a cache to keep in the host's storage (the same JSON as
     /// `sync::to_cache`, by the small writer: no serde serializer in the browser's wasm).
+    ///
+    /// Written from borrowed definitions, in [`FlagChanges`]' field order: copying them into a
+    /// `FlagChanges` first would cost a clone per definition (and its code in the wasm).
     pub fn flag_cache(&self) -> Result<Vec<u8>, LocalError> {
-        Ok(to_json(&FlagChanges {
-            version: self.flags.version(),
-            flags: self.flags.definitions(),
-            segments: self.flags.segments(),
-            full: true,
-        }))
+        let mut out = Vec::new();
+        let mut o = ObjectWriter::new(&mut out);
+        o.field("version", &self.flags.version());
+        o.field("flags", &self.flags.definition_refs());
+        o.field("segments", &self.flags.segment_refs());
+        o.field("full", &true);
+        o.end();
+        Ok(out)
     }
 
     /// Version of the current flag definitions (0 before any arrived).
@@ -346,5 +351,53 @@ impl LocalAgent {
     /// The pipeline's counters.
     pub fn stats(&self) -> PipelineStats {
         self.pipeline.stats()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{LocalAgent, LocalConfig};
+    use crate::clock::ManualClock;
+    use crate::pipeline::PipelineConfig;
+    use crate::wire::SdkInfo;
+
+    /// The cache written from borrowed definitions is byte for byte the native agent's
+    /// (`sync::to_cache`, serde_json over a `FlagChanges`), on every vector flag and segment.
+    #[test]
+    fn flag_cache_is_the_native_agents_cache() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../testdata/evaluation-vectors.json"
+        );
+        let text = std::fs::read_to_string(path).expect("testdata/evaluation-vectors.json");
+        let v: serde_json::Value = serde_json::from_str(&text).expect("vectors are JSON");
+        let answer = serde_json::json!({
+            "version": 42, "flags": v["flags"], "segments": v["segments"], "full": true
+        });
+        let new_agent = || {
+            let sdk = SdkInfo {
+                name: "test".into(),
+                version: "0".into(),
+                platform: "test".into(),
+            };
+            let config = LocalConfig::new(PipelineConfig::default_for("key", sdk));
+            LocalAgent::new(config, ManualClock::new(0)).expect("agent")
+        };
+        let mut agent = new_agent();
+        let answer = serde_json::to_vec(&answer).expect("writes");
+        agent
+            .apply_flag_changes_json(&answer)
+            .expect("the vectors compile");
+        assert!(agent.flags.len() > 5 && !agent.flags.segment_refs().is_empty());
+        let cache = agent.flag_cache().expect("writes");
+        assert_eq!(
+            cache,
+            crate::sync::to_cache(&agent.flags).expect("writes"),
+            "{}",
+            String::from_utf8_lossy(&cache)
+        );
+        let mut reloaded = new_agent();
+        assert_eq!(reloaded.load_flag_cache(&cache).expect("loads"), 42);
+        assert_eq!(reloaded.flag_cache().expect("writes"), cache);
     }
 }

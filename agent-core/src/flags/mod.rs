@@ -380,19 +380,29 @@ impl FlagSet {
 
     /// The definitions of the set, archived ones included, sorted by key (for caching to disk).
     pub fn definitions(&self) -> Vec<FlagDefinition> {
+        self.definition_refs().into_iter().cloned().collect()
+    }
+
+    /// [`definitions`](Self::definitions) borrowed: to write a cache without copying them.
+    pub fn definition_refs(&self) -> Vec<&FlagDefinition> {
         sorted_keys(self.inner.flags.keys())
             .into_iter()
             .filter_map(|key| self.inner.flags.get(key))
-            .map(|e| e.def.clone())
+            .map(|e| &e.def)
             .collect()
     }
 
     /// The segments of the set, sorted by name (for caching to disk).
     pub fn segments(&self) -> Vec<Segment> {
+        self.segment_refs().into_iter().cloned().collect()
+    }
+
+    /// [`segments`](Self::segments) borrowed: to write a cache without copying them.
+    pub fn segment_refs(&self) -> Vec<&Segment> {
         sorted_keys(self.inner.segments.keys())
             .into_iter()
             .filter_map(|name| self.inner.segments.get(name))
-            .map(|s| s.def.clone())
+            .map(|s| &s.def)
             .collect()
     }
 
