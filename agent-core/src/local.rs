@@ -260,7 +260,8 @@ impl LocalAgent {
     /// [`LocalAgent::apply_flag_changes`] from JSON.
     pub fn apply_flag_changes_json(&mut self, json: &[u8]) -> Result<u64, LocalError> {
         let changes = read_flag_changes(json)?;
-        self.apply_flag_changes(&changes)
+        self.flags = self.flags.apply_owned(changes)?;
+        Ok(self.flags.version())
     }
 
     /// Loads a flag cache written by [`LocalAgent::flag_cache`] unless newer definitions are
@@ -271,7 +272,7 @@ impl LocalAgent {
             full: true,
             ..changes
         };
-        let set = FlagSet::empty().apply(&full)?;
+        let set = FlagSet::empty().apply_owned(full)?;
         if set.version() >= self.flags.version() {
             self.flags = set;
         }

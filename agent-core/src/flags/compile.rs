@@ -563,12 +563,12 @@ pub(crate) struct CompiledSegment {
 }
 
 /// Validates and indexes a segment.
-pub(crate) fn compile_segment(seg: &Segment) -> Result<CompiledSegment, FlagError> {
+pub(crate) fn compile_segment(seg: Segment) -> Result<CompiledSegment, FlagError> {
     if seg.name.is_empty() {
         return Err(invalid("name", "must not be empty"));
     }
     Ok(CompiledSegment {
-        def: seg.clone(),
         keys: seg.keys.iter().cloned().collect(),
+        def: seg,
     })
 }

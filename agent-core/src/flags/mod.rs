@@ -123,17 +123,15 @@ struct Entry {
 }
 
 impl Entry {
-    fn new(def: &FlagDefinition) -> Result<Entry, FlagError> {
+    /// Compiles `def` (the `i`-th of its answer, for the error's place) and keeps it.
+    fn new(def: FlagDefinition, i: usize) -> Result<Entry, FlagError> {
         // Archived flags are never evaluated, so a stale invalid one must not block a set.
         let compiled = if def.archived {
             None
         } else {
-            Some(compile::compile(def)?)
+            Some(compile::compile(&def).map_err(|e| flag_error("flags", i, &def.key, e))?)
         };
-        Ok(Entry {
-            def: def.clone(),
-            compiled,
-        })
+        Ok(Entry { def, compiled })
     }
 }
 
@@ -228,24 +226,27 @@ fn flag_error(collection: &str, i: usize, name: &str, e: FlagError) -> FlagError
 }
 
 impl Inner {
-    fn build<'a>(
+    /// Adds `new_flags` and `new_segments` (owned: moved into the set, not copied) to `flags`
+    /// and `segments`.
+    fn build(
         mut flags: FxHashMap<String, Arc<Entry>>,
         mut segments: FxHashMap<String, Arc<CompiledSegment>>,
-        new_flags: impl IntoIterator<Item = &'a FlagDefinition>,
-        new_segments: impl IntoIterator<Item = &'a Segment>,
+        new_flags: impl IntoIterator<Item = FlagDefinition>,
+        new_segments: impl IntoIterator<Item = Segment>,
         version: u64,
     ) -> Result<Inner, FlagError> {
         let mut version = version;
         for (i, def) in new_flags.into_iter().enumerate() {
-            let entry = Entry::new(def).map_err(|e| flag_error("flags", i, &def.key, e))?;
             version = version.max(def.version);
-            flags.insert(def.key.clone(), Arc::new(entry));
+            let key = def.key.clone();
+            flags.insert(key, Arc::new(Entry::new(def, i)?));
         }
         for (i, seg) in new_segments.into_iter().enumerate() {
-            let compiled = compile::compile_segment(seg)
-                .map_err(|e| flag_error("segments", i, &seg.name, e))?;
             version = version.max(seg.version);
-            segments.insert(seg.name.clone(), Arc::new(compiled));
+            let name = seg.name.clone();
+            let compiled =
+                compile::compile_segment(seg).map_err(|e| flag_error("segments", i, &name, e))?;
+            segments.insert(name, Arc::new(compiled));
         }
         Ok(Inner {
             flags,
@@ -337,8 +338,8 @@ impl FlagSet {
         let inner = Inner::build(
             FxHashMap::default(),
             FxHashMap::default(),
-            &flags,
-            &segments,
+            flags,
+            segments,
             0,
         )?;
         Ok(FlagSet {
@@ -351,21 +352,47 @@ impl FlagSet {
     /// A delta upserts flags by key and segments by name; archived flags stay in
     /// [`definitions`](Self::definitions) but evaluate as not found. Nothing changes on error.
     pub fn apply(&self, changes: &FlagChanges) -> Result<FlagSet, FlagError> {
-        let inner = if changes.full {
+        self.apply_from(
+            changes.full,
+            changes.version,
+            changes.flags.iter().cloned(),
+            changes.segments.iter().cloned(),
+        )
+    }
+
+    /// [`apply`](Self::apply) taking the changes by value: their definitions are moved into the
+    /// set instead of copied (and the browser's wasm holds no `FlagDefinition` clone).
+    pub fn apply_owned(&self, changes: FlagChanges) -> Result<FlagSet, FlagError> {
+        self.apply_from(
+            changes.full,
+            changes.version,
+            changes.flags,
+            changes.segments,
+        )
+    }
+
+    fn apply_from(
+        &self,
+        full: bool,
+        version: u64,
+        flags: impl IntoIterator<Item = FlagDefinition>,
+        segments: impl IntoIterator<Item = Segment>,
+    ) -> Result<FlagSet, FlagError> {
+        let inner = if full {
             Inner::build(
                 FxHashMap::default(),
                 FxHashMap::default(),
-                &changes.flags,
-                &changes.segments,
-                changes.version,
+                flags,
+                segments,
+                version,
             )?
         } else {
             Inner::build(
                 self.inner.flags.clone(),
                 self.inner.segments.clone(),
-                &changes.flags,
-                &changes.segments,
-                changes.version.max(self.inner.version),
+                flags,
+                segments,
+                version.max(self.inner.version),
             )?
         };
         Ok(FlagSet {
