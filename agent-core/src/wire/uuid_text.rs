@@ -90,7 +90,7 @@ mod tests {
                 state ^= state >> 7;
                 state ^= state << 17;
                 // Mostly the form's own character, so that some inputs stay valid.
-                if state % 16 == 0 {
+                if state.is_multiple_of(16) {
                     text.push(alphabet[(state >> 8) as usize % alphabet.len()]);
                 } else {
                     text.push(c);
