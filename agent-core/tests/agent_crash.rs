@@ -26,27 +26,20 @@ const SECOND_DIR: &str = "second-agent";
 #[test]
 #[ignore = "run as a child process by panic_hook_crash_is_sent_at_next_start"]
 fn crash_child() {
-    let Some(dir) = std::env::var_os(CHILD_DIR_VAR) else {
+    let Some(dir) = child_dir() else {
         return;
     };
-    let dir = std::path::PathBuf::from(dir);
     let marker = dir.join(PREVIOUS_HOOK_MARKER);
     std::panic::set_hook(Box::new(move |info| {
         eprintln!("previous hook: {info}");
         std::fs::write(&marker, b"yes").expect("write marker");
     }));
     // An agent that is gone by the time of the panic: its hook must record nothing.
-    let gone = Agent::builder("sdk-test")
-        .data_dir(dir.join(GONE_DIR))
-        .build()
-        .expect("agent");
+    let gone = agent_on(dir.join(GONE_DIR));
     gone.install_panic_hook();
     gone.shutdown(PATIENCE).expect("shutdown");
     drop(gone);
-    let agent = Agent::builder("sdk-test")
-        .data_dir(&dir)
-        .build()
-        .expect("agent");
+    let agent = agent_on(&dir);
     agent.identify("crasher");
     agent.install_panic_hook();
     agent.install_panic_hook();
@@ -76,10 +69,7 @@ fn panic_hook_crash_is_sent_at_next_start() {
         "the previous hook was chained"
     );
 
-    let agent = Agent::builder("sdk-test")
-        .data_dir(dir.path())
-        .build()
-        .expect("agent");
+    let agent = agent_on(dir.path());
     let events = events(&pull_all(&agent));
     let crashes: Vec<_> = events.iter().filter(|e| e.event_type == "crash").collect();
     assert_eq!(
@@ -101,10 +91,7 @@ fn panic_hook_crash_is_sent_at_next_start() {
     assert!(stack.contains("explode_in_checkout"), "{stack}");
     // libtest runs each test on a thread named after it.
     assert_eq!(crash.properties[THREAD_NAME], "crash_child");
-    let gone = Agent::builder("sdk-test")
-        .data_dir(dir.path().join(GONE_DIR))
-        .build()
-        .expect("agent");
+    let gone = agent_on(dir.path().join(GONE_DIR));
     assert!(
         events_of(&gone).iter().all(|e| e.event_type != "crash"),
         "the hook of a dropped agent recorded the panic"
@@ -120,10 +107,7 @@ fn panic_hook_crash_is_sent_at_next_start() {
 #[test]
 fn recorded_crash_of_a_platform_is_sent_at_next_start() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let agent = Agent::builder("sdk-test")
-        .data_dir(dir.path())
-        .build()
-        .expect("agent");
+    let agent = agent_on(dir.path());
     agent.identify("android-user");
     agent
         .record_crash_on_thread(
@@ -135,10 +119,7 @@ fn recorded_crash_of_a_platform_is_sent_at_next_start() {
         .expect("written synchronously");
     agent.shutdown(PATIENCE).expect("shutdown");
 
-    let restarted = Agent::builder("sdk-test")
-        .data_dir(dir.path())
-        .build()
-        .expect("agent");
+    let restarted = agent_on(dir.path());
     let events = events(&pull_all(&restarted));
     let crash = events
         .iter()
@@ -159,10 +140,7 @@ fn recorded_crash_of_a_platform_is_sent_at_next_start() {
 fn a_run_that_ended_without_shutdown_is_reported() {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join(RUNNING_FILE), b"12345").expect("dirty flag of a killed run");
-    let agent = Agent::builder("sdk-test")
-        .data_dir(dir.path())
-        .build()
-        .expect("agent");
+    let agent = agent_on(dir.path());
     let events = events(&pull_all(&agent));
     assert_eq!(
         events
@@ -178,10 +156,7 @@ fn a_run_that_ended_without_shutdown_is_reported() {
         "a clean shutdown clears the flag"
     );
 
-    let again = Agent::builder("sdk-test")
-        .data_dir(dir.path())
-        .build()
-        .expect("agent");
+    let again = agent_on(dir.path());
     assert!(
         events_of(&again)
             .iter()
@@ -222,10 +197,7 @@ fn previous_hook_saw(dir: &Path) -> String {
 }
 
 fn restarted_events(dir: &Path) -> Vec<agent_core::wire::Event> {
-    let agent = Agent::builder("sdk-test")
-        .data_dir(dir)
-        .build()
-        .expect("agent");
+    let agent = agent_on(dir);
     let events = events_of(&agent);
     agent.shutdown(PATIENCE).expect("shutdown");
     events
@@ -248,22 +220,15 @@ impl Drop for Bomb {
 #[test]
 #[ignore = "run as a child process"]
 fn contained_double_panic_child() {
-    let Some(dir) = std::env::var_os(CHILD_DIR_VAR) else {
+    let Some(dir) = child_dir() else {
         return;
     };
-    let dir = PathBuf::from(dir);
     install_previous_hook(&dir);
-    let agent = Agent::builder("sdk-test")
-        .data_dir(&dir)
-        .build()
-        .expect("agent");
+    let agent = agent_on(&dir);
     agent.identify("ffi-user");
     agent.install_panic_hook();
     // A second agent's hook chained after the first: each panic is still judged once.
-    let second = Agent::builder("sdk-test")
-        .data_dir(dir.join(SECOND_DIR))
-        .build()
-        .expect("agent");
+    let second = agent_on(dir.join(SECOND_DIR));
     second.identify("ffi-user");
     second.install_panic_hook();
     // What a binding's guard turns into a host exception: no crash.
@@ -318,23 +283,15 @@ fn one_abort_recorded(data_dir: &Path) {
 #[test]
 #[ignore = "run as a child process"]
 fn survived_panic_then_killed_child() {
-    let Some(dir) = std::env::var_os(CHILD_DIR_VAR) else {
+    let Some(dir) = child_dir() else {
         return;
     };
-    let dir = PathBuf::from(dir);
-    let agent = Agent::builder("sdk-test")
-        .data_dir(&dir)
-        .build()
-        .expect("agent");
+    let agent = agent_on(&dir);
     agent.install_panic_hook();
     // An app guard (not the agent's) catches the panic: recorded, and the run goes on.
     assert!(std::panic::catch_unwind(|| panic!("survived panic")).is_err());
     // The worker re-arms the dirty flag once the process outlived the panic.
-    let deadline = Instant::now() + REARM_AFTER + PATIENCE;
-    while has_crash_mark(&dir) {
-        assert!(Instant::now() < deadline, "never re-armed");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(REARM_AFTER + PATIENCE, "re-armed", || !has_crash_mark(&dir));
     std::process::abort();
 }
 
@@ -381,10 +338,9 @@ impl Clock for BreakingClock {
 #[test]
 #[ignore = "run as a child process"]
 fn panic_while_recording_child() {
-    let Some(dir) = std::env::var_os(CHILD_DIR_VAR) else {
+    let Some(dir) = child_dir() else {
         return;
     };
-    let dir = PathBuf::from(dir);
     install_previous_hook(&dir);
     let agent = Agent::builder("sdk-test")
         .data_dir(&dir)
@@ -420,23 +376,16 @@ fn a_panic_while_recording_still_calls_the_previous_hook() {
 #[test]
 #[ignore = "run as a child process"]
 fn signal_marker_child() {
-    let Some(dir) = std::env::var_os(CHILD_DIR_VAR) else {
+    let Some(dir) = child_dir() else {
         return;
     };
-    let dir = PathBuf::from(dir);
-    let agent = Agent::builder("sdk-test")
-        .data_dir(&dir)
-        .build()
-        .expect("agent");
+    let agent = agent_on(&dir);
     agent.identify("signal-user");
     // The worker keeps the identity in the dirty flag (checked each turn): a crash this early in
     // a run would otherwise be the anonymous user's.
-    let deadline = Instant::now() + PATIENCE;
-    while !std::fs::read_to_string(dir.join(RUNNING_FILE)).is_ok_and(|r| r.ends_with("signal-user"))
-    {
-        assert!(Instant::now() < deadline, "identity never noted");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(PATIENCE, "identity noted", || {
+        std::fs::read_to_string(dir.join(RUNNING_FILE)).is_ok_and(|r| r.ends_with("signal-user"))
+    });
     if std::env::var_os("RECORD_EXCEPTION_FIRST").is_some() {
         agent
             .record_crash("NSInvalidArgumentException", "unrecognized selector", None)
@@ -508,26 +457,19 @@ fn an_exception_whose_handler_aborts_is_reported_once() {
 fn an_unclean_end_is_reported_for_the_user_of_that_run() {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join(RUNNING_FILE), b"run-x\nuser-9").expect("flag of a killed run");
-    let agent = Agent::builder("sdk-test")
-        .data_dir(dir.path())
-        .build()
-        .expect("agent");
+    let agent = agent_on(dir.path());
     agent.identify("today-user");
     let events = events_of(&agent);
     let unclean = of_type(&events, UNCLEAN_SHUTDOWN);
     assert_eq!(unclean.len(), 1, "{events:?}");
     assert_eq!(unclean[0].key, "user-9");
     // This run's flag names this run and, once the worker noticed, today's user.
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let flag = std::fs::read_to_string(dir.path().join(RUNNING_FILE)).expect("flag");
-        if flag.ends_with("\ntoday-user") {
-            assert!(!flag.starts_with("run-x"), "{flag}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "identity never noted: {flag}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let flag_path = dir.path().join(RUNNING_FILE);
+    wait_until(PATIENCE, "noted today's user", || {
+        std::fs::read_to_string(&flag_path).is_ok_and(|flag| flag.ends_with("\ntoday-user"))
+    });
+    let flag = std::fs::read_to_string(&flag_path).expect("flag");
+    assert!(!flag.starts_with("run-x"), "{flag}");
     agent.shutdown(PATIENCE).expect("shutdown");
 }
 
@@ -541,32 +483,24 @@ fn has_crash_mark(dir: &Path) -> bool {
 }
 
 fn wait_running_names_a_new_run(dir: &Path, not: Option<&str>) -> String {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Ok(content) = std::fs::read_to_string(dir.join(RUNNING_FILE)) {
-            let run = content.split('\n').next().unwrap_or_default().to_owned();
-            if Some(run.as_str()) != not {
-                return run;
-            }
-        }
-        assert!(Instant::now() < deadline, "the worker never marked its run");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let mut run = String::new();
+    wait_until(PATIENCE, "marked its run", || {
+        let Ok(content) = std::fs::read_to_string(dir.join(RUNNING_FILE)) else {
+            return false;
+        };
+        run = content.split('\n').next().unwrap_or_default().to_owned();
+        Some(run.as_str()) != not
+    });
+    run
 }
 
 #[test]
 fn a_restart_in_one_process_keeps_the_new_runs_flag() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let old = Agent::builder("sdk-test")
-        .data_dir(dir.path())
-        .build()
-        .expect("agent");
+    let old = agent_on(dir.path());
     let old_run = wait_running_names_a_new_run(dir.path(), None);
     // The app restarts the agent before the old one finished stopping.
-    let new = Agent::builder("sdk-test")
-        .data_dir(dir.path())
-        .build()
-        .expect("agent");
+    let new = agent_on(dir.path());
     let new_run = wait_running_names_a_new_run(dir.path(), Some(&old_run));
     old.shutdown(PATIENCE).expect("shutdown");
     drop(old);
@@ -589,10 +523,7 @@ fn a_crash_right_after_setup_neither_hides_nor_doubles_the_previous_runs_end() {
                 std::fs::write(dir.path().join(format!("{CRASHED_PREFIX}old-run")), b"")
                     .expect("mark");
             }
-            let agent = Agent::builder("sdk-test")
-                .data_dir(dir.path())
-                .build()
-                .expect("agent");
+            let agent = agent_on(dir.path());
             // No wait: the crash may land before the worker read the previous run's files.
             agent
                 .record_crash("java.lang.Error", "at start", None)
@@ -625,21 +556,14 @@ fn a_torn_flag_still_reports_the_unclean_end() {
 #[test]
 #[ignore = "run as a child process"]
 fn shut_down_hook_child() {
-    let Some(dir) = std::env::var_os(CHILD_DIR_VAR) else {
+    let Some(dir) = child_dir() else {
         return;
     };
-    let dir = PathBuf::from(dir);
-    let old = Agent::builder("sdk-test")
-        .data_dir(&dir)
-        .build()
-        .expect("agent");
+    let old = agent_on(&dir);
     old.install_panic_hook();
     old.shutdown(PATIENCE).expect("shutdown");
     // `old` is kept (a binding's handle not yet released); a new agent takes over the data dir.
-    let new = Agent::builder("sdk-test")
-        .data_dir(&dir)
-        .build()
-        .expect("agent");
+    let new = agent_on(&dir);
     new.install_panic_hook();
     wait_running_names_a_new_run(&dir, None);
     assert!(std::panic::catch_unwind(|| panic!("one panic")).is_err());
@@ -667,4 +591,27 @@ fn a_shut_down_agents_hook_records_nothing() {
         of_type(&events, UNCLEAN_SHUTDOWN).is_empty(),
         "the abort follows the panic within REARM_AFTER: {events:?}"
     );
+}
+
+/// The data dir a parent test passed to this child process (None when run directly).
+fn child_dir() -> Option<PathBuf> {
+    std::env::var_os(CHILD_DIR_VAR).map(PathBuf::from)
+}
+
+/// An agent on `dir` with the tests' SDK key.
+fn agent_on(dir: impl AsRef<Path>) -> Agent {
+    Agent::builder("sdk-test")
+        .data_dir(dir.as_ref())
+        .build()
+        .expect("agent")
+}
+
+/// Polls `done` until it holds; fails the test naming `what` after `limit` (a bound on a hung
+/// run, not a timing assertion).
+fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "never {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

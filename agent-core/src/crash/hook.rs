@@ -32,10 +32,8 @@ use std::time::Duration;
 use backtrace::Backtrace;
 
 use crate::agent::{Agent, Shared};
-use crate::wire::event_types;
-use crate::worker::EventCmd;
 
-use super::{THREAD_NAME, exception_properties, write_crash};
+use super::{crash_command, write_crash};
 
 /// Name of the short-lived thread that writes a panic's crash record.
 pub const RECORDER_THREAD: &str = "rum-agent-crash-recorder";
@@ -144,7 +142,7 @@ fn set_chain_verdict(verdict: Option<Verdict>) {
 
 impl Agent {
     /// Installs a panic hook that records a `crash` event (with the panicking thread's name as
-    /// [`THREAD_NAME`]) synchronously into the spool, then calls the hook that was installed
+    /// [`THREAD_NAME`](super::THREAD_NAME)) synchronously into the spool, then calls the hook that was installed
     /// before. Installing twice has no effect. The hook does not keep the agent alive: once the
     /// agent is shut down or gone it only calls the previous hook. See the [module docs](self) for which
     /// panics are recorded and why the recording runs on its own thread.
@@ -250,18 +248,13 @@ fn write_panic(mut record: PanicRecord) {
     let shared = &record.shared;
     record.stack.resolve();
     let stack = super::stack::format_backtrace(&record.stack);
-    let mut properties = exception_properties("panic", &record.message, Some(stack));
-    if let Some(name) = record.thread_name {
-        properties.insert(THREAD_NAME.into(), name.into());
-    }
-    let cmd = EventCmd {
-        key: String::clone(&shared.current_key()),
-        event_type: event_types::CRASH.to_owned(),
-        value: None,
-        ts: shared.clock.now_ms(),
-        properties,
-        globals: shared.globals.load_full(),
-    };
+    let cmd = crash_command(
+        shared,
+        "panic",
+        &record.message,
+        Some(stack),
+        record.thread_name.as_deref(),
+    );
     // Nothing can be reported from inside a panic hook; a failed write loses this crash only.
     let _ = write_crash(shared, crate::worker::event(shared, cmd), true);
 }

@@ -68,24 +68,35 @@ impl Agent {
         if shared.closed.load(std::sync::atomic::Ordering::Acquire) {
             return Ok(());
         }
-        let mut properties = exception_properties(crash_type, message, stack);
-        if let Some(name) = thread_name {
-            properties.insert(THREAD_NAME.into(), name.into());
-        }
-        let cmd = EventCmd {
-            key: String::clone(&shared.current_key()),
-            event_type: event_types::CRASH.to_owned(),
-            value: None,
-            ts: shared.clock.now_ms(),
-            properties,
-            globals: shared.globals.load_full(),
-        };
+        let cmd = crash_command(shared, crash_type, message, stack, thread_name);
         if shared.data_dir.is_some() {
             write_crash(shared, crate::worker::event(shared, cmd), false)
         } else {
             self.enqueue(Command::Event(cmd));
             Ok(())
         }
+    }
+}
+
+/// A `crash` event for the current identity, now, naming the crashed thread when known.
+fn crash_command(
+    shared: &Shared,
+    crash_type: &str,
+    message: &str,
+    stack: Option<String>,
+    thread_name: Option<&str>,
+) -> EventCmd {
+    let mut properties = exception_properties(crash_type, message, stack);
+    if let Some(name) = thread_name {
+        properties.insert(THREAD_NAME.into(), name.into());
+    }
+    EventCmd {
+        key: String::clone(&shared.current_key()),
+        event_type: event_types::CRASH.to_owned(),
+        value: None,
+        ts: shared.clock.now_ms(),
+        properties,
+        globals: shared.globals.load_full(),
     }
 }
 
