@@ -65,19 +65,11 @@ fn crash_mark(data_dir: &Path, run_id: &str) -> PathBuf {
     data_dir.join(format!("{CRASHED_PREFIX}{run_id}"))
 }
 
-/// The runs that have a crash mark in `data_dir`.
-fn crashed_runs(data_dir: &Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(data_dir) else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|e| {
-            e.file_name()
-                .to_str()?
-                .strip_prefix(CRASHED_PREFIX)
-                .map(str::to_owned)
-        })
+/// The runs that have a crash mark among the data dir's file `names`.
+fn crashed_runs(names: &[String]) -> Vec<String> {
+    names
+        .iter()
+        .filter_map(|n| n.strip_prefix(CRASHED_PREFIX).map(str::to_owned))
         .collect()
 }
 
@@ -104,10 +96,11 @@ pub(crate) fn mark_running(shared: &Shared) -> Vec<Event> {
         return Vec::new();
     };
     let previous = read_running(data_dir);
-    let crashed = crashed_runs(data_dir);
+    let names = super::file_names(data_dir);
+    let crashed = crashed_runs(&names);
     // Markers do not depend on `running`: a run that died right after setup, before its worker
     // wrote `running`, is still known by its marker.
-    let signals = signal_marker::take_stale(data_dir, &shared.run_id, &crashed);
+    let signals = signal_marker::take_stale(data_dir, &names, &shared.run_id, &crashed);
     let unclean = previous.as_ref().is_some_and(|(run, _)| {
         run.is_empty()
             || (!crashed.contains(run) && !signals.iter().any(|(signalled, _)| signalled == run))
@@ -310,7 +303,7 @@ mod tests {
         std::fs::write(crash_mark(dir.path(), "a"), b"").expect("write");
         std::fs::write(crash_mark(dir.path(), "b"), b"").expect("write");
         std::fs::write(dir.path().join("crashed"), b"old single-file mark").expect("write");
-        let mut runs = crashed_runs(dir.path());
+        let mut runs = crashed_runs(&super::super::file_names(dir.path()));
         runs.sort();
         assert_eq!(runs, ["a", "b"]);
     }

@@ -78,6 +78,18 @@ impl Agent {
     }
 }
 
+/// The names of the files in `dir` (none when it cannot be listed): read once at start for both
+/// the crash marks and the signal markers.
+fn file_names(dir: &std::path::Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect()
+}
+
 /// A `crash` event for the current identity, now, naming the crashed thread when known.
 fn crash_command(
     shared: &Shared,

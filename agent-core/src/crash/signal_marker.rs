@@ -38,33 +38,28 @@ fn marker_path(data_dir: &Path, run_id: &str) -> PathBuf {
 
 /// The crash properties of every earlier run whose marker holds a signal, with that run's id,
 /// except runs in `crashed` (their crash is already recorded: an uncaught exception whose default
-/// handler then aborts); removes every marker but `current_run`'s.
+/// handler then aborts); removes every marker but `current_run`'s. `names`: the data dir's files.
 pub(crate) fn take_stale(
     data_dir: &Path,
+    names: &[String],
     current_run: &str,
     crashed: &[String],
 ) -> Vec<(String, serde_json::Map<String, serde_json::Value>)> {
-    let Ok(entries) = std::fs::read_dir(data_dir) else {
-        return Vec::new();
-    };
     let mut found = Vec::new();
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(run) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix(SIGNAL_MARKER_PREFIX))
-        else {
+    for name in names {
+        let Some(run) = name.strip_prefix(SIGNAL_MARKER_PREFIX) else {
             continue;
         };
         if run == current_run {
             continue;
         }
+        let path = data_dir.join(name);
         if !crashed.iter().any(|c| c == run)
-            && let Some(properties) = signal_in(&entry.path())
+            && let Some(properties) = signal_in(&path)
         {
             found.push((run.to_owned(), properties));
         }
-        let _ = std::fs::remove_file(entry.path());
+        let _ = std::fs::remove_file(path);
     }
     found
 }
@@ -128,7 +123,12 @@ mod tests {
         write(dir.path(), "clean", b"");
         write(dir.path(), "torn", b"\x0b\x00");
         write(dir.path(), "now", &6i32.to_ne_bytes());
-        let mut found = take_stale(dir.path(), "now", &[]);
+        let mut found = take_stale(
+            dir.path(),
+            &super::super::file_names(dir.path()),
+            "now",
+            &[],
+        );
         found.sort_by(|a, b| a.0.cmp(&b.0));
         let messages: Vec<(&str, &str)> = found
             .iter()
@@ -149,7 +149,14 @@ mod tests {
             "the current run's is kept"
         );
         assert!(
-            take_stale(dir.path(), "later", &[]).len() == 1,
+            take_stale(
+                dir.path(),
+                &super::super::file_names(dir.path()),
+                "later",
+                &[]
+            )
+            .len()
+                == 1,
             "only 'now' was left"
         );
     }
@@ -158,7 +165,15 @@ mod tests {
     fn a_run_with_a_recorded_crash_is_not_reported_again_by_its_signal() {
         let dir = tempfile::tempdir().expect("tempdir");
         write(dir.path(), "exception-then-abort", &6i32.to_ne_bytes());
-        assert!(take_stale(dir.path(), "now", &["exception-then-abort".to_owned()]).is_empty());
+        assert!(
+            take_stale(
+                dir.path(),
+                &super::super::file_names(dir.path()),
+                "now",
+                &["exception-then-abort".to_owned()]
+            )
+            .is_empty()
+        );
         assert!(left(dir.path()).is_empty());
     }
 }
