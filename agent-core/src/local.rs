@@ -22,8 +22,8 @@ use crate::pipeline::{MAX_WAIT_MS, Pipeline, PipelineConfig, PipelineError, Pipe
 use crate::spool::SpoolError;
 use crate::upload::{UploadResult, UploadTask};
 use crate::wire::{
-    FlagChanges, JsonError, ObjectWriter, WireReadError, event_types, flag_changes_from_value,
-    is_valid_event_type, parse_json,
+    FlagChanges, JsonError, WireReadError, event_types, flag_changes_from_value,
+    is_valid_event_type, parse_json, write_flag_changes,
 };
 use crate::worker::{EventCmd, build_event, impression};
 
@@ -286,12 +286,13 @@ impl LocalAgent {
     /// `FlagChanges` first would cost a clone per definition (and its code in the wasm).
     pub fn flag_cache(&self) -> Result<Vec<u8>, LocalError> {
         let mut out = Vec::new();
-        let mut o = ObjectWriter::new(&mut out);
-        o.field("version", &self.flags.version());
-        o.field("flags", &self.flags.definition_refs());
-        o.field("segments", &self.flags.segment_refs());
-        o.field("full", &true);
-        o.end();
+        write_flag_changes(
+            &mut out,
+            self.flags.version(),
+            &self.flags.definition_refs(),
+            &self.flags.segment_refs(),
+            true,
+        );
         Ok(out)
     }
 

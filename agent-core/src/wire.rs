@@ -22,6 +22,7 @@ mod value_read;
 mod value_read_tests;
 
 pub use json_text::{JsonError, JsonProblem, MAX_DEPTH, parse_json};
+pub use json_wire::write_flag_changes;
 pub use json_write::{ObjectWriter, ToJson, float_text, to_json, write_str};
 pub use uuid_text::parse_uuid;
 

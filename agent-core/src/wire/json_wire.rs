@@ -86,13 +86,25 @@ impl ToJson for DropCount {
 
 impl ToJson for FlagChanges {
     fn write_json(&self, out: &mut Vec<u8>) {
-        let mut o = ObjectWriter::new(out);
-        o.field("version", &self.version);
-        o.field("flags", &self.flags);
-        o.field("segments", &self.segments);
-        o.field("full", &self.full);
-        o.end();
+        write_flag_changes(out, self.version, &self.flags, &self.segments, self.full);
     }
+}
+
+/// Writes [`FlagChanges`] JSON from its parts, which may be borrowed (a flag cache written from
+/// a flag set without copying its definitions).
+pub fn write_flag_changes<F: ToJson, S: ToJson>(
+    out: &mut Vec<u8>,
+    version: u64,
+    flags: &Vec<F>,
+    segments: &Vec<S>,
+    full: bool,
+) {
+    let mut o = ObjectWriter::new(out);
+    o.field("version", &version);
+    o.field("flags", flags);
+    o.field("segments", segments);
+    o.field("full", &full);
+    o.end();
 }
 
 impl ToJson for FlagDefinition {
