@@ -8,6 +8,7 @@
 
 pub mod bucketing;
 pub mod clock;
+pub mod decimal;
 pub mod flags;
 pub mod semver;
 pub mod wire;

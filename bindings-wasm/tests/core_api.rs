@@ -232,3 +232,68 @@ fn wire_json_read_by_hand_names_the_bad_field() {
     batch["extra"] = json!({"ignored": true});
     assert!(self::core().restore(batch.to_string().as_bytes()), "read");
 }
+
+#[wasm_bindgen_test]
+fn the_browsers_float_parser_reads_decimal_text_as_core_does() {
+    // In the wasm, `agent_core::decimal` hands checked text to JavaScript's `parseFloat`; this
+    // test binary still links core's own parser, the reference: same double, bit for bit.
+    let mut texts: Vec<String> = [
+        "0",
+        "-0",
+        "1.",
+        ".5",
+        "+.5e3",
+        "0.1",
+        "0.3",
+        "2.2250738585072011e-308",
+        "2.2250738585072014e-308",
+        "4.9e-324",
+        "2.4703282292062327e-324",
+        "2.4703282292062328e-324",
+        "1.7976931348623157e308",
+        "1.7976931348623158e308",
+        "1.7976931348623159e308",
+        "1e400",
+        "-1e400",
+        "9007199254740993",
+        "9007199254740992.5",
+        "123456789012345678901234567890",
+        "0.000000000000000000000000000001e30",
+        "7.038531e-26",
+        "8.98846567431158e307",
+        "1.00000000000000011102230246251565404236316680908203125",
+        "1.000000000000000111022302462515654042363166809082031250000000001",
+        "1.00000000000000011102230246251565404236316680908203124999999999",
+    ]
+    .iter()
+    .map(|t| (*t).to_owned())
+    .collect();
+    // Random texts: up to 40 digits (past the 17 that pin a double, and the 20 after which the
+    // ECMAScript spec lets an engine stop looking), anywhere in the exponent range.
+    let mut state = 0x2545_F491_4F6C_DD1D_u64;
+    let mut next = move |bound: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % bound
+    };
+    for _ in 0..20_000 {
+        let digits: String = (0..1 + next(40))
+            .map(|_| char::from(b'0' + next(10) as u8))
+            .collect();
+        let point = next(digits.len() as u64 + 1) as usize;
+        let exponent = next(700) as i64 - 350;
+        texts.push(format!(
+            "{}.{}e{exponent}",
+            &digits[..point],
+            &digits[point..]
+        ));
+    }
+    for text in &texts {
+        assert_eq!(
+            agent_core::decimal::parse_f64(text).map(f64::to_bits),
+            text.parse::<f64>().ok().map(f64::to_bits),
+            "{text}"
+        );
+    }
+}

@@ -194,7 +194,7 @@ pub(crate) struct ValueSet {
 
 /// Reads a string as a finite number, as numeric matchers accept numeric strings.
 pub(crate) fn parse_number(s: &str) -> Option<f64> {
-    s.trim().parse::<f64>().ok().filter(|n| n.is_finite())
+    crate::decimal::parse_f64(s.trim()).filter(|n| n.is_finite())
 }
 
 /// Reads `"true"`/`"false"` in any case.

@@ -2,7 +2,7 @@
 //!
 //! serde_json's own parser (its `Deserializer` driving the `Value` visitor, with its float
 //! tables) is ~10 KB of the browser agent's wasm; this one is a plain recursive descent that
-//! reuses core's `str::parse::<f64>`, already in the wasm for attribute strings. It accepts
+//! reads numbers with [`crate::decimal`] (in the browser, JavaScript's own float parser). It accepts
 //! exactly what `serde_json::from_slice::<Value>` accepts (RFC 8259: no trailing commas, no
 //! comments, paired surrogates only, at most 127 nested arrays/objects, only whitespace after
 //! the value) and builds the same `Value`: integers as `u64` (or `i64` when negative) when they
@@ -321,10 +321,10 @@ impl Parser<'_> {
                 _ => {}
             }
         }
-        // Validated above: ASCII of Rust's float grammar too.
+        // Validated above: ASCII of the decimal grammar too.
         let f = std::str::from_utf8(text)
             .ok()
-            .and_then(|t| t.parse::<f64>().ok())
+            .and_then(crate::decimal::parse_f64)
             .ok_or_else(|| self.fail(JsonProblem::Number))?;
         Number::from_f64(f)
             .map(Value::Number)
