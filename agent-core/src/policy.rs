@@ -67,6 +67,18 @@ pub fn jittered(nominal: Duration, max: Duration, unit: f64) -> Duration {
         .min(max)
 }
 
+/// A uniform draw from `[0, 1)` for the jitter, from the OS's (the browser's) random source:
+/// eight bytes per failure need no seeded generator of our own. `0.5` (no jitter) if the
+/// source fails.
+fn unit_random() -> f64 {
+    let mut bytes = [0u8; 8];
+    match getrandom::fill(&mut bytes) {
+        // The top 53 bits: every double this can give is equally likely.
+        Ok(()) => (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64,
+        Err(_) => 0.5,
+    }
+}
+
 /// Retry timing shared by all batches: one failure streak, reset by any success.
 #[derive(Debug, Clone)]
 pub struct Backoff {
@@ -94,7 +106,7 @@ impl Backoff {
     pub fn failure(&mut self, now_ms: i64) -> Duration {
         self.failures = self.failures.saturating_add(1);
         let nominal = nominal_backoff(self.base, self.max, self.failures);
-        let delay = jittered(nominal, self.max, rand::random_range(0.0..=1.0));
+        let delay = jittered(nominal, self.max, unit_random());
         self.until_ms = Some(now_ms.saturating_add(duration_ms(delay)));
         self.set_at_ms = now_ms;
         delay
@@ -228,6 +240,26 @@ mod tests {
         assert_eq!(jittered(d, max, f64::NAN), d);
         assert_eq!(jittered(max, max, 1.0), max);
         assert_eq!(jittered(Duration::MAX, Duration::MAX, 1.0), Duration::MAX);
+    }
+
+    #[test]
+    fn jitter_draws_are_uniform_over_the_unit_interval() {
+        let draws: Vec<f64> = (0..20_000).map(|_| unit_random()).collect();
+        assert!(draws.iter().all(|u| (0.0..1.0).contains(u)));
+        // Each tenth of the interval holds ~2,000 draws (sd ~42): 1,700..2,300 is over 7 sd.
+        for tenth in 0..10 {
+            let lo = f64::from(tenth) / 10.0;
+            let n = draws.iter().filter(|u| (lo..lo + 0.1).contains(*u)).count();
+            assert!(
+                (1_700..2_300).contains(&n),
+                "{n} draws in [{lo}, {lo} + 0.1)"
+            );
+        }
+        // Agents failing at once back off by different amounts (a stuck source would not).
+        let delays: Vec<Duration> = (0..8)
+            .map(|_| Backoff::new(Duration::from_secs(10), Duration::from_secs(60)).failure(0))
+            .collect();
+        assert!(delays.windows(2).any(|w| w[0] != w[1]), "{delays:?}");
     }
 
     #[test]
