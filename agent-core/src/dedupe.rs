@@ -20,7 +20,7 @@
 //! impression, so a hash collision never merges different impressions there; a collision between
 //! a sealed identity and a new one (2^-128 odds per pair) would only move counts between them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 use uuid::Uuid;
@@ -51,7 +51,9 @@ struct Entry {
 /// The cross-batch deduplication cache (see the module docs).
 #[derive(Debug)]
 pub struct Deduper {
-    hours: BTreeMap<i64, HashMap<u128, Entry>>,
+    /// The hours alive, oldest first: one or two in practice (a `Vec`, not a `BTreeMap`, whose
+    /// removal code is several KB of the browser agent's download).
+    hours: Vec<(i64, HashMap<u128, Entry>)>,
     len: usize,
     cap: usize,
     /// Bumped at every seal, which invalidates every pending position at once.
@@ -102,7 +104,7 @@ impl Deduper {
     /// An empty cache remembering at most `max_identities` identities (at least 1).
     pub fn new(max_identities: usize) -> Self {
         Deduper {
-            hours: BTreeMap::new(),
+            hours: Vec::new(),
             len: 0,
             cap: max_identities.max(1),
             generation: 0,
@@ -122,8 +124,7 @@ impl Deduper {
         let hash = identity_hash(&impression);
         let generation = self.generation;
         let Some(entry) = self
-            .hours
-            .get_mut(&hour_of(impression.ts))
+            .hour_mut(hour_of(impression.ts))
             .and_then(|m| m.get_mut(&hash))
         else {
             return Some(impression);
@@ -175,7 +176,7 @@ impl Deduper {
         let hash = identity_hash(impression);
         let hour = hour_of(impression.ts);
         let generation = self.generation;
-        if let Some(entry) = self.hours.get_mut(&hour).and_then(|m| m.get_mut(&hash)) {
+        if let Some(entry) = self.hour_mut(hour).and_then(|m| m.get_mut(&hash)) {
             // A saturated twin shares the identity; the newest position takes further duplicates.
             entry.pending = Some((generation, pos));
             return Vec::new();
@@ -189,7 +190,14 @@ impl Deduper {
             pending: Some((generation, pos)),
             late: None,
         };
-        self.hours.entry(hour).or_default().insert(hash, entry);
+        let at = match self.hours.binary_search_by_key(&hour, |(h, _)| *h) {
+            Ok(at) => at,
+            Err(at) => {
+                self.hours.insert(at, (hour, HashMap::new()));
+                at
+            }
+        };
+        self.hours[at].1.insert(hash, entry);
         self.len += 1;
         released
     }
@@ -201,12 +209,11 @@ impl Deduper {
         let chunk = (self.cap / 8).max(1);
         let mut freed = 0;
         while freed < chunk && self.len > 0 {
-            let Some(mut oldest) = self.hours.first_entry() else {
+            let Some((_, map)) = self.hours.first_mut() else {
                 break;
             };
-            let map = oldest.get_mut();
             if map.len() <= chunk - freed {
-                let map = oldest.remove();
+                let (_, map) = self.hours.remove(0);
                 freed += map.len();
                 self.forget(map.into_values(), &mut released);
             } else {
@@ -232,6 +239,12 @@ impl Deduper {
         released
     }
 
+    /// The identities seen in `hour`, if any.
+    fn hour_mut(&mut self, hour: i64) -> Option<&mut HashMap<u128, Entry>> {
+        let at = self.hours.binary_search_by_key(&hour, |(h, _)| *h).ok()?;
+        self.hours.get_mut(at).map(|(_, map)| map)
+    }
+
     /// Accounts for removed entries, collecting their late counts.
     fn forget(&mut self, entries: impl Iterator<Item = Entry>, out: &mut Vec<Impression>) {
         for e in entries {
@@ -248,11 +261,11 @@ impl Deduper {
     /// against them), returning their late counts.
     pub fn expire(&mut self, current_hour: i64) -> Vec<Impression> {
         let mut released = Vec::new();
-        while let Some(oldest) = self.hours.first_entry() {
-            if *oldest.key() >= current_hour {
+        while let Some((hour, _)) = self.hours.first() {
+            if *hour >= current_hour {
                 break;
             }
-            let map = oldest.remove();
+            let (_, map) = self.hours.remove(0);
             self.forget(map.into_values(), &mut released);
         }
         released
@@ -260,7 +273,7 @@ impl Deduper {
 
     /// The earliest hour still remembered.
     pub fn oldest_hour(&self) -> Option<i64> {
-        self.hours.keys().next().copied()
+        self.hours.first().map(|(hour, _)| *hour)
     }
 
     /// When (Unix ms) the oldest hour holding anything worth sending ends; None without late
@@ -280,7 +293,7 @@ impl Deduper {
         if self.late_entries == 0 {
             return released;
         }
-        for map in self.hours.values_mut() {
+        for (_, map) in &mut self.hours {
             for e in map.values_mut() {
                 if let Some(late) = e.late.take() {
                     released.push(release(*late));
@@ -414,6 +427,33 @@ mod tests {
         push(&mut d, &mut pending, imp("u1", 3));
         assert_eq!(pending[0].count, 2, "the new pending row takes duplicates");
         assert_eq!(d.late_total(), u64::from(u32::MAX));
+    }
+
+    #[test]
+    fn hours_seen_out_of_order_expire_oldest_first() {
+        let mut d = Deduper::default();
+        let mut pending = Vec::new();
+        for hour in [5, 3, 4] {
+            push(&mut d, &mut pending, imp("u1", hour * HOUR_MS));
+        }
+        pending.clear();
+        d.sealed();
+        for hour in [4, 5, 3, 3] {
+            push(&mut d, &mut pending, imp("u1", hour * HOUR_MS + 1));
+        }
+        assert!(pending.is_empty(), "all duplicates of their hour");
+        assert_eq!((d.len(), d.late_total()), (3, 4));
+        assert_eq!(d.oldest_hour(), Some(3));
+        let late = d.expire(4);
+        assert_eq!((late.len(), late[0].count), (1, 2), "hour 3 only");
+        assert_eq!(d.oldest_hour(), Some(4));
+        let counts: Vec<(i64, u32)> = d
+            .expire(6)
+            .iter()
+            .map(|i| (hour_of(i.ts), i.count))
+            .collect();
+        assert_eq!(counts, [(4, 1), (5, 1)]);
+        assert!(d.is_empty());
     }
 
     #[test]

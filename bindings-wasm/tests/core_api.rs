@@ -75,6 +75,10 @@ fn events_errors_and_impressions_become_one_batch_for_the_identity() {
     core.set_consent(1);
     core.identify("wbt-user", Some("user".into()), None);
     core.set_global("app.version", "\"1.2.3\"");
+    core.set_global("build", "417");
+    core.set_global("gone", "true");
+    core.remove_global("gone");
+    core.remove_global("never.set");
     let flag = vectors["cases"][0]["flag"].as_str().expect("flag");
     let treatment = core.treatment(flag, "{}")[0].clone();
     assert!(core.track("wbt.purchase", Some(12.5), r#"{"item":"sku-1"}"#));
@@ -108,7 +112,14 @@ fn events_errors_and_impressions_become_one_batch_for_the_identity() {
         text.contains(&treatment) && text.contains(flag),
         "the impression: {text}"
     );
-    assert!(text.contains("1.2.3"), "global properties: {text}");
+    for event in body["events"].as_array().expect("events") {
+        let props = &event["properties"];
+        assert_eq!(
+            (&props["app.version"], &props["build"], props.get("gone")),
+            (&json!("1.2.3"), &json!(417), None),
+            "global properties, the removed one gone: {text}"
+        );
+    }
     let headers = task.headers();
     assert!(
         headers.iter().any(|h| h == "Bearer sdk-test"),
