@@ -1,8 +1,6 @@
 //! Drop counts: every item the pipeline loses is counted by reason, reported with a later batch,
 //! and only forgotten once a batch carrying it is delivered.
 
-use std::collections::BTreeMap;
-
 use crate::wire::DropCount;
 
 /// Queue full in memory (no spool, or the spool is failing).
@@ -18,25 +16,32 @@ pub const CORRUPT: &str = "corrupt";
 /// Could not be serialised.
 pub const ENCODE_ERROR: &str = "encode_error";
 
+/// Counts by reason, sorted by reason: a handful of reasons, so a `Vec` (a `BTreeMap` of its
+/// own key and value types would be another few KB of the browser agent's download).
+type Counts = Vec<(String, u64)>;
+
 /// Drop counts not yet reported, and totals since start.
 #[derive(Debug, Default)]
 pub(crate) struct DropLedger {
-    unreported: BTreeMap<String, u64>,
-    totals: BTreeMap<String, u64>,
+    unreported: Counts,
+    totals: Counts,
     /// When the oldest new drop not yet sealed into a batch happened.
     since_ms: Option<i64>,
 }
 
-fn add(map: &mut BTreeMap<String, u64>, reason: &str, n: u64) {
-    let slot = map.entry(reason.to_string()).or_insert(0);
-    *slot = slot.saturating_add(n);
+fn add(counts: &mut Counts, reason: &str, n: u64) {
+    match counts.binary_search_by(|(r, _)| r.as_str().cmp(reason)) {
+        Ok(at) => counts[at].1 = counts[at].1.saturating_add(n),
+        Err(at) => counts.insert(at, (reason.to_owned(), n)),
+    }
 }
 
-fn to_vec(map: &BTreeMap<String, u64>) -> Vec<DropCount> {
-    map.iter()
-        .map(|(reason, &count)| DropCount {
+fn to_vec(counts: &Counts) -> Vec<DropCount> {
+    counts
+        .iter()
+        .map(|(reason, count)| DropCount {
             reason: reason.clone(),
-            count,
+            count: *count,
         })
         .collect()
 }
@@ -76,5 +81,44 @@ impl DropLedger {
     /// Totals since start, by reason.
     pub fn totals(&self) -> Vec<DropCount> {
         to_vec(&self.totals)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(counts: &[DropCount]) -> Vec<(&str, u64)> {
+        counts
+            .iter()
+            .map(|c| (c.reason.as_str(), c.count))
+            .collect()
+    }
+
+    #[test]
+    fn counts_add_up_by_reason_sorted_and_take_leaves_the_totals() {
+        let mut ledger = DropLedger::default();
+        ledger.count(TOO_LARGE, 2, 50);
+        ledger.count(QUEUE_FULL, 3, 10);
+        ledger.count(TOO_LARGE, u64::MAX, 60);
+        ledger.count(CORRUPT, 0, 5);
+        assert_eq!(ledger.since_ms(), Some(50));
+        let taken = ledger.take();
+        assert_eq!(
+            pairs(&taken),
+            [(QUEUE_FULL, 3), (TOO_LARGE, u64::MAX)],
+            "saturating, sorted, nothing for a zero count"
+        );
+        assert_eq!((ledger.take(), ledger.since_ms()), (Vec::new(), None));
+        ledger.restore(&taken);
+        ledger.count(REJECTED, 1, 70);
+        assert_eq!(
+            pairs(&ledger.take()),
+            [(QUEUE_FULL, 3), (REJECTED, 1), (TOO_LARGE, u64::MAX)]
+        );
+        assert_eq!(
+            pairs(&ledger.totals()),
+            [(QUEUE_FULL, 3), (REJECTED, 1), (TOO_LARGE, u64::MAX)]
+        );
     }
 }
