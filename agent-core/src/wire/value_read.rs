@@ -35,30 +35,6 @@ impl WireReadError {
     pub fn path(&self) -> String {
         self.path.to_string()
     }
-
-    // Errors are rare: kept out of line (and the readers small, this is the browser's download).
-    #[cold]
-    #[inline(never)]
-    fn new(problem: Problem) -> Self {
-        WireReadError {
-            path: WirePath(Vec::new()),
-            problem,
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn expected(what: &'static str) -> Self {
-        WireReadError::new(Problem::Expected(what))
-    }
-
-    /// Prefixes the place with `step` (errors are built innermost first).
-    #[cold]
-    #[inline(never)]
-    fn at(mut self, step: Step) -> Self {
-        self.path.0.push(step);
-        self
-    }
 }
 
 /// What was wrong.
@@ -89,8 +65,8 @@ enum Step {
     Index(usize),
 }
 
-/// Steps innermost first (as the error travels up); shown outermost first.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Steps from the top level down.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 struct WirePath(Vec<Step>);
 
 impl fmt::Display for WirePath {
@@ -98,7 +74,7 @@ impl fmt::Display for WirePath {
         if self.0.is_empty() {
             return f.write_str("top level");
         }
-        for (i, step) in self.0.iter().rev().enumerate() {
+        for (i, step) in self.0.iter().enumerate() {
             match step {
                 Step::Field(name) => {
                     if i > 0 {
@@ -113,370 +89,469 @@ impl fmt::Display for WirePath {
     }
 }
 
-type Read<T> = Result<T, WireReadError>;
+/// The state of one read: where it is, and the first problem met.
+///
+/// Readers return a value whatever happens (a placeholder where the JSON is wrong) and the
+/// first problem is kept here, in reading order: the same problem an early return at the first
+/// error would report. No `Result` travels through the struct literals, so the wasm carries no
+/// drop code for every field that could fail after others were built (that was most of these
+/// readers' size).
+#[derive(Default)]
+struct Cx {
+    path: Vec<Step>,
+    error: Option<WireReadError>,
+}
+
+impl Cx {
+    /// Keeps `problem` at the current place if it is the first.
+    #[cold]
+    #[inline(never)]
+    fn fail(&mut self, problem: Problem) {
+        if self.error.is_none() {
+            self.error = Some(WireReadError {
+                path: WirePath(self.path.clone()),
+                problem,
+            });
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn expected(&mut self, what: &'static str) {
+        self.fail(Problem::Expected(what));
+    }
+
+    /// Runs `read` one step down.
+    fn at<T>(&mut self, step: Step, read: impl FnOnce(&mut Cx) -> T) -> T {
+        self.path.push(step);
+        let out = read(self);
+        self.path.pop();
+        out
+    }
+}
+
+/// Reads the top level value with `read`: its value if nothing was wrong.
+fn run<T>(v: &Value, read: fn(&mut Cx, &Value) -> T) -> Result<T, WireReadError> {
+    let mut cx = Cx::default();
+    let out = read(&mut cx, v);
+    match cx.error {
+        None => Ok(out),
+        Some(e) => Err(e),
+    }
+}
+
+/// Stands in for a missing value: readers given it fail (after `Missing` was kept) and return
+/// their placeholder.
+static NULL: Value = Value::Null;
 
 /// The fields of a JSON object, read by name.
-struct Obj<'a>(&'a Map<String, Value>);
+struct Obj<'a>(Option<&'a Map<String, Value>>);
 
 impl<'a> Obj<'a> {
-    fn new(v: &'a Value) -> Read<Self> {
+    fn new(cx: &mut Cx, v: &'a Value) -> Self {
         match v {
-            Value::Object(map) => Ok(Obj(map)),
-            _ => Err(WireReadError::expected("an object")),
+            Value::Object(map) => Obj(Some(map)),
+            _ => {
+                cx.expected("an object");
+                Obj(None)
+            }
         }
+    }
+
+    fn get(&self, name: &str) -> Option<&'a Value> {
+        self.0.and_then(|map| map.get(name))
     }
 
     /// A field that must be there.
     #[inline(never)]
-    fn req<T>(&self, name: &'static str, read: fn(&'a Value) -> Read<T>) -> Read<T> {
-        match self.0.get(name) {
-            Some(v) => read(v).map_err(|e| e.at(Step::Field(name))),
-            None => Err(WireReadError::new(Problem::Missing).at(Step::Field(name))),
-        }
+    fn req<T>(&self, cx: &mut Cx, name: &'static str, read: fn(&mut Cx, &'a Value) -> T) -> T {
+        cx.at(Step::Field(name), |cx| match self.get(name) {
+            Some(v) => read(cx, v),
+            None => {
+                cx.fail(Problem::Missing);
+                read(cx, &NULL)
+            }
+        })
     }
 
     /// A field that takes `default` when absent (serde's `#[serde(default)]`: null is not absent).
     #[inline(never)]
     fn or<T>(
         &self,
+        cx: &mut Cx,
         name: &'static str,
         default: fn() -> T,
-        read: fn(&'a Value) -> Read<T>,
-    ) -> Read<T> {
-        match self.0.get(name) {
-            Some(v) => read(v).map_err(|e| e.at(Step::Field(name))),
-            None => Ok(default()),
+        read: fn(&mut Cx, &'a Value) -> T,
+    ) -> T {
+        match self.get(name) {
+            Some(v) => cx.at(Step::Field(name), |cx| read(cx, v)),
+            None => default(),
         }
     }
 
     /// An `Option` field: absent or null is `None`.
     fn opt<T>(
         &self,
+        cx: &mut Cx,
         name: &'static str,
-        read: impl FnOnce(&'a Value) -> Read<T>,
-    ) -> Read<Option<T>> {
-        match self.0.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(v) => read(v).map(Some).map_err(|e| e.at(Step::Field(name))),
+        read: fn(&mut Cx, &'a Value) -> T,
+    ) -> Option<T> {
+        match self.get(name) {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(cx.at(Step::Field(name), |cx| read(cx, v))),
         }
     }
 }
 
-fn string(v: &Value) -> Read<String> {
+fn string(cx: &mut Cx, v: &Value) -> String {
+    str_ref(cx, v).to_owned()
+}
+
+fn str_ref<'a>(cx: &mut Cx, v: &'a Value) -> &'a str {
     match v {
-        Value::String(s) => Ok(s.clone()),
-        _ => Err(WireReadError::expected("a string")),
+        Value::String(s) => s,
+        _ => {
+            cx.expected("a string");
+            ""
+        }
     }
 }
 
-fn boolean(v: &Value) -> Read<bool> {
+fn boolean(cx: &mut Cx, v: &Value) -> bool {
     match v {
-        Value::Bool(b) => Ok(*b),
-        _ => Err(WireReadError::expected("a boolean")),
+        Value::Bool(b) => *b,
+        _ => {
+            cx.expected("a boolean");
+            false
+        }
     }
 }
 
-fn u64_(v: &Value) -> Read<u64> {
-    v.as_u64()
-        .ok_or_else(|| WireReadError::expected("an unsigned integer"))
+/// `v`'s number as `T` when it is one and fits, else `what` is expected.
+fn number<T: Default>(cx: &mut Cx, v: Option<T>, what: &'static str) -> T {
+    v.unwrap_or_else(|| {
+        cx.expected(what);
+        T::default()
+    })
 }
 
-fn u32_(v: &Value) -> Read<u32> {
-    v.as_u64()
-        .and_then(|n| u32::try_from(n).ok())
-        .ok_or_else(|| WireReadError::expected("an unsigned 32-bit integer"))
+fn u64_(cx: &mut Cx, v: &Value) -> u64 {
+    number(cx, v.as_u64(), "an unsigned integer")
 }
 
-fn i32_(v: &Value) -> Read<i32> {
-    v.as_i64()
-        .and_then(|n| i32::try_from(n).ok())
-        .ok_or_else(|| WireReadError::expected("a signed 32-bit integer"))
+fn u32_(cx: &mut Cx, v: &Value) -> u32 {
+    let n = v.as_u64().and_then(|n| u32::try_from(n).ok());
+    number(cx, n, "an unsigned 32-bit integer")
 }
 
-fn i64_(v: &Value) -> Read<i64> {
-    v.as_i64()
-        .ok_or_else(|| WireReadError::expected("a signed 64-bit integer"))
+fn i32_(cx: &mut Cx, v: &Value) -> i32 {
+    let n = v.as_i64().and_then(|n| i32::try_from(n).ok());
+    number(cx, n, "a signed 32-bit integer")
 }
 
-fn f64_(v: &Value) -> Read<f64> {
-    v.as_f64()
-        .ok_or_else(|| WireReadError::expected("a number"))
+fn i64_(cx: &mut Cx, v: &Value) -> i64 {
+    number(cx, v.as_i64(), "a signed 64-bit integer")
 }
 
-fn uuid(v: &Value) -> Read<Uuid> {
-    match v {
+fn f64_(cx: &mut Cx, v: &Value) -> f64 {
+    number(cx, v.as_f64(), "a number")
+}
+
+fn uuid(cx: &mut Cx, v: &Value) -> Uuid {
+    let id = match v {
         Value::String(s) => super::parse_uuid(s),
         _ => None,
-    }
-    .ok_or_else(|| WireReadError::expected("a UUID string"))
-}
-
-fn object_map(v: &Value) -> Read<Map<String, Value>> {
-    match v {
-        Value::Object(map) => Ok(map.clone()),
-        _ => Err(WireReadError::expected("an object")),
-    }
-}
-
-fn array<T>(v: &Value, read: fn(&Value) -> Read<T>) -> Read<Vec<T>> {
-    let Value::Array(items) = v else {
-        return Err(WireReadError::expected("an array"));
     };
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| read(item).map_err(|e| e.at(Step::Index(i))))
-        .collect()
+    number(cx, id, "a UUID string")
 }
 
-fn strings(v: &Value) -> Read<Vec<String>> {
-    array(v, string)
+fn object_map(cx: &mut Cx, v: &Value) -> Map<String, Value> {
+    match v {
+        Value::Object(map) => map.clone(),
+        _ => {
+            cx.expected("an object");
+            Map::new()
+        }
+    }
+}
+
+fn any(_: &mut Cx, v: &Value) -> Value {
+    v.clone()
+}
+
+fn array<T>(cx: &mut Cx, v: &Value, read: fn(&mut Cx, &Value) -> T) -> Vec<T> {
+    let Value::Array(items) = v else {
+        cx.expected("an array");
+        return Vec::new();
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        out.push(cx.at(Step::Index(i), |cx| read(cx, item)));
+    }
+    out
+}
+
+fn strings(cx: &mut Cx, v: &Value) -> Vec<String> {
+    array(cx, v, string)
 }
 
 /// Reads the answer of `GET /api/v1/flags?since=V` (and the flag cache, the same JSON).
 pub fn flag_changes_from_value(v: &Value) -> Result<FlagChanges, WireReadError> {
-    let o = Obj::new(v)?;
-    Ok(FlagChanges {
-        version: o.req("version", u64_)?,
-        flags: o.req("flags", |v| array(v, flag_definition_from_value))?,
-        segments: o.or("segments", Vec::new, |v| array(v, segment_from_value))?,
-        full: o.or("full", || false, boolean)?,
-    })
+    run(v, flag_changes)
 }
 
 /// Reads one flag definition.
 pub fn flag_definition_from_value(v: &Value) -> Result<FlagDefinition, WireReadError> {
-    let o = Obj::new(v)?;
-    Ok(FlagDefinition {
-        key: o.req("key", string)?,
-        version: o.or("version", || 0, u64_)?,
-        traffic_type: o.req("traffic_type", string)?,
-        treatments: o.req("treatments", |v| array(v, treatment))?,
-        default_treatment: o.req("default_treatment", string)?,
-        baseline_treatment: o.opt("baseline_treatment", string)?,
-        killed: o.or("killed", || false, boolean)?,
-        archived: o.or("archived", || false, boolean)?,
-        seed: o.req("seed", i32_)?,
-        traffic_allocation: o.or("traffic_allocation", || 100, u32_)?,
-        traffic_allocation_seed: o.or("traffic_allocation_seed", || 0, i32_)?,
-        rules: o.or("rules", Vec::new, |v| array(v, rule))?,
-    })
+    run(v, flag_definition)
 }
 
 /// Reads one segment.
 pub fn segment_from_value(v: &Value) -> Result<Segment, WireReadError> {
-    let o = Obj::new(v)?;
-    Ok(Segment {
-        name: o.req("name", string)?,
-        version: o.or("version", || 0, u64_)?,
-        keys: o.req("keys", strings)?,
-    })
-}
-
-fn treatment(v: &Value) -> Read<Treatment> {
-    let o = Obj::new(v)?;
-    Ok(Treatment {
-        name: o.req("name", string)?,
-        config: o.opt("config", string)?,
-    })
-}
-
-fn rule(v: &Value) -> Read<Rule> {
-    let o = Obj::new(v)?;
-    Ok(Rule {
-        name: o.req("name", string)?,
-        matchers: o.or("matchers", Vec::new, |v| array(v, matcher_from_value))?,
-        rollout: o.or("rollout", Vec::new, |v| array(v, weight))?,
-        treatment: o.opt("treatment", string)?,
-    })
-}
-
-fn weight(v: &Value) -> Read<Weight> {
-    let o = Obj::new(v)?;
-    Ok(Weight {
-        treatment: o.req("treatment", string)?,
-        weight: o.req("weight", u32_)?,
-    })
+    run(v, segment)
 }
 
 /// Reads one matcher (`{"type": "<kind>", "negate": true, ...fields}`), as `de.rs` does: every
 /// known field is type-checked whatever the kind, then the kind takes the ones it needs.
 pub fn matcher_from_value(v: &Value) -> Result<Matcher, WireReadError> {
-    let o = Obj::new(v)?;
-    // Checked first without copying, so the kind's fields below are read straight into place
-    // (no half-built state to drop on every error path: this function is download size).
-    // `attribute` may be null (None); the others, when present, may not.
-    o.opt("attribute", str_ref)?;
-    for name in ["segment", "pattern", "flag"] {
-        o.or(name, || "", str_ref)?;
-    }
-    for name in ["values", "treatments"] {
-        o.or(name, || (), check_strings)?;
-    }
-    let negate = o.or("negate", || false, boolean)?;
-    let attribute = || o.opt("attribute", string);
-    let named = || o.req("attribute", string);
-    let values = || o.req("values", strings);
-    let number = |name| o.req(name, f64_);
-    let text = |name| o.req(name, string);
-    let kind = match o.req("type", str_ref)? {
-        "all_keys" => MatcherKind::AllKeys,
-        "key_in_list" => MatcherKind::KeyInList { values: values()? },
-        "in_segment" => MatcherKind::InSegment {
-            segment: text("segment")?,
-        },
-        "equals" => MatcherKind::Equals {
-            attribute: attribute()?,
-            value: o.req("value", |v| Ok(v.clone()))?,
-        },
-        "in_list" => MatcherKind::InList {
-            attribute: attribute()?,
-            values: values()?,
-        },
-        "not_in_list" => MatcherKind::NotInList {
-            attribute: attribute()?,
-            values: values()?,
-        },
-        "greater_or_equal" => MatcherKind::GreaterOrEqual {
-            attribute: named()?,
-            value: number("value")?,
-        },
-        "less_or_equal" => MatcherKind::LessOrEqual {
-            attribute: named()?,
-            value: number("value")?,
-        },
-        "between" => MatcherKind::Between {
-            attribute: named()?,
-            start: number("start")?,
-            end: number("end")?,
-        },
-        "starts_with" => MatcherKind::StartsWith {
-            attribute: attribute()?,
-            values: values()?,
-        },
-        "ends_with" => MatcherKind::EndsWith {
-            attribute: attribute()?,
-            values: values()?,
-        },
-        "contains" => MatcherKind::Contains {
-            attribute: attribute()?,
-            values: values()?,
-        },
-        "regex" => MatcherKind::Regex {
-            attribute: attribute()?,
-            pattern: text("pattern")?,
-        },
-        "boolean" => MatcherKind::Boolean {
-            attribute: named()?,
-            value: o.req("value", boolean)?,
-        },
-        "semver_equals" => MatcherKind::SemverEquals {
-            attribute: named()?,
-            value: text("value")?,
-        },
-        "semver_greater_or_equal" => MatcherKind::SemverGreaterOrEqual {
-            attribute: named()?,
-            value: text("value")?,
-        },
-        "semver_less_or_equal" => MatcherKind::SemverLessOrEqual {
-            attribute: named()?,
-            value: text("value")?,
-        },
-        "semver_between" => MatcherKind::SemverBetween {
-            attribute: named()?,
-            start: text("start")?,
-            end: text("end")?,
-        },
-        "set_contains_any" => MatcherKind::SetContainsAny {
-            attribute: named()?,
-            values: values()?,
-        },
-        "set_contains_all" => MatcherKind::SetContainsAll {
-            attribute: named()?,
-            values: values()?,
-        },
-        "depends_on" => MatcherKind::DependsOn {
-            flag: text("flag")?,
-            treatments: o.req("treatments", strings)?,
-        },
-        _ => {
-            return Err(WireReadError::new(Problem::UnknownMatcherType).at(Step::Field("type")));
-        }
-    };
-    Ok(Matcher { negate, kind })
-}
-
-fn str_ref(v: &Value) -> Read<&str> {
-    match v {
-        Value::String(s) => Ok(s),
-        _ => Err(WireReadError::expected("a string")),
-    }
-}
-
-/// An array of strings, checked without copying it.
-fn check_strings(v: &Value) -> Read<()> {
-    let Value::Array(items) = v else {
-        return Err(WireReadError::expected("an array"));
-    };
-    for (i, item) in items.iter().enumerate() {
-        str_ref(item).map_err(|e| e.at(Step::Index(i)))?;
-    }
-    Ok(())
+    run(v, matcher)
 }
 
 /// Reads a batch (an upload body's JSON, e.g. one the host kept in its storage).
 pub fn batch_from_value(v: &Value) -> Result<Batch, WireReadError> {
-    let o = Obj::new(v)?;
-    Ok(Batch {
-        batch_id: o.req("batch_id", uuid)?,
-        sdk: o.req("sdk", sdk_info)?,
-        impressions: o.or("impressions", Vec::new, |v| array(v, impression))?,
-        events: o.or("events", Vec::new, |v| array(v, event))?,
-        dropped: o.or("dropped", Vec::new, |v| array(v, drop_count))?,
-    })
+    run(v, batch)
 }
 
-fn sdk_info(v: &Value) -> Read<SdkInfo> {
-    let o = Obj::new(v)?;
-    Ok(SdkInfo {
-        name: o.req("name", string)?,
-        version: o.req("version", string)?,
-        platform: o.req("platform", string)?,
-    })
+fn flag_changes(cx: &mut Cx, v: &Value) -> FlagChanges {
+    let o = Obj::new(cx, v);
+    FlagChanges {
+        version: o.req(cx, "version", u64_),
+        flags: o.req(cx, "flags", |cx, v| array(cx, v, flag_definition)),
+        segments: o.or(cx, "segments", Vec::new, |cx, v| array(cx, v, segment)),
+        full: o.or(cx, "full", || false, boolean),
+    }
 }
 
-fn impression(v: &Value) -> Read<Impression> {
-    let o = Obj::new(v)?;
-    Ok(Impression {
-        id: o.req("id", uuid)?,
-        key: o.req("key", string)?,
-        flag: o.req("flag", string)?,
-        treatment: o.req("treatment", string)?,
-        version: o.req("version", u64_)?,
-        label: o.req("label", string)?,
-        ts: o.req("ts", i64_)?,
-        bucketing_key: o.opt("bucketing_key", string)?,
-        count: o.or("count", || 1, u32_)?,
-    })
+fn flag_definition(cx: &mut Cx, v: &Value) -> FlagDefinition {
+    let o = Obj::new(cx, v);
+    FlagDefinition {
+        key: o.req(cx, "key", string),
+        version: o.or(cx, "version", || 0, u64_),
+        traffic_type: o.req(cx, "traffic_type", string),
+        treatments: o.req(cx, "treatments", |cx, v| array(cx, v, treatment)),
+        default_treatment: o.req(cx, "default_treatment", string),
+        baseline_treatment: o.opt(cx, "baseline_treatment", string),
+        killed: o.or(cx, "killed", || false, boolean),
+        archived: o.or(cx, "archived", || false, boolean),
+        seed: o.req(cx, "seed", i32_),
+        traffic_allocation: o.or(cx, "traffic_allocation", || 100, u32_),
+        traffic_allocation_seed: o.or(cx, "traffic_allocation_seed", || 0, i32_),
+        rules: o.or(cx, "rules", Vec::new, |cx, v| array(cx, v, rule)),
+    }
 }
 
-fn event(v: &Value) -> Read<Event> {
-    let o = Obj::new(v)?;
-    Ok(Event {
-        id: o.req("id", uuid)?,
-        key: o.req("key", string)?,
-        traffic_type: o.req("traffic_type", string)?,
-        event_type: o.req("type", string)?,
-        value: o.opt("value", f64_)?,
-        ts: o.req("ts", i64_)?,
-        properties: o.or("properties", Map::new, object_map)?,
-    })
+fn segment(cx: &mut Cx, v: &Value) -> Segment {
+    let o = Obj::new(cx, v);
+    Segment {
+        name: o.req(cx, "name", string),
+        version: o.or(cx, "version", || 0, u64_),
+        keys: o.req(cx, "keys", strings),
+    }
 }
 
-fn drop_count(v: &Value) -> Read<DropCount> {
-    let o = Obj::new(v)?;
-    Ok(DropCount {
-        reason: o.req("reason", string)?,
-        count: o.req("count", u64_)?,
-    })
+fn treatment(cx: &mut Cx, v: &Value) -> Treatment {
+    let o = Obj::new(cx, v);
+    Treatment {
+        name: o.req(cx, "name", string),
+        config: o.opt(cx, "config", string),
+    }
+}
+
+fn rule(cx: &mut Cx, v: &Value) -> Rule {
+    let o = Obj::new(cx, v);
+    Rule {
+        name: o.req(cx, "name", string),
+        matchers: o.or(cx, "matchers", Vec::new, |cx, v| array(cx, v, matcher)),
+        rollout: o.or(cx, "rollout", Vec::new, |cx, v| array(cx, v, weight)),
+        treatment: o.opt(cx, "treatment", string),
+    }
+}
+
+fn weight(cx: &mut Cx, v: &Value) -> Weight {
+    let o = Obj::new(cx, v);
+    Weight {
+        treatment: o.req(cx, "treatment", string),
+        weight: o.req(cx, "weight", u32_),
+    }
+}
+
+fn matcher(cx: &mut Cx, v: &Value) -> Matcher {
+    let o = Obj::new(cx, v);
+    // Every known field is checked first, whatever the kind (`attribute` may be null, the others
+    // may not when present); then the kind reads the ones it needs.
+    o.opt(cx, "attribute", str_ref);
+    for name in ["segment", "pattern", "flag"] {
+        o.or(cx, name, || "", str_ref);
+    }
+    for name in ["values", "treatments"] {
+        o.or(cx, name, || (), check_strings);
+    }
+    let negate = o.or(cx, "negate", || false, boolean);
+    let kind = match o.req(cx, "type", str_ref) {
+        "all_keys" => MatcherKind::AllKeys,
+        "key_in_list" => MatcherKind::KeyInList {
+            values: o.req(cx, "values", strings),
+        },
+        "in_segment" => MatcherKind::InSegment {
+            segment: o.req(cx, "segment", string),
+        },
+        "equals" => MatcherKind::Equals {
+            attribute: o.opt(cx, "attribute", string),
+            value: o.req(cx, "value", any),
+        },
+        "in_list" => MatcherKind::InList {
+            attribute: o.opt(cx, "attribute", string),
+            values: o.req(cx, "values", strings),
+        },
+        "not_in_list" => MatcherKind::NotInList {
+            attribute: o.opt(cx, "attribute", string),
+            values: o.req(cx, "values", strings),
+        },
+        "greater_or_equal" => MatcherKind::GreaterOrEqual {
+            attribute: o.req(cx, "attribute", string),
+            value: o.req(cx, "value", f64_),
+        },
+        "less_or_equal" => MatcherKind::LessOrEqual {
+            attribute: o.req(cx, "attribute", string),
+            value: o.req(cx, "value", f64_),
+        },
+        "between" => MatcherKind::Between {
+            attribute: o.req(cx, "attribute", string),
+            start: o.req(cx, "start", f64_),
+            end: o.req(cx, "end", f64_),
+        },
+        "starts_with" => MatcherKind::StartsWith {
+            attribute: o.opt(cx, "attribute", string),
+            values: o.req(cx, "values", strings),
+        },
+        "ends_with" => MatcherKind::EndsWith {
+            attribute: o.opt(cx, "attribute", string),
+            values: o.req(cx, "values", strings),
+        },
+        "contains" => MatcherKind::Contains {
+            attribute: o.opt(cx, "attribute", string),
+            values: o.req(cx, "values", strings),
+        },
+        "regex" => MatcherKind::Regex {
+            attribute: o.opt(cx, "attribute", string),
+            pattern: o.req(cx, "pattern", string),
+        },
+        "boolean" => MatcherKind::Boolean {
+            attribute: o.req(cx, "attribute", string),
+            value: o.req(cx, "value", boolean),
+        },
+        "semver_equals" => MatcherKind::SemverEquals {
+            attribute: o.req(cx, "attribute", string),
+            value: o.req(cx, "value", string),
+        },
+        "semver_greater_or_equal" => MatcherKind::SemverGreaterOrEqual {
+            attribute: o.req(cx, "attribute", string),
+            value: o.req(cx, "value", string),
+        },
+        "semver_less_or_equal" => MatcherKind::SemverLessOrEqual {
+            attribute: o.req(cx, "attribute", string),
+            value: o.req(cx, "value", string),
+        },
+        "semver_between" => MatcherKind::SemverBetween {
+            attribute: o.req(cx, "attribute", string),
+            start: o.req(cx, "start", string),
+            end: o.req(cx, "end", string),
+        },
+        "set_contains_any" => MatcherKind::SetContainsAny {
+            attribute: o.req(cx, "attribute", string),
+            values: o.req(cx, "values", strings),
+        },
+        "set_contains_all" => MatcherKind::SetContainsAll {
+            attribute: o.req(cx, "attribute", string),
+            values: o.req(cx, "values", strings),
+        },
+        "depends_on" => MatcherKind::DependsOn {
+            flag: o.req(cx, "flag", string),
+            treatments: o.req(cx, "treatments", strings),
+        },
+        _ => {
+            cx.at(Step::Field("type"), |cx| {
+                cx.fail(Problem::UnknownMatcherType)
+            });
+            MatcherKind::AllKeys
+        }
+    };
+    Matcher { negate, kind }
+}
+
+/// An array of strings, checked without copying it.
+fn check_strings(cx: &mut Cx, v: &Value) {
+    let Value::Array(items) = v else {
+        return cx.expected("an array");
+    };
+    for (i, item) in items.iter().enumerate() {
+        cx.at(Step::Index(i), |cx| str_ref(cx, item));
+    }
+}
+
+fn batch(cx: &mut Cx, v: &Value) -> Batch {
+    let o = Obj::new(cx, v);
+    Batch {
+        batch_id: o.req(cx, "batch_id", uuid),
+        sdk: o.req(cx, "sdk", sdk_info),
+        impressions: o.or(cx, "impressions", Vec::new, |cx, v| {
+            array(cx, v, impression)
+        }),
+        events: o.or(cx, "events", Vec::new, |cx, v| array(cx, v, event)),
+        dropped: o.or(cx, "dropped", Vec::new, |cx, v| array(cx, v, drop_count)),
+    }
+}
+
+fn sdk_info(cx: &mut Cx, v: &Value) -> SdkInfo {
+    let o = Obj::new(cx, v);
+    SdkInfo {
+        name: o.req(cx, "name", string),
+        version: o.req(cx, "version", string),
+        platform: o.req(cx, "platform", string),
+    }
+}
+
+fn impression(cx: &mut Cx, v: &Value) -> Impression {
+    let o = Obj::new(cx, v);
+    Impression {
+        id: o.req(cx, "id", uuid),
+        key: o.req(cx, "key", string),
+        flag: o.req(cx, "flag", string),
+        treatment: o.req(cx, "treatment", string),
+        version: o.req(cx, "version", u64_),
+        label: o.req(cx, "label", string),
+        ts: o.req(cx, "ts", i64_),
+        bucketing_key: o.opt(cx, "bucketing_key", string),
+        count: o.or(cx, "count", || 1, u32_),
+    }
+}
+
+fn event(cx: &mut Cx, v: &Value) -> Event {
+    let o = Obj::new(cx, v);
+    Event {
+        id: o.req(cx, "id", uuid),
+        key: o.req(cx, "key", string),
+        traffic_type: o.req(cx, "traffic_type", string),
+        event_type: o.req(cx, "type", string),
+        value: o.opt(cx, "value", f64_),
+        ts: o.req(cx, "ts", i64_),
+        properties: o.or(cx, "properties", Map::new, object_map),
+    }
+}
+
+fn drop_count(cx: &mut Cx, v: &Value) -> DropCount {
+    let o = Obj::new(cx, v);
+    DropCount {
+        reason: o.req(cx, "reason", string),
+        count: o.req(cx, "count", u64_),
+    }
 }
