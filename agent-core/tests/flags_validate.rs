@@ -152,3 +152,58 @@ fn flag_set_errors_name_the_entry() {
     let FlagError::Invalid { field, .. } = FlagSet::new(vec![good], vec![seg]).expect_err("bad");
     assert_eq!(field, "segments[0].name");
 }
+
+/// The message `validate` gives after `edit` spoils the valid flag.
+fn message(edit: impl FnOnce(&mut Value)) -> String {
+    let mut v = valid();
+    edit(&mut v);
+    let def: FlagDefinition = serde_json::from_value(v).expect("still wire-valid JSON");
+    match validate(&def) {
+        Err(FlagError::Invalid { message, .. }) => message,
+        Ok(()) => panic!("expected {def:?} to be invalid"),
+    }
+}
+
+#[test]
+fn messages_say_what_is_wrong() {
+    assert_eq!(
+        message(|v| v["rules"][1]["matchers"][2]["start"] = json!(3)),
+        "2.0 is below start 3.0"
+    );
+    assert_eq!(
+        message(|v| v["rules"][1]["matchers"][1]["end"] = json!("0.9.0")),
+        "\"0.9.0\" is below start \"1.0.0\""
+    );
+    assert!(
+        message(|v| v["rules"][1]["matchers"][1]["start"] = json!("1.0")).starts_with("\"1.0\": "),
+        "the bad version is quoted"
+    );
+    assert_eq!(
+        message(|v| v["rules"][0]["matchers"][0] =
+            json!({"type": "equals", "attribute": "v", "value": null})),
+        "must be a string, a number or a boolean"
+    );
+    assert_eq!(
+        message(|v| v["rules"][0]["matchers"][0] =
+            json!({"type": "depends_on", "flag": "checkout", "treatments": ["on"]})),
+        "a flag cannot depend on itself"
+    );
+    assert_eq!(
+        message(|v| v["rules"][0]["matchers"][0] = json!({"type": "in_segment", "segment": ""})),
+        "must not be empty"
+    );
+    // Several faults in one matcher: the first in reading order is reported (the bounds of a
+    // `between` before its attribute, the attribute of a semver matcher before its value).
+    assert_eq!(
+        message(|v| {
+            v["rules"][1]["matchers"][2]["start"] = json!(3);
+            v["rules"][1]["matchers"][2]["attribute"] = json!("");
+        }),
+        "2.0 is below start 3.0"
+    );
+    assert_eq!(
+        message(|v| v["rules"][0]["matchers"][0] =
+            json!({"type": "semver_equals", "attribute": "", "value": "latest"})),
+        "must not be empty"
+    );
+}

@@ -345,16 +345,17 @@ fn compile_rule(
     })
 }
 
-fn attr_name(name: &str, path: &str) -> Result<String, FlagError> {
+/// An attribute name must not be empty.
+fn check_attr(name: &str, path: &str) -> Result<(), FlagError> {
     if name.is_empty() {
         Err(invalid(format!("{path}.attribute"), "must not be empty"))
     } else {
-        Ok(name.to_owned())
+        Ok(())
     }
 }
 
-fn opt_attr(name: &Option<String>, path: &str) -> Result<Attr, FlagError> {
-    name.as_deref().map(|n| attr_name(n, path)).transpose()
+fn check_opt_attr(name: &Option<String>, path: &str) -> Result<(), FlagError> {
+    name.as_deref().map_or(Ok(()), |n| check_attr(n, path))
 }
 
 fn finite(x: f64, path: &str, field: &str) -> Result<f64, FlagError> {
@@ -387,9 +388,8 @@ fn parse_config(json: &[u8]) -> Result<Value, crate::wire::JsonError> {
     crate::wire::parse_json(json)
 }
 
-fn semver(text: &str, path: &str, field: &str) -> Result<String, FlagError> {
+fn semver<'t>(text: &'t str, path: &str, field: &str) -> Result<Semver<'t>, FlagError> {
     Semver::parse(text)
-        .map(|_| text.to_owned())
         .map_err(|e| invalid(format!("{path}.{field}"), format!("{}: {e}", quoted(text))))
 }
 
@@ -398,52 +398,53 @@ fn compile_matcher(
     m: &Matcher,
     path: &str,
 ) -> Result<CompiledMatcher, FlagError> {
-    let test = match &m.kind {
-        MatcherKind::AllKeys => Test::AllKeys,
-        MatcherKind::KeyInList { values } => Test::KeyInList(StrSet::new(values)),
+    check_matcher(def, &m.kind, path)?;
+    Ok(CompiledMatcher {
+        negate: m.negate,
+        test: test_of(&m.kind, path)?,
+    })
+}
+
+/// Everything that can be wrong with a matcher but its regex, in the order its fields are read.
+///
+/// Checked before anything is copied: building the test with `?` between owned fields made
+/// the compiler emit drop code on every error path (download size, in the browser).
+fn check_matcher(def: &FlagDefinition, kind: &MatcherKind, path: &str) -> Result<(), FlagError> {
+    match kind {
+        MatcherKind::AllKeys | MatcherKind::KeyInList { .. } => {}
         MatcherKind::InSegment { segment } => {
             if segment.is_empty() {
                 return Err(invalid(format!("{path}.segment"), "must not be empty"));
             }
-            Test::InSegment(segment.clone())
         }
-        MatcherKind::Equals { attribute, value } => Test::Equals {
-            attr: opt_attr(attribute, path)?,
-            expected: match value {
-                Value::Bool(b) => Expected::Bool(*b),
-                Value::Number(n) => Expected::Num(
-                    n.as_f64()
-                        .ok_or_else(|| invalid(format!("{path}.value"), "number out of range"))?,
-                ),
-                Value::String(s) => Expected::Str {
-                    text: s.clone(),
-                    num: parse_number(s),
-                    boolean: parse_bool(s),
-                },
+        MatcherKind::Equals { attribute, value } => {
+            check_opt_attr(attribute, path)?;
+            match value {
+                Value::Bool(_) | Value::String(_) => {}
+                Value::Number(n) => {
+                    if n.as_f64().is_none() {
+                        return Err(invalid(format!("{path}.value"), "number out of range"));
+                    }
+                }
                 _ => {
                     return Err(invalid(
                         format!("{path}.value"),
                         "must be a string, a number or a boolean",
                     ));
                 }
-            },
-        },
-        MatcherKind::InList { attribute, values } => Test::InList {
-            attr: opt_attr(attribute, path)?,
-            values: value_set(values),
-        },
-        MatcherKind::NotInList { attribute, values } => Test::NotInList {
-            attr: opt_attr(attribute, path)?,
-            values: value_set(values),
-        },
-        MatcherKind::GreaterOrEqual { attribute, value } => Test::AtLeast {
-            attr: attr_name(attribute, path)?,
-            bound: finite(*value, path, "value")?,
-        },
-        MatcherKind::LessOrEqual { attribute, value } => Test::AtMost {
-            attr: attr_name(attribute, path)?,
-            bound: finite(*value, path, "value")?,
-        },
+            }
+        }
+        MatcherKind::InList { attribute, .. }
+        | MatcherKind::NotInList { attribute, .. }
+        | MatcherKind::StartsWith { attribute, .. }
+        | MatcherKind::EndsWith { attribute, .. }
+        | MatcherKind::Contains { attribute, .. }
+        | MatcherKind::Regex { attribute, .. } => check_opt_attr(attribute, path)?,
+        MatcherKind::GreaterOrEqual { attribute, value }
+        | MatcherKind::LessOrEqual { attribute, value } => {
+            check_attr(attribute, path)?;
+            finite(*value, path, "value")?;
+        }
         MatcherKind::Between {
             attribute,
             start,
@@ -458,75 +459,32 @@ fn compile_matcher(
                     format!("{} is below start {}", json_number(end), json_number(start)),
                 ));
             }
-            Test::Between {
-                attr: attr_name(attribute, path)?,
-                start,
-                end,
-            }
+            check_attr(attribute, path)?;
         }
-        MatcherKind::StartsWith { attribute, values } => Test::StartsWith {
-            attr: opt_attr(attribute, path)?,
-            values: values.clone(),
-        },
-        MatcherKind::EndsWith { attribute, values } => Test::EndsWith {
-            attr: opt_attr(attribute, path)?,
-            values: values.clone(),
-        },
-        MatcherKind::Contains { attribute, values } => Test::Contains {
-            attr: opt_attr(attribute, path)?,
-            values: values.clone(),
-        },
-        MatcherKind::Regex { attribute, pattern } => Test::Regex {
-            attr: opt_attr(attribute, path)?,
-            re: super::pattern::compile(pattern, format!("{path}.pattern"))?,
-        },
-        MatcherKind::Boolean { attribute, value } => Test::Boolean {
-            attr: attr_name(attribute, path)?,
-            value: *value,
-        },
-        MatcherKind::SemverEquals { attribute, value } => Test::SemverEquals {
-            attr: attr_name(attribute, path)?,
-            value: semver(value, path, "value")?,
-        },
-        MatcherKind::SemverGreaterOrEqual { attribute, value } => Test::SemverAtLeast {
-            attr: attr_name(attribute, path)?,
-            value: semver(value, path, "value")?,
-        },
-        MatcherKind::SemverLessOrEqual { attribute, value } => Test::SemverAtMost {
-            attr: attr_name(attribute, path)?,
-            value: semver(value, path, "value")?,
-        },
+        MatcherKind::Boolean { attribute, .. }
+        | MatcherKind::SetContainsAny { attribute, .. }
+        | MatcherKind::SetContainsAll { attribute, .. } => check_attr(attribute, path)?,
+        MatcherKind::SemverEquals { attribute, value }
+        | MatcherKind::SemverGreaterOrEqual { attribute, value }
+        | MatcherKind::SemverLessOrEqual { attribute, value } => {
+            check_attr(attribute, path)?;
+            semver(value, path, "value")?;
+        }
         MatcherKind::SemverBetween {
             attribute,
             start,
             end,
         } => {
             let (s, e) = (semver(start, path, "start")?, semver(end, path, "end")?);
-            let backwards = match (Semver::parse(&s), Semver::parse(&e)) {
-                (Ok(sv), Ok(ev)) => sv.compare(&ev).is_gt(),
-                _ => false,
-            };
-            if backwards {
+            if s.compare(&e).is_gt() {
                 return Err(invalid(
                     format!("{path}.end"),
-                    format!("{} is below start {}", quoted(&e), quoted(&s)),
+                    format!("{} is below start {}", quoted(end), quoted(start)),
                 ));
             }
-            Test::SemverBetween {
-                attr: attr_name(attribute, path)?,
-                start: s,
-                end: e,
-            }
+            check_attr(attribute, path)?;
         }
-        MatcherKind::SetContainsAny { attribute, values } => Test::SetContainsAny {
-            attr: attr_name(attribute, path)?,
-            values: values.clone(),
-        },
-        MatcherKind::SetContainsAll { attribute, values } => Test::SetContainsAll {
-            attr: attr_name(attribute, path)?,
-            values: values.clone(),
-        },
-        MatcherKind::DependsOn { flag, treatments } => {
+        MatcherKind::DependsOn { flag, .. } => {
             if flag.is_empty() {
                 return Err(invalid(format!("{path}.flag"), "must not be empty"));
             }
@@ -536,15 +494,112 @@ fn compile_matcher(
                     "a flag cannot depend on itself",
                 ));
             }
-            Test::DependsOn {
-                flag: flag.clone(),
-                treatments: treatments.clone(),
+        }
+    }
+    Ok(())
+}
+
+/// The test of a checked matcher; only a `regex` matcher's pattern can still be refused (before
+/// anything is copied).
+fn test_of(kind: &MatcherKind, path: &str) -> Result<Test, FlagError> {
+    Ok(match kind {
+        MatcherKind::AllKeys => Test::AllKeys,
+        MatcherKind::KeyInList { values } => Test::KeyInList(StrSet::new(values)),
+        MatcherKind::InSegment { segment } => Test::InSegment(segment.clone()),
+        MatcherKind::Equals { attribute, value } => Test::Equals {
+            attr: attribute.clone(),
+            expected: match value {
+                Value::Bool(b) => Expected::Bool(*b),
+                Value::String(s) => Expected::Str {
+                    text: s.clone(),
+                    num: parse_number(s),
+                    boolean: parse_bool(s),
+                },
+                // A number (checked): as `f64`.
+                _ => Expected::Num(value.as_f64().unwrap_or(f64::NAN)),
+            },
+        },
+        MatcherKind::InList { attribute, values } => Test::InList {
+            attr: attribute.clone(),
+            values: value_set(values),
+        },
+        MatcherKind::NotInList { attribute, values } => Test::NotInList {
+            attr: attribute.clone(),
+            values: value_set(values),
+        },
+        MatcherKind::GreaterOrEqual { attribute, value } => Test::AtLeast {
+            attr: attribute.clone(),
+            bound: *value,
+        },
+        MatcherKind::LessOrEqual { attribute, value } => Test::AtMost {
+            attr: attribute.clone(),
+            bound: *value,
+        },
+        MatcherKind::Between {
+            attribute,
+            start,
+            end,
+        } => Test::Between {
+            attr: attribute.clone(),
+            start: *start,
+            end: *end,
+        },
+        MatcherKind::StartsWith { attribute, values } => Test::StartsWith {
+            attr: attribute.clone(),
+            values: values.clone(),
+        },
+        MatcherKind::EndsWith { attribute, values } => Test::EndsWith {
+            attr: attribute.clone(),
+            values: values.clone(),
+        },
+        MatcherKind::Contains { attribute, values } => Test::Contains {
+            attr: attribute.clone(),
+            values: values.clone(),
+        },
+        MatcherKind::Regex { attribute, pattern } => {
+            let re = super::pattern::compile(pattern, format!("{path}.pattern"))?;
+            Test::Regex {
+                attr: attribute.clone(),
+                re,
             }
         }
-    };
-    Ok(CompiledMatcher {
-        negate: m.negate,
-        test,
+        MatcherKind::Boolean { attribute, value } => Test::Boolean {
+            attr: attribute.clone(),
+            value: *value,
+        },
+        MatcherKind::SemverEquals { attribute, value } => Test::SemverEquals {
+            attr: attribute.clone(),
+            value: value.clone(),
+        },
+        MatcherKind::SemverGreaterOrEqual { attribute, value } => Test::SemverAtLeast {
+            attr: attribute.clone(),
+            value: value.clone(),
+        },
+        MatcherKind::SemverLessOrEqual { attribute, value } => Test::SemverAtMost {
+            attr: attribute.clone(),
+            value: value.clone(),
+        },
+        MatcherKind::SemverBetween {
+            attribute,
+            start,
+            end,
+        } => Test::SemverBetween {
+            attr: attribute.clone(),
+            start: start.clone(),
+            end: end.clone(),
+        },
+        MatcherKind::SetContainsAny { attribute, values } => Test::SetContainsAny {
+            attr: attribute.clone(),
+            values: values.clone(),
+        },
+        MatcherKind::SetContainsAll { attribute, values } => Test::SetContainsAll {
+            attr: attribute.clone(),
+            values: values.clone(),
+        },
+        MatcherKind::DependsOn { flag, treatments } => Test::DependsOn {
+            flag: flag.clone(),
+            treatments: treatments.clone(),
+        },
     })
 }
 
