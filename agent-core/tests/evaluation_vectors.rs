@@ -46,7 +46,7 @@ fn the_core_agrees_with_the_shared_vectors() {
     let write = std::env::var_os("VECTORS_WRITE").is_some();
     let mut mismatches = Vec::new();
     for c in &mut v.cases {
-        let attrs = Attributes(c.attributes.clone());
+        let attrs = Attributes::from(c.attributes.clone());
         let e = set.evaluate(&c.key, c.bucketing_key.as_deref(), &c.flag, &attrs);
         if write {
             c.treatment = Some(e.treatment);

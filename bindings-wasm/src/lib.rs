@@ -160,7 +160,7 @@ impl Core {
     /// Evaluates `flag` for the identity (attributes as a JSON object) and records an
     /// impression; answers `[treatment, label, config or "", version]`.
     pub fn treatment(&mut self, flag: &str, attributes_json: &str) -> Vec<String> {
-        let attributes = Attributes(object(attributes_json).into_iter().collect());
+        let attributes = Attributes(object(attributes_json));
         let e = self.inner.treatment(flag, &attributes);
         vec![
             e.treatment,

@@ -40,13 +40,16 @@ pub mod labels {
 pub const CONTROL: &str = "control";
 
 /// Attributes of the user a flag is evaluated for (string, number, boolean or array of strings).
+///
+/// A JSON object (`serde_json::Map`): what every binding parses attributes into, so they move in
+/// without rehashing, and a user's handful of attributes is looked up as fast as in a hash map.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Attributes(pub HashMap<String, Value>);
+pub struct Attributes(pub Map<String, Value>);
 
 impl Attributes {
     /// No attributes.
     pub fn new() -> Self {
-        Attributes(HashMap::new())
+        Attributes(Map::new())
     }
 
     /// Adds an attribute (builder style).
@@ -63,13 +66,13 @@ impl Attributes {
 
 impl From<HashMap<String, Value>> for Attributes {
     fn from(map: HashMap<String, Value>) -> Self {
-        Attributes(map)
+        Attributes(map.into_iter().collect())
     }
 }
 
 impl From<Map<String, Value>> for Attributes {
     fn from(map: Map<String, Value>) -> Self {
-        Attributes(map.into_iter().collect())
+        Attributes(map)
     }
 }
 
