@@ -23,8 +23,6 @@
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use uuid::Uuid;
-
 use crate::wire::Impression;
 
 const HOUR_MS: i64 = 3_600_000;
@@ -96,7 +94,7 @@ fn identity_hash(i: &Impression) -> u128 {
 
 /// Turns held late counts into the impression that carries them.
 fn release(mut late: Impression) -> Impression {
-    late.id = Uuid::new_v4();
+    late.id = crate::ids::new_id();
     late
 }
 
@@ -328,6 +326,8 @@ impl Deduper {
 
 #[cfg(test)]
 mod tests {
+    use uuid::Uuid;
+
     use super::*;
 
     fn imp(key: &str, ts: i64) -> Impression {

@@ -10,6 +10,7 @@ pub mod bucketing;
 pub mod clock;
 pub mod decimal;
 pub mod flags;
+pub mod ids;
 pub mod semver;
 pub mod wire;
 

@@ -206,7 +206,7 @@ fn answer_waiters(pipeline: &Pipeline, waiters: &mut Vec<Sender<()>>) {
 
 pub(crate) fn impression(i: ImpressionCmd) -> Impression {
     Impression {
-        id: Uuid::new_v4(),
+        id: crate::ids::new_id(),
         key: i.key,
         flag: i.flag,
         treatment: i.treatment,
@@ -233,7 +233,7 @@ pub(crate) fn build_event(traffic_type: &str, e: EventCmd) -> Event {
         merged
     };
     Event {
-        id: Uuid::new_v4(),
+        id: crate::ids::new_id(),
         key: e.key,
         traffic_type: traffic_type.to_owned(),
         event_type: e.event_type,

@@ -308,3 +308,32 @@ fn the_browsers_float_parser_reads_decimal_text_as_core_does() {
         );
     }
 }
+
+#[wasm_bindgen_test]
+fn ids_are_distinct_version_4_uuids_across_pool_refills() {
+    // The browser draws ids from a pool of random bytes refilled 256 ids at a time: 700 events
+    // and their batches cross two refills.
+    let mut core = core();
+    core.identify("id-user", None, None);
+    for i in 0..700 {
+        assert!(core.track("wbt.id", Some(f64::from(i)), "{}"));
+    }
+    core.flush();
+    let unsent = core.take_unsent();
+    let mut ids = std::collections::HashSet::new();
+    for body in unsent.iter() {
+        let batch: Value =
+            serde_json::from_slice(&js_sys::Uint8Array::new(&body).to_vec()).expect("JSON");
+        let events = batch["events"].as_array().expect("events");
+        for id in std::iter::once(&batch["batch_id"]).chain(events.iter().map(|e| &e["id"])) {
+            let id = id.as_str().expect("a string id");
+            assert_eq!(&id[14..15], "4", "version 4: {id}");
+            assert!(
+                matches!(&id[19..20], "8" | "9" | "a" | "b"),
+                "RFC 4122 variant: {id}"
+            );
+            assert!(ids.insert(id.to_owned()), "{id} repeated");
+        }
+    }
+    assert!(ids.len() > 700, "every event and batch id: {}", ids.len());
+}

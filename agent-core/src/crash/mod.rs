@@ -26,7 +26,6 @@ pub(crate) use dirty_flag::{
 pub(crate) use stack::format_backtrace;
 
 use serde_json::Map;
-use uuid::Uuid;
 
 use crate::agent::{Agent, Shared};
 use crate::error::AgentError;
@@ -133,7 +132,7 @@ fn write_crash(shared: &Shared, event: Event, survivable: bool) -> Result<(), Ag
         return Ok(());
     };
     let batch = Batch {
-        batch_id: Uuid::new_v4(),
+        batch_id: crate::ids::new_id(),
         sdk: shared.sdk.clone(),
         impressions: Vec::new(),
         events: vec![event],

@@ -466,7 +466,7 @@ impl Pipeline {
     /// Seals the pending items (and the unreported drop counts) into a batch.
     fn seal(&mut self) {
         let batch = Batch {
-            batch_id: Uuid::new_v4(),
+            batch_id: crate::ids::new_id(),
             sdk: self.config.sdk.clone(),
             impressions: std::mem::take(&mut self.pending.impressions),
             events: std::mem::take(&mut self.pending.events),
@@ -532,14 +532,14 @@ fn split_batch(batch: Batch) -> (Batch, Batch) {
         (Vec::new(), events.split_off(rest))
     };
     let first = Batch {
-        batch_id: Uuid::new_v4(),
+        batch_id: crate::ids::new_id(),
         sdk: sdk.clone(),
         impressions,
         events,
         dropped,
     };
     let second = Batch {
-        batch_id: Uuid::new_v4(),
+        batch_id: crate::ids::new_id(),
         sdk,
         impressions: second_impressions,
         events: second_events,
