@@ -2,11 +2,13 @@
 //!
 //! Natively it is core's `str::parse::<f64>`. In the browser build it is JavaScript's own
 //! `parseFloat` on text first checked against the same grammar: core's float parser and its
-//! power-of-five tables are ~17 KB of the browser agent's wasm, while every JavaScript engine
-//! already rounds decimal text to the nearest double. Both give the nearest double to the
-//! text (V8's and SpiderMonkey's `parseFloat` are correctly rounded, like core's), `±inf`
-//! past `f64::MAX`, and refuse the same strings; `tests/core_api.rs` in bindings-wasm holds
-//! the browser's to core's in Node.
+//! power-of-five tables are ~17 KB of the browser agent's wasm, while JavaScript engines
+//! already round decimal text to the nearest double. Both refuse the same strings and give
+//! the nearest double, `±inf` past `f64::MAX`: `tests/core_api.rs` in bindings-wasm holds V8's
+//! (Node) to core's bit for bit. Two bounds: ECMAScript lets an engine round imprecisely after
+//! 20 significant digits (V8 does not; others are not tested here), and core stops reading an
+//! exponent past ~65,536, so texts of hundreds of KB (a million digits against a
+//! million-digit exponent) can read differently — the browser's reading is then the exact one.
 
 /// Reads decimal text (`[+-]digits[.digits][e[+-]digits]`, also `1.` and `.5`, as core's
 /// `f64::from_str` does, but not `inf`/`nan`) as the nearest `f64`; `±inf` when beyond `f64`.

@@ -275,6 +275,12 @@ fn the_browsers_float_parser_reads_decimal_text_as_core_does() {
         "1.00000000000000011102230246251565404236316680908203125",
         "1.000000000000000111022302462515654042363166809082031250000000001",
         "1.00000000000000011102230246251565404236316680908203124999999999",
+        "-1e-400",
+        "-.0",
+        "-0e0",
+        "1e0000000000000000005",
+        "-2.5E+0003",
+        "0000.0001e-0002",
     ]
     .iter()
     .map(|t| (*t).to_owned())
@@ -294,8 +300,9 @@ fn the_browsers_float_parser_reads_decimal_text_as_core_does() {
             .collect();
         let point = next(digits.len() as u64 + 1) as usize;
         let exponent = next(700) as i64 - 350;
+        let sign = ["", "-", "+"][next(3) as usize];
         texts.push(format!(
-            "{}.{}e{exponent}",
+            "{sign}{}.{}e{exponent}",
             &digits[..point],
             &digits[point..]
         ));
