@@ -71,16 +71,13 @@ mod tests {
         let mut pool = Pool::new();
         let mut fills = 0;
         // A byte stream that never repeats within the test: every id must differ.
-        let mut state = 0x2545_F491_4F6C_DD1D_u64;
+        let mut rng = crate::test_rng::XorShift(0x2545_F491_4F6C_DD1D);
         let mut ids = Vec::new();
         for _ in 0..600 {
             let id = pool.next(|buf| {
                 fills += 1;
                 for b in buf.iter_mut() {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    *b = state as u8;
+                    *b = rng.next_u64() as u8;
                 }
                 true
             });

@@ -12,6 +12,8 @@ pub mod decimal;
 pub mod flags;
 pub mod ids;
 pub mod semver;
+#[cfg(test)]
+mod test_rng;
 pub mod wire;
 
 pub mod dedupe;

@@ -205,29 +205,24 @@ impl Test {
 #[cfg(test)]
 mod tests {
     use super::contains_str;
+    use crate::test_rng::XorShift;
 
     /// A random string over a small alphabet with multibyte characters, so matches are common.
-    fn random_string(state: &mut u64, max_chars: u64) -> String {
+    fn random_string(rng: &mut XorShift, max_chars: u64) -> String {
         const ALPHABET: &[char] = &['a', 'b', 'é', 'ß', '€', '中', '😀', '\u{0}', 'a', 'b'];
-        let mut next = || {
-            *state ^= *state << 13;
-            *state ^= *state >> 7;
-            *state ^= *state << 17;
-            *state
-        };
-        let len = next() % (max_chars + 1);
+        let len = rng.below(max_chars + 1);
         (0..len)
-            .map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize])
+            .map(|_| ALPHABET[rng.below(ALPHABET.len() as u64) as usize])
             .collect()
     }
 
     #[test]
     fn contains_str_answers_as_str_contains() {
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
         let mut found = 0;
         for _ in 0..50_000 {
-            let haystack = random_string(&mut state, 12);
-            let needle = random_string(&mut state, 4);
+            let haystack = random_string(&mut rng, 12);
+            let needle = random_string(&mut rng, 4);
             let expected = haystack.contains(needle.as_str());
             assert_eq!(
                 contains_str(&haystack, &needle),

@@ -506,13 +506,8 @@ mod tests {
 
     #[test]
     fn sorted_keys_sorts_like_a_slice_sort() {
-        let mut state = 0x853C_49E6_748F_EA9B_u64;
-        let mut next = move |bound: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state % bound
-        };
+        let mut rng = crate::test_rng::XorShift(0x853C_49E6_748F_EA9B);
+        let mut next = move |bound: u64| rng.below(bound);
         for n in [0, 1, 2, 3, 17, 200] {
             // Short keys over a small alphabet: duplicates and shared prefixes are common.
             let keys: Vec<String> = (0..n)

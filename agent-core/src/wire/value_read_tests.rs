@@ -186,14 +186,8 @@ where
             agree(&v, ours, &mut tally);
         }
     }
-    // xorshift64: seeded, so a failure reproduces.
-    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-    let mut next = |n: usize| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state % n as u64) as usize
-    };
+    let mut rng = crate::test_rng::XorShift(0x9e37_79b9_7f4a_7c15);
+    let mut next = |n: usize| rng.below(n as u64) as usize;
     for _ in 0..rounds {
         let mut v = fixture.clone();
         for _ in 0..1 + next(3) {
