@@ -188,14 +188,7 @@ impl Deduper {
             pending: Some((generation, pos)),
             late: None,
         };
-        let at = match self.hours.binary_search_by_key(&hour, |(h, _)| *h) {
-            Ok(at) => at,
-            Err(at) => {
-                self.hours.insert(at, (hour, HashMap::new()));
-                at
-            }
-        };
-        self.hours[at].1.insert(hash, entry);
+        self.hour_or_insert(hour).insert(hash, entry);
         self.len += 1;
         released
     }
@@ -239,8 +232,22 @@ impl Deduper {
 
     /// The identities seen in `hour`, if any.
     fn hour_mut(&mut self, hour: i64) -> Option<&mut HashMap<u128, Entry>> {
-        let at = self.hours.binary_search_by_key(&hour, |(h, _)| *h).ok()?;
-        self.hours.get_mut(at).map(|(_, map)| map)
+        let at = self.hour_index(hour).ok()?;
+        Some(&mut self.hours[at].1)
+    }
+
+    /// The identities seen in `hour`, an empty set added in order if there are none.
+    fn hour_or_insert(&mut self, hour: i64) -> &mut HashMap<u128, Entry> {
+        let at = self.hour_index(hour).unwrap_or_else(|at| {
+            self.hours.insert(at, (hour, HashMap::new()));
+            at
+        });
+        &mut self.hours[at].1
+    }
+
+    /// Where `hour` is in `hours` (`Err`: where it would go).
+    fn hour_index(&self, hour: i64) -> Result<usize, usize> {
+        self.hours.binary_search_by_key(&hour, |(h, _)| *h)
     }
 
     /// Accounts for removed entries, collecting their late counts.
