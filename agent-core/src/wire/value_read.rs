@@ -396,83 +396,85 @@ fn matcher(cx: &mut Cx, v: &Value) -> Matcher {
         o.or(cx, name, || (), check_strings);
     }
     let negate = o.or(cx, "negate", || false, boolean);
+    // The fields kinds share: an optional attribute, a required one, a list of strings.
+    let attribute = |cx: &mut Cx| o.opt(cx, "attribute", string);
+    let named = |cx: &mut Cx| o.req(cx, "attribute", string);
+    let values = |cx: &mut Cx| o.req(cx, "values", strings);
     let kind = match o.req(cx, "type", str_ref) {
         "all_keys" => MatcherKind::AllKeys,
-        "key_in_list" => MatcherKind::KeyInList {
-            values: o.req(cx, "values", strings),
-        },
+        "key_in_list" => MatcherKind::KeyInList { values: values(cx) },
         "in_segment" => MatcherKind::InSegment {
             segment: o.req(cx, "segment", string),
         },
         "equals" => MatcherKind::Equals {
-            attribute: o.opt(cx, "attribute", string),
+            attribute: attribute(cx),
             value: o.req(cx, "value", any),
         },
         "in_list" => MatcherKind::InList {
-            attribute: o.opt(cx, "attribute", string),
-            values: o.req(cx, "values", strings),
+            attribute: attribute(cx),
+            values: values(cx),
         },
         "not_in_list" => MatcherKind::NotInList {
-            attribute: o.opt(cx, "attribute", string),
-            values: o.req(cx, "values", strings),
+            attribute: attribute(cx),
+            values: values(cx),
         },
         "greater_or_equal" => MatcherKind::GreaterOrEqual {
-            attribute: o.req(cx, "attribute", string),
+            attribute: named(cx),
             value: o.req(cx, "value", f64_),
         },
         "less_or_equal" => MatcherKind::LessOrEqual {
-            attribute: o.req(cx, "attribute", string),
+            attribute: named(cx),
             value: o.req(cx, "value", f64_),
         },
         "between" => MatcherKind::Between {
-            attribute: o.req(cx, "attribute", string),
+            attribute: named(cx),
             start: o.req(cx, "start", f64_),
             end: o.req(cx, "end", f64_),
         },
         "starts_with" => MatcherKind::StartsWith {
-            attribute: o.opt(cx, "attribute", string),
-            values: o.req(cx, "values", strings),
+            attribute: attribute(cx),
+            values: values(cx),
         },
         "ends_with" => MatcherKind::EndsWith {
-            attribute: o.opt(cx, "attribute", string),
-            values: o.req(cx, "values", strings),
+            attribute: attribute(cx),
+            values: values(cx),
         },
         "contains" => MatcherKind::Contains {
-            attribute: o.opt(cx, "attribute", string),
-            values: o.req(cx, "values", strings),
+            attribute: attribute(cx),
+            values: values(cx),
         },
         "regex" => MatcherKind::Regex {
-            attribute: o.opt(cx, "attribute", string),
+            attribute: attribute(cx),
             pattern: o.req(cx, "pattern", string),
         },
         "boolean" => MatcherKind::Boolean {
-            attribute: o.req(cx, "attribute", string),
+            attribute: named(cx),
             value: o.req(cx, "value", boolean),
         },
         "semver_equals" => MatcherKind::SemverEquals {
-            attribute: o.req(cx, "attribute", string),
+            attribute: named(cx),
             value: o.req(cx, "value", string),
         },
         "semver_greater_or_equal" => MatcherKind::SemverGreaterOrEqual {
-            attribute: o.req(cx, "attribute", string),
+            attribute: named(cx),
             value: o.req(cx, "value", string),
         },
         "semver_less_or_equal" => MatcherKind::SemverLessOrEqual {
-            attribute: o.req(cx, "attribute", string),
+            attribute: named(cx),
             value: o.req(cx, "value", string),
         },
         "semver_between" => MatcherKind::SemverBetween {
-            attribute: o.req(cx, "attribute", string),
+            attribute: named(cx),
             start: o.req(cx, "start", string),
             end: o.req(cx, "end", string),
         },
         "set_contains_any" => MatcherKind::SetContainsAny {
-            attribute: o.req(cx, "attribute", string),
-            values: o.req(cx, "values", strings),
+            attribute: named(cx),
+            values: values(cx),
         },
         "set_contains_all" => MatcherKind::SetContainsAll {
-            attribute: o.req(cx, "attribute", string),
-            values: o.req(cx, "values", strings),
+            attribute: named(cx),
+            values: values(cx),
         },
         "depends_on" => MatcherKind::DependsOn {
             flag: o.req(cx, "flag", string),
