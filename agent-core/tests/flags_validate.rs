@@ -25,18 +25,22 @@ fn valid() -> Value {
     })
 }
 
-/// The field `validate` blames after `edit` spoils the valid flag.
-fn blamed(edit: impl FnOnce(&mut Value)) -> String {
+/// The field and message `validate` gives after `edit` spoils the valid flag.
+fn refusal(edit: impl FnOnce(&mut Value)) -> (String, String) {
     let mut v = valid();
     edit(&mut v);
     let def: FlagDefinition = serde_json::from_value(v).expect("still wire-valid JSON");
     match validate(&def) {
-        Err(FlagError::Invalid { field, message }) => {
-            assert!(!message.is_empty());
-            field
-        }
+        Err(FlagError::Invalid { field, message }) => (field, message),
         Ok(()) => panic!("expected {def:?} to be invalid"),
     }
+}
+
+/// The field `validate` blames after `edit` spoils the valid flag.
+fn blamed(edit: impl FnOnce(&mut Value)) -> String {
+    let (field, message) = refusal(edit);
+    assert!(!message.is_empty());
+    field
 }
 
 #[test]
@@ -155,13 +159,7 @@ fn flag_set_errors_name_the_entry() {
 
 /// The message `validate` gives after `edit` spoils the valid flag.
 fn message(edit: impl FnOnce(&mut Value)) -> String {
-    let mut v = valid();
-    edit(&mut v);
-    let def: FlagDefinition = serde_json::from_value(v).expect("still wire-valid JSON");
-    match validate(&def) {
-        Err(FlagError::Invalid { message, .. }) => message,
-        Ok(()) => panic!("expected {def:?} to be invalid"),
-    }
+    refusal(edit).1
 }
 
 #[test]
