@@ -36,11 +36,37 @@ pub const MAX_INFLATED_BYTES: u64 = 64 * 1024 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
     /// The file cannot be read.
-    #[error("spool file unreadable: {0}")]
+    #[error("spool file unreadable: {}", io_text(.0))]
     Io(#[from] std::io::Error),
     /// The file is not a gzip JSON batch.
     #[error("spool file corrupt: {0}")]
     Corrupt(String),
+}
+
+/// An I/O error's text in an error message. The browser build has no file system, so there no
+/// I/O error ever reaches a message: leaving the text out keeps std's I/O error formatting (a
+/// description of every `ErrorKind`, OS codes) out of the wasm.
+#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+pub(crate) fn io_text(e: &std::io::Error) -> &std::io::Error {
+    e
+}
+
+/// An I/O error's text in an error message (browser build: never reached, see above).
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+pub(crate) fn io_text(_: &std::io::Error) -> &'static str {
+    "I/O error"
+}
+
+/// A path in an error message (the browser build has no paths: its path printing is left out).
+#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+pub(crate) fn path_text(path: &Path) -> std::path::Display<'_> {
+    path.display()
+}
+
+/// A path in an error message (browser build: never reached, see [`io_text`]).
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+pub(crate) fn path_text(_: &Path) -> &'static str {
+    "(no file system)"
 }
 
 /// `Content-Encoding` of upload bodies: gzip with the `gzip` feature, none (plain JSON) without.
@@ -324,6 +350,30 @@ mod tests {
         let f = fs::File::options().write(true).open(path).unwrap();
         f.set_modified(SystemTime::now() - Duration::from_secs(secs))
             .unwrap();
+    }
+
+    #[test]
+    fn io_failures_name_the_cause_and_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("gone.batch");
+        let err = read_batch(&missing, Uuid::new_v4()).unwrap_err();
+        let io = fs::read(&missing).unwrap_err();
+        assert_eq!(err.to_string(), format!("spool file unreadable: {io}"));
+
+        // A file where the spool directory should be.
+        let file = dir.path().join("file");
+        fs::write(&file, b"x").unwrap();
+        let config = crate::pipeline::PipelineConfig {
+            spool_dir: Some(file.join("spool")),
+            ..crate::pipeline::PipelineConfig::default_for("k", batch().sdk)
+        };
+        let clock = std::sync::Arc::new(crate::clock::SystemClock);
+        let err = crate::pipeline::Pipeline::new(config, clock).unwrap_err();
+        let io = fs::create_dir_all(file.join("spool")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("spool directory {}: {io}", file.join("spool").display())
+        );
     }
 
     #[test]

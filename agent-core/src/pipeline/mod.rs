@@ -129,7 +129,7 @@ impl PipelineStats {
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
     /// The spool directory cannot be used.
-    #[error("spool directory {path}: {source}")]
+    #[error("spool directory {}: {}", spool::path_text(.path), spool::io_text(.source))]
     Spool {
         /// The directory.
         path: PathBuf,
