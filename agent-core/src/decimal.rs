@@ -1,5 +1,13 @@
-//! Decimal number text read as `f64`: JSON numbers and the numeric strings numeric matchers accept.
+//! Decimal number text and `f64`, both ways: JSON numbers and the numeric strings numeric
+//! matchers accept are read by [`parse_f64`]; floats are written as JSON by [`write_f64`].
 //!
+//! Writing: natively `zmij`, the shortest round-trip digits serde_json itself writes. In the
+//! browser build the digits are JavaScript's (`Number.prototype.toString`: also the shortest that
+//! read back to the same double, the closest of them when there are several) laid out here as
+//! zmij lays them out, so the same text; zmij's code and its 128-bit power tables stay out of the
+//! wasm. `tests/core_api.rs` in bindings-wasm holds the browser's text to serde_json's.
+//!
+//! Reading:
 //! Natively it is core's `str::parse::<f64>`. In the browser build it is JavaScript's own
 //! `parseFloat` on text first checked against the same grammar: core's float parser and its
 //! power-of-five tables are ~17 KB of the browser agent's wasm, while JavaScript engines
@@ -57,6 +65,131 @@ pub fn is_decimal(text: &[u8]) -> bool {
     pos == text.len()
 }
 
+/// Appends the JSON text of a finite `x` as serde_json writes it: the shortest digits that read
+/// back to `x`, `1.5`, `65.0`, `0.0001`, `1e-7`, `1.2345e+16` (plain notation for decimal
+/// exponents -5 to 15, `.0` on whole numbers), `-0.0` for negative zero. Non-finite `x` writes
+/// nothing (JSON has no text for it; callers write `null`).
+pub fn write_f64(x: f64, out: &mut Vec<u8>) {
+    if !x.is_finite() {
+        return;
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+    out.extend_from_slice(zmij::Buffer::new().format_finite(x).as_bytes());
+    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    {
+        if x.is_sign_negative() {
+            out.push(b'-');
+        }
+        if x == 0.0 {
+            out.extend_from_slice(b"0.0");
+        } else {
+            let (digits, n, exponent) = shortest_digits(js::number_text(x.abs()).as_bytes());
+            lay_out(&digits[..n], exponent, out);
+        }
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+mod js {
+    use wasm_bindgen::prelude::wasm_bindgen;
+
+    #[wasm_bindgen]
+    extern "C" {
+        /// JavaScript's `String(x)`: a number's shortest round-trip text.
+        #[wasm_bindgen(js_name = String)]
+        pub fn number_text(x: f64) -> String;
+    }
+}
+
+/// The significant digits of a positive decimal text in JavaScript's number notation (`123`,
+/// `0.00123`, `1.5e+21`, `5e-324`), how many there are, and the decimal exponent of the first:
+/// `0.00123` is (`123`, 3, -3). Leading and trailing zeros are not significant; a double's
+/// shortest text has at most 17 digits (more are dropped).
+#[cfg_attr(
+    not(all(target_arch = "wasm32", target_os = "unknown")),
+    allow(dead_code)
+)]
+fn shortest_digits(text: &[u8]) -> ([u8; 24], usize, i32) {
+    let mut digits = [0u8; 24];
+    let mut n = 0;
+    // Mantissa digits read, where the point was, where the first significant digit was.
+    let (mut at, mut point, mut first) = (0i32, None, None);
+    let (mut exponent, mut negative, mut in_exponent) = (0i32, false, false);
+    for &b in text {
+        match (in_exponent, b) {
+            (true, b'-') => negative = true,
+            (true, b'0'..=b'9') => {
+                exponent = exponent
+                    .saturating_mul(10)
+                    .saturating_add(i32::from(b - b'0'));
+            }
+            (false, b'e' | b'E') => in_exponent = true,
+            (false, b'.') => point = Some(at),
+            (false, b'0'..=b'9') => {
+                if b != b'0' && first.is_none() {
+                    first = Some(at);
+                }
+                if first.is_some() && n < digits.len() {
+                    digits[n] = b;
+                    n += 1;
+                }
+                at += 1;
+            }
+            _ => {}
+        }
+    }
+    while n > 0 && digits[n - 1] == b'0' {
+        n -= 1;
+    }
+    let exponent = if negative { -exponent } else { exponent };
+    let shift = point.unwrap_or(at) - first.unwrap_or(0) - 1;
+    (digits, n, exponent.saturating_add(shift))
+}
+
+/// Lays significant `digits` (no leading or trailing zero, at least one) with the decimal
+/// `exponent` of the first out as zmij does for a double: plain notation for exponents -5 to
+/// 15 (`0.00123`, `12.5`, `1200.0`), else `d.ddde±x`.
+#[cfg_attr(
+    not(all(target_arch = "wasm32", target_os = "unknown")),
+    allow(dead_code)
+)]
+fn lay_out(digits: &[u8], exponent: i32, out: &mut Vec<u8>) {
+    let n = digits.len() as i32;
+    if (-5..0).contains(&exponent) {
+        out.extend_from_slice(b"0.");
+        for _ in 1..-exponent {
+            out.push(b'0');
+        }
+        out.extend_from_slice(digits);
+    } else if (0..=15).contains(&exponent) {
+        for i in 0..n.max(exponent + 1) {
+            if i == exponent + 1 {
+                out.push(b'.');
+            }
+            out.push(digits.get(i as usize).copied().unwrap_or(b'0'));
+        }
+        if n <= exponent + 1 {
+            out.extend_from_slice(b".0");
+        }
+    } else {
+        for (i, &d) in digits.iter().enumerate() {
+            out.push(d);
+            if i == 0 && n > 1 {
+                out.push(b'.');
+            }
+        }
+        out.extend_from_slice(if exponent < 0 { b"e-" } else { b"e+" });
+        let e = exponent.unsigned_abs();
+        if e >= 100 {
+            out.push(b'0' + (e / 100 % 10) as u8);
+        }
+        if e >= 10 {
+            out.push(b'0' + (e / 10 % 10) as u8);
+        }
+        out.push(b'0' + (e % 10) as u8);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,6 +202,105 @@ mod tests {
             return None;
         }
         text.parse::<f64>().ok()
+    }
+
+    /// What the browser build writes for `x`, with zmij's digits standing in for JavaScript's
+    /// (core's `{:e}` differs from both on ties: 1723811126565678.25 is `…678.3` there, `…678.2`
+    /// in zmij and ECMAScript, which take the even digit): the layout under test is the same
+    /// code. The digits themselves are compared in Node (bindings-wasm `tests/core_api.rs`).
+    fn laid_out(x: f64) -> String {
+        let mut out = Vec::new();
+        if x.is_sign_negative() {
+            out.push(b'-');
+        }
+        if x == 0.0 {
+            out.extend_from_slice(b"0.0");
+        } else {
+            let (digits, n, exponent) = shortest_digits(written(x.abs()).as_bytes());
+            lay_out(&digits[..n], exponent, &mut out);
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    fn written(x: f64) -> String {
+        let mut out = Vec::new();
+        write_f64(x, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn floats_are_laid_out_as_zmij_lays_them_out() {
+        let mut cases = vec![
+            0.0,
+            -0.0,
+            1.0,
+            0.1,
+            1.5,
+            65.0,
+            1e-5,
+            1.2345e-5,
+            1e-6,
+            1.2345e-6,
+            1e15,
+            1.2345e15,
+            123456789012345.6,
+            1e16,
+            1.2345e16,
+            9007199254740993.0,
+            1e21,
+            1e100,
+            1e-100,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            5e-324,
+            f64::EPSILON,
+        ];
+        let mut rng = crate::test_rng::XorShift(0x6a09_e667_f3bc_c908);
+        for _ in 0..50_000 {
+            let x = f64::from_bits(rng.next_u64());
+            if x.is_finite() {
+                cases.push(x);
+            }
+        }
+        for exponent in -330..=310 {
+            cases.push(format!("1.2345e{exponent}").parse().unwrap());
+            cases.push(format!("7e{exponent}").parse().unwrap());
+        }
+        for x in cases.into_iter().filter(|x| x.is_finite()) {
+            for x in [x, -x] {
+                let zmij = written(x);
+                assert_eq!(laid_out(x), zmij, "{x:e}");
+                assert_eq!(
+                    zmij.parse::<f64>().unwrap().to_bits(),
+                    x.to_bits(),
+                    "{zmij}"
+                );
+            }
+        }
+        assert_eq!(written(f64::NAN), "");
+        assert_eq!(written(f64::INFINITY), "");
+    }
+
+    #[test]
+    fn javascript_number_notation_is_read_into_digits_and_exponent() {
+        let cases: [(&str, &str, i32); 9] = [
+            ("123", "123", 2),
+            ("100", "1", 2),
+            ("123.45", "12345", 2),
+            ("0.00123", "123", -3),
+            ("0.5", "5", -1),
+            ("1.5e+21", "15", 21),
+            ("1e+21", "1", 21),
+            ("5e-324", "5", -324),
+            ("1.7976931348623157e+308", "17976931348623157", 308),
+        ];
+        for (text, digits, exponent) in cases {
+            let (d, n, e) = shortest_digits(text.as_bytes());
+            assert_eq!(
+                (std::str::from_utf8(&d[..n]).unwrap(), e),
+                (digits, exponent)
+            );
+        }
     }
 
     #[test]

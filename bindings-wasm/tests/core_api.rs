@@ -317,6 +317,58 @@ fn the_browsers_float_parser_reads_decimal_text_as_core_does() {
 }
 
 #[wasm_bindgen_test]
+fn the_browsers_float_text_is_serde_jsons() {
+    // In the wasm, `agent_core::decimal::write_f64` takes JavaScript's shortest digits and lays
+    // them out as zmij does; this test binary still links serde_json's writer (zmij), the
+    // reference: same text, byte for byte.
+    let mut floats = vec![
+        0.0,
+        -0.0,
+        1.0,
+        0.1,
+        0.3,
+        65.0,
+        1e-5,
+        1e-6,
+        1e15,
+        1e16,
+        1e21,
+        9007199254740993.0,
+        1723811126565678.0 + 0.25, // a tie between two 17-digit texts: the even digit
+        f64::MAX,
+        f64::MIN_POSITIVE,
+        5e-324,
+        2.225073858507201e-308,
+    ];
+    let mut state = 0x6a09_e667_f3bc_c908_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..20_000 {
+        floats.push(f64::from_bits(next()));
+    }
+    // Doubles at ties: whole numbers plus a quarter or a half where doubles are that far apart.
+    for _ in 0..2_000 {
+        let whole = (1u64 << 50) + next() % (1 << 52);
+        floats.push(whole as f64 + 0.25 * (next() % 4) as f64);
+    }
+    for exponent in -330..=310 {
+        floats.push(format!("1.2345e{exponent}").parse().unwrap_or(0.0));
+        floats.push(format!("7e{exponent}").parse().unwrap_or(0.0));
+    }
+    for x in floats {
+        for x in [x, -x] {
+            let reference = serde_json::to_string(&x).unwrap_or_default();
+            let ours = String::from_utf8(agent_core::wire::to_json(&x)).unwrap_or_default();
+            assert_eq!(ours, reference, "{x:e}");
+        }
+    }
+}
+
+#[wasm_bindgen_test]
 fn ids_are_distinct_version_4_uuids_across_pool_refills() {
     // The browser draws ids from a pool of random bytes refilled 256 ids at a time: 700 events
     // and their batches cross two refills.

@@ -2,8 +2,8 @@
 //! without serde's `Serializer` machinery and the derived `Serialize` impls in the wasm.
 //!
 //! Same text as serde_json's compact writer: integers in decimal (core's `Display`, the digits of
-//! serde_json's `itoa`), floats by `zmij` (shortest round-trip digits, the crate serde_json
-//! itself uses), non-finite floats as `null`, strings
+//! serde_json's `itoa`), floats by [`crate::decimal::write_f64`] (serde_json's text: the
+//! shortest round-trip digits), non-finite floats as `null`, strings
 //! with `"`, `\` and control characters escaped (`\n`-style where JSON has one, else `\u00xx`),
 //! everything else (`/`, DEL, non-ASCII) as it is; object keys in the map's order. The wire
 //! types' field order and skipped fields are in `json_wire.rs`; the differential tests
@@ -87,17 +87,15 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
 
 /// The text of a finite float as JSON writes it (`65.0`, `1e-7`); empty when not finite.
 pub fn float_text(x: f64) -> String {
-    if x.is_finite() {
-        zmij::Buffer::new().format_finite(x).to_owned()
-    } else {
-        String::new()
-    }
+    let mut out = Vec::new();
+    crate::decimal::write_f64(x, &mut out);
+    String::from_utf8(out).unwrap_or_default()
 }
 
 impl ToJson for f64 {
     fn write_json(&self, out: &mut Vec<u8>) {
         if self.is_finite() {
-            out.extend_from_slice(zmij::Buffer::new().format_finite(*self).as_bytes());
+            crate::decimal::write_f64(*self, out);
         } else {
             out.extend_from_slice(b"null");
         }
