@@ -14,15 +14,15 @@
 //! to respect the cap (oldest hour first). The periodic seal does not release them: that is what
 //! keeps an active user at one or two rows per hour instead of one per batch.
 //!
-//! Memory: an entry is a 128-bit hash of the identity plus a position (about 50 bytes with the
-//! map's overhead, so ~3 MB at the default cap); only entries holding late counts keep an
+//! Memory: an entry is a 128-bit hash of the identity plus a position (about 60 bytes with the
+//! table's index, so ~3 MB at the default cap); only entries holding late counts keep an
 //! impression. Pending entries are compared field by field with the pending
 //! impression, so a hash collision never merges different impressions there; a collision between
 //! a sealed identity and a new one (2^-128 odds per pair) would only move counts between them.
 
-use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
+use crate::table::Table;
 use crate::wire::Impression;
 
 const HOUR_MS: i64 = 3_600_000;
@@ -51,7 +51,7 @@ struct Entry {
 pub struct Deduper {
     /// The hours alive, oldest first: one or two in practice (a `Vec`, not a `BTreeMap`, whose
     /// removal code is several KB of the browser agent's download).
-    hours: Vec<(i64, HashMap<u128, Entry>)>,
+    hours: Vec<(i64, Table<u128, Entry>)>,
     len: usize,
     cap: usize,
     /// Bumped at every seal, which invalidates every pending position at once.
@@ -231,15 +231,15 @@ impl Deduper {
     }
 
     /// The identities seen in `hour`, if any.
-    fn hour_mut(&mut self, hour: i64) -> Option<&mut HashMap<u128, Entry>> {
+    fn hour_mut(&mut self, hour: i64) -> Option<&mut Table<u128, Entry>> {
         let at = self.hour_index(hour).ok()?;
         Some(&mut self.hours[at].1)
     }
 
     /// The identities seen in `hour`, an empty set added in order if there are none.
-    fn hour_or_insert(&mut self, hour: i64) -> &mut HashMap<u128, Entry> {
+    fn hour_or_insert(&mut self, hour: i64) -> &mut Table<u128, Entry> {
         let at = self.hour_index(hour).unwrap_or_else(|at| {
-            self.hours.insert(at, (hour, HashMap::new()));
+            self.hours.insert(at, (hour, Table::default()));
             at
         });
         &mut self.hours[at].1

@@ -20,6 +20,7 @@ pub mod dedupe;
 pub mod pipeline;
 pub mod policy;
 pub mod spool;
+mod table;
 pub mod upload;
 
 pub mod local;

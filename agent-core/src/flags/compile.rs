@@ -6,9 +6,9 @@
 
 use serde_json::Value;
 
-use super::hasher::FxHashSet;
 use super::{FlagError, quoted};
 use crate::semver::Semver;
+use crate::table::Keys;
 use crate::wire::{FlagDefinition, Matcher, MatcherKind, Rule, Segment};
 
 /// Lists up to this length are scanned; longer ones are hashed.
@@ -164,7 +164,7 @@ pub(crate) enum Expected {
 #[derive(Debug)]
 pub(crate) enum StrSet {
     Small(Vec<String>),
-    Large(FxHashSet<String>),
+    Large(Keys<String>),
 }
 
 impl StrSet {
@@ -614,7 +614,7 @@ fn value_set(values: &[String]) -> ValueSet {
 #[derive(Debug)]
 pub(crate) struct CompiledSegment {
     pub def: Segment,
-    pub keys: FxHashSet<String>,
+    pub keys: Keys<String>,
 }
 
 /// Validates and indexes a segment.

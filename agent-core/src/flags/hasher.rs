@@ -1,11 +1,11 @@
-//! A fast, non-cryptographic hasher for the set's own maps (flags by key, segment members).
+//! A fast, non-cryptographic hasher for names in the agent's tables (flags by key, segment
+//! members, `in_list` values; see `crate::table`).
 //!
 //! SipHash (std's default) was a third of an evaluation's instructions. Its flood resistance is
 //! not needed here: the maps' contents come from the collector's admins, and a caller choosing
 //! the looked-up key cannot make the stored keys collide. The mixing is FxHash's (rustc).
 
-use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::Hasher;
 
 const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
 
@@ -52,30 +52,5 @@ impl Hasher for FxHasher {
     #[inline]
     fn finish(&self) -> u64 {
         self.hash
-    }
-}
-
-/// A `HashMap` using [`FxHasher`].
-pub(crate) type FxHashMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
-/// A `HashSet` using [`FxHasher`].
-pub(crate) type FxHashSet<T> = HashSet<T, BuildHasherDefault<FxHasher>>;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn maps_find_what_they_hold() {
-        let mut m: FxHashMap<String, usize> = FxHashMap::default();
-        for i in 0..10_000 {
-            m.insert(format!("flag-{i}"), i);
-        }
-        for i in 0..10_000 {
-            assert_eq!(m.get(format!("flag-{i}").as_str()), Some(&i));
-        }
-        assert_eq!(m.get("flag-10000"), None);
-        // Prefixes and padding must hash apart.
-        let s: FxHashSet<&str> = ["a", "a\0", "ab", ""].into_iter().collect();
-        assert_eq!(s.len(), 4);
     }
 }

@@ -8,7 +8,7 @@
 //! evaluation parses nothing and allocates only its result.
 
 mod compile;
-mod hasher;
+pub(crate) mod hasher;
 mod matchers;
 mod pattern;
 
@@ -18,9 +18,9 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::bucketing;
+use crate::table::Table;
 use crate::wire::{FlagChanges, FlagDefinition, Segment};
 use compile::{CompiledFlag, CompiledSegment, Outcome};
-use hasher::FxHashMap;
 
 /// Labels saying why an evaluation gave its treatment (Split's names).
 pub mod labels {
@@ -141,8 +141,8 @@ impl Entry {
 /// The shared, immutable content of a [`FlagSet`].
 #[derive(Debug, Default)]
 struct Inner {
-    flags: FxHashMap<String, Arc<Entry>>,
-    segments: FxHashMap<String, Arc<CompiledSegment>>,
+    flags: Table<String, Arc<Entry>>,
+    segments: Table<String, Arc<CompiledSegment>>,
     version: u64,
 }
 
@@ -232,8 +232,8 @@ impl Inner {
     /// Adds `new_flags` and `new_segments` (owned: moved into the set, not copied) to `flags`
     /// and `segments`.
     fn build(
-        mut flags: FxHashMap<String, Arc<Entry>>,
-        mut segments: FxHashMap<String, Arc<CompiledSegment>>,
+        mut flags: Table<String, Arc<Entry>>,
+        mut segments: Table<String, Arc<CompiledSegment>>,
         new_flags: impl IntoIterator<Item = FlagDefinition>,
         new_segments: impl IntoIterator<Item = Segment>,
         version: u64,
@@ -338,13 +338,7 @@ impl FlagSet {
     /// Errors name the entry and field, e.g. `flags[2].rules[1].rollout`. A later entry with
     /// the same key replaces an earlier one.
     pub fn new(flags: Vec<FlagDefinition>, segments: Vec<Segment>) -> Result<Self, FlagError> {
-        let inner = Inner::build(
-            FxHashMap::default(),
-            FxHashMap::default(),
-            flags,
-            segments,
-            0,
-        )?;
+        let inner = Inner::build(Table::default(), Table::default(), flags, segments, 0)?;
         Ok(FlagSet {
             inner: Arc::new(inner),
         })
@@ -382,13 +376,7 @@ impl FlagSet {
         segments: impl IntoIterator<Item = Segment>,
     ) -> Result<FlagSet, FlagError> {
         let inner = if full {
-            Inner::build(
-                FxHashMap::default(),
-                FxHashMap::default(),
-                flags,
-                segments,
-                version,
-            )?
+            Inner::build(Table::default(), Table::default(), flags, segments, version)?
         } else {
             Inner::build(
                 self.inner.flags.clone(),
