@@ -199,8 +199,9 @@ pub fn check_body(body: &[u8], id: Uuid) -> Result<Batch, SpoolError> {
     let batch = decode_batch(body)?;
     if batch.batch_id != id {
         return Err(SpoolError::Corrupt(format!(
-            "holds batch {} instead of {id}",
-            batch.batch_id
+            "holds batch {} instead of {}",
+            crate::wire::uuid_text(batch.batch_id),
+            crate::wire::uuid_text(id)
         )));
     }
     Ok(batch)

@@ -24,7 +24,7 @@ mod value_read_tests;
 pub use json_text::{JsonError, JsonProblem, MAX_DEPTH, parse_json};
 pub use json_wire::write_flag_changes;
 pub use json_write::{ObjectWriter, ToJson, float_text, to_json, write_str};
-pub use uuid_text::parse_uuid;
+pub use uuid_text::{parse_uuid, uuid_text};
 
 pub use value_read::{
     WireReadError, batch_from_value, flag_changes_from_value, flag_definition_from_value,

@@ -22,7 +22,7 @@ use agent_core::local::{Consent, LocalAgent, LocalConfig};
 use agent_core::pipeline::PipelineConfig;
 use agent_core::spool;
 use agent_core::upload::{UploadResult, UploadTask};
-use agent_core::wire::{SdkInfo, parse_json, parse_uuid};
+use agent_core::wire::{SdkInfo, parse_json, parse_uuid, uuid_text};
 use serde_json::{Map, Value};
 use wasm_bindgen::prelude::*;
 
@@ -236,7 +236,7 @@ impl Core {
         match self.inner.next_upload() {
             UploadTask::Upload(req) => {
                 task.kind = 0;
-                task.id = req.id.to_string();
+                task.id = uuid_text(req.id);
                 task.path = req.path;
                 task.body = req.body;
                 task.headers = req.headers.into_iter().flat_map(|(k, v)| [k, v]).collect();

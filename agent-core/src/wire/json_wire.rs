@@ -4,16 +4,18 @@
 
 use uuid::Uuid;
 
-use super::json_write::{ObjectWriter, ToJson, write_str};
+use super::json_write::{ObjectWriter, ToJson};
 use super::{
     Batch, DropCount, Event, FlagChanges, FlagDefinition, Impression, Matcher, MatcherKind, Rule,
     SdkInfo, Segment, Treatment, Weight,
 };
 
-/// Hyphenated lower case, as its `Serialize` writes it (by its `Display`, already in the wasm).
+/// Hyphenated lower case, as its `Serialize` writes it.
 impl ToJson for Uuid {
     fn write_json(&self, out: &mut Vec<u8>) {
-        write_str(out, &self.to_string());
+        out.push(b'"');
+        out.extend_from_slice(super::uuid_text(*self).as_bytes());
+        out.push(b'"');
     }
 }
 

@@ -1,4 +1,5 @@
-//! A UUID from its text, for the browser's paths (stored batch ids, upload results).
+//! A UUID to and from its text, for the browser's paths (ids in batches, stored batch ids,
+//! upload results): not uuid's own `Display` and parsers, which are larger.
 
 use uuid::Uuid;
 
@@ -27,6 +28,21 @@ pub fn parse_uuid(text: &str) -> Option<Uuid> {
     from_hex(digits.into_iter())
 }
 
+/// The hyphenated lower-case text of `id` (`67e55044-10b1-426f-9247-bb680e5fe0c8`), the same
+/// as its `Display`, which would bring uuid's formatter and core's padding code into the wasm.
+pub fn uuid_text(id: Uuid) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(36);
+    for (i, &byte) in id.as_bytes().iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 15)]));
+    }
+    out
+}
+
 /// Exactly 32 hex digits, most significant first.
 fn from_hex(digits: impl Iterator<Item = u8>) -> Option<Uuid> {
     let mut value = 0u128;
@@ -40,8 +56,25 @@ fn from_hex(digits: impl Iterator<Item = u8>) -> Option<Uuid> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_uuid;
+    use super::{parse_uuid, uuid_text};
     use uuid::Uuid;
+
+    #[test]
+    fn uuid_text_is_the_hyphenated_display() {
+        let mut rng = crate::test_rng::XorShift(0x3c6e_f372_fe94_f82b);
+        let mut ids = vec![
+            Uuid::nil(),
+            Uuid::max(),
+            Uuid::from_u128(0x0123_4567_89ab_cdef),
+        ];
+        ids.extend((0..10_000).map(|_| {
+            Uuid::from_u128((u128::from(rng.next_u64()) << 64) | u128::from(rng.next_u64()))
+        }));
+        for id in ids {
+            assert_eq!(uuid_text(id), id.to_string());
+            assert_eq!(parse_uuid(&uuid_text(id)), Some(id));
+        }
+    }
 
     /// Every form, and each one damaged in every place: same answer as `Uuid::parse_str`.
     #[test]
