@@ -25,7 +25,7 @@ pub fn parse_f64(text: &str) -> Option<f64> {
         return None;
     }
     #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
-    let value = Some(js_sys::parse_float(text));
+    let value = Some(js::parse_float(text));
     #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
     let value = text.parse::<f64>().ok();
     value
@@ -98,6 +98,10 @@ mod js {
         /// JavaScript's `String(x)`: a number's shortest round-trip text.
         #[wasm_bindgen(js_name = String)]
         pub fn number_text(x: f64) -> String;
+
+        /// JavaScript's `parseFloat(text)`.
+        #[wasm_bindgen(js_name = parseFloat)]
+        pub fn parse_float(text: &str) -> f64;
     }
 }
 

@@ -84,6 +84,17 @@ impl Task {
     }
 }
 
+#[wasm_bindgen]
+extern "C" {
+    /// A JavaScript `Uint8Array` (js-sys's whole binding set is larger than the few calls
+    /// made here).
+    type Uint8Array;
+
+    /// `new Uint8Array(bytes)`: a copy of `bytes`.
+    #[wasm_bindgen(constructor)]
+    fn new(bytes: &[u8]) -> Uint8Array;
+}
+
 fn js_err(e: impl std::fmt::Display) -> JsError {
     JsError::new(&e.to_string())
 }
@@ -273,11 +284,11 @@ impl Core {
 
     /// Seals what is pending and hands every batch not in flight over (JSON bodies, oldest
     /// first): to beacon and keep in `localStorage` when the page goes away.
-    pub fn take_unsent(&mut self) -> js_sys::Array {
+    pub fn take_unsent(&mut self) -> Vec<JsValue> {
         self.inner
             .take_unsent()
             .into_iter()
-            .map(|body| js_sys::Uint8Array::from(body.as_slice()))
+            .map(|body| JsValue::from(Uint8Array::new(&body)))
             .collect()
     }
 

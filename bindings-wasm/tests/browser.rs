@@ -3,7 +3,8 @@
 //! that block the main thread: INP), then navigates away; the real collector receives both errors
 //! with their JS stack traces, the page-load and web-vital events (INP included), all attributed
 //! to the page's identity, and the impression of the treatment it saw.
-//! Then flag changes pushed over SSE: see `flag_changes_reach_the_page_over_sse`.
+//! Then flag changes pushed over SSE: see `flag_changes_reach_the_page_over_sse`. The pages are
+//! served with a content security policy that forbids `eval` (see `support::serve_static`).
 #![cfg(not(target_arch = "wasm32"))]
 
 mod support;
@@ -46,6 +47,22 @@ fn drive(dir: &Path, script: &str, env: &[(&str, String)]) -> serde_json::Value 
         .expect("driver result")
 }
 
+/// Pages whose content security policy forbids `eval` (most that set one) must be able to run
+/// the agent: the built bundle neither evaluates text nor calls the `Function` constructor. The
+/// page tests below run under such a policy; this covers code paths they do not reach.
+#[test]
+fn the_bundle_evaluates_no_code_from_text() {
+    if let Err(e) = support::build_package() {
+        panic!("{e}");
+    }
+    let bundle =
+        std::fs::read_to_string(support::crate_dir().join("dist/agent.js")).expect("dist/agent.js");
+    for needle in ["eval(", "Function(", "new Function"] {
+        assert!(!bundle.contains(needle), "the bundle calls {needle}");
+    }
+    assert!(bundle.contains("new RegExp("), "the bundle is the agent's");
+}
+
 #[test]
 fn a_page_in_chromium_reports_errors_page_load_and_web_vitals() {
     if let Err(e) = support::build_package() {
@@ -53,6 +70,7 @@ fn a_page_in_chromium_reports_errors_page_load_and_web_vitals() {
     }
     let fixture = Fixture::start().expect("collector");
     fixture.create_rollout_flag("web_checkout").expect("flag");
+    support::create_pattern_flag(&fixture, "web_staff");
     let dir = support::crate_dir();
     let site = site(&dir);
     let addr = support::serve_static(site.path().to_path_buf());
@@ -64,6 +82,8 @@ fn a_page_in_chromium_reports_errors_page_load_and_web_vitals() {
     let result = drive(&dir, "js/e2e/drive.mjs", &[("RUM_PAGE_URL", page)]);
     let treatment = result["treatment"].as_str().expect("treatment").to_owned();
     assert!(treatment == "on" || treatment == "off", "{treatment}");
+    // The regex matcher evaluated under a policy without `eval`: matching, then not.
+    assert_eq!(result["patterns"], serde_json::json!(["on", "off"]));
 
     let user = "key = 'browser-user-7'";
     let count = |filter: &str| fixture.count("events", filter).unwrap_or(-1);

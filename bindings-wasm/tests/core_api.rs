@@ -191,8 +191,8 @@ fn unsent_batches_survive_a_page_change() {
     core.identify("page-user", None, None);
     assert!(core.track("wbt.view", None, "{}"));
     let unsent = core.take_unsent();
-    assert_eq!(unsent.length(), 1);
-    let body = js_sys::Uint8Array::new(&unsent.get(0)).to_vec();
+    assert_eq!(unsent.len(), 1);
+    let body = js_sys::Uint8Array::new(&unsent[0]).to_vec();
 
     let mut next_page = self::core();
     assert!(next_page.restore(&body), "the stored batch is queued again");
@@ -232,7 +232,7 @@ fn wire_json_read_by_hand_names_the_bad_field() {
 
     assert!(core.track("wbt.view", Some(2.5), "{}"));
     let unsent = core.take_unsent();
-    let body = js_sys::Uint8Array::new(&unsent.get(0)).to_vec();
+    let body = js_sys::Uint8Array::new(&unsent[0]).to_vec();
     let mut batch: Value = serde_json::from_slice(&body).expect("plain JSON body");
     batch["events"][0]["ts"] = json!("yesterday");
     assert!(
@@ -242,6 +242,34 @@ fn wire_json_read_by_hand_names_the_bad_field() {
     batch["events"][0]["ts"] = json!(1);
     batch["extra"] = json!({"ignored": true});
     assert!(self::core().restore(batch.to_string().as_bytes()), "read");
+}
+
+#[wasm_bindgen_test]
+fn regex_matchers_use_the_browsers_regexp_and_a_bad_pattern_is_refused() {
+    let mut core = core();
+    let flag = |pattern: &str| {
+        json!({"version": 3, "flags": [{"key": "staff", "version": 3, "traffic_type": "user",
+            "treatments": [{"name": "on"}, {"name": "off"}], "default_treatment": "off", "seed": 7,
+            "rules": [{"name": "staff", "treatment": "on", "matchers": [
+                {"type": "regex", "attribute": "email", "pattern": pattern}]}]}]})
+        .to_string()
+    };
+    assert!(core.apply_flags(&flag("(?i)@EXAMPLE\\.com$")).is_ok());
+    core.identify("u", None, None);
+    let email = |e: &str| json!({ "email": e }).to_string();
+    assert_eq!(core.treatment("staff", &email("ada@Example.COM"))[0], "on");
+    assert_eq!(core.treatment("staff", &email("ada@example.org"))[0], "off");
+    for bad in ["(", "a{2,1}", "[z-a]", "(?<n>a)(?<n>b)"] {
+        let e = core.apply_flags(&flag(bad)).err().map(message);
+        let expected = format!(
+            "flag definitions: flags[0].rules[0].matchers[0].pattern: \"staff\": the browser's \
+             RegExp refuses {}",
+            json!(bad)
+        );
+        assert_eq!(e, Some(expected), "{bad}");
+    }
+    // The set from before the refused changes still answers.
+    assert_eq!(core.treatment("staff", &email("ada@example.com"))[0], "on");
 }
 
 #[wasm_bindgen_test]
@@ -382,7 +410,7 @@ fn ids_are_distinct_version_4_uuids_across_pool_refills() {
     let mut ids = std::collections::HashSet::new();
     for body in unsent.iter() {
         let batch: Value =
-            serde_json::from_slice(&js_sys::Uint8Array::new(&body).to_vec()).expect("JSON");
+            serde_json::from_slice(&js_sys::Uint8Array::new(body).to_vec()).expect("JSON");
         let events = batch["events"].as_array().expect("events");
         for id in std::iter::once(&batch["batch_id"]).chain(events.iter().map(|e| &e["id"])) {
             let id = id.as_str().expect("a string id");

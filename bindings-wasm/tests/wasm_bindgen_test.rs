@@ -47,7 +47,7 @@ fn the_core_api_passes_wasm_bindgen_test_in_node() {
         .and_then(|rest| rest.split(' ').next())
         .and_then(|n| n.parse::<u32>().ok());
     assert!(
-        passed.is_some_and(|n| n >= 10),
+        passed.is_some_and(|n| n >= 11),
         "expected the core_api tests to run and pass:\n{stdout}\n{stderr}"
     );
 }

@@ -37,9 +37,29 @@ mod imp {
 
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 mod imp {
+    use wasm_bindgen::prelude::{JsValue, wasm_bindgen};
+
+    #[wasm_bindgen]
+    extern "C" {
+        /// A JavaScript `RegExp`.
+        #[wasm_bindgen(js_name = RegExp)]
+        #[derive(Debug)]
+        type JsRegExp;
+
+        /// `new RegExp(pattern, flags)`, its `SyntaxError` caught: a bad pattern is an `Err`
+        /// (js-sys's `RegExp::new` lets it propagate, and checking first with `new Function`
+        /// fails on every page whose content security policy forbids `eval`).
+        #[wasm_bindgen(constructor, js_class = "RegExp", catch)]
+        fn new(pattern: &str, flags: &str) -> Result<JsRegExp, JsValue>;
+
+        /// `regexp.test(text)`.
+        #[wasm_bindgen(method)]
+        fn test(this: &JsRegExp, text: &str) -> bool;
+    }
+
     /// A compiled pattern: a JS `RegExp`.
     #[derive(Debug)]
-    pub(crate) struct Pattern(js_sys::RegExp);
+    pub(crate) struct Pattern(JsRegExp);
 
     // wasm32-unknown-unknown without the `atomics` feature runs one thread: a JS object never
     // crosses threads, which is what the flag set's `Send + Sync` bound is about.
@@ -51,26 +71,12 @@ mod imp {
     impl Pattern {
         pub(crate) fn new(pattern: &str) -> Result<Pattern, String> {
             let (flags, body) = leading_flags(pattern);
-            // `new RegExp` throws on a bad pattern: check with a guarded call first.
-            let ok = js_sys::Function::new_with_args(
-                "p,f",
-                "try { new RegExp(p, f); return true } catch (e) { return false }",
-            )
-            .call2(
-                &wasm_bindgen::JsValue::NULL,
-                &body.into(),
-                &flags.as_str().into(),
-            )
-            .ok()
-            .and_then(|v| v.as_bool())
-            .unwrap_or(false);
-            if !ok {
-                return Err(format!(
+            JsRegExp::new(body, &flags).map(Pattern).map_err(|_| {
+                format!(
                     "the browser's RegExp refuses {}",
                     super::super::quoted(pattern)
-                ));
-            }
-            Ok(Pattern(js_sys::RegExp::new(body, &flags)))
+                )
+            })
         }
 
         pub(crate) fn is_match(&self, s: &str) -> bool {

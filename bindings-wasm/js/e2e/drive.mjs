@@ -1,7 +1,7 @@
 // Drives headless Chromium (Debian's /usr/bin/chromium) with playwright-core through the page of
 // bindings-wasm/tests/browser.rs: load, let the page throw, click and type (INP), then navigate
 // away (pagehide → beacon).
-// Prints one JSON line {"treatment": …} for the Rust test.
+// Prints one JSON line {"treatment": …, "traps": …, "patterns": […]} for the Rust test.
 import { chromium } from 'playwright-core';
 
 const page_url = process.env.RUM_PAGE_URL;
@@ -24,10 +24,11 @@ try {
   await page.keyboard.press('5');
   await page.waitForFunction(() => window.__interactions.size >= 2, null, { timeout: 20000 });
   const traps = await page.evaluate(() => window.__agent.traps);
+  const patterns = await page.evaluate(() => window.__patterns);
   // Leaving the page fires pagehide: LCP, CLS and INP go out in a beacon.
   await page.goto('about:blank');
   await page.waitForTimeout(500);
-  console.log(JSON.stringify({ treatment, traps }));
+  console.log(JSON.stringify({ treatment, traps, patterns }));
 } finally {
   await browser.close();
 }

@@ -77,6 +77,33 @@ pub fn create_on_flag(fixture: &Fixture, key: &str) {
     );
 }
 
+/// Creates flag `key` serving `on` to users whose `email` attribute ends in `@example.com` (any
+/// case: a `regex` matcher with Rust's inline `(?i)` flag), `off` to everyone else.
+pub fn create_pattern_flag(fixture: &Fixture, key: &str) {
+    let (status, body) = fixture
+        .admin(
+            "POST",
+            "/api/v1/admin/flags",
+            Some(json!({
+                "key": key,
+                "traffic_type": "user",
+                "treatments": [{"name": "on"}, {"name": "off"}],
+                "default_treatment": "off",
+                "baseline_treatment": "off",
+                "seed": 42,
+                "traffic_allocation": 100,
+                "traffic_allocation_seed": 7,
+                "rules": [{"name": "staff", "treatment": "on", "matchers": [
+                    {"type": "regex", "attribute": "email", "pattern": "(?i)@EXAMPLE\\.com$"}]}]
+            })),
+        )
+        .expect("admin call");
+    assert!(
+        status == 200 || status == 201,
+        "create flag: {status} {body}"
+    );
+}
+
 /// Rows of `SELECT <cols> FROM events WHERE <filter>` as (key, type, properties JSON).
 pub fn events(fixture: &Fixture, filter: &str) -> Vec<(String, String, serde_json::Value)> {
     let db = fixture.db().expect("open db");
@@ -97,6 +124,8 @@ pub fn events(fixture: &Fixture, filter: &str) -> Vec<(String, String, serde_jso
 
 /// A static file server on loopback for the browser test (its own origin, so the agent's calls
 /// to the collector are cross-origin like on a real site): serves `root`, `/` as `index.html`.
+/// Pages come with the script policy of a site that forbids `eval` and `new Function` (only
+/// the pages' inline module and compiling the wasm allowed): the agent must work under it.
 pub fn serve_static(root: PathBuf) -> std::net::SocketAddr {
     use std::io::{BufRead, BufReader, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -133,10 +162,15 @@ pub fn serve_static(root: PathBuf) -> std::net::SocketAddr {
                     Some("wasm") => "application/wasm",
                     _ => "application/octet-stream",
                 };
+                let csp = if ctype.starts_with("text/html") {
+                    "Content-Security-Policy: script-src 'self' 'unsafe-inline' 'wasm-unsafe-eval'\r\n"
+                } else {
+                    ""
+                };
                 let mut s = &stream;
                 let _ = write!(
                     s,
-                    "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\n{csp}Content-Length: {}\r\nConnection: close\r\n\r\n",
                     body.len()
                 );
                 let _ = s.write_all(&body);
