@@ -226,10 +226,10 @@ export class Agent {
     const kind = task.kind;
     if (kind === 1) { const ms = task.wait_ms; task.free(); return this._schedule(Math.min(ms, this.pushRate)); }
     if (kind !== 0) { task.free(); return undefined; }
-    const id = task.id, path = task.path, body = task.body, flat = task.headers;
+    const id = task.id, path = task.path, body = task.body, lines = task.headers.split('\n');
     task.free();
     const headers = {};
-    for (let i = 0; i + 1 < flat.length; i += 2) headers[flat[i]] = flat[i + 1];
+    for (const line of lines) { const at = line.indexOf(': '); if (at > 0) headers[line.slice(0, at)] = line.slice(at + 2); }
     this._busy = true;
     let status = 0, retryAfter;
     try {

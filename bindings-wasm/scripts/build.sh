@@ -25,6 +25,7 @@ wasm-opt -Oz --converge --strip-debug --strip-producers \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
   "$target/wasm32-unknown-unknown/wasm-release/rum_agent_wasm.wasm" -o "$opt"
 "$bindgen" --target web --experimental-reset-state-function --no-typescript \
+  --remove-name-section --remove-producers-section \
   --out-name rum_agent_wasm --out-dir "$here/pkg" "$opt"
 mkdir -p "$here/dist"
 cp "$here/pkg/rum_agent_wasm_bg.wasm" "$here/dist/"

@@ -46,7 +46,7 @@ pub struct Task {
     id: String,
     path: String,
     body: Vec<u8>,
-    headers: Vec<String>,
+    headers: String,
     wait_ms: f64,
 }
 
@@ -72,9 +72,9 @@ impl Task {
     pub fn body(&self) -> Vec<u8> {
         self.body.clone()
     }
-    /// Request headers as `[name, value, name, value, …]`.
+    /// Request headers, one `name: value` per line (header values hold no line breaks).
     #[wasm_bindgen(getter)]
-    pub fn headers(&self) -> Vec<String> {
+    pub fn headers(&self) -> String {
         self.headers.clone()
     }
     /// Milliseconds to wait before asking again.
@@ -241,7 +241,7 @@ impl Core {
             id: String::new(),
             path: String::new(),
             body: Vec::new(),
-            headers: Vec::new(),
+            headers: String::new(),
             wait_ms: 0.0,
         };
         match self.inner.next_upload() {
@@ -250,7 +250,12 @@ impl Core {
                 task.id = uuid_text(req.id);
                 task.path = req.path;
                 task.body = req.body;
-                task.headers = req.headers.into_iter().flat_map(|(k, v)| [k, v]).collect();
+                for (name, value) in req.headers {
+                    task.headers.push_str(&name);
+                    task.headers.push_str(": ");
+                    task.headers.push_str(&value);
+                    task.headers.push('\n');
+                }
             }
             UploadTask::Wait { ms } => {
                 task.kind = 1;

@@ -122,8 +122,16 @@ fn events_errors_and_impressions_become_one_batch_for_the_identity() {
     }
     let headers = task.headers();
     assert!(
-        headers.iter().any(|h| h == "Bearer sdk-test"),
+        headers
+            .lines()
+            .any(|h| h == "Authorization: Bearer sdk-test"),
         "the SDK key is sent: {headers:?}"
+    );
+    assert!(
+        headers
+            .lines()
+            .any(|h| h == "Content-Type: application/json"),
+        "{headers:?}"
     );
 
     core.upload_result(&task.id(), 202, None);
