@@ -76,16 +76,24 @@ pub fn write_f64(x: f64, out: &mut Vec<u8>) {
     #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
     out.extend_from_slice(zmij::Buffer::new().format_finite(x).as_bytes());
     #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
-    {
-        if x.is_sign_negative() {
-            out.push(b'-');
-        }
-        if x == 0.0 {
-            out.extend_from_slice(b"0.0");
-        } else {
-            let (digits, n, exponent) = shortest_digits(js::number_text(x.abs()).as_bytes());
-            lay_out(&digits[..n], exponent, out);
-        }
+    write_with_digits(x, js::number_text, out);
+}
+
+/// Writes a finite `x` as [`write_f64`] does, taking the shortest digits of `|x|` from
+/// `shortest` (any decimal text of them: JavaScript's notation, or zmij's in the tests).
+#[cfg_attr(
+    not(all(target_arch = "wasm32", target_os = "unknown")),
+    allow(dead_code)
+)]
+fn write_with_digits(x: f64, shortest: impl FnOnce(f64) -> String, out: &mut Vec<u8>) {
+    if x.is_sign_negative() {
+        out.push(b'-');
+    }
+    if x == 0.0 {
+        out.extend_from_slice(b"0.0");
+    } else {
+        let (digits, n, exponent) = shortest_digits(shortest(x.abs()).as_bytes());
+        lay_out(&digits[..n], exponent, out);
     }
 }
 
@@ -214,15 +222,7 @@ mod tests {
     /// code. The digits themselves are compared in Node (bindings-wasm `tests/core_api.rs`).
     fn laid_out(x: f64) -> String {
         let mut out = Vec::new();
-        if x.is_sign_negative() {
-            out.push(b'-');
-        }
-        if x == 0.0 {
-            out.extend_from_slice(b"0.0");
-        } else {
-            let (digits, n, exponent) = shortest_digits(written(x.abs()).as_bytes());
-            lay_out(&digits[..n], exponent, &mut out);
-        }
+        write_with_digits(x, written, &mut out);
         String::from_utf8(out).unwrap()
     }
 

@@ -87,17 +87,18 @@ impl<K: TableKey> Keys<K> {
 
     /// Adds `key` unless present; returns its position and whether it was added.
     pub fn insert(&mut self, key: K) -> (usize, bool) {
-        if let Some(at) = self.find(key.borrowed()) {
-            return (at, false);
-        }
-        if (self.keys.len() + 1) * 2 > self.slots.len() {
-            self.grow();
-        }
+        let slot = match self.probe(key.borrowed()) {
+            Ok(at) => return (at, false),
+            Err(slot) => slot,
+        };
         let at = self.keys.len();
-        if let Err(slot) = self.probe(key.borrowed()) {
+        self.keys.push(key);
+        if self.keys.len() * 2 > self.slots.len() {
+            // Re-slots every key, the new one included.
+            self.grow();
+        } else {
             self.slots[slot] = at as u32 + 1;
         }
-        self.keys.push(key);
         (at, true)
     }
 

@@ -91,8 +91,15 @@ impl Fixture {
         Ok((status, value))
     }
 
-    /// Creates a plain 50/50 rollout flag `key` (treatments `on`/`off`, default and baseline `off`).
-    pub fn create_rollout_flag(&self, key: &str) -> anyhow::Result<u64> {
+    /// Creates flag `key` with treatments `on`/`off` (default and baseline `off`), the given
+    /// bucketing seeds and one `rule`; answers its version.
+    pub fn create_flag(
+        &self,
+        key: &str,
+        seed: i32,
+        traffic_allocation_seed: i32,
+        rule: Value,
+    ) -> anyhow::Result<u64> {
         let (status, body) = self.admin(
             "POST",
             "/api/v1/admin/flags",
@@ -102,11 +109,10 @@ impl Fixture {
                 "treatments": [{"name": "on"}, {"name": "off"}],
                 "default_treatment": "off",
                 "baseline_treatment": "off",
-                "seed": 1_234_567,
+                "seed": seed,
                 "traffic_allocation": 100,
-                "traffic_allocation_seed": 7_654_321,
-                "rules": [{"name": "rollout", "matchers": [], "rollout": [
-                    {"treatment": "on", "weight": 50}, {"treatment": "off", "weight": 50}]}]
+                "traffic_allocation_seed": traffic_allocation_seed,
+                "rules": [rule]
             })),
         )?;
         anyhow::ensure!(
@@ -116,6 +122,17 @@ impl Fixture {
         body["version"]
             .as_u64()
             .ok_or_else(|| anyhow::anyhow!("no version in {body}"))
+    }
+
+    /// Creates a plain 50/50 rollout flag `key` (treatments `on`/`off`, default and baseline `off`).
+    pub fn create_rollout_flag(&self, key: &str) -> anyhow::Result<u64> {
+        self.create_flag(
+            key,
+            1_234_567,
+            7_654_321,
+            json!({"name": "rollout", "matchers": [], "rollout": [
+                {"treatment": "on", "weight": 50}, {"treatment": "off", "weight": 50}]}),
+        )
     }
 
     /// Opens the collector's SQLite file read-only (the durable truth).

@@ -52,55 +52,30 @@ pub fn build_package() -> &'static Result<(), String> {
     })
 }
 
+/// Creates flag `key` (see `Fixture::create_flag`) with this suite's seeds and one `rule`.
+fn create_flag(fixture: &Fixture, key: &str, rule: serde_json::Value) {
+    if let Err(e) = fixture.create_flag(key, 42, 7, rule) {
+        panic!("create flag {key}: {e}");
+    }
+}
+
 /// Creates flag `key` serving `on` to everyone (one rule without matchers).
 pub fn create_on_flag(fixture: &Fixture, key: &str) {
-    let (status, body) = fixture
-        .admin(
-            "POST",
-            "/api/v1/admin/flags",
-            Some(json!({
-                "key": key,
-                "traffic_type": "user",
-                "treatments": [{"name": "on"}, {"name": "off"}],
-                "default_treatment": "off",
-                "baseline_treatment": "off",
-                "seed": 42,
-                "traffic_allocation": 100,
-                "traffic_allocation_seed": 7,
-                "rules": [{"name": "everyone", "matchers": [], "treatment": "on"}]
-            })),
-        )
-        .expect("admin call");
-    assert!(
-        status == 200 || status == 201,
-        "create flag: {status} {body}"
+    create_flag(
+        fixture,
+        key,
+        json!({"name": "everyone", "matchers": [], "treatment": "on"}),
     );
 }
 
 /// Creates flag `key` serving `on` to users whose `email` attribute ends in `@example.com` (any
 /// case: a `regex` matcher with Rust's inline `(?i)` flag), `off` to everyone else.
 pub fn create_pattern_flag(fixture: &Fixture, key: &str) {
-    let (status, body) = fixture
-        .admin(
-            "POST",
-            "/api/v1/admin/flags",
-            Some(json!({
-                "key": key,
-                "traffic_type": "user",
-                "treatments": [{"name": "on"}, {"name": "off"}],
-                "default_treatment": "off",
-                "baseline_treatment": "off",
-                "seed": 42,
-                "traffic_allocation": 100,
-                "traffic_allocation_seed": 7,
-                "rules": [{"name": "staff", "treatment": "on", "matchers": [
-                    {"type": "regex", "attribute": "email", "pattern": "(?i)@EXAMPLE\\.com$"}]}]
-            })),
-        )
-        .expect("admin call");
-    assert!(
-        status == 200 || status == 201,
-        "create flag: {status} {body}"
+    create_flag(
+        fixture,
+        key,
+        json!({"name": "staff", "treatment": "on", "matchers": [
+            {"type": "regex", "attribute": "email", "pattern": "(?i)@EXAMPLE\\.com$"}]}),
     );
 }
 
