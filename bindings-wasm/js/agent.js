@@ -103,17 +103,25 @@ export class Agent {
     return core;
   }
 
-  /** Runs `fn` on the core; a trap (panic = abort) re-creates the instance and answers `fallback`. */
+  /**
+   * Runs `fn` on the core and answers `fallback` if it throws. A trap (panic = abort), or a
+   * JavaScript exception that unwound through the wasm and left the core borrowed (every later
+   * call would throw), re-creates the instance; a refused definition leaves the core as it was.
+   */
   _call(fn, fallback) {
     try {
       return fn(this._core);
     } catch (e) {
-      if (!(e instanceof WebAssembly.RuntimeError)) return fallback;
+      if (!(e instanceof WebAssembly.RuntimeError) && this._usable()) return fallback;
       this.traps += 1;
       try { __wbg_reset_state(); } catch { /* a fresh instance is made below anyway */ }
       try { this._core = this._create(); } catch { /* stays broken until the next call */ }
       return fallback;
     }
+  }
+
+  _usable() {
+    try { this._core.idle(); return true; } catch { return false; }
   }
 
   _read(key) { try { return this.storage?.getItem(key) ?? null; } catch { return null; } }

@@ -35,8 +35,8 @@ fn node_tests_of_the_package_api_against_a_real_collector() {
     println!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "node tests failed");
     assert!(
-        stdout.contains("# pass 12"),
-        "expected 12 passing node tests"
+        stdout.contains("# pass 13"),
+        "expected 13 passing node tests"
     );
     assert!(stdout.contains("# fail 0"));
 
@@ -63,6 +63,8 @@ fn node_tests_of_the_package_api_against_a_real_collector() {
         .expect("count");
     assert_eq!(imps, 1);
     assert_eq!(count("type = 'node.after.trap' AND key = 'trap-user'"), 1);
+    assert_eq!(count("type = 'node.after.throw' AND key = 'throw-user'"), 1);
+    assert_eq!(count("type = 'node.during.throw'"), 0);
     assert_eq!(count("type = 'node.consent' AND key = 'consent-user'"), 1);
     assert_eq!(count("type = 'node.gzip' AND key = 'gzip-user'"), 1);
     assert_eq!(count("type = 'node.stored' AND key = 'stored-user'"), 2);

@@ -123,6 +123,26 @@ test('a trap re-creates the instance and the agent goes on', async () => {
   agent.close();
 });
 
+test('a JavaScript exception thrown through a call re-creates the instance and the agent goes on', async () => {
+  const agent = await setup();
+  await agent.ready();
+  agent.identify('throw-user');
+  // The core reads the clock through an import: an exception there unwinds through the wasm
+  // with the core still borrowed, and wasm-bindgen then refuses every later call to it.
+  const now = Date.now;
+  Date.now = () => { throw new Error('clock unavailable'); };
+  try {
+    assert.equal(agent.track('node.during.throw', 1), false);
+  } finally {
+    Date.now = now;
+  }
+  assert.equal(agent.traps, 1);
+  assert.equal(agent.getTreatment('node_flag'), 'on', 'flags and identity restored');
+  assert.ok(agent.track('node.after.throw', 1));
+  assert.equal(await agent.flush(), true);
+  agent.close();
+});
+
 test('batches a hidden page could not beacon are kept and sent by the next page', async () => {
   const storage = new MemoryStorage();
   const first = await setup({ storage, fetch: offline, sendBeacon: () => false });
