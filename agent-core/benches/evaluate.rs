@@ -162,3 +162,57 @@ fn yggdrasil_is_enabled_rollout(bencher: Bencher) {
         black_box(&engine).is_enabled(black_box("checkout"), black_box(&ctx), &None)
     });
 }
+
+/// Staff by e-mail: the pattern a `regex` matcher is most often given.
+const EMAIL_PATTERN: &str = r"^[a-z0-9._%+-]+@example\.com$";
+const EMAIL: &str = "ada.lovelace+beta@example.com";
+
+/// A one-rule flag whose matcher is `matcher`.
+fn email_set(matcher: serde_json::Value) -> FlagSet {
+    let def: FlagDefinition = serde_json::from_value(json!({
+        "key": "staff", "version": 1, "traffic_type": "user",
+        "treatments": [{"name": "on"}, {"name": "off"}], "default_treatment": "off", "seed": 1,
+        "rules": [{"name": "staff", "matchers": [matcher], "treatment": "on"}]
+    }))
+    .expect("valid flag");
+    FlagSet::new(vec![def], vec![]).expect("compiles")
+}
+
+/// The staff flag through a `regex` matcher (the core's own Pike VM).
+#[divan::bench]
+fn ours_regex_rule(bencher: Bencher) {
+    let set = email_set(json!({"type": "regex", "attribute": "email", "pattern": EMAIL_PATTERN}));
+    let attrs = Attributes::new().with("email", EMAIL);
+    assert_eq!(
+        set.evaluate_ref(USER, None, "staff", &attrs).treatment,
+        "on"
+    );
+    bencher.bench_local(|| {
+        let e = black_box(&set).evaluate_ref(black_box(USER), None, "staff", black_box(&attrs));
+        black_box(e.treatment);
+    });
+}
+
+/// The same decision through an `ends_with` matcher: what the regex costs on top.
+#[divan::bench]
+fn ours_ends_with_rule(bencher: Bencher) {
+    let set =
+        email_set(json!({"type": "ends_with", "attribute": "email", "values": ["@example.com"]}));
+    let attrs = Attributes::new().with("email", EMAIL);
+    assert_eq!(
+        set.evaluate_ref(USER, None, "staff", &attrs).treatment,
+        "on"
+    );
+    bencher.bench_local(|| {
+        let e = black_box(&set).evaluate_ref(black_box(USER), None, "staff", black_box(&attrs));
+        black_box(e.treatment);
+    });
+}
+
+/// The `regex` crate's `is_match` on the same pattern and text (the engine alone).
+#[divan::bench]
+fn regex_crate_is_match(bencher: Bencher) {
+    let re = regex::Regex::new(EMAIL_PATTERN).expect("pattern");
+    assert!(re.is_match(EMAIL));
+    bencher.bench_local(|| black_box(&re).is_match(black_box(EMAIL)));
+}

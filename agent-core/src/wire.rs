@@ -351,7 +351,8 @@ pub enum MatcherKind {
         /// Substrings.
         values: Vec<String>,
     },
-    /// String attribute matches the regular expression `pattern` (Rust `regex` syntax).
+    /// String attribute matches the regular expression `pattern` (Rust `regex` syntax, ASCII
+    /// classes: see `flags::pattern`).
     Regex {
         /// Attribute name (None: the key).
         #[serde(default)]

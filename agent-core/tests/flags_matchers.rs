@@ -274,7 +274,7 @@ fn odd_attribute_values_never_panic_and_give_a_defined_answer() {
         {"type": "starts_with", "attribute": "a", "values": [""]},
         {"type": "ends_with", "attribute": "a", "values": ["é"]},
         {"type": "contains", "attribute": "a", "values": ["\u{0}"]},
-        {"type": "regex", "attribute": "a", "pattern": "^\\p{L}+$"},
+        {"type": "regex", "attribute": "a", "pattern": "^[[:alpha:]é]+$"},
         {"type": "boolean", "attribute": "a", "value": true},
         {"type": "semver_equals", "attribute": "a", "value": "1.0.0"},
         {"type": "semver_greater_or_equal", "attribute": "a", "value": "1.0.0-0"},

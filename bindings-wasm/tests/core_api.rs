@@ -253,7 +253,7 @@ fn wire_json_read_by_hand_names_the_bad_field() {
 }
 
 #[wasm_bindgen_test]
-fn regex_matchers_use_the_browsers_regexp_and_a_bad_pattern_is_refused() {
+fn regex_matchers_run_the_cores_linear_engine_and_a_bad_pattern_is_refused() {
     let mut core = core();
     let flag = |pattern: &str| {
         json!({"version": 3, "flags": [{"key": "staff", "version": 3, "traffic_type": "user",
@@ -267,17 +267,42 @@ fn regex_matchers_use_the_browsers_regexp_and_a_bad_pattern_is_refused() {
     let email = |e: &str| json!({ "email": e }).to_string();
     assert_eq!(core.treatment("staff", &email("ada@Example.COM"))[0], "on");
     assert_eq!(core.treatment("staff", &email("ada@example.org"))[0], "off");
-    for bad in ["(", "a{2,1}", "[z-a]", "(?<n>a)(?<n>b)"] {
+    for (bad, why) in [
+        ("(", "unclosed group: `(` without `)` at character 2"),
+        (
+            "a{2,1}",
+            "counted repetition {n,m} with m smaller than n at character 7",
+        ),
+        (
+            "\\pL",
+            "Unicode classes `\\p{…}` are not supported at character 2",
+        ),
+    ] {
         let e = core.apply_flags(&flag(bad)).err().map(message);
-        let expected = format!(
-            "flag definitions: flags[0].rules[0].matchers[0].pattern: \"staff\": the browser's \
-             RegExp refuses {}",
-            json!(bad)
-        );
+        let expected =
+            format!("flag definitions: flags[0].rules[0].matchers[0].pattern: \"staff\": {why}");
         assert_eq!(e, Some(expected), "{bad}");
     }
     // The set from before the refused changes still answers.
     assert_eq!(core.treatment("staff", &email("ada@example.com"))[0], "on");
+
+    // Patterns a backtracking engine (the browser's RegExp) takes exponential time or all its
+    // stack on: each answers, and the core goes on.
+    let deep = format!("^(?:{}a{}|b)*c", "(".repeat(31), ")".repeat(31));
+    for hostile in [
+        "(a|a)*b",
+        "^([a-z0-9]+[._]?)+@example\\.com$",
+        deep.as_str(),
+    ] {
+        assert!(core.apply_flags(&flag(hostile)).is_ok(), "{hostile}");
+        let long = format!("{}@example.org", "a".repeat(20_000));
+        assert_eq!(
+            core.treatment("staff", &email(&long))[0],
+            "off",
+            "{hostile}"
+        );
+    }
+    assert_eq!(core.treatment("staff", &email("aaab"))[0], "off");
 }
 
 #[wasm_bindgen_test]
