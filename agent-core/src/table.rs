@@ -31,8 +31,8 @@ impl TableKey for String {
     fn hash(key: &str) -> u64 {
         let mut h = FxHasher::default();
         h.write(key.as_bytes());
-        // FxHash leaves its low bits weak; the index uses them.
-        h.finish().rotate_left(26)
+        h.write_usize(key.len());
+        spread(h.finish())
     }
 }
 
@@ -44,6 +44,18 @@ impl TableKey for u128 {
     fn hash(key: &u128) -> u64 {
         (*key as u64) ^ ((*key >> 64) as u64)
     }
+}
+
+/// Spreads every bit of `h` over its low bits, which pick the slot (murmur3's 64-bit finalizer).
+/// FxHash's last multiply carries a word's bits only upwards: `user-1` … `user-999` differ in
+/// their high bytes alone, and without this they crowded a few slots (2.8 slots per hit
+/// instead of 1.4, see the test).
+fn spread(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
 }
 
 /// Keys in insertion order with their hash index: a set, and the key half of a [`Table`].
@@ -121,6 +133,25 @@ impl<K: TableKey> Keys<K> {
             }
             slot = (slot + 1) & mask;
         }
+    }
+
+    /// Slots a lookup of `key` visits (tests measure the clustering).
+    #[cfg(test)]
+    fn probes(&self, key: &K::Borrowed) -> usize {
+        let mask = self.slots.len() - 1;
+        let mut slot = K::hash(key) as usize & mask;
+        let mut visited = 1;
+        while self.slots[slot] != 0
+            && self
+                .keys
+                .get(self.slots[slot] as usize - 1)
+                .map(K::borrowed)
+                != Some(key)
+        {
+            slot = (slot + 1) & mask;
+            visited += 1;
+        }
+        visited
     }
 
     /// Doubles the index (at least 8 slots) and re-slots every key.
@@ -239,6 +270,32 @@ impl<K: TableKey, V> Table<K, V> {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    /// Linear probing at most half full averages about 1.5 slots per hit when the hash spreads
+    /// keys; names that differ only in a few bytes (`user-1` … `user-999`, hence FxHash's high
+    /// bits) must spread as well as any.
+    #[test]
+    fn similar_names_spread_over_the_slots() {
+        let families: [fn(usize) -> String; 5] = [
+            |i| format!("user-{i}"),
+            |i| format!("flag_{i}"),
+            |i| i.to_string(),
+            |i| format!("00000000-0000-4000-8000-{i:012}"),
+            |i| format!("{}{i}", "a-long-shared-prefix-of-forty-characters"),
+        ];
+        for family in families {
+            for n in [1_000, 10_000] {
+                let keys: Keys<String> = (0..n).map(family).collect();
+                let total: usize = (0..n).map(|i| keys.probes(&family(i))).sum();
+                let mean = total as f64 / n as f64;
+                assert!(
+                    mean < 2.5,
+                    "{:?}…: {mean} probes per hit over {n}",
+                    family(0)
+                );
+            }
+        }
+    }
 
     #[test]
     fn behaves_as_a_hash_map_under_random_operations() {
