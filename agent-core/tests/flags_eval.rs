@@ -328,18 +328,75 @@ fn apply_upserts_deltas_replaces_full_sets_and_tracks_versions() {
     assert_eq!(replaced.definitions()[0].key, "c");
     assert!(replaced.segments().is_empty());
 
-    let bad = FlagChanges {
+    // A flag this agent cannot compile (say, from a newer collector) is refused alone: it
+    // answers `control`, and the rest of the change, a kill included, applies.
+    let partly_bad = FlagChanges {
         version: 13,
-        flags: vec![base("d", json!({"default_treatment": "nope"}))],
+        flags: vec![
+            base("d", json!({"version": 13, "default_treatment": "nope"})),
+            base("c", json!({"version": 13, "killed": true})),
+        ],
         segments: vec![],
         full: false,
     };
-    let err = replaced
-        .apply(&bad)
-        .expect_err("invalid flag rejected")
-        .to_string();
-    assert!(err.contains("flags[0].default_treatment"), "{err}");
-    assert_eq!(replaced.version(), 12);
+    let applied = replaced.apply(&partly_bad).expect("applies");
+    assert_eq!(applied.version(), 13);
+    assert_eq!(
+        applied.evaluate("u", None, "c", &none()).label,
+        labels::KILLED
+    );
+    let d = applied.evaluate("u", None, "d", &none());
+    assert_eq!(
+        (d.treatment.as_str(), d.label.as_str(), d.version),
+        (CONTROL, labels::DEFINITION_NOT_SUPPORTED, 13)
+    );
+    let refused: Vec<String> = applied.refused().iter().map(|e| e.to_string()).collect();
+    assert_eq!(refused.len(), 1);
+    assert!(
+        refused[0].contains("flags[0].default_treatment"),
+        "{refused:?}"
+    );
+    assert_eq!(
+        applied.definitions().len(),
+        2,
+        "kept, to be cached as served"
+    );
+    // A later valid definition of it replaces the refused one.
+    let fixed = applied
+        .apply(&FlagChanges {
+            version: 14,
+            flags: vec![base("d", json!({"version": 14}))],
+            segments: vec![],
+            full: false,
+        })
+        .expect("applies");
+    assert_eq!(
+        fixed.evaluate("u", None, "d", &none()).label,
+        labels::DEFAULT_RULE
+    );
+    assert!(fixed.refused().is_empty());
+
+    // The collector's check stays strict, and so does an invalid segment.
+    let strict = FlagSet::new(partly_bad.flags.clone(), vec![]).expect_err("refused");
+    assert!(
+        strict.to_string().contains("flags[0].default_treatment"),
+        "{strict}"
+    );
+    let bad_segment = FlagChanges {
+        version: 15,
+        flags: vec![],
+        segments: vec![Segment {
+            name: String::new(),
+            version: 15,
+            keys: vec![],
+        }],
+        full: false,
+    };
+    let err = fixed
+        .apply(&bad_segment)
+        .expect_err("invalid segment refused");
+    assert!(err.to_string().contains("segments[0].name"), "{err}");
+    assert_eq!(fixed.version(), 14);
 }
 
 #[test]

@@ -32,6 +32,8 @@ pub mod labels {
     pub const NOT_IN_SPLIT: &str = "not in split";
     /// The flag is unknown (or archived): `control`.
     pub const DEFINITION_NOT_FOUND: &str = "definition not found";
+    /// This agent cannot compile the flag's definition (one from a newer collector): `control`.
+    pub const DEFINITION_NOT_SUPPORTED: &str = "definition not supported";
     /// Evaluation failed unexpectedly: `control`.
     pub const EXCEPTION: &str = "exception";
 }
@@ -118,21 +120,44 @@ pub enum FlagError {
 /// How deep `depends_on` chains may go; deeper ones (and cycles) do not match.
 pub const MAX_DEPENDENCY_DEPTH: usize = 10;
 
-/// A flag as held by a set: its definition, compiled unless archived.
+/// A flag as held by a set: its definition and what evaluating it uses.
 #[derive(Debug)]
 struct Entry {
     def: FlagDefinition,
-    compiled: Option<CompiledFlag>,
+    compiled: Compiled,
+}
+
+/// A definition as evaluation sees it.
+#[derive(Debug)]
+enum Compiled {
+    /// Archived: never evaluated, so a stale invalid one must not block a set.
+    Archived,
+    Ready(CompiledFlag),
+    /// Refused by this agent (kept when changes are applied leniently): evaluates to `control`.
+    Refused(FlagError),
+}
+
+/// What a definition that does not compile does to the set being built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Strictness {
+    /// The whole set is refused (the collector, checking what it will serve).
+    Strict,
+    /// Only that flag is, evaluating to `control` (agents: a newer collector may serve what
+    /// this version cannot compile, and the rest of the update, a kill included, must apply).
+    PerFlag,
 }
 
 impl Entry {
     /// Compiles `def` (the `i`-th of its answer, for the error's place) and keeps it.
-    fn new(def: FlagDefinition, i: usize) -> Result<Entry, FlagError> {
-        // Archived flags are never evaluated, so a stale invalid one must not block a set.
+    fn new(def: FlagDefinition, i: usize, strictness: Strictness) -> Result<Entry, FlagError> {
         let compiled = if def.archived {
-            None
+            Compiled::Archived
         } else {
-            Some(compile::compile(&def).map_err(|e| flag_error("flags", i, &def.key, e))?)
+            match compile::compile(&def).map_err(|e| flag_error("flags", i, &def.key, e)) {
+                Ok(flag) => Compiled::Ready(flag),
+                Err(e) if strictness == Strictness::PerFlag => Compiled::Refused(e),
+                Err(e) => return Err(e),
+            }
         };
         Ok(Entry { def, compiled })
     }
@@ -237,12 +262,13 @@ impl Inner {
         new_flags: impl IntoIterator<Item = FlagDefinition>,
         new_segments: impl IntoIterator<Item = Segment>,
         version: u64,
+        strictness: Strictness,
     ) -> Result<Inner, FlagError> {
         let mut version = version;
         for (i, def) in new_flags.into_iter().enumerate() {
             version = version.max(def.version);
             let key = def.key.clone();
-            flags.insert(key, Arc::new(Entry::new(def, i)?));
+            flags.insert(key, Arc::new(Entry::new(def, i, strictness)?));
         }
         for (i, seg) in new_segments.into_iter().enumerate() {
             version = version.max(seg.version);
@@ -268,8 +294,14 @@ impl Inner {
             return EvaluationRef::control(labels::DEFINITION_NOT_FOUND, 0);
         };
         let version = entry.def.version;
-        let Some(f) = &entry.compiled else {
-            return EvaluationRef::control(labels::DEFINITION_NOT_FOUND, version);
+        let f = match &entry.compiled {
+            Compiled::Ready(f) => f,
+            Compiled::Archived => {
+                return EvaluationRef::control(labels::DEFINITION_NOT_FOUND, version);
+            }
+            Compiled::Refused(_) => {
+                return EvaluationRef::control(labels::DEFINITION_NOT_SUPPORTED, version);
+            }
         };
         let pick = |idx: usize, label: &'s str, bucket: Option<u32>| match f.treatments.get(idx) {
             Some((name, config)) => EvaluationRef {
@@ -338,7 +370,14 @@ impl FlagSet {
     /// Errors name the entry and field, e.g. `flags[2].rules[1].rollout`. A later entry with
     /// the same key replaces an earlier one.
     pub fn new(flags: Vec<FlagDefinition>, segments: Vec<Segment>) -> Result<Self, FlagError> {
-        let inner = Inner::build(Table::default(), Table::default(), flags, segments, 0)?;
+        let inner = Inner::build(
+            Table::default(),
+            Table::default(),
+            flags,
+            segments,
+            0,
+            Strictness::Strict,
+        )?;
         Ok(FlagSet {
             inner: Arc::new(inner),
         })
@@ -347,7 +386,10 @@ impl FlagSet {
     /// A new snapshot with `changes` applied (a full set replaces everything).
     ///
     /// A delta upserts flags by key and segments by name; archived flags stay in
-    /// [`definitions`](Self::definitions) but evaluate as not found. Nothing changes on error.
+    /// [`definitions`](Self::definitions) but evaluate as not found. A flag whose definition
+    /// does not compile here evaluates to `control` ([`labels::DEFINITION_NOT_SUPPORTED`],
+    /// listed by [`refused`](Self::refused)) while the rest applies; an invalid segment refuses
+    /// the whole change, and then nothing changes.
     pub fn apply(&self, changes: &FlagChanges) -> Result<FlagSet, FlagError> {
         self.apply_from(
             changes.full,
@@ -376,7 +418,14 @@ impl FlagSet {
         segments: impl IntoIterator<Item = Segment>,
     ) -> Result<FlagSet, FlagError> {
         let inner = if full {
-            Inner::build(Table::default(), Table::default(), flags, segments, version)?
+            Inner::build(
+                Table::default(),
+                Table::default(),
+                flags,
+                segments,
+                version,
+                Strictness::PerFlag,
+            )?
         } else {
             Inner::build(
                 self.inner.flags.clone(),
@@ -384,6 +433,7 @@ impl FlagSet {
                 flags,
                 segments,
                 version.max(self.inner.version),
+                Strictness::PerFlag,
             )?
         };
         Ok(FlagSet {
@@ -427,6 +477,18 @@ impl FlagSet {
     /// The definition of `flag`, if known (archived ones included: check `archived`).
     pub fn get(&self, flag: &str) -> Option<&FlagDefinition> {
         self.inner.flags.get(flag).map(|e| &e.def)
+    }
+
+    /// Why each flag this agent could not compile was refused (they evaluate to `control`), for
+    /// the host's logs; in key order.
+    pub fn refused(&self) -> Vec<&FlagError> {
+        sorted_keys(self.inner.flags.keys())
+            .into_iter()
+            .filter_map(|key| match &self.inner.flags.get(key)?.compiled {
+                Compiled::Refused(e) => Some(e),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Number of flags in the set, archived ones included.

@@ -144,9 +144,18 @@ class Errors(unittest.TestCase):
         with self.assertRaises(RumError.BadFlagDefinitions):
             agent.apply_flag_definitions("{not json")
         with self.assertRaises(RumError.BadFlagDefinitions):
-            agent.apply_flag_definitions(json.dumps({"version": 2, "full": True, "flags": [
-                {"key": "", "version": 1, "traffic_type": "user", "treatments": [{"name": "on"}],
-                 "default_treatment": "on", "seed": 1, "rules": []}]}))
+            agent.apply_flag_definitions(json.dumps({"version": 2, "full": True, "flags": [],
+                "segments": [{"name": "", "version": 2, "keys": []}]}))
+        # A flag this agent cannot compile answers `control`; the rest of the update applies.
+        agent.apply_flag_definitions(json.dumps({"version": 3, "full": True, "flags": [
+            {"key": "odd", "version": 3, "traffic_type": "user", "treatments": [{"name": "on"}],
+             "default_treatment": "on", "seed": 1, "rules": [{"name": "r", "treatment": "on",
+             "matchers": [{"type": "regex", "attribute": "a", "pattern": "\\p{Greek}"}]}]},
+            {"key": "plain", "version": 3, "traffic_type": "user", "treatments": [{"name": "on"}],
+             "default_treatment": "on", "seed": 1, "rules": []}]}))
+        odd = agent.get_treatment("odd", {})
+        self.assertEqual((odd.treatment, odd.label), ("control", "definition not supported"))
+        self.assertEqual(agent.get_treatment("plain", {}).treatment, "on")
         # An unknown flag is no error: `control`, like every other platform.
         self.assertEqual(agent.get_treatment("no-such-flag", {}).treatment, "control")
         agent.shutdown(2_000)

@@ -4,7 +4,7 @@ package dev.rollout.rum;
 public final class Evaluation {
     /** Treatment name ("control" when the flag is unknown or the agent is unavailable). */
     public final String treatment;
-    /** Why this treatment: a rule name or a label such as "default rule", "killed", "definition not found". */
+    /** Why this treatment: a rule name or a label such as "default rule", "killed", "definition not found", "definition not supported". */
     public final String label;
     /** The treatment's JSON config, or null. */
     public final String config;
