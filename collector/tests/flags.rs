@@ -49,6 +49,15 @@ fn every_change_bumps_the_version_and_is_kept_in_history() {
     let mut bad_default = flag_body("x");
     bad_default["default_treatment"] = json!("nope");
     assert!(error_of(c.admin_post(flags, bad_default), 400).contains("default_treatment"));
+    // Patterns are checked by the agents' own engine: what it refuses, the collector refuses.
+    let mut bad_pattern = flag_body("x");
+    bad_pattern["rules"][0]["matchers"] =
+        json!([{"type": "regex", "attribute": "email", "pattern": "^\\p{Greek}+$"}]);
+    let e = error_of(c.admin_post(flags, bad_pattern), 400);
+    assert!(
+        e.contains("rules[0].matchers[0].pattern") && e.contains("Unicode classes"),
+        "{e}"
+    );
 
     let full = changes(&c, 0);
     assert!(full.full);
