@@ -193,6 +193,23 @@ fn ours_regex_rule(bencher: Bencher) {
     });
 }
 
+/// The worst a `regex` rule can cost: the largest pattern the engine accepts on a 100 KB
+/// attribute, stopped by the step budget (`flags/pattern/vm.rs`, `MAX_STEPS`).
+#[divan::bench(sample_count = 20)]
+fn ours_regex_rule_at_the_step_budget(bencher: Bencher) {
+    let set =
+        email_set(json!({"type": "regex", "attribute": "email", "pattern": "(?:.{0,999}){10}~"}));
+    let attrs = Attributes::new().with("email", format!("{}~", "a".repeat(100_000)));
+    assert_eq!(
+        set.evaluate_ref(USER, None, "staff", &attrs).treatment,
+        "off"
+    );
+    bencher.bench_local(|| {
+        let e = black_box(&set).evaluate_ref(black_box(USER), None, "staff", black_box(&attrs));
+        black_box(e.treatment);
+    });
+}
+
 /// The same decision through an `ends_with` matcher: what the regex costs on top.
 #[divan::bench]
 fn ours_ends_with_rule(bencher: Bencher) {

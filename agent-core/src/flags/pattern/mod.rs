@@ -6,14 +6,18 @@
 //! agent, `regex-lite` 27.6 KB, this engine 8.2 KB (BENCHMARKS.md). The browser's own `RegExp`
 //! backtracks: in Node 20, `(a|a)*b` takes 0.6 s on 26 characters (exponential in them),
 //! and a deeply nested pattern throws a stack overflow through the wasm. This one is linear:
-//! at most (states × characters) steps, no recursion while matching. The collector checks
-//! patterns with this same code, so it accepts exactly what the agents evaluate.
+//! at most (states × characters) steps, no recursion while matching, and never more than
+//! 5,000,000 steps: a search that would need more counts as no match, alike on every platform.
+//! The collector checks patterns with this same code, so it accepts exactly what the agents
+//! evaluate.
 //!
 //! Supported: literals and escapes (`\.`, `\n`, `\x41`, `\x{1F600}`, `\u{…}`), `.`, classes
 //! `[a-z]`, `[^…]`, `[[:alpha:]]`, `\d \w \s` and their negations, anchors `^ $ \A \z`, word
-//! boundaries `\b \B \< \>`, groups `(…)`, `(?:…)`, `(?P<name>…)`, `(?<name>…)`,
-//! alternation, repetitions `* + ? {n} {n,} {n,m}` (lazy or not), and the flags `i m s x U`
-//! as `(?flags)` or `(?flags:…)`.
+//! boundaries `\b \B \< \>` and `\b{start}`, `\b{end}`, `\b{start-half}`, `\b{end-half}`,
+//! groups `(…)`, `(?:…)`, `(?P<name>…)`, `(?<name>…)`, alternation, repetitions
+//! `* + ? {n} {n,} {n,m}` (lazy or not), and the flags `i m s x U` as `(?flags)` or
+//! `(?flags:…)`. Class items, `(?x)` spacing and escapes are read exactly as `regex` reads
+//! them (checked on random token soups, `tests.rs`).
 //!
 //! Like `regex-lite`, it is ASCII where `regex` uses Unicode tables: `\d`, `\w`, `\s`, `\b`
 //! and POSIX classes are ASCII, and `(?i)` folds ASCII letters only. It refuses, with an error

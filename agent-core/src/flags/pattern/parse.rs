@@ -23,6 +23,10 @@ pub(super) enum Look {
     WordStart,
     /// `\>`: a word character before, none after.
     WordEnd,
+    /// `\b{start-half}`: no word character before.
+    WordStartHalf,
+    /// `\b{end-half}`: no word character after.
+    WordEndHalf,
 }
 
 impl Look {
@@ -38,6 +42,8 @@ impl Look {
             Look::NotWord => b == a,
             Look::WordStart => !b && a,
             Look::WordEnd => b && !a,
+            Look::WordStartHalf => !b,
+            Look::WordEndHalf => !a,
         }
     }
 }
@@ -108,6 +114,7 @@ pub(super) fn parse(pattern: &str) -> Result<Parsed, String> {
         pos: 0,
         flags: Flags::default(),
         classes: Vec::new(),
+        names: Vec::new(),
     };
     let node = p.alternation(0)?;
     if p.pos < p.text.len() {
@@ -127,6 +134,8 @@ struct Parser {
     pos: usize,
     flags: Flags,
     classes: Vec<Vec<Range>>,
+    /// Capture group names so far: `regex` refuses a name used twice.
+    names: Vec<String>,
 }
 
 impl Parser {
@@ -161,6 +170,28 @@ impl Parser {
                     }
                 }
                 _ => break,
+            }
+        }
+    }
+
+    /// The character after the current one, past what `(?x)` makes insignificant.
+    fn peek_after_verbose(&mut self) -> Option<char> {
+        let at = self.pos;
+        self.pos += 1;
+        self.skip_verbose();
+        let c = self.peek();
+        self.pos = at;
+        c
+    }
+
+    /// Skips white space, and under `(?x)` comments too.
+    fn skip_spaces_and_verbose(&mut self) {
+        loop {
+            let at = self.pos;
+            self.skip_spaces();
+            self.skip_verbose();
+            if self.pos == at {
+                return;
             }
         }
     }
@@ -270,9 +301,10 @@ impl Parser {
 
     /// The `n}`, `n,}` or `n,m}` after `{` (spaces allowed around the numbers, as in `regex`).
     fn counted(&mut self) -> Result<(u32, Option<u32>), String> {
+        self.skip_verbose();
         let min = self.number()?;
         let max = if self.eat(',') {
-            self.skip_spaces();
+            self.skip_verbose();
             if self.peek() == Some('}') {
                 None
             } else {
@@ -303,6 +335,8 @@ impl Parser {
         while let Some(d) = self.peek().and_then(|c| c.to_digit(10)) {
             self.pos += 1;
             n = n.saturating_mul(10).saturating_add(d);
+            // `(?x)` allows spaces between the digits, too.
+            self.skip_verbose();
         }
         if self.pos == start {
             return Err(self.error("counted repetition expects a decimal number"));
@@ -310,7 +344,7 @@ impl Parser {
         if n > MAX_REPEAT {
             return Err(self.error("counted repetition above 1000"));
         }
-        self.skip_spaces();
+        self.skip_spaces_and_verbose();
         Ok(n)
     }
 
@@ -320,6 +354,7 @@ impl Parser {
             return Err(self.error("groups nested more than 32 deep"));
         }
         let outer = self.flags;
+        self.skip_verbose();
         if self.eat('?') {
             if self.eat('P') && self.peek() != Some('<') {
                 return Err(self.error("`(?P` must start a named group `(?P<name>…)`"));
@@ -353,6 +388,7 @@ impl Parser {
     /// A capture group's name up to `>`: a letter or `_`, then letters, digits, `_`, `.`, `[`, `]`.
     fn group_name(&mut self) -> Result<(), String> {
         let start = self.pos;
+        let name_at = self.pos;
         while let Some(c) = self.peek().filter(|&c| c != '>') {
             let ok = c == '_'
                 || c.is_alphabetic()
@@ -365,21 +401,30 @@ impl Parser {
         if self.pos == start || !self.eat('>') {
             return Err(self.error("a group name must be non-empty and end with `>`"));
         }
+        let name: String = self.text[name_at..self.pos - 1].iter().collect();
+        if self.names.contains(&name) {
+            self.pos = name_at;
+            return Err(self.error("a group name used twice"));
+        }
+        self.names.push(name);
         Ok(())
     }
 
     /// Reads `flags)` (true: a setting) or `flags:` (false: a group follows) and applies them.
     fn flag_setting(&mut self) -> Result<bool, String> {
         let mut on = true;
-        let mut seen = false;
+        let mut seen = String::new();
         let mut dangling_dash = false;
         loop {
             let Some(c) = self.peek() else {
                 return Err(self.error("unclosed flag group"));
             };
+            if c != ')' && c != ':' && c != '-' && seen.contains(c) {
+                return Err(self.error("flag set twice"));
+            }
             self.pos += 1;
             match c {
-                ')' | ':' if seen && !dangling_dash => return Ok(c == ')'),
+                ')' | ':' if !seen.is_empty() && !dangling_dash => return Ok(c == ')'),
                 ')' | ':' => return Err(self.error("empty flag group or `-` without a flag")),
                 '-' if on => {
                     on = false;
@@ -401,7 +446,7 @@ impl Parser {
                     return Err(self.error("unknown flag (flags are i, m, s, x, U)"));
                 }
             }
-            seen = true;
+            seen.push(c);
             dangling_dash = false;
         }
     }
@@ -414,10 +459,7 @@ impl Parser {
         let look = match c {
             'A' => Some(Look::Start),
             'z' => Some(Look::End),
-            'b' if self.peek_at(1) == Some('{') => {
-                return Err(self.error("`\\b{…}` word boundaries are not supported"));
-            }
-            'b' => Some(Look::Word),
+            'b' => Some(self.special_word_boundary()?.unwrap_or(Look::Word)),
             'B' => Some(Look::NotWord),
             '<' => Some(Look::WordStart),
             '>' => Some(Look::WordEnd),
@@ -430,6 +472,45 @@ impl Parser {
         match self.escaped()? {
             Escaped::Char(c) => Ok(self.literal(c)),
             Escaped::Set(set) => Ok(self.class_node(set)),
+        }
+    }
+
+    /// At the `b` of `\b`: reads `{start}`, `{end}`, `{start-half}` or `{end-half}` after it, if
+    /// a name follows `{` (`\b{2}` is `\b` repeated).
+    fn special_word_boundary(&mut self) -> Result<Option<Look>, String> {
+        let at = self.pos;
+        if self.peek_at(1) != Some('{') {
+            return Ok(None);
+        }
+        self.pos += 2;
+        self.skip_verbose();
+        let is_name = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphabetic() || c == '-');
+        if !is_name(self.peek()) {
+            self.pos = at;
+            return Ok(None);
+        }
+        let mut name = String::new();
+        while let Some(c) = self.peek().filter(|&c| is_name(Some(c))) {
+            name.push(c);
+            self.pos += 1;
+            self.skip_verbose();
+        }
+        if !self.eat('}') {
+            return Err(self.error("`\\b{` not closed by `}`"));
+        }
+        // Leaves `pos` at the `}`, which the caller steps over as it would the `b`.
+        self.pos -= 1;
+        match name.as_str() {
+            "start" => Ok(Some(Look::WordStart)),
+            "end" => Ok(Some(Look::WordEnd)),
+            "start-half" => Ok(Some(Look::WordStartHalf)),
+            "end-half" => Ok(Some(Look::WordEndHalf)),
+            _ => {
+                self.pos = at;
+                Err(self.error(
+                    "unknown word boundary (`\\b{start}`, `{end}`, `{start-half}`, `{end-half}`)",
+                ))
+            }
         }
     }
 
@@ -469,81 +550,69 @@ impl Parser {
         Ok(Escaped::Char(c))
     }
 
-    /// `HH…` (exactly `digits` hex digits) or `{H…}` after `\x`, `\u`, `\U`.
+    /// `HH…` (exactly `digits` hex digits) or `{H…}` after `\x`, `\u`, `\U`. `(?x)` allows
+    /// spaces anywhere in it, as in `regex`.
     fn hex(&mut self, digits: usize) -> Result<char, String> {
+        self.skip_verbose();
         let braced = self.eat('{');
-        let start = self.pos;
-        let mut value: u32 = 0;
-        while let Some(d) = self.peek().and_then(|c| c.to_digit(16)) {
-            if !braced && self.pos - start == digits {
-                break;
+        let mut value: Option<u32> = Some(0);
+        let mut count = 0;
+        loop {
+            self.skip_verbose();
+            match self.peek().and_then(|c| c.to_digit(16)) {
+                Some(d) => {
+                    self.pos += 1;
+                    count += 1;
+                    value = value.and_then(|v| v.checked_mul(16)?.checked_add(d));
+                    if !braced && count == digits {
+                        break;
+                    }
+                }
+                None if braced && count > 0 && self.eat('}') => break,
+                None => return Err(self.error("invalid hexadecimal escape")),
             }
-            self.pos += 1;
-            value = value.saturating_mul(16).saturating_add(d);
         }
-        let count = self.pos - start;
-        if (braced && (count == 0 || count > 8 || !self.eat('}'))) || (!braced && count != digits) {
-            return Err(self.error("invalid hexadecimal escape"));
-        }
-        char::from_u32(value).ok_or_else(|| self.error("escape is not a Unicode scalar value"))
+        value
+            .and_then(char::from_u32)
+            .ok_or_else(|| self.error("escape is not a Unicode scalar value"))
     }
 
-    /// After `[`: a bracketed class.
+    /// After `[`: a bracketed class. Its items are read as `regex` reads them: leading `-`s, or
+    /// else a leading `]`, are literals; `-` starts a range unless `]` or `-` follows it; under
+    /// `(?x)` white space and comments are skipped everywhere, ranges included.
     fn class(&mut self) -> Result<Node, String> {
+        self.skip_verbose();
         let negated = self.eat('^');
+        self.skip_verbose();
         let mut set = Set::new();
-        let mut first = true;
+        while self.eat('-') {
+            set.push(('-', '-'));
+            self.skip_verbose();
+        }
+        if set.is_empty() && self.eat(']') {
+            set.push((']', ']'));
+        }
         loop {
-            if self.flags.verbose {
-                self.skip_spaces();
-            }
+            self.skip_verbose();
             let Some(c) = self.peek() else {
                 return Err(self.error("unclosed class: `[` without `]`"));
             };
-            if c == ']' && !first {
-                self.pos += 1;
-                break;
+            match (c, self.peek_at(1)) {
+                (']', _) => {
+                    self.pos += 1;
+                    break;
+                }
+                ('[', Some(':')) => self.posix(&mut set)?,
+                ('[', _) => {
+                    return Err(
+                        self.error("nested classes are not supported (escape `[` as `\\[`)")
+                    );
+                }
+                ('&', Some('&')) | ('-', Some('-')) | ('~', Some('~')) => {
+                    return Err(self.error("class set operations (&&, --, ~~) are not supported"));
+                }
+                _ => self.class_item(&mut set)?,
             }
-            first = false;
-            let next = self.peek_at(1);
-            if c == '[' && next == Some(':') {
-                self.posix(&mut set)?;
-                continue;
-            }
-            if c == '[' {
-                return Err(self.error("nested classes are not supported (escape `[` as `\\[`)"));
-            }
-            if matches!(
-                (c, next),
-                ('&', Some('&')) | ('-', Some('-')) | ('~', Some('~'))
-            ) {
-                return Err(self.error("class set operations (&&, --, ~~) are not supported"));
-            }
-            self.pos += 1;
-            let low = match c {
-                '\\' => match self.escaped()? {
-                    Escaped::Char(c) => c,
-                    Escaped::Set(s) => {
-                        if self.peek() == Some('-') && !matches!(self.peek_at(1), Some(']') | None)
-                        {
-                            return Err(self.error("a class range cannot start at a class"));
-                        }
-                        set.extend(s);
-                        continue;
-                    }
-                },
-                c => c,
-            };
-            let high = if self.peek() == Some('-') && !matches!(self.peek_at(1), Some(']') | None) {
-                self.pos += 1;
-                self.class_end()?
-            } else {
-                low
-            };
-            if high < low {
-                return Err(self.error("class range out of order"));
-            }
-            set.push((low, high));
         }
         if self.flags.case_insensitive {
             set = with_ascii_cases(set);
@@ -551,22 +620,48 @@ impl Parser {
         Ok(self.class_node(if negated { complement(&set) } else { set }))
     }
 
-    /// The character ending a class range `a-z`.
-    fn class_end(&mut self) -> Result<char, String> {
-        match self.peek() {
-            Some('\\') => {
-                self.pos += 1;
-                match self.escaped()? {
-                    Escaped::Char(c) => Ok(c),
-                    Escaped::Set(_) => Err(self.error("a class range cannot end in a class")),
-                }
+    /// One item of a class: a character, a range `a-z` or an escaped class `\d`.
+    fn class_item(&mut self, set: &mut Set) -> Result<(), String> {
+        let low = self.class_atom()?;
+        self.skip_verbose();
+        let range =
+            self.peek() == Some('-') && !matches!(self.peek_after_verbose(), Some(']' | '-'));
+        let low = match low {
+            Escaped::Char(c) if range => c,
+            Escaped::Char(c) => {
+                set.push((c, c));
+                return Ok(());
             }
-            Some('[') => Err(self.error("a class range cannot end in `[`")),
-            Some(c) => {
-                self.pos += 1;
-                Ok(c)
+            Escaped::Set(_) if range => {
+                return Err(self.error("a class range cannot start at a class"));
             }
-            None => Err(self.error("unclosed class: `[` without `]`")),
+            Escaped::Set(s) => {
+                set.extend(s);
+                return Ok(());
+            }
+        };
+        self.pos += 1;
+        self.skip_verbose();
+        let Escaped::Char(high) = self.class_atom()? else {
+            return Err(self.error("a class range cannot end in a class"));
+        };
+        if high < low {
+            return Err(self.error("class range out of order"));
+        }
+        set.push((low, high));
+        Ok(())
+    }
+
+    /// A character of a class, escaped or not, or an escaped class `\d`.
+    fn class_atom(&mut self) -> Result<Escaped, String> {
+        let Some(c) = self.peek() else {
+            return Err(self.error("unclosed class: `[` without `]`"));
+        };
+        self.pos += 1;
+        if c == '\\' {
+            self.escaped()
+        } else {
+            Ok(Escaped::Char(c))
         }
     }
 
@@ -604,11 +699,13 @@ impl Parser {
                 return Err(self.error("unknown POSIX class"));
             }
         };
-        set.extend(if negated {
-            complement(ranges)
+        // Folded before it is negated, as `regex` does: `(?i)[[:^upper:]]` does not match `a`.
+        let ranges = if self.flags.case_insensitive {
+            with_ascii_cases(ranges.to_vec())
         } else {
             ranges.to_vec()
-        });
+        };
+        set.extend(if negated { complement(&ranges) } else { ranges });
         Ok(())
     }
 

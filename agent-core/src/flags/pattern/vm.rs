@@ -4,6 +4,13 @@
 
 use super::program::{Inst, Program};
 
+/// Most steps one search may take; past it the search ends with no match. A pattern of
+/// 20,000 states on a 100 KB text would otherwise take billions of steps (seconds) inside
+/// `get_treatment`; this bounds any search to tens of milliseconds. Counting steps, not time,
+/// keeps the answer the same on every platform. Real patterns on real attributes take a few
+/// hundred steps.
+pub(super) const MAX_STEPS: u64 = 5_000_000;
+
 /// States reached at one position, in insertion order, each at most once.
 struct StateSet {
     dense: Vec<u32>,
@@ -33,7 +40,8 @@ impl StateSet {
     }
 }
 
-/// Whether `program` matches anywhere in `text`, and the steps it took (states visited).
+/// Whether `program` matches anywhere in `text` within [`MAX_STEPS`], and the steps it took
+/// (states visited).
 pub(super) fn search(program: &Program, text: &str) -> (bool, u64) {
     let size = program.insts.len();
     let (current, next) = (&mut StateSet::new(size), &mut StateSet::new(size));
@@ -65,7 +73,7 @@ pub(super) fn search(program: &Program, text: &str) -> (bool, u64) {
             }
         }
         std::mem::swap(current, next);
-        if current.dense.is_empty() && anchored {
+        if (current.dense.is_empty() && anchored) || steps > MAX_STEPS {
             return (false, steps);
         }
         before = Some(c);
