@@ -413,18 +413,16 @@ impl Parser {
     /// Reads `flags)` (true: a setting) or `flags:` (false: a group follows) and applies them.
     fn flag_setting(&mut self) -> Result<bool, String> {
         let mut on = true;
-        let mut seen = String::new();
+        // One bit per flag seen: `regex` refuses `(?ii)` and `(?i-i)`.
+        let mut seen = 0u8;
         let mut dangling_dash = false;
         loop {
             let Some(c) = self.peek() else {
                 return Err(self.error("unclosed flag group"));
             };
-            if c != ')' && c != ':' && c != '-' && seen.contains(c) {
-                return Err(self.error("flag set twice"));
-            }
             self.pos += 1;
             match c {
-                ')' | ':' if !seen.is_empty() && !dangling_dash => return Ok(c == ')'),
+                ')' | ':' if seen != 0 && !dangling_dash => return Ok(c == ')'),
                 ')' | ':' => return Err(self.error("empty flag group or `-` without a flag")),
                 '-' if on => {
                     on = false;
@@ -446,7 +444,18 @@ impl Parser {
                     return Err(self.error("unknown flag (flags are i, m, s, x, U)"));
                 }
             }
-            seen.push(c);
+            let bit = match c {
+                'i' => 1,
+                'm' => 2,
+                's' => 4,
+                'x' => 8,
+                _ => 16,
+            };
+            if seen & bit != 0 {
+                self.pos -= 1;
+                return Err(self.error("flag set twice"));
+            }
+            seen |= bit;
             dangling_dash = false;
         }
     }
