@@ -24,7 +24,9 @@
 //! naming the construct and its position: `\p{…}` classes, nested classes and class set
 //! operations (`&&`, `--`, `~~`), look-around and back-references (as `regex` does), the `u`
 //! and `R` flags, counts above 1000, groups nested over 32 deep, more than 3 repetition
-//! operators in a row, and programs over 20,000 states.
+//! operators in a row, and programs over 20,000 states. Its ASCII classes being small, it
+//! accepts a few patterns that `regex` refuses as over its 10 MB compiled size with Unicode
+//! classes (`\w{250}`, `.{1000}{13}`).
 
 mod parse;
 mod program;

@@ -123,6 +123,13 @@ fn matches_what_rust_regex_syntax_means() {
         (r"\b{start-half}at", "cat", false),
         (r"at\b{end-half}", "at-", true),
         (r"at\b{end-half}", "ate", false),
+        // `regex`'s look-ahead for a range's `-` reads into a `(?x)` comment.
+        ("(?x)[a-#-\nz]", "b", false),
+        ("(?x)[a-#-\nz]", "-", true),
+        ("(?x)[!-#b\n]]", "A", true),
+        (r"(?x)a{1} ?", "", false),
+        (r"(?x)a{1,} ?b", "b", false),
+        (r"(?x)a* ?b", "b", true),
     ];
     for &(pattern, text, expected) in cases {
         assert_eq!(matches(pattern, text), expected, "{pattern:?} on {text:?}");
@@ -153,6 +160,7 @@ fn refuses_what_it_cannot_mean_naming_the_construct() {
         (r"\b{start", "not closed"),
         (r"\x{}", "invalid hexadecimal"),
         (r"\x{100000000}", "not a Unicode scalar"),
+        ("(?x)[?-#a\n]", "unclosed class"),
         (r"[a-z--b]", "class set operations"),
         (r"[a~~b]", "class set operations"),
         (r"(?=a)", "look-ahead"),
@@ -191,6 +199,11 @@ fn refuses_what_it_cannot_mean_naming_the_construct() {
             "{pattern:?}: {e:?} lacks {expected:?}"
         );
     }
+    // Many named groups compile in linear time (a list of names made this take seconds).
+    let named: String = (0..100_000).map(|i| format!("(?<n{i}>)")).collect();
+    assert!(matches(&named, ""));
+    let twice = format!("{named}(?<n99999>)");
+    assert!(refusal(&twice).contains("used twice"));
     let deep = format!("{}a{}", "(".repeat(33), ")".repeat(33));
     assert!(refusal(&deep).contains("nested more than 32"));
     let ok = format!("{}a{}", "(".repeat(32), ")".repeat(32));
@@ -392,7 +405,8 @@ fn pattern(rng: &mut XorShift, depth: u32) -> (String, String) {
 /// Random sequences of syntax tokens, most of them invalid or odd: where this engine accepts a
 /// pattern, the `regex` crate accepts it too and both agree on ASCII texts (where `regex`'s
 /// Unicode classes and ASCII ones coincide); where only `regex` accepts it, this engine's
-/// refusal names a construct it does not support, never a mistake in the pattern.
+/// refusal names a construct it does not support, never a mistake in the pattern. A quarter of
+/// the patterns are single classes, where `(?x)` spacing and comments meet `-`, `]` and `^`.
 #[test]
 fn reads_odd_syntax_as_the_regex_crate_does() {
     const TOKENS: &[&str] = &[
@@ -459,6 +473,8 @@ fn reads_odd_syntax_as_the_regex_crate_does() {
         "(?<n>",
         "i",
         "-i",
+        " ?",
+        "#-",
     ];
     let supported_refusals = [
         "not supported",
@@ -470,11 +486,37 @@ fn reads_odd_syntax_as_the_regex_crate_does() {
     ];
     let mut rng = XorShift(0x2545_F491_4F6C_DD1D);
     let (mut both, mut only_regex) = (0, 0);
-    for _ in 0..60_000 {
-        let n = 1 + rng.below(10) as usize;
-        let pattern: String = (0..n)
-            .map(|_| TOKENS[rng.below(TOKENS.len() as u64) as usize])
-            .collect();
+    // Class items where `(?x)` spacing and comments meet `-`, `]` and `^`.
+    const CLASS_TOKENS: &[&str] = &[
+        "a",
+        "z",
+        "!",
+        "?",
+        "-",
+        "#",
+        "\n",
+        " ",
+        "]",
+        "^",
+        r"\-",
+        "[:alpha:]",
+        "#-",
+        "b",
+    ];
+    for round in 0..80_000 {
+        let pattern: String = if round % 4 == 3 {
+            let n = 1 + rng.below(7) as usize;
+            let flags = ["", "(?x)", "(?ix)"][rng.below(3) as usize];
+            let items: String = (0..n)
+                .map(|_| CLASS_TOKENS[rng.below(CLASS_TOKENS.len() as u64) as usize])
+                .collect();
+            format!("{flags}[{items}]")
+        } else {
+            let n = 1 + rng.below(10) as usize;
+            (0..n)
+                .map(|_| TOKENS[rng.below(TOKENS.len() as u64) as usize])
+                .collect()
+        };
         let reference = regex::Regex::new(&pattern);
         match (Pattern::new(&pattern), reference) {
             (Ok(ours), Ok(reference)) => {
