@@ -377,3 +377,34 @@ fn an_idle_stream_sends_ping_events() {
     assert_eq!(ping.data, json!({}));
     c.stop();
 }
+
+/// The flag of the README's "Flag definitions" section is accepted as written and answers as
+/// the text says: staff by e-mail (any case) get `on`, about 5% of everyone else too.
+#[test]
+fn the_readme_flag_example_works_as_described() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md");
+    let section = &readme[readme.find("## Flag definitions").expect("section")..];
+    let start = section.find("```json\n").expect("json block") + "```json\n".len();
+    let end = start + section[start..].find("```").expect("block end");
+    let body: Value = serde_json::from_str(&section[start..end]).expect("the README's JSON");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = TestCollector::start(dir.path());
+    ok_json(c.admin_post("/api/v1/admin/flags", body), 201);
+    let evaluate = |key: &str, attributes: Value| {
+        let r = c.admin_post(
+            "/api/v1/admin/flags/new-checkout/evaluate",
+            json!({"key": key, "attributes": attributes}),
+        );
+        let v = ok_json(r, 200);
+        (v["treatment"].clone(), v["label"].clone())
+    };
+    assert_eq!(
+        evaluate("ann", json!({"email": "ann@EXAMPLE.com"})),
+        (json!("on"), json!("staff"))
+    );
+    let on = (0..1000)
+        .filter(|i| evaluate(&format!("user-{i}"), json!({"email": "x@example.org"})).0 == "on")
+        .count();
+    assert!((20..=90).contains(&on), "{on} of 1000 in a 5% rollout");
+}
