@@ -2,7 +2,8 @@
 export interface AgentOptions {
   /** Collector base URL, e.g. `https://rum.example.com`. */
   url: string;
-  /** Longest time (ms) an event waits before its batch is sealed and sent. Default 5000. */
+  /** Longest time (ms) an event waits before its batch is sealed and sent. Default 5000; held
+   * between 100 and 3,600,000. */
   pushRate?: number;
   /** Most items held in memory; beyond it new items are dropped and counted. Default 10000. */
   queueSize?: number;
@@ -27,8 +28,9 @@ export interface AgentOptions {
   capture?: false | { errors?: boolean; navigation?: boolean; webVitals?: boolean };
   /** Where the wasm is: URL, Response, bytes or a compiled module. Default: beside the module. */
   wasm?: string | URL | Response | BufferSource | WebAssembly.Module;
-  /** Storage for unsent batches and the flag cache. Default `localStorage`. */
-  storage?: Pick<Storage, 'getItem' | 'setItem' | 'removeItem'>;
+  /** Storage for unsent batches and the flag cache. Default `localStorage` (none where reading
+   * it throws); `null`: keep nothing across pages. */
+  storage?: Pick<Storage, 'getItem' | 'setItem' | 'removeItem'> | null;
   /** HTTP for uploads and flag fetches. Default `fetch`. */
   fetch?: typeof fetch;
   /** Beacon on page hide. Default `navigator.sendBeacon`. */
@@ -70,18 +72,24 @@ export declare class Agent {
   track(type: string, value?: number, properties?: Record<string, unknown>): boolean;
   /** Tracks an error (type, message and stack of an Error) as `rum.error`. */
   trackError(errorOrMessage: unknown): boolean;
-  /** Adds a property merged into every later event. */
-  setGlobalProperty(name: string, value: unknown): void;
+  /** Adds a property merged into every later event; false (with a console warning) for a value
+   * with no JSON form (a function, undefined, a BigInt, a cycle). */
+  setGlobalProperty(name: string, value: unknown): boolean;
   /** Removes a global property. */
   removeGlobalProperty(name: string): void;
   /** Sets the user's consent. */
   setConsent(consent: Consent): void;
-  /** Sends everything queued; true once delivered, false after `timeoutMs` (default 10000). */
+  /** Sends everything queued; true once delivered, false after `timeoutMs` (default 10000), or
+   * at once while consent is unknown (nothing may be sent). */
   flush(timeoutMs?: number): Promise<boolean>;
   /** Traps survived since setup, queue counters, the flag set version and whether the flag
    * change stream is open. */
   stats(): { queued: number; delivered: number; traps: number; flagsVersion: number; streaming: boolean };
-  /** Stops timers, the flag change stream and automatic capture. */
+  /** Stops timers, the flag change stream, automatic capture and the page-hide handling. */
   close(): void;
 }
 export default Agent;
+
+/** The storage keys of the agent for `sdkKey` at collector `url` (scoped, so that two apps of
+ * one origin keep their flag caches and unsent batches apart). */
+export declare function storageKeys(sdkKey: string, url?: string): { unsent: string; flags: string };

@@ -2,27 +2,55 @@
 // sendBeacon), storage (localStorage), timers, page lifecycle and automatic capture. Every
 // decision about what to send and when (batching, dedupe, retries, drops, consent) is the core's.
 import init, { initSync, Core, __wbg_reset_state } from '../pkg/rum_agent_wasm.js';
-import { captureErrors, captureNavigation, captureWebVitals } from './capture.js';
+import { captureErrors, captureNavigation, captureWebVitals, text } from './capture.js';
 
 const CONSENT = { unknown: 0, granted: 1, declined: 2 };
-const UNSENT = 'rum-agent:unsent';
-const FLAGS = 'rum-agent:flags';
-const MAX_STORED_BATCHES = 50;
+/** Where an older build kept unsent batches, for every agent of the origin: adopted once. */
+const LEGACY_UNSENT = 'rum-agent:unsent';
+/** Most characters of unsent batches kept in storage (the origin's quota is ~5 M, shared with
+ * the page); the newest batches that fit are kept, the rest stay in the core. */
+const MAX_STORED_CHARS = 1000000;
+/** An HTTP request that has not answered by then is taken as failed (and retried). */
+const REQUEST_TIMEOUT_MS = 30000;
 
 let loading;
 
-/** Loads the wasm module once (a URL, Response, bytes or WebAssembly.Module; default: beside this file). */
+/** Loads the wasm module once (a URL, Response, bytes or WebAssembly.Module; default: beside
+ * this file); a failed load is tried again by the next setup. */
 function load(wasm) {
   if (!loading) {
     loading = (wasm instanceof Uint8Array || wasm instanceof ArrayBuffer || wasm instanceof WebAssembly.Module)
       ? Promise.resolve(initSync({ module: wasm }))
-      : init(wasm === undefined ? undefined : { module_or_path: wasm });
+      : init(wasm === undefined ? undefined : { module_or_path: wasm }).catch((e) => { loading = undefined; throw e; });
   }
   return loading;
 }
 
-const b64 = (bytes) => { let s = ''; for (const b of bytes) s += String.fromCharCode(b); return btoa(s); };
-const unb64 = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+/** The storage keys of the agent for `sdkKey` at collector `url`: two apps (or environments)
+ * of one origin keep apart their flag caches and unsent batches. */
+export function storageKeys(sdkKey, url = '') {
+  // FNV-1a of the pair: the key itself need not sit in storage.
+  let h = 0x811c9dc5;
+  const s = `${String(url).replace(/\/$/, '')}\n${sdkKey}`;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  const scope = (h >>> 0).toString(36);
+  return { unsent: `rum-agent:unsent:${scope}`, flags: `rum-agent:flags:${scope}` };
+}
+
+/** `localStorage`, or null where reading it throws (Safari's blocked storage, sandboxed iframes). */
+function defaultStorage() {
+  try { return globalThis.localStorage ?? null; } catch { return null; }
+}
+
+/** A number option: `fallback` when not a number, else within [min, max] (a timer of 0 ms would
+ * spin; one past 2^31 - 1 ms fires at once). */
+const within = (v, fallback, min, max = 2147483647) =>
+  (typeof v === 'number' && v === v ? Math.min(max, Math.max(min, v)) : fallback);
+/** A period option where 0 means never. */
+const periodOrNever = (v, fallback) => (v === 0 ? 0 : within(v, fallback, 100));
+
+const timeout = () => globalThis.AbortSignal?.timeout?.(REQUEST_TIMEOUT_MS);
+const unb64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
 /** The core's bodies are plain JSON (no gzip in the wasm): the browser's CompressionStream
  * gzips them when it has one and the core did not already encode; else they go plain. */
 async function gzipped(body, headers) {
@@ -59,22 +87,24 @@ export class Agent {
   }
 
   constructor(sdkKey, options) {
-    this.sdkKey = sdkKey;
-    this.url = (options.url || '').replace(/\/$/, '');
-    this.pushRate = options.pushRate ?? 5000;
-    this.queueSize = options.queueSize ?? 10000;
-    this.flagsRefreshRate = options.flagsRefreshRate ?? 30000;
+    this.sdkKey = text(sdkKey);
+    this.url = text(options.url || '').replace(/\/$/, '');
+    this.pushRate = within(options.pushRate, 5000, 100, 3600000);
+    this.queueSize = within(options.queueSize, 10000, 1, 1000000);
+    this.flagsRefreshRate = periodOrNever(options.flagsRefreshRate, 30000);
     this.streaming = options.streaming ?? true;
     // The collector pings every 15 s; a stream silent for longer is dead even without an error
     // event (a proxy or a sleeping laptop can leave the socket open and quiet).
-    this.streamTimeout = options.streamTimeout ?? 45000;
+    this.streamTimeout = periodOrNever(options.streamTimeout, 45000);
     this.EventSource = options.EventSource ?? globalThis.EventSource;
-    this.storage = options.storage ?? globalThis.localStorage;
+    // `storage: null` keeps nothing across pages.
+    this.storage = options.storage !== undefined ? options.storage : defaultStorage();
+    this.storageKeys = storageKeys(this.sdkKey, this.url);
     this.fetch = options.fetch ?? globalThis.fetch?.bind(globalThis);
     this.beacon = options.sendBeacon ?? globalThis.navigator?.sendBeacon?.bind(globalThis.navigator);
     this.platform = options.platform ?? 'browser';
     this.traps = 0;
-    this._identity = [options.key ?? 'anonymous', options.trafficType, options.bucketingKey];
+    this._identity = [text(options.key ?? 'anonymous'), optionalText(options.trafficType), optionalText(options.bucketingKey)];
     this._globals = new Map();
     this._consent = CONSENT[options.consent ?? 'granted'] ?? 0;
     this._flagsJson = null;
@@ -91,12 +121,16 @@ export class Agent {
   }
 
   _create() {
-    const core = new Core(this.sdkKey, this.pushRate, this.queueSize, this.platform);
+    const core = new Core(this.sdkKey, this.pushRate, this.queueSize, text(this.platform));
     const [key, tt, bk] = this._identity;
     core.identify(key, tt, bk);
-    for (const [name, json] of this._globals) core.set_global(name, json);
+    // Each value was checked when set; one the core still refuses must not keep every later
+    // instance from being made.
+    for (const [name, json] of this._globals) {
+      try { core.set_global(name, json); } catch { this._globals.delete(name); }
+    }
     core.set_consent(this._consent);
-    const cached = this._flagsJson ?? this._read(FLAGS);
+    const cached = this._flagsJson ?? this._read(this.storageKeys.flags);
     if (cached) {
       try { core.load_flag_cache(cached); } catch { /* a bad cache is ignored */ }
     }
@@ -125,8 +159,20 @@ export class Agent {
   }
 
   _read(key) { try { return this.storage?.getItem(key) ?? null; } catch { return null; } }
+  /** Writes (or with null removes) `key`; false when the storage refused (full or denied). */
   _write(key, value) {
-    try { value === null ? this.storage?.removeItem(key) : this.storage?.setItem(key, value); } catch { /* full or denied */ }
+    try {
+      if (value === null) this.storage?.removeItem(key); else this.storage?.setItem(key, value);
+      return true;
+    } catch { return false; }
+  }
+
+  /** The stored batches under `key`: texts, whatever another build or the page left there. */
+  _readList(key) {
+    try {
+      const list = JSON.parse(this._read(key) || '[]');
+      return Array.isArray(list) ? list.filter((x) => typeof x === 'string') : [];
+    } catch { return []; }
   }
 
   _start() {
@@ -136,21 +182,29 @@ export class Agent {
     this._schedule(this.pushRate);
     if (typeof window !== 'undefined' && this._capture !== false) {
       const c = this._capture;
-      if (c.errors !== false) this._off = captureErrors(this);
-      if (c.navigation !== false) captureNavigation(this);
-      if (c.webVitals !== false) this._vitals = captureWebVitals(this);
-      const hide = () => this._onHide();
-      addEventListener('pagehide', hide);
-      addEventListener('visibilitychange', () => {
-        if (document.visibilityState === 'hidden') hide(); else this._restoreStored();
+      const stops = [];
+      if (c.errors !== false) stops.push(captureErrors(this));
+      if (c.navigation !== false) stops.push(captureNavigation(this));
+      if (c.webVitals !== false) { this._vitals = captureWebVitals(this); stops.push(this._vitals.stop); }
+      const onHide = () => this._onHide();
+      const onVisibility = () => {
+        if (document.visibilityState === 'hidden') onHide(); else this._restoreStored();
+      };
+      addEventListener('pagehide', onHide);
+      addEventListener('visibilitychange', onVisibility);
+      stops.push(() => {
+        removeEventListener('pagehide', onHide);
+        removeEventListener('visibilitychange', onVisibility);
       });
+      this._off = () => { for (const stop of stops) stop(); };
     }
   }
 
   /** Sets who events and evaluations are for (key, traffic type, bucketing key). */
   identify(key, trafficType, bucketingKey) {
-    this._identity = [String(key), trafficType ?? this._identity[1], bucketingKey ?? this._identity[2]];
-    this._call((c) => c.identify(String(key), trafficType, bucketingKey));
+    const [k, tt, bk] = [text(key), optionalText(trafficType), optionalText(bucketingKey)];
+    this._identity = [k, tt ?? this._identity[1], bk ?? this._identity[2]];
+    this._call((c) => c.identify(k, tt, bk));
   }
 
   /** The treatment of `flag` for the current identity (`control` when unknown). */
@@ -172,39 +226,54 @@ export class Agent {
 
   /** Tracks an error (an Error, or a message) with its JS stack trace; use it in `catch`. */
   trackError(errorOrMessage) {
-    const e = errorOrMessage;
-    const isError = e instanceof Error || (e && typeof e === 'object' && 'message' in e);
-    const type = isError ? (e.name || e.constructor?.name || 'Error') : 'Error';
-    const message = isError ? String(e.message) : String(e);
-    const stack = isError && typeof e.stack === 'string' ? e.stack : undefined;
+    let type = 'Error', message, stack;
+    try {
+      // An Error of any realm (an iframe's fails `instanceof Error`), or anything with a message.
+      const e = errorOrMessage;
+      const isError = e instanceof Error || (e !== null && typeof e === 'object' && 'message' in e);
+      type = isError ? text(e.name || e.constructor?.name || 'Error') : 'Error';
+      message = text(isError ? e.message : e);
+      stack = isError && typeof e.stack === 'string' ? e.stack : undefined;
+    } catch { message = message ?? '(unreadable error)'; }
     return this._call((c) => c.track_error(type, message, stack), false);
   }
 
-  /** Adds a property merged into every later event. */
+  /** Adds a property merged into every later event; false (with a warning) for a value with no
+   * JSON form (a function, undefined, a BigInt, a cycle). */
   setGlobalProperty(name, value) {
-    const json = JSON.stringify(value);
-    this._globals.set(name, json);
-    this._call((c) => c.set_global(name, json));
+    let json;
+    try { json = JSON.stringify(value); } catch { json = undefined; }
+    const key = text(name);
+    if (typeof json !== 'string') {
+      console.warn(`rum-agent: global property ${key} has no JSON form; ignored`);
+      return false;
+    }
+    this._globals.set(key, json);
+    this._call((c) => c.set_global(key, json));
+    return true;
   }
 
   /** Removes a global property. */
   removeGlobalProperty(name) {
-    this._globals.delete(name);
-    this._call((c) => c.remove_global(name));
+    const key = text(name);
+    this._globals.delete(key);
+    this._call((c) => c.remove_global(key));
   }
 
   /** User consent: 'granted', 'declined' (forget the queue, record nothing) or 'unknown' (queue, don't send). */
   setConsent(consent) {
     this._consent = CONSENT[consent] ?? 0;
     this._call((c) => c.set_consent(this._consent));
-    if (this._consent === CONSENT.declined) this._write(UNSENT, null);
+    if (this._consent === CONSENT.declined) this._write(this.storageKeys.unsent, null);
     this._schedule(0);
   }
 
-  /** Seals what is queued and uploads it; resolves true once everything is delivered, false after `timeoutMs`. */
+  /** Seals what is queued and uploads it; resolves true once everything is delivered, false
+   * after `timeoutMs`, or at once while consent is unknown (nothing may be sent). */
   async flush(timeoutMs = 10000) {
     await this._restoring;
     this._call((c) => c.flush());
+    if (this._consent === CONSENT.unknown) return this._call((c) => c.idle(), true);
     const end = Date.now() + timeoutMs;
     while (!this._call((c) => c.idle(), true)) {
       if (Date.now() >= end) return false;
@@ -222,6 +291,7 @@ export class Agent {
   }
 
   _schedule(ms) {
+    if (this._closed) return;
     clearTimeout(this._timers.pump);
     this._timers.pump = setTimeout(() => this._pump(), Math.max(0, ms));
   }
@@ -241,7 +311,7 @@ export class Agent {
     this._busy = true;
     let status = 0, retryAfter;
     try {
-      const r = await this.fetch(this.url + path, { method: 'POST', body: await gzipped(body, headers), headers, keepalive: true, credentials: 'omit' });
+      const r = await this.fetch(this.url + path, { method: 'POST', body: await gzipped(body, headers), headers, keepalive: true, credentials: 'omit', signal: timeout() });
       status = r.status;
       const ra = Number(r.headers.get('retry-after'));
       if (ra >= 0 && r.headers.has('retry-after')) retryAfter = ra;
@@ -261,11 +331,11 @@ export class Agent {
       for (let round = 0; round < 3; round++) {
         const since = this._call((c) => c.flags_version(), 0);
         try {
-          const r = await this.fetch(`${this.url}/api/v1/flags?since=${since}&sdk_key=${encodeURIComponent(this.sdkKey)}`, { credentials: 'omit' });
+          const r = await this.fetch(`${this.url}/api/v1/flags?since=${since}&sdk_key=${encodeURIComponent(this.sdkKey)}`, { credentials: 'omit', signal: timeout() });
           if (!r.ok) break;
           const text = await r.text();
           this._call((c) => { c.apply_flags(text); this._flagsJson = c.flag_cache(); });
-          if (this._flagsJson) this._write(FLAGS, this._flagsJson);
+          if (this._flagsJson) this._write(this.storageKeys.flags, this._flagsJson);
         } catch { break; /* offline: the cache answers; try again later */ }
         if (this._call((c) => c.flags_version(), 0) >= this._announced) break;
       }
@@ -342,36 +412,54 @@ export class Agent {
     return this._ready;
   }
 
-  /** The page is going away (or hidden): beacon what is queued; keep what could not go. */
+  /** The page is going away (or hidden): beacon what is queued; keep what could not go.
+   * Offline, a beacon would be "sent" and lost: the batches are kept instead. */
   _onHide() {
+    if (this._closed) return;
     this._vitals?.report();
     const bodies = this._call((c) => c.take_unsent(), []);
+    if (!bodies.length) return;
+    const canBeacon = this._consent === CONSENT.granted && this.beacon && globalThis.navigator?.onLine !== false;
+    const url = `${this.url}/api/v1/batch?sdk_key=${encodeURIComponent(this.sdkKey)}`;
     const kept = [];
     for (const body of bodies) {
-      let sent = false;
-      if (this._consent === CONSENT.granted && this.beacon) {
-        try {
-          sent = this.beacon(`${this.url}/api/v1/batch?sdk_key=${encodeURIComponent(this.sdkKey)}`, Core.plain(body));
-        } catch { sent = false; }
+      let plain = null, sent = false;
+      try { plain = Core.plain(body); } catch { /* not text: cannot be beaconed or stored */ }
+      if (plain !== null && canBeacon) {
+        try { sent = this.beacon(url, plain); } catch { sent = false; }
       }
-      if (!sent) kept.push(b64(body));
+      if (!sent && plain !== null) kept.push(plain);
     }
-    if (kept.length) {
-      const stored = JSON.parse(this._read(UNSENT) || '[]');
-      this._write(UNSENT, JSON.stringify(stored.concat(kept).slice(-MAX_STORED_BATCHES)));
-    }
+    if (kept.length) this._keep(kept);
+  }
+
+  /** Keeps batch texts in storage for the next page, newest first up to MAX_STORED_CHARS (the
+   * stored ones included). What does not fit, or cannot be written, goes back to the core: sent
+   * if the page lives on, counted by the core's limits, kept again at the next hide. */
+  _keep(texts) {
+    if (this._consent === CONSENT.declined) return;
+    const key = this.storageKeys.unsent;
+    const all = this._readList(key).concat(texts);
+    let chars = 0, first = all.length;
+    while (first > 0 && chars + all[first - 1].length <= MAX_STORED_CHARS) chars += all[--first].length;
+    const fits = all.slice(first);
+    const back = this._write(key, JSON.stringify(fits)) ? all.slice(0, first) : texts;
+    for (const t of back) this._call((c) => c.restore(new TextEncoder().encode(t)));
   }
 
   /** Queues the batches an earlier page kept (the collector ignores a batch it already has). */
   async _restoreStored() {
-    const stored = this._read(UNSENT);
-    if (!stored) return;
-    this._write(UNSENT, null);
-    let list = [];
-    try { list = JSON.parse(stored); } catch { return; }
-    for (const text of list) {
+    if (this._closed) return;
+    const list = [];
+    for (const key of [LEGACY_UNSENT, this.storageKeys.unsent]) {
+      if (this._read(key) === null) continue;
+      list.push(...this._readList(key));
+      this._write(key, null);
+    }
+    for (const stored of list) {
       try {
-        let body = unb64(text);
+        // Plain JSON; an older build's entries are base64, some of them gzipped.
+        let body = stored.startsWith('{') ? new TextEncoder().encode(stored) : unb64(stored);
         if (body[0] === 0x1f && body[1] === 0x8b) body = await gunzipped(body);
         if (body) this._call((c) => c.restore(body));
       } catch { /* corrupt entry: dropped */ }
@@ -379,18 +467,21 @@ export class Agent {
     this._schedule(0);
   }
 
-  /** Stops timers and capture (the page stays as it was). */
+  /** Stops timers, the stream, automatic capture and the page-hide handling (the page stays as
+   * it was). Close an agent before setting up another on the same page (e.g. on hot reload),
+   * or both capture every error. */
   close() {
-    clearTimeout(this._timers.pump);
-    clearTimeout(this._timers.flags);
-    clearTimeout(this._timers.stream);
-    clearTimeout(this._timers.watchdog);
     this._closed = true;
+    for (const t of Object.values(this._timers)) clearTimeout(t);
     this._stream?.close();
     this._stream = null;
     this._streamOpen = false;
     this._off?.();
+    this._off = null;
   }
 }
+
+/** `v` as text, or null/undefined as undefined (the core's optional strings). */
+const optionalText = (v) => (v == null ? undefined : text(v));
 
 export default Agent;

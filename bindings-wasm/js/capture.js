@@ -9,18 +9,38 @@ const THRESHOLDS = { lcp: [2500, 4000], inp: [200, 500], cls: [0.1, 0.25], fcp: 
 
 const rating = (name, v) => (v <= THRESHOLDS[name][0] ? 'good' : v <= THRESHOLDS[name][1] ? 'needs-improvement' : 'poor');
 
-/** Reports `window` `error` and `unhandledrejection` events; returns a function that stops. */
+/** `v` as text; `String()` throws on some values (an object without a prototype). */
+export function text(v) {
+  try { return String(v); } catch { return Object.prototype.toString.call(v); }
+}
+
+/** Most reports of one error (type, message and stack) per page, and most distinct errors: an
+ * error thrown in a loop must not fill the queue and push out everything else. */
+const SAME_ERROR_LIMIT = 10;
+const DISTINCT_ERRORS_LIMIT = 100;
+
+/** Reports `window` `error` and `unhandledrejection` events; returns a function that stops.
+ * Cross-origin "Script error." events carry nothing to act on and are skipped. */
 export function captureErrors(agent) {
+  const seen = new Map();
+  const report = (e) => {
+    let signature;
+    try { signature = `${text(e?.name)}\n${text(e?.message ?? e)}\n${text(e?.stack).slice(0, 500)}`; } catch { signature = ''; }
+    const n = seen.get(signature) ?? 0;
+    if (n >= SAME_ERROR_LIMIT || (n === 0 && seen.size >= DISTINCT_ERRORS_LIMIT)) return;
+    seen.set(signature, n + 1);
+    agent.trackError(e);
+  };
   const onError = (ev) => {
-    if (ev.error != null) agent.trackError(ev.error);
-    else if (ev.message) {
+    if (ev.error != null) report(ev.error);
+    else if (ev.message && !(ev.message === 'Script error.' && !ev.filename)) {
       const where = ev.filename ? `\n    at ${ev.filename}:${ev.lineno}:${ev.colno}` : '';
-      agent.trackError({ name: 'Error', message: ev.message, stack: `Error: ${ev.message}${where}` });
+      report({ name: 'Error', message: ev.message, stack: `Error: ${ev.message}${where}` });
     }
   };
   const onRejection = (ev) => {
     const r = ev.reason;
-    agent.trackError(r instanceof Error ? r : { name: 'UnhandledRejection', message: String(r) });
+    report(r !== null && typeof r === 'object' && 'message' in r ? r : { name: 'UnhandledRejection', message: text(r) });
   };
   addEventListener('error', onError);
   addEventListener('unhandledrejection', onRejection);
@@ -34,9 +54,12 @@ function navigationEntry() {
   return performance.getEntriesByType?.('navigation')?.[0];
 }
 
-/** Page load time and time to DOM interactive, once the load event has ended. */
+/** Page load time and time to DOM interactive, once the load event has ended; returns a
+ * function that stops. */
 export function captureNavigation(agent) {
+  let stopped = false;
   const report = () => setTimeout(() => {
+    if (stopped) return;
     const nav = navigationEntry();
     if (!nav || !(nav.loadEventEnd > 0)) return;
     const props = { 'browser.navigation.type': nav.type, 'url.path': location.pathname };
@@ -45,6 +68,7 @@ export function captureNavigation(agent) {
   }, 0);
   if (document.readyState === 'complete') report();
   else addEventListener('load', report, { once: true });
+  return () => { stopped = true; removeEventListener('load', report); };
 }
 
 /**
@@ -91,11 +115,13 @@ export class Interactions {
   }
 }
 
-function observe(type, cb, opts = {}) {
+/** Observes entries of `type`; returns a function that delivers those still queued (read before
+ * reporting), or null when the browser has no such entries. Observers go into `observers`. */
+function observe(observers, type, cb, opts = {}) {
   try {
     const po = new PerformanceObserver((list) => cb(list.getEntries()));
     po.observe({ type, buffered: true, ...opts });
-    // Delivers entries still queued in the observer (read before reporting).
+    observers.push(po);
     return () => cb(po.takeRecords());
   } catch {
     return null; // entry type not supported by this browser
@@ -104,9 +130,18 @@ function observe(type, cb, opts = {}) {
 
 /**
  * LCP, INP, CLS, FCP and TTFB. FCP and TTFB are final when seen; LCP, INP and CLS are reported
- * when the page is hidden (the returned `report()`), once per page view.
+ * when the page is first hidden (the returned `report()`), once per page view: the collector's
+ * metrics take one value per page, so changes after the user comes back are not reported. Paints
+ * after the page was first hidden (a page opened in a background tab) are not the user's and are
+ * skipped, as web-vitals does. `stop()` disconnects the observers.
  */
 export function captureWebVitals(agent) {
+  const observers = [];
+  let firstHidden = document.visibilityState === 'hidden' ? 0 : Infinity;
+  const onVisibility = () => {
+    if (document.visibilityState === 'hidden') firstHidden = Math.min(firstHidden, performance.now());
+  };
+  addEventListener('visibilitychange', onVisibility, true);
   const nav = navigationEntry();
   const navigationType = nav ? nav.type : 'navigate';
   const id = `v1-${Date.now()}-${Math.floor(Math.random() * 1e12)}`;
@@ -126,19 +161,20 @@ export function captureWebVitals(agent) {
   const activation = nav?.activationStart || 0;
 
   if (nav) send('ttfb', Math.max(nav.responseStart - activation, 0));
-  observe('paint', (entries) => {
-    for (const e of entries) if (e.name === 'first-contentful-paint') send('fcp', Math.max(e.startTime - activation, 0));
+  observe(observers, 'paint', (entries) => {
+    for (const e of entries) {
+      if (e.name === 'first-contentful-paint' && e.startTime < firstHidden) send('fcp', Math.max(e.startTime - activation, 0));
+    }
   });
 
   let lcp = -1;
-  const lcpObserver = observe('largest-contentful-paint', (entries) => {
-    const last = entries[entries.length - 1];
-    if (last) lcp = Math.max(last.startTime - activation, 0);
+  const lcpObserver = observe(observers, 'largest-contentful-paint', (entries) => {
+    for (const e of entries) if (e.startTime < firstHidden) lcp = Math.max(e.startTime - activation, 0);
   });
 
   // CLS: the largest session window (gaps < 1 s, windows < 5 s) of shifts without recent input.
   let cls = 0, session = 0, first = 0, prev = 0;
-  const clsObserver = observe('layout-shift', (entries) => {
+  const clsObserver = observe(observers, 'layout-shift', (entries) => {
     for (const e of entries) {
       if (e.hadRecentInput) continue;
       if (session && e.startTime - prev < 1000 && e.startTime - first < 5000) session += e.value;
@@ -151,10 +187,14 @@ export function captureWebVitals(agent) {
   // INP (see Interactions): durationThreshold 16 is the lowest the browser allows.
   const interactions = new Interactions();
   const onEvents = (entries) => interactions.add(entries);
-  const inpObserver = observe('event', onEvents, { durationThreshold: 16 });
-  observe('first-input', onEvents);
+  const inpObserver = observe(observers, 'event', onEvents, { durationThreshold: 16 });
+  observe(observers, 'first-input', onEvents);
 
   return {
+    stop() {
+      for (const po of observers) po.disconnect();
+      removeEventListener('visibilitychange', onVisibility, true);
+    },
     report() {
       if (lcpObserver) { lcpObserver(); if (lcp >= 0) send('lcp', lcp); }
       if (clsObserver) { clsObserver(); send('cls', cls); }

@@ -1,6 +1,7 @@
 //! The package's API in Node over the real wasm, against a real collector: every evaluation
 //! vector, events/errors/impressions delivered, consent, trap recovery, unsent batches kept in
-//! storage and sent by the next page, beacon bodies. Then the collector's database is checked.
+//! storage and sent by the next page, beacon bodies; and the wrapper where storage, options,
+//! values and the network misbehave (robust.test.mjs). Then the collector's database is checked.
 #![cfg(not(target_arch = "wasm32"))]
 
 mod support;
@@ -24,6 +25,7 @@ fn node_tests_of_the_package_api_against_a_real_collector() {
             "--test-concurrency=1",
             "--test-timeout=60000",
             "js/test/core.test.mjs",
+            "js/test/robust.test.mjs",
         ])
         .current_dir(&dir)
         .env("RUM_URL", fixture.url())
@@ -35,8 +37,8 @@ fn node_tests_of_the_package_api_against_a_real_collector() {
     println!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "node tests failed");
     assert!(
-        stdout.contains("# pass 13"),
-        "expected 13 passing node tests"
+        stdout.contains("# pass 24"),
+        "expected 24 passing node tests (13 + 11)"
     );
     assert!(stdout.contains("# fail 0"));
 

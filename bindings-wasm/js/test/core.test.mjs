@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { Agent } from '../agent.js';
+import { Agent, storageKeys } from '../agent.js';
 import { Interactions } from '../capture.js';
 import { trap_for_tests } from '../../pkg/rum_agent_wasm.js';
 
@@ -13,6 +13,8 @@ const vectors = JSON.parse(readFileSync(new URL('../../../testdata/evaluation-ve
 const URL_ = process.env.RUM_URL;
 const SDK_KEY = process.env.RUM_SDK_KEY;
 const offline = () => Promise.reject(new TypeError('offline'));
+/** Where the agents of these tests keep their flag cache and unsent batches. */
+const KEYS = storageKeys(SDK_KEY, URL_);
 
 class MemoryStorage {
   constructor() { this.m = new Map(); }
@@ -38,7 +40,7 @@ async function setup(options = {}) {
 test('every evaluation vector gives the core\'s treatment and label, from the flag cache, offline', async () => {
   const storage = new MemoryStorage();
   const version = Math.max(...vectors.flags.map((f) => f.version));
-  storage.setItem('rum-agent:flags', JSON.stringify({ version, flags: vectors.flags, segments: vectors.segments, full: true }));
+  storage.setItem(KEYS.flags, JSON.stringify({ version, flags: vectors.flags, segments: vectors.segments, full: true }));
   const agent = await setup({ storage, fetch: offline, consent: 'declined' });
   assert.equal(agent.stats().flagsVersion, version);
   let checked = 0;
@@ -151,11 +153,13 @@ test('batches a hidden page could not beacon are kept and sent by the next page'
   first.track('node.stored', 2);
   first._onHide();
   assert.equal(first.stats().queued, 0);
-  assert.equal(JSON.parse(storage.getItem('rum-agent:unsent')).length, 1);
+  const stored = JSON.parse(storage.getItem(KEYS.unsent));
+  assert.equal(stored.length, 1);
+  assert.equal(JSON.parse(stored[0]).events.length, 2, 'kept as the batch\'s JSON text');
   first.close();
 
   const second = await setup({ storage });
-  assert.equal(storage.getItem('rum-agent:unsent'), null);
+  assert.equal(storage.getItem(KEYS.unsent), null);
   assert.equal(await second.flush(), true);
   assert.equal(second.stats().delivered, 2);
   second.close();
@@ -191,8 +195,9 @@ test('batches an older build stored gzipped are inflated and sent; without Decom
   first.track('node.gzold', 1);
   first._onHide();
   first.close();
-  const [plain] = JSON.parse(storage.getItem('rum-agent:unsent'));
-  const zipped = await gzip(Buffer.from(plain, 'base64'));
+  const [plain] = JSON.parse(storage.getItem(KEYS.unsent));
+  storage.removeItem(KEYS.unsent);
+  const zipped = await gzip(Buffer.from(plain));
   assert.deepEqual([...zipped.slice(0, 2)], [0x1f, 0x8b]);
   storage.setItem('rum-agent:unsent', JSON.stringify([toB64(zipped)]));
 

@@ -1,0 +1,250 @@
+// The wrapper where pages and browsers are hostile: storage blocked, full or holding foreign
+// values, two apps on one origin, values with no JSON form, offline page hides, a failed wasm
+// download, odd options, errors thrown in loops, and close(). Over the real wasm; uploads go to
+// a stand-in fetch (what reaches the real collector is core.test.mjs's part). Run by
+// bindings-wasm/tests/node.rs with core.test.mjs.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { Agent, storageKeys } from '../agent.js';
+import { trap_for_tests } from '../../pkg/rum_agent_wasm.js';
+
+const wasm = readFileSync(new URL('../../pkg/rum_agent_wasm_bg.wasm', import.meta.url));
+const URL_ = 'http://127.0.0.1:9';
+const SDK_KEY = 'sdk-robust';
+const KEYS = storageKeys(SDK_KEY, URL_);
+
+class MemoryStorage {
+  constructor() { this.m = new Map(); }
+  getItem(k) { return this.m.has(k) ? this.m.get(k) : null; }
+  setItem(k, v) { this.m.set(k, String(v)); }
+  removeItem(k) { this.m.delete(k); }
+}
+
+/** A collector stand-in: batches are accepted (counted by item), flag fetches fail. */
+function acceptingFetch() {
+  const f = async (url, init) => {
+    if (init?.method !== 'POST') return new Response(null, { status: 503 });
+    let body = new Response(init.body).body;
+    if (init.headers?.['Content-Encoding'] === 'gzip') body = body.pipeThrough(new DecompressionStream('gzip'));
+    const batch = JSON.parse(await new Response(body).text());
+    f.items += (batch.events?.length ?? 0) + (batch.impressions?.length ?? 0);
+    return new Response(null, { status: 202 });
+  };
+  f.items = 0;
+  return f;
+}
+const offline = () => Promise.reject(new TypeError('offline'));
+
+function setup(options = {}) {
+  return Agent.setup(SDK_KEY, { url: URL_, wasm, storage: new MemoryStorage(), fetch: offline, flagsRefreshRate: 0, streaming: false, pushRate: 200, ...options });
+}
+
+/** Items in the batches kept under the agent's unsent key. */
+const storedItems = (storage) => JSON.parse(storage.getItem(KEYS.unsent) ?? '[]')
+  .reduce((n, t) => n + JSON.parse(t).events.length, 0);
+
+// First: the module has not loaded the wasm yet in this process.
+test('a failed wasm download is tried again by the next setup', async () => {
+  await assert.rejects(Agent.setup(SDK_KEY, { url: URL_, wasm: 'http://127.0.0.1:9/rum.wasm', capture: false }));
+  const agent = await setup();
+  assert.ok(agent.track('robust.loaded', 1));
+  agent.close();
+});
+
+test('setup works where reading localStorage throws, and with storage: null', async () => {
+  Object.defineProperty(globalThis, 'localStorage', {
+    configurable: true,
+    get() { throw new DOMException('The operation is insecure.', 'SecurityError'); },
+  });
+  try {
+    const agent = await Agent.setup(SDK_KEY, { url: URL_, wasm, fetch: offline, flagsRefreshRate: 0, streaming: false });
+    assert.equal(agent.storage, null);
+    assert.ok(agent.track('robust.blocked', 1));
+    agent._onHide();
+    agent.close();
+  } finally {
+    delete globalThis.localStorage;
+  }
+  const none = await setup({ storage: null });
+  assert.ok(none.track('robust.none', 1));
+  none._onHide();
+  none.close();
+});
+
+test('a full storage gives the hidden page\'s batches back to the core: none is lost while the page lives', async () => {
+  const full = new MemoryStorage();
+  full.setItem = () => { throw new DOMException('quota', 'QuotaExceededError'); };
+  const agent = await setup({ storage: full, sendBeacon: () => false });
+  for (let i = 0; i < 3; i++) agent.track('robust.full', i);
+  agent._onHide();
+  assert.equal(agent.stats().queued, 3, 'the batch is back in the core');
+  const f = acceptingFetch();
+  agent.fetch = f;
+  assert.equal(await agent.flush(), true);
+  assert.equal(f.items, 3);
+  agent.close();
+});
+
+test('storage keeps the newest batches up to 1,000,000 characters; the rest stay in the core', async () => {
+  const storage = new MemoryStorage();
+  const agent = await setup({ storage, sendBeacon: () => false, queueSize: 5000 });
+  const pad = 'x'.repeat(1000);
+  for (let i = 0; i < 1500; i++) assert.ok(agent.track('robust.big', i, { pad }));
+  agent._onHide();
+  const kept = JSON.parse(storage.getItem(KEYS.unsent));
+  const chars = kept.reduce((n, t) => n + t.length, 0);
+  assert.ok(chars <= 1000000 && chars > 900000, `${chars} characters kept`);
+  const f = acceptingFetch();
+  agent.fetch = f;
+  assert.equal(await agent.flush(), true);
+  assert.ok(f.items > 0, 'what did not fit went back to the core and was sent');
+  assert.equal(f.items + storedItems(storage), 1500, 'every item is either sent or kept');
+  // The newest are kept: the last event tracked is in storage.
+  const last = JSON.parse(kept[kept.length - 1]).events.at(-1);
+  assert.equal(last.value, 1499);
+  agent.close();
+});
+
+test('a foreign value under the unsent key is ignored and replaced', async () => {
+  for (const foreign of ['{"not":"a list"}', '42', '[1, null, "not json"]', 'not json at all']) {
+    const storage = new MemoryStorage();
+    storage.setItem(KEYS.unsent, foreign);
+    const agent = await setup({ storage, sendBeacon: () => false });
+    assert.equal(await agent.flush(200), true, foreign);
+    agent.track('robust.foreign', 1);
+    agent._onHide();
+    assert.equal(storedItems(storage), 1, foreign);
+    agent.close();
+  }
+});
+
+test('two apps of one origin keep their flag caches and unsent batches apart', async () => {
+  const a = storageKeys('sdk-a', URL_), b = storageKeys('sdk-b', URL_), c = storageKeys('sdk-a', 'https://other.example');
+  assert.notEqual(a.flags, b.flags);
+  assert.notEqual(a.unsent, b.unsent);
+  assert.notEqual(a.flags, c.flags);
+  assert.deepEqual(storageKeys('sdk-a', `${URL_}/`), a, 'a trailing slash is the same collector');
+  const storage = new MemoryStorage();
+  storage.setItem(a.flags, JSON.stringify({ version: 7, flags: [], segments: [], full: true }));
+  const agentA = await Agent.setup('sdk-a', { url: URL_, wasm, storage, fetch: offline, flagsRefreshRate: 0, streaming: false, sendBeacon: () => false });
+  const agentB = await Agent.setup('sdk-b', { url: URL_, wasm, storage, fetch: offline, flagsRefreshRate: 0, streaming: false, sendBeacon: () => false });
+  assert.equal(agentA.stats().flagsVersion, 7);
+  assert.equal(agentB.stats().flagsVersion, 0, 'B does not answer from A\'s flags');
+  agentA.track('robust.a', 1);
+  agentA._onHide();
+  assert.ok(storage.getItem(a.unsent));
+  assert.equal(storage.getItem(b.unsent), null, 'B will not upload A\'s batches with its key');
+  agentA.close();
+  agentB.close();
+});
+
+test('a value with no JSON form is refused as a global; a trap afterwards still restores the agent', async () => {
+  const warn = console.warn;
+  const warnings = [];
+  console.warn = (...a) => warnings.push(a.join(' '));
+  let agent;
+  try {
+    agent = await setup({ consent: 'unknown' });
+    assert.equal(agent.setGlobalProperty('fn', () => 1), false);
+    assert.equal(agent.setGlobalProperty('big', 10n), false);
+    const cycle = {};
+    cycle.self = cycle;
+    assert.equal(agent.setGlobalProperty('cycle', cycle), false);
+    assert.equal(agent.setGlobalProperty('ok', { a: 1 }), true);
+    agent.identify('robust-user', 42, null);
+  } finally {
+    console.warn = warn;
+  }
+  assert.equal(warnings.length, 3);
+  agent._call(() => trap_for_tests());
+  assert.equal(agent.traps, 1);
+  assert.ok(agent.track('robust.after.trap', 1), 'the instance was re-created');
+  assert.equal(agent.traps, 1, 'and stays usable');
+  agent.close();
+});
+
+test('offline, the hidden page keeps its batches instead of beaconing them into the void', async () => {
+  const storage = new MemoryStorage();
+  const beacons = [];
+  const agent = await setup({ storage, sendBeacon: (...a) => { beacons.push(a); return true; } });
+  globalThis.navigator = { onLine: false };
+  try {
+    agent.track('robust.offline', 1);
+    agent._onHide();
+  } finally {
+    delete globalThis.navigator;
+  }
+  assert.equal(beacons.length, 0);
+  assert.equal(storedItems(storage), 1);
+  agent.track('robust.online', 1);
+  agent._onHide();
+  assert.equal(beacons.length, 1, 'online again, the beacon goes');
+  agent.close();
+});
+
+test('options are held to sane bounds: pushRate 0 does not spin a timer', async () => {
+  const agent = await setup({ pushRate: 0, flagsRefreshRate: 5, streamTimeout: Infinity, queueSize: -1 });
+  assert.equal(agent.pushRate, 100);
+  assert.equal(agent.flagsRefreshRate, 100);
+  assert.equal(agent.streamTimeout, 2147483647);
+  assert.equal(agent.queueSize, 1);
+  agent.close();
+  const defaults = await setup({ pushRate: 'fast', flagsRefreshRate: 0, streamTimeout: 0 });
+  assert.deepEqual([defaults.pushRate, defaults.flagsRefreshRate, defaults.streamTimeout], [5000, 0, 0]);
+  defaults.close();
+});
+
+test('flush answers at once while consent is unknown (nothing may be sent)', async () => {
+  const agent = await setup({ consent: 'unknown' });
+  agent.track('robust.unknown', 1);
+  // A wait for the timeout would outlast the test runner's 60 s limit.
+  assert.equal(await agent.flush(600000), false);
+  agent.close();
+});
+
+/** A page's globals for the automatic capture: window events, document, visibility. */
+function fakePage() {
+  const target = new EventTarget();
+  const page = {
+    window: globalThis,
+    document: { visibilityState: 'visible', readyState: 'complete' },
+    addEventListener: target.addEventListener.bind(target),
+    removeEventListener: target.removeEventListener.bind(target),
+  };
+  Object.assign(globalThis, page);
+  const fire = (type, fields = {}) => target.dispatchEvent(Object.assign(new Event(type), fields));
+  const restore = () => { for (const k of Object.keys(page)) delete globalThis[k]; };
+  return { fire, restore };
+}
+
+test('automatic capture: an error loop is capped, "Script error." skipped, odd rejections recorded; close() stops it all', async () => {
+  const { fire, restore } = fakePage();
+  try {
+    const beacons = [];
+    const agent = await setup({ consent: 'unknown', sendBeacon: (...a) => { beacons.push(a); return true; } });
+    const queued = () => agent.stats().queued;
+    const base = queued();
+    for (let i = 0; i < 25; i++) fire('error', { error: new TypeError('loop') });
+    assert.equal(queued() - base, 10, 'one error thrown 25 times: 10 recorded');
+    fire('error', { message: 'Script error.', filename: '' });
+    assert.equal(queued() - base, 10, 'cross-origin "Script error." skipped');
+    fire('unhandledrejection', { reason: Object.create(null) });
+    fire('unhandledrejection', { reason: { message: 'plain object' } });
+    fire('unhandledrejection', { reason: 'a string' });
+    assert.equal(queued() - base, 13);
+
+    agent.setConsent('granted');
+    agent.close();
+    fire('error', { error: new Error('after close') });
+    assert.equal(queued() - base, 13, 'no capture after close');
+    fire('pagehide');
+    assert.equal(beacons.length, 0, 'no beacon after close');
+    const posts = [];
+    agent.fetch = (url, init) => { posts.push(url); return offline(); };
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(posts.length, 0, 'no upload timer after close');
+  } finally {
+    restore();
+  }
+});
