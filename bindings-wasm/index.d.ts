@@ -8,7 +8,7 @@ export interface AgentOptions {
   /** Most items held in memory; beyond it new items are dropped and counted. Default 10000. */
   queueSize?: number;
   /** How often (ms) flag definitions are polled while the change stream is not open (no
-   * `EventSource`, `streaming: false`, or the stream failing); 0 = only at setup. Default 30000. */
+   * `EventSource`, `streaming: false`, or the stream failing); 0 = only at setup; at least 1000. Default 30000. */
   flagsRefreshRate?: number;
   /** Receive flag changes as they happen over the collector's server-sent events stream
    * (`EventSource`, key as `?sdk_key=`); polling stands in while it is down. Default true. */

@@ -5,8 +5,11 @@ import init, { initSync, Core, __wbg_reset_state } from '../pkg/rum_agent_wasm.j
 import { captureErrors, captureNavigation, captureWebVitals, text } from './capture.js';
 
 const CONSENT = { unknown: 0, granted: 1, declined: 2 };
-/** Where an older build kept unsent batches, for every agent of the origin: adopted once. */
+/** Where an older build kept unsent batches and its flag cache, for every agent of the origin:
+ * the batches are adopted by the first agent that starts (and uploaded with its key), the cache
+ * is removed. */
 const LEGACY_UNSENT = 'rum-agent:unsent';
+const LEGACY_FLAGS = 'rum-agent:flags';
 /** Most characters of unsent batches kept in storage (the origin's quota is ~5 M, shared with
  * the page); the newest batches that fit are kept, the rest stay in the core. */
 const MAX_STORED_CHARS = 1000000;
@@ -44,10 +47,12 @@ function defaultStorage() {
 
 /** A number option: `fallback` when not a number, else within [min, max] (a timer of 0 ms would
  * spin; one past 2^31 - 1 ms fires at once). */
-const within = (v, fallback, min, max = 2147483647) =>
-  (typeof v === 'number' && v === v ? Math.min(max, Math.max(min, v)) : fallback);
-/** A period option where 0 means never. */
-const periodOrNever = (v, fallback) => (v === 0 ? 0 : within(v, fallback, 100));
+function within(v, fallback, min, max = 2147483647) {
+  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+  return typeof n === 'number' && n === n ? Math.min(max, Math.max(min, n)) : fallback;
+}
+/** A period option where 0 (or less) means never. */
+const periodOrNever = (v, fallback, min) => (Number(v) <= 0 && v !== null && v !== '' ? 0 : within(v, fallback, min));
 
 const timeout = () => globalThis.AbortSignal?.timeout?.(REQUEST_TIMEOUT_MS);
 const unb64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
@@ -91,11 +96,11 @@ export class Agent {
     this.url = text(options.url || '').replace(/\/$/, '');
     this.pushRate = within(options.pushRate, 5000, 100, 3600000);
     this.queueSize = within(options.queueSize, 10000, 1, 1000000);
-    this.flagsRefreshRate = periodOrNever(options.flagsRefreshRate, 30000);
+    this.flagsRefreshRate = periodOrNever(options.flagsRefreshRate, 30000, 1000);
     this.streaming = options.streaming ?? true;
     // The collector pings every 15 s; a stream silent for longer is dead even without an error
     // event (a proxy or a sleeping laptop can leave the socket open and quiet).
-    this.streamTimeout = periodOrNever(options.streamTimeout, 45000);
+    this.streamTimeout = periodOrNever(options.streamTimeout, 45000, 100);
     this.EventSource = options.EventSource ?? globalThis.EventSource;
     // `storage: null` keeps nothing across pages.
     this.storage = options.storage !== undefined ? options.storage : defaultStorage();
@@ -161,6 +166,7 @@ export class Agent {
   _read(key) { try { return this.storage?.getItem(key) ?? null; } catch { return null; } }
   /** Writes (or with null removes) `key`; false when the storage refused (full or denied). */
   _write(key, value) {
+    if (!this.storage) return false;
     try {
       if (value === null) this.storage?.removeItem(key); else this.storage?.setItem(key, value);
       return true;
@@ -439,11 +445,16 @@ export class Agent {
   _keep(texts) {
     if (this._consent === CONSENT.declined) return;
     const key = this.storageKeys.unsent;
-    const all = this._readList(key).concat(texts);
-    let chars = 0, first = all.length;
-    while (first > 0 && chars + all[first - 1].length <= MAX_STORED_CHARS) chars += all[--first].length;
-    const fits = all.slice(first);
-    const back = this._write(key, JSON.stringify(fits)) ? all.slice(0, first) : texts;
+    // Batches the last hide gave back for want of room are older than the stored ones: a page
+    // going away fires a hidden visibilitychange, then pagehide.
+    const older = this._older ?? new Set();
+    const all = texts.filter((t) => older.has(t)).concat(this._readList(key), texts.filter((t) => !older.has(t)));
+    // Counted as stored: JSON escapes the batches' quotes.
+    let chars = 2, first = all.length;
+    for (let n; first > 0 && chars + (n = JSON.stringify(all[first - 1]).length + 1) <= MAX_STORED_CHARS; first--) chars += n;
+    const written = this._write(key, JSON.stringify(all.slice(first)));
+    const back = written ? all.slice(0, first) : texts;
+    this._older = new Set(written ? back : texts.filter((t) => older.has(t)));
     for (const t of back) this._call((c) => c.restore(new TextEncoder().encode(t)));
   }
 
@@ -451,6 +462,8 @@ export class Agent {
   async _restoreStored() {
     if (this._closed) return;
     const list = [];
+    // An older build's flag cache, for every agent of the origin: never read, only in the way.
+    this._write(LEGACY_FLAGS, null);
     for (const key of [LEGACY_UNSENT, this.storageKeys.unsent]) {
       if (this._read(key) === null) continue;
       list.push(...this._readList(key));

@@ -11,7 +11,8 @@ const rating = (name, v) => (v <= THRESHOLDS[name][0] ? 'good' : v <= THRESHOLDS
 
 /** `v` as text; `String()` throws on some values (an object without a prototype). */
 export function text(v) {
-  try { return String(v); } catch { return Object.prototype.toString.call(v); }
+  try { return String(v); } catch { /* below */ }
+  try { return Object.prototype.toString.call(v); } catch { return '(unprintable)'; }
 }
 
 /** Most reports of one error (type, message and stack) per page, and most distinct errors: an
@@ -40,7 +41,9 @@ export function captureErrors(agent) {
   };
   const onRejection = (ev) => {
     const r = ev.reason;
-    report(r !== null && typeof r === 'object' && 'message' in r ? r : { name: 'UnhandledRejection', message: text(r) });
+    let isError = false;
+    try { isError = r !== null && typeof r === 'object' && 'message' in r; } catch { /* a revoked Proxy */ }
+    report(isError ? r : { name: 'UnhandledRejection', message: text(r) });
   };
   addEventListener('error', onError);
   addEventListener('unhandledrejection', onRejection);

@@ -81,7 +81,9 @@ fn node_tests_of_the_package_api_against_a_real_collector() {
             )
             .expect("count")
     };
-    assert_eq!(seen("treatment = 'on'"), 1);
+    // The poll takes about a second (the agent polls at most once a second): lookups after the
+    // first impression's batch was sealed are sent at flush as one late impression.
+    assert!((1..=2).contains(&seen("treatment = 'on'")));
     assert_eq!(seen("treatment = 'off' AND label = 'killed'"), 1);
     assert_eq!(count("type = 'node.declined'"), 0);
     assert_eq!(count("type LIKE 'not valid%'"), 0);

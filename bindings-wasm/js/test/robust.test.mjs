@@ -66,9 +66,11 @@ test('setup works where reading localStorage throws, and with storage: null', as
   } finally {
     delete globalThis.localStorage;
   }
-  const none = await setup({ storage: null });
-  assert.ok(none.track('robust.none', 1));
+  // With nowhere to keep them, a hidden page's batches stay in the core.
+  const none = await setup({ storage: null, sendBeacon: () => false });
+  for (let i = 0; i < 5; i++) assert.ok(none.track('robust.none', i));
   none._onHide();
+  assert.equal(none.stats().queued, 5);
   none.close();
 });
 
@@ -92,9 +94,14 @@ test('storage keeps the newest batches up to 1,000,000 characters; the rest stay
   const pad = 'x'.repeat(1000);
   for (let i = 0; i < 1500; i++) assert.ok(agent.track('robust.big', i, { pad }));
   agent._onHide();
-  const kept = JSON.parse(storage.getItem(KEYS.unsent));
-  const chars = kept.reduce((n, t) => n + t.length, 0);
+  const chars = storage.getItem(KEYS.unsent).length;
   assert.ok(chars <= 1000000 && chars > 900000, `${chars} characters kept`);
+  // A page going away fires a hidden visibilitychange, then pagehide: the second hide keeps
+  // the same newest batches, and the older ones stay in the core.
+  const first = storage.getItem(KEYS.unsent);
+  agent._onHide();
+  assert.equal(storage.getItem(KEYS.unsent), first, 'the second hide keeps the newest');
+  const kept = JSON.parse(first);
   const f = acceptingFetch();
   agent.fetch = f;
   assert.equal(await agent.flush(), true);
@@ -186,13 +193,20 @@ test('offline, the hidden page keeps its batches instead of beaconing them into 
 test('options are held to sane bounds: pushRate 0 does not spin a timer', async () => {
   const agent = await setup({ pushRate: 0, flagsRefreshRate: 5, streamTimeout: Infinity, queueSize: -1 });
   assert.equal(agent.pushRate, 100);
-  assert.equal(agent.flagsRefreshRate, 100);
+  assert.equal(agent.flagsRefreshRate, 1000);
   assert.equal(agent.streamTimeout, 2147483647);
   assert.equal(agent.queueSize, 1);
+  // The upload loop runs about every 100 ms, not as often as a 0 ms timer would (thousands).
+  let pumps = 0;
+  const pump = agent._pump.bind(agent);
+  agent._pump = () => { pumps += 1; return pump(); };
+  agent._schedule(0);
+  await new Promise((r) => setTimeout(r, 500));
+  assert.ok(pumps >= 1 && pumps < 50, `${pumps} pumps in 500 ms`);
   agent.close();
-  const defaults = await setup({ pushRate: 'fast', flagsRefreshRate: 0, streamTimeout: 0 });
-  assert.deepEqual([defaults.pushRate, defaults.flagsRefreshRate, defaults.streamTimeout], [5000, 0, 0]);
-  defaults.close();
+  const others = await setup({ pushRate: '1000', flagsRefreshRate: -1, streamTimeout: '0', queueSize: 'many' });
+  assert.deepEqual([others.pushRate, others.flagsRefreshRate, others.streamTimeout, others.queueSize], [1000, 0, 0, 10000]);
+  others.close();
 });
 
 test('flush answers at once while consent is unknown (nothing may be sent)', async () => {
@@ -232,13 +246,20 @@ test('automatic capture: an error loop is capped, "Script error." skipped, odd r
     fire('unhandledrejection', { reason: Object.create(null) });
     fire('unhandledrejection', { reason: { message: 'plain object' } });
     fire('unhandledrejection', { reason: 'a string' });
-    assert.equal(queued() - base, 13);
+    const { proxy, revoke } = Proxy.revocable({}, {});
+    revoke();
+    fire('unhandledrejection', { reason: proxy });
+    assert.equal(queued() - base, 14);
 
     agent.setConsent('granted');
     agent.close();
     fire('error', { error: new Error('after close') });
-    assert.equal(queued() - base, 13, 'no capture after close');
+    assert.equal(queued() - base, 14, 'no capture after close');
+    let hides = 0;
+    agent._onHide = () => { hides += 1; };
     fire('pagehide');
+    fire('visibilitychange');
+    assert.equal(hides, 0, 'the page-hide listeners are gone');
     assert.equal(beacons.length, 0, 'no beacon after close');
     const posts = [];
     agent.fetch = (url, init) => { posts.push(url); return offline(); };
