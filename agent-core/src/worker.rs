@@ -118,7 +118,11 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Command>, config: WorkerConf
                 let mut event = event(&shared, e);
                 event.properties.insert(
                     event_types::EXCEPTION_STACKTRACE.into(),
-                    crash::format_backtrace(&backtrace).into(),
+                    crate::agent::events::truncated(
+                        crash::format_backtrace(&backtrace),
+                        crate::agent::events::MAX_STACKTRACE_BYTES,
+                    )
+                    .into(),
                 );
                 pipeline.push_event(event);
             }

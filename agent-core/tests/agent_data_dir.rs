@@ -159,3 +159,34 @@ fn dropping_the_last_handle_spools_pending_items() {
     );
     next_run.shutdown(SHORT).expect("nothing lost");
 }
+
+/// A thread waiting for flags that never come is woken by shutdown (on Android it holds the lock
+/// shutdown needs, and every other call would wait behind it until its timeout).
+#[test]
+fn shutdown_wakes_a_thread_waiting_for_flags() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let agent = std::sync::Arc::new(
+        Agent::builder("sdk-test")
+            .data_dir(dir.path())
+            .build()
+            .expect("agent"),
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiter = {
+        let agent = agent.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(agent.wait_for_flags(std::time::Duration::from_secs(600)));
+        })
+    };
+    // Give the waiter time to park (if it has not, it sees the release at once anyway).
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    agent.shutdown(SHORT).expect("nothing to lose");
+    let woke = rx.recv_timeout(std::time::Duration::from_secs(60));
+    assert_eq!(
+        woke,
+        Ok(false),
+        "the waiter returned, unset, long before its 600 s"
+    );
+    waiter.join().expect("waiter");
+    assert!(!agent.wait_for_flags(std::time::Duration::from_secs(600)));
+}

@@ -160,7 +160,14 @@ impl Agent {
     }
 }
 
-/// The OpenTelemetry `exception.*` properties of an error event.
+/// Longest `exception.message` kept, in bytes: a message of megabytes (a dumped payload) would
+/// make its event too large for any batch, and the whole error would be dropped.
+pub const MAX_ERROR_MESSAGE_BYTES: usize = 8 * 1024;
+/// Longest `exception.stacktrace` kept, in bytes (about 400 frames; the top ones are kept).
+pub const MAX_STACKTRACE_BYTES: usize = 32 * 1024;
+
+/// The OpenTelemetry `exception.*` properties of an error event, message and stack cut to
+/// [`MAX_ERROR_MESSAGE_BYTES`] and [`MAX_STACKTRACE_BYTES`].
 pub(crate) fn error_properties(
     error_type: String,
     message: String,
@@ -168,11 +175,32 @@ pub(crate) fn error_properties(
 ) -> Map<String, Value> {
     let mut properties = Map::new();
     properties.insert(event_types::EXCEPTION_TYPE.into(), error_type.into());
-    properties.insert(event_types::EXCEPTION_MESSAGE.into(), message.into());
+    properties.insert(
+        event_types::EXCEPTION_MESSAGE.into(),
+        truncated(message, MAX_ERROR_MESSAGE_BYTES).into(),
+    );
     if let Some(stack) = stack {
-        properties.insert(event_types::EXCEPTION_STACKTRACE.into(), stack.into());
+        properties.insert(
+            event_types::EXCEPTION_STACKTRACE.into(),
+            truncated(stack, MAX_STACKTRACE_BYTES).into(),
+        );
     }
     properties
+}
+
+/// `text` cut to at most `max` bytes at a character boundary, saying how much was cut.
+pub(crate) fn truncated(mut text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let note = format!("… [truncated from {} bytes]", text.len());
+    let mut end = max.saturating_sub(note.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push_str(&note);
+    text
 }
 
 /// The type name and message (with its `source()` chain) of an error.
@@ -297,5 +325,30 @@ impl Drop for TimingGuard {
             self.agent
                 .track_timing_for(self.key.as_deref(), &self.name, elapsed);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_error_texts_are_cut_at_a_character_boundary_and_say_so() {
+        assert_eq!(truncated("short".into(), 10), "short");
+        let long = "é".repeat(10_000); // 20,000 bytes
+        let cut = truncated(long.clone(), MAX_ERROR_MESSAGE_BYTES);
+        assert!(cut.len() <= MAX_ERROR_MESSAGE_BYTES, "{}", cut.len());
+        assert!(cut.len() > MAX_ERROR_MESSAGE_BYTES - 40);
+        assert!(
+            cut.ends_with("… [truncated from 20000 bytes]"),
+            "{}",
+            &cut[cut.len() - 40..]
+        );
+        assert!(long.starts_with(cut.trim_end_matches("… [truncated from 20000 bytes]")));
+        let props = error_properties("E".into(), long.clone(), Some(long.repeat(3)));
+        let text = |k: &str| props[k].as_str().map(str::len).unwrap_or(0);
+        assert!(text(event_types::EXCEPTION_MESSAGE) <= MAX_ERROR_MESSAGE_BYTES);
+        assert!(text(event_types::EXCEPTION_STACKTRACE) <= MAX_STACKTRACE_BYTES);
+        assert!(text(event_types::EXCEPTION_STACKTRACE) > MAX_STACKTRACE_BYTES - 40);
     }
 }

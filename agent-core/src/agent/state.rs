@@ -67,6 +67,7 @@ impl Shared {
         self.stop.store(true, Ordering::Release);
         self.upload_wake.notify();
         self.sync_wake.notify();
+        self.flags_ready.release();
     }
 
     /// True once the threads were asked to stop.
@@ -262,6 +263,10 @@ impl Signal {
 pub(crate) struct Latch {
     set: Mutex<bool>,
     cond: Condvar,
+    /// Waiters return at once (unset): the agent is stopping, and a thread parked in
+    /// `wait_for_flags` must not hold up shutdown (on Android it holds the lock shutdown needs,
+    /// and every other call waits behind that).
+    released: AtomicBool,
 }
 
 impl Latch {
@@ -283,13 +288,26 @@ impl Latch {
         }
     }
 
-    /// Waits up to `timeout` for the latch; true when it is set.
+    /// Wakes every waiter, now and later, without setting the latch.
+    pub(crate) fn release(&self) {
+        self.released.store(true, Ordering::Release);
+        let _set = match self.set.lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        self.cond.notify_all();
+    }
+
+    /// Waits up to `timeout` for the latch (or its release); true when it is set.
     pub(crate) fn wait_set(&self, timeout: Duration) -> bool {
         let set = match self.set.lock() {
             Ok(s) => s,
             Err(poisoned) => poisoned.into_inner(),
         };
-        match self.cond.wait_timeout_while(set, timeout, |set| !*set) {
+        let released = &self.released;
+        match self.cond.wait_timeout_while(set, timeout, |set| {
+            !*set && !released.load(Ordering::Acquire)
+        }) {
             Ok((set, _)) => *set,
             Err(poisoned) => *poisoned.into_inner().0,
         }

@@ -116,13 +116,7 @@ fn exception_properties(
     message: &str,
     stack: Option<String>,
 ) -> Map<String, serde_json::Value> {
-    let mut properties = Map::new();
-    properties.insert(event_types::EXCEPTION_TYPE.into(), exception_type.into());
-    properties.insert(event_types::EXCEPTION_MESSAGE.into(), message.into());
-    if let Some(stack) = stack {
-        properties.insert(event_types::EXCEPTION_STACKTRACE.into(), stack.into());
-    }
-    properties
+    crate::agent::events::error_properties(exception_type.to_owned(), message.to_owned(), stack)
 }
 
 /// Writes a one-event batch into the spool, then marks the run as crashed (`survivable`: the
