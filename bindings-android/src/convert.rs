@@ -20,11 +20,36 @@ pub fn required(
 }
 
 /// A string that may be null.
+///
+/// Read as UTF-16, not through JNI's modified UTF-8: a Java string holding an unpaired
+/// surrogate (one cut in the middle of an emoji) then loses only that surrogate (U+FFFD),
+/// where the modified-UTF-8 path turned every character outside the BMP of the string into
+/// U+FFFD as well — a different user key, a different bucket.
 pub fn optional(env: &mut JNIEnv<'_>, s: &JString<'_>) -> Result<Option<String>, BindingError> {
     if s.is_null() {
         return Ok(None);
     }
-    Ok(Some(env.get_string(s)?.into()))
+    let raw = env.get_raw();
+    // SAFETY: `raw` is this thread's live JNIEnv and `s` a live, non-null local reference to a
+    // java.lang.String; the region read is exactly the string's length, into a buffer of that
+    // length, and any exception it raises is checked before the buffer is used.
+    let units = unsafe {
+        let interface = &**raw;
+        let (Some(length), Some(region)) = (interface.GetStringLength, interface.GetStringRegion)
+        else {
+            return Err(BindingError::Jni(jni::errors::Error::JNIEnvMethodNotFound(
+                "GetStringRegion",
+            )));
+        };
+        let len = length(raw, s.as_raw());
+        let mut units = vec![0u16; usize::try_from(len).unwrap_or(0)];
+        region(raw, s.as_raw(), 0, len, units.as_mut_ptr());
+        units
+    };
+    if env.exception_check()? {
+        return Err(BindingError::Jni(jni::errors::Error::JavaException));
+    }
+    Ok(Some(String::from_utf16_lossy(&units)))
 }
 
 /// A JSON object (null or empty means none).

@@ -13,10 +13,10 @@ use anyhow::{Context, ensure};
 use e2e::{Fixture, SDK_KEY};
 use serde_json::Value;
 
-use jvm_support::{JavaRun, crate_dir, java, javac, jdk_available, native_lib_dir};
+use jvm_support::{JavaRun, crate_dir, java, java_with, javac, jdk_available, native_lib_dir};
 
 /// Checks ApiTests runs; a change there must change this number (a skipped check fails).
-const API_CHECKS: u32 = 12;
+const API_CHECKS: u32 = 15;
 /// Checks HttpUploadApp runs.
 const HTTP_CHECKS: u32 = 5;
 /// Key of HttpUploadApp's events.
@@ -82,6 +82,18 @@ fn the_java_api_works_against_a_real_collector() -> anyhow::Result<()> {
         collector.count("events", "type = 'crash'")? == 0,
         "the crash must wait for the next start"
     );
+
+    // Out of memory, the agent's handler fails at its first allocation: the app's still runs.
+    let oom_dir = data.path().join("oom");
+    let oom = java_with(
+        &lib_dir,
+        classes.path(),
+        &["-Xmx48m"],
+        "dev.rollout.rum.OomApp",
+        &[&url, SDK_KEY, path(&oom_dir)?],
+        JVM_LIMIT,
+    )?;
+    passed_cleanly(&oom, 1, Some(43))?;
 
     let restart = java(
         &lib_dir,
@@ -237,6 +249,37 @@ fn check_api_events(collector: &Fixture) -> anyhow::Result<()> {
     ] {
         ensure!(stack.contains(needle), "stack lacks {needle:?}:\n{stack}");
     }
+    // The odd exceptions: recorded with what could be read, the huge message cut.
+    let odd = events(collector, "error", "java-odd-user")?;
+    ensure!(odd.len() == 2, "two odd errors, got {odd:?}");
+    let unprintable = odd
+        .iter()
+        .find(|(_, p)| p["exception.type"] == "dev.rollout.rum.ApiTests$Unprintable")
+        .context("the Unprintable error")?;
+    let p = &unprintable.1;
+    ensure!(
+        p["exception.message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("(getMessage() threw java.lang.IllegalStateException")),
+        "{p}"
+    );
+    ensure!(
+        p["exception.stacktrace"].as_str().is_some_and(|s| s
+            .starts_with("dev.rollout.rum.ApiTests$Unprintable\n\tat dev.rollout.rum.ApiTests")),
+        "{p}"
+    );
+    let huge = odd
+        .iter()
+        .find(|(_, p)| p["exception.type"] == "java.lang.RuntimeException")
+        .context("the huge error")?;
+    let message = huge.1["exception.message"].as_str().context("message")?;
+    ensure!(
+        message.len() <= 8 * 1024 && message.ends_with("[truncated from 3000000 bytes]"),
+        "{} bytes: …{}",
+        message.len(),
+        &message[message.len().saturating_sub(60)..]
+    );
+
     let purchases = events(collector, "purchase", key)?;
     ensure!(purchases.len() == 1, "one purchase, got {purchases:?}");
     let (value, p) = &purchases[0];

@@ -132,10 +132,23 @@ pub fn java(
     args: &[&str],
     limit: Duration,
 ) -> anyhow::Result<JavaRun> {
+    java_with(lib_dir, classes, &[], main, args, limit)
+}
+
+/// [`java`] with more JVM options (e.g. `-Xmx64m`).
+pub fn java_with(
+    lib_dir: &Path,
+    classes: &Path,
+    jvm_options: &[&str],
+    main: &str,
+    args: &[&str],
+    limit: Duration,
+) -> anyhow::Result<JavaRun> {
     let dir = tempfile::tempdir()?;
     let log = dir.path().join("out.txt");
     let file = std::fs::File::create(&log)?;
     let mut child = Command::new("java")
+        .args(jvm_options)
         .arg("-Xcheck:jni")
         .arg(format!("-Djava.library.path={}", lib_dir.display()))
         .arg("-cp")

@@ -22,6 +22,8 @@ final class HttpUploader implements Runnable {
     static final int READ_TIMEOUT_MS = 10_000;
     /** Pause after an unexpected failure of the loop itself, so it cannot spin. */
     private static final long FAILURE_PAUSE_MS = 1_000;
+    /** Most redirects followed for one upload. */
+    private static final int MAX_REDIRECTS = 3;
 
     private final RumAgent agent;
     private final String base;
@@ -91,34 +93,60 @@ final class HttpUploader implements Runnable {
         String retryAfter = null;
         HttpURLConnection connection = null;
         try {
-            connection = (HttpURLConnection) new URL(base + path).openConnection();
-            connection.setRequestMethod("POST");
-            connection.setConnectTimeout(CONNECT_TIMEOUT_MS);
-            connection.setReadTimeout(READ_TIMEOUT_MS);
-            connection.setUseCaches(false);
-            connection.setInstanceFollowRedirects(false);
-            connection.setDoOutput(true);
-            for (int i = 0; i + 1 < headers.length; i += 2) {
-                connection.setRequestProperty(headers[i], headers[i + 1]);
+            URL url = new URL(base + path);
+            for (int hop = 0; ; hop++) {
+                connection = post(url, headers, body);
+                status = connection.getResponseCode();
+                String location = connection.getHeaderField("Location");
+                if (!isRedirect(status) || location == null || hop == MAX_REDIRECTS) {
+                    break;
+                }
+                // A moved collector (http to https, a new path): the batch goes where it is
+                // sent, still as a POST; HttpURLConnection follows none of these for a POST
+                // with a body.
+                drain(connection, status);
+                url = new URL(url, location);
             }
-            connection.setFixedLengthStreamingMode(body.length);
-            try (OutputStream stream = connection.getOutputStream()) {
-                stream.write(body);
-            }
-            status = connection.getResponseCode();
             retryAfter = connection.getHeaderField("Retry-After");
             drain(connection, status);
             answered++;
-        } catch (IOException | RuntimeException noAnswer) {
-            // No answer (refused, DNS, TLS, timeout): the core backs off and retries.
+        } catch (Throwable noAnswer) {
+            // No answer (refused, DNS, TLS, timeout, or an Error such as a missing TLS
+            // provider): the core backs off and retries.
             status = 0;
             unanswered++;
         } finally {
-            if (connection != null && status == 0) {
-                connection.disconnect();
+            try {
+                if (connection != null && status == 0) {
+                    connection.disconnect();
+                }
+            } finally {
+                // Always: the core holds the batch in flight until it hears how it went.
+                agent.reportUpload(id, status, retryAfter);
             }
         }
-        agent.reportUpload(id, status, retryAfter);
+    }
+
+    private HttpURLConnection post(URL url, String[] headers, byte[] body) throws IOException {
+        HttpURLConnection connection = (HttpURLConnection) url.openConnection();
+        connection.setRequestMethod("POST");
+        connection.setConnectTimeout(CONNECT_TIMEOUT_MS);
+        connection.setReadTimeout(READ_TIMEOUT_MS);
+        connection.setUseCaches(false);
+        connection.setInstanceFollowRedirects(false);
+        connection.setDoOutput(true);
+        for (int i = 0; i + 1 < headers.length; i += 2) {
+            connection.setRequestProperty(headers[i], headers[i + 1]);
+        }
+        connection.setFixedLengthStreamingMode(body.length);
+        try (OutputStream stream = connection.getOutputStream()) {
+            stream.write(body);
+        }
+        return connection;
+    }
+
+    private static boolean isRedirect(int status) {
+        return status == 301 || status == 302 || status == 307 || status == 308;
     }
 
     /** Reads the (small) response body so the connection can be reused. */

@@ -29,8 +29,10 @@ final class Json {
             out.append(v);
         } else if (v instanceof Double || v instanceof Float) {
             double d = ((Number) v).doubleValue();
-            // JSON has no NaN or infinities.
-            out.append(Double.isNaN(d) || Double.isInfinite(d) ? "null" : Double.toString(d));
+            // JSON has no NaN or infinities. A float is written with its own shortest digits
+            // (0.1f as 0.1, not the 0.10000000149011612 of its widening to double).
+            out.append(Double.isNaN(d) || Double.isInfinite(d) ? "null"
+                    : v instanceof Float ? Float.toString((Float) v) : Double.toString(d));
         } else if (v instanceof Number) {
             out.append(v);
         } else if (v instanceof Date) {
@@ -43,7 +45,7 @@ final class Json {
                     out.append(',');
                 }
                 first = false;
-                string(out, String.valueOf(e.getKey()));
+                string(out, e.getKey() == null ? "null" : text(e.getKey()));
                 out.append(':');
                 write(out, e.getValue(), depth + 1);
             }
@@ -69,7 +71,16 @@ final class Json {
             }
             out.append(']');
         } else {
-            string(out, v instanceof Enum ? ((Enum<?>) v).name() : v.toString());
+            string(out, v instanceof Enum ? ((Enum<?>) v).name() : text(v));
+        }
+    }
+
+    /** {@code v.toString()}; the app's own object throwing is a bad argument, as documented. */
+    private static String text(Object v) {
+        try {
+            return String.valueOf(v.toString());
+        } catch (RuntimeException e) {
+            throw new IllegalArgumentException("a value's toString() threw " + e, e);
         }
     }
 

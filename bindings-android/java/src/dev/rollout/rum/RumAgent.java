@@ -57,13 +57,19 @@ public final class RumAgent {
                     config.trafficType, VERSION, platform(), config.flushIntervalMs, config.syncFlags,
                     config.uploader == Uploader.RUST);
             RumAgent agent = new RumAgent(handle, config.startNanos);
-            if (config.installCrashHandler) {
-                Native.installPanicHook(handle);
-                agent.crashHandler = new CrashHandler(agent, Thread.getDefaultUncaughtExceptionHandler());
-                Thread.setDefaultUncaughtExceptionHandler(agent.crashHandler);
-            }
-            if (config.uploader == Uploader.HTTP_URL_CONNECTION) {
-                agent.httpUploader = HttpUploader.start(agent, config.collectorUrl);
+            try {
+                if (config.installCrashHandler) {
+                    Native.installPanicHook(handle);
+                    agent.crashHandler = new CrashHandler(agent, Thread.getDefaultUncaughtExceptionHandler());
+                    Thread.setDefaultUncaughtExceptionHandler(agent.crashHandler);
+                }
+                if (config.uploader == Uploader.HTTP_URL_CONNECTION) {
+                    agent.httpUploader = HttpUploader.start(agent, config.collectorUrl);
+                }
+            } catch (RuntimeException | Error failed) {
+                // Half set up: undo (handler, native agent), so a later setup starts clean.
+                agent.shutdown(0);
+                throw failed;
             }
             instance = agent;
             return agent;
@@ -154,9 +160,11 @@ public final class RumAgent {
         if (error == null) {
             throw new IllegalArgumentException("error: must not be null");
         }
+        String type = error.getClass().getName();
+        String message = message(error);
         String stack = stackTrace(error);
         withHandle(null, h -> {
-            Native.trackError(h, error.getClass().getName(), error.getMessage(), stack);
+            Native.trackError(h, type, message, stack);
             return null;
         });
     }
@@ -166,9 +174,11 @@ public final class RumAgent {
      * start. Called by the crash handler.
      */
     void recordCrash(Throwable error, String threadName) {
+        String type = error.getClass().getName();
+        String message = message(error);
         String stack = stackTrace(error);
         withHandle(null, h -> {
-            Native.recordCrash(h, error.getClass().getName(), error.getMessage(), stack, threadName);
+            Native.recordCrash(h, type, message, stack, threadName);
             return null;
         });
     }
@@ -266,8 +276,9 @@ public final class RumAgent {
                 return closed;
             }
             return call.apply(handle);
-        } catch (RumException internal) {
-            // Our failure, not the app's: the safe default instead of an exception.
+        } catch (RumException | IllegalStateException internal) {
+            // Our failure (or the agent shutting down on another thread), not the app's: the
+            // safe default instead of an exception.
             return closed;
         } finally {
             lock.readLock().unlock();
@@ -279,12 +290,33 @@ public final class RumAgent {
         T apply(long handle);
     }
 
-    /** Java's own stack trace text: the whole cause chain ("Caused by:") and suppressed exceptions. */
+    /**
+     * Java's own stack trace text: the whole cause chain ("Caused by:") and suppressed exceptions.
+     * An exception whose {@code toString()} throws (it prints through it) gets its class name and
+     * frames instead.
+     */
     static String stackTrace(Throwable error) {
-        StringWriter out = new StringWriter();
-        try (PrintWriter writer = new PrintWriter(out)) {
-            error.printStackTrace(writer);
+        try {
+            StringWriter out = new StringWriter();
+            try (PrintWriter writer = new PrintWriter(out)) {
+                error.printStackTrace(writer);
+            }
+            return out.toString();
+        } catch (RuntimeException | StackOverflowError unprintable) {
+            StringBuilder out = new StringBuilder(error.getClass().getName());
+            for (StackTraceElement frame : error.getStackTrace()) {
+                out.append("\n\tat ").append(frame);
+            }
+            return out.toString();
         }
-        return out.toString();
+    }
+
+    /** The exception's message, or a note when its {@code getMessage()} throws. */
+    private static String message(Throwable error) {
+        try {
+            return error.getMessage();
+        } catch (RuntimeException | StackOverflowError unreadable) {
+            return "(getMessage() threw " + unreadable.getClass().getName() + ")";
+        }
     }
 }

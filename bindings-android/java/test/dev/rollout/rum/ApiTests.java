@@ -60,6 +60,34 @@ public final class ApiTests {
             agent.identify("java-user-1");
             check("java-user-1".equals(agent.getIdentity()), agent.getIdentity());
         });
+        t.test("an unpaired surrogate costs only itself in a key", () -> {
+            // A key cut in the middle of an emoji: the emoji before it must survive.
+            String cut = "caf\u00e9 \uD83D\uDE00" + "\uD83D";
+            agent.identify(cut);
+            String got = agent.getIdentity();
+            check(("caf\u00e9 \uD83D\uDE00\uFFFD").equals(got), got);
+            agent.identify("java-user-1");
+        });
+        t.test("a Float is written with its own digits", () -> {
+            check("0.1".equals(Json.write(0.1f)), Json.write(0.1f));
+            Map<String, Object> attrs = new HashMap<>();
+            attrs.put("ratio", 2.5f);
+            check("{\"ratio\":2.5}".equals(Json.object(attrs)), Json.object(attrs));
+        });
+        t.test("odd exceptions are tracked, never thrown back: getMessage and toString throwing, a 3 MB message", () -> {
+            agent.identify("java-odd-user");
+            long tooLarge = agent.droppedCount("too_large");
+            agent.trackError(new Unprintable());
+            StringBuilder huge = new StringBuilder();
+            java.util.Random random = new java.util.Random(7);
+            while (huge.length() < 3_000_000) {
+                huge.append((char) ('a' + random.nextInt(26)));
+            }
+            agent.trackError(new RuntimeException(huge.toString()));
+            check(agent.flush(15_000), "flush timed out");
+            check(agent.droppedCount("too_large") == tooLarge, "the huge error was dropped");
+            agent.identify("java-user-1");
+        });
         t.test("flag definitions arrive from the collector", () -> {
             check(agent.awaitFlags(15_000), "no flags within 15 s");
         });
@@ -113,6 +141,21 @@ public final class ApiTests {
             check(agent.shutdown(), "second shutdown");
         });
         System.exit(t.finish());
+    }
+
+    /** An exception whose getMessage and toString throw (printStackTrace prints through them). */
+    static final class Unprintable extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        @Override
+        public String getMessage() {
+            throw new IllegalStateException("getMessage boom");
+        }
+
+        @Override
+        public String toString() {
+            throw new IllegalStateException("toString boom");
+        }
     }
 
     private static void checkout() {
