@@ -18,7 +18,7 @@ use jvm_support::{JavaRun, crate_dir, java, java_with, javac, jdk_available, nat
 /// Checks ApiTests runs; a change there must change this number (a skipped check fails).
 const API_CHECKS: u32 = 15;
 /// Checks HttpUploadApp runs.
-const HTTP_CHECKS: u32 = 5;
+const HTTP_CHECKS: u32 = 6;
 /// Key of HttpUploadApp's events.
 const HTTP_KEY: &str = "java-http-user";
 /// Longest a JVM run may take before the test kills it.
@@ -160,6 +160,11 @@ fn check_http_events(collector: &Fixture) -> anyhow::Result<()> {
     ensure!(
         throttled.len() == 1 && throttled[0].0 == Some(429.0),
         "the batch answered 429 arrives once, after its retry: {throttled:?}"
+    );
+    let moved = events(collector, "http.moved", HTTP_KEY)?;
+    ensure!(
+        moved.len() == 1 && moved[0].0 == Some(308.0),
+        "the batch sent to the old address arrives once: {moved:?}"
     );
     Ok(())
 }

@@ -11,7 +11,7 @@ import java.io.IOException;
  * HttpURLConnection gets no answer; this writes {@code offline-done} in the marker dir, the Rust
  * test brings the collector up and writes {@code collector-up}, and the same uploader thread must
  * then deliver them. Then a delivery with the collector up, a batch it rejects (wrong key), and a
- * 429 with Retry-After from a proxy in front of it.
+ * 429 with Retry-After from a proxy in front of it, and a collector that moved (308).
  */
 public final class HttpUploadApp {
     /** The key whose events tests/jvm.rs looks for. */
@@ -80,6 +80,17 @@ public final class HttpUploadApp {
                 // 3 s: longer than the first failure backoff (1 s nominal), so an ignored header shows.
                 check(waitedMs >= 2_950, "retried after " + waitedMs + " ms, before Retry-After: 3");
                 check(agent.droppedCount("rejected") == 0, "the throttled batch was dropped");
+                check(agent.shutdown(), "shutdown lost data");
+            }
+        });
+        t.test("a collector that moved (308) gets the batch where it went, once", () -> {
+            try (MovedCollector moved = new MovedCollector(url)) {
+                RumAgent agent = RumAgent.setup(config(sdkKey, moved.url(), new File(dataDir, "moved")));
+                agent.identify(KEY);
+                agent.track("http.moved", 308.0, null);
+                check(agent.flush(15_000), "not delivered through the redirect");
+                check(moved.redirected.get() >= 1, "the old address was not asked");
+                check(agent.droppedCount("rejected") == 0, "the redirected batch was dropped");
                 check(agent.shutdown(), "shutdown lost data");
             }
         });
