@@ -59,9 +59,18 @@ impl HttpUploader {
     }
 }
 
-/// Parses a `Retry-After` header given in seconds (HTTP dates are ignored: the backoff applies).
+/// Parses a `Retry-After` header: seconds, or an HTTP date (the time from now until then; a
+/// date past is zero).
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 /// The uploader thread's body: pull, send, report; sleep on `Wait` but wake early on flush.
@@ -95,6 +104,18 @@ mod tests {
     #[test]
     fn retry_after_seconds() {
         assert_eq!(parse_retry_after(" 7 "), Some(Duration::from_secs(7)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO),
+            "a date past"
+        );
+        let later = std::time::SystemTime::now() + Duration::from_secs(120);
+        let waited = parse_retry_after(&httpdate::fmt_http_date(later)).expect("a date");
+        // The date has whole seconds: 119–120 s from now.
+        assert!(
+            (Duration::from_secs(118)..=Duration::from_secs(120)).contains(&waited),
+            "{waited:?}"
+        );
+        assert_eq!(parse_retry_after("soon"), None);
     }
 }
