@@ -1,7 +1,7 @@
 //! The exported agent object (Swift: `RumAgent`), a thin layer over [`agent_core::Agent`].
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -37,7 +37,6 @@ pub struct Treatment {
 #[derive(uniffi::Object)]
 pub struct RumAgent {
     agent: Agent,
-    identity: RwLock<String>,
     started_unix_ms: i64,
     pump: Option<Pump>,
 }
@@ -77,8 +76,7 @@ impl RumAgent {
                     message: "must not be empty".to_owned(),
                 });
             }
-            self.agent.identify(key.clone());
-            *self.identity.write().unwrap_or_else(|p| p.into_inner()) = key;
+            self.agent.identify(key);
             Ok(())
         })
     }
@@ -351,17 +349,15 @@ impl RumAgent {
         };
         Ok(RumAgent {
             agent,
-            identity: RwLock::new(ANONYMOUS_KEY.to_owned()),
             started_unix_ms,
             pump,
         })
     }
 
+    /// The core's identity: one place, so evaluations and events never see different users
+    /// when two threads identify at once (a copy here drifted from the core's).
     fn current_key(&self) -> String {
-        self.identity
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        String::clone(&self.agent.identity())
     }
 
     fn evaluate(
