@@ -224,6 +224,14 @@ impl RumAgent {
         })
     }
 
+    /// Seals what is pending into a batch without waiting for delivery: with a data dir it is
+    /// then on disk, and the next start sends it if the app is suspended and killed (call it
+    /// when the app goes to the background). `Timeout` when the agent did not answer in
+    /// `timeout_ms`.
+    pub fn seal(&self, timeout_ms: u64) -> Result<(), RumError> {
+        guard::call(|| Ok(self.agent.seal(Duration::from_millis(timeout_ms))?))
+    }
+
     /// Seals what is pending and waits until it is delivered; `Timeout` after `timeout_ms`.
     pub fn flush(&self, timeout_ms: u64) -> Result<(), RumError> {
         // The core seals, then wakes the pump (or the Rust uploader) waiting for upload work.

@@ -12,7 +12,11 @@ let package = Package(
     targets: [
         // Static libraries of every slice, with rum_agentFFI.h and its module map.
         .binaryTarget(name: "rum_agentFFI", path: "rum_agentFFI.xcframework"),
+        // The fatal-signal handlers, in C (async-signal-safe; compiled and crash-tested on Linux
+        // by bindings-ios/tests/signals.rs).
+        .target(name: "RumCrashSignals", path: "Sources/RumCrashSignals"),
         // rum_agent.swift (generated, committed, checked current in CI) + RumAgent+Swift.swift.
-        .target(name: "RumAgent", dependencies: ["rum_agentFFI"], path: "Sources/RumAgent"),
+        .target(name: "RumAgent", dependencies: ["rum_agentFFI", "RumCrashSignals"],
+                path: "Sources/RumAgent"),
     ]
 )

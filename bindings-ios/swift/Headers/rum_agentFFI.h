@@ -314,6 +314,11 @@ void uniffi_rum_agent_fn_method_rumagent_record_crash(uint64_t ptr, RustBuffer c
 void uniffi_rum_agent_fn_method_rumagent_remove_global_property(uint64_t ptr, RustBuffer name, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_SEAL
+#define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_SEAL
+void uniffi_rum_agent_fn_method_rumagent_seal(uint64_t ptr, uint64_t timeout_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_SET_GLOBAL_PROPERTY
 #define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_SET_GLOBAL_PROPERTY
 void uniffi_rum_agent_fn_method_rumagent_set_global_property(uint64_t ptr, RustBuffer name, RustBuffer value, RustCallStatus *_Nonnull out_status
@@ -684,6 +689,12 @@ uint16_t uniffi_rum_agent_checksum_method_rumagent_record_crash(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_REMOVE_GLOBAL_PROPERTY
 #define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_REMOVE_GLOBAL_PROPERTY
 uint16_t uniffi_rum_agent_checksum_method_rumagent_remove_global_property(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_SEAL
+#define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_SEAL
+uint16_t uniffi_rum_agent_checksum_method_rumagent_seal(void
     
 );
 #endif

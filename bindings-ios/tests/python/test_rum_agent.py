@@ -129,6 +129,27 @@ class Identity(unittest.TestCase):
         self.assertEqual(apart, [])
 
 
+class Background(unittest.TestCase):
+    def test_seal_puts_pending_events_on_disk_without_waiting_for_delivery(self):
+        # What the Swift layer calls when the app goes to the background: a suspended app may be
+        # killed, and what is only in memory then is lost; sealed, the next start sends it.
+        class Unreachable(Uploader):
+            def upload(self, request):
+                return UploadOutcome.NETWORK_ERROR()
+
+        with tempfile.TemporaryDirectory() as data_dir:
+            agent = RumAgent(config(data_dir=data_dir, flush_interval_ms=3_600_000), Unreachable())
+            agent.identify("py-background-user")
+            for i in range(3):
+                agent.track("py.background", float(i), {})
+            spool = os.path.join(data_dir, "spool")
+            spooled = lambda: len(os.listdir(spool)) if os.path.isdir(spool) else 0
+            self.assertEqual(spooled(), 0, "nothing sealed before")
+            agent.seal(2_000)
+            self.assertGreaterEqual(spooled(), 1, "the sealed batch is on disk")
+            agent.shutdown(0)
+
+
 class Vectors(unittest.TestCase):
     def test_every_shared_vector_agrees_with_the_core(self):
         with open(os.environ["RUM_VECTORS"]) as f:

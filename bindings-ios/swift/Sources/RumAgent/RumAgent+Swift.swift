@@ -6,6 +6,7 @@
 // on macOS with `bindings-ios/build-xcframework.sh`, then `swift build` (see README.md).
 
 import Foundation
+import RumCrashSignals
 
 // MARK: - Setup
 
@@ -26,7 +27,11 @@ public extension RumAgent {
     static var shared: RumAgent? { SharedAgent.instance.current }
 
     /// Sets up the process-wide agent: URLSession uploads, a data directory under Application
-    /// Support (spool, flag cache, crash records), crash capture. Throws `RumError.badConfig`.
+    /// Support (spool, flag cache, crash records, excluded from backups), crash capture, and a
+    /// seal of pending events whenever the app goes to the background (a suspended app may be
+    /// killed; sealed events are on disk and sent at the next start). One agent per process:
+    /// a second `setup` throws `RumError.BadConfig` until `shutdownShared` was called.
+    /// Throws `RumError.BadConfig` for a bad setting.
     @discardableResult
     static func setup(
         sdkKey: String,
@@ -38,8 +43,15 @@ public extension RumAgent {
         uploader: Uploader? = URLSessionUploader(),
         captureCrashes: Bool = true
     ) throws -> RumAgent {
-        if let dir = dataDirectory {
+        if SharedAgent.instance.current != nil {
+            throw RumError.BadConfig(message: "an agent is already set up; call RumAgent.shutdownShared() first")
+        }
+        if var dir = dataDirectory {
             try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            // Spooled events and crash records are not the user's data to back up.
+            var values = URLResourceValues()
+            values.isExcludedFromBackup = true
+            try? dir.setResourceValues(values)
         }
         let config = RumConfig(
             sdkKey: sdkKey,
@@ -49,14 +61,24 @@ public extension RumAgent {
             syncFlags: syncFlags,
             processStartUnixMs: processStart.map { Int64($0.timeIntervalSince1970 * 1000) },
             flushIntervalMs: nil,
-            capturePanics: true
+            capturePanics: captureCrashes
         )
         let agent = try RumAgent(config: config, uploader: uploader)
         SharedAgent.instance.current = agent
         if captureCrashes {
             CrashCapture.install(agent: agent)
         }
+        Background.sealOnEnteringBackground()
         return agent
+    }
+
+    /// Stops the agent `setup` made (flushing up to `timeoutMs`, on the calling thread: not the
+    /// main one); crashes after it are not recorded; `setup` may be called again.
+    static func shutdownShared(timeoutMs: UInt64 = 2_000) {
+        guard let agent = SharedAgent.instance.current else { return }
+        CrashCapture.stop(agent: agent)
+        try? agent.shutdown(timeoutMs: timeoutMs)
+        SharedAgent.instance.current = nil
     }
 
     /// `Application Support/rum-agent`.
@@ -80,13 +102,28 @@ public extension RumAgent {
         try? track(eventType: eventType, value: value, properties: properties)
     }
 
-    /// Tracks a Swift `Error` (in `catch` blocks): type, description and the caller's stack.
+    /// Tracks a Swift `Error` (in `catch` blocks): its type (`domain#code` for an Objective-C
+    /// `NSError`, so errors group by kind), its `localizedDescription` (not `"\(error)"`, which
+    /// prints an `NSError`'s whole `userInfo` — failing URLs with their tokens — and a Swift
+    /// enum's associated values), and the caller's stack (Swift errors carry none of their own).
     func trackError(_ error: Error) {
         let nsError = error as NSError
-        let type = String(reflecting: Swift.type(of: error))
-        let message = "\(error) (\(nsError.domain) \(nsError.code))"
-        let stack = Thread.callStackSymbols.joined(separator: "\n")
-        trackError(errorType: type, message: message, stacktrace: stack)
+        let type = Swift.type(of: error) is NSError.Type
+            ? "\(nsError.domain)#\(nsError.code)"
+            : String(reflecting: Swift.type(of: error))
+        let stack = Thread.callStackSymbols.dropFirst().joined(separator: "\n")
+        trackError(errorType: type, message: nsError.localizedDescription, stacktrace: stack)
+    }
+
+    /// `flush` off the calling thread: `true` once everything queued was delivered, `false`
+    /// when `timeoutMs` passed first (or the agent is shut down). For the main thread, which
+    /// the blocking `flush(timeoutMs:)` would freeze.
+    func flushInBackground(timeoutMs: UInt64 = 5_000) async -> Bool {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global(qos: .utility).async {
+                continuation.resume(returning: (try? self.flush(timeoutMs: timeoutMs)) != nil)
+            }
+        }
     }
 
     /// Tracks `timing.<marker>` from process start (or setup) until now.
@@ -119,13 +156,14 @@ public final class URLSessionUploader: Uploader, @unchecked Sendable {
         }
         urlRequest.httpBody = request.body
         let done = DispatchSemaphore(value: 0)
-        var outcome = UploadOutcome.networkError
+        // The completion handler is @Sendable: it may not mutate a captured var.
+        let result = OutcomeBox()
         let task = session.dataTask(with: urlRequest) { _, response, _ in
             if let http = response as? HTTPURLResponse {
-                let retryAfter = (http.value(forHTTPHeaderField: "Retry-After"))
-                    .flatMap { UInt64($0.trimmingCharacters(in: .whitespaces)) }
-                outcome = .http(status: UInt16(clamping: http.statusCode),
-                                retryAfterSeconds: retryAfter)
+                let retryAfter = http.value(forHTTPHeaderField: "Retry-After")
+                    .flatMap(URLSessionUploader.retryAfterSeconds)
+                result.set(.http(status: UInt16(clamping: http.statusCode),
+                                 retryAfterSeconds: retryAfter))
             }
             done.signal()
         }
@@ -134,7 +172,64 @@ public final class URLSessionUploader: Uploader, @unchecked Sendable {
             task.cancel()
             return .networkError
         }
+        return result.get()
+    }
+
+    /// `Retry-After` as seconds, or as an HTTP date (seconds from now until then, 0 if past).
+    static func retryAfterSeconds(_ header: String) -> UInt64? {
+        let text = header.trimmingCharacters(in: .whitespaces)
+        if let seconds = UInt64(text) {
+            return seconds
+        }
+        let format = DateFormatter()
+        format.locale = Locale(identifier: "en_US_POSIX")
+        format.timeZone = TimeZone(identifier: "GMT")
+        format.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        guard let date = format.date(from: text) else { return nil }
+        return UInt64(max(0, date.timeIntervalSinceNow.rounded(.up)))
+    }
+}
+
+/// The outcome an upload's completion handler hands to the waiting pump thread.
+private final class OutcomeBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var outcome = UploadOutcome.networkError
+
+    func set(_ value: UploadOutcome) {
+        lock.lock()
+        outcome = value
+        lock.unlock()
+    }
+
+    func get() -> UploadOutcome {
+        lock.lock()
+        defer { lock.unlock() }
         return outcome
+    }
+}
+
+// MARK: - Background
+
+/// Seals pending events when the app goes to the background (UIKit's notification, by name: no
+/// UIKit import, and fine in app extensions). Sealed events are in the data dir, so a suspended
+/// app that is then killed loses none; the uploader sends them when it can.
+private enum Background {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var observing = false
+
+    static func sealOnEnteringBackground() {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !observing else { return }
+        observing = true
+        NotificationCenter.default.addObserver(
+            forName: Notification.Name("UIApplicationDidEnterBackgroundNotification"),
+            object: nil, queue: nil
+        ) { _ in
+            DispatchQueue.global(qos: .utility).async {
+                try? RumAgent.shared?.seal(timeoutMs: 1_000)
+            }
+        }
     }
 }
 
@@ -145,43 +240,70 @@ public final class URLSessionUploader: Uploader, @unchecked Sendable {
 /// - `NSSetUncaughtExceptionHandler`: the exception's name, reason and call stack are written
 ///   synchronously to the data dir by `recordCrash` (Rust, one file write), then the previous
 ///   handler runs. The crash is sent at the next start.
-/// - Fatal signals (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT): a signal handler may only
-///   call async-signal-safe functions, so it does NOT call into the agent (no allocation, no
-///   locks). It writes the signal number with `write(2)` to a file descriptor opened at setup
-///   (this run's "crash marker", `signalMarkerPath()`), restores the default action and
-///   re-raises. At the next start the core turns the marker into that run's `crash` event
-///   (`exception.type` "signal", message e.g. "signal 11 (SIGSEGV)", for the user of that run)
-///   and removes it; an exception already recorded above whose default handler then aborts is
-///   reported once. The core's dirty flag reports any other unclean end
-///   (`app.unclean_shutdown`: watchdog kills, OOM).
+/// - Fatal signals (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT): handled in C
+///   (`RumCrashSignals`), since a signal handler may only call async-signal-safe functions and
+///   Swift cannot promise that. It writes the signal number with `write(2)` to a file descriptor
+///   opened at setup (this run's "crash marker", `signalMarkerPath()`), restores the handler
+///   that was installed before it (another SDK's, or the default) and lets the signal go on to
+///   it: a fault happens again on return (the OS report shows the real faulting address), a
+///   sent signal (abort) is raised again. It runs on an alternate signal stack on the main
+///   thread, so a stack overflow there is caught too. At the next start the core turns the
+///   marker into that run's `crash` event (`exception.type` "signal", message e.g.
+///   "signal 11 (SIGSEGV)", for the user of that run) and removes it; an exception already
+///   recorded above whose default handler then aborts is reported once. The core's dirty flag
+///   reports any other unclean end (`app.unclean_shutdown`: watchdog kills, out of memory, a
+///   stack overflow on another thread).
+/// - Installed once per process: a later setup only points them at the new agent (saving our
+///   own handler as "previous" made the handler call itself until the stack overflowed).
 enum CrashCapture {
-    nonisolated(unsafe) static var agent: RumAgent?
-    nonisolated(unsafe) static var previousHandler: (@convention(c) (NSException) -> Void)?
-    nonisolated(unsafe) static var markerFD: Int32 = -1
-    static let signals: [Int32] = [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT]
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var agent: RumAgent?
+    nonisolated(unsafe) private static var previousHandler: (@convention(c) (NSException) -> Void)?
+    nonisolated(unsafe) private static var installed = false
+    nonisolated(unsafe) private static var markerFD: Int32 = -1
 
     static func install(agent: RumAgent) {
+        lock.lock()
+        defer { lock.unlock() }
         CrashCapture.agent = agent
-        previousHandler = NSGetUncaughtExceptionHandler()
-        NSSetUncaughtExceptionHandler { exception in
-            try? CrashCapture.agent?.recordCrash(
-                crashType: exception.name.rawValue,
-                message: exception.reason ?? "",
-                stacktrace: exception.callStackSymbols.joined(separator: "\n"),
-                threadName: Thread.isMainThread ? "main" : Thread.current.name)
-            CrashCapture.previousHandler?(exception)
-        }
-        guard let marker = agent.signalMarkerPath() else { return }
-        markerFD = open(marker, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        guard markerFD >= 0 else { return }
-        for sig in signals {
-            signal(sig) { sig in
-                // Async-signal-safe only: write(2) of a stack value, signal(2), raise(3).
-                var number = sig
-                _ = withUnsafeBytes(of: &number) { write(CrashCapture.markerFD, $0.baseAddress, 4) }
-                signal(sig, SIG_DFL)
-                raise(sig)
+        if !installed {
+            installed = true
+            previousHandler = NSGetUncaughtExceptionHandler()
+            NSSetUncaughtExceptionHandler { exception in
+                CrashCapture.record(exception)
+                CrashCapture.previousHandler?(exception)
             }
         }
+        guard let marker = agent.signalMarkerPath() else { return }
+        let fd = open(marker, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        guard fd >= 0 else { return }
+        if rum_install_signal_handlers(fd) == 0 {
+            if markerFD >= 0 {
+                close(markerFD)
+            }
+            markerFD = fd
+        } else {
+            close(fd)
+        }
+    }
+
+    /// `agent` is shutting down: nothing more is recorded for it.
+    static func stop(agent: RumAgent) {
+        lock.lock()
+        defer { lock.unlock() }
+        if CrashCapture.agent === agent {
+            CrashCapture.agent = nil
+        }
+    }
+
+    private static func record(_ exception: NSException) {
+        lock.lock()
+        let target = agent
+        lock.unlock()
+        try? target?.recordCrash(
+            crashType: exception.name.rawValue,
+            message: exception.reason ?? "",
+            stacktrace: exception.callStackSymbols.joined(separator: "\n"),
+            threadName: Thread.isMainThread ? "main" : Thread.current.name)
     }
 }

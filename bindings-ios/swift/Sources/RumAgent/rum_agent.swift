@@ -673,6 +673,14 @@ public protocol RumAgentProtocol: AnyObject, Sendable {
     func removeGlobalProperty(name: String) 
     
     /**
+     * Seals what is pending into a batch without waiting for delivery: with a data dir it is
+     * then on disk, and the next start sends it if the app is suspended and killed (call it
+     * when the app goes to the background). `Timeout` when the agent did not answer in
+     * `timeout_ms`.
+     */
+    func seal(timeoutMs: UInt64) throws 
+    
+    /**
      * Adds a property merged into every later event (an event's own properties win).
      */
     func setGlobalProperty(name: String, value: AttributeValue) 
@@ -898,6 +906,21 @@ open func removeGlobalProperty(name: String)  {try! rustCall() {
     uniffi_rum_agent_fn_method_rumagent_remove_global_property(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(name),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Seals what is pending into a batch without waiting for delivery: with a data dir it is
+     * then on disk, and the next start sends it if the app is suspended and killed (call it
+     * when the app goes to the background). `Timeout` when the agent did not answer in
+     * `timeout_ms`.
+     */
+open func seal(timeoutMs: UInt64)throws   {try rustCallWithError(FfiConverterTypeRumError_lift) {
+        uniffiCallStatus in
+    uniffi_rum_agent_fn_method_rumagent_seal(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(timeoutMs),uniffiCallStatus
     )
 }
 }
@@ -2353,6 +2376,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_rum_agent_checksum_method_rumagent_remove_global_property() != 60712) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_rum_agent_checksum_method_rumagent_seal() != 53384) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_rum_agent_checksum_method_rumagent_set_global_property() != 6833) {
