@@ -85,6 +85,11 @@ fn fatal_signals_are_marked_and_still_end_the_process() {
     assert_eq!(status.signal(), Some(libc_signal::SIGSEGV), "{status:?}");
     assert_eq!(marked(&marker), Vec::<i32>::new());
     assert_eq!(marked(&second), [libc_signal::SIGSEGV]);
+
+    // After the agent's shutdown: the process still dies of the signal, nothing is marked.
+    let (status, _) = run(&exe, &[&marker], "disarmed");
+    assert_eq!(status.signal(), Some(libc_signal::SIGSEGV), "{status:?}");
+    assert_eq!(marked(&marker), Vec::<i32>::new());
 }
 
 /// The two signal numbers the checks name (the same on Linux and Darwin).

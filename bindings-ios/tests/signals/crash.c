@@ -4,6 +4,7 @@
 //   overflow:     unbounded recursion on the main thread (needs the alternate stack)
 //   abort:        abort()
 //   twice:        installed twice (a second setup), then SIGSEGV: written to MARKER2 only
+//   disarmed:     the marker unset (the agent shut down), then SIGSEGV: nothing written
 #include "rum_crash_signals.h"
 
 #include <fcntl.h>
@@ -46,6 +47,9 @@ int main(int argc, char **argv) {
         if (argc < 4 || rum_install_signal_handlers(open_marker(argv[3])) != 0) {
             return 3;
         }
+    }
+    if (strcmp(mode, "disarmed") == 0) {
+        rum_set_signal_marker(-1);
     }
     if (strcmp(mode, "overflow") == 0) {
         return deeper(0);

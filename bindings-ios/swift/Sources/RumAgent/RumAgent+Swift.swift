@@ -17,8 +17,28 @@ private final class SharedAgent: @unchecked Sendable {
     private var agent: RumAgent?
 
     var current: RumAgent? {
-        get { lock.lock(); defer { lock.unlock() }; return agent }
-        set { lock.lock(); agent = newValue; lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
+        return agent
+    }
+
+    /// Makes `candidate` the agent, unless there is one: checked and set under one lock, so two
+    /// setups at once cannot both win.
+    func claim(_ candidate: RumAgent) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        guard agent == nil else { return false }
+        agent = candidate
+        return true
+    }
+
+    /// Forgets `old` if it is the agent.
+    func release(_ old: RumAgent) {
+        lock.lock()
+        defer { lock.unlock() }
+        if agent === old {
+            agent = nil
+        }
     }
 }
 
@@ -29,7 +49,9 @@ public extension RumAgent {
     /// Sets up the process-wide agent: URLSession uploads, a data directory under Application
     /// Support (spool, flag cache, crash records, excluded from backups), crash capture, and a
     /// seal of pending events whenever the app goes to the background (a suspended app may be
-    /// killed; sealed events are on disk and sent at the next start). One agent per process:
+    /// killed; sealed events are on disk and sent at the next start). Call it on the main thread:
+    /// the alternate signal stack (for stack overflows) is set up for the calling thread. One
+    /// agent per process:
     /// a second `setup` throws `RumError.BadConfig` until `shutdownShared` was called.
     /// Throws `RumError.BadConfig` for a bad setting.
     @discardableResult
@@ -43,8 +65,11 @@ public extension RumAgent {
         uploader: Uploader? = URLSessionUploader(),
         captureCrashes: Bool = true
     ) throws -> RumAgent {
+        // Checked before a second agent touches the data dir (it would take the first one's run
+        // for ended); claimed after, so that two setups at once cannot both win.
         if SharedAgent.instance.current != nil {
-            throw RumError.BadConfig(message: "an agent is already set up; call RumAgent.shutdownShared() first")
+            throw RumError.BadConfig(field: "setup",
+                                     message: "an agent is already set up; call RumAgent.shutdownShared() first")
         }
         if var dir = dataDirectory {
             try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -64,7 +89,11 @@ public extension RumAgent {
             capturePanics: captureCrashes
         )
         let agent = try RumAgent(config: config, uploader: uploader)
-        SharedAgent.instance.current = agent
+        guard SharedAgent.instance.claim(agent) else {
+            try? agent.shutdown(timeoutMs: 0)
+            throw RumError.BadConfig(field: "setup",
+                                     message: "an agent is already set up; call RumAgent.shutdownShared() first")
+        }
         if captureCrashes {
             CrashCapture.install(agent: agent)
         }
@@ -78,7 +107,7 @@ public extension RumAgent {
         guard let agent = SharedAgent.instance.current else { return }
         CrashCapture.stop(agent: agent)
         try? agent.shutdown(timeoutMs: timeoutMs)
-        SharedAgent.instance.current = nil
+        SharedAgent.instance.release(agent)
     }
 
     /// `Application Support/rum-agent`.
@@ -226,8 +255,12 @@ private enum Background {
             forName: Notification.Name("UIApplicationDidEnterBackgroundNotification"),
             object: nil, queue: nil
         ) { _ in
-            DispatchQueue.global(qos: .utility).async {
-                try? RumAgent.shared?.seal(timeoutMs: 1_000)
+            // An expiring activity keeps the process running until the seal is done (without
+            // UIKit, and fine in app extensions); seal does not wait for delivery.
+            ProcessInfo.processInfo.performExpiringActivity(withReason: "rum-agent seal") { expired in
+                if !expired {
+                    try? RumAgent.shared?.seal(timeoutMs: 1_000)
+                }
             }
         }
     }
@@ -287,12 +320,16 @@ enum CrashCapture {
         }
     }
 
-    /// `agent` is shutting down: nothing more is recorded for it.
+    /// `agent` is shutting down: nothing more is recorded for it (exceptions or signals).
     static func stop(agent: RumAgent) {
         lock.lock()
         defer { lock.unlock() }
-        if CrashCapture.agent === agent {
-            CrashCapture.agent = nil
+        guard CrashCapture.agent === agent else { return }
+        CrashCapture.agent = nil
+        rum_set_signal_marker(-1)
+        if markerFD >= 0 {
+            close(markerFD)
+            markerFD = -1
         }
     }
 

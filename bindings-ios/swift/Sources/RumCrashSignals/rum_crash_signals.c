@@ -43,9 +43,13 @@ static void rum_on_signal(int sig, siginfo_t *info, void *context) {
     }
 }
 
-int rum_install_signal_handlers(int marker_fd) {
+void rum_set_signal_marker(int marker_fd) {
     rum_marker_fd = marker_fd;
+}
+
+int rum_install_signal_handlers(int marker_fd) {
     if (rum_installed) {
+        rum_marker_fd = marker_fd;
         return 0;
     }
     // A stack overflow leaves no stack to run a handler on: give this thread (the main thread,
@@ -68,9 +72,14 @@ int rum_install_signal_handlers(int marker_fd) {
     sigemptyset(&action.sa_mask);
     for (size_t i = 0; i < RUM_SIGNAL_COUNT; i++) {
         if (sigaction(rum_signals[i], &action, &rum_previous[i]) != 0) {
+            // All or none: put back the ones already replaced.
+            while (i-- > 0) {
+                sigaction(rum_signals[i], &rum_previous[i], NULL);
+            }
             return -1;
         }
     }
+    rum_marker_fd = marker_fd;
     rum_installed = 1;
     return 0;
 }

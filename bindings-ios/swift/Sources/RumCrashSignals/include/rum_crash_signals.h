@@ -15,6 +15,9 @@ extern "C" {
 /// when a handler could not be installed.
 int rum_install_signal_handlers(int marker_fd);
 
+/// Points the installed handlers at another marker; -1: write none (the agent was shut down).
+void rum_set_signal_marker(int marker_fd);
+
 #ifdef __cplusplus
 }
 #endif
