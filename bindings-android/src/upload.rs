@@ -136,8 +136,16 @@ mod tests {
                 retry_after: Some(Duration::from_secs(7)),
             })
         );
+        // An HTTP date: the time until then (a date past: no wait).
         assert_eq!(
-            outcome(202, Some("Wed, 21 Oct 2015 07:28:00 GMT")).ok(),
+            outcome(503, Some("Wed, 21 Oct 2015 07:28:00 GMT")).ok(),
+            Some(UploadResult::Http {
+                status: 503,
+                retry_after: Some(Duration::ZERO),
+            })
+        );
+        assert_eq!(
+            outcome(202, Some("soon")).ok(),
             Some(UploadResult::Http {
                 status: 202,
                 retry_after: None,
