@@ -22,6 +22,9 @@ final class HttpUploader implements Runnable {
     static final int READ_TIMEOUT_MS = 10_000;
     /** Pause after an unexpected failure of the loop itself, so it cannot spin. */
     private static final long FAILURE_PAUSE_MS = 1_000;
+    /** Longest time spent reading one response body: a server trickling bytes, each within the
+     * read timeout, must not hold the upload thread (and every later upload) for good. */
+    static final long DRAIN_LIMIT_MS = READ_TIMEOUT_MS;
     /** Most redirects followed for one upload. */
     private static final int MAX_REDIRECTS = 3;
 
@@ -151,6 +154,7 @@ final class HttpUploader implements Runnable {
 
     /** Reads the (small) response body so the connection can be reused. */
     private static void drain(HttpURLConnection connection, int status) {
+        long deadline = System.nanoTime() + DRAIN_LIMIT_MS * 1_000_000L;
         try (InputStream stream = status >= 400 ? connection.getErrorStream()
                 : connection.getInputStream()) {
             if (stream == null) {
@@ -158,7 +162,11 @@ final class HttpUploader implements Runnable {
             }
             byte[] buffer = new byte[1024];
             while (stream.read(buffer) >= 0) {
-                // discard
+                if (System.nanoTime() - deadline > 0) {
+                    // The answer is known; the connection is not worth keeping.
+                    connection.disconnect();
+                    return;
+                }
             }
         } catch (IOException ignored) {
             // The status is what matters; a body cut short only costs the connection's reuse.

@@ -11,7 +11,8 @@ import java.io.IOException;
  * HttpURLConnection gets no answer; this writes {@code offline-done} in the marker dir, the Rust
  * test brings the collector up and writes {@code collector-up}, and the same uploader thread must
  * then deliver them. Then a delivery with the collector up, a batch it rejects (wrong key), and a
- * 429 with Retry-After from a proxy in front of it, and a collector that moved (308).
+ * 429 with Retry-After from a proxy in front of it, a collector that moved (308), and one that
+ * trickles its answer forever.
  */
 public final class HttpUploadApp {
     /** The key whose events tests/jvm.rs looks for. */
@@ -91,6 +92,16 @@ public final class HttpUploadApp {
                 check(agent.flush(15_000), "not delivered through the redirect");
                 check(moved.redirected.get() >= 1, "the old address was not asked");
                 check(agent.droppedCount("rejected") == 0, "the redirected batch was dropped");
+                check(agent.shutdown(), "shutdown lost data");
+            }
+        });
+        t.test("a response body trickled forever does not hold the upload thread", () -> {
+            try (TricklingCollector trickling = new TricklingCollector()) {
+                RumAgent agent = RumAgent.setup(config(sdkKey, trickling.url(), new File(dataDir, "trickled")));
+                agent.identify(KEY);
+                agent.track("http.trickled");
+                // Reported once the body was read for DRAIN_LIMIT_MS (10 s); before, never.
+                check(agent.flush(40_000), "the upload never finished reading the answer");
                 check(agent.shutdown(), "shutdown lost data");
             }
         });

@@ -1,0 +1,53 @@
+package dev.rollout.rum;
+
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+
+/**
+ * A server that accepts a batch (202) and then trickles its response body a byte a second,
+ * forever: each read is within the uploader's read timeout, so only a limit on the whole body
+ * frees the upload thread.
+ */
+final class TricklingCollector implements AutoCloseable {
+    private final HttpServer server;
+
+    TricklingCollector() throws IOException {
+        server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        server.setExecutor(java.util.concurrent.Executors.newCachedThreadPool(r -> {
+            Thread t = new Thread(r, "trickling-collector");
+            t.setDaemon(true);
+            return t;
+        }));
+        server.createContext("/", this::handle);
+        server.start();
+    }
+
+    String url() {
+        return "http://127.0.0.1:" + server.getAddress().getPort();
+    }
+
+    private void handle(HttpExchange exchange) throws IOException {
+        try (InputStream in = exchange.getRequestBody()) {
+            in.readAllBytes();
+        }
+        exchange.sendResponseHeaders(202, 0); // chunked: no end announced
+        try (OutputStream out = exchange.getResponseBody()) {
+            while (true) {
+                out.write('.');
+                out.flush();
+                Thread.sleep(1_000);
+            }
+        } catch (IOException | InterruptedException gone) {
+            // The client hung up (as it should): done.
+        }
+    }
+
+    @Override
+    public void close() {
+        server.stop(0);
+    }
+}
