@@ -272,3 +272,27 @@ fn memory_only_queue_is_bounded() {
         .sum();
     assert_eq!(reported, 950);
 }
+
+/// An upload the platform never reports (its thread died, a callback was lost) does not stop
+/// every later upload: after the lease it counts as failed and the same batch goes again.
+#[test]
+fn an_upload_never_reported_is_sent_again_after_the_lease() {
+    let (mut p, clock) = open(config(None));
+    p.push_event(event(1));
+    p.flush();
+    let first = expect_upload(p.next_upload());
+    clock.advance(agent_core::pipeline::UPLOAD_LEASE_MS - 1);
+    assert!(
+        matches!(p.next_upload(), UploadTask::Wait { .. }),
+        "still in flight within the lease"
+    );
+    clock.advance(1);
+    // Expired: a failure (backoff), then the identical request again.
+    let wait = expect_wait(p.next_upload());
+    clock.advance(wait as i64);
+    let again = expect_upload(p.next_upload());
+    assert_eq!(again, first);
+    p.upload_result(again.id, ok());
+    assert_eq!(p.stats().delivered_items, 1);
+    assert!(p.is_idle());
+}

@@ -3,7 +3,7 @@
 use uuid::Uuid;
 
 use super::queue::{self, Sealed, SealedQueue};
-use super::{CORRUPT, MAX_WAIT_MS, Pipeline, REJECTED, TOO_LARGE, split_batch};
+use super::{CORRUPT, MAX_WAIT_MS, Pipeline, REJECTED, TOO_LARGE, UPLOAD_LEASE_MS, split_batch};
 use crate::policy::{Outcome, classify};
 use crate::spool::{self, SpoolError};
 use crate::upload::{UploadRequest, UploadResult, UploadTask};
@@ -16,6 +16,13 @@ impl Pipeline {
         self.release_late(now);
         self.seal_if_overdue(now);
         self.rescan_if_due(now);
+        if self.in_flight.is_some()
+            && now.saturating_sub(self.in_flight_since_ms) >= UPLOAD_LEASE_MS
+        {
+            // Never reported: a failure, so the batch goes again after the backoff.
+            self.in_flight = None;
+            self.backoff.failure(now);
+        }
         let can_send = self.in_flight.is_none() && self.backoff.remaining_ms(now).is_none();
         if can_send {
             while let Some(front) = self.sealed.get_mut(0) {
@@ -23,6 +30,7 @@ impl Pipeline {
                 match load_checked(front) {
                     Ok(body) => {
                         self.in_flight = Some(id);
+                        self.in_flight_since_ms = now;
                         return UploadTask::Upload(self.request(id, body));
                     }
                     Err(_) => {

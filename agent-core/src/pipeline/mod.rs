@@ -140,6 +140,11 @@ pub enum PipelineError {
 
 /// Longest `Wait` handed out, so the uploader re-checks now and then.
 pub const MAX_WAIT_MS: u64 = 60_000;
+/// Longest an upload handed out by `next_upload` may go unreported: past it the upload counts
+/// as failed and the batch is sent again (the collector ignores a batch id it already has). A
+/// platform uploader that never reports (a thread that died, a callback lost) would otherwise
+/// stop every later upload. Far above any uploader's own timeouts (10–30 s, redirects included).
+pub const UPLOAD_LEASE_MS: i64 = 5 * 60 * 1000;
 
 /// How often (clock time) `next_upload` looks for spool files written behind the pipeline's back.
 pub const RESCAN_INTERVAL: Duration = Duration::from_secs(30);
@@ -175,6 +180,8 @@ pub struct Pipeline {
     estimator: SizeEstimator,
     sealed: SealedQueue,
     in_flight: Option<Uuid>,
+    /// Clock time `in_flight` was handed out (see [`UPLOAD_LEASE_MS`]).
+    in_flight_since_ms: i64,
     backoff: Backoff,
     drops: DropLedger,
     delivered: u64,
@@ -243,6 +250,7 @@ impl Pipeline {
             estimator: SizeEstimator::default(),
             sealed: SealedQueue::default(),
             in_flight: None,
+            in_flight_since_ms: 0,
             drops: DropLedger::default(),
             delivered: 0,
             shut_down: false,
