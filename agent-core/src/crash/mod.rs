@@ -25,8 +25,7 @@ pub(crate) use dirty_flag::{
 };
 pub(crate) use stack::format_backtrace;
 
-use serde_json::Map;
-
+use crate::agent::events::error_properties;
 use crate::agent::{Agent, Shared};
 use crate::error::AgentError;
 use crate::spool;
@@ -97,7 +96,7 @@ fn crash_command(
     stack: Option<String>,
     thread_name: Option<&str>,
 ) -> EventCmd {
-    let mut properties = exception_properties(crash_type, message, stack);
+    let mut properties = error_properties(crash_type.to_owned(), message.to_owned(), stack);
     if let Some(name) = thread_name {
         properties.insert(THREAD_NAME.into(), name.into());
     }
@@ -109,14 +108,6 @@ fn crash_command(
         properties,
         globals: shared.globals.load_full(),
     }
-}
-
-fn exception_properties(
-    exception_type: &str,
-    message: &str,
-    stack: Option<String>,
-) -> Map<String, serde_json::Value> {
-    crate::agent::events::error_properties(exception_type.to_owned(), message.to_owned(), stack)
 }
 
 /// Writes a one-event batch into the spool, then marks the run as crashed (`survivable`: the

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use crate::agent::Agent;
 
-use super::exception_properties;
+use crate::agent::events::error_properties;
 
 /// Prefix of a run's signal marker file in the data dir (followed by the run id).
 pub const SIGNAL_MARKER_PREFIX: &str = "crash-marker-";
@@ -72,7 +72,11 @@ fn signal_in(marker: &Path) -> Option<serde_json::Map<String, serde_json::Value>
         Some(name) => format!("signal {number} ({name})"),
         None => format!("signal {number}"),
     };
-    Some(exception_properties(SIGNAL_CRASH_TYPE, &message, None))
+    Some(error_properties(
+        SIGNAL_CRASH_TYPE.to_owned(),
+        message,
+        None,
+    ))
 }
 
 /// The usual name of a fatal signal's number on the platform the agent runs on.

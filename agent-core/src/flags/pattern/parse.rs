@@ -199,14 +199,9 @@ impl Parser {
 
     /// Skips white space, and under `(?x)` comments too.
     fn skip_spaces_and_verbose(&mut self) {
-        loop {
-            let at = self.pos;
-            self.skip_spaces();
-            self.skip_verbose();
-            if self.pos == at {
-                return;
-            }
-        }
+        self.skip_spaces();
+        // Under `(?x)` this also skips comments and the spaces after them.
+        self.skip_verbose();
     }
 
     /// `a|b|…` up to the end or the `)` closing a group at `depth`.
@@ -404,7 +399,6 @@ impl Parser {
     /// A capture group's name up to `>`: a letter or `_`, then letters, digits, `_`, `.`, `[`, `]`.
     fn group_name(&mut self) -> Result<(), String> {
         let start = self.pos;
-        let name_at = self.pos;
         while let Some(c) = self.peek().filter(|&c| c != '>') {
             let ok = c == '_'
                 || c.is_alphabetic()
@@ -417,9 +411,9 @@ impl Parser {
         if self.pos == start || !self.eat('>') {
             return Err(self.error("a group name must be non-empty and end with `>`"));
         }
-        let name: String = self.text[name_at..self.pos - 1].iter().collect();
+        let name: String = self.text[start..self.pos - 1].iter().collect();
         if !self.names.insert(name).1 {
-            self.pos = name_at;
+            self.pos = start;
             return Err(self.error("a group name used twice"));
         }
         Ok(())

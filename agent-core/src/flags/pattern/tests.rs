@@ -505,17 +505,10 @@ fn reads_odd_syntax_as_the_regex_crate_does() {
     ];
     for round in 0..80_000 {
         let pattern: String = if round % 4 == 3 {
-            let n = 1 + rng.below(7) as usize;
             let flags = ["", "(?x)", "(?ix)"][rng.below(3) as usize];
-            let items: String = (0..n)
-                .map(|_| CLASS_TOKENS[rng.below(CLASS_TOKENS.len() as u64) as usize])
-                .collect();
-            format!("{flags}[{items}]")
+            format!("{flags}[{}]", soup(&mut rng, CLASS_TOKENS, 7))
         } else {
-            let n = 1 + rng.below(10) as usize;
-            (0..n)
-                .map(|_| TOKENS[rng.below(TOKENS.len() as u64) as usize])
-                .collect()
+            soup(&mut rng, TOKENS, 10)
         };
         let reference = regex::Regex::new(&pattern);
         match (Pattern::new(&pattern), reference) {
@@ -545,4 +538,12 @@ fn reads_odd_syntax_as_the_regex_crate_does() {
         }
     }
     assert!(both > 10_000 && only_regex > 5, "{both} {only_regex}");
+}
+
+/// One to `most` tokens drawn from `tokens`, joined.
+fn soup(rng: &mut XorShift, tokens: &[&str], most: u64) -> String {
+    let n = 1 + rng.below(most);
+    (0..n)
+        .map(|_| tokens[rng.below(tokens.len() as u64) as usize])
+        .collect()
 }
