@@ -2,7 +2,7 @@
 // sendBeacon), storage (localStorage), timers, page lifecycle and automatic capture. Every
 // decision about what to send and when (batching, dedupe, retries, drops, consent) is the core's.
 import init, { initSync, Core, __wbg_reset_state } from '../pkg/rum_agent_wasm.js';
-import { captureErrors, captureNavigation, captureWebVitals, text } from './capture.js';
+import { captureErrors, captureNavigation, captureWebVitals, errorLike, text } from './capture.js';
 
 const CONSENT = { unknown: 0, granted: 1, declined: 2 };
 /** Where an older build kept unsent batches and its flag cache, for every agent of the origin:
@@ -55,6 +55,14 @@ function within(v, fallback, min, max = 2147483647) {
 const periodOrNever = (v, fallback, min) => (Number(v) <= 0 && v !== null && v !== '' ? 0 : within(v, fallback, min));
 
 const timeout = () => globalThis.AbortSignal?.timeout?.(REQUEST_TIMEOUT_MS);
+const utf8 = new TextEncoder();
+/** Stored batches: the texts of a JSON list, whatever another build or the page left there. */
+function parseList(stored) {
+  try {
+    const list = JSON.parse(stored || '[]');
+    return Array.isArray(list) ? list.filter((x) => typeof x === 'string') : [];
+  } catch { return []; }
+}
 const unb64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
 /** The core's bodies are plain JSON (no gzip in the wasm): the browser's CompressionStream
  * gzips them when it has one and the core did not already encode; else they go plain. */
@@ -168,20 +176,14 @@ export class Agent {
   _write(key, value) {
     if (!this.storage) return false;
     try {
-      if (value === null) this.storage?.removeItem(key); else this.storage?.setItem(key, value);
+      if (value === null) this.storage.removeItem(key); else this.storage.setItem(key, value);
       return true;
     } catch { return false; }
   }
 
-  /** The stored batches under `key`: texts, whatever another build or the page left there. */
-  _readList(key) {
-    try {
-      const list = JSON.parse(this._read(key) || '[]');
-      return Array.isArray(list) ? list.filter((x) => typeof x === 'string') : [];
-    } catch { return []; }
-  }
-
   _start() {
+    // An older build's flag cache, for every agent of the origin: never read, only in the way.
+    this._write(LEGACY_FLAGS, null);
     this._restoring = this._restoreStored();
     this._pollFlags();
     this._openStream();
@@ -234,9 +236,8 @@ export class Agent {
   trackError(errorOrMessage) {
     let type = 'Error', message, stack;
     try {
-      // An Error of any realm (an iframe's fails `instanceof Error`), or anything with a message.
       const e = errorOrMessage;
-      const isError = e instanceof Error || (e !== null && typeof e === 'object' && 'message' in e);
+      const isError = errorLike(e);
       type = isError ? text(e.name || e.constructor?.name || 'Error') : 'Error';
       message = text(isError ? e.message : e);
       stack = isError && typeof e.stack === 'string' ? e.stack : undefined;
@@ -448,31 +449,31 @@ export class Agent {
     // Batches the last hide gave back for want of room are older than the stored ones: a page
     // going away fires a hidden visibilitychange, then pagehide.
     const older = this._older ?? new Set();
-    const all = texts.filter((t) => older.has(t)).concat(this._readList(key), texts.filter((t) => !older.has(t)));
+    const givenBack = texts.filter((t) => older.has(t));
+    const all = givenBack.concat(parseList(this._read(key)), texts.filter((t) => !older.has(t)));
     // Counted as stored: JSON escapes the batches' quotes.
     let chars = 2, first = all.length;
     for (let n; first > 0 && chars + (n = JSON.stringify(all[first - 1]).length + 1) <= MAX_STORED_CHARS; first--) chars += n;
     const written = this._write(key, JSON.stringify(all.slice(first)));
     const back = written ? all.slice(0, first) : texts;
-    this._older = new Set(written ? back : texts.filter((t) => older.has(t)));
-    for (const t of back) this._call((c) => c.restore(new TextEncoder().encode(t)));
+    this._older = new Set(written ? back : givenBack);
+    for (const t of back) this._call((c) => c.restore(utf8.encode(t)));
   }
 
   /** Queues the batches an earlier page kept (the collector ignores a batch it already has). */
   async _restoreStored() {
     if (this._closed) return;
     const list = [];
-    // An older build's flag cache, for every agent of the origin: never read, only in the way.
-    this._write(LEGACY_FLAGS, null);
     for (const key of [LEGACY_UNSENT, this.storageKeys.unsent]) {
-      if (this._read(key) === null) continue;
-      list.push(...this._readList(key));
+      const stored = this._read(key);
+      if (stored === null) continue;
+      list.push(...parseList(stored));
       this._write(key, null);
     }
     for (const stored of list) {
       try {
         // Plain JSON; an older build's entries are base64, some of them gzipped.
-        let body = stored.startsWith('{') ? new TextEncoder().encode(stored) : unb64(stored);
+        let body = stored.startsWith('{') ? utf8.encode(stored) : unb64(stored);
         if (body[0] === 0x1f && body[1] === 0x8b) body = await gunzipped(body);
         if (body) this._call((c) => c.restore(body));
       } catch { /* corrupt entry: dropped */ }

@@ -15,6 +15,14 @@ export function text(v) {
   try { return Object.prototype.toString.call(v); } catch { return '(unprintable)'; }
 }
 
+/** Whether `v` is an Error of any realm (an iframe's fails `instanceof Error`) or any object
+ * with a `message`; false for what cannot even be asked (a revoked Proxy). */
+export function errorLike(v) {
+  try {
+    return v instanceof Error || (v !== null && typeof v === 'object' && 'message' in v);
+  } catch { return false; }
+}
+
 /** Most reports of one error (type, message and stack) per page, and most distinct errors: an
  * error thrown in a loop must not fill the queue and push out everything else. */
 const SAME_ERROR_LIMIT = 10;
@@ -41,9 +49,7 @@ export function captureErrors(agent) {
   };
   const onRejection = (ev) => {
     const r = ev.reason;
-    let isError = false;
-    try { isError = r !== null && typeof r === 'object' && 'message' in r; } catch { /* a revoked Proxy */ }
-    report(isError ? r : { name: 'UnhandledRejection', message: text(r) });
+    report(errorLike(r) ? r : { name: 'UnhandledRejection', message: text(r) });
   };
   addEventListener('error', onError);
   addEventListener('unhandledrejection', onRejection);

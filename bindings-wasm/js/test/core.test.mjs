@@ -7,21 +7,13 @@ import { readFileSync } from 'node:fs';
 import { Agent, storageKeys } from '../agent.js';
 import { Interactions } from '../capture.js';
 import { trap_for_tests } from '../../pkg/rum_agent_wasm.js';
+import { MemoryStorage, offline, wasm } from './support.mjs';
 
-const wasm = readFileSync(new URL('../../pkg/rum_agent_wasm_bg.wasm', import.meta.url));
 const vectors = JSON.parse(readFileSync(new URL('../../../testdata/evaluation-vectors.json', import.meta.url), 'utf8'));
 const URL_ = process.env.RUM_URL;
 const SDK_KEY = process.env.RUM_SDK_KEY;
-const offline = () => Promise.reject(new TypeError('offline'));
 /** Where the agents of these tests keep their flag cache and unsent batches. */
 const KEYS = storageKeys(SDK_KEY, URL_);
-
-class MemoryStorage {
-  constructor() { this.m = new Map(); }
-  getItem(k) { return this.m.has(k) ? this.m.get(k) : null; }
-  setItem(k, v) { this.m.set(k, String(v)); }
-  removeItem(k) { this.m.delete(k); }
-}
 
 /** A fetch that counts batch POSTs and passes everything on to the real one. */
 function countingFetch() {

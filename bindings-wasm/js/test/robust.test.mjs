@@ -5,21 +5,13 @@
 // bindings-wasm/tests/node.rs with core.test.mjs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { Agent, storageKeys } from '../agent.js';
 import { trap_for_tests } from '../../pkg/rum_agent_wasm.js';
+import { MemoryStorage, offline, wasm } from './support.mjs';
 
-const wasm = readFileSync(new URL('../../pkg/rum_agent_wasm_bg.wasm', import.meta.url));
 const URL_ = 'http://127.0.0.1:9';
 const SDK_KEY = 'sdk-robust';
 const KEYS = storageKeys(SDK_KEY, URL_);
-
-class MemoryStorage {
-  constructor() { this.m = new Map(); }
-  getItem(k) { return this.m.has(k) ? this.m.get(k) : null; }
-  setItem(k, v) { this.m.set(k, String(v)); }
-  removeItem(k) { this.m.delete(k); }
-}
 
 /** A collector stand-in: batches are accepted (counted by item), flag fetches fail. */
 function acceptingFetch() {
@@ -34,7 +26,6 @@ function acceptingFetch() {
   f.items = 0;
   return f;
 }
-const offline = () => Promise.reject(new TypeError('offline'));
 
 function setup(options = {}) {
   return Agent.setup(SDK_KEY, { url: URL_, wasm, storage: new MemoryStorage(), fetch: offline, flagsRefreshRate: 0, streaming: false, pushRate: 200, ...options });
