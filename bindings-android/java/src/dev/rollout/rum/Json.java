@@ -45,7 +45,7 @@ final class Json {
                     out.append(',');
                 }
                 first = false;
-                string(out, e.getKey() == null ? "null" : text(e.getKey()));
+                string(out, text(e.getKey()));
                 out.append(':');
                 write(out, e.getValue(), depth + 1);
             }
@@ -75,10 +75,11 @@ final class Json {
         }
     }
 
-    /** {@code v.toString()}; the app's own object throwing is a bad argument, as documented. */
+    /** {@code v.toString()} ("null" for null); the app's own object throwing is a bad argument,
+     * as documented. */
     private static String text(Object v) {
         try {
-            return String.valueOf(v.toString());
+            return v == null ? "null" : String.valueOf(v.toString());
         } catch (RuntimeException e) {
             throw new IllegalArgumentException("a value's toString() threw " + e, e);
         }

@@ -1,10 +1,8 @@
 package dev.rollout.rum;
 
 import com.sun.net.httpserver.HttpExchange;
-import com.sun.net.httpserver.HttpServer;
 import java.io.IOException;
 import java.io.InputStream;
-import java.net.InetSocketAddress;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -12,21 +10,19 @@ import java.util.concurrent.atomic.AtomicInteger;
  * request with {@code 308 Permanent Redirect} to the same path on the real collector.
  */
 final class MovedCollector implements AutoCloseable {
-    private final HttpServer server;
+    private final LoopbackServer server;
     private final String target;
     /** Requests answered with the redirect. */
     final AtomicInteger redirected = new AtomicInteger();
 
     MovedCollector(String target) throws IOException {
         this.target = target;
-        server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
-        server.createContext("/", this::handle);
-        server.start();
+        server = new LoopbackServer(this::handle);
     }
 
     /** The old base URL to give the agent. */
     String url() {
-        return "http://127.0.0.1:" + server.getAddress().getPort();
+        return server.url();
     }
 
     private void handle(HttpExchange exchange) throws IOException {
@@ -41,6 +37,6 @@ final class MovedCollector implements AutoCloseable {
 
     @Override
     public void close() {
-        server.stop(0);
+        server.close();
     }
 }

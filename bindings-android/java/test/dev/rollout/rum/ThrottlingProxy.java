@@ -1,12 +1,10 @@
 package dev.rollout.rum;
 
 import com.sun.net.httpserver.HttpExchange;
-import com.sun.net.httpserver.HttpServer;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.HttpURLConnection;
-import java.net.InetSocketAddress;
 import java.net.URL;
 import java.util.List;
 import java.util.Map;
@@ -19,7 +17,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
  * one to the real collector, returning its answer.
  */
 final class ThrottlingProxy implements AutoCloseable {
-    private final HttpServer server;
+    private final LoopbackServer server;
     private final String upstream;
     private final int retryAfterSeconds;
     /** When each request arrived (System.nanoTime) and the status it got. */
@@ -28,14 +26,12 @@ final class ThrottlingProxy implements AutoCloseable {
     ThrottlingProxy(String upstream, int retryAfterSeconds) throws IOException {
         this.upstream = upstream;
         this.retryAfterSeconds = retryAfterSeconds;
-        server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
-        server.createContext("/", this::handle);
-        server.start();
+        server = new LoopbackServer(this::handle);
     }
 
     /** The base URL to give the agent. */
     String url() {
-        return "http://127.0.0.1:" + server.getAddress().getPort();
+        return server.url();
     }
 
     private void handle(HttpExchange exchange) throws IOException {
@@ -83,6 +79,6 @@ final class ThrottlingProxy implements AutoCloseable {
 
     @Override
     public void close() {
-        server.stop(0);
+        server.close();
     }
 }

@@ -1,11 +1,9 @@
 package dev.rollout.rum;
 
 import com.sun.net.httpserver.HttpExchange;
-import com.sun.net.httpserver.HttpServer;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
-import java.net.InetSocketAddress;
 
 /**
  * A server that accepts a batch (202) and then trickles its response body a byte a second,
@@ -13,24 +11,15 @@ import java.net.InetSocketAddress;
  * frees the upload thread.
  */
 final class TricklingCollector implements AutoCloseable {
-    private final HttpServer server;
+    private final LoopbackServer server = new LoopbackServer(TricklingCollector::handle);
 
-    TricklingCollector() throws IOException {
-        server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
-        server.setExecutor(java.util.concurrent.Executors.newCachedThreadPool(r -> {
-            Thread t = new Thread(r, "trickling-collector");
-            t.setDaemon(true);
-            return t;
-        }));
-        server.createContext("/", this::handle);
-        server.start();
-    }
+    TricklingCollector() throws IOException {}
 
     String url() {
-        return "http://127.0.0.1:" + server.getAddress().getPort();
+        return server.url();
     }
 
-    private void handle(HttpExchange exchange) throws IOException {
+    private static void handle(HttpExchange exchange) throws IOException {
         try (InputStream in = exchange.getRequestBody()) {
             in.readAllBytes();
         }
@@ -48,6 +37,6 @@ final class TricklingCollector implements AutoCloseable {
 
     @Override
     public void close() {
-        server.stop(0);
+        server.close();
     }
 }
