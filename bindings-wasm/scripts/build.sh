@@ -19,8 +19,11 @@ rm -rf "$here/pkg" "$here/dist"
 # wasm-opt runs on rustc's output, before wasm-bindgen: Debian's wasm-opt 108 mistypes the
 # externref table wasm-bindgen adds (calls then fail with "invalid index into function table").
 # It must be told which post-MVP features rustc emits.
+# --ignore-implicit-traps: safe Rust never loads or stores out of bounds (its panics are explicit
+# `unreachable` traps, kept). --low-memory-unused: rustc's wasm puts the stack first, growing down
+# from 1 MiB, and no data below it, so the lowest 1 KB is touched only by a stack about to overflow.
 opt="$target/wasm32-unknown-unknown/wasm-release/rum_agent_wasm.opt.wasm"
-wasm-opt -Oz --converge --strip-debug --strip-producers \
+wasm-opt -Oz --converge --ignore-implicit-traps --low-memory-unused --strip-debug --strip-producers \
   --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
   "$target/wasm32-unknown-unknown/wasm-release/rum_agent_wasm.wasm" -o "$opt"
