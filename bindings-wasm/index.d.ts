@@ -53,6 +53,15 @@ export interface TreatmentResult {
   version: number;
 }
 
+/** A change of the flag definitions, as `onUpdate` listeners hear it. */
+export interface FlagsUpdate {
+  /** The flag set's version after the change. */
+  version: number;
+  /** Sorted keys of the flags added, changed or archived, of those using a changed segment and
+   * of those depending on any of them; after a whole set, every flag of the old and new sets. */
+  flags: string[];
+}
+
 /** Attribute values a flag can match on. */
 export type Attributes = Record<string, string | number | boolean | string[]>;
 
@@ -62,6 +71,10 @@ export declare class Agent {
   static setup(sdkKey: string, options: AgentOptions): Promise<Agent>;
   /** Resolves once the flag fetch started by setup answered (or failed). */
   ready(): Promise<void>;
+  /** Calls `listener` after each change of the flag definitions (fetched, or pushed by the
+   * stream) with the new version and the keys of the flags whose treatments may have changed
+   * (e.g. killed), to re-render what they show. Returns the function that unsubscribes it. */
+  onUpdate(listener: (update: FlagsUpdate) => void): () => void;
   /** Sets who later events and evaluations are for. */
   identify(key: string, trafficType?: string, bucketingKey?: string): void;
   /** The treatment of `flag` for the current identity (`control` when unknown). */

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::agent::events::error_properties;
 use crate::agent::{ANONYMOUS_KEY, impression_for};
 use crate::clock::Clock;
-use crate::flags::{Attributes, Evaluation, FlagError, FlagSet};
+use crate::flags::{Attributes, ChangeKeys, Evaluation, FlagError, FlagSet, FlagsUpdate};
 use crate::pipeline::{MAX_WAIT_MS, Pipeline, PipelineConfig, PipelineError, PipelineStats};
 use crate::spool::SpoolError;
 use crate::upload::{UploadResult, UploadTask};
@@ -110,6 +110,10 @@ pub struct LocalAgent {
     globals: Map<String, Value>,
     consent: Consent,
     error_event_type: String,
+    /// The definitions as of the last [`LocalAgent::take_flags_update`], and what the changes
+    /// applied since brought: the update is worked out when asked, on the latest set.
+    told: FlagSet,
+    untold: ChangeKeys,
 }
 
 impl LocalAgent {
@@ -128,6 +132,8 @@ impl LocalAgent {
             },
             globals: Map::new(),
             consent: Consent::Unknown,
+            told: FlagSet::empty(),
+            untold: ChangeKeys::default(),
             error_event_type: config.error_event_type,
         })
     }
@@ -263,15 +269,32 @@ impl LocalAgent {
     /// Applies flag changes (the JSON answer of `GET /api/v1/flags?since=V`); returns the new
     /// set version.
     pub fn apply_flag_changes(&mut self, changes: &FlagChanges) -> Result<u64, LocalError> {
-        self.flags = self.flags.apply(changes)?;
+        let set = self.flags.apply(changes)?;
+        self.replace_flags(set, ChangeKeys::of(changes));
         Ok(self.flags.version())
     }
 
     /// [`LocalAgent::apply_flag_changes`] from JSON.
     pub fn apply_flag_changes_json(&mut self, json: &[u8]) -> Result<u64, LocalError> {
         let changes = read_flag_changes(json)?;
-        self.flags = self.flags.apply_owned(changes)?;
+        let keys = ChangeKeys::of(&changes);
+        let set = self.flags.apply_owned(changes)?;
+        self.replace_flags(set, keys);
         Ok(self.flags.version())
+    }
+
+    /// What changed in the flag definitions since the last call (`None`: nothing): the host
+    /// tells its app's flag-update listeners. Changes applied in between count as one.
+    pub fn take_flags_update(&mut self) -> Option<FlagsUpdate> {
+        let update = self.flags.update_from(&self.told, &self.untold);
+        self.told = self.flags.clone();
+        self.untold = ChangeKeys::default();
+        update
+    }
+
+    fn replace_flags(&mut self, set: FlagSet, keys: ChangeKeys) {
+        self.flags = set;
+        self.untold.add(keys);
     }
 
     /// Loads a flag cache written by [`LocalAgent::flag_cache`] unless newer definitions are
@@ -284,7 +307,7 @@ impl LocalAgent {
         };
         let set = FlagSet::empty().apply_owned(full)?;
         if set.version() >= self.flags.version() {
-            self.flags = set;
+            self.replace_flags(set, ChangeKeys::whole_set());
         }
         Ok(self.flags.version())
     }

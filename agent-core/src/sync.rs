@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::agent::Shared;
-use crate::flags::FlagSet;
+use crate::flags::{ChangeKeys, FlagSet};
 use crate::wire::FlagChanges;
 
 /// Name of the flag cache file in the data dir.
@@ -42,10 +42,17 @@ pub(crate) fn load_cache(shared: &Shared) {
             Err(poisoned) => poisoned.into_inner(),
         };
         // Never replace newer definitions (e.g. applied by a binding before the cache loaded).
-        if set.version() >= shared.flags.load().version() {
+        let before = shared.flags.load_full();
+        let mut update = None;
+        if set.version() >= before.version() {
+            update = set.update_from(&before, &ChangeKeys::whole_set());
             shared.flags.store(Arc::new(set));
         }
+        drop(_writer);
         shared.flags_ready.set();
+        if let Some(update) = update {
+            shared.flag_listeners.notify(&update);
+        }
     }
 }
 

@@ -238,6 +238,11 @@ impl<K: TableKey, V> Table<K, V> {
         self.keys.iter()
     }
 
+    /// The values, in insertion order.
+    pub fn values(&self) -> std::slice::Iter<'_, V> {
+        self.values.iter()
+    }
+
     /// The values, in insertion order, to change.
     pub fn values_mut(&mut self) -> std::slice::IterMut<'_, V> {
         self.values.iter_mut()

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use agent_core::Agent;
-use agent_core::flags::{Attributes, labels};
+use agent_core::flags::{Attributes, FlagsUpdate, labels};
 use agent_core::sync::CACHE_FILE;
 use agent_core::wire::{Batch, FlagChanges};
 use agent_support::{PATIENCE, decode, full_set, pro_flag};
@@ -179,14 +179,21 @@ fn uploads_retry_and_flag_changes_arrive_over_the_stream() {
     );
 
     server.wait_until("the SSE stream", |s| !s.streams.is_empty());
+    let (heard, updates) = std::sync::mpsc::channel::<FlagsUpdate>();
+    agent.on_flags_update(move |u| {
+        let _ = heard.send(u.clone());
+    });
     let mut killed = pro_flag(2);
     killed.killed = true;
     server.publish(full_set(2, vec![killed]));
-    let deadline = Instant::now() + PATIENCE;
-    while agent.flag_set_version() < 2 {
-        assert!(Instant::now() < deadline, "the change never arrived");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let update = updates
+        .recv_timeout(PATIENCE)
+        .expect("the change was heard");
+    assert_eq!(
+        (update.version, update.flags),
+        (2, vec!["new-checkout".to_owned()])
+    );
+    // The listener is told once the new set is in use.
     let after = agent.treatment("alice", "new-checkout", &pro);
     assert_eq!(
         (after.treatment.as_str(), after.label.as_str()),

@@ -129,6 +129,7 @@ export class Agent {
     this._busy = false;
     this._timers = {};
     this._capture = options.capture ?? {};
+    this._listeners = new Set();
     this._ready = new Promise((resolve) => { this._flagsFetched = resolve; });
     this._core = this._create();
   }
@@ -147,6 +148,8 @@ export class Agent {
     if (cached) {
       try { core.load_flag_cache(cached); } catch { /* a bad cache is ignored */ }
     }
+    // Definitions the page already had (at setup, before any listener; or again after a trap).
+    core.take_update();
     return core;
   }
 
@@ -341,8 +344,9 @@ export class Agent {
           const r = await this.fetch(`${this.url}/api/v1/flags?since=${since}&sdk_key=${encodeURIComponent(this.sdkKey)}`, { credentials: 'omit', signal: timeout() });
           if (!r.ok) break;
           const text = await r.text();
-          this._call((c) => { c.apply_flags(text); this._flagsJson = c.flag_cache(); });
+          const update = this._call((c) => { c.apply_flags(text); this._flagsJson = c.flag_cache(); return c.take_update(); }, []);
           if (this._flagsJson) this._write(this.storageKeys.flags, this._flagsJson);
+          if (update.length) this._tell(Number(update[0]), update.slice(1));
         } catch { break; /* offline: the cache answers; try again later */ }
         if (this._call((c) => c.flags_version(), 0) >= this._announced) break;
       }
@@ -412,6 +416,21 @@ export class Agent {
     this._streamRetries += 1;
     clearTimeout(this._timers.stream);
     this._timers.stream = setTimeout(() => this._openStream(), ms);
+  }
+
+  /** Calls `listener({version, flags})` after each change of the flag definitions (fetched,
+   * or announced by the stream): `flags` lists the keys whose treatments may have changed (e.g.
+   * a killed flag), so the page can re-render what they show. Returns the unsubscribe function. */
+  onUpdate(listener) {
+    this._listeners.add(listener);
+    return () => { this._listeners.delete(listener); };
+  }
+
+  _tell(version, flags) {
+    for (const listener of [...this._listeners]) {
+      // An app's listener that throws is reported like any page error, and stops nothing here.
+      try { listener({ version, flags: [...flags] }); } catch (e) { globalThis.reportError?.(e); }
+    }
   }
 
   /** Resolves once flags were fetched from the collector (or the fetch failed). */

@@ -219,6 +219,17 @@ impl Core {
             .unwrap_or_default()
     }
 
+    /// What changed in the flag definitions since last asked: `[version, ...flag keys]`, or
+    /// empty when nothing did.
+    pub fn take_update(&mut self) -> Vec<String> {
+        match self.inner.take_flags_update() {
+            Some(update) => std::iter::once(update.version.to_string())
+                .chain(update.flags)
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
     /// Version of the current flag definitions.
     pub fn flags_version(&self) -> f64 {
         self.inner.flag_set_version() as f64

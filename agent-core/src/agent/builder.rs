@@ -201,6 +201,7 @@ impl AgentBuilder {
             survivable_crashes: AtomicU64::new(0),
             fatal_crash: AtomicBool::new(false),
             startup_error: Mutex::new(None),
+            flag_listeners: Default::default(),
         });
         let (tx, rx) = crossbeam_channel::bounded(queue_capacity);
         let link = Link {

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use crate::error::AgentError;
-use crate::flags::{Attributes, Evaluation, FlagSet, labels};
+use crate::flags::{Attributes, Evaluation, FlagSet, FlagsUpdate, labels};
 use crate::upload::{UploadResult, UploadTask};
 use crate::wire::FlagChanges;
 use crate::worker::{Command, ImpressionCmd};
@@ -135,6 +135,24 @@ impl Agent {
     /// Waits until definitions came from the disk cache or the collector; false on timeout.
     pub fn wait_for_flags(&self, timeout: Duration) -> bool {
         self.inner.link.shared.flags_ready.wait_set(timeout)
+    }
+
+    /// Calls `listener` after every change of the flag definitions (from the collector, the disk
+    /// cache or [`Agent::apply_flag_changes`]) with what changed, on the thread that applied it
+    /// (usually the agent's flag-sync thread: keep it short). Returns an id for
+    /// [`Agent::remove_flags_listener`]. Two updates applied at once on two threads may be heard
+    /// out of order: each carries its version.
+    pub fn on_flags_update(&self, listener: impl Fn(&FlagsUpdate) + Send + Sync + 'static) -> u64 {
+        self.inner
+            .link
+            .shared
+            .flag_listeners
+            .add(Arc::new(listener))
+    }
+
+    /// Removes a listener added by [`Agent::on_flags_update`]; false when there was none.
+    pub fn remove_flags_listener(&self, id: u64) -> bool {
+        self.inner.link.shared.flag_listeners.remove(id)
     }
 
     /// Applies flag changes fetched by the platform's own HTTP stack (bindings without the native

@@ -11,7 +11,7 @@ use arc_swap::ArcSwap;
 use serde_json::{Map, Value};
 
 use crate::clock::Clock;
-use crate::flags::FlagSet;
+use crate::flags::{ChangeKeys, FlagSet, FlagsUpdate};
 use crate::pipeline::PipelineStats;
 use crate::wire::{DropCount, SdkInfo};
 
@@ -59,6 +59,8 @@ pub(crate) struct Shared {
     pub(crate) fatal_crash: AtomicBool,
     /// Why the spool could not be opened, if it could not (the agent then runs memory-only).
     pub(crate) startup_error: Mutex<Option<String>>,
+    /// Told of every change of `flags` (see `Agent::on_flags_update`).
+    pub(crate) flag_listeners: FlagListeners,
 }
 
 impl Shared {
@@ -84,14 +86,69 @@ impl Shared {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         };
-        let next = Arc::new(self.flags.load().apply(changes)?);
+        let before = self.flags.load_full();
+        let next = Arc::new(before.apply(changes)?);
         self.flags.store(next.clone());
+        drop(_writer);
+        if let Some(update) = next.update_from(&before, &ChangeKeys::of(changes)) {
+            self.flag_listeners.notify(&update);
+        }
         Ok(next)
     }
 
     /// The key of events that name none.
     pub(crate) fn current_key(&self) -> Arc<String> {
         self.identity.load_full()
+    }
+}
+
+/// A flag-update listener, as registered.
+type FlagListener = Arc<dyn Fn(&FlagsUpdate) + Send + Sync>;
+
+/// The flag-update listeners, by id.
+#[derive(Default)]
+pub(crate) struct FlagListeners {
+    next_id: AtomicU64,
+    list: Mutex<Vec<(u64, FlagListener)>>,
+}
+
+impl std::fmt::Debug for FlagListeners {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlagListeners").finish_non_exhaustive()
+    }
+}
+
+impl FlagListeners {
+    fn list(&self) -> std::sync::MutexGuard<'_, Vec<(u64, FlagListener)>> {
+        match self.list.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Adds `listener`; returns its id.
+    pub(crate) fn add(&self, listener: FlagListener) -> u64 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        self.list().push((id, listener));
+        id
+    }
+
+    /// Removes the listener `id`; false when there was none.
+    pub(crate) fn remove(&self, id: u64) -> bool {
+        let mut list = self.list();
+        let before = list.len();
+        list.retain(|(i, _)| *i != id);
+        list.len() != before
+    }
+
+    /// Calls every listener with `update`, outside the lock (a listener may add or remove
+    /// listeners, or evaluate); a listener's panic is caught so the thread applying flags (the
+    /// agent's sync thread) goes on.
+    pub(crate) fn notify(&self, update: &FlagsUpdate) {
+        let listeners: Vec<FlagListener> = self.list().iter().map(|(_, l)| l.clone()).collect();
+        for listener in listeners {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| listener(update)));
+        }
     }
 }
 

@@ -219,12 +219,18 @@ test('batches an older build stored gzipped are inflated and sent; without Decom
   assert.match(warnings[0], /gzipped/);
 });
 
-test('streaming on without EventSource (Node): polling picks up a kill', async () => {
+test('streaming on without EventSource (Node): polling picks up a kill, and onUpdate listeners hear it', async () => {
   assert.equal(typeof EventSource, 'undefined', 'this runtime has no EventSource');
   const agent = await setup({ streaming: true, flagsRefreshRate: 100 });
   await agent.ready();
   agent.identify('poll-user');
   assert.equal(agent.getTreatment('node_poll_flag'), 'on');
+  const heard = [];
+  const removed = [];
+  const versionBefore = agent.stats().flagsVersion;
+  agent.onUpdate(() => { throw new Error('an app listener fails'); });
+  agent.onUpdate((u) => heard.push({ ...u, treatment: agent.getTreatment('node_poll_flag') }));
+  agent.onUpdate((u) => removed.push(u))();
   const r = await fetch(`${URL_}/api/v1/admin/flags/node_poll_flag/kill`, { method: 'POST', headers: { authorization: `Bearer ${process.env.RUM_ADMIN_KEY}` } });
   assert.equal(r.status, 200, await r.text());
   let treatment = 'on';
@@ -233,6 +239,12 @@ test('streaming on without EventSource (Node): polling picks up a kill', async (
     treatment = agent.getTreatment('node_poll_flag');
   }
   assert.equal(treatment, 'off', 'the kill arrived by polling');
+  assert.equal(heard.length, 1, 'one update, heard after a throwing listener');
+  assert.ok(heard[0].version > versionBefore, `${heard[0].version} > ${versionBefore}`);
+  assert.equal(heard[0].version, agent.stats().flagsVersion);
+  assert.deepEqual(heard[0].flags, ['node_poll_flag']);
+  assert.equal(heard[0].treatment, 'off', 'a listener already evaluates the new definitions');
+  assert.deepEqual(removed, [], 'an unsubscribed listener hears nothing');
   assert.equal(agent.stats().streaming, false);
   assert.equal(await agent.flush(), true);
   agent.close();

@@ -1,0 +1,288 @@
+//! Flag-update listeners: what an applied change reports (`FlagSet::update_from`), the native
+//! agent's listeners (every source of definitions, panics caught, removal) and the
+//! single-threaded agent's pending update (the browser's).
+
+mod agent_support;
+
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use agent_core::Agent;
+use agent_core::clock::ManualClock;
+use agent_core::flags::{ChangeKeys, FlagSet, FlagsUpdate};
+use agent_core::local::{LocalAgent, LocalConfig};
+use agent_core::pipeline::PipelineConfig;
+use agent_core::wire::{FlagChanges, FlagDefinition, Matcher, MatcherKind, SdkInfo, Segment};
+use agent_support::{PATIENCE, full_set, pro_flag};
+
+/// `pro_flag` renamed `key`, with its rule's matchers replaced by `kind`.
+fn flag(key: &str, version: u64, kind: MatcherKind) -> FlagDefinition {
+    let mut f = pro_flag(version);
+    f.key = key.into();
+    f.rules[0].matchers = vec![Matcher {
+        negate: false,
+        kind,
+    }];
+    f
+}
+
+fn in_segment(name: &str) -> MatcherKind {
+    MatcherKind::InSegment {
+        segment: name.into(),
+    }
+}
+
+fn depends_on(flag: &str) -> MatcherKind {
+    MatcherKind::DependsOn {
+        flag: flag.into(),
+        treatments: vec!["on".into()],
+    }
+}
+
+fn segment(name: &str, version: u64) -> Segment {
+    Segment {
+        name: name.into(),
+        version,
+        keys: vec!["alice".into()],
+    }
+}
+
+fn delta(version: u64, flags: Vec<FlagDefinition>, segments: Vec<Segment>) -> FlagChanges {
+    FlagChanges {
+        version,
+        flags,
+        segments,
+        full: false,
+    }
+}
+
+fn update(version: u64, flags: &[&str]) -> Option<FlagsUpdate> {
+    Some(FlagsUpdate {
+        version,
+        flags: flags.iter().map(|f| (*f).to_owned()).collect(),
+    })
+}
+
+/// The set `before` with `changes` applied, and what listeners hear.
+fn apply(before: &FlagSet, changes: &FlagChanges) -> (FlagSet, Option<FlagsUpdate>) {
+    let after = before.apply(changes).expect("applies");
+    let heard = after.update_from(before, &ChangeKeys::of(changes));
+    (after, heard)
+}
+
+/// Five flags: `plain`; `beta-users` in segment `beta`; `follows-beta` depending on
+/// `beta-users`; `follows-follower` depending on `follows-beta`; `staff-only` in `staff`.
+fn five_flags() -> FlagSet {
+    let set = FlagSet::empty();
+    let full = FlagChanges {
+        version: 10,
+        flags: vec![
+            flag("plain", 10, MatcherKind::AllKeys),
+            flag("beta-users", 10, in_segment("beta")),
+            flag("follows-beta", 10, depends_on("beta-users")),
+            flag("follows-follower", 10, depends_on("follows-beta")),
+            flag("staff-only", 10, in_segment("staff")),
+        ],
+        segments: vec![segment("beta", 10), segment("staff", 10)],
+        full: true,
+    };
+    apply(&set, &full).0
+}
+
+#[test]
+fn an_update_lists_the_flags_whose_treatments_may_change() {
+    let set = five_flags();
+
+    let (_, heard) = apply(
+        &set,
+        &delta(11, vec![flag("plain", 11, MatcherKind::AllKeys)], vec![]),
+    );
+    assert_eq!(heard, update(11, &["plain"]), "a flag alone");
+
+    let (_, heard) = apply(&set, &delta(12, vec![], vec![segment("beta", 12)]));
+    assert_eq!(
+        heard,
+        update(12, &["beta-users", "follows-beta", "follows-follower"]),
+        "a segment: its users, then their dependents, transitively"
+    );
+
+    let (_, heard) = apply(
+        &set,
+        &delta(
+            13,
+            vec![flag("follows-beta", 13, MatcherKind::AllKeys)],
+            vec![],
+        ),
+    );
+    assert_eq!(
+        heard,
+        update(13, &["follows-beta", "follows-follower"]),
+        "a flag and what depends on it, not what it depended on"
+    );
+
+    let mut archived = flag("staff-only", 14, in_segment("staff"));
+    archived.archived = true;
+    let (_, heard) = apply(&set, &delta(14, vec![archived], vec![segment("staff", 14)]));
+    assert_eq!(
+        heard,
+        update(14, &["staff-only"]),
+        "an archived flag, listed once"
+    );
+
+    let (_, heard) = apply(
+        &set,
+        &full_set(20, vec![flag("brand-new", 20, MatcherKind::AllKeys)]),
+    );
+    assert_eq!(
+        heard,
+        update(
+            20,
+            &[
+                "beta-users",
+                "brand-new",
+                "follows-beta",
+                "follows-follower",
+                "plain",
+                "staff-only"
+            ]
+        ),
+        "a whole set: every flag of the old set and the new"
+    );
+
+    let (_, heard) = apply(&set, &delta(10, vec![], vec![]));
+    assert_eq!(heard, None, "an empty poll moves no version");
+}
+
+#[test]
+fn native_listeners_hear_every_change_and_a_panicking_one_stops_nothing() {
+    let agent = Agent::builder("sdk-test").build().expect("agent");
+    let (tx, rx) = mpsc::channel::<FlagsUpdate>();
+    let panics = agent.on_flags_update(|_| panic!("an app's listener fails"));
+    let heard = agent.on_flags_update(move |u| {
+        let _ = tx.send(u.clone());
+    });
+
+    agent
+        .apply_flag_changes(&full_set(5, vec![pro_flag(5)]))
+        .expect("applies");
+    assert_eq!(
+        rx.recv_timeout(PATIENCE).ok(),
+        update(5, &["new-checkout"]),
+        "heard after a panicking listener"
+    );
+    assert_eq!(
+        agent.flag_set_version(),
+        5,
+        "the change stands despite the panic"
+    );
+
+    agent
+        .apply_flag_changes(&delta(5, vec![], vec![]))
+        .expect("applies");
+    assert!(agent.remove_flags_listener(panics));
+    assert!(!agent.remove_flags_listener(panics), "removed once");
+    let mut killed = pro_flag(6);
+    killed.killed = true;
+    agent
+        .apply_flag_changes(&delta(6, vec![killed], vec![]))
+        .expect("applies");
+    assert_eq!(
+        rx.recv_timeout(PATIENCE).ok(),
+        update(6, &["new-checkout"]),
+        "nothing heard for the empty change, then the kill"
+    );
+
+    assert!(agent.remove_flags_listener(heard));
+    agent
+        .apply_flag_changes(&delta(7, vec![pro_flag(7)], vec![]))
+        .expect("applies");
+    assert!(
+        rx.recv_timeout(Duration::from_millis(200)).is_err(),
+        "a removed listener hears nothing"
+    );
+}
+
+#[test]
+fn the_disk_cache_loaded_at_start_is_heard() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let first = Agent::builder("sdk-test")
+        .data_dir(dir.path())
+        .build()
+        .expect("agent");
+    first
+        .apply_flag_changes(&full_set(8, vec![pro_flag(8)]))
+        .expect("applies");
+    first.shutdown(PATIENCE).expect("shuts down, cache written");
+    drop(first);
+
+    // The cache loads on the worker thread: a listener added right after `build` hears it,
+    // unless it loaded first (then the set is there already).
+    let seen: Arc<Mutex<Vec<FlagsUpdate>>> = Arc::default();
+    let second = Agent::builder("sdk-test")
+        .data_dir(dir.path())
+        .build()
+        .expect("agent");
+    let sink = seen.clone();
+    second.on_flags_update(move |u| sink.lock().expect("lock").push(u.clone()));
+    assert!(second.wait_for_flags(PATIENCE));
+    assert_eq!(second.flag_set_version(), 8);
+    let seen = seen.lock().expect("lock").clone();
+    assert!(
+        seen.is_empty() || seen == vec![update(8, &["new-checkout"]).expect("some")],
+        "{seen:?}"
+    );
+}
+
+fn local_agent() -> LocalAgent {
+    let sdk = SdkInfo {
+        name: "t".into(),
+        version: "0".into(),
+        platform: "test".into(),
+    };
+    LocalAgent::new(
+        LocalConfig::new(PipelineConfig::default_for("sdk-test", sdk)),
+        ManualClock::new(1_700_000_000_000),
+    )
+    .expect("agent")
+}
+
+#[test]
+fn the_local_agent_keeps_one_merged_update_until_taken() {
+    let mut agent = local_agent();
+    assert_eq!(agent.take_flags_update(), None);
+
+    let json = serde_json::to_vec(&full_set(3, vec![pro_flag(3)])).expect("json");
+    agent.apply_flag_changes_json(&json).expect("applies");
+    let cache = agent.flag_cache().expect("cache");
+    assert_eq!(agent.take_flags_update(), update(3, &["new-checkout"]));
+    assert_eq!(agent.take_flags_update(), None, "taken once");
+
+    let other = flag("other", 4, MatcherKind::AllKeys);
+    let json = serde_json::to_vec(&delta(4, vec![other], vec![])).expect("json");
+    agent.apply_flag_changes_json(&json).expect("applies");
+    agent
+        .apply_flag_changes(&delta(5, vec![pro_flag(5)], vec![]))
+        .expect("applies");
+    assert_eq!(
+        agent.take_flags_update(),
+        update(5, &["new-checkout", "other"]),
+        "two updates merged: the latest version, both flags"
+    );
+
+    assert!(agent.apply_flag_changes_json(b"{").is_err());
+    assert_eq!(agent.load_flag_cache(&cache).expect("loads"), 5);
+    assert_eq!(
+        agent.take_flags_update(),
+        None,
+        "a refused answer and an older cache change nothing"
+    );
+
+    let mut fresh = local_agent();
+    fresh.load_flag_cache(&cache).expect("loads");
+    assert_eq!(
+        fresh.take_flags_update(),
+        update(3, &["new-checkout"]),
+        "a cache loaded at start is an update"
+    );
+}
