@@ -33,7 +33,7 @@ pub mod sync;
 pub mod transport;
 mod worker;
 
-pub use flags::{Attributes, Evaluation, FlagSet};
+pub use flags::{Attributes, Evaluation, FlagSet, FlagsUpdate};
 
 pub use agent::{Agent, AgentBuilder, AgentStats, KeyedAgent, TimingGuard};
 pub use error::AgentError;

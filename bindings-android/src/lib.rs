@@ -16,6 +16,7 @@ pub mod upload;
 
 mod calls;
 mod lifecycle;
+mod listen;
 
 pub use error::BindingError;
 

@@ -10,13 +10,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
-use e2e::{Fixture, SDK_KEY};
+use e2e::{ADMIN_KEY, Fixture, SDK_KEY};
 use serde_json::Value;
 
 use jvm_support::{JavaRun, crate_dir, java, java_with, javac, jdk_available, native_lib_dir};
 
 /// Checks ApiTests runs; a change there must change this number (a skipped check fails).
-const API_CHECKS: u32 = 15;
+const API_CHECKS: u32 = 16;
 /// Checks HttpUploadApp runs.
 const HTTP_CHECKS: u32 = 7;
 /// Key of HttpUploadApp's events.
@@ -39,6 +39,13 @@ fn the_java_api_works_against_a_real_collector() -> anyhow::Result<()> {
     let mut collector = Fixture::start()?;
     let vectors_path = crate_dir().join("../testdata/evaluation-vectors.json");
     load_vectors(&collector, &vectors_path)?;
+    // ApiTests kills it (with the admin key) and checks its flag listeners hear the kill.
+    collector.create_flag(
+        "java_listener_flag",
+        42,
+        7,
+        serde_json::json!({"name": "everyone", "matchers": [], "treatment": "on"}),
+    )?;
     let url = collector.url();
     let data = tempfile::tempdir()?;
     let api_dir = data.path().join("api");
@@ -48,7 +55,13 @@ fn the_java_api_works_against_a_real_collector() -> anyhow::Result<()> {
         &lib_dir,
         classes.path(),
         "dev.rollout.rum.ApiTests",
-        &[&url, SDK_KEY, path(&api_dir)?, path(&vectors_path)?],
+        &[
+            &url,
+            SDK_KEY,
+            path(&api_dir)?,
+            path(&vectors_path)?,
+            ADMIN_KEY,
+        ],
         JVM_LIMIT,
     )?;
     passed_cleanly(&api, API_CHECKS, Some(0))?;

@@ -12,6 +12,7 @@ use agent_core::wire::{FlagChanges, is_valid_event_type};
 use crate::config::RumConfig;
 use crate::error::RumError;
 use crate::guard;
+use crate::listener::FlagsListener;
 use crate::pump::{self, Waker};
 use crate::uploader::Uploader;
 use crate::values::{self, AttributeValue};
@@ -129,6 +130,22 @@ impl RumAgent {
         guard::or_default(false, || {
             self.agent.wait_for_flags(Duration::from_millis(timeout_ms))
         })
+    }
+
+    /// Tells `listener` of each later change of the flag definitions (from the collector, the
+    /// disk cache or `apply_flag_definitions`); returns the id `remove_flags_listener` takes.
+    pub fn add_flags_listener(&self, listener: Arc<dyn FlagsListener>) -> u64 {
+        guard::or_default(0, || {
+            self.agent.on_flags_update(move |update| {
+                // A listener's error says nothing the agent could act on.
+                let _ = listener.on_flags_updated(update.version, update.flags.clone());
+            })
+        })
+    }
+
+    /// Stops telling the listener `id`; false when there was none.
+    pub fn remove_flags_listener(&self, id: u64) -> bool {
+        guard::or_default(false, || self.agent.remove_flags_listener(id))
     }
 
     /// Applies flag definitions fetched or bundled by the app: the JSON of the collector's

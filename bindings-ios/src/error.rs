@@ -91,7 +91,8 @@ impl From<AgentError> for RumError {
 }
 
 /// Required of every error a foreign trait returns: an exception the foreign code did not
-/// declare becomes [`RumError::Uploader`] instead of aborting.
+/// declare (in the uploader, or in a flags listener, where it is ignored) becomes
+/// [`RumError::Uploader`] instead of aborting.
 impl From<uniffi::UnexpectedUniFFICallbackError> for RumError {
     fn from(error: uniffi::UnexpectedUniFFICallbackError) -> Self {
         RumError::Uploader {

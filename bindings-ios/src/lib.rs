@@ -11,6 +11,7 @@ mod agent;
 mod config;
 mod error;
 mod guard;
+mod listener;
 mod pump;
 mod uploader;
 mod values;
@@ -18,6 +19,7 @@ mod values;
 pub use agent::{AgentCounters, RumAgent, Treatment};
 pub use config::RumConfig;
 pub use error::RumError;
+pub use listener::FlagsListener;
 pub use uploader::{UploadOutcome, UploadRequest, Uploader};
 pub use values::AttributeValue;
 

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use e2e::{Fixture, SDK_KEY};
+use e2e::{ADMIN_KEY, Fixture, SDK_KEY};
 use serde_json::Value;
 
 /// The generated Swift files and where each is committed (relative to `bindings-ios/`).
@@ -93,6 +93,16 @@ fn python_bindings_against_a_real_collector() {
     fixture
         .create_rollout_flag(sync_flag)
         .expect("flag created");
+    // Killed by the python tests (with the admin key), whose flag listeners must hear it.
+    let listener_flag = "py-listener-flag";
+    fixture
+        .create_flag(
+            listener_flag,
+            42,
+            7,
+            serde_json::json!({"name": "everyone", "matchers": [], "treatment": "on"}),
+        )
+        .expect("flag created");
 
     let module_dir = tempfile::tempdir().expect("tempdir");
     generate(uniffi::TargetLanguage::Python, module_dir.path());
@@ -107,6 +117,8 @@ fn python_bindings_against_a_real_collector() {
         .env("RUM_COLLECTOR_URL", fixture.url())
         .env("RUM_SDK_KEY", SDK_KEY)
         .env("RUM_SYNC_FLAG", sync_flag)
+        .env("RUM_LISTENER_FLAG", listener_flag)
+        .env("RUM_ADMIN_KEY", ADMIN_KEY)
         .env(
             "RUM_VECTORS",
             crate_dir().join("../testdata/evaluation-vectors.json"),
@@ -128,7 +140,7 @@ fn python_bindings_against_a_real_collector() {
         .next()
         .and_then(|n| n.parse().ok())
         .expect("a count");
-    assert_eq!(passed, 12, "every python test ran: {summary}");
+    assert_eq!(passed, 13, "every python test ran: {summary}");
 
     // What Python tracked is in the collector's store, with its properties and stack.
     let db = fixture.db().expect("collector db");

@@ -243,11 +243,27 @@ typedef void (*UniffiForeignFutureCompleteVoid)(uint64_t, UniffiForeignFutureRes
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_FLAGS_LISTENER_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_FLAGS_LISTENER_METHOD0
+typedef void (*UniffiCallbackInterfaceFlagsListenerMethod0)(uint64_t, uint64_t, RustBuffer, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_UPLOADER_METHOD0
 #define UNIFFI_FFIDEF_CALLBACK_INTERFACE_UPLOADER_METHOD0
 typedef void (*UniffiCallbackInterfaceUploaderMethod0)(uint64_t, RustBuffer, RustBuffer* _Nonnull, 
         RustCallStatus *_Nonnull uniffiCallStatus
     );
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_FLAGS_LISTENER
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_FLAGS_LISTENER
+typedef struct UniffiVTableCallbackInterfaceFlagsListener {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceFlagsListenerMethod0 _Nonnull onFlagsUpdated;
+} UniffiVTableCallbackInterfaceFlagsListener;
 
 #endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_UPLOADER
@@ -272,6 +288,11 @@ void uniffi_rum_agent_fn_free_rumagent(uint64_t handle, RustCallStatus *_Nonnull
 #ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_CONSTRUCTOR_RUMAGENT_NEW
 #define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_CONSTRUCTOR_RUMAGENT_NEW
 uint64_t uniffi_rum_agent_fn_constructor_rumagent_new(RustBuffer config, RustBuffer uploader, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_ADD_FLAGS_LISTENER
+#define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_ADD_FLAGS_LISTENER
+uint64_t uniffi_rum_agent_fn_method_rumagent_add_flags_listener(uint64_t ptr, uint64_t listener, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_APPLY_FLAG_DEFINITIONS
@@ -307,6 +328,11 @@ RustBuffer uniffi_rum_agent_fn_method_rumagent_identity(uint64_t ptr, RustCallSt
 #ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_RECORD_CRASH
 #define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_RECORD_CRASH
 void uniffi_rum_agent_fn_method_rumagent_record_crash(uint64_t ptr, RustBuffer crash_type, RustBuffer message, RustBuffer stacktrace, RustBuffer thread_name, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_REMOVE_FLAGS_LISTENER
+#define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_REMOVE_FLAGS_LISTENER
+int8_t uniffi_rum_agent_fn_method_rumagent_remove_flags_listener(uint64_t ptr, uint64_t id, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_REMOVE_GLOBAL_PROPERTY
@@ -362,6 +388,26 @@ void uniffi_rum_agent_fn_method_rumagent_track_timing(uint64_t ptr, RustBuffer n
 #ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_WAIT_FOR_FLAGS
 #define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_WAIT_FOR_FLAGS
 int8_t uniffi_rum_agent_fn_method_rumagent_wait_for_flags(uint64_t ptr, uint64_t timeout_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_CLONE_FLAGSLISTENER
+#define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_CLONE_FLAGSLISTENER
+uint64_t uniffi_rum_agent_fn_clone_flagslistener(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_FREE_FLAGSLISTENER
+#define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_FREE_FLAGSLISTENER
+void uniffi_rum_agent_fn_free_flagslistener(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_INIT_CALLBACK_VTABLE_FLAGSLISTENER
+#define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_INIT_CALLBACK_VTABLE_FLAGSLISTENER
+void uniffi_rum_agent_fn_init_callback_vtable_flagslistener(const UniffiVTableCallbackInterfaceFlagsListener* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_FLAGSLISTENER_ON_FLAGS_UPDATED
+#define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_FLAGSLISTENER_ON_FLAGS_UPDATED
+void uniffi_rum_agent_fn_method_flagslistener_on_flags_updated(uint64_t ptr, uint64_t version, RustBuffer flags, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_CLONE_UPLOADER
@@ -644,6 +690,12 @@ void ffi_rum_agent_rust_future_free_void(uint64_t handle
 void ffi_rum_agent_rust_future_complete_void(uint64_t handle, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_ADD_FLAGS_LISTENER
+#define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_ADD_FLAGS_LISTENER
+uint16_t uniffi_rum_agent_checksum_method_rumagent_add_flags_listener(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_APPLY_FLAG_DEFINITIONS
 #define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_APPLY_FLAG_DEFINITIONS
 uint16_t uniffi_rum_agent_checksum_method_rumagent_apply_flag_definitions(void
@@ -683,6 +735,12 @@ uint16_t uniffi_rum_agent_checksum_method_rumagent_identity(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_RECORD_CRASH
 #define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_RECORD_CRASH
 uint16_t uniffi_rum_agent_checksum_method_rumagent_record_crash(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_REMOVE_FLAGS_LISTENER
+#define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_REMOVE_FLAGS_LISTENER
+uint16_t uniffi_rum_agent_checksum_method_rumagent_remove_flags_listener(void
     
 );
 #endif
@@ -749,6 +807,12 @@ uint16_t uniffi_rum_agent_checksum_method_rumagent_track_timing(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_WAIT_FOR_FLAGS
 #define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_WAIT_FOR_FLAGS
 uint16_t uniffi_rum_agent_checksum_method_rumagent_wait_for_flags(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_FLAGSLISTENER_ON_FLAGS_UPDATED
+#define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_FLAGSLISTENER_ON_FLAGS_UPDATED
+uint16_t uniffi_rum_agent_checksum_method_flagslistener_on_flags_updated(void
     
 );
 #endif

@@ -2,13 +2,14 @@
 
 Run by `bindings-ios/tests/python_e2e.rs`, which generates the `rum_agent` module next to the
 cdylib, starts a real collector on loopback and passes its address in the environment
-(RUM_COLLECTOR_URL, RUM_SDK_KEY, RUM_VECTORS, RUM_SYNC_FLAG). The Rust side then checks that the
+(RUM_COLLECTOR_URL, RUM_SDK_KEY, RUM_VECTORS, RUM_SYNC_FLAG, RUM_LISTENER_FLAG, RUM_ADMIN_KEY). The Rust side then checks that the
 collector stored what these tests tracked. Ends with the line `N passed, N failed`.
 """
 
 import gzip
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
@@ -20,7 +21,15 @@ import unittest
 import urllib.error
 import urllib.request
 
-from rum_agent import AttributeValue, RumAgent, RumConfig, RumError, UploadOutcome, Uploader
+from rum_agent import (
+    AttributeValue,
+    FlagsListener,
+    RumAgent,
+    RumConfig,
+    RumError,
+    UploadOutcome,
+    Uploader,
+)
 
 URL = os.environ["RUM_COLLECTOR_URL"]
 SDK_KEY = os.environ["RUM_SDK_KEY"]
@@ -287,6 +296,45 @@ class Delivery(unittest.TestCase):
         self.assertEqual(got.label, "rollout")
         self.assertIn(got.treatment, ("on", "off"))
         self.assertGreater(got.version, 0)
+        agent.shutdown(2_000)
+
+
+class FlagListeners(unittest.TestCase):
+    def test_listeners_hear_a_kill_after_a_raising_one_and_a_removed_one_hears_nothing(self):
+        flag = os.environ["RUM_LISTENER_FLAG"]
+        agent = RumAgent(config(sync_flags=True), UrllibUploader())
+        self.assertTrue(agent.wait_for_flags(WAIT_MS))
+        self.assertEqual(agent.get_treatment(flag, {}).treatment, "on")
+        heard = queue.Queue()
+
+        class Raising(FlagsListener):
+            def on_flags_updated(self, version, flags):
+                raise RuntimeError("an app listener fails")
+
+        class Recording(FlagsListener):
+            def on_flags_updated(self, version, flags):
+                heard.put((version, list(flags), agent.get_treatment(flag, {}).treatment))
+
+        before = agent.get_treatment(flag, {}).version
+        agent.add_flags_listener(Raising())
+        agent.add_flags_listener(Recording())
+        removed = agent.add_flags_listener(Recording())
+        self.assertTrue(agent.remove_flags_listener(removed))
+        self.assertFalse(agent.remove_flags_listener(removed))
+
+        kill = urllib.request.Request(
+            f"{URL}/api/v1/admin/flags/{flag}/kill",
+            method="POST",
+            headers={"Authorization": f"Bearer {os.environ['RUM_ADMIN_KEY']}"},
+        )
+        with urllib.request.urlopen(kill, timeout=10) as answer:
+            self.assertEqual(answer.status, 200)
+        version, flags, treatment = heard.get(timeout=WAIT_MS / 1000)
+        self.assertGreater(version, before)
+        self.assertEqual(flags, [flag])
+        self.assertEqual(treatment, "off", "the kill is in use when listeners hear it")
+        time.sleep(0.5)
+        self.assertTrue(heard.empty(), "one update, told once: the removed listener heard nothing")
         agent.shutdown(2_000)
 
 

@@ -159,6 +159,34 @@ public extension RumAgent {
     func trackTimeFromStart(_ marker: String) {
         try? trackTimeFromStart(marker: marker)
     }
+
+    /// Calls `handler` on `queue` (the main queue unless told) after each change of the flag
+    /// definitions, with the new version and the keys of the flags whose treatments may have
+    /// changed, e.g. to re-render what a killed flag shows. Returns the id
+    /// `removeFlagsListener(id:)` takes. Capture the agent weakly in `handler`: the agent keeps
+    /// its listeners until it is shut down.
+    @discardableResult
+    func onFlagsUpdate(queue: DispatchQueue = .main,
+                       _ handler: @escaping @Sendable (UInt64, [String]) -> Void) -> UInt64 {
+        addFlagsListener(listener: ClosureFlagsListener(queue: queue, handler: handler))
+    }
+}
+
+/// A `FlagsListener` running a closure on a dispatch queue: the agent's sync thread that
+/// brings the update only hands it over.
+private final class ClosureFlagsListener: FlagsListener, @unchecked Sendable {
+    private let queue: DispatchQueue
+    private let handler: @Sendable (UInt64, [String]) -> Void
+
+    init(queue: DispatchQueue, handler: @escaping @Sendable (UInt64, [String]) -> Void) {
+        self.queue = queue
+        self.handler = handler
+    }
+
+    func onFlagsUpdated(version: UInt64, flags: [String]) throws {
+        let handler = self.handler
+        queue.async { handler(version, flags) }
+    }
 }
 
 // MARK: - URLSession uploader

@@ -624,9 +624,239 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 
 
 /**
+ * Implemented by the app; called on the thread that applied the change (the agent's flag-sync
+ * thread, or the app's own in `apply_flag_definitions`), one update at a time per thread: hand
+ * the work to your own queue (the Swift `onFlagsUpdate` uses the main queue). Throwing is
+ * safe: the error is ignored and the other listeners are still told.
+ */
+public protocol FlagsListener: AnyObject, Sendable {
+    
+    /**
+     * `version`: the flag set's version after the change; `flags`: sorted keys of the flags
+     * whose treatments may have changed (added, changed or archived, using a changed segment,
+     * or depending on any of those).
+     */
+    func onFlagsUpdated(version: UInt64, flags: [String]) throws 
+    
+}
+/**
+ * Implemented by the app; called on the thread that applied the change (the agent's flag-sync
+ * thread, or the app's own in `apply_flag_definitions`), one update at a time per thread: hand
+ * the work to your own queue (the Swift `onFlagsUpdate` uses the main queue). Throwing is
+ * safe: the error is ignored and the other listeners are still told.
+ */
+open class FlagsListenerImpl: FlagsListener, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_rum_agent_fn_clone_flagslistener(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_rum_agent_fn_free_flagslistener(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * `version`: the flag set's version after the change; `flags`: sorted keys of the flags
+     * whose treatments may have changed (added, changed or archived, using a changed segment,
+     * or depending on any of those).
+     */
+open func onFlagsUpdated(version: UInt64, flags: [String])throws   {try rustCallWithError(FfiConverterTypeRumError_lift) {
+        uniffiCallStatus in
+    uniffi_rum_agent_fn_method_flagslistener_on_flags_updated(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(version),
+        FfiConverterSequenceString.lower(flags),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceFlagsListener {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceFlagsListener = UniffiVTableCallbackInterfaceFlagsListener(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeFlagsListener.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface FlagsListener: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeFlagsListener.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface FlagsListener: handle missing in uniffiClone")
+            }
+        },
+        onFlagsUpdated: { (
+            uniffiHandle: UInt64,
+            version: UInt64,
+            flags: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeFlagsListener.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.onFlagsUpdated(
+                     version: try FfiConverterUInt64.lift(version),
+                     flags: try FfiConverterSequenceString.lift(flags)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeRumError_lower
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceFlagsListener> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceFlagsListener>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitFlagsListener() {
+    uniffi_rum_agent_fn_init_callback_vtable_flagslistener(UniffiCallbackInterfaceFlagsListener.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFlagsListener: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<FlagsListener>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = FlagsListener
+
+    public static func lift(_ handle: UInt64) throws -> FlagsListener {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return FlagsListenerImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: FlagsListener) -> UInt64 {
+         if let rustImpl = value as? FlagsListenerImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FlagsListener {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: FlagsListener, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFlagsListener_lift(_ handle: UInt64) throws -> FlagsListener {
+    return try FfiConverterTypeFlagsListener.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFlagsListener_lower(_ value: FlagsListener) -> UInt64 {
+    return FfiConverterTypeFlagsListener.lower(value)
+}
+
+
+
+
+
+
+/**
  * The agent: evaluates flags locally and records events, errors, timings and crashes.
  */
 public protocol RumAgentProtocol: AnyObject, Sendable {
+    
+    /**
+     * Tells `listener` of each later change of the flag definitions (from the collector, the
+     * disk cache or `apply_flag_definitions`); returns the id `remove_flags_listener` takes.
+     */
+    func addFlagsListener(listener: FlagsListener)  -> UInt64
     
     /**
      * Applies flag definitions fetched or bundled by the app: the JSON of the collector's
@@ -666,6 +896,11 @@ public protocol RumAgentProtocol: AnyObject, Sendable {
      * `thread.name`). Without a data dir it is queued like any event.
      */
     func recordCrash(crashType: String, message: String, stacktrace: String?, threadName: String?) throws 
+    
+    /**
+     * Stops telling the listener `id`; false when there was none.
+     */
+    func removeFlagsListener(id: UInt64)  -> Bool
     
     /**
      * Removes a global property.
@@ -801,6 +1036,20 @@ public convenience init(config: RumConfig, uploader: Uploader?)throws  {
 
     
     /**
+     * Tells `listener` of each later change of the flag definitions (from the collector, the
+     * disk cache or `apply_flag_definitions`); returns the id `remove_flags_listener` takes.
+     */
+open func addFlagsListener(listener: FlagsListener) -> UInt64  {
+    return try!  FfiConverterUInt64.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_rum_agent_fn_method_rumagent_add_flags_listener(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeFlagsListener_lower(listener),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Applies flag definitions fetched or bundled by the app: the JSON of the collector's
      * `GET /api/v1/flags` answer. Returns the new flag-set version.
      */
@@ -896,6 +1145,19 @@ open func recordCrash(crashType: String, message: String, stacktrace: String?, t
         FfiConverterOptionString.lower(threadName),uniffiCallStatus
     )
 }
+}
+    
+    /**
+     * Stops telling the listener `id`; false when there was none.
+     */
+open func removeFlagsListener(id: UInt64) -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_rum_agent_fn_method_rumagent_remove_flags_listener(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(id),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -2354,6 +2616,9 @@ private let initializationResult: InitializationResult = {
     if bindings_contract_version != scaffolding_contract_version {
         return InitializationResult.contractVersionMismatch
     }
+    if (uniffi_rum_agent_checksum_method_rumagent_add_flags_listener() != 43240) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_rum_agent_checksum_method_rumagent_apply_flag_definitions() != 65071) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -2373,6 +2638,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_rum_agent_checksum_method_rumagent_record_crash() != 56672) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_rum_agent_checksum_method_rumagent_remove_flags_listener() != 52897) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_rum_agent_checksum_method_rumagent_remove_global_property() != 60712) {
@@ -2408,6 +2676,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_rum_agent_checksum_method_rumagent_wait_for_flags() != 29988) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_rum_agent_checksum_method_flagslistener_on_flags_updated() != 27262) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_rum_agent_checksum_method_uploader_upload() != 32224) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -2415,6 +2686,7 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
 
+    uniffiCallbackInitFlagsListener()
     uniffiCallbackInitUploader()
     return InitializationResult.ok
 }()

@@ -25,6 +25,9 @@ final class Native {
 
     static native void installPanicHook(long handle);
 
+    /** Makes the agent call {@code agent.flagsUpdated(version, flags)} on every flag update. */
+    static native void listenFlags(long handle, RumAgent agent);
+
     /** nextUpload's answer when the agent is shut down and nothing is left. */
     static final long UPLOAD_DONE = -1;
     /** nextUpload's answer when {@code out} holds a request. */

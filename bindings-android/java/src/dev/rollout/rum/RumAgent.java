@@ -2,8 +2,16 @@ package dev.rollout.rum;
 
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.util.Arrays;
+import java.util.Collections;
 import java.util.Map;
 import java.util.Objects;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
@@ -32,6 +40,14 @@ public final class RumAgent {
     private final long startNanos;
     private CrashHandler crashHandler;
     private HttpUploader httpUploader;
+    private final CopyOnWriteArrayList<FlagsListener> flagsListeners = new CopyOnWriteArrayList<>();
+    // One daemon thread runs the listeners, in order: the native sync thread that brings an
+    // update only hands it over.
+    private final ExecutorService flagsThread = Executors.newSingleThreadExecutor(r -> {
+        Thread t = new Thread(r, "rum-flags-listeners");
+        t.setDaemon(true);
+        return t;
+    });
 
     private RumAgent(long handle, long startNanos) {
         this.handle = handle;
@@ -58,6 +74,7 @@ public final class RumAgent {
                     config.uploader == Uploader.RUST);
             RumAgent agent = new RumAgent(handle, config.startNanos);
             try {
+                Native.listenFlags(handle, agent);
                 if (config.installCrashHandler) {
                     Native.installPanicHook(handle);
                     agent.crashHandler = new CrashHandler(agent, Thread.getDefaultUncaughtExceptionHandler());
@@ -216,6 +233,41 @@ public final class RumAgent {
         return httpUploader;
     }
 
+    /**
+     * Tells {@code listener} of each later change of the flag definitions (from the collector or
+     * the disk cache), on the agent's listener thread.
+     */
+    public void addFlagsListener(FlagsListener listener) {
+        flagsListeners.add(Objects.requireNonNull(listener, "listener"));
+    }
+
+    /** Stops telling {@code listener}; false when it was not added. */
+    public boolean removeFlagsListener(FlagsListener listener) {
+        return flagsListeners.remove(listener);
+    }
+
+    /** Called by the native agent on its sync thread with each update: queued for the listeners. */
+    void flagsUpdated(long version, String[] flags) {
+        if (flagsListeners.isEmpty()) {
+            return;
+        }
+        java.util.List<String> keys = Collections.unmodifiableList(Arrays.asList(flags.clone()));
+        try {
+            flagsThread.execute(() -> {
+                for (FlagsListener listener : flagsListeners) {
+                    try {
+                        listener.onFlagsUpdated(version, keys);
+                    } catch (Exception | LinkageError failed) {
+                        Logger.getLogger("dev.rollout.rum").log(Level.WARNING,
+                                "a flags listener threw; the others still run", failed);
+                    }
+                }
+            });
+        } catch (RejectedExecutionException shutDown) {
+            // The agent is shutting down: nobody is told any more.
+        }
+    }
+
     /** Waits until flag definitions are known (from the cache or the collector); false on timeout. */
     public boolean awaitFlags(long timeoutMs) {
         return withHandle(false, h -> Native.awaitFlags(h, timeoutMs));
@@ -264,6 +316,7 @@ public final class RumAgent {
             if (instance == this) {
                 instance = null;
             }
+            flagsThread.shutdown();
             return safe;
         }
     }

@@ -4,16 +4,22 @@ import static dev.rollout.rum.TestRunner.check;
 import static dev.rollout.rum.TestRunner.expectThrows;
 
 import java.io.IOException;
+import java.net.HttpURLConnection;
+import java.net.URL;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Paths;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 
 /**
- * The API against a real collector: args are collector URL, SDK key, data dir, vectors file.
+ * The API against a real collector: args are collector URL, SDK key, data dir, vectors file,
+ * admin key (to kill a flag).
  * The Rust test (tests/jvm.rs) then checks in the collector what this process sent.
  */
 public final class ApiTests {
@@ -25,6 +31,7 @@ public final class ApiTests {
         String sdkKey = args[1];
         String dataDir = args[2];
         String vectorsPath = args[3];
+        String adminKey = args[4];
         TestRunner t = new TestRunner();
 
         t.test("a bad collector URL throws IllegalArgumentException naming it", () -> {
@@ -91,6 +98,35 @@ public final class ApiTests {
         t.test("flag definitions arrive from the collector", () -> {
             check(agent.awaitFlags(15_000), "no flags within 15 s");
         });
+        t.test("flag listeners hear a kill after a throwing one; a removed one hears nothing", () -> {
+            String flag = "java_listener_flag";
+            check("on".equals(agent.getTreatment(flag)), agent.getTreatment(flag));
+            List<String> heard = Collections.synchronizedList(new ArrayList<>());
+            CountDownLatch told = new CountDownLatch(1);
+            FlagsListener thrower = (version, flags) -> {
+                throw new IllegalStateException("an app listener fails");
+            };
+            FlagsListener listener = (version, flags) -> {
+                heard.add(version + " " + flags + " " + agent.getTreatment(flag));
+                told.countDown();
+            };
+            FlagsListener removed = (version, flags) -> heard.add("removed listener called");
+            agent.addFlagsListener(thrower);
+            agent.addFlagsListener(listener);
+            agent.addFlagsListener(removed);
+            check(agent.removeFlagsListener(removed), "removed");
+            check(!agent.removeFlagsListener(removed), "removed once");
+            int status = post(url + "/api/v1/admin/flags/" + flag + "/kill", adminKey);
+            check(status == 200, "kill answered " + status);
+            check(told.await(15, TimeUnit.SECONDS), "no update within 15 s");
+            check(heard.size() == 1, heard.toString());
+            String[] parts = heard.get(0).split(" ", 2);
+            check(Long.parseLong(parts[0]) > 0, heard.toString());
+            check(parts[1].equals("[" + flag + "] off"),
+                    "the flag listed, the kill already in use: " + heard);
+            agent.removeFlagsListener(listener);
+            agent.removeFlagsListener(thrower);
+        });
         t.test("every shared evaluation vector agrees with the core", () -> vectors(agent, vectorsPath));
         t.test("getTreatment uses the identity and attributes", () -> {
             // theme's rules are in testdata; the vectors check treatments, this the plumbing.
@@ -141,6 +177,20 @@ public final class ApiTests {
             check(agent.shutdown(), "second shutdown");
         });
         System.exit(t.finish());
+    }
+
+    /** POSTs an empty body with the admin key; answers the HTTP status. */
+    private static int post(String url, String adminKey) throws IOException {
+        HttpURLConnection c = (HttpURLConnection) new URL(url).openConnection();
+        try {
+            c.setRequestMethod("POST");
+            c.setRequestProperty("Authorization", "Bearer " + adminKey);
+            c.setDoOutput(true);
+            c.getOutputStream().close();
+            return c.getResponseCode();
+        } finally {
+            c.disconnect();
+        }
     }
 
     /** An exception whose getMessage and toString throw (printStackTrace prints through them). */
