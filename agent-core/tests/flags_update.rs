@@ -151,7 +151,15 @@ fn an_update_lists_the_flags_whose_treatments_may_change() {
     );
 
     let (_, heard) = apply(&set, &delta(10, vec![], vec![]));
-    assert_eq!(heard, None, "an empty poll moves no version");
+    assert_eq!(heard, None, "an empty poll brings nothing");
+
+    let unversioned = flag("bundled", 0, MatcherKind::AllKeys);
+    let (_, heard) = apply(&FlagSet::empty(), &delta(0, vec![unversioned], vec![]));
+    assert_eq!(
+        heard,
+        update(0, &["bundled"]),
+        "definitions without versions (bundled by an app) are a change too"
+    );
 }
 
 #[test]
@@ -216,21 +224,44 @@ fn the_disk_cache_loaded_at_start_is_heard() {
     first.shutdown(PATIENCE).expect("shuts down, cache written");
     drop(first);
 
-    // The cache loads on the worker thread: a listener added right after `build` hears it,
-    // unless it loaded first (then the set is there already).
+    // The cache loads on the worker thread; a listener given to the builder is there first.
     let seen: Arc<Mutex<Vec<FlagsUpdate>>> = Arc::default();
+    let sink = seen.clone();
     let second = Agent::builder("sdk-test")
         .data_dir(dir.path())
+        .on_flags_update(move |u| sink.lock().expect("lock").push(u.clone()))
         .build()
         .expect("agent");
-    let sink = seen.clone();
-    second.on_flags_update(move |u| sink.lock().expect("lock").push(u.clone()));
     assert!(second.wait_for_flags(PATIENCE));
     assert_eq!(second.flag_set_version(), 8);
-    let seen = seen.lock().expect("lock").clone();
-    assert!(
-        seen.is_empty() || seen == vec![update(8, &["new-checkout"]).expect("some")],
-        "{seen:?}"
+    // Ready is set before listeners are told; give the worker a moment to finish telling.
+    for _ in 0..200 {
+        if !seen.lock().expect("lock").is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        seen.lock().expect("lock").clone(),
+        vec![update(8, &["new-checkout"]).expect("some")]
+    );
+}
+
+#[test]
+fn shutdown_drops_the_listeners_and_what_they_hold() {
+    let agent = Agent::builder("sdk-test").build().expect("agent");
+    let held = Arc::new(());
+    let inside = held.clone();
+    let keeps_agent = agent.clone();
+    agent.on_flags_update(move |_| {
+        let _ = (&inside, keeps_agent.flag_set_version());
+    });
+    assert_eq!(Arc::strong_count(&held), 2);
+    agent.shutdown(PATIENCE).expect("shuts down");
+    assert_eq!(
+        Arc::strong_count(&held),
+        1,
+        "the listener (and the agent handle it held) is gone"
     );
 }
 

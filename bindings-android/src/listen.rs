@@ -32,7 +32,8 @@ pub extern "system" fn Java_dev_rollout_rum_Native_listenFlags<'l>(
 }
 
 /// Calls `target.flagsUpdated(version, flags)` from the core's thread, attached to the JVM as a
-/// daemon (detached when it ends). A Java exception is cleared: the sync thread goes on.
+/// daemon (detached when it ends). A Java exception (e.g. the method stripped by a shrinker
+/// without the AAR's consumer rules) is printed to the log and cleared: the sync thread goes on.
 fn deliver(vm: &JavaVM, target: &GlobalRef, update: &FlagsUpdate) {
     let Ok(mut env) = vm.attach_current_thread_as_daemon() else {
         return;
@@ -57,6 +58,7 @@ fn deliver(vm: &JavaVM, target: &GlobalRef, update: &FlagsUpdate) {
         Ok(())
     });
     if env.exception_check().unwrap_or(false) {
+        let _ = env.exception_describe();
         let _ = env.exception_clear();
     }
 }

@@ -344,7 +344,9 @@ export class Agent {
           const r = await this.fetch(`${this.url}/api/v1/flags?since=${since}&sdk_key=${encodeURIComponent(this.sdkKey)}`, { credentials: 'omit', signal: timeout() });
           if (!r.ok) break;
           const text = await r.text();
-          const update = this._call((c) => { c.apply_flags(text); this._flagsJson = c.flag_cache(); return c.take_update(); }, []);
+          // The update is taken before the cache is kept: if taking it traps, the instance is
+          // re-created from the older cache and the next fetch brings (and tells) it again.
+          const update = this._call((c) => { c.apply_flags(text); const u = c.take_update(); this._flagsJson = c.flag_cache(); return u; }, []);
           if (this._flagsJson) this._write(this.storageKeys.flags, this._flagsJson);
           if (update.length) this._tell(Number(update[0]), update.slice(1));
         } catch { break; /* offline: the cache answers; try again later */ }

@@ -9,12 +9,12 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use serde_json::Map;
 
-use super::state::{DropCounters, Latch, Shared, Signal};
+use super::state::{DropCounters, FlagListeners, Latch, Shared, Signal};
 use super::{ANONYMOUS_KEY, Agent, Link};
 use crate::clock::{Clock, SystemClock};
 use crate::crash::SPOOL_DIR;
 use crate::error::AgentError;
-use crate::flags::FlagSet;
+use crate::flags::{FlagSet, FlagsUpdate};
 use crate::pipeline::PipelineConfig;
 use crate::wire::SdkInfo;
 use crate::worker::{self, WorkerConfig};
@@ -39,6 +39,7 @@ pub struct AgentBuilder {
     poll_interval: Duration,
     clock: Arc<dyn Clock>,
     capture_stacks: bool,
+    flag_listeners: FlagListeners,
 }
 
 impl AgentBuilder {
@@ -61,6 +62,7 @@ impl AgentBuilder {
             poll_interval: DEFAULT_POLL_INTERVAL,
             clock: Arc::new(SystemClock),
             capture_stacks: true,
+            flag_listeners: FlagListeners::default(),
         }
     }
 
@@ -158,6 +160,13 @@ impl AgentBuilder {
         self
     }
 
+    /// Adds a flag-update listener before the agent starts, so it also hears the definitions
+    /// loaded from the disk cache at start (see [`Agent::on_flags_update`]).
+    pub fn on_flags_update(self, listener: impl Fn(&FlagsUpdate) + Send + Sync + 'static) -> Self {
+        self.flag_listeners.add(Arc::new(listener));
+        self
+    }
+
     /// Validates the settings and starts the agent. Does no disk I/O on the caller's thread: the
     /// worker opens the spool and the flag cache.
     pub fn build(self) -> Result<Agent, AgentError> {
@@ -172,6 +181,7 @@ impl AgentBuilder {
             poll_interval,
             clock,
             capture_stacks,
+            flag_listeners,
             ..
         } = self;
         pipeline.sdk_key = sdk_key.clone();
@@ -201,7 +211,7 @@ impl AgentBuilder {
             survivable_crashes: AtomicU64::new(0),
             fatal_crash: AtomicBool::new(false),
             startup_error: Mutex::new(None),
-            flag_listeners: Default::default(),
+            flag_listeners,
         });
         let (tx, rx) = crossbeam_channel::bounded(queue_capacity);
         let link = Link {

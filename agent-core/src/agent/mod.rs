@@ -138,10 +138,14 @@ impl Agent {
     }
 
     /// Calls `listener` after every change of the flag definitions (from the collector, the disk
-    /// cache or [`Agent::apply_flag_changes`]) with what changed, on the thread that applied it
-    /// (usually the agent's flag-sync thread: keep it short). Returns an id for
-    /// [`Agent::remove_flags_listener`]. Two updates applied at once on two threads may be heard
-    /// out of order: each carries its version.
+    /// cache or [`Agent::apply_flag_changes`]) with what changed, once the new definitions are in
+    /// use, on the thread that applied them: the flag-sync thread, the worker thread (the disk
+    /// cache, without sync) or the caller's. Keep it short and do not wait on the agent there
+    /// (`flush`, `shutdown`: their threads may be the ones waiting); evaluating is fine.
+    /// Returns an id for [`Agent::remove_flags_listener`]. Two updates applied at once on two
+    /// threads may be heard out of order (each carries its version); a removal racing an
+    /// update may still see that one delivered. Listeners are dropped at shutdown. To hear the
+    /// disk cache loaded at start for sure, add it with [`AgentBuilder::on_flags_update`].
     pub fn on_flags_update(&self, listener: impl Fn(&FlagsUpdate) + Send + Sync + 'static) -> u64 {
         self.inner
             .link
@@ -271,6 +275,7 @@ impl Agent {
                 let _ = handle.join();
             }
         }
+        shared.flag_listeners.clear();
         let safe = match flushed {
             Ok(()) => true,
             Err(_) => shared.data_dir.is_some() && matches!(left_behind, Ok(0)),

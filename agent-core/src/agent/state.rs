@@ -90,6 +90,8 @@ impl Shared {
         let next = Arc::new(before.apply(changes)?);
         self.flags.store(next.clone());
         drop(_writer);
+        // Ready before listeners hear of it: one may wait for flags, or read readiness.
+        self.flags_ready.set();
         if let Some(update) = next.update_from(&before, &ChangeKeys::of(changes)) {
             self.flag_listeners.notify(&update);
         }
@@ -142,13 +144,22 @@ impl FlagListeners {
     }
 
     /// Calls every listener with `update`, outside the lock (a listener may add or remove
-    /// listeners, or evaluate); a listener's panic is caught so the thread applying flags (the
-    /// agent's sync thread) goes on.
+    /// listeners, or evaluate); a listener's panic is caught (contained: the app goes on, as
+    /// with a binding's guard) so the thread applying flags (the agent's sync thread) goes on.
     pub(crate) fn notify(&self, update: &FlagsUpdate) {
         let listeners: Vec<FlagListener> = self.list().iter().map(|(_, l)| l.clone()).collect();
         for listener in listeners {
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| listener(update)));
+            let _ =
+                crate::crash::catch_contained(std::panic::AssertUnwindSafe(|| listener(update)));
         }
+    }
+
+    /// Forgets every listener (at shutdown): one holding the agent, or a host object, no longer
+    /// keeps it alive. Dropped outside the lock, since dropping a host's listener may call into
+    /// the host.
+    pub(crate) fn clear(&self) {
+        let listeners = std::mem::take(&mut *self.list());
+        drop(listeners);
     }
 }
 

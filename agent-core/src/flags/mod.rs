@@ -581,44 +581,60 @@ impl ChangeKeys {
         }
     }
 
-    /// Adds what a later change brought.
+    /// Adds what a later change brought (nothing more once a whole set is pending: it lists
+    /// every flag anyway, and the lists of a host that never asks stay bounded).
     pub fn add(&mut self, later: ChangeKeys) {
         self.full |= later.full;
-        self.flags.extend(later.flags);
-        self.segments.extend(later.segments);
+        if self.full {
+            self.flags = Vec::new();
+            self.segments = Vec::new();
+        } else {
+            self.flags.extend(later.flags);
+            self.segments.extend(later.segments);
+        }
+    }
+
+    /// True when the change brought nothing.
+    fn is_empty(&self) -> bool {
+        !self.full && self.flags.is_empty() && self.segments.is_empty()
     }
 }
 
 impl FlagSet {
     /// What listeners hear now that this set replaced `before` by the change `keys` came from;
-    /// `None` when the version did not move (an empty poll, an older cache).
+    /// `None` when the change brought nothing (an empty poll). A change is reported by what it
+    /// brought, whatever the versions: definitions without versions (bundled by an app) or an
+    /// older file applied over newer ones still change treatments.
     pub fn update_from(&self, before: &FlagSet, keys: &ChangeKeys) -> Option<FlagsUpdate> {
-        if self.version() == before.version() {
+        if keys.is_empty() {
             return None;
         }
         let mut names: Vec<&str> = keys.flags.iter().map(String::as_str).collect();
+        // A whole set lists every flag of both sets: no dependents to look for.
         if keys.full {
             names.extend(before.inner.flags.keys().map(String::as_str));
             names.extend(self.inner.flags.keys().map(String::as_str));
         }
         // Then the flags using a segment the change brought, and those depending on any flag
         // listed so far (their treatments may follow), until none is added.
-        loop {
-            let listed = names.len();
-            for entry in self.inner.flags.values() {
-                let def = &entry.def;
-                if !names.contains(&def.key.as_str())
-                    && def.rules.iter().any(|rule| {
-                        rule.matchers
-                            .iter()
-                            .any(|m| affected(&m.kind, &keys.segments, &names))
-                    })
-                {
-                    names.push(&def.key);
+        if !keys.full {
+            loop {
+                let listed = names.len();
+                for entry in self.inner.flags.values() {
+                    let def = &entry.def;
+                    if !names.contains(&def.key.as_str())
+                        && def.rules.iter().any(|rule| {
+                            rule.matchers
+                                .iter()
+                                .any(|m| affected(&m.kind, &keys.segments, &names))
+                        })
+                    {
+                        names.push(&def.key);
+                    }
                 }
-            }
-            if names.len() == listed {
-                break;
+                if names.len() == listed {
+                    break;
+                }
             }
         }
         let mut flags: Vec<String> = Vec::new();

@@ -160,32 +160,29 @@ public extension RumAgent {
         try? trackTimeFromStart(marker: marker)
     }
 
-    /// Calls `handler` on `queue` (the main queue unless told) after each change of the flag
-    /// definitions, with the new version and the keys of the flags whose treatments may have
-    /// changed, e.g. to re-render what a killed flag shows. Returns the id
-    /// `removeFlagsListener(id:)` takes. Capture the agent weakly in `handler`: the agent keeps
-    /// its listeners until it is shut down.
+    /// Calls `handler` on the main actor after each change of the flag definitions, with the
+    /// new version and the keys of the flags whose treatments may have changed, e.g. to
+    /// re-render what a killed flag shows. Returns the id `removeFlagsListener(id:)` takes.
+    /// Capture the agent weakly in `handler`: the agent keeps its listeners until it is shut
+    /// down.
     @discardableResult
-    func onFlagsUpdate(queue: DispatchQueue = .main,
-                       _ handler: @escaping @Sendable (UInt64, [String]) -> Void) -> UInt64 {
-        addFlagsListener(listener: ClosureFlagsListener(queue: queue, handler: handler))
+    func onFlagsUpdate(_ handler: @escaping @MainActor @Sendable (UInt64, [String]) -> Void) -> UInt64 {
+        addFlagsListener(listener: MainActorFlagsListener(handler: handler))
     }
 }
 
-/// A `FlagsListener` running a closure on a dispatch queue: the agent's sync thread that
-/// brings the update only hands it over.
-private final class ClosureFlagsListener: FlagsListener, @unchecked Sendable {
-    private let queue: DispatchQueue
-    private let handler: @Sendable (UInt64, [String]) -> Void
+/// A `FlagsListener` running a closure on the main actor: the agent's sync thread that brings
+/// the update only hands it over.
+private final class MainActorFlagsListener: FlagsListener, @unchecked Sendable {
+    private let handler: @MainActor @Sendable (UInt64, [String]) -> Void
 
-    init(queue: DispatchQueue, handler: @escaping @Sendable (UInt64, [String]) -> Void) {
-        self.queue = queue
+    init(handler: @escaping @MainActor @Sendable (UInt64, [String]) -> Void) {
         self.handler = handler
     }
 
     func onFlagsUpdated(version: UInt64, flags: [String]) throws {
         let handler = self.handler
-        queue.async { handler(version, flags) }
+        Task { @MainActor in handler(version, flags) }
     }
 }
 

@@ -626,7 +626,8 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 /**
  * Implemented by the app; called on the thread that applied the change (the agent's flag-sync
  * thread, or the app's own in `apply_flag_definitions`), one update at a time per thread: hand
- * the work to your own queue (the Swift `onFlagsUpdate` uses the main queue). Throwing is
+ * the work to your own queue (the Swift `onFlagsUpdate` hands it to the main actor); do not
+ * wait on the agent there (`flush`, `shutdown`). Listeners are dropped at `shutdown`. Throwing is
  * safe: the error is ignored and the other listeners are still told.
  */
 public protocol FlagsListener: AnyObject, Sendable {
@@ -642,7 +643,8 @@ public protocol FlagsListener: AnyObject, Sendable {
 /**
  * Implemented by the app; called on the thread that applied the change (the agent's flag-sync
  * thread, or the app's own in `apply_flag_definitions`), one update at a time per thread: hand
- * the work to your own queue (the Swift `onFlagsUpdate` uses the main queue). Throwing is
+ * the work to your own queue (the Swift `onFlagsUpdate` hands it to the main actor); do not
+ * wait on the agent there (`flush`, `shutdown`). Listeners are dropped at `shutdown`. Throwing is
  * safe: the error is ignored and the other listeners are still told.
  */
 open class FlagsListenerImpl: FlagsListener, @unchecked Sendable {

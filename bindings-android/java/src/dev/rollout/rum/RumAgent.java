@@ -246,15 +246,23 @@ public final class RumAgent {
         return flagsListeners.remove(listener);
     }
 
-    /** Called by the native agent on its sync thread with each update: queued for the listeners. */
+    /**
+     * Called by the native agent on its sync thread with each update: queued for the listeners
+     * added by now (kept by the AAR's consumer rules: only native code calls it).
+     */
     void flagsUpdated(long version, String[] flags) {
         if (flagsListeners.isEmpty()) {
             return;
         }
         java.util.List<String> keys = Collections.unmodifiableList(Arrays.asList(flags.clone()));
+        FlagsListener[] told = flagsListeners.toArray(new FlagsListener[0]);
         try {
             flagsThread.execute(() -> {
-                for (FlagsListener listener : flagsListeners) {
+                for (FlagsListener listener : told) {
+                    if (isShutDown()) {
+                        // Nobody is told after shutdown (they would only see control).
+                        return;
+                    }
                     try {
                         listener.onFlagsUpdated(version, keys);
                     } catch (Exception | LinkageError failed) {
@@ -317,7 +325,17 @@ public final class RumAgent {
                 instance = null;
             }
             flagsThread.shutdown();
+            flagsListeners.clear();
             return safe;
+        }
+    }
+
+    private boolean isShutDown() {
+        lock.readLock().lock();
+        try {
+            return handle == 0;
+        } finally {
+            lock.readLock().unlock();
         }
     }
 
