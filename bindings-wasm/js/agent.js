@@ -17,6 +17,9 @@ const MAX_STORED_CHARS = 1000000;
 const REQUEST_TIMEOUT_MS = 30000;
 
 let loading;
+/** Bumped each time the wasm instance is replaced after a trap: the cores of every agent of the
+ * page lived in the old one. */
+let generation = 0;
 
 /** Loads the wasm module once (a URL, Response, bytes or WebAssembly.Module; default: beside
  * this file); a failed load is tried again by the next setup. */
@@ -150,24 +153,35 @@ export class Agent {
     }
     // Definitions the page already had (at setup, before any listener; or again after a trap).
     core.take_update();
+    this._generation = generation;
     return core;
   }
 
   /**
    * Runs `fn` on the core and answers `fallback` if it throws. A trap (panic = abort), or a
    * JavaScript exception that unwound through the wasm and left the core borrowed (every later
-   * call would throw), re-creates the instance; a refused definition leaves the core as it was.
+   * call would throw), replaces the instance; a refused definition leaves the core as it was.
+   * The instance is the page's: another agent's trap replaced it, this agent makes a new core
+   * in the new one, without replacing it again (that would take the other agents' new cores).
    */
   _call(fn, fallback) {
+    if (this._generation !== generation) this._renew();
     try {
       return fn(this._core);
     } catch (e) {
       if (!(e instanceof WebAssembly.RuntimeError) && this._usable()) return fallback;
       this.traps += 1;
-      try { __wbg_reset_state(); } catch { /* a fresh instance is made below anyway */ }
-      try { this._core = this._create(); } catch { /* stays broken until the next call */ }
+      if (this._generation === generation) {
+        generation += 1;
+        try { __wbg_reset_state(); } catch { /* a fresh instance is made below anyway */ }
+      }
+      this._renew();
       return fallback;
     }
+  }
+
+  _renew() {
+    try { this._core = this._create(); } catch { /* stays broken until the next call */ }
   }
 
   _usable() {

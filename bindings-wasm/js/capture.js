@@ -142,7 +142,10 @@ function observe(observers, type, cb, opts = {}) {
  * when the page is first hidden (the returned `report()`), once per page view: the collector's
  * metrics take one value per page, so changes after the user comes back are not reported. Paints
  * after the page was first hidden (a page opened in a background tab) are not the user's and are
- * skipped, as web-vitals does. `stop()` disconnects the observers.
+ * skipped, as web-vitals does. A page restored from the back/forward cache is a new page view,
+ * as in web-vitals: navigation type `back-forward-cache`, TTFB 0, FCP and LCP the time from the
+ * restore to the second frame after it, CLS and INP counted afresh. `stop()` disconnects the
+ * observers.
  */
 export function captureWebVitals(agent) {
   const observers = [];
@@ -150,11 +153,21 @@ export function captureWebVitals(agent) {
   const onVisibility = () => {
     if (document.visibilityState === 'hidden') firstHidden = Math.min(firstHidden, performance.now());
   };
-  addEventListener('visibilitychange', onVisibility, true);
   const nav = navigationEntry();
-  const navigationType = nav ? nav.type : 'navigate';
-  const id = `v1-${Date.now()}-${Math.floor(Math.random() * 1e12)}`;
-  const sent = new Set();
+  let navigationType, id, sent, restored, lcp, cls, session, first, prev, interactions, countBase;
+  /** Starts a page view: the page's own, or one restored from the back/forward cache. */
+  const begin = (type) => {
+    navigationType = type;
+    id = `v1-${Date.now()}-${Math.floor(Math.random() * 1e12)}`;
+    sent = new Set();
+    restored = type === 'back-forward-cache';
+    lcp = -1;
+    cls = session = first = prev = 0;
+    interactions = new Interactions();
+    // The browser's interaction count runs on across a restore: count this view's only.
+    countBase = restored ? performance.interactionCount || 0 : 0;
+  };
+  begin(nav ? nav.type : 'navigate');
   const send = (name, value) => {
     if (sent.has(name) || !(value >= 0)) return;
     sent.add(name);
@@ -167,22 +180,35 @@ export function captureWebVitals(agent) {
       'browser.web_vital.navigation_type': navigationType,
     });
   };
+  const onPageShow = (event) => {
+    if (!event.persisted) return;
+    begin('back-forward-cache');
+    firstHidden = Infinity;
+    const view = id;
+    send('ttfb', 0);
+    requestAnimationFrame(() => requestAnimationFrame(() => {
+      if (id !== view) return;
+      const paint = Math.max(performance.now() - event.timeStamp, 0);
+      send('fcp', paint);
+      lcp = paint;
+    }));
+  };
+  addEventListener('visibilitychange', onVisibility, true);
+  addEventListener('pageshow', onPageShow, true);
   const activation = nav?.activationStart || 0;
 
   if (nav) send('ttfb', Math.max(nav.responseStart - activation, 0));
   observe(observers, 'paint', (entries) => {
     for (const e of entries) {
-      if (e.name === 'first-contentful-paint' && e.startTime < firstHidden) send('fcp', Math.max(e.startTime - activation, 0));
+      if (e.name === 'first-contentful-paint' && e.startTime < firstHidden && !restored) send('fcp', Math.max(e.startTime - activation, 0));
     }
   });
 
-  let lcp = -1;
   const lcpObserver = observe(observers, 'largest-contentful-paint', (entries) => {
-    for (const e of entries) if (e.startTime < firstHidden) lcp = Math.max(e.startTime - activation, 0);
+    for (const e of entries) if (e.startTime < firstHidden && !restored) lcp = Math.max(e.startTime - activation, 0);
   });
 
   // CLS: the largest session window (gaps < 1 s, windows < 5 s) of shifts without recent input.
-  let cls = 0, session = 0, first = 0, prev = 0;
   const clsObserver = observe(observers, 'layout-shift', (entries) => {
     for (const e of entries) {
       if (e.hadRecentInput) continue;
@@ -194,7 +220,6 @@ export function captureWebVitals(agent) {
   });
 
   // INP (see Interactions): durationThreshold 16 is the lowest the browser allows.
-  const interactions = new Interactions();
   const onEvents = (entries) => interactions.add(entries);
   const inpObserver = observe(observers, 'event', onEvents, { durationThreshold: 16 });
   observe(observers, 'first-input', onEvents);
@@ -203,12 +228,13 @@ export function captureWebVitals(agent) {
     stop() {
       for (const po of observers) po.disconnect();
       removeEventListener('visibilitychange', onVisibility, true);
+      removeEventListener('pageshow', onPageShow, true);
     },
     report() {
       if (lcpObserver) { lcpObserver(); if (lcp >= 0) send('lcp', lcp); }
       if (clsObserver) { clsObserver(); send('cls', cls); }
       if (inpObserver) inpObserver();
-      const inp = interactions.inp(performance.interactionCount);
+      const inp = interactions.inp((performance.interactionCount || 0) - countBase);
       if (inp !== undefined) send('inp', inp);
     },
   };

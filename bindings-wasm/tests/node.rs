@@ -1,7 +1,8 @@
 //! The package's API in Node over the real wasm, against a real collector: every evaluation
 //! vector, events/errors/impressions delivered, consent, trap recovery, unsent batches kept in
 //! storage and sent by the next page, beacon bodies; and the wrapper where storage, options,
-//! values and the network misbehave (robust.test.mjs). Then the collector's database is checked.
+//! values and the network misbehave (robust.test.mjs); web vitals' page views, a back/forward
+//! cache restore included (vitals.test.mjs). Then the collector's database is checked.
 #![cfg(not(target_arch = "wasm32"))]
 
 mod support;
@@ -26,6 +27,7 @@ fn node_tests_of_the_package_api_against_a_real_collector() {
             "--test-timeout=60000",
             "js/test/core.test.mjs",
             "js/test/robust.test.mjs",
+            "js/test/vitals.test.mjs",
         ])
         .current_dir(&dir)
         .env("RUM_URL", fixture.url())
@@ -37,8 +39,8 @@ fn node_tests_of_the_package_api_against_a_real_collector() {
     println!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "node tests failed");
     assert!(
-        stdout.contains("# pass 24"),
-        "expected 24 passing node tests (13 + 11)"
+        stdout.contains("# pass 26"),
+        "expected 26 passing node tests (13 + 12 + 1)"
     );
     assert!(stdout.contains("# fail 0"));
 

@@ -162,6 +162,25 @@ test('a value with no JSON form is refused as a global; a trap afterwards still 
   agent.close();
 });
 
+test('a trap in one agent leaves the others\' queues alone: the instance is replaced once, not again by each agent', async () => {
+  const a = await setup({ pushRate: 3600000 });
+  const b = await setup({ pushRate: 3600000 });
+  try {
+    a._call(() => trap_for_tests());
+    assert.equal(a.traps, 1);
+    assert.ok(a.track('robust.after.trap', 1));
+    // B's core went with the replaced instance: B makes a new one, without replacing the
+    // instance again (which would take A's new core and its queued event with it).
+    assert.ok(b.track('robust.other', 1));
+    assert.equal(b.traps, 0, 'B did not trap');
+    assert.equal(a.stats().queued, 1, 'A\'s event is still queued');
+    assert.equal(b.stats().queued, 1);
+  } finally {
+    a.close();
+    b.close();
+  }
+});
+
 test('offline, the hidden page keeps its batches instead of beaconing them into the void', async () => {
   const storage = new MemoryStorage();
   const beacons = [];

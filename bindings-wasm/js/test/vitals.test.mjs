@@ -1,0 +1,90 @@
+// The web vitals' page views (js/capture.js captureWebVitals) in Node, with the browser's
+// globals it reads played by stubs: the page's own view, then one restored from the
+// back/forward cache. Its own file: the stubs replace globals for the whole process.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { captureWebVitals } from '../capture.js';
+
+/** Observers by entry type; `emit` delivers entries as the browser would. */
+const observers = new Map();
+class FakeObserver {
+  constructor(cb) { this.cb = cb; this.queued = []; }
+  observe({ type }) { this.type = type; observers.set(type, this); }
+  disconnect() { observers.delete(this.type); }
+  takeRecords() { const q = this.queued; this.queued = []; return q; }
+}
+const emit = (type, entries) => observers.get(type)?.cb({ getEntries: () => entries });
+
+const listeners = new Map();
+let now = 0;
+const frames = [];
+Object.assign(globalThis, {
+  document: { visibilityState: 'visible' },
+  PerformanceObserver: FakeObserver,
+  addEventListener: (type, fn) => listeners.set(type, fn),
+  removeEventListener: (type) => listeners.delete(type),
+  requestAnimationFrame: (fn) => frames.push(fn),
+});
+Object.defineProperty(globalThis, 'performance', {
+  configurable: true,
+  value: {
+    now: () => now,
+    interactionCount: 0,
+    getEntriesByType: (t) => (t === 'navigation' ? [{ type: 'navigate', responseStart: 120, activationStart: 0 }] : []),
+  },
+});
+/** Runs the frames requested so far (and those they request), one frame at a time. */
+function nextFrame(ms) {
+  now += ms;
+  for (const fn of frames.splice(0)) fn();
+}
+
+test('a restored page is a new page view: TTFB 0, FCP and LCP from the restore, CLS and INP afresh', () => {
+  const tracked = [];
+  const agent = { track: (type, value, props) => tracked.push({ type, value, id: props['browser.web_vital.id'], nav: props['browser.web_vital.navigation_type'] }) };
+  const vitals = captureWebVitals(agent);
+  emit('paint', [{ name: 'first-contentful-paint', startTime: 300 }]);
+  emit('largest-contentful-paint', [{ startTime: 900 }]);
+  emit('layout-shift', [{ value: 0.2, startTime: 1000, hadRecentInput: false }]);
+  emit('event', [{ interactionId: 7, duration: 240 }]);
+  performance.interactionCount = 1;
+  vitals.report();
+  const first = tracked.splice(0);
+  assert.deepEqual(first.map((t) => [t.type, t.value, t.nav]), [
+    ['rum.webvitals.ttfb', 120, 'navigate'],
+    ['rum.webvitals.fcp', 300, 'navigate'],
+    ['rum.webvitals.lcp', 900, 'navigate'],
+    ['rum.webvitals.cls', 0.2, 'navigate'],
+    ['rum.webvitals.inp', 240, 'navigate'],
+  ]);
+  vitals.report();
+  assert.deepEqual(tracked, [], 'reported once per page view');
+
+  // Back to the page from the back/forward cache at t = 5000 ms.
+  now = 5000;
+  listeners.get('pageshow')({ persisted: false, timeStamp: 5000 });
+  assert.deepEqual(tracked, [], 'a page shown the first time is not a restore');
+  listeners.get('pageshow')({ persisted: true, timeStamp: 5000 });
+  nextFrame(16);
+  assert.deepEqual(tracked.map((t) => t.type), ['rum.webvitals.ttfb'], 'the paint waits for the second frame');
+  nextFrame(16);
+  emit('largest-contentful-paint', [{ startTime: 5100 }]);
+  emit('layout-shift', [{ value: 0.05, startTime: 5200, hadRecentInput: false }]);
+  emit('event', [{ interactionId: 14, duration: 80 }]);
+  performance.interactionCount = 2;
+  vitals.report();
+  const restored = tracked.splice(0);
+  assert.deepEqual(restored.map((t) => [t.type, t.value, t.nav]), [
+    ['rum.webvitals.ttfb', 0, 'back-forward-cache'],
+    ['rum.webvitals.fcp', 32, 'back-forward-cache'],
+    ['rum.webvitals.lcp', 32, 'back-forward-cache'],
+    ['rum.webvitals.cls', 0.05, 'back-forward-cache'],
+    ['rum.webvitals.inp', 80, 'back-forward-cache'],
+  ]);
+  assert.equal(new Set(restored.map((t) => t.id)).size, 1, 'one id for the restored view');
+  assert.notEqual(restored[0].id, first[0].id, 'another id than the first view');
+
+  vitals.stop();
+  assert.equal(listeners.has('pageshow'), false, 'stop removes the pageshow listener');
+  assert.equal(observers.size, 0, 'stop disconnects the observers');
+});
