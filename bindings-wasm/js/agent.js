@@ -21,6 +21,12 @@ let loading;
  * page lived in the old one. */
 let generation = 0;
 
+/** Replaces the page's wasm instance after a trap. If even that fails, the generation stays and
+ * the next trap tries again. */
+function replaceInstance() {
+  try { __wbg_reset_state(); generation += 1; } catch { /* tried again at the next trap */ }
+}
+
 /** Loads the wasm module once (a URL, Response, bytes or WebAssembly.Module; default: beside
  * this file); a failed load is tried again by the next setup. */
 function load(wasm) {
@@ -144,12 +150,13 @@ export class Agent {
     // Each value was checked when set; one the core still refuses must not keep every later
     // instance from being made.
     for (const [name, json] of this._globals) {
-      try { core.set_global(name, json); } catch { this._globals.delete(name); }
+      try { core.set_global(name, json); } catch (e) { if (e instanceof WebAssembly.RuntimeError) throw e; this._globals.delete(name); }
     }
     core.set_consent(this._consent);
     const cached = this._flagsJson ?? this._read(this.storageKeys.flags);
     if (cached) {
-      try { core.load_flag_cache(cached); } catch { /* a bad cache is ignored */ }
+      // A bad cache is ignored; a trap is the caller's (the instance must be replaced).
+      try { core.load_flag_cache(cached); } catch (e) { if (e instanceof WebAssembly.RuntimeError) throw e; }
     }
     // Definitions the page already had (at setup, before any listener; or again after a trap).
     core.take_update();
@@ -171,17 +178,24 @@ export class Agent {
     } catch (e) {
       if (!(e instanceof WebAssembly.RuntimeError) && this._usable()) return fallback;
       this.traps += 1;
-      if (this._generation === generation) {
-        generation += 1;
-        try { __wbg_reset_state(); } catch { /* a fresh instance is made below anyway */ }
-      }
+      if (this._generation === generation) replaceInstance();
       this._renew();
       return fallback;
     }
   }
 
+  /** A new core in the current instance; a trap while making it replaces the instance too (twice
+   * at most: after that the next call tries again). */
   _renew() {
-    try { this._core = this._create(); } catch { /* stays broken until the next call */ }
+    for (let tries = 0; tries < 2; tries++) {
+      try {
+        this._core = this._create();
+        return;
+      } catch (e) {
+        if (!(e instanceof WebAssembly.RuntimeError)) return;
+        replaceInstance();
+      }
+    }
   }
 
   _usable() {
@@ -310,7 +324,7 @@ export class Agent {
   /** Counters of the core (for diagnostics and tests). */
   stats() {
     return this._call((c) => ({ queued: c.queued(), delivered: c.delivered(), traps: this.traps,
-      dropped: (r) => c.dropped(r), flagsVersion: c.flags_version(), streaming: this._streamOpen }),
+      dropped: (r) => this._call((now) => now.dropped(r), 0), flagsVersion: c.flags_version(), streaming: this._streamOpen }),
     { traps: this.traps, streaming: this._streamOpen });
   }
 

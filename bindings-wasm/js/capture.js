@@ -189,8 +189,9 @@ export function captureWebVitals(agent) {
     requestAnimationFrame(() => requestAnimationFrame(() => {
       if (id !== view) return;
       const paint = Math.max(performance.now() - event.timeStamp, 0);
-      send('fcp', paint);
-      lcp = paint;
+      // As web-vitals: only where the browser has the entries of the page's own view.
+      if (paintObserver) send('fcp', paint);
+      if (lcpObserver) lcp = paint;
     }));
   };
   addEventListener('visibilitychange', onVisibility, true);
@@ -198,7 +199,7 @@ export function captureWebVitals(agent) {
   const activation = nav?.activationStart || 0;
 
   if (nav) send('ttfb', Math.max(nav.responseStart - activation, 0));
-  observe(observers, 'paint', (entries) => {
+  const paintObserver = observe(observers, 'paint', (entries) => {
     for (const e of entries) {
       if (e.name === 'first-contentful-paint' && e.startTime < firstHidden && !restored) send('fcp', Math.max(e.startTime - activation, 0));
     }

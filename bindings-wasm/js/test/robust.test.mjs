@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent, storageKeys } from '../agent.js';
-import { trap_for_tests } from '../../pkg/rum_agent_wasm.js';
+import { Core, trap_for_tests } from '../../pkg/rum_agent_wasm.js';
 import { MemoryStorage, offline, wasm } from './support.mjs';
 
 const URL_ = 'http://127.0.0.1:9';
@@ -178,6 +178,30 @@ test('a trap in one agent leaves the others\' queues alone: the instance is repl
   } finally {
     a.close();
     b.close();
+  }
+});
+
+test('a trap while the new core is made replaces that instance too', async () => {
+  const a = await setup({ pushRate: 3600000 });
+  const takeUpdate = Core.prototype.take_update;
+  let trapNext = true;
+  // The next core made traps once, in the instance that replaced the trapped one.
+  Core.prototype.take_update = function () {
+    if (trapNext) { trapNext = false; trap_for_tests(); }
+    return takeUpdate.call(this);
+  };
+  try {
+    // wasm-bindgen marks each object with the instance it lives in.
+    const before = a._core.__wbg_inst;
+    a._call(() => trap_for_tests());
+    assert.equal(trapNext, false, 'the new core trapped while being made');
+    assert.equal(a._core.__wbg_inst, before + 2, 'the instance it trapped in was replaced too');
+    assert.ok(a.track('robust.after.two.traps', 1));
+    assert.equal(a.stats().queued, 1);
+    assert.equal(a.stats().dropped('invalid'), 0, 'stats().dropped reads the live core');
+  } finally {
+    Core.prototype.take_update = takeUpdate;
+    a.close();
   }
 });
 
