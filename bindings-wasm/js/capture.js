@@ -167,7 +167,10 @@ export function captureWebVitals(agent) {
     // The browser's interaction count runs on across a restore: count this view's only.
     countBase = restored ? performance.interactionCount || 0 : 0;
   };
-  begin(nav ? nav.type : 'navigate');
+  // The page view's navigation type, named as web-vitals names it.
+  begin(document.prerendering || nav?.activationStart > 0 ? 'prerender'
+    : document.wasDiscarded ? 'restore'
+      : nav?.type ? nav.type.replace(/_/g, '-') : 'navigate');
   const send = (name, value) => {
     if (sent.has(name) || !(value >= 0)) return;
     sent.add(name);

@@ -25,12 +25,13 @@ Object.assign(globalThis, {
   removeEventListener: (type) => listeners.delete(type),
   requestAnimationFrame: (fn) => frames.push(fn),
 });
+let navigation = { type: 'navigate', responseStart: 120, activationStart: 0 };
 Object.defineProperty(globalThis, 'performance', {
   configurable: true,
   value: {
     now: () => now,
     interactionCount: 0,
-    getEntriesByType: (t) => (t === 'navigation' ? [{ type: 'navigate', responseStart: 120, activationStart: 0 }] : []),
+    getEntriesByType: (t) => (t === 'navigation' ? [navigation] : []),
   },
 });
 /** Runs the frames requested so far (and those they request), one frame at a time. */
@@ -87,4 +88,22 @@ test('a restored page is a new page view: TTFB 0, FCP and LCP from the restore, 
   vitals.stop();
   assert.equal(listeners.has('pageshow'), false, 'stop removes the pageshow listener');
   assert.equal(observers.size, 0, 'stop disconnects the observers');
+});
+
+test('the navigation type is named as web-vitals names it', () => {
+  const seen = (entry, page = {}) => {
+    navigation = entry;
+    const saved = { ...document };
+    Object.assign(document, page);
+    const tracked = [];
+    const vitals = captureWebVitals({ track: (type, value, props) => tracked.push([value, props['browser.web_vital.navigation_type']]) });
+    vitals.stop();
+    for (const key of Object.keys(page)) delete document[key];
+    Object.assign(document, saved);
+    return tracked[0];
+  };
+  assert.deepEqual(seen({ type: 'back_forward', responseStart: 80, activationStart: 0 }), [80, 'back-forward']);
+  assert.deepEqual(seen({ type: 'reload', responseStart: 80, activationStart: 0 }), [80, 'reload']);
+  assert.deepEqual(seen({ type: 'navigate', responseStart: 80, activationStart: 30 }), [50, 'prerender'], 'TTFB from activation');
+  assert.deepEqual(seen({ type: 'navigate', responseStart: 80, activationStart: 0 }, { wasDiscarded: true }), [80, 'restore']);
 });
