@@ -5,7 +5,7 @@
 //! rate and slows the checkout. After each simulated hour the collector's monitoring runs the
 //! checks due by then: the degraded metric is detected, the alert fires, a webhook (a small
 //! receiver in this process) is called, and (unless told not to) the flag is killed, which reaches
-//! the agent over SSE. It ends by printing what the collector holds, and leaves the collector
+//! the agent over SSE, whose flag listener hears it. It ends by printing what the collector holds, and leaves the collector
 //! running for whoever wants to look at it (the dashboard's browser suite does).
 
 use std::path::PathBuf;
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use agent_core::Agent;
 use agent_core::clock::{Clock, ManualClock, SystemClock};
-use agent_core::flags::Attributes;
+use agent_core::flags::{Attributes, FlagsUpdate};
 use anyhow::{Context, bail};
 use collector::config::Config;
 use collector::server::BackgroundCollector;
@@ -176,6 +176,11 @@ pub fn run(options: Options) -> anyhow::Result<Demo> {
     if !agent.wait_for_flags(Duration::from_secs(10)) {
         bail!("the agent did not receive flag definitions");
     }
+    // What an app does to re-render when a flag changes under it (here: the kill).
+    let (heard, updates) = std::sync::mpsc::channel::<FlagsUpdate>();
+    agent.on_flags_update(move |update| {
+        let _ = heard.send(update.clone());
+    });
 
     let started = Instant::now();
     let mut rng = rand::rngs::StdRng::seed_from_u64(42);
@@ -235,9 +240,14 @@ pub fn run(options: Options) -> anyhow::Result<Demo> {
         flag_now["killed"], flag_now["version"]
     );
     let target = flag_now["version"].as_u64().unwrap_or(0);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while agent.flag_set_version() < target && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
+    if flag_now["killed"] == true {
+        // The listener is told once the kill is in use in the agent (its message may wait).
+        if let Some(update) = first_update_from(&updates, target, Duration::from_secs(5)) {
+            println!(
+                "the agent's flag listener heard the change: version {}, flags {:?}",
+                update.version, update.flags
+            );
+        }
     }
     let eval = agent.treatment("user-new", FLAG, &Attributes::new());
     println!(
@@ -337,6 +347,22 @@ fn simulate_user(agent: &Agent, rng: &mut rand::rngs::StdRng, i: usize) {
                 Some(rng.random_range(5.0..120.0_f64).round()),
                 props,
             );
+        }
+    }
+}
+
+/// The first update of version `target` or later heard within `patience`.
+fn first_update_from(
+    updates: &std::sync::mpsc::Receiver<FlagsUpdate>,
+    target: u64,
+    patience: Duration,
+) -> Option<FlagsUpdate> {
+    let deadline = Instant::now() + patience;
+    loop {
+        let left = deadline.checked_duration_since(Instant::now())?;
+        let update = updates.recv_timeout(left).ok()?;
+        if update.version >= target {
+            return Some(update);
         }
     }
 }

@@ -18,6 +18,11 @@ fn the_demo_detects_the_degradation_alerts_and_kills_the_flag() {
         "{stdout}"
     );
     assert!(stdout.contains("killed = true"), "{stdout}");
+    assert!(
+        stdout.contains("the agent's flag listener heard the change")
+            && stdout.contains("flags [\"new-checkout\"]"),
+        "{stdout}"
+    );
     assert!(stdout.contains("serves `off` (label `killed`)"), "{stdout}");
     assert!(stdout.contains("error: percent of users"), "{stdout}");
 }
