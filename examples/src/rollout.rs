@@ -5,8 +5,9 @@
 //! rate and slows the checkout. After each simulated hour the collector's monitoring runs the
 //! checks due by then: the degraded metric is detected, the alert fires, a webhook (a small
 //! receiver in this process) is called, and (unless told not to) the flag is killed, which reaches
-//! the agent over SSE, whose flag listener hears it. It ends by printing what the collector holds, and leaves the collector
-//! running for whoever wants to look at it (the dashboard's browser suite does).
+//! the agent over SSE, whose flag listener hears it. It ends by printing what the collector
+//! holds, and leaves the collector running for whoever wants to look at it (the dashboard's
+//! browser suite does).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
