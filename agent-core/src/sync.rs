@@ -37,21 +37,14 @@ pub(crate) fn load_cache(shared: &Shared) {
         return;
     };
     if let Some(set) = from_cache(&bytes) {
-        let _writer = match shared.flags_writer.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let writer = shared.lock_flags();
         // Never replace newer definitions (e.g. applied by a binding before the cache loaded).
         let before = shared.flags.load_full();
-        let mut update = None;
         if set.version() >= before.version() {
-            update = set.update_from(&before, &ChangeKeys::whole_set());
-            shared.flags.store(Arc::new(set));
-        }
-        drop(_writer);
-        shared.flags_ready.set();
-        if let Some(update) = update {
-            shared.flag_listeners.notify(&update);
+            shared.install_flags(writer, &before, Arc::new(set), &ChangeKeys::whole_set());
+        } else {
+            drop(writer);
+            shared.flags_ready.set();
         }
     }
 }

@@ -164,7 +164,6 @@ impl Agent {
     pub fn apply_flag_changes(&self, changes: &FlagChanges) -> Result<u64, AgentError> {
         let shared = &self.inner.link.shared;
         let version = shared.apply_flags(changes)?.version();
-        shared.flags_ready.set();
         // Best effort: a full channel only delays the cache until the next change.
         let _ = self.inner.link.tx.try_send(Command::SaveFlagCache);
         Ok(version)

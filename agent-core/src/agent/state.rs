@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -82,20 +82,38 @@ impl Shared {
         &self,
         changes: &crate::wire::FlagChanges,
     ) -> Result<Arc<FlagSet>, crate::flags::FlagError> {
-        let _writer = match self.flags_writer.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let writer = self.lock_flags();
         let before = self.flags.load_full();
         let next = Arc::new(before.apply(changes)?);
-        self.flags.store(next.clone());
-        drop(_writer);
-        // Ready before listeners hear of it: one may wait for flags, or read readiness.
+        self.install_flags(writer, &before, next.clone(), &ChangeKeys::of(changes));
+        Ok(next)
+    }
+
+    /// Holds off the other writers of `flags` until dropped.
+    pub(crate) fn lock_flags(&self) -> MutexGuard<'_, ()> {
+        match self.flags_writer.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Puts `next` in use in place of `before` and lets go of `writer`; then sets ready and tells
+    /// the listeners what the change `keys` came from did. Both after the lock: a listener may
+    /// wait for flags, evaluate or apply changes itself.
+    pub(crate) fn install_flags(
+        &self,
+        writer: MutexGuard<'_, ()>,
+        before: &FlagSet,
+        next: Arc<FlagSet>,
+        keys: &ChangeKeys,
+    ) {
+        let update = next.update_from(before, keys);
+        self.flags.store(next);
+        drop(writer);
         self.flags_ready.set();
-        if let Some(update) = next.update_from(&before, &ChangeKeys::of(changes)) {
+        if let Some(update) = update {
             self.flag_listeners.notify(&update);
         }
-        Ok(next)
     }
 
     /// The key of events that name none.

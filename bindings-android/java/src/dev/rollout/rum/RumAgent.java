@@ -254,12 +254,12 @@ public final class RumAgent {
         if (flagsListeners.isEmpty()) {
             return;
         }
-        java.util.List<String> keys = Collections.unmodifiableList(Arrays.asList(flags.clone()));
+        java.util.List<String> keys = Collections.unmodifiableList(Arrays.asList(flags));
         FlagsListener[] told = flagsListeners.toArray(new FlagsListener[0]);
         try {
             flagsThread.execute(() -> {
                 for (FlagsListener listener : told) {
-                    if (isShutDown()) {
+                    if (withHandle(true, h -> false)) {
                         // Nobody is told after shutdown (they would only see control).
                         return;
                     }
@@ -327,15 +327,6 @@ public final class RumAgent {
             flagsThread.shutdown();
             flagsListeners.clear();
             return safe;
-        }
-    }
-
-    private boolean isShutDown() {
-        lock.readLock().lock();
-        try {
-            return handle == 0;
-        } finally {
-            lock.readLock().unlock();
         }
     }
 
