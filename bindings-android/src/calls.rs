@@ -1,12 +1,12 @@
 //! JNI entries of the hot calls: evaluation, identity, global properties and tracking.
 
 use jni::JNIEnv;
-use jni::objects::{JClass, JObject, JString};
+use jni::objects::{JClass, JString};
 use jni::sys::{jboolean, jdouble, jlong, jobjectArray, jstring};
 
 use agent_core::Attributes;
 
-use crate::convert::{json_object, json_value, millis_f64, optional, required};
+use crate::convert::{json_object, json_value, millis_f64, optional, required, string_array};
 use crate::guard::guard;
 use crate::handle;
 
@@ -40,21 +40,14 @@ pub extern "system" fn Java_dev_rollout_rum_Native_evaluate<'l>(
             Some(b) => agent.treatment_with_bucketing(&key, b, &flag, &attributes),
             None => agent.treatment(&key, &flag, &attributes),
         };
+        let version = e.version.to_string();
         let fields = [
-            Some(e.treatment),
-            Some(e.label),
-            e.config,
-            Some(e.version.to_string()),
+            Some(e.treatment.as_str()),
+            Some(e.label.as_str()),
+            e.config.as_deref(),
+            Some(version.as_str()),
         ];
-        let array = env.new_object_array(4, "java/lang/String", JObject::null())?;
-        for (i, field) in (0..).zip(fields) {
-            if let Some(text) = field {
-                let s = env.new_string(text)?;
-                env.set_object_array_element(&array, i, &s)?;
-                env.delete_local_ref(s)?;
-            }
-        }
-        Ok(array.into_raw())
+        Ok(string_array(env, &fields)?.into_raw())
     })
 }
 

@@ -1,10 +1,11 @@
-//! Argument conversions from Java: strings, JSON maps (Java serialises attributes and
-//! properties to JSON, one string per call instead of one JNI call per entry) and timeouts.
+//! Conversions between Java and Rust: strings, JSON maps (Java serialises attributes and
+//! properties to JSON, one string per call instead of one JNI call per entry), timeouts, and
+//! string arrays handed back to Java.
 
 use std::time::Duration;
 
 use jni::JNIEnv;
-use jni::objects::JString;
+use jni::objects::{JObject, JObjectArray, JString};
 use jni::sys::jlong;
 use serde_json::{Map, Value};
 
@@ -99,4 +100,23 @@ pub fn millis_f64(ms: f64, field: &'static str) -> Result<Duration, BindingError
     }
     Duration::try_from_secs_f64(ms / 1000.0)
         .map_err(|e| BindingError::invalid(field, e.to_string()))
+}
+
+/// A Java `String[]` of `items` (`None`: a null element), each element's local reference freed
+/// as soon as it is stored.
+pub fn string_array<'l>(
+    env: &mut JNIEnv<'l>,
+    items: &[Option<&str>],
+) -> Result<JObjectArray<'l>, BindingError> {
+    let size = i32::try_from(items.len())
+        .map_err(|_| BindingError::invalid("array", "too many elements"))?;
+    let array = env.new_object_array(size, "java/lang/String", JObject::null())?;
+    for (i, item) in (0..).zip(items) {
+        if let Some(text) = item {
+            let s = env.new_string(text)?;
+            env.set_object_array_element(&array, i, &s)?;
+            env.delete_local_ref(s)?;
+        }
+    }
+    Ok(array)
 }

@@ -7,6 +7,8 @@ use jni::JavaVM;
 use jni::objects::{GlobalRef, JClass, JObject, JValue};
 use jni::sys::jlong;
 
+use crate::convert::string_array;
+use crate::error::BindingError;
 use crate::guard::guard;
 use crate::handle;
 
@@ -40,14 +42,9 @@ fn deliver(vm: &JavaVM, target: &GlobalRef, update: &FlagsUpdate) {
     };
     // In a local frame: this thread stays attached, and local references made on it are
     // otherwise never freed.
-    let _ = env.with_local_frame(4, |env| -> jni::errors::Result<()> {
-        let size = i32::try_from(update.flags.len()).unwrap_or(i32::MAX);
-        let flags = env.new_object_array(size, "java/lang/String", JObject::null())?;
-        for (i, flag) in (0..size).zip(&update.flags) {
-            let s = env.new_string(flag)?;
-            env.set_object_array_element(&flags, i, &s)?;
-            env.delete_local_ref(s)?;
-        }
+    let _ = env.with_local_frame(4, |env| -> Result<(), BindingError> {
+        let keys: Vec<Option<&str>> = update.flags.iter().map(|f| Some(f.as_str())).collect();
+        let flags = string_array(env, &keys)?;
         let version = i64::try_from(update.version).unwrap_or(i64::MAX);
         env.call_method(
             target,

@@ -4,10 +4,10 @@
 
 use agent_core::upload::{UploadResult, UploadTask};
 use jni::JNIEnv;
-use jni::objects::{JClass, JObject, JObjectArray, JString};
+use jni::objects::{JClass, JObjectArray, JString};
 use jni::sys::{JNI_FALSE, JNI_TRUE, jboolean, jint, jlong};
 
-use crate::convert::{millis, optional, required};
+use crate::convert::{millis, optional, required, string_array};
 use crate::error::BindingError;
 use crate::guard::guard;
 use crate::handle;
@@ -40,17 +40,12 @@ pub extern "system" fn Java_dev_rollout_rum_Native_nextUpload<'l>(
                 env.set_object_array_element(&out, 0, &id)?;
                 let path = env.new_string(&request.path)?;
                 env.set_object_array_element(&out, 1, &path)?;
-                let pairs = i32::try_from(request.headers.len() * 2)
-                    .map_err(|_| BindingError::invalid("headers", "too many"))?;
-                let headers = env.new_object_array(pairs, "java/lang/String", JObject::null())?;
-                for (i, (name, value)) in (0..).step_by(2).zip(&request.headers) {
-                    let name = env.new_string(name)?;
-                    env.set_object_array_element(&headers, i, &name)?;
-                    env.delete_local_ref(name)?;
-                    let value = env.new_string(value)?;
-                    env.set_object_array_element(&headers, i + 1, &value)?;
-                    env.delete_local_ref(value)?;
-                }
+                let pairs: Vec<Option<&str>> = request
+                    .headers
+                    .iter()
+                    .flat_map(|(name, value)| [Some(name.as_str()), Some(value.as_str())])
+                    .collect();
+                let headers = string_array(env, &pairs)?;
                 env.set_object_array_element(&out, 2, &headers)?;
                 let body = env.byte_array_from_slice(&request.body)?;
                 env.set_object_array_element(&out, 3, &body)?;

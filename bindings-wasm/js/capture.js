@@ -186,7 +186,6 @@ export function captureWebVitals(agent) {
   const onPageShow = (event) => {
     if (!event.persisted) return;
     begin('back-forward-cache');
-    firstHidden = Infinity;
     const view = id;
     send('ttfb', 0);
     requestAnimationFrame(() => requestAnimationFrame(() => {
