@@ -25,6 +25,32 @@ fn the_demo_detects_the_degradation_alerts_and_kills_the_flag() {
     );
     assert!(stdout.contains("serves `off` (label `killed`)"), "{stdout}");
     assert!(stdout.contains("error: percent of users"), "{stdout}");
+    assert!(
+        stdout.contains("run it again with `-- --serve`"),
+        "{stdout}"
+    );
+}
+
+/// `--serve` keeps the collector up and prints the dashboard's address; the end of input stops it.
+#[test]
+fn with_serve_the_demo_prints_the_dashboard_and_stops_at_the_end_of_input() {
+    let out = Command::new(env!("CARGO_BIN_EXE_rollout-demo"))
+        .args(["--serve", "400"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("the demo runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "demo failed:\n{stdout}\n{stderr}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("dashboard: http://127.0.0.1:"))
+        .unwrap_or_else(|| panic!("no dashboard line:\n{stdout}"));
+    assert!(
+        line.contains("/ui/") && line.contains("demo-admin-key"),
+        "{line}"
+    );
+    assert!(!stdout.contains("run it again"), "{stdout}");
 }
 
 /// In-process with `kill: false`: the alert fires and notifies, the flag stays live for a person

@@ -35,6 +35,11 @@ fn main() -> anyhow::Result<()> {
         );
         let mut line = String::new();
         std::io::stdin().lock().read_line(&mut line)?;
+    } else {
+        // The collector stops with the demo: say how to keep it up for the dashboard.
+        println!(
+            "\nto open the dashboard, run it again with `-- --serve`: the collector then stays up"
+        );
     }
     demo.stop()
 }
