@@ -93,7 +93,7 @@ fn treatment(bencher: Bencher) {
 #[divan::bench]
 fn track_error_with_stack(bencher: Bencher) {
     let agent = agent(true);
-    agent.identify("user-1");
+    agent.identify("user-1").expect("a valid key");
     let err = error();
     bencher.bench_local(|| agent.track_error(black_box(&err)));
     let _ = agent.shutdown(Duration::from_secs(1));
@@ -102,7 +102,7 @@ fn track_error_with_stack(bencher: Bencher) {
 #[divan::bench]
 fn track_error_without_stack(bencher: Bencher) {
     let agent = agent(false);
-    agent.identify("user-1");
+    agent.identify("user-1").expect("a valid key");
     let err = error();
     bencher.bench_local(|| agent.track_error_without_stack(black_box(&err)));
     let _ = agent.shutdown(Duration::from_secs(1));

@@ -36,6 +36,13 @@ pub enum AgentError {
         /// The cause.
         source: std::io::Error,
     },
+    /// A key (identity) is empty or longer than the wire allows ([`crate::wire::MAX_STRING`]
+    /// bytes): the collector would refuse every batch holding its events.
+    #[error("invalid {field}: must be 1 to {} bytes long", crate::wire::MAX_STRING)]
+    InvalidKey {
+        /// The argument at fault, e.g. `key`.
+        field: &'static str,
+    },
     /// Flag definitions could not be applied.
     #[error("invalid flag definitions: {0}")]
     Flags(#[from] crate::flags::FlagError),

@@ -23,12 +23,12 @@ use crate::spool::SpoolError;
 use crate::upload::{UploadResult, UploadTask};
 use crate::wire::{
     FlagChanges, JsonError, WireReadError, event_types, flag_changes_from_value,
-    is_valid_event_type, parse_json, write_flag_changes,
+    is_valid_event_type, is_valid_key, parse_json, write_flag_changes,
 };
 use crate::worker::{EventCmd, build_event, impression};
 
-/// Drop reason of events whose type does not match the wire pattern (as [`crate::Agent`]).
-pub const INVALID: &str = "invalid";
+/// Drop reason of items that break a wire limit (as [`crate::Agent`]).
+pub use crate::pipeline::INVALID;
 
 /// Settings of a [`LocalAgent`].
 #[derive(Debug, Clone)]
@@ -138,16 +138,30 @@ impl LocalAgent {
         })
     }
 
-    /// Sets who later events and evaluations are for; `traffic_type` and `bucketing_key` keep
-    /// their current value when `None` (an empty bucketing key clears it).
-    pub fn identify(&mut self, key: &str, traffic_type: Option<&str>, bucketing_key: Option<&str>) {
+    /// Sets who later events and evaluations are for. `traffic_type` keeps its current value
+    /// when `None`; the bucketing key belongs to the key, so `None` (or an empty one) clears it.
+    /// False, and nothing changed, when the key, traffic type or bucketing key given is empty
+    /// (the bucketing key may be) or over [`crate::wire::MAX_STRING`] bytes: the collector would
+    /// refuse every batch holding its events.
+    pub fn identify(
+        &mut self,
+        key: &str,
+        traffic_type: Option<&str>,
+        bucketing_key: Option<&str>,
+    ) -> bool {
+        let bucketing_key = bucketing_key.filter(|b| !b.is_empty());
+        if !is_valid_key(key)
+            || !traffic_type.is_none_or(is_valid_key)
+            || !bucketing_key.is_none_or(is_valid_key)
+        {
+            return false;
+        }
         self.identity.key = key.to_owned();
         if let Some(tt) = traffic_type {
             self.identity.traffic_type = tt.to_owned();
         }
-        if let Some(b) = bucketing_key {
-            self.identity.bucketing_key = (!b.is_empty()).then(|| b.to_owned());
-        }
+        self.identity.bucketing_key = bucketing_key.map(str::to_owned);
+        true
     }
 
     /// The current key.
@@ -207,8 +221,8 @@ impl LocalAgent {
         self.treatment_for(&key, bucketing_key.as_deref(), flag, attributes)
     }
 
-    /// Evaluates `flag` for `key` (bucketing by `bucketing_key` when given) and records an
-    /// impression.
+    /// Evaluates `flag` for `key` (bucketing by `bucketing_key` when given and not empty) and
+    /// records an impression.
     pub fn treatment_for(
         &mut self,
         key: &str,
@@ -216,6 +230,7 @@ impl LocalAgent {
         flag: &str,
         attributes: &Attributes,
     ) -> Evaluation {
+        let bucketing_key = bucketing_key.filter(|b| !b.is_empty());
         let evaluation = self.flags.evaluate(key, bucketing_key, flag, attributes);
         if self.recording()
             && let Some(cmd) =
@@ -244,7 +259,7 @@ impl LocalAgent {
         let cmd = EventCmd {
             key: self.identity.key.clone(),
             event_type: event_type.to_owned(),
-            value: value.filter(|v| v.is_finite()),
+            value,
             ts: self.clock.now_ms(),
             properties,
             globals: Arc::new(self.globals.clone()),

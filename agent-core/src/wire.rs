@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+mod check;
 mod de;
 mod json_text;
 #[cfg(test)]
@@ -21,6 +22,10 @@ mod value_read;
 #[cfg(test)]
 mod value_read_tests;
 
+pub use check::{
+    FieldProblem, MAX_STRING, MAX_TS, MAX_VALUE, Problem, check_event, check_impression,
+    is_valid_key,
+};
 pub use json_text::{JsonError, JsonProblem, MAX_DEPTH, parse_json};
 pub use json_wire::write_flag_changes;
 pub use json_write::{ObjectWriter, ToJson, float_text, to_json, write_str};

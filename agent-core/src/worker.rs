@@ -241,7 +241,9 @@ pub(crate) fn build_event(traffic_type: &str, e: EventCmd) -> Event {
         key: e.key,
         traffic_type: traffic_type.to_owned(),
         event_type: e.event_type,
-        value: e.value,
+        // NaN, infinities and magnitudes the collector refuses are left out; the event still
+        // counts (as the JSON writer's null for NaN always did).
+        value: e.value.filter(|v| v.abs() <= crate::wire::MAX_VALUE),
         ts: e.ts,
         properties,
     }

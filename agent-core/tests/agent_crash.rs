@@ -40,7 +40,7 @@ fn crash_child() {
     gone.shutdown(PATIENCE).expect("shutdown");
     drop(gone);
     let agent = agent_on(&dir);
-    agent.identify("crasher");
+    agent.identify("crasher").expect("a valid key");
     agent.install_panic_hook();
     agent.install_panic_hook();
     explode_in_checkout();
@@ -108,7 +108,7 @@ fn panic_hook_crash_is_sent_at_next_start() {
 fn recorded_crash_of_a_platform_is_sent_at_next_start() {
     let dir = tempfile::tempdir().expect("temp dir");
     let agent = agent_on(dir.path());
-    agent.identify("android-user");
+    agent.identify("android-user").expect("a valid key");
     agent
         .record_crash_on_thread(
             "java.lang.OutOfMemoryError",
@@ -225,11 +225,11 @@ fn contained_double_panic_child() {
     };
     install_previous_hook(&dir);
     let agent = agent_on(&dir);
-    agent.identify("ffi-user");
+    agent.identify("ffi-user").expect("a valid key");
     agent.install_panic_hook();
     // A second agent's hook chained after the first: each panic is still judged once.
     let second = agent_on(dir.join(SECOND_DIR));
-    second.identify("ffi-user");
+    second.identify("ffi-user").expect("a valid key");
     second.install_panic_hook();
     // What a binding's guard turns into a host exception: no crash.
     assert!(catch_contained(|| panic!("contained and caught")).is_err());
@@ -380,7 +380,7 @@ fn signal_marker_child() {
         return;
     };
     let agent = agent_on(&dir);
-    agent.identify("signal-user");
+    agent.identify("signal-user").expect("a valid key");
     // The worker keeps the identity in the dirty flag (checked each turn): a crash this early in
     // a run would otherwise be the anonymous user's.
     wait_until(PATIENCE, "identity noted", || {
@@ -458,7 +458,7 @@ fn an_unclean_end_is_reported_for_the_user_of_that_run() {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join(RUNNING_FILE), b"run-x\nuser-9").expect("flag of a killed run");
     let agent = agent_on(dir.path());
-    agent.identify("today-user");
+    agent.identify("today-user").expect("a valid key");
     let events = events_of(&agent);
     let unclean = of_type(&events, UNCLEAN_SHUTDOWN);
     assert_eq!(unclean.len(), 1, "{events:?}");

@@ -72,7 +72,7 @@ fn impressions_and_events_reach_the_upload() {
     let unknown = agent.treatment("alice", "no-such-flag", &pro);
     assert_eq!(unknown.treatment, CONTROL);
 
-    agent.identify("alice");
+    agent.identify("alice").expect("a valid key");
     agent.set_global_property("app.version", "1.2.3");
     agent.set_global_property("region", "eu");
     agent.set_global_property("to-remove", true);
@@ -237,7 +237,7 @@ fn errors_behind_trait_objects_are_named_by_their_debug_name() {
 fn events_before_identify_use_the_anonymous_key() {
     let agent = memory_agent();
     agent.track("app.start", None, Map::new());
-    agent.identify("dave");
+    agent.identify("dave").expect("a valid key");
     agent.track("app.ready", None, Map::new());
     let events = events(&pull_all(&agent));
     let key_of = |t: &str| {
@@ -283,6 +283,7 @@ fn hot_calls_after_shutdown_do_not_panic() {
         .expect("second shutdown is a no-op");
     let evaluation = clone.treatment("frank", "new-checkout", &Attributes::new());
     assert_eq!(evaluation.treatment, CONTROL);
+    assert_eq!(evaluation.label, agent_core::flags::labels::SHUT_DOWN);
     clone.track("late", Some(1.0), Map::new());
     clone.track_error(&std::io::Error::other("late error"));
     clone

@@ -200,7 +200,7 @@ fn uploads_retry_and_flag_changes_arrive_over_the_stream() {
         ("off", labels::KILLED)
     );
 
-    agent.identify("alice");
+    agent.identify("alice").expect("a valid key");
     agent.track("purchase", Some(5.0), Map::new());
     agent
         .flush(PATIENCE)

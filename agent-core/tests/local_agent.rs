@@ -202,3 +202,61 @@ fn flag_cache_round_trips_and_never_replaces_newer_definitions() {
     assert_eq!(b.flag_set_version(), 9, "a refused answer changes nothing");
     let _: Value = serde_json::from_slice(&cache).unwrap();
 }
+
+#[test]
+fn identify_refuses_keys_the_collector_would_refuse_and_drops_the_old_bucketing_key() {
+    let (mut a, _clock) = agent();
+    a.apply_flag_changes(&flags()).unwrap();
+    a.set_consent(Consent::Granted);
+    assert!(a.identify("alice", Some("account"), Some("device-1")));
+    let long = "k".repeat(agent_core::wire::MAX_STRING + 1);
+    for (key, tt, b) in [
+        ("", None, None),
+        (long.as_str(), None, None),
+        ("bob", Some(""), None),
+        ("bob", Some(long.as_str()), None),
+        ("bob", None, Some(long.as_str())),
+    ] {
+        assert!(!a.identify(key, tt, b), "{key:.8} {tt:?}");
+    }
+    assert_eq!((a.key(), a.traffic_type()), ("alice", "account"));
+    a.treatment("new-checkout", &Attributes::new());
+    // A new key without a bucketing key no longer buckets by the last user's.
+    assert!(a.identify("bob", None, None));
+    assert_eq!(a.traffic_type(), "account", "the traffic type stays");
+    a.treatment("new-checkout", &Attributes::new());
+    // Items with keys the collector refuses never reach a batch.
+    a.treatment_for("", None, "new-checkout", &Attributes::new());
+    a.treatment_for("carol", Some(""), "new-checkout", &Attributes::new());
+    a.flush();
+    let (_, batch) = upload(&mut a);
+    let seen: Vec<(&str, Option<&str>)> = batch
+        .impressions
+        .iter()
+        .map(|i| (i.key.as_str(), i.bucketing_key.as_deref()))
+        .collect();
+    assert_eq!(
+        seen,
+        [("alice", Some("device-1")), ("bob", None), ("carol", None)]
+    );
+    let invalid = batch.dropped.iter().find(|d| d.reason == "invalid");
+    assert_eq!(invalid.map(|d| d.count), Some(1), "{:?}", batch.dropped);
+}
+
+#[test]
+fn values_the_collector_refuses_are_left_out_and_the_event_kept() {
+    let (mut a, _clock) = agent();
+    a.set_consent(Consent::Granted);
+    for v in [f64::NAN, f64::INFINITY, 1e200, -2e15, 1e15, 12.5] {
+        assert!(a.track("purchase", Some(v), Map::new()), "{v}");
+    }
+    a.flush();
+    let (_, batch) = upload(&mut a);
+    let values: Vec<Option<f64>> = batch.events.iter().map(|e| e.value).collect();
+    assert_eq!(
+        values,
+        [None, None, None, None, Some(1e15), Some(12.5)],
+        "{:?}",
+        batch.dropped
+    );
+}

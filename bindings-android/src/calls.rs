@@ -51,7 +51,8 @@ pub extern "system" fn Java_dev_rollout_rum_Native_evaluate<'l>(
     })
 }
 
-/// Sets the key later events are tracked for.
+/// Sets the key later events are tracked for (IllegalArgumentException when it is null, empty or
+/// over 1024 bytes).
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_dev_rollout_rum_Native_identify<'l>(
     mut env: JNIEnv<'l>,
@@ -62,8 +63,7 @@ pub extern "system" fn Java_dev_rollout_rum_Native_identify<'l>(
     guard(&mut env, (), |env| {
         // SAFETY: as in evaluate.
         let agent = unsafe { handle::agent(handle) }?;
-        agent.identify(required(env, &key, "key")?);
-        Ok(())
+        Ok(agent.identify(required(env, &key, "key")?)?)
     })
 }
 

@@ -69,7 +69,8 @@ impl RumAgent {
         guard::call(|| RumAgent::setup(config, uploader).map(Arc::new))
     }
 
-    /// Sets the key events are tracked for and flags are evaluated for.
+    /// Sets the key events are tracked for and flags are evaluated for; `BadKey` (the current key
+    /// kept) when it is empty, blank or over 1024 bytes.
     pub fn identify(&self, key: String) -> Result<(), RumError> {
         guard::call(|| {
             if key.trim().is_empty() {
@@ -77,8 +78,7 @@ impl RumAgent {
                     message: "must not be empty".to_owned(),
                 });
             }
-            self.agent.identify(key);
-            Ok(())
+            Ok(self.agent.identify(key)?)
         })
     }
 

@@ -30,7 +30,7 @@ pub enum RumError {
         /// What is wrong with it.
         message: String,
     },
-    /// A key (identity) is empty.
+    /// A key (identity) is empty or over 1024 bytes.
     #[error("bad key: {message}")]
     BadKey {
         /// What is wrong with it.
@@ -78,6 +78,9 @@ impl From<AgentError> for RumError {
             AgentError::Timeout => RumError::Timeout,
             AgentError::ShutDown => RumError::ShutDown,
             AgentError::Io { .. } => RumError::Io {
+                message: error.to_string(),
+            },
+            AgentError::InvalidKey { .. } => RumError::BadKey {
                 message: error.to_string(),
             },
             AgentError::Flags(e) => RumError::BadFlagDefinitions {

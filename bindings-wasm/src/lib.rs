@@ -138,9 +138,14 @@ impl Core {
     }
 
     /// Sets the identity (key, and traffic type / bucketing key when given).
-    pub fn identify(&mut self, key: &str, traffic_type: Option<String>, bucketing: Option<String>) {
+    pub fn identify(
+        &mut self,
+        key: &str,
+        traffic_type: Option<String>,
+        bucketing: Option<String>,
+    ) -> bool {
         self.inner
-            .identify(key, traffic_type.as_deref(), bucketing.as_deref());
+            .identify(key, traffic_type.as_deref(), bucketing.as_deref())
     }
 
     /// The current key.

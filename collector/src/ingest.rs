@@ -6,45 +6,39 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 
-use agent_core::wire::{Batch, EVENT_TYPE_PATTERN, MAX_BATCH_ITEMS, is_valid_event_type};
+use agent_core::wire::{
+    Batch, EVENT_TYPE_PATTERN, FieldProblem, MAX_BATCH_ITEMS, MAX_STRING, MAX_TS, MAX_VALUE,
+    Problem, check_event, check_impression,
+};
 
 use crate::auth::SdkAuth;
 use crate::error::{ApiError, parse_json};
 use crate::server::{AppState, blocking};
 use crate::store::IngestOutcome;
 
-/// Latest accepted timestamp (year 9999, in Unix ms); earlier than 0 is refused too.
-pub const MAX_TS: i64 = 253_402_300_799_999;
-/// Longest accepted key, flag, treatment or label.
-pub const MAX_STRING: usize = 1024;
-
-fn check_str(path: impl FnOnce() -> String, value: &str) -> Result<(), ApiError> {
-    if value.is_empty() {
-        return Err(ApiError::bad_request(format!(
-            "{}: must not be empty",
-            path()
-        )));
-    }
-    if value.len() > MAX_STRING {
-        return Err(ApiError::bad_request(format!(
-            "{}: longer than {MAX_STRING} bytes",
-            path()
-        )));
-    }
-    Ok(())
+/// The message of a field that breaks a wire limit, e.g. `events[3].key: must not be empty`.
+fn field_error(
+    path: &str,
+    i: usize,
+    found: FieldProblem,
+    detail: impl FnOnce() -> String,
+) -> ApiError {
+    let what = match found.problem {
+        Problem::Empty => "must not be empty".to_owned(),
+        Problem::TooLong => format!("longer than {MAX_STRING} bytes"),
+        Problem::TsOutOfRange => {
+            format!("{} is outside 0..={MAX_TS} (Unix milliseconds)", detail())
+        }
+        Problem::TooLarge => "too large".to_owned(),
+        Problem::Zero => "must be at least 1".to_owned(),
+        Problem::BadEventType => format!("{} does not match {EVENT_TYPE_PATTERN}", detail()),
+        Problem::OutOfRange => format!("{} is not a finite number within ±{MAX_VALUE:e}", detail()),
+    };
+    ApiError::bad_request(format!("{path}[{i}].{}: {what}", found.field))
 }
 
-fn check_ts(path: impl FnOnce() -> String, ts: i64) -> Result<(), ApiError> {
-    if !(0..=MAX_TS).contains(&ts) {
-        return Err(ApiError::bad_request(format!(
-            "{}: {ts} is outside 0..={MAX_TS} (Unix milliseconds)",
-            path()
-        )));
-    }
-    Ok(())
-}
-
-/// Checks everything the types cannot: limits, formats and ranges, naming the field at fault.
+/// Checks everything the types cannot: limits, formats and ranges, naming the field at fault
+/// (the limits agents also check before queueing, `agent_core::wire::check_*`).
 pub fn validate_batch(batch: &Batch) -> Result<(), ApiError> {
     if batch.len() > MAX_BATCH_ITEMS {
         return Err(ApiError::new(
@@ -56,48 +50,17 @@ pub fn validate_batch(batch: &Batch) -> Result<(), ApiError> {
         ));
     }
     for (i, imp) in batch.impressions.iter().enumerate() {
-        let p = |f: &str| format!("impressions[{i}].{f}");
-        check_str(|| p("key"), &imp.key)?;
-        check_str(|| p("flag"), &imp.flag)?;
-        check_str(|| p("treatment"), &imp.treatment)?;
-        check_str(|| p("label"), &imp.label)?;
-        check_ts(|| p("ts"), imp.ts)?;
-        if imp.version > i64::MAX as u64 {
-            return Err(ApiError::bad_request(format!(
-                "{}: too large",
-                p("version")
-            )));
-        }
-        if imp.count == 0 {
-            return Err(ApiError::bad_request(format!(
-                "{}: must be at least 1",
-                p("count")
-            )));
-        }
-        if let Some(b) = &imp.bucketing_key {
-            check_str(|| p("bucketing_key"), b)?;
-        }
+        check_impression(imp)
+            .map_err(|found| field_error("impressions", i, found, || imp.ts.to_string()))?;
     }
     for (i, ev) in batch.events.iter().enumerate() {
-        let p = |f: &str| format!("events[{i}].{f}");
-        if !is_valid_event_type(&ev.event_type) {
-            return Err(ApiError::bad_request(format!(
-                "{}: {:?} does not match {EVENT_TYPE_PATTERN}",
-                p("type"),
-                ev.event_type
-            )));
-        }
-        check_str(|| p("key"), &ev.key)?;
-        check_str(|| p("traffic_type"), &ev.traffic_type)?;
-        check_ts(|| p("ts"), ev.ts)?;
-        if let Some(v) = ev.value
-            && !v.is_finite()
-        {
-            return Err(ApiError::bad_request(format!(
-                "{}: must be finite",
-                p("value")
-            )));
-        }
+        check_event(ev).map_err(|found| {
+            field_error("events", i, found, || match found.field {
+                "type" => format!("{:?}", ev.event_type),
+                "value" => ev.value.map_or_else(String::new, |v| format!("{v:e}")),
+                _ => ev.ts.to_string(),
+            })
+        })?;
     }
     Ok(())
 }

@@ -74,6 +74,11 @@ fn malformed_and_mistyped_batches_name_the_field() {
     b["events"][0]["value"] = json!("12");
     assert_rejected(&c, c.post_batch(&b), 400, "events[0].value");
 
+    // A finite but huge value would leave the metric's variance infinite: refused, naming it.
+    let mut b = batch(vec![], vec![event("timing.x", "u", None)]);
+    b["events"][0]["value"] = json!(1e200);
+    assert_rejected(&c, c.post_batch(&b), 400, "events[0].value: 1e200 is not");
+
     let mut b = batch(vec![impression("u", "f", "on")], vec![]);
     b["impressions"][0]["count"] = json!(0);
     assert_rejected(&c, c.post_batch(&b), 400, "impressions[0].count");

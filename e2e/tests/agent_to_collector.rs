@@ -3,9 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use agent_core::Agent;
 use agent_core::flags::Attributes;
 use agent_core::upload::{UploadResult, UploadTask};
+use agent_core::{Agent, AgentError};
 use e2e::{Fixture, SDK_KEY, free_addr, wait_until};
 use serde_json::{Map, Value, json};
 
@@ -178,6 +178,62 @@ fn impressions_errors_timings_and_events_arrive() {
         );
     }
     agent.shutdown(WAIT).expect("clean shutdown");
+}
+
+/// The collector refuses a whole batch for one item with an empty or too long key; the agent
+/// drops such items when they are recorded (counted `invalid`), so the rest of the batch lands.
+#[test]
+fn items_with_bad_keys_are_dropped_alone_and_the_rest_of_the_batch_arrives() {
+    let fixture = Fixture::start().expect("collector starts");
+    fixture
+        .create_rollout_flag("new-checkout")
+        .expect("flag created");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let agent = agent_for(&fixture.url(), dir.path());
+    assert!(agent.wait_for_flags(WAIT), "flags arrive");
+    let long = "k".repeat(agent_core::wire::MAX_STRING + 1);
+    for i in 0..20 {
+        let key = format!("good-{i}");
+        agent.treatment(&key, "new-checkout", &Attributes::new());
+        agent.for_key(&key).track("signup", None, Map::new());
+        // Every good item shares its batch with bad ones.
+        for bad in ["", long.as_str()] {
+            agent.treatment(bad, "new-checkout", &Attributes::new());
+            agent.for_key(bad).track("signup", None, Map::new());
+        }
+    }
+    // An empty bucketing key is no bucketing key, not a refused impression.
+    let eval = agent.treatment_with_bucketing("good-0", "", "new-checkout", &Attributes::new());
+    let plain = agent.treatment("good-0", "new-checkout", &Attributes::new());
+    assert_eq!(eval.treatment, plain.treatment);
+    assert!(matches!(
+        agent.identify(""),
+        Err(AgentError::InvalidKey { field: "key" })
+    ));
+    assert!(agent.identify(long.as_str()).is_err());
+    assert_eq!(agent.identity().as_str(), "anonymous", "the key is kept");
+
+    agent.flush(WAIT).expect("everything delivered");
+    assert_eq!(fixture.count("events", "type = 'signup'").unwrap(), 20);
+    assert_eq!(
+        fixture
+            .count("impressions", "flag = 'new-checkout'")
+            .unwrap(),
+        20,
+        "the good keys' impressions, good-0's three deduplicated into one"
+    );
+    let stats = agent.stats().expect("stats");
+    let count = |reason: &str| {
+        stats
+            .pipeline
+            .dropped
+            .iter()
+            .find(|d| d.reason == reason)
+            .map_or(0, |d| d.count)
+    };
+    assert_eq!(count("invalid"), 80, "{stats:?}");
+    assert_eq!(count("rejected"), 0, "{stats:?}");
+    agent.shutdown(WAIT).expect("shut down");
 }
 
 #[test]
@@ -387,7 +443,7 @@ fn crash_child() {
         .sync_flags(false)
         .build()
         .expect("agent builds");
-    agent.identify("crash-user");
+    agent.identify("crash-user").expect("a valid key");
     agent.install_panic_hook();
     panic!("boom at checkout");
 }

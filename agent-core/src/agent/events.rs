@@ -12,14 +12,21 @@ use backtrace::Backtrace;
 use serde_json::{Map, Value};
 
 use super::Agent;
+use crate::AgentError;
 use crate::flags::{Attributes, Evaluation};
-use crate::wire::{event_types, is_valid_event_type};
+use crate::wire::{event_types, is_valid_event_type, is_valid_key};
 use crate::worker::{Command, EventCmd};
 
 impl Agent {
-    /// Sets the key of events tracked without one (until the next `identify`).
-    pub fn identify(&self, key: impl Into<String>) {
-        self.shared().identity.store(Arc::new(key.into()));
+    /// Sets the key of events tracked without one (until the next `identify`); a key that is
+    /// empty or over [`crate::wire::MAX_STRING`] bytes is refused and the current one kept.
+    pub fn identify(&self, key: impl Into<String>) -> Result<(), AgentError> {
+        let key = key.into();
+        if !is_valid_key(&key) {
+            return Err(AgentError::InvalidKey { field: "key" });
+        }
+        self.shared().identity.store(Arc::new(key));
+        Ok(())
     }
 
     /// The key events are tracked for: the last `identify`, else [`super::ANONYMOUS_KEY`].

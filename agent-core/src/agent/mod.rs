@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use crate::error::AgentError;
-use crate::flags::{Attributes, Evaluation, FlagSet, FlagsUpdate, labels};
+use crate::flags::{Attributes, Evaluation, EvaluationRef, FlagSet, FlagsUpdate, labels};
 use crate::upload::{UploadResult, UploadTask};
 use crate::wire::FlagChanges;
 use crate::worker::{Command, ImpressionCmd};
@@ -73,12 +73,14 @@ impl Agent {
         &self.inner.link.shared
     }
 
-    /// Evaluates `flag` for `key` on the current definitions and records an impression.
+    /// Evaluates `flag` for `key` on the current definitions and records an impression; after
+    /// `shutdown`, `control` (label [`labels::SHUT_DOWN`]).
     pub fn treatment(&self, key: &str, flag: &str, attributes: &Attributes) -> Evaluation {
         self.evaluate_and_record(key, None, flag, attributes)
     }
 
-    /// Like [`Agent::treatment`], bucketing by `bucketing_key` instead of the matching key.
+    /// Like [`Agent::treatment`], bucketing by `bucketing_key` instead of the matching key (an
+    /// empty one counts as none).
     pub fn treatment_with_bucketing(
         &self,
         key: &str,
@@ -96,7 +98,12 @@ impl Agent {
         flag: &str,
         attributes: &Attributes,
     ) -> Evaluation {
+        // An empty bucketing key means none (as `LocalAgent::identify`), not the bucket of "".
+        let bucketing_key = bucketing_key.filter(|b| !b.is_empty());
         let shared = &self.inner.link.shared;
+        if shared.closed.load(Ordering::Acquire) {
+            return EvaluationRef::control(labels::SHUT_DOWN, 0).to_evaluation();
+        }
         let evaluation = shared
             .flags
             .load()

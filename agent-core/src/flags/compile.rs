@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::{FlagError, quoted};
 use crate::semver::Semver;
 use crate::table::Keys;
-use crate::wire::{FlagDefinition, Matcher, MatcherKind, Rule, Segment};
+use crate::wire::{FlagDefinition, MAX_STRING, Matcher, MatcherKind, Rule, Segment};
 
 /// Lists up to this length are scanned; longer ones are hashed.
 const SMALL_SET: usize = 16;
@@ -18,6 +18,18 @@ fn invalid(field: impl Into<String>, message: impl Into<String>) -> FlagError {
     FlagError::Invalid {
         field: field.into(),
         message: message.into(),
+    }
+}
+
+/// A name an impression carries (flag key, treatment, rule name as its label) must meet the
+/// wire's limits: the collector refuses every batch holding one that does not.
+fn check_name(value: &str, path: impl FnOnce() -> String) -> Result<(), FlagError> {
+    if value.is_empty() {
+        Err(invalid(path(), "must not be empty"))
+    } else if value.len() > MAX_STRING {
+        Err(invalid(path(), format!("longer than {MAX_STRING} bytes")))
+    } else {
+        Ok(())
     }
 }
 
@@ -210,20 +222,13 @@ pub(crate) fn parse_bool(s: &str) -> Option<bool> {
 
 /// Validates and compiles a flag; errors name the field (e.g. `rules[1].rollout`).
 pub(crate) fn compile(def: &FlagDefinition) -> Result<CompiledFlag, FlagError> {
-    if def.key.is_empty() {
-        return Err(invalid("key", "must not be empty"));
-    }
+    check_name(&def.key, || "key".to_owned())?;
     if def.treatments.is_empty() {
         return Err(invalid("treatments", "must hold at least one treatment"));
     }
     let mut treatments: Vec<(String, Option<String>)> = Vec::with_capacity(def.treatments.len());
     for (i, t) in def.treatments.iter().enumerate() {
-        if t.name.is_empty() {
-            return Err(invalid(
-                format!("treatments[{i}].name"),
-                "must not be empty",
-            ));
-        }
+        check_name(&t.name, || format!("treatments[{i}].name"))?;
         if treatments.iter().any(|(n, _)| *n == t.name) {
             return Err(invalid(
                 format!("treatments[{i}].name"),
@@ -288,6 +293,7 @@ fn compile_rule(
     path: &str,
     index: &dyn Fn(&str) -> Option<usize>,
 ) -> Result<CompiledRule, FlagError> {
+    check_name(&rule.name, || format!("{path}.name"))?;
     let outcome = match (&rule.treatment, rule.rollout.is_empty()) {
         (Some(_), false) => {
             return Err(invalid(

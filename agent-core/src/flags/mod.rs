@@ -38,6 +38,8 @@ pub mod labels {
     pub const DEFINITION_NOT_SUPPORTED: &str = "definition not supported";
     /// Evaluation failed unexpectedly: `control`.
     pub const EXCEPTION: &str = "exception";
+    /// The agent is shut down: `control`, as Split answers after `destroy`.
+    pub const SHUT_DOWN: &str = "agent shut down";
 }
 
 /// The treatment returned for unknown flags and failures.
@@ -227,7 +229,8 @@ impl EvaluationRef<'_> {
         }
     }
 
-    fn control(label: &'static str, version: u64) -> EvaluationRef<'static> {
+    /// The `control` answer, saying why in `label`.
+    pub(crate) fn control(label: &'static str, version: u64) -> EvaluationRef<'static> {
         EvaluationRef {
             treatment: CONTROL,
             config: None,

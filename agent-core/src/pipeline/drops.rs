@@ -13,6 +13,9 @@ pub const REJECTED: &str = "rejected";
 pub const TOO_LARGE: &str = "too_large";
 /// A spool file that could not be read back (counted per file when its items are unknown).
 pub const CORRUPT: &str = "corrupt";
+/// Broke a wire limit (`wire::check_*`: an empty or too long key, a bad event type, …), which
+/// would have had the collector refuse the whole batch.
+pub const INVALID: &str = "invalid";
 /// Could not be serialised.
 pub const ENCODE_ERROR: &str = "encode_error";
 

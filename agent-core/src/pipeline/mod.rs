@@ -27,10 +27,12 @@ use crate::clock::Clock;
 use crate::dedupe::{self, Deduper, hour_of};
 use crate::policy::{Backoff, SizeEstimator, duration_ms};
 use crate::spool;
-use crate::wire::{self, Batch, DropCount, Event, Impression, SdkInfo};
+use crate::wire::{
+    self, Batch, DropCount, Event, Impression, SdkInfo, check_event, check_impression,
+};
 
 use drops::DropLedger;
-pub use drops::{CORRUPT, ENCODE_ERROR, QUEUE_FULL, REJECTED, SPOOL_FULL, TOO_LARGE};
+pub use drops::{CORRUPT, ENCODE_ERROR, INVALID, QUEUE_FULL, REJECTED, SPOOL_FULL, TOO_LARGE};
 use queue::SealedQueue;
 
 /// Limits and settings of the pipeline.
@@ -272,9 +274,14 @@ impl Pipeline {
         Ok(pipeline)
     }
 
-    /// Adds an impression (deduplicated per key, flag, treatment, version, label and clock hour).
+    /// Adds an impression (deduplicated per key, flag, treatment, version, label and clock hour);
+    /// one breaking a wire limit is dropped, counted [`INVALID`].
     pub fn push_impression(&mut self, impression: Impression) {
         let now = self.clock.now_ms();
+        if check_impression(&impression).is_err() {
+            self.drops.count(INVALID, 1, now);
+            return;
+        }
         self.release_late(now);
         self.seal_if_overdue(now);
         let Some(impression) = self
@@ -325,9 +332,13 @@ impl Pipeline {
         }
     }
 
-    /// Adds an event.
+    /// Adds an event; one breaking a wire limit is dropped, counted [`INVALID`].
     pub fn push_event(&mut self, event: Event) {
         let now = self.clock.now_ms();
+        if check_event(&event).is_err() {
+            self.drops.count(INVALID, 1, now);
+            return;
+        }
         self.release_late(now);
         self.seal_if_overdue(now);
         let size = json_size(&event);

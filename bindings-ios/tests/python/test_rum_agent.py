@@ -213,8 +213,10 @@ class Errors(unittest.TestCase):
             agent.track("not a valid type!", None, {})
         with self.assertRaises(RumError.BadEventType):
             agent.track_time_from_start("bad marker")
-        with self.assertRaises(RumError.BadKey):
-            agent.identify("  ")
+        for bad in ("  ", "", "k" * 1025):
+            with self.assertRaises(RumError.BadKey):
+                agent.identify(bad)
+        self.assertEqual(agent.identity(), "anonymous", "the key is kept")
         with self.assertRaises(RumError.BadFlagDefinitions):
             agent.apply_flag_definitions("{not json")
         with self.assertRaises(RumError.BadFlagDefinitions):
@@ -235,6 +237,9 @@ class Errors(unittest.TestCase):
         agent.shutdown(2_000)
         with self.assertRaises(RumError.ShutDown):
             agent.flush(1_000)
+        # As the README says and every platform does: `control` after shutdown.
+        after = agent.get_treatment("plain", {})
+        self.assertEqual((after.treatment, after.label), ("control", "agent shut down"))
 
 
 class Delivery(unittest.TestCase):

@@ -883,7 +883,8 @@ public protocol RumAgentProtocol: AnyObject, Sendable {
     func getTreatmentFor(key: String, bucketingKey: String?, flag: String, attributes: [String: AttributeValue]) throws  -> Treatment
     
     /**
-     * Sets the key events are tracked for and flags are evaluated for.
+     * Sets the key events are tracked for and flags are evaluated for; `BadKey` (the current key
+     * kept) when it is empty, blank or over 1024 bytes.
      */
     func identify(key: String) throws 
     
@@ -1109,7 +1110,8 @@ open func getTreatmentFor(key: String, bucketingKey: String?, flag: String, attr
 }
     
     /**
-     * Sets the key events are tracked for and flags are evaluated for.
+     * Sets the key events are tracked for and flags are evaluated for; `BadKey` (the current key
+     * kept) when it is empty, blank or over 1024 bytes.
      */
 open func identify(key: String)throws   {try rustCallWithError(FfiConverterTypeRumError_lift) {
         uniffiCallStatus in
@@ -2109,7 +2111,7 @@ enum RumError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
          */message: String
     )
     /**
-     * A key (identity) is empty.
+     * A key (identity) is empty or over 1024 bytes.
      */
     case BadKey(
         /**
@@ -2633,7 +2635,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_rum_agent_checksum_method_rumagent_get_treatment_for() != 26262) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_rum_agent_checksum_method_rumagent_identify() != 63712) {
+    if (uniffi_rum_agent_checksum_method_rumagent_identify() != 19819) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_rum_agent_checksum_method_rumagent_identity() != 13266) {

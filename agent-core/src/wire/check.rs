@@ -1,0 +1,278 @@
+//! The limits every batch item must meet, checked on both sides: the collector refuses a batch
+//! holding an item that breaks one (a 400 naming the field), so agents drop such an item when it
+//! is recorded (counted `invalid`) instead of letting it take its whole batch down with it.
+
+use super::{Event, Impression, is_valid_event_type};
+
+/// Longest accepted key, bucketing key, traffic type, flag, treatment or label, in bytes.
+pub const MAX_STRING: usize = 1024;
+
+/// Latest accepted timestamp (year 9999, in Unix ms); earlier than 0 is refused too.
+pub const MAX_TS: i64 = 253_402_300_799_999;
+
+/// Largest magnitude of an event's value. Far beyond any duration in ms or amount of money, and
+/// small enough that the engine's sums of squares over millions of values stay finite: one
+/// value of 1e200 would otherwise leave a metric's variance infinite and its comparison off.
+pub const MAX_VALUE: f64 = 1e15;
+
+/// What is wrong with one field of an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Problem {
+    /// An empty text.
+    Empty,
+    /// A text over [`MAX_STRING`] bytes.
+    TooLong,
+    /// A timestamp outside `0..=MAX_TS`.
+    TsOutOfRange,
+    /// A version above `i64::MAX` (the store's integer).
+    TooLarge,
+    /// A count of 0.
+    Zero,
+    /// An event type not matching [`super::EVENT_TYPE_PATTERN`].
+    BadEventType,
+    /// A value that is NaN, infinite or beyond ±[`MAX_VALUE`].
+    OutOfRange,
+}
+
+/// The first field of an item that breaks a limit: its name and what is wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldProblem {
+    /// The field's wire name (`key`, `bucketing_key`, `type`, …).
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub problem: Problem,
+}
+
+type Checked = Result<(), FieldProblem>;
+
+fn text(field: &'static str, value: &str) -> Checked {
+    let problem = if value.is_empty() {
+        Problem::Empty
+    } else if value.len() > MAX_STRING {
+        Problem::TooLong
+    } else {
+        return Ok(());
+    };
+    Err(FieldProblem { field, problem })
+}
+
+fn ts(value: i64) -> Checked {
+    if (0..=MAX_TS).contains(&value) {
+        Ok(())
+    } else {
+        Err(FieldProblem {
+            field: "ts",
+            problem: Problem::TsOutOfRange,
+        })
+    }
+}
+
+fn holds(ok: bool, field: &'static str, problem: Problem) -> Checked {
+    if ok {
+        Ok(())
+    } else {
+        Err(FieldProblem { field, problem })
+    }
+}
+
+/// True when `value` is a valid key, bucketing key or traffic type (not empty, at most
+/// [`MAX_STRING`] bytes): what agents check before taking an identity.
+pub fn is_valid_key(value: &str) -> bool {
+    text("key", value).is_ok()
+}
+
+/// Checks an impression against the limits, fields in wire order.
+pub fn check_impression(imp: &Impression) -> Checked {
+    text("key", &imp.key)?;
+    text("flag", &imp.flag)?;
+    text("treatment", &imp.treatment)?;
+    text("label", &imp.label)?;
+    ts(imp.ts)?;
+    holds(imp.version <= i64::MAX as u64, "version", Problem::TooLarge)?;
+    holds(imp.count > 0, "count", Problem::Zero)?;
+    match &imp.bucketing_key {
+        Some(b) => text("bucketing_key", b),
+        None => Ok(()),
+    }
+}
+
+/// Checks an event against the limits, fields in the order the collector has always reported.
+pub fn check_event(ev: &Event) -> Checked {
+    holds(
+        is_valid_event_type(&ev.event_type),
+        "type",
+        Problem::BadEventType,
+    )?;
+    text("key", &ev.key)?;
+    text("traffic_type", &ev.traffic_type)?;
+    ts(ev.ts)?;
+    holds(
+        ev.value.is_none_or(|v| v.abs() <= MAX_VALUE),
+        "value",
+        Problem::OutOfRange,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Map;
+    use uuid::Uuid;
+
+    fn impression() -> Impression {
+        Impression {
+            id: Uuid::nil(),
+            key: "u1".into(),
+            flag: "f".into(),
+            treatment: "on".into(),
+            version: 1,
+            label: "default rule".into(),
+            ts: 1,
+            bucketing_key: None,
+            count: 1,
+        }
+    }
+
+    fn event() -> Event {
+        Event {
+            id: Uuid::nil(),
+            key: "u1".into(),
+            traffic_type: "user".into(),
+            event_type: "purchase".into(),
+            value: Some(1.0),
+            ts: 1,
+            properties: Map::new(),
+        }
+    }
+
+    fn problem(field: &'static str, problem: Problem) -> Checked {
+        Err(FieldProblem { field, problem })
+    }
+
+    #[test]
+    fn impressions_are_checked_field_by_field() {
+        assert_eq!(check_impression(&impression()), Ok(()));
+        let long = "k".repeat(MAX_STRING);
+        assert_eq!(
+            check_impression(&Impression {
+                key: long.clone(),
+                ..impression()
+            }),
+            Ok(())
+        );
+        let cases: [(Impression, Checked); 7] = [
+            (
+                Impression {
+                    key: String::new(),
+                    ..impression()
+                },
+                problem("key", Problem::Empty),
+            ),
+            (
+                Impression {
+                    key: long + "k",
+                    ..impression()
+                },
+                problem("key", Problem::TooLong),
+            ),
+            (
+                Impression {
+                    label: String::new(),
+                    ..impression()
+                },
+                problem("label", Problem::Empty),
+            ),
+            (
+                Impression {
+                    ts: -1,
+                    ..impression()
+                },
+                problem("ts", Problem::TsOutOfRange),
+            ),
+            (
+                Impression {
+                    version: u64::MAX,
+                    ..impression()
+                },
+                problem("version", Problem::TooLarge),
+            ),
+            (
+                Impression {
+                    count: 0,
+                    ..impression()
+                },
+                problem("count", Problem::Zero),
+            ),
+            (
+                Impression {
+                    bucketing_key: Some(String::new()),
+                    ..impression()
+                },
+                problem("bucketing_key", Problem::Empty),
+            ),
+        ];
+        for (imp, expected) in cases {
+            assert_eq!(check_impression(&imp), expected, "{imp:?}");
+        }
+    }
+
+    #[test]
+    fn events_are_checked_field_by_field() {
+        assert_eq!(check_event(&event()), Ok(()));
+        for value in [None, Some(MAX_VALUE), Some(-MAX_VALUE), Some(0.0)] {
+            assert_eq!(
+                check_event(&Event { value, ..event() }),
+                Ok(()),
+                "{value:?}"
+            );
+        }
+        let cases: [(Event, Checked); 6] = [
+            (
+                Event {
+                    event_type: "no spaces".into(),
+                    ..event()
+                },
+                problem("type", Problem::BadEventType),
+            ),
+            (
+                Event {
+                    key: String::new(),
+                    ..event()
+                },
+                problem("key", Problem::Empty),
+            ),
+            (
+                Event {
+                    traffic_type: "t".repeat(MAX_STRING + 1),
+                    ..event()
+                },
+                problem("traffic_type", Problem::TooLong),
+            ),
+            (
+                Event {
+                    ts: MAX_TS + 1,
+                    ..event()
+                },
+                problem("ts", Problem::TsOutOfRange),
+            ),
+            (
+                Event {
+                    value: Some(f64::NAN),
+                    ..event()
+                },
+                problem("value", Problem::OutOfRange),
+            ),
+            (
+                Event {
+                    value: Some(-2e15),
+                    ..event()
+                },
+                problem("value", Problem::OutOfRange),
+            ),
+        ];
+        for (ev, expected) in cases {
+            assert_eq!(check_event(&ev), expected, "{ev:?}");
+        }
+        assert!(is_valid_key("u") && !is_valid_key("") && !is_valid_key(&"u".repeat(1025)));
+    }
+}
