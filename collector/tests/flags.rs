@@ -49,6 +49,21 @@ fn every_change_bumps_the_version_and_is_kept_in_history() {
     let mut bad_default = flag_body("x");
     bad_default["default_treatment"] = json!("nope");
     assert!(error_of(c.admin_post(flags, bad_default), 400).contains("default_treatment"));
+    // What impressions carry must meet the batch endpoint's limits, or every batch holding
+    // one would be refused: a rule name (the label) not empty; names at most 1024 bytes.
+    let mut unnamed_rule = flag_body("x");
+    unnamed_rule["rules"][0]["name"] = json!("");
+    let e = error_of(c.admin_post(flags, unnamed_rule), 400);
+    assert!(e.contains("rules[0].name: must not be empty"), "{e}");
+    let e = error_of(c.admin_post(flags, flag_body(&"k".repeat(1025))), 400);
+    assert!(e.contains("key: longer than 1024 bytes"), "{e}");
+    let mut long_treatment = flag_body("x");
+    long_treatment["treatments"][0]["name"] = json!("t".repeat(1025));
+    let e = error_of(c.admin_post(flags, long_treatment), 400);
+    assert!(
+        e.contains("treatments[0].name: longer than 1024 bytes"),
+        "{e}"
+    );
     // Patterns are checked by the agents' own engine: what it refuses, the collector refuses.
     let mut bad_pattern = flag_body("x");
     bad_pattern["rules"][0]["matchers"] =
@@ -225,6 +240,47 @@ fn every_change_bumps_the_version_and_is_kept_in_history() {
     assert_eq!(changes(&c, 0).version, 8);
     let r = c.admin_post("/api/v1/admin/flags/search/kill", json!({}));
     assert_eq!(ok_json(r, 200)["version"], 9);
+}
+
+/// A full update made on a copy read before a kill must not restore the flag: a stale
+/// `version` is refused, and `killed`/`archived` change only when the body names them.
+#[test]
+fn an_update_cannot_quietly_undo_a_kill() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = TestCollector::start(dir.path());
+    let path = "/api/v1/admin/flags/checkout";
+    ok_json(
+        c.admin_post("/api/v1/admin/flags", flag_body("checkout")),
+        201,
+    );
+    let read_before = c.admin_get(path);
+    ok_json(c.admin_post(&format!("{path}/kill"), json!({})), 200);
+
+    let mut stale = read_before.clone();
+    stale["rules"][0]["rollout"] =
+        json!([{"treatment": "on", "weight": 10}, {"treatment": "off", "weight": 90}]);
+    let e = error_of(c.admin(Method::PUT, path, Some(stale)), 409);
+    assert!(e.starts_with("version: the flag is at version 2"), "{e}");
+    assert_eq!(c.admin_get(path)["killed"], true);
+
+    // Without version or killed: the edit applies, the kill stays.
+    let mut edit = flag_body("checkout");
+    edit["default_treatment"] = json!("on");
+    let after = ok_json(c.admin(Method::PUT, path, Some(edit)), 200);
+    assert_eq!(
+        (after["killed"].clone(), after["version"].clone()),
+        (json!(true), json!(3))
+    );
+    // On the current version, naming `killed` restores it (a person who saw the kill).
+    let mut current = after.clone();
+    current["killed"] = json!(false);
+    let restored = ok_json(c.admin(Method::PUT, path, Some(current)), 200);
+    assert_eq!(restored["killed"], false);
+
+    // Archived stays archived through an edit that does not name it.
+    ok_json(c.admin_post(&format!("{path}/archive"), json!({})), 200);
+    let after = ok_json(c.admin(Method::PUT, path, Some(flag_body("checkout"))), 200);
+    assert_eq!(after["archived"], true);
 }
 
 #[test]

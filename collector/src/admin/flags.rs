@@ -97,21 +97,46 @@ pub async fn get_flag(
 }
 
 /// `PUT /api/v1/admin/flags/{key}`: replaces the whole definition.
+///
+/// An edit must not undo a change it never saw: a body with a `version` other than the flag's
+/// is refused (409), so an editor holding a copy read before a kill (by a person or an alert
+/// policy) cannot quietly restore the flag. `killed` and `archived` keep their current values
+/// when the body leaves them out; only a body that names them changes them.
 pub async fn update_flag(
     State(state): State<AppState>,
     _auth: AdminAuth,
     Path(key): Path<String>,
     body: Bytes,
 ) -> Result<Json<FlagDefinition>, ApiError> {
-    let flag: FlagDefinition = parse_json(&body)?;
+    let mut flag: FlagDefinition = parse_json(&body)?;
     if flag.key != key {
         return Err(ApiError::bad_request(format!(
             "key: {:?} differs from the flag in the path {key:?}",
             flag.key
         )));
     }
+    // Valid JSON already (parsed above): which state fields the body names.
+    let named = |field: &str| {
+        serde_json::from_slice::<Map<String, Value>>(&body).is_ok_and(|o| o.contains_key(field))
+    };
     let _guard = state.admin_lock.lock().await;
-    existing(&state, &key)?;
+    let current = existing(&state, &key)?;
+    if named("version") && flag.version != current.version {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "version: the flag is at version {}, the edit was made on version {}; \
+                 read the flag again and reapply the edit",
+                current.version, flag.version
+            ),
+        ));
+    }
+    if !named("killed") {
+        flag.killed = current.killed;
+    }
+    if !named("archived") {
+        flag.archived = current.archived;
+    }
     apply(&state, flag, FlagAction::Update).await.map(Json)
 }
 
