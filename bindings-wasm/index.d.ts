@@ -75,13 +75,15 @@ export declare class Agent {
    * stream) with the new version and the keys of the flags whose treatments may have changed
    * (e.g. killed), to re-render what they show. Returns the function that unsubscribes it. */
   onUpdate(listener: (update: FlagsUpdate) => void): () => void;
-  /** Sets who later events and evaluations are for. */
-  identify(key: string, trafficType?: string, bucketingKey?: string): void;
+  /** Sets who later events and evaluations are for. The bucketing key belongs to the key:
+   * leaving it out clears it. False, and the identity kept, when the key is missing or empty or
+   * a text is over 1024 bytes (the collector would refuse the events). */
+  identify(key: string, trafficType?: string, bucketingKey?: string): boolean;
   /** The treatment of `flag` for the current identity (`control` when unknown). */
   getTreatment(flag: string, attributes?: Attributes): string;
   /** The treatment with label, config and version. */
   getTreatmentWithConfig(flag: string, attributes?: Attributes): TreatmentResult;
-  /** Tracks an event; false when not recorded (invalid type, consent declined). */
+  /** Tracks an event; false when not recorded (invalid type, consent declined, closed). */
   track(type: string, value?: number, properties?: Record<string, unknown>): boolean;
   /** Tracks an error (type, message and stack of an Error) as `rum.error`. */
   trackError(errorOrMessage: unknown): boolean;
@@ -95,10 +97,16 @@ export declare class Agent {
   /** Sends everything queued; true once delivered, false after `timeoutMs` (default 10000), or
    * at once while consent is unknown (nothing may be sent). */
   flush(timeoutMs?: number): Promise<boolean>;
-  /** Traps survived since setup, queue counters, the flag set version and whether the flag
-   * change stream is open. */
-  stats(): { queued: number; delivered: number; traps: number; flagsVersion: number; streaming: boolean };
-  /** Stops timers, the flag change stream, automatic capture and the page-hide handling. */
+  /** Traps survived since setup, queue counters, items dropped for a reason (`queue_full`,
+   * `invalid`, …), the flag set version and whether the flag change stream is open. The core's
+   * counters are missing while the core cannot be reached (a trap it did not recover from). */
+  stats(): {
+    queued?: number; delivered?: number; dropped?: (reason: string) => number;
+    traps: number; flagsVersion?: number; streaming: boolean;
+  };
+  /** Sends what is queued as a hidden page does (beaconed, or kept in storage for the next
+   * page), then stops timers, the flag change stream, automatic capture and the page-hide
+   * handling. Later calls record nothing, and treatments are `control`. */
   close(): void;
 }
 export default Agent;

@@ -239,11 +239,15 @@ export class Agent {
     }
   }
 
-  /** Sets who events and evaluations are for (key, traffic type, bucketing key). */
+  /** Sets who events and evaluations are for (key, traffic type, bucketing key: the bucketing key
+   * belongs to the key, so leaving it out clears it); false, and the identity kept, when the key
+   * is missing or empty or a text is over 1024 bytes. */
   identify(key, trafficType, bucketingKey) {
+    if (key == null || this._closed) return false;
     const [k, tt, bk] = [text(key), optionalText(trafficType), optionalText(bucketingKey)];
-    this._identity = [k, tt ?? this._identity[1], bk ?? this._identity[2]];
-    this._call((c) => c.identify(k, tt, bk));
+    if (!this._call((c) => c.identify(k, tt, bk), false)) return false;
+    this._identity = [k, tt ?? this._identity[1], bk];
+    return true;
   }
 
   /** The treatment of `flag` for the current identity (`control` when unknown). */
@@ -253,18 +257,21 @@ export class Agent {
 
   /** The treatment with its label, JSON config (or null) and flag version. */
   getTreatmentWithConfig(flag, attributes = {}) {
+    if (this._closed) return { treatment: 'control', label: 'agent shut down', config: null, version: 0 };
     const r = this._call((c) => c.treatment(String(flag), JSON.stringify(attributes)), ['control', 'exception', '', '0']);
     return { treatment: r[0], label: r[1], config: r[2] || null, version: Number(r[3]) };
   }
 
   /** Tracks an event: type, optional numeric value, properties. False when not recorded. */
   track(type, value, properties = {}) {
+    if (this._closed) return false;
     const v = typeof value === 'number' && Number.isFinite(value) ? value : undefined;
     return this._call((c) => c.track(String(type), v, JSON.stringify(properties)), false);
   }
 
   /** Tracks an error (an Error, or a message) with its JS stack trace; use it in `catch`. */
   trackError(errorOrMessage) {
+    if (this._closed) return false;
     let type = 'Error', message, stack;
     try {
       const e = errorOrMessage;
@@ -473,6 +480,11 @@ export class Agent {
   _onHide() {
     if (this._closed) return;
     this._vitals?.report();
+    this._sendAway();
+  }
+
+  /** Beacons every batch not in flight, or keeps it in storage when it cannot go. */
+  _sendAway() {
     const bodies = this._call((c) => c.take_unsent(), []);
     if (!bodies.length) return;
     const canBeacon = this._consent === CONSENT.granted && this.beacon && globalThis.navigator?.onLine !== false;
@@ -530,10 +542,13 @@ export class Agent {
     this._schedule(0);
   }
 
-  /** Stops timers, the stream, automatic capture and the page-hide handling (the page stays as
-   * it was). Close an agent before setting up another on the same page (e.g. on hot reload),
-   * or both capture every error. */
+  /** Sends what is queued as a hidden page does (beaconed, or kept for the next page), then
+   * stops timers, the stream, automatic capture and the page-hide handling; later calls record
+   * nothing and answer `control`. Close an agent before setting up another on the same page
+   * (e.g. on hot reload), or both capture every error. */
   close() {
+    if (this._closed) return;
+    this._sendAway();
     this._closed = true;
     for (const t of Object.values(this._timers)) clearTimeout(t);
     this._stream?.close();

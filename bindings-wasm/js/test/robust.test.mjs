@@ -243,6 +243,40 @@ test('options are held to sane bounds: pushRate 0 does not spin a timer', async 
   others.close();
 });
 
+test('close() keeps what it cannot beacon for the next page; later calls record nothing', async () => {
+  const storage = new MemoryStorage();
+  const agent = await setup({ storage, sendBeacon: () => false });
+  for (let i = 0; i < 3; i++) assert.ok(agent.track('robust.closing', i));
+  agent.close();
+  assert.equal(storedItems(storage), 3, 'the queue is in storage');
+  assert.equal(agent.track('robust.closed', 1), false);
+  assert.equal(agent.trackError(new Error('closed')), false);
+  assert.equal(agent.identify('someone-else'), false);
+  assert.deepEqual(agent.getTreatmentWithConfig('any-flag'), { treatment: 'control', label: 'agent shut down', config: null, version: 0 });
+  assert.equal(agent._core.queued(), 0);
+  agent.close();
+  assert.equal(storedItems(storage), 3, 'a second close() changes nothing');
+  // The next page's agent sends them.
+  const fetch = acceptingFetch();
+  const next = await setup({ storage, fetch });
+  assert.equal(await next.flush(), true);
+  assert.equal(fetch.items, 3);
+  next.close();
+});
+
+test('identify refuses a missing, empty or too long key and keeps the identity; a new key drops the old bucketing key', async () => {
+  const agent = await setup();
+  assert.equal(agent.identify('u1', 'account', 'device-1'), true);
+  for (const bad of [undefined, null, '', 'k'.repeat(1025)]) assert.equal(agent.identify(bad), false, String(bad).slice(0, 10));
+  assert.equal(agent.identify('u2', '', undefined), false, 'an empty traffic type');
+  assert.equal(agent.identify('u2', 'account', 'b'.repeat(1025)), false, 'a too long bucketing key');
+  assert.equal(agent._core.key(), 'u1');
+  assert.equal(agent.identify('u2'), true);
+  assert.equal(agent._core.key(), 'u2');
+  assert.deepEqual(agent._identity, ['u2', 'account', undefined], 'the traffic type stays, the bucketing key goes');
+  agent.close();
+});
+
 test('flush answers at once while consent is unknown (nothing may be sent)', async () => {
   const agent = await setup({ consent: 'unknown' });
   agent.track('robust.unknown', 1);
@@ -287,14 +321,16 @@ test('automatic capture: an error loop is capped, "Script error." skipped, odd r
 
     agent.setConsent('granted');
     agent.close();
+    assert.equal(beacons.length, 1, 'close() beacons what is queued');
+    assert.equal(JSON.parse(beacons[0][1]).events.length, 14);
     fire('error', { error: new Error('after close') });
-    assert.equal(queued() - base, 14, 'no capture after close');
+    assert.equal(agent._core.queued(), 0, 'no capture after close');
     let hides = 0;
     agent._onHide = () => { hides += 1; };
     fire('pagehide');
     fire('visibilitychange');
     assert.equal(hides, 0, 'the page-hide listeners are gone');
-    assert.equal(beacons.length, 0, 'no beacon after close');
+    assert.equal(beacons.length, 1, 'no beacon after close');
     const posts = [];
     agent.fetch = (url, init) => { posts.push(url); return offline(); };
     await new Promise((r) => setTimeout(r, 500));
