@@ -44,7 +44,9 @@ impl BindingError {
     pub fn java_class(&self) -> &'static str {
         match self {
             BindingError::InvalidArgument { .. }
-            | BindingError::Agent(AgentError::InvalidConfig { .. }) => ILLEGAL_ARGUMENT,
+            | BindingError::Agent(AgentError::InvalidConfig { .. })
+            | BindingError::Agent(AgentError::InvalidKey { .. })
+            | BindingError::Agent(AgentError::Flags(_)) => ILLEGAL_ARGUMENT,
             BindingError::NoAgent | BindingError::Agent(AgentError::ShutDown) => ILLEGAL_STATE,
             BindingError::Agent(_) | BindingError::Jni(_) => RUM_EXCEPTION,
         }

@@ -1,14 +1,15 @@
 //! JNI entries of the agent's life: setup, flags ready, flush, shutdown, release, crashes.
 
 use agent_core::Agent;
+use agent_core::wire::FlagChanges;
 use jni::JNIEnv;
 use jni::objects::{JClass, JString};
 use jni::sys::{JNI_FALSE, JNI_TRUE, jboolean, jlong};
 
-use crate::SDK_NAME;
 use crate::convert::{millis, optional, required};
 use crate::guard::guard;
 use crate::handle::{self, into_handle};
+use crate::{BindingError, SDK_NAME};
 
 /// Builds and starts an agent; answers its handle. With `native_uploader` false the Rust
 /// uploader is not started and Java's `HttpUploader` pulls the uploads (see [`crate::upload`]).
@@ -92,6 +93,42 @@ pub extern "system" fn Java_dev_rollout_rum_Native_flush<'l>(
         // SAFETY: as in awaitFlags.
         let agent = unsafe { handle::agent(handle) }?;
         timed(agent.flush(millis(timeout_ms, "timeoutMs")?))
+    })
+}
+
+/// Seals what is pending into a batch (on disk with a data dir) without waiting for delivery;
+/// false when `timeout_ms` passed first. What the app calls when it goes to the background.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_rollout_rum_Native_seal<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    timeout_ms: jlong,
+) -> jboolean {
+    guard(&mut env, JNI_FALSE, |_| {
+        // SAFETY: as in awaitFlags.
+        let agent = unsafe { handle::agent(handle) }?;
+        timed(agent.seal(millis(timeout_ms, "timeoutMs")?))
+    })
+}
+
+/// Applies flag definitions the app fetched (the JSON of `GET /api/v1/flags`); answers the
+/// version in use afterwards.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_rollout_rum_Native_applyFlags<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    json: JString<'l>,
+) -> jlong {
+    guard(&mut env, -1, |env| {
+        // SAFETY: as in awaitFlags.
+        let agent = unsafe { handle::agent(handle) }?;
+        let json = required(env, &json, "json")?;
+        let changes: FlagChanges = serde_json::from_str(&json)
+            .map_err(|e| BindingError::invalid("json", e.to_string()))?;
+        let version = agent.apply_flag_changes(&changes)?;
+        Ok(i64::try_from(version).unwrap_or(i64::MAX))
     })
 }
 

@@ -58,7 +58,8 @@ pub extern "system" fn Java_dev_rollout_rum_Native_nextUpload<'l>(
 }
 
 /// Reports an upload's outcome: `status` is the HTTP status, or 0 or less for no answer
-/// (connection refused, timeout…); `retry_after` is the raw `Retry-After` header or null.
+/// (connection refused, timeout…; a status outside 100-599 counts as none); `retry_after` is
+/// the raw `Retry-After` header or null.
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_dev_rollout_rum_Native_uploadResult<'l>(
     mut env: JNIEnv<'l>,
@@ -75,24 +76,22 @@ pub extern "system" fn Java_dev_rollout_rum_Native_uploadResult<'l>(
         let id =
             uuid::Uuid::parse_str(&id).map_err(|e| BindingError::invalid("id", e.to_string()))?;
         let retry_after = optional(env, &retry_after)?;
-        agent.upload_result(id, outcome(status, retry_after.as_deref())?);
+        agent.upload_result(id, outcome(status, retry_after.as_deref()));
         Ok(())
     })
 }
 
-/// What an HTTP status (or its absence) means to the core.
-pub fn outcome(status: jint, retry_after: Option<&str>) -> Result<UploadResult, BindingError> {
-    if status <= 0 {
-        return Ok(UploadResult::NetworkError);
+/// What an HTTP status (or its absence) means to the core. A status outside 100-599 (a broken
+/// proxy's) says nothing about the batch: retried like no answer, so the upload is still reported
+/// and the batch not left in flight until its lease runs out.
+pub fn outcome(status: jint, retry_after: Option<&str>) -> UploadResult {
+    match u16::try_from(status) {
+        Ok(status) if (100..=599).contains(&status) => UploadResult::Http {
+            status,
+            retry_after: retry_after.and_then(agent_core::transport::parse_retry_after),
+        },
+        _ => UploadResult::NetworkError,
     }
-    let status = u16::try_from(status)
-        .ok()
-        .filter(|s| (100..=599).contains(s))
-        .ok_or_else(|| BindingError::invalid("status", "must be an HTTP status (100-599)"))?;
-    Ok(UploadResult::Http {
-        status,
-        retry_after: retry_after.and_then(agent_core::transport::parse_retry_after),
-    })
 }
 
 /// Blocks until there may be upload work (a batch was sealed, a flush, shutdown) or
@@ -119,34 +118,32 @@ mod tests {
 
     #[test]
     fn statuses_map_to_the_core_outcomes() {
-        assert_eq!(outcome(0, None).ok(), Some(UploadResult::NetworkError));
+        assert_eq!(outcome(0, None), UploadResult::NetworkError);
+        assert_eq!(outcome(-1, Some("5")), UploadResult::NetworkError);
         assert_eq!(
-            outcome(-1, Some("5")).ok(),
-            Some(UploadResult::NetworkError)
-        );
-        assert_eq!(
-            outcome(429, Some(" 7 ")).ok(),
-            Some(UploadResult::Http {
+            outcome(429, Some(" 7 ")),
+            UploadResult::Http {
                 status: 429,
                 retry_after: Some(Duration::from_secs(7)),
-            })
+            }
         );
         // An HTTP date: the time until then (a date past: no wait).
         assert_eq!(
-            outcome(503, Some("Wed, 21 Oct 2015 07:28:00 GMT")).ok(),
-            Some(UploadResult::Http {
+            outcome(503, Some("Wed, 21 Oct 2015 07:28:00 GMT")),
+            UploadResult::Http {
                 status: 503,
                 retry_after: Some(Duration::ZERO),
-            })
+            }
         );
         assert_eq!(
-            outcome(202, Some("soon")).ok(),
-            Some(UploadResult::Http {
+            outcome(202, Some("soon")),
+            UploadResult::Http {
                 status: 202,
                 retry_after: None,
-            })
+            }
         );
-        assert!(outcome(70_000, None).is_err());
-        assert!(outcome(42, None).is_err());
+        assert_eq!(outcome(70_000, None), UploadResult::NetworkError);
+        assert_eq!(outcome(999, Some("5")), UploadResult::NetworkError);
+        assert_eq!(outcome(42, None), UploadResult::NetworkError);
     }
 }

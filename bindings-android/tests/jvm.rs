@@ -16,7 +16,7 @@ use serde_json::Value;
 use jvm_support::{JavaRun, crate_dir, java, java_with, javac, jdk_available, native_lib_dir};
 
 /// Checks ApiTests runs; a change there must change this number (a skipped check fails).
-const API_CHECKS: u32 = 16;
+const API_CHECKS: u32 = 19;
 /// Checks HttpUploadApp runs.
 const HTTP_CHECKS: u32 = 7;
 /// Key of HttpUploadApp's events.
@@ -310,6 +310,15 @@ fn check_api_events(collector: &Fixture) -> anyhow::Result<()> {
     ensure!(
         timings.len() == 1 && timings[0].0.is_some_and(|ms| ms > 0.0),
         "one positive timing, got {timings:?}"
+    );
+    let renders = events(collector, "timing.screen.render", key)?;
+    ensure!(
+        renders.len() == 1 && renders[0].0 == Some(12.5),
+        "one 12.5 ms render, got {renders:?}"
+    );
+    ensure!(
+        events(collector, "sealed_event", key)?.len() == 1,
+        "the sealed event arrived"
     );
     let impressions = collector.count(
         "impressions",

@@ -20,6 +20,12 @@ final class Native {
 
     static native boolean shutdown(long handle, long timeoutMs);
 
+    /** Seals what is pending (on disk) without waiting for delivery; false on timeout. */
+    static native boolean seal(long handle, long timeoutMs);
+
+    /** Applies flag definitions JSON; answers the version in use afterwards. */
+    static native long applyFlags(long handle, String json);
+
     static native void recordCrash(long handle, String type, String message, String stack,
             String threadName);
 

@@ -103,7 +103,12 @@ public final class RumAgent {
         return vm.toLowerCase(java.util.Locale.ROOT).contains("dalvik") ? "android" : "jvm";
     }
 
-    /** Sets the key (user id) that later events, and {@link #getTreatment(String, Map)}, are for. */
+    /**
+     * Sets the key (user id) that later events, and {@link #getTreatment(String, Map)}, are for.
+     *
+     * @throws IllegalArgumentException when {@code key} is null, empty or over 1024 bytes (UTF-8);
+     *     the current key is kept
+     */
     public void identify(String key) {
         withHandle(null, h -> {
             Native.identify(h, key);
@@ -163,11 +168,31 @@ public final class RumAgent {
         track(type, null, null);
     }
 
-    /** Tracks {@code timing.<marker>}: the milliseconds since the app's start (see {@link RumConfig.Builder#startNanos}). */
+    /**
+     * Tracks {@code timing.<marker>}: the milliseconds since the app's start (see {@link
+     * RumConfig.Builder#startNanos}; 0 when that start is later than now).
+     */
     public void trackTimeFromStart(String marker) {
-        double ms = (System.nanoTime() - startNanos) / 1e6;
+        double ms = Math.max(0, (System.nanoTime() - startNanos) / 1e6);
         withHandle(null, h -> {
             Native.trackTiming(h, marker, ms);
+            return null;
+        });
+    }
+
+    /**
+     * Tracks {@code timing.<name>} with a duration in milliseconds (e.g. a screen's render time).
+     * A name that makes an invalid event type is dropped and counted as "invalid".
+     *
+     * @throws IllegalArgumentException when {@code name} is null or {@code millis} is negative,
+     *     NaN or infinite
+     */
+    public void trackTiming(String name, double millis) {
+        if (!(millis >= 0) || Double.isInfinite(millis)) {
+            throw new IllegalArgumentException("millis: must be finite and not negative");
+        }
+        withHandle(null, h -> {
+            Native.trackTiming(h, name, millis);
             return null;
         });
     }
@@ -284,6 +309,28 @@ public final class RumAgent {
     /** Sends everything tracked so far; false when {@code timeoutMs} passed first (items stay queued). */
     public boolean flush(long timeoutMs) {
         return withHandle(false, h -> Native.flush(h, timeoutMs));
+    }
+
+    /**
+     * Seals what is queued into a batch on disk without waiting for delivery, which the next
+     * start (or this one, once online) sends. Call it when the app goes to the background
+     * ({@code ProcessLifecycleOwner}'s ON_STOP): a process killed there loses what is only in
+     * memory. False when {@code timeoutMs} passed first.
+     */
+    public boolean seal(long timeoutMs) {
+        return withHandle(false, h -> Native.seal(h, timeoutMs));
+    }
+
+    /**
+     * Applies flag definitions the app fetched itself (the JSON answer of {@code GET
+     * /api/v1/flags}), e.g. with {@link RumConfig.Builder#syncFlags} off, or through the app's
+     * own HTTP stack; answers the definitions' version in use afterwards (0 after shutdown).
+     *
+     * @throws IllegalArgumentException when {@code json} is null, not JSON of that shape, or
+     *     holds invalid definitions (nothing is applied then)
+     */
+    public long applyFlagDefinitions(String json) {
+        return withHandle(0L, h -> Native.applyFlags(h, json));
     }
 
     /** Items dropped so far for {@code reason} (e.g. "invalid", "queue_full"). */

@@ -67,6 +67,13 @@ public final class ApiTests {
             agent.identify("java-user-1");
             check("java-user-1".equals(agent.getIdentity()), agent.getIdentity());
         });
+        t.test("identify refuses an empty or too long key and keeps the identity", () -> {
+            IllegalArgumentException e = expectThrows(IllegalArgumentException.class,
+                    () -> agent.identify(""));
+            check(e.getMessage().contains("key"), e.getMessage());
+            expectThrows(IllegalArgumentException.class, () -> agent.identify("k".repeat(1025)));
+            check("java-user-1".equals(agent.getIdentity()), agent.getIdentity());
+        });
         t.test("an unpaired surrogate costs only itself in a key", () -> {
             // A key cut in the middle of an emoji: the emoji before it must survive.
             String cut = "caf\u00e9 \uD83D\uDE00" + "\uD83D";
@@ -167,7 +174,40 @@ public final class ApiTests {
             props.put("items", List.of("book", "pen"));
             agent.track("purchase", 42.5, props);
             agent.trackTimeFromStart("app_ready");
+            agent.trackTiming("screen.render", 12.5);
+            expectThrows(IllegalArgumentException.class, () -> agent.trackTiming("screen.render", -1));
+            expectThrows(IllegalArgumentException.class,
+                    () -> agent.trackTiming("screen.render", Double.NaN));
             check(agent.flush(15_000), "flush timed out");
+        });
+        t.test("seal answers once what is queued is sealed; it is delivered (checked in the collector)", () -> {
+            agent.track("sealed_event");
+            check(agent.seal(15_000), "seal timed out");
+            check(agent.flush(15_000), "flush timed out");
+        });
+        t.test("applyFlagDefinitions applies the app's own definitions; bad ones throw, nothing applied", () -> {
+            String flag = "java_applied_flag";
+            String json = "{\"version\": 9000000000000, \"full\": false, \"segments\": [], \"flags\": [{"
+                    + "\"key\": \"" + flag + "\", \"version\": 9000000000000, \"traffic_type\": \"user\","
+                    + " \"treatments\": [{\"name\": \"on\"}, {\"name\": \"off\"}],"
+                    + " \"default_treatment\": \"off\", \"seed\": 1, \"rules\": ["
+                    + "{\"name\": \"all\", \"matchers\": [], \"treatment\": \"on\"}]}]}";
+            check(RumAgent.CONTROL.equals(agent.getTreatment(flag)), "unknown before");
+            check(agent.applyFlagDefinitions(json) == 9_000_000_000_000L, "version answered");
+            check("on".equals(agent.getTreatment(flag)), agent.getTreatment(flag));
+            check(!RumAgent.CONTROL.equals(agent.getTreatment("checkout_v2")), "an update, not a replacement");
+            IllegalArgumentException e = expectThrows(IllegalArgumentException.class,
+                    () -> agent.applyFlagDefinitions("{not json"));
+            check(e.getMessage().contains("json"), e.getMessage());
+            expectThrows(IllegalArgumentException.class, () -> agent.applyFlagDefinitions(null));
+            // A segment without a name fails the whole update (a flag the agent cannot compile
+            // would only answer control).
+            expectThrows(IllegalArgumentException.class, () -> agent.applyFlagDefinitions(
+                    json.replace("9000000000000", "9000000000001")
+                            .replace("\"treatment\": \"on\"}", "\"treatment\": \"off\"}")
+                            .replace("\"segments\": []",
+                                    "\"segments\": [{\"name\": \"\", \"version\": 1, \"keys\": []}]")));
+            check("on".equals(agent.getTreatment(flag)), "the refused update left the flag as it was");
         });
         t.test("shutdown frees the agent; later calls are safe defaults", () -> {
             check(agent.shutdown(), "shutdown lost data");
