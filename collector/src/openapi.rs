@@ -131,7 +131,7 @@ fn base_document() -> Value {
             "/api/v1/admin/flags/{key}": {
                 "parameters": key_param("key", "string"),
                 "get": op("One flag", admin, None, ok("200", "The flag", Some("FlagDefinition"))),
-                "put": op("Replace a flag's definition", admin, Some("FlagDefinition"), ok("200", "Updated", Some("FlagDefinition")))
+                "put": op("Replace a flag's definition; 409 when the body's version is not the flag's; killed and archived are kept unless named", admin, Some("FlagDefinition"), ok("200", "Updated", Some("FlagDefinition")))
             },
             "/api/v1/admin/flags/{key}/rollout": {
                 "parameters": key_param("key", "string"),
@@ -161,7 +161,7 @@ fn base_document() -> Value {
                 "parameters": key_param("id", "integer"),
                 "put": described(op("Replace a metric's definition (validated as on create; 400 names the field, 404 if absent)", admin, Some("NewMetric"), ok("200", "The metric", Some("Metric"))),
                     "Default metrics are auto-created only the first time the collector sees an event type (the handled types are recorded), so an auto-created metric edited to another event type, or deleted, is not auto-created again when more events of its original type arrive; create one by hand to measure that type again."),
-                "delete": op("Delete a metric (an auto-created one is never re-created)", admin, None, json!({ "204": { "description": "Deleted" } }))
+                "delete": op("Delete a metric (an auto-created one is never re-created); 409 while an alert policy watches it", admin, None, json!({ "204": { "description": "Deleted" } }))
             },
             "/ofrep/v1/evaluate/flags/{key}": {
                 "parameters": key_param("key", "string"),
@@ -353,7 +353,7 @@ fn extend_notify(doc: &mut Value) {
                 "parameters": key_param("id", "integer"),
                 "get": op("One channel", admin, None, ok("200", "The channel", Some("Channel"))),
                 "put": op("Replace a channel; a secret of \"********\" keeps the stored one", admin, Some("NewChannel"), ok("200", "Updated", Some("Channel"))),
-                "delete": op("Delete a channel (its delivery log is kept)", admin, None, json!({ "204": { "description": "Deleted" } }))
+                "delete": op("Delete a channel (its delivery log is kept); 409 while an alert policy notifies it", admin, None, json!({ "204": { "description": "Deleted" } }))
             }),
         ),
         (

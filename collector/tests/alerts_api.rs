@@ -40,6 +40,13 @@ fn policy_crud_settings_and_windows_survive_a_restart() {
         201
     );
     let metric = metric_id(&c);
+    for name in ["hook-1", "hook-2"] {
+        let r = c.admin_post(
+            "/api/v1/admin/channels",
+            json!({"name": name, "kind": "webhook", "config": {"url": "http://127.0.0.1:9/h", "secret": "k"}}),
+        );
+        assert_eq!(r.status(), 201);
+    }
 
     // Defaults of a new account.
     let s = c.admin_get("/api/v1/admin/settings");
@@ -113,6 +120,42 @@ fn policy_crud_settings_and_windows_survive_a_restart() {
         r.json::<Value>().unwrap(),
         json!({"flag": "checkout", "window_minutes": 120, "effective_window_minutes": 120})
     );
+    // What the policy uses cannot be taken from under it: its metric deleted or changed to a
+    // type its kind does not watch, its channel deleted (409s naming the policy).
+    let conflict = |r: reqwest::blocking::Response| {
+        assert_eq!(r.status(), 409);
+        let msg = r.json::<Value>().unwrap()["error"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            msg.starts_with(&format!("alert policy {id} (\"checkout errors up\")")),
+            "{msg}"
+        );
+        msg
+    };
+    let msg = conflict(c.admin(
+        Method::DELETE,
+        &format!("/api/v1/admin/metrics/{metric}"),
+        None,
+    ));
+    assert!(msg.contains("watches this metric"), "{msg}");
+    let msg = conflict(c.admin(
+        Method::PUT,
+        &format!("/api/v1/admin/metrics/{metric}"),
+        Some(json!({"name": "checkout errors", "event_type": "checkout.error", "metric_type": "average", "direction": "decrease"})),
+    ));
+    assert!(msg.contains("kind.type"), "{msg}");
+    let msg = conflict(c.admin(Method::DELETE, "/api/v1/admin/channels/2", None));
+    assert!(msg.contains("notifies this channel"), "{msg}");
+    // A change the policy still fits goes through.
+    let r = c.admin(
+        Method::PUT,
+        &format!("/api/v1/admin/metrics/{metric}"),
+        Some(json!({"name": "checkout errors (renamed)", "event_type": "checkout.error", "metric_type": "count", "direction": "decrease"})),
+    );
+    assert_eq!(r.status(), 200);
+
     let listed = c.admin_get("/api/v1/admin/policies");
     c.stop();
 
@@ -173,6 +216,10 @@ fn bad_policies_and_settings_name_the_field() {
         (with("metric_id", json!(9999)), "metric_id"),
         (with("flag", json!("nope")), "flag"),
         (with("channels", json!([1, 0])), "channels[1]"),
+        (
+            with("channels", json!([777])),
+            "channels[0]: no channel 777",
+        ),
         (
             with("kind", json!({"type": "apdex", "target_ms": -5})),
             "kind.target_ms",

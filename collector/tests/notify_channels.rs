@@ -86,6 +86,35 @@ async fn channel_crud_validation_and_redaction() {
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["name"], "hook-2");
 
+    // The redacted text cannot become a secret: a channel without a stored one refuses it.
+    let plain = a
+        .channel(json!({"name": "plain-mail", "kind": "email", "config": {"to": ["a@x.test"]}}))
+        .await;
+    let (s, v) = a
+        .send(
+            Method::PUT,
+            &format!("/api/v1/admin/channels/{plain}"),
+            Some(json!({"name": "plain-mail", "kind": "webhook",
+                        "config": {"url": "http://x/", "secret": "********"}})),
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .expect("message")
+            .contains("config.secret"),
+        "{v}"
+    );
+    let (s, _) = a
+        .send(
+            Method::DELETE,
+            &format!("/api/v1/admin/channels/{plain}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 204);
+
     // An email channel without an SMTP server: the attempt is logged with the reason.
     let mail = a
         .channel(json!({"name": "mail", "kind": "email", "config": {"to": ["oncall@x.test"]}}))

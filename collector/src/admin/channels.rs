@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::alerts::api::{in_use, policies_where};
 use crate::auth::AdminAuth;
 use crate::error::{ApiError, parse_json};
 use crate::notify::channel::REDACTED;
@@ -64,26 +65,33 @@ pub async fn update_channel(
 ) -> Result<Json<Channel>, ApiError> {
     let mut c: NewChannel = parse_json(&body)?;
     c.validate().map_err(bad)?;
-    let store = state.store.clone();
-    let updated = blocking(move || {
-        if c.config.get("secret").and_then(Value::as_str) == Some(REDACTED) {
-            let old = store.channel(id)?;
-            if let Some(s) = old.config.get("secret") {
-                c.config["secret"] = s.clone();
-            }
+    if c.config.get("secret").and_then(Value::as_str) == Some(REDACTED) {
+        // The redacted text keeps a stored secret; with none stored it would become one.
+        let store = state.store.clone();
+        let old = blocking(move || store.channel(id)).await?;
+        match old.config.get("secret") {
+            Some(s) if s.as_str() != Some(REDACTED) => c.config["secret"] = s.clone(),
+            _ => return Err(bad("config.secret: must be a real secret".into())),
         }
-        store.update_channel(id, c)
-    })
-    .await?;
+    }
+    let store = state.store.clone();
+    let updated = blocking(move || store.update_channel(id, c)).await?;
     Ok(Json(updated.redacted()))
 }
 
-/// `DELETE /api/v1/admin/channels/{id}` (the delivery log is kept).
+/// `DELETE /api/v1/admin/channels/{id}` (the delivery log is kept); 409 while an alert policy
+/// notifies it.
 pub async fn delete_channel(
     State(state): State<AppState>,
     _auth: AdminAuth,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
+    if let Some(p) = policies_where(&state, move |p| p.spec.channels.contains(&id))
+        .await?
+        .first()
+    {
+        return Err(in_use(p, "notifies this channel"));
+    }
     let store = state.store.clone();
     blocking(move || store.delete_channel(id)).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -5,6 +5,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 
+use crate::alerts::api::{in_use, policies_where};
 use crate::auth::AdminAuth;
 use crate::error::{ApiError, parse_json};
 use crate::metrics::validate_metric;
@@ -43,18 +44,37 @@ pub async fn update_metric(
 ) -> Result<Json<Metric>, ApiError> {
     let metric: NewMetric = parse_json(&body)?;
     validate_metric(&metric).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    // A policy watching this metric must still hold for it (its kind fits the metric's type).
+    let (metric_type, apdex) = (metric.metric_type.clone(), metric.apdex_target_ms);
+    for p in policies_where(&state, move |p| p.spec.metric_id == id).await? {
+        if let Some(kind) = p.spec.kind
+            && let Err(e) = kind.check_metric(&metric_type, apdex)
+        {
+            return Err(in_use(
+                &p,
+                &format!("watches this metric and would no longer fit it: {e}"),
+            ));
+        }
+    }
     let store = state.store.clone();
     blocking(move || store.update_metric(id, metric))
         .await
         .map(Json)
 }
 
-/// `DELETE /api/v1/admin/metrics/{id}`: deletes a metric (never auto-created again).
+/// `DELETE /api/v1/admin/metrics/{id}`: deletes a metric (never auto-created again); 409 while
+/// an alert policy watches it.
 pub async fn delete_metric(
     State(state): State<AppState>,
     _auth: AdminAuth,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
+    if let Some(p) = policies_where(&state, move |p| p.spec.metric_id == id)
+        .await?
+        .first()
+    {
+        return Err(in_use(p, "watches this metric"));
+    }
     let store = state.store.clone();
     blocking(move || store.delete_metric(id)).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -36,7 +36,42 @@ async fn checked_spec(state: &AppState, body: &[u8]) -> Result<PolicySpec, ApiEr
         )));
     };
     spec.check_metric(metric).map_err(bad)?;
+    if !spec.channels.is_empty() {
+        let store = state.store.clone();
+        let channels = blocking(move || store.channels()).await?;
+        if let Some((i, id)) = spec
+            .channels
+            .iter()
+            .enumerate()
+            .find(|(_, id)| !channels.iter().any(|c| c.id == **id))
+        {
+            return Err(ApiError::bad_request(format!(
+                "channels[{i}]: no channel {id}"
+            )));
+        }
+    }
     Ok(spec)
+}
+
+/// The stored policies `uses` picks, e.g. those watching a metric about to change.
+pub async fn policies_where(
+    state: &AppState,
+    uses: impl Fn(&AlertPolicy) -> bool + Send + 'static,
+) -> Result<Vec<AlertPolicy>, ApiError> {
+    let store = state.store.clone();
+    let all = blocking(move || store.alert_policies()).await?;
+    Ok(all.into_iter().filter(|p| uses(p)).collect())
+}
+
+/// The 409 refusing a change that would leave `policy` broken, saying why and what to do.
+pub fn in_use(policy: &AlertPolicy, why: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        format!(
+            "alert policy {} ({:?}) {why}; change or delete that policy first",
+            policy.id, policy.spec.name
+        ),
+    )
 }
 
 /// `GET /api/v1/admin/policies`.

@@ -26,6 +26,10 @@ use crate::metrics::default_metrics;
 
 /// Largest number of batches committed together by the writer.
 const MAX_GROUP: usize = 32;
+/// Distinct event types that get default metrics. An SDK key is public (it ships in every web
+/// page), so without a bound anyone could make the collector create metrics without end; past
+/// it, events are stored and counted as ever, and metrics for new types are made by hand.
+pub const MAX_AUTO_METRIC_TYPES: usize = 1000;
 /// Idle reader connections kept open.
 const MAX_IDLE_READERS: usize = 8;
 
@@ -223,6 +227,10 @@ fn commit_group(conn: &mut Connection, seen: &mut HashSet<String>, group: Vec<In
     }
 }
 
+/// Whether the bound on event types with default metrics was met (warned once per process).
+static AUTO_METRICS_CAPPED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
 /// Inserts one batch; `new_types` receives the event types checked against `seen_event_types`.
 fn insert_batch(
     conn: &Connection,
@@ -308,6 +316,17 @@ fn insert_batch(
     for e in &batch.events {
         let t = e.event_type.as_str();
         if seen.contains(t) || new_types.iter().any(|n| n == t) {
+            continue;
+        }
+        if seen.len() + new_types.len() >= MAX_AUTO_METRIC_TYPES {
+            // The event is stored as any other; only its type's default metrics are left out.
+            if !AUTO_METRICS_CAPPED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                tracing::warn!(
+                    event_type = t,
+                    "{MAX_AUTO_METRIC_TYPES} event types already have default metrics; \
+                     no more are created automatically"
+                );
+            }
             continue;
         }
         new_types.push(t.to_string());
