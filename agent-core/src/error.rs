@@ -17,6 +17,10 @@ pub enum AgentError {
     /// The operation did not finish within its timeout.
     #[error("timed out")]
     Timeout,
+    /// The user has not granted consent (see `Agent::set_consent`): nothing may be sent, so a
+    /// flush cannot deliver (what is queued waits, on disk with a data dir).
+    #[error("consent is not granted: nothing is sent")]
+    ConsentNotGranted,
     /// The agent has been shut down (or its worker thread is gone).
     #[error("the agent is shut down")]
     ShutDown,

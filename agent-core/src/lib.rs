@@ -8,6 +8,7 @@
 
 pub mod bucketing;
 pub mod clock;
+pub mod consent;
 pub mod decimal;
 pub mod flags;
 pub mod ids;
@@ -36,4 +37,5 @@ mod worker;
 pub use flags::{Attributes, Evaluation, FlagSet, FlagsUpdate};
 
 pub use agent::{Agent, AgentBuilder, AgentStats, KeyedAgent, TimingGuard};
+pub use consent::Consent;
 pub use error::AgentError;

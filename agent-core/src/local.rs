@@ -52,17 +52,7 @@ impl LocalConfig {
     }
 }
 
-/// The user's consent to telemetry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Consent {
-    /// Record and send.
-    Granted,
-    /// Record nothing and forget what is queued (flags are still evaluated).
-    Declined,
-    /// Not decided yet: record and queue, but send nothing until granted.
-    #[default]
-    Unknown,
-}
+pub use crate::consent::Consent;
 
 /// A failure of a [`LocalAgent`] call that takes outside data.
 #[derive(Debug, thiserror::Error)]
@@ -198,8 +188,7 @@ impl LocalAgent {
     pub fn set_consent(&mut self, consent: Consent) {
         self.consent = consent;
         if consent == Consent::Declined {
-            self.pipeline.flush();
-            drop(self.pipeline.take_unsent());
+            self.pipeline.forget_unsent();
         }
     }
 

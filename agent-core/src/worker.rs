@@ -14,8 +14,9 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::agent::Shared;
+use crate::consent::Consent;
 use crate::crash;
-use crate::pipeline::{Pipeline, PipelineConfig, PipelineStats};
+use crate::pipeline::{MAX_WAIT_MS, Pipeline, PipelineConfig, PipelineStats};
 use crate::sync;
 use crate::upload::{UploadResult, UploadTask};
 use crate::wire::{Event, Impression, event_types};
@@ -66,6 +67,8 @@ pub(crate) enum Command {
     Stats(Sender<PipelineStats>),
     /// Write the flag cache from the current definitions.
     SaveFlagCache,
+    /// The user declined consent: forget everything not in flight, spool files included.
+    Forget,
     /// Shut the pipeline down, answer its final counters and exit.
     Shutdown(Sender<PipelineStats>),
 }
@@ -88,8 +91,11 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Command>, config: WorkerConf
     let Some(mut pipeline) = open_pipeline(&shared, config.pipeline) else {
         return;
     };
-    for event in start_events {
-        pipeline.push_event(event);
+    // Crash records of the last run (a declined user's were never meant to be sent).
+    if shared.recording() {
+        for event in start_events {
+            pipeline.push_event(event);
+        }
     }
     let mut flush_waiters: Vec<Sender<()>> = Vec::new();
     let mut work_seen = pipeline.work_generation();
@@ -137,7 +143,14 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Command>, config: WorkerConf
                 flush_waiters.push(ack);
             }
             Command::NextUpload(reply) => {
-                let _ = reply.send(pipeline.next_upload());
+                // Until the user grants consent, batches wait (on disk with a data dir).
+                let task = if shared.consent() == Consent::Granted {
+                    pipeline.next_upload()
+                } else {
+                    pipeline.tick();
+                    UploadTask::Wait { ms: MAX_WAIT_MS }
+                };
+                let _ = reply.send(task);
             }
             Command::UploadResult(id, result) => pipeline.upload_result(id, result),
             Command::Stats(reply) => {
@@ -145,6 +158,7 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Command>, config: WorkerConf
                 let _ = reply.send(pipeline.stats());
             }
             Command::SaveFlagCache => sync::save_cache(&shared),
+            Command::Forget => pipeline.forget_unsent(),
             Command::Shutdown(reply) => {
                 forward_drops(&shared, &mut pipeline);
                 stop(&shared, &mut pipeline);

@@ -1,10 +1,10 @@
 //! JNI entries of the agent's life: setup, flags ready, flush, shutdown, release, crashes.
 
-use agent_core::Agent;
 use agent_core::wire::FlagChanges;
+use agent_core::{Agent, Consent};
 use jni::JNIEnv;
 use jni::objects::{JClass, JString};
-use jni::sys::{JNI_FALSE, JNI_TRUE, jboolean, jlong};
+use jni::sys::{JNI_FALSE, JNI_TRUE, jboolean, jint, jlong};
 
 use crate::convert::{millis, optional, required};
 use crate::guard::guard;
@@ -27,6 +27,7 @@ pub extern "system" fn Java_dev_rollout_rum_Native_setup<'l>(
     flush_interval_ms: jlong,
     sync_flags: jboolean,
     native_uploader: jboolean,
+    consent: jint,
 ) -> jlong {
     guard(&mut env, 0, |env| {
         let sdk_key = required(env, &sdk_key, "sdkKey")?;
@@ -37,6 +38,7 @@ pub extern "system" fn Java_dev_rollout_rum_Native_setup<'l>(
             .collector(collector)
             .native_uploader(native_uploader != JNI_FALSE)
             .sync_flags(sync_flags != JNI_FALSE)
+            .consent(consent_of(consent))
             .sdk(SDK_NAME, version, platform);
         if let Some(dir) = optional(env, &data_dir)? {
             builder = builder.data_dir(dir);
@@ -48,6 +50,41 @@ pub extern "system" fn Java_dev_rollout_rum_Native_setup<'l>(
             builder = builder.flush_interval(millis(flush_interval_ms, "flushIntervalMs")?);
         }
         Ok(into_handle(builder.build()?))
+    })
+}
+
+/// The consent of Java's `Consent.code()`, the core's codes (anything else is unknown).
+fn consent_of(code: jint) -> Consent {
+    Consent::from_code(u8::try_from(code).unwrap_or(u8::MAX))
+}
+
+/// Sets the user's consent (Java's `Consent.code()`).
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_rollout_rum_Native_setConsent<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    consent: jint,
+) {
+    guard(&mut env, (), |_| {
+        // SAFETY: as in awaitFlags.
+        let agent = unsafe { handle::agent(handle) }?;
+        agent.set_consent(consent_of(consent));
+        Ok(())
+    })
+}
+
+/// The user's consent (Java's `Consent.code()`).
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_rollout_rum_Native_consent<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+) -> jint {
+    guard(&mut env, 0, |_| {
+        // SAFETY: as in awaitFlags.
+        let agent = unsafe { handle::agent(handle) }?;
+        Ok(jint::from(agent.consent().code()))
     })
 }
 
@@ -151,7 +188,10 @@ pub extern "system" fn Java_dev_rollout_rum_Native_shutdown<'l>(
 fn timed(result: Result<(), agent_core::AgentError>) -> Result<jboolean, crate::BindingError> {
     match result {
         Ok(()) => Ok(JNI_TRUE),
-        Err(agent_core::AgentError::Timeout) => Ok(JNI_FALSE),
+        // Without consent nothing may be sent: not delivered, as after a timeout.
+        Err(agent_core::AgentError::Timeout | agent_core::AgentError::ConsentNotGranted) => {
+            Ok(JNI_FALSE)
+        }
         Err(e) => Err(e.into()),
     }
 }

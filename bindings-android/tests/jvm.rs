@@ -16,7 +16,7 @@ use serde_json::Value;
 use jvm_support::{JavaRun, crate_dir, java, java_with, javac, jdk_available, native_lib_dir};
 
 /// Checks ApiTests runs; a change there must change this number (a skipped check fails).
-const API_CHECKS: u32 = 19;
+const API_CHECKS: u32 = 20;
 /// Checks HttpUploadApp runs.
 const HTTP_CHECKS: u32 = 7;
 /// Key of HttpUploadApp's events.
@@ -319,6 +319,14 @@ fn check_api_events(collector: &Fixture) -> anyhow::Result<()> {
     ensure!(
         events(collector, "sealed_event", key)?.len() == 1,
         "the sealed event arrived"
+    );
+    ensure!(
+        events(collector, "consent_unknown_event", key)?.len() == 1,
+        "the event held while consent was unknown arrived once granted"
+    );
+    ensure!(
+        collector.count("events", "type = 'consent_declined_event'")? == 0,
+        "nothing is recorded while consent is declined"
     );
     let impressions = collector.count(
         "impressions",

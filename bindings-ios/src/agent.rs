@@ -9,7 +9,7 @@ use agent_core::Agent;
 use agent_core::agent::ANONYMOUS_KEY;
 use agent_core::wire::{FlagChanges, is_valid_event_type};
 
-use crate::config::RumConfig;
+use crate::config::{Consent, RumConfig};
 use crate::error::RumError;
 use crate::guard;
 use crate::listener::FlagsListener;
@@ -249,7 +249,25 @@ impl RumAgent {
         guard::call(|| Ok(self.agent.seal(Duration::from_millis(timeout_ms))?))
     }
 
-    /// Seals what is pending and waits until it is delivered; `Timeout` after `timeout_ms`.
+    /// Sets the user's consent: `Unknown` records and keeps (on disk with a data dir), sends
+    /// nothing; `Granted` sends, what was kept included; `Declined` records nothing, crashes
+    /// included, and forgets what is kept (flags still evaluate). Keep the user's answer and
+    /// pass it in `RumConfig::consent` at the next start.
+    pub fn set_consent(&self, consent: Consent) {
+        // Infallible in the core; the guard still turns a panic into nothing.
+        let _ = guard::call(|| {
+            self.agent.set_consent(consent.into());
+            Ok(())
+        });
+    }
+
+    /// The user's consent now.
+    pub fn consent(&self) -> Consent {
+        self.agent.consent().into()
+    }
+
+    /// Seals what is pending and waits until it is delivered; `Timeout` after `timeout_ms`,
+    /// `ConsentNotGranted` at once while consent is not granted (what is pending is kept).
     pub fn flush(&self, timeout_ms: u64) -> Result<(), RumError> {
         // The core seals, then wakes the pump (or the Rust uploader) waiting for upload work.
         guard::call(|| Ok(self.agent.flush(Duration::from_millis(timeout_ms))?))
@@ -336,7 +354,12 @@ impl RumAgent {
             .traffic_type(config.traffic_type)
             .sdk(SDK_NAME, env!("CARGO_PKG_VERSION"), SDK_PLATFORM)
             .native_uploader(uploader.is_none())
-            .sync_flags(config.sync_flags);
+            .sync_flags(config.sync_flags)
+            .consent(
+                config
+                    .consent
+                    .map_or(agent_core::Consent::Granted, Into::into),
+            );
         if let Some(dir) = &config.data_dir {
             builder = builder.data_dir(dir);
         }

@@ -26,4 +26,38 @@ pub struct RumConfig {
     /// Record Rust panics as crashes (a chained panic hook; needs `data_dir`).
     #[uniffi(default = true)]
     pub capture_panics: bool,
+    /// The user's consent at start; `None`: granted (see `RumAgent::set_consent`).
+    #[uniffi(default = None)]
+    pub consent: Option<Consent>,
+}
+
+/// The user's consent to telemetry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum Consent {
+    /// Record and send.
+    Granted,
+    /// Record nothing (crashes included) and forget what is kept; flags still evaluate.
+    Declined,
+    /// Not decided yet: record and keep (on disk with a data dir), send nothing until granted.
+    Unknown,
+}
+
+impl From<Consent> for agent_core::Consent {
+    fn from(c: Consent) -> Self {
+        match c {
+            Consent::Granted => agent_core::Consent::Granted,
+            Consent::Declined => agent_core::Consent::Declined,
+            Consent::Unknown => agent_core::Consent::Unknown,
+        }
+    }
+}
+
+impl From<agent_core::Consent> for Consent {
+    fn from(c: agent_core::Consent) -> Self {
+        match c {
+            agent_core::Consent::Granted => Consent::Granted,
+            agent_core::Consent::Declined => Consent::Declined,
+            agent_core::Consent::Unknown => Consent::Unknown,
+        }
+    }
 }

@@ -45,6 +45,9 @@ pub enum RumError {
     /// The call did not finish within its timeout.
     #[error("timed out")]
     Timeout,
+    /// Consent is not granted: nothing is sent (what is queued waits; see `set_consent`).
+    #[error("consent is not granted: nothing is sent")]
+    ConsentNotGranted,
     /// The agent is shut down.
     #[error("the agent is shut down")]
     ShutDown,
@@ -76,6 +79,7 @@ impl From<AgentError> for RumError {
                 message,
             },
             AgentError::Timeout => RumError::Timeout,
+            AgentError::ConsentNotGranted => RumError::ConsentNotGranted,
             AgentError::ShutDown => RumError::ShutDown,
             AgentError::Io { .. } => RumError::Io {
                 message: error.to_string(),

@@ -17,7 +17,7 @@ mod uploader;
 mod values;
 
 pub use agent::{AgentCounters, RumAgent, Treatment};
-pub use config::RumConfig;
+pub use config::{Consent, RumConfig};
 pub use error::RumError;
 pub use listener::FlagsListener;
 pub use uploader::{UploadOutcome, UploadRequest, Uploader};

@@ -1,7 +1,7 @@
 //! Configuration of an agent; `build()` validates it and starts the background threads.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -12,6 +12,7 @@ use serde_json::Map;
 use super::state::{DropCounters, FlagListeners, Latch, Shared, Signal};
 use super::{ANONYMOUS_KEY, Agent, Link};
 use crate::clock::{Clock, SystemClock};
+use crate::consent::Consent;
 use crate::crash::SPOOL_DIR;
 use crate::error::AgentError;
 use crate::flags::{FlagSet, FlagsUpdate};
@@ -39,6 +40,7 @@ pub struct AgentBuilder {
     poll_interval: Duration,
     clock: Arc<dyn Clock>,
     capture_stacks: bool,
+    consent: Consent,
     flag_listeners: FlagListeners,
 }
 
@@ -62,6 +64,7 @@ impl AgentBuilder {
             poll_interval: DEFAULT_POLL_INTERVAL,
             clock: Arc::new(SystemClock),
             capture_stacks: true,
+            consent: Consent::Granted,
             flag_listeners: FlagListeners::default(),
         }
     }
@@ -160,6 +163,13 @@ impl AgentBuilder {
         self
     }
 
+    /// The user's consent at start (default [`Consent::Granted`]; see [`Agent::set_consent`]):
+    /// an app that asks its users passes the answer it stored, or `Unknown` until they answer.
+    pub fn consent(mut self, consent: Consent) -> Self {
+        self.consent = consent;
+        self
+    }
+
     /// Adds a flag-update listener before the agent starts, so it also hears the definitions
     /// loaded from the disk cache at start (see [`Agent::on_flags_update`]).
     pub fn on_flags_update(self, listener: impl Fn(&FlagsUpdate) + Send + Sync + 'static) -> Self {
@@ -181,6 +191,7 @@ impl AgentBuilder {
             poll_interval,
             clock,
             capture_stacks,
+            consent,
             flag_listeners,
             ..
         } = self;
@@ -211,6 +222,7 @@ impl AgentBuilder {
             survivable_crashes: AtomicU64::new(0),
             fatal_crash: AtomicBool::new(false),
             startup_error: Mutex::new(None),
+            consent: AtomicU8::new(consent.code()),
             flag_listeners,
         });
         let (tx, rx) = crossbeam_channel::bounded(queue_capacity);

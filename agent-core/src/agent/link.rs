@@ -27,7 +27,11 @@ pub(crate) struct Link {
 
 impl Link {
     /// Hands a hot-path command to the worker without ever blocking; counts it when dropped.
+    /// Nothing is recorded once the user declined consent.
     pub(crate) fn enqueue(&self, cmd: Command) {
+        if !self.shared.recording() {
+            return;
+        }
         let drops = &self.shared.drops;
         if self.shared.closed.load(Ordering::Acquire) {
             drops.shut_down.fetch_add(1, Ordering::Relaxed);

@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
+use crate::consent::Consent;
 use crate::error::AgentError;
 use crate::flags::{Attributes, Evaluation, EvaluationRef, FlagSet, FlagsUpdate, labels};
 use crate::upload::{UploadResult, UploadTask};
@@ -228,6 +229,11 @@ impl Agent {
     /// Without the native uploader, delivery happens only while the platform pulls
     /// [`Agent::next_upload`]; use [`Agent::seal`] to seal without waiting.
     pub fn flush(&self, timeout: Duration) -> Result<(), AgentError> {
+        if self.shared().consent() != Consent::Granted {
+            // Nothing may be sent: sealed (and spooled) it waits for consent.
+            self.seal(timeout)?;
+            return Err(AgentError::ConsentNotGranted);
+        }
         let deadline = state::deadline_after(timeout);
         let (ack_tx, ack_rx) = crossbeam_channel::bounded(1);
         self.inner
@@ -239,6 +245,29 @@ impl Agent {
             crossbeam_channel::RecvTimeoutError::Timeout => AgentError::Timeout,
             crossbeam_channel::RecvTimeoutError::Disconnected => AgentError::ShutDown,
         })
+    }
+
+    /// Sets the user's consent to telemetry. `Granted`: record and send. `Unknown`: record and
+    /// queue (in the spool with a data dir, so it survives restarts), send nothing. `Declined`:
+    /// record nothing (crashes included) and forget what is queued, spool files included; flags
+    /// are still evaluated. The app keeps the user's answer and passes it to
+    /// [`AgentBuilder::consent`] at the next start.
+    pub fn set_consent(&self, consent: Consent) {
+        let shared = self.shared();
+        shared.consent.store(consent.code(), Ordering::Release);
+        match consent {
+            Consent::Declined => {
+                let deadline = Instant::now() + state::CONTROL_WAIT;
+                let _ = self.inner.link.send_control(Command::Forget, deadline);
+            }
+            Consent::Granted => shared.upload_wake.notify(),
+            Consent::Unknown => {}
+        }
+    }
+
+    /// The user's consent now.
+    pub fn consent(&self) -> Consent {
+        self.shared().consent()
     }
 
     /// Counters of the pipeline plus the items dropped on the caller's side.

@@ -3,7 +3,7 @@
 #![cfg_attr(not(feature = "native-transport"), allow(dead_code))]
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -11,6 +11,7 @@ use arc_swap::ArcSwap;
 use serde_json::{Map, Value};
 
 use crate::clock::Clock;
+use crate::consent::Consent;
 use crate::flags::{ChangeKeys, FlagSet, FlagsUpdate};
 use crate::pipeline::PipelineStats;
 use crate::wire::{DropCount, SdkInfo};
@@ -59,11 +60,23 @@ pub(crate) struct Shared {
     pub(crate) fatal_crash: AtomicBool,
     /// Why the spool could not be opened, if it could not (the agent then runs memory-only).
     pub(crate) startup_error: Mutex<Option<String>>,
+    /// The user's consent ([`Consent::code`]; see `Agent::set_consent`).
+    pub(crate) consent: AtomicU8,
     /// Told of every change of `flags` (see `Agent::on_flags_update`).
     pub(crate) flag_listeners: FlagListeners,
 }
 
 impl Shared {
+    /// The user's consent now.
+    pub(crate) fn consent(&self) -> Consent {
+        Consent::from_code(self.consent.load(Ordering::Acquire))
+    }
+
+    /// False once the user declined: nothing is recorded then.
+    pub(crate) fn recording(&self) -> bool {
+        self.consent() != Consent::Declined
+    }
+
     /// Asks the background threads to stop and wakes them.
     pub(crate) fn stop_threads(&self) {
         self.stop.store(true, Ordering::Release);
@@ -399,6 +412,10 @@ impl Latch {
         }
     }
 }
+
+/// How long a control command sent without a caller's timeout (e.g. forgetting the queue when
+/// consent is declined) waits for room in a full channel.
+pub(crate) const CONTROL_WAIT: Duration = Duration::from_secs(1);
 
 /// `now + timeout`, capped so a caller's "wait forever" (`Duration::MAX`) cannot overflow
 /// `Instant` (which panics).

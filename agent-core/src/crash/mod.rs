@@ -113,7 +113,7 @@ fn crash_command(
 /// Writes a one-event batch into the spool, then marks the run as crashed (`survivable`: the
 /// process may live on, see [`dirty_flag`]).
 fn write_crash(shared: &Shared, event: Event, survivable: bool) -> Result<(), AgentError> {
-    let Some(data_dir) = shared.data_dir.as_deref() else {
+    let Some(data_dir) = shared.data_dir.as_deref().filter(|_| shared.recording()) else {
         return Ok(());
     };
     let batch = Batch {

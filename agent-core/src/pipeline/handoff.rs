@@ -35,6 +35,13 @@ impl Pipeline {
         bodies
     }
 
+    /// Seals what is pending and forgets every batch not in flight, spool files included (the
+    /// user declined consent).
+    pub fn forget_unsent(&mut self) {
+        self.flush();
+        drop(self.take_unsent());
+    }
+
     /// Adopts a batch body handed out by [`Pipeline::take_unsent`] (in this run or an earlier
     /// one) for upload, behind the batches already sealed. Returns its id, or `None` when it is
     /// already queued or the memory bound leaves no room (its items are then counted

@@ -300,6 +300,11 @@ uint64_t uniffi_rum_agent_fn_method_rumagent_add_flags_listener(uint64_t ptr, ui
 uint64_t uniffi_rum_agent_fn_method_rumagent_apply_flag_definitions(uint64_t ptr, RustBuffer json, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_CONSENT
+#define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_CONSENT
+RustBuffer uniffi_rum_agent_fn_method_rumagent_consent(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_FLUSH
 #define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_FLUSH
 void uniffi_rum_agent_fn_method_rumagent_flush(uint64_t ptr, uint64_t timeout_ms, RustCallStatus *_Nonnull out_status
@@ -343,6 +348,11 @@ void uniffi_rum_agent_fn_method_rumagent_remove_global_property(uint64_t ptr, Ru
 #ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_SEAL
 #define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_SEAL
 void uniffi_rum_agent_fn_method_rumagent_seal(uint64_t ptr, uint64_t timeout_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_SET_CONSENT
+#define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_SET_CONSENT
+void uniffi_rum_agent_fn_method_rumagent_set_consent(uint64_t ptr, RustBuffer consent, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_SET_GLOBAL_PROPERTY
@@ -702,6 +712,12 @@ uint16_t uniffi_rum_agent_checksum_method_rumagent_apply_flag_definitions(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_CONSENT
+#define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_CONSENT
+uint16_t uniffi_rum_agent_checksum_method_rumagent_consent(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_FLUSH
 #define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_FLUSH
 uint16_t uniffi_rum_agent_checksum_method_rumagent_flush(void
@@ -753,6 +769,12 @@ uint16_t uniffi_rum_agent_checksum_method_rumagent_remove_global_property(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_SEAL
 #define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_SEAL
 uint16_t uniffi_rum_agent_checksum_method_rumagent_seal(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_SET_CONSENT
+#define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_SET_CONSENT
+uint16_t uniffi_rum_agent_checksum_method_rumagent_set_consent(void
     
 );
 #endif

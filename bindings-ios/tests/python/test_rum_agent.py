@@ -23,6 +23,7 @@ import urllib.request
 
 from rum_agent import (
     AttributeValue,
+    Consent,
     FlagsListener,
     RumAgent,
     RumConfig,
@@ -157,6 +158,30 @@ class Background(unittest.TestCase):
             agent.seal(2_000)
             self.assertGreaterEqual(spooled(), 1, "the sealed batch is on disk")
             agent.shutdown(0)
+
+
+class UserConsent(unittest.TestCase):
+    def test_unknown_holds_events_back_declined_records_nothing_granted_sends(self):
+        agent = RumAgent(config(consent=Consent.UNKNOWN), None)
+        try:
+            self.assertEqual(agent.consent(), Consent.UNKNOWN)
+            agent.identify("py-consent-user")
+            agent.track("py.consent.unknown", None, {})
+            with self.assertRaises(RumError.ConsentNotGranted):
+                agent.flush(WAIT_MS)
+            self.assertEqual(agent.stats().delivered_items, 0)
+            agent.set_consent(Consent.GRANTED)
+            agent.flush(WAIT_MS)
+            delivered = agent.stats().delivered_items
+            self.assertGreaterEqual(delivered, 1, "the held event is sent once granted")
+            agent.set_consent(Consent.DECLINED)
+            agent.track("py.consent.declined", None, {})
+            agent.set_consent(Consent.GRANTED)
+            agent.flush(WAIT_MS)
+            self.assertEqual(agent.stats().delivered_items, delivered,
+                             "nothing was recorded while declined")
+        finally:
+            agent.shutdown(2_000)
 
 
 class Vectors(unittest.TestCase):

@@ -63,7 +63,8 @@ public extension RumAgent {
         processStart: Date? = nil,
         dataDirectory: URL? = RumAgent.defaultDataDirectory(),
         uploader: Uploader? = URLSessionUploader(),
-        captureCrashes: Bool = true
+        captureCrashes: Bool = true,
+        consent: Consent? = nil
     ) throws -> RumAgent {
         // Checked before a second agent touches the data dir (it would take the first one's run
         // for ended); claimed after, so that two setups at once cannot both win.
@@ -86,7 +87,8 @@ public extension RumAgent {
             syncFlags: syncFlags,
             processStartUnixMs: processStart.map { Int64($0.timeIntervalSince1970 * 1000) },
             flushIntervalMs: nil,
-            capturePanics: captureCrashes
+            capturePanics: captureCrashes,
+            consent: consent
         )
         let agent = try RumAgent(config: config, uploader: uploader)
         guard SharedAgent.instance.claim(agent) else {

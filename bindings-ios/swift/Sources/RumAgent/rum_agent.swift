@@ -867,7 +867,13 @@ public protocol RumAgentProtocol: AnyObject, Sendable {
     func applyFlagDefinitions(json: String) throws  -> UInt64
     
     /**
-     * Seals what is pending and waits until it is delivered; `Timeout` after `timeout_ms`.
+     * The user's consent now.
+     */
+    func consent()  -> Consent
+    
+    /**
+     * Seals what is pending and waits until it is delivered; `Timeout` after `timeout_ms`,
+     * `ConsentNotGranted` at once while consent is not granted (what is pending is kept).
      */
     func flush(timeoutMs: UInt64) throws 
     
@@ -917,6 +923,14 @@ public protocol RumAgentProtocol: AnyObject, Sendable {
      * `timeout_ms`.
      */
     func seal(timeoutMs: UInt64) throws 
+    
+    /**
+     * Sets the user's consent: `Unknown` records and keeps (on disk with a data dir), sends
+     * nothing; `Granted` sends, what was kept included; `Declined` records nothing, crashes
+     * included, and forgets what is kept (flags still evaluate). Keep the user's answer and
+     * pass it in `RumConfig::consent` at the next start.
+     */
+    func setConsent(consent: Consent) 
     
     /**
      * Adds a property merged into every later event (an event's own properties win).
@@ -1067,7 +1081,20 @@ open func applyFlagDefinitions(json: String)throws  -> UInt64  {
 }
     
     /**
-     * Seals what is pending and waits until it is delivered; `Timeout` after `timeout_ms`.
+     * The user's consent now.
+     */
+open func consent() -> Consent  {
+    return try!  FfiConverterTypeConsent_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_rum_agent_fn_method_rumagent_consent(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Seals what is pending and waits until it is delivered; `Timeout` after `timeout_ms`,
+     * `ConsentNotGranted` at once while consent is not granted (what is pending is kept).
      */
 open func flush(timeoutMs: UInt64)throws   {try rustCallWithError(FfiConverterTypeRumError_lift) {
         uniffiCallStatus in
@@ -1187,6 +1214,21 @@ open func seal(timeoutMs: UInt64)throws   {try rustCallWithError(FfiConverterTyp
     uniffi_rum_agent_fn_method_rumagent_seal(
             self.uniffiCloneHandle(),
         FfiConverterUInt64.lower(timeoutMs),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Sets the user's consent: `Unknown` records and keeps (on disk with a data dir), sends
+     * nothing; `Granted` sends, what was kept included; `Declined` records nothing, crashes
+     * included, and forgets what is kept (flags still evaluate). Keep the user's answer and
+     * pass it in `RumConfig::consent` at the next start.
+     */
+open func setConsent(consent: Consent)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_rum_agent_fn_method_rumagent_set_consent(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeConsent_lower(consent),uniffiCallStatus
     )
 }
 }
@@ -1700,6 +1742,10 @@ public struct RumConfig: Equatable, Hashable {
      * Record Rust panics as crashes (a chained panic hook; needs `data_dir`).
      */
     public var capturePanics: Bool
+    /**
+     * The user's consent at start; `None`: granted (see `RumAgent::set_consent`).
+     */
+    public var consent: Consent?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -1728,7 +1774,10 @@ public struct RumConfig: Equatable, Hashable {
          */flushIntervalMs: UInt64? = nil, 
         /**
          * Record Rust panics as crashes (a chained panic hook; needs `data_dir`).
-         */capturePanics: Bool = true) {
+         */capturePanics: Bool = true, 
+        /**
+         * The user's consent at start; `None`: granted (see `RumAgent::set_consent`).
+         */consent: Consent? = nil) {
         self.sdkKey = sdkKey
         self.collectorUrl = collectorUrl
         self.dataDir = dataDir
@@ -1737,6 +1786,7 @@ public struct RumConfig: Equatable, Hashable {
         self.processStartUnixMs = processStartUnixMs
         self.flushIntervalMs = flushIntervalMs
         self.capturePanics = capturePanics
+        self.consent = consent
     }
 
     
@@ -1762,7 +1812,8 @@ public struct FfiConverterTypeRumConfig: FfiConverterRustBuffer {
                 syncFlags: FfiConverterBool.read(from: &buf), 
                 processStartUnixMs: FfiConverterOptionInt64.read(from: &buf), 
                 flushIntervalMs: FfiConverterOptionUInt64.read(from: &buf), 
-                capturePanics: FfiConverterBool.read(from: &buf)
+                capturePanics: FfiConverterBool.read(from: &buf), 
+                consent: FfiConverterOptionTypeConsent.read(from: &buf)
         )
     }
 
@@ -1775,6 +1826,7 @@ public struct FfiConverterTypeRumConfig: FfiConverterRustBuffer {
         FfiConverterOptionInt64.write(value.processStartUnixMs, into: &buf)
         FfiConverterOptionUInt64.write(value.flushIntervalMs, into: &buf)
         FfiConverterBool.write(value.capturePanics, into: &buf)
+        FfiConverterOptionTypeConsent.write(value.consent, into: &buf)
     }
 }
 
@@ -2070,6 +2122,91 @@ public func FfiConverterTypeAttributeValue_lower(_ value: AttributeValue) -> Rus
 
 
 /**
+ * The user's consent to telemetry.
+ */
+
+public enum Consent: Equatable, Hashable {
+    
+    /**
+     * Record and send.
+     */
+    case granted
+    /**
+     * Record nothing (crashes included) and forget what is kept; flags still evaluate.
+     */
+    case declined
+    /**
+     * Not decided yet: record and keep (on disk with a data dir), send nothing until granted.
+     */
+    case unknown
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension Consent: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeConsent: FfiConverterRustBuffer {
+    typealias SwiftType = Consent
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Consent {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .granted
+        
+        case 2: return .declined
+        
+        case 3: return .unknown
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: Consent, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .granted:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .declined:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .unknown:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeConsent_lift(_ buf: RustBuffer) throws -> Consent {
+    return try FfiConverterTypeConsent.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeConsent_lower(_ value: Consent) -> RustBuffer {
+    return FfiConverterTypeConsent.lower(value)
+}
+
+
+
+/**
  * Why a call into the agent failed.
  */
 public 
@@ -2130,6 +2267,10 @@ enum RumError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
      * The call did not finish within its timeout.
      */
     case Timeout
+    /**
+     * Consent is not granted: nothing is sent (what is queued waits; see `set_consent`).
+     */
+    case ConsentNotGranted
     /**
      * The agent is shut down.
      */
@@ -2206,14 +2347,15 @@ public struct FfiConverterTypeRumError: FfiConverterRustBuffer {
             message: try FfiConverterString.read(from: &buf)
             )
         case 6: return .Timeout
-        case 7: return .ShutDown
-        case 8: return .Io(
+        case 7: return .ConsentNotGranted
+        case 8: return .ShutDown
+        case 9: return .Io(
             message: try FfiConverterString.read(from: &buf)
             )
-        case 9: return .Uploader(
+        case 10: return .Uploader(
             message: try FfiConverterString.read(from: &buf)
             )
-        case 10: return .Internal(
+        case 11: return .Internal(
             message: try FfiConverterString.read(from: &buf)
             )
 
@@ -2260,22 +2402,26 @@ public struct FfiConverterTypeRumError: FfiConverterRustBuffer {
             writeInt(&buf, Int32(6))
         
         
-        case .ShutDown:
+        case .ConsentNotGranted:
             writeInt(&buf, Int32(7))
         
         
-        case let .Io(message):
+        case .ShutDown:
             writeInt(&buf, Int32(8))
-            FfiConverterString.write(message, into: &buf)
-            
         
-        case let .Uploader(message):
+        
+        case let .Io(message):
             writeInt(&buf, Int32(9))
             FfiConverterString.write(message, into: &buf)
             
         
-        case let .Internal(message):
+        case let .Uploader(message):
             writeInt(&buf, Int32(10))
+            FfiConverterString.write(message, into: &buf)
+            
+        
+        case let .Internal(message):
+            writeInt(&buf, Int32(11))
             FfiConverterString.write(message, into: &buf)
             
         }
@@ -2505,6 +2651,30 @@ fileprivate struct FfiConverterOptionTypeUploader: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeConsent: FfiConverterRustBuffer {
+    typealias SwiftType = Consent?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeConsent.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeConsent.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
     typealias SwiftType = [String]
 
@@ -2626,7 +2796,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_rum_agent_checksum_method_rumagent_apply_flag_definitions() != 65071) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_rum_agent_checksum_method_rumagent_flush() != 923) {
+    if (uniffi_rum_agent_checksum_method_rumagent_consent() != 60455) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_rum_agent_checksum_method_rumagent_flush() != 54738) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_rum_agent_checksum_method_rumagent_get_treatment() != 3692) {
@@ -2651,6 +2824,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_rum_agent_checksum_method_rumagent_seal() != 53384) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_rum_agent_checksum_method_rumagent_set_consent() != 45794) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_rum_agent_checksum_method_rumagent_set_global_property() != 6833) {

@@ -10,9 +10,15 @@ final class Native {
 
     static native long setup(String sdkKey, String collectorUrl, String dataDir, String trafficType,
             String sdkVersion, String platform, long flushIntervalMs, boolean syncFlags,
-            boolean nativeUploader);
+            boolean nativeUploader, int consent);
 
     static native void release(long handle);
+
+    /** Sets the user's consent ({@link Consent#code}). */
+    static native void setConsent(long handle, int consent);
+
+    /** The user's consent ({@link Consent#code}). */
+    static native int consent(long handle);
 
     static native boolean awaitFlags(long handle, long timeoutMs);
 

@@ -71,7 +71,7 @@ public final class RumAgent {
             }
             long handle = Native.setup(config.sdkKey, config.collectorUrl, config.dataDir,
                     config.trafficType, VERSION, platform(), config.flushIntervalMs, config.syncFlags,
-                    config.uploader == Uploader.RUST);
+                    config.uploader == Uploader.RUST, config.consent.code());
             RumAgent agent = new RumAgent(handle, config.startNanos);
             try {
                 Native.listenFlags(handle, agent);
@@ -306,7 +306,10 @@ public final class RumAgent {
         return withHandle(false, h -> Native.awaitFlags(h, timeoutMs));
     }
 
-    /** Sends everything tracked so far; false when {@code timeoutMs} passed first (items stay queued). */
+    /**
+     * Sends everything tracked so far; false when {@code timeoutMs} passed first, or at once
+     * while consent is not granted (items stay queued).
+     */
     public boolean flush(long timeoutMs) {
         return withHandle(false, h -> Native.flush(h, timeoutMs));
     }
@@ -331,6 +334,30 @@ public final class RumAgent {
      */
     public long applyFlagDefinitions(String json) {
         return withHandle(0L, h -> Native.applyFlags(h, json));
+    }
+
+    /**
+     * Sets the user's consent to telemetry. {@link Consent#UNKNOWN}: record and keep (on disk
+     * with a data dir, surviving restarts), send nothing. {@link Consent#GRANTED}: send, what
+     * was kept included. {@link Consent#DECLINED}: record nothing, crashes included, and forget
+     * what is kept; flags still evaluate. Keep the user's answer and pass it to {@link
+     * RumConfig.Builder#consent} at the next start.
+     *
+     * @throws IllegalArgumentException when {@code consent} is null
+     */
+    public void setConsent(Consent consent) {
+        if (consent == null) {
+            throw new IllegalArgumentException("consent: must not be null");
+        }
+        withHandle(null, h -> {
+            Native.setConsent(h, consent.code());
+            return null;
+        });
+    }
+
+    /** The user's consent now ({@link Consent#GRANTED} after shutdown). */
+    public Consent getConsent() {
+        return withHandle(Consent.GRANTED, h -> Consent.of(Native.consent(h)));
     }
 
     /** Items dropped so far for {@code reason} (e.g. "invalid", "queue_full"). */

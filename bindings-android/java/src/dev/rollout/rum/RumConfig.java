@@ -11,6 +11,7 @@ public final class RumConfig {
     final boolean installCrashHandler;
     final long startNanos;
     final Uploader uploader;
+    final Consent consent;
 
     private RumConfig(Builder b) {
         sdkKey = b.sdkKey;
@@ -22,6 +23,7 @@ public final class RumConfig {
         installCrashHandler = b.installCrashHandler;
         startNanos = b.startNanos;
         uploader = b.uploader;
+        consent = b.consent;
     }
 
     /** Starts a config for the environment of {@code sdkKey} sending to {@code collectorUrl}. */
@@ -40,6 +42,7 @@ public final class RumConfig {
         private boolean installCrashHandler = true;
         private long startNanos = System.nanoTime();
         private Uploader uploader = Uploader.RUST;
+        private Consent consent = Consent.GRANTED;
 
         private Builder(String sdkKey, String collectorUrl) {
             this.sdkKey = sdkKey;
@@ -95,6 +98,20 @@ public final class RumConfig {
         /** The app's start as a {@link System#nanoTime()} value, for {@code trackTimeFromStart} (default: now). On Android, {@code Process.getStartUptimeMillis() * 1_000_000L} (same monotonic clock). */
         public Builder startNanos(long nanos) {
             this.startNanos = nanos;
+            return this;
+        }
+
+        /**
+         * The user's consent at start (default {@link Consent#GRANTED}): an app that asks its
+         * users passes the answer it stored, or {@link Consent#UNKNOWN} until they answer.
+         *
+         * @throws IllegalArgumentException when {@code consent} is null
+         */
+        public Builder consent(Consent consent) {
+            if (consent == null) {
+                throw new IllegalArgumentException("consent: must not be null");
+            }
+            this.consent = consent;
             return this;
         }
 

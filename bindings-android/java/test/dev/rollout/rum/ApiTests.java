@@ -180,6 +180,22 @@ public final class ApiTests {
                     () -> agent.trackTiming("screen.render", Double.NaN));
             check(agent.flush(15_000), "flush timed out");
         });
+        t.test("consent: unknown holds events back, declined records nothing, granted sends", () -> {
+            check(agent.getConsent() == Consent.GRANTED, "granted by default");
+            agent.setConsent(Consent.UNKNOWN);
+            check(agent.getConsent() == Consent.UNKNOWN, agent.getConsent().toString());
+            agent.track("consent_unknown_event");
+            check(!agent.flush(15_000), "nothing may be sent while consent is unknown");
+            agent.setConsent(Consent.GRANTED);
+            check(agent.flush(15_000), "granted: the held event is sent");
+            agent.setConsent(Consent.DECLINED);
+            agent.track("consent_declined_event");
+            agent.setConsent(Consent.GRANTED);
+            check(agent.flush(15_000), "flush timed out");
+            expectThrows(IllegalArgumentException.class, () -> agent.setConsent(null));
+            expectThrows(IllegalArgumentException.class,
+                    () -> RumConfig.builder(sdkKey, url).consent(null));
+        });
         t.test("seal answers once what is queued is sealed; it is delivered (checked in the collector)", () -> {
             agent.track("sealed_event");
             check(agent.seal(15_000), "seal timed out");
