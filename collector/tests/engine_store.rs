@@ -149,6 +149,13 @@ fn impact_route_errors_name_the_flag_and_version() {
     assert!(r.text().expect("body").contains("at"));
     let r = c.admin(
         reqwest::Method::GET,
+        "/api/v1/admin/flags/f/impact?at=-5",
+        None,
+    );
+    assert_eq!(r.status(), 400);
+    assert!(r.text().expect("body").contains("at: -5 is negative"));
+    let r = c.admin(
+        reqwest::Method::GET,
         "/api/v1/admin/flags/f/impact?alpha=2",
         None,
     );

@@ -94,6 +94,23 @@ pub fn calculate(req: &SensitivityRequest) -> Result<SensitivityResponse, StatsE
     calculate_with(req, &Schedule::default())
 }
 
+/// Largest magnitude of a baseline or standard deviation: squares of larger ones (near f64's
+/// limit of 1.8e308) overflow the bound, which would come back as nulls.
+const MAX_MAGNITUDE: f64 = 1e150;
+
+/// A finite input within ±[`MAX_MAGNITUDE`].
+fn bounded(field: &'static str, x: f64) -> Result<f64, StatsError> {
+    if finite(field, x)?.abs() <= MAX_MAGNITUDE {
+        Ok(x)
+    } else {
+        Err(StatsError::OutOfRange {
+            field,
+            value: x,
+            range: "[-1e150, 1e150]",
+        })
+    }
+}
+
 /// Answers a calculator request with a given check schedule.
 pub fn calculate_with(
     req: &SensitivityRequest,
@@ -102,14 +119,23 @@ pub fn calculate_with(
     let alpha = open_unit("alpha", req.alpha)?;
     let power = open_unit("power", req.power)?;
     let share = open_unit("baseline_share", req.baseline_share)?;
-    let base = finite("baseline_value", req.baseline_value)?;
+    let base = bounded("baseline_value", req.baseline_value)?;
     let checks = schedule.checks_in(req.window_minutes)?;
     let n0 = req.total_sample_size as f64 * share;
     let n1 = req.total_sample_size as f64 - n0;
+    let need = (2.0 / share.min(1.0 - share)).ceil();
+    if need > u64::MAX as f64 {
+        // No sample size helps: the share itself is at fault.
+        return Err(StatsError::OutOfRange {
+            field: "baseline_share",
+            value: share,
+            range: "(0, 1) leaving each arm 2 users of at most 2^64",
+        });
+    }
     if n0 < 2.0 || n1 < 2.0 {
         return Err(StatsError::TooFew {
             field: "total_sample_size",
-            min: (2.0 / share.min(1.0 - share)).ceil() as u64,
+            min: need as u64,
             got: req.total_sample_size,
         });
     }
@@ -128,7 +154,7 @@ pub fn calculate_with(
             let s = req.baseline_stdev.ok_or(StatsError::NotFinite {
                 field: "baseline_stdev",
             })?;
-            if finite("baseline_stdev", s)? <= 0.0 {
+            if bounded("baseline_stdev", s)? <= 0.0 {
                 return Err(StatsError::OutOfRange {
                     field: "baseline_stdev",
                     value: s,
@@ -304,6 +330,36 @@ mod tests {
         q.total_sample_size = 40;
         q.desired_direction = DesiredDirection::Increase;
         assert!(matches!(calculate(&q), Err(StatsError::Undetectable(_))));
+        // A share no sample size can split is the share's fault, not the sample size's.
+        q.total_sample_size = 20_000;
+        q.baseline_share = 1e-300;
+        assert!(matches!(
+            calculate(&q),
+            Err(StatsError::OutOfRange {
+                field: "baseline_share",
+                ..
+            })
+        ));
+        // Magnitudes whose bound would overflow are refused, naming the input, not answered
+        // as nulls.
+        let mut q = req(Kind::Mean, DesiredDirection::Decrease, Threshold::default());
+        q.baseline_value = 1e308;
+        assert!(matches!(
+            calculate(&q),
+            Err(StatsError::OutOfRange {
+                field: "baseline_value",
+                ..
+            })
+        ));
+        q.baseline_value = 10.0;
+        q.baseline_stdev = Some(1e300);
+        assert!(matches!(
+            calculate(&q),
+            Err(StatsError::OutOfRange {
+                field: "baseline_stdev",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -46,6 +46,11 @@ pub async fn get_impact(
     Path(key): Path<String>,
     Query(q): Query<ImpactQuery>,
 ) -> Result<Json<ImpactReport>, ApiError> {
+    if let Some(at) = q.at.filter(|at| *at < 0) {
+        return Err(ApiError::bad_request(format!(
+            "at: {at} is negative (Unix milliseconds)"
+        )));
+    }
     let current = state
         .flags
         .current()
