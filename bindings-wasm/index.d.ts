@@ -104,8 +104,7 @@ export declare class Agent {
     queued?: number; delivered?: number; dropped?: (reason: string) => number;
     traps: number; flagsVersion?: number; streaming: boolean;
   };
-  /** Sends what is queued as a hidden page does (beaconed, or kept in storage for the next
-   * page), then stops timers, the flag change stream, automatic capture and the page-hide
+  /** Sends what is queued (beaconed, or kept in storage for the next page), then stops timers, the flag change stream, automatic capture and the page-hide
    * handling. Later calls record nothing, and treatments are `control`. */
   close(): void;
 }

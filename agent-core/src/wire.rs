@@ -24,7 +24,7 @@ mod value_read_tests;
 
 pub use check::{
     FieldProblem, MAX_STRING, MAX_TS, MAX_VALUE, Problem, check_event, check_impression,
-    is_valid_key,
+    is_valid_key, kept_value,
 };
 pub use json_text::{JsonError, JsonProblem, MAX_DEPTH, parse_json};
 pub use json_wire::write_flag_changes;

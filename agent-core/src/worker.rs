@@ -91,11 +91,14 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Command>, config: WorkerConf
     let Some(mut pipeline) = open_pipeline(&shared, config.pipeline) else {
         return;
     };
-    // Crash records of the last run (a declined user's were never meant to be sent).
+    // Crash records of the last run, unless the user declined: then what earlier runs kept
+    // is forgotten too.
     if shared.recording() {
         for event in start_events {
             pipeline.push_event(event);
         }
+    } else {
+        pipeline.forget_unsent();
     }
     let mut flush_waiters: Vec<Sender<()>> = Vec::new();
     let mut work_seen = pipeline.work_generation();
@@ -117,6 +120,9 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Command>, config: WorkerConf
             Err(RecvTimeoutError::Disconnected) => break,
         };
         match cmd {
+            // Recorded before the user declined, but behind the Forget: dropped all the same.
+            Command::Impression(_) | Command::Event(_) | Command::Error(..)
+                if !shared.recording() => {}
             Command::Impression(i) => pipeline.push_impression(impression(i)),
             Command::Event(e) => pipeline.push_event(event(&shared, e)),
             Command::Error(e, mut backtrace) => {
@@ -257,7 +263,7 @@ pub(crate) fn build_event(traffic_type: &str, e: EventCmd) -> Event {
         event_type: e.event_type,
         // NaN, infinities and magnitudes the collector refuses are left out; the event still
         // counts (as the JSON writer's null for NaN always did).
-        value: e.value.filter(|v| v.abs() <= crate::wire::MAX_VALUE),
+        value: crate::wire::kept_value(e.value),
         ts: e.ts,
         properties,
     }

@@ -13,7 +13,7 @@ use serde_json::Map;
 /// Nobody uploads here: shutdown gives up on delivery quickly and keeps the items spooled.
 const SHORT: Duration = Duration::from_millis(100);
 
-fn agent(consent: Consent, data_dir: Option<&std::path::Path>) -> Agent {
+fn start(consent: Consent, data_dir: Option<&std::path::Path>) -> Agent {
     let mut builder = Agent::builder("sdk-test").consent(consent);
     if let Some(dir) = data_dir {
         builder = builder.data_dir(dir);
@@ -27,7 +27,7 @@ fn spool_files(dir: &std::path::Path) -> usize {
 
 #[test]
 fn unknown_queues_without_sending_and_granting_sends() {
-    let agent = agent(Consent::Unknown, None);
+    let agent = start(Consent::Unknown, None);
     assert_eq!(agent.consent(), Consent::Unknown);
     agent.track("signup", None, Map::new());
     agent.track_error_message("TypeError", "boom", None);
@@ -48,7 +48,7 @@ fn unknown_queues_without_sending_and_granting_sends() {
 #[test]
 fn declining_forgets_the_queue_and_records_nothing_but_flags_still_evaluate() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let agent = agent(Consent::Unknown, Some(dir.path()));
+    let agent = start(Consent::Unknown, Some(dir.path()));
     agent
         .apply_flag_changes(&full_set(3, vec![pro_flag(3)]))
         .expect("flags");
@@ -79,14 +79,42 @@ fn declining_forgets_the_queue_and_records_nothing_but_flags_still_evaluate() {
 }
 
 #[test]
+fn declining_forgets_crash_records_not_indexed_yet_and_a_declined_start_forgets_the_spool() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let agent = start(Consent::Unknown, Some(dir.path()));
+    // Written straight to the spool, as the panic hook does, not yet known to the pipeline.
+    agent
+        .record_crash("Panic", "before the user answered", None)
+        .expect("written");
+    assert_eq!(spool_files(dir.path()), 1);
+    agent.set_consent(Consent::Declined);
+    agent.seal(PATIENCE).expect("sealed");
+    assert_eq!(spool_files(dir.path()), 0, "the crash record was forgotten");
+    agent.set_consent(Consent::Unknown);
+    agent.track("kept.on.disk", None, Map::new());
+    agent.shutdown(SHORT).expect("kept in the spool");
+    assert!(spool_files(dir.path()) > 0);
+
+    // The next run starts declined: what earlier runs kept is forgotten.
+    let declined = start(Consent::Declined, Some(dir.path()));
+    declined.seal(PATIENCE).expect("sealed");
+    assert_eq!(spool_files(dir.path()), 0);
+    declined.shutdown(SHORT).expect("nothing to keep");
+    // A memory-only agent that was declined lost nothing either.
+    let memory = start(Consent::Declined, None);
+    memory.track("never.recorded", None, Map::new());
+    memory.shutdown(SHORT).expect("declined: nothing was lost");
+}
+
+#[test]
 fn unknown_items_wait_on_disk_for_a_later_run_that_grants() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let first = agent(Consent::Unknown, Some(dir.path()));
+    let first = start(Consent::Unknown, Some(dir.path()));
     first.track("queued.before.consent", None, Map::new());
     // Safe on disk, though nothing could be sent.
     first.shutdown(SHORT).expect("kept in the spool");
 
-    let second = agent(Consent::Granted, Some(dir.path()));
+    let second = start(Consent::Granted, Some(dir.path()));
     let sent = events(&pull_all(&second));
     assert!(
         sent.iter().any(|e| e.event_type == "queued.before.consent"),

@@ -317,6 +317,10 @@ fn invalid_configuration_names_the_field() {
         field_of(Agent::builder("k").queue_capacity(0).build()),
         "queue_capacity"
     );
+    assert_eq!(
+        field_of(Agent::builder("k").traffic_type("t".repeat(1025)).build()),
+        "traffic_type"
+    );
 }
 
 #[test]

@@ -205,3 +205,32 @@ fn messages_say_what_is_wrong() {
         "must not be empty"
     );
 }
+
+/// Names an impression carries must meet the batch limits when a flag is created or changed;
+/// a flag stored before those limits still compiles, so it cannot block the others' changes.
+#[test]
+fn impression_names_are_checked_on_change_but_old_stored_flags_still_compile() {
+    assert_eq!(
+        refusal(|v| v["rules"][0]["name"] = json!("")),
+        ("rules[0].name".to_owned(), "must not be empty".to_owned())
+    );
+    assert_eq!(
+        refusal(|v| v["key"] = json!("k".repeat(1025))),
+        ("key".to_owned(), "longer than 1024 bytes".to_owned())
+    );
+    assert_eq!(
+        blamed(|v| {
+            v["treatments"][1]["name"] = json!("t".repeat(1025));
+            v["default_treatment"] = json!("t".repeat(1025));
+            v["baseline_treatment"] = json!("t".repeat(1025));
+            v["rules"][1]["rollout"][1]["treatment"] = json!("t".repeat(1025));
+        }),
+        "treatments[1].name"
+    );
+    let mut old = valid();
+    old["rules"][0]["name"] = json!("");
+    let old: FlagDefinition = serde_json::from_value(old).expect("wire-valid");
+    let set = FlagSet::new(vec![old], Vec::<Segment>::new()).expect("an old stored flag compiles");
+    let qa = set.evaluate("qa", None, "checkout", &agent_core::Attributes::new());
+    assert_eq!((qa.treatment.as_str(), qa.label.as_str()), ("on", ""));
+}

@@ -363,6 +363,8 @@ export class Agent {
     } catch { status = 0; }
     this._busy = false;
     this._call((c) => c.upload_result(id, status, retryAfter));
+    // Closed meanwhile: a batch that failed is back in a core nobody pumps any more.
+    if (this._closed) return this._sendAway();
     return this._schedule(0);
   }
 
@@ -539,13 +541,15 @@ export class Agent {
         if (body) this._call((c) => c.restore(body));
       } catch { /* corrupt entry: dropped */ }
     }
+    // Closed while these were read back: they go as close() sent the rest.
+    if (this._closed) return this._sendAway();
     this._schedule(0);
   }
 
-  /** Sends what is queued as a hidden page does (beaconed, or kept for the next page), then
-   * stops timers, the stream, automatic capture and the page-hide handling; later calls record
-   * nothing and answer `control`. Close an agent before setting up another on the same page
-   * (e.g. on hot reload), or both capture every error. */
+  /** Sends what is queued (beaconed, or kept for the next page; web vitals are not reported:
+   * the page lives on), then stops timers, the stream, automatic capture and the page-hide
+   * handling; later calls record nothing and answer `control`. Close an agent before setting up
+   * another on the same page (e.g. on hot reload), or both capture every error. */
   close() {
     if (this._closed) return;
     this._sendAway();

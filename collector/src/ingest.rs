@@ -7,8 +7,8 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 
 use agent_core::wire::{
-    Batch, EVENT_TYPE_PATTERN, FieldProblem, MAX_BATCH_ITEMS, MAX_STRING, MAX_TS, MAX_VALUE,
-    Problem, check_event, check_impression,
+    Batch, EVENT_TYPE_PATTERN, FieldProblem, MAX_BATCH_ITEMS, MAX_STRING, MAX_TS, Problem,
+    check_event, check_impression, kept_value,
 };
 
 use crate::auth::SdkAuth;
@@ -32,7 +32,6 @@ fn field_error(
         Problem::TooLarge => "too large".to_owned(),
         Problem::Zero => "must be at least 1".to_owned(),
         Problem::BadEventType => format!("{} does not match {EVENT_TYPE_PATTERN}", detail()),
-        Problem::OutOfRange => format!("{} is not a finite number within ±{MAX_VALUE:e}", detail()),
     };
     ApiError::bad_request(format!("{path}[{i}].{}: {what}", found.field))
 }
@@ -57,7 +56,6 @@ pub fn validate_batch(batch: &Batch) -> Result<(), ApiError> {
         check_event(ev).map_err(|found| {
             field_error("events", i, found, || match found.field {
                 "type" => format!("{:?}", ev.event_type),
-                "value" => ev.value.map_or_else(String::new, |v| format!("{v:e}")),
                 _ => ev.ts.to_string(),
             })
         })?;
@@ -111,8 +109,12 @@ pub async fn post_batch(
 ) -> Result<(StatusCode, Json<IngestOutcome>), ApiError> {
     check_content_type(&headers)?;
     let body = body.map_err(body_error)?;
-    let batch: Batch = parse_json(&body)?;
+    let mut batch: Batch = parse_json(&body)?;
     validate_batch(&batch)?;
+    // Values beyond ±MAX_VALUE are left out, the events kept (as agents do before sending).
+    for ev in &mut batch.events {
+        ev.value = kept_value(ev.value);
+    }
     let times = crate::monitoring::late::BatchTimes::of(&batch);
     // Held until the batch is fed, so a state rebuild sees each batch once (see incremental_set).
     let gate = state.incremental.ingest_guard().await;

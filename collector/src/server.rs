@@ -51,7 +51,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Flag snapshot and change broadcast.
     pub flags: Arc<FlagState>,
-    /// Serialises flag and segment mutations.
+    /// Serialises admin mutations that check references before writing: flags, segments, and
+    /// policies with the metrics and channels they use.
     pub admin_lock: Arc<tokio::sync::Mutex<()>>,
     /// Becomes true when the server shuts down (ends SSE streams).
     pub shutdown: watch::Receiver<bool>,

@@ -261,6 +261,10 @@ impl AgentBuilder {
         if self.traffic_type.trim().is_empty() {
             return Err(invalid("traffic_type", "must not be empty"));
         }
+        if !crate::wire::is_valid_key(&self.traffic_type) {
+            // Every event would break the batch limits and be dropped.
+            return Err(invalid("traffic_type", "longer than 1024 bytes"));
+        }
         let collector = match &self.collector {
             Some(url) => {
                 let url = url.trim().trim_end_matches('/');

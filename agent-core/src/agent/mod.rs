@@ -257,6 +257,8 @@ impl Agent {
         shared.consent.store(consent.code(), Ordering::Release);
         match consent {
             Consent::Declined => {
+                // Unsent (a full channel past the wait, or shut down) the worker still drops
+                // every item once it sees the consent; a later start forgets the spool.
                 let deadline = Instant::now() + state::CONTROL_WAIT;
                 let _ = self.inner.link.send_control(Command::Forget, deadline);
             }
@@ -311,9 +313,12 @@ impl Agent {
             }
         }
         shared.flag_listeners.clear();
+        // Nothing lost: delivered, or kept in the spool, or nothing to keep (declined).
         let safe = match flushed {
             Ok(()) => true,
-            Err(_) => shared.data_dir.is_some() && matches!(left_behind, Ok(0)),
+            Err(_) => {
+                (shared.data_dir.is_some() || !shared.recording()) && matches!(left_behind, Ok(0))
+            }
         };
         if safe {
             Ok(())

@@ -33,6 +33,20 @@ fn check_name(value: &str, path: impl FnOnce() -> String) -> Result<(), FlagErro
     }
 }
 
+/// Checks the names impressions carry against the wire's limits. Only for a definition being
+/// created or changed: one stored before these limits (a rule named "") must still compile, on
+/// agents and in the collector's set, or one old flag would block every change of the others.
+pub(crate) fn check_names(def: &FlagDefinition) -> Result<(), FlagError> {
+    check_name(&def.key, || "key".to_owned())?;
+    for (i, t) in def.treatments.iter().enumerate() {
+        check_name(&t.name, || format!("treatments[{i}].name"))?;
+    }
+    for (i, r) in def.rules.iter().enumerate() {
+        check_name(&r.name, || format!("rules[{i}].name"))?;
+    }
+    Ok(())
+}
+
 /// A compiled, valid flag.
 #[derive(Debug)]
 pub(crate) struct CompiledFlag {
@@ -222,13 +236,20 @@ pub(crate) fn parse_bool(s: &str) -> Option<bool> {
 
 /// Validates and compiles a flag; errors name the field (e.g. `rules[1].rollout`).
 pub(crate) fn compile(def: &FlagDefinition) -> Result<CompiledFlag, FlagError> {
-    check_name(&def.key, || "key".to_owned())?;
+    if def.key.is_empty() {
+        return Err(invalid("key", "must not be empty"));
+    }
     if def.treatments.is_empty() {
         return Err(invalid("treatments", "must hold at least one treatment"));
     }
     let mut treatments: Vec<(String, Option<String>)> = Vec::with_capacity(def.treatments.len());
     for (i, t) in def.treatments.iter().enumerate() {
-        check_name(&t.name, || format!("treatments[{i}].name"))?;
+        if t.name.is_empty() {
+            return Err(invalid(
+                format!("treatments[{i}].name"),
+                "must not be empty",
+            ));
+        }
         if treatments.iter().any(|(n, _)| *n == t.name) {
             return Err(invalid(
                 format!("treatments[{i}].name"),
@@ -293,7 +314,6 @@ fn compile_rule(
     path: &str,
     index: &dyn Fn(&str) -> Option<usize>,
 ) -> Result<CompiledRule, FlagError> {
-    check_name(&rule.name, || format!("{path}.name"))?;
     let outcome = match (&rule.treatment, rule.rollout.is_empty()) {
         (Some(_), false) => {
             return Err(invalid(

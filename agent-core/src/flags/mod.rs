@@ -545,7 +545,8 @@ impl FlagSet {
 /// Field paths are relative to the flag, e.g. `rules[1].rollout` or
 /// `rules[0].matchers[2].pattern`.
 pub fn validate(flag: &FlagDefinition) -> Result<(), FlagError> {
-    compile::compile(flag).map(|_| ())
+    compile::compile(flag)?;
+    compile::check_names(flag)
 }
 
 /// The keys of a map in order. One heap sort of `&str` for both kinds of definition: a

@@ -36,8 +36,9 @@ impl Pipeline {
     }
 
     /// Seals what is pending and forgets every batch not in flight, spool files included (the
-    /// user declined consent).
+    /// user declined consent): those not indexed yet too (a crash record the panic hook wrote).
     pub fn forget_unsent(&mut self) {
+        self.rescan();
         self.flush();
         drop(self.take_unsent());
     }

@@ -13,7 +13,15 @@ pub const MAX_TS: i64 = 253_402_300_799_999;
 /// Largest magnitude of an event's value. Far beyond any duration in ms or amount of money, and
 /// small enough that the engine's sums of squares over millions of values stay finite: one
 /// value of 1e200 would otherwise leave a metric's variance infinite and its comparison off.
+/// Beyond it the value is left out ([`kept_value`]) and the event kept: a value is not worth
+/// refusing a batch for (older agents sent such values unfiltered).
 pub const MAX_VALUE: f64 = 1e15;
+
+/// An event's value as it is kept: `None` for NaN, infinities and magnitudes beyond
+/// [`MAX_VALUE`].
+pub fn kept_value(value: Option<f64>) -> Option<f64> {
+    value.filter(|v| v.abs() <= MAX_VALUE)
+}
 
 /// What is wrong with one field of an item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,8 +38,6 @@ pub enum Problem {
     Zero,
     /// An event type not matching [`super::EVENT_TYPE_PATTERN`].
     BadEventType,
-    /// A value that is NaN, infinite or beyond ±[`MAX_VALUE`].
-    OutOfRange,
 }
 
 /// The first field of an item that breaks a limit: its name and what is wrong.
@@ -105,12 +111,7 @@ pub fn check_event(ev: &Event) -> Checked {
     )?;
     text("key", &ev.key)?;
     text("traffic_type", &ev.traffic_type)?;
-    ts(ev.ts)?;
-    holds(
-        ev.value.is_none_or(|v| v.abs() <= MAX_VALUE),
-        "value",
-        Problem::OutOfRange,
-    )
+    ts(ev.ts)
 }
 
 #[cfg(test)]
@@ -219,14 +220,19 @@ mod tests {
     #[test]
     fn events_are_checked_field_by_field() {
         assert_eq!(check_event(&event()), Ok(()));
-        for value in [None, Some(MAX_VALUE), Some(-MAX_VALUE), Some(0.0)] {
+        for value in [None, Some(MAX_VALUE), Some(0.0), Some(1e200)] {
             assert_eq!(
                 check_event(&Event { value, ..event() }),
                 Ok(()),
                 "{value:?}"
             );
         }
-        let cases: [(Event, Checked); 6] = [
+        let kept: Vec<Option<f64>> = [f64::NAN, f64::INFINITY, 1e200, -2e15, 1e15, 12.5]
+            .into_iter()
+            .map(|v| kept_value(Some(v)))
+            .collect();
+        assert_eq!(kept, [None, None, None, None, Some(1e15), Some(12.5)]);
+        let cases: [(Event, Checked); 4] = [
             (
                 Event {
                     event_type: "no spaces".into(),
@@ -254,20 +260,6 @@ mod tests {
                     ..event()
                 },
                 problem("ts", Problem::TsOutOfRange),
-            ),
-            (
-                Event {
-                    value: Some(f64::NAN),
-                    ..event()
-                },
-                problem("value", Problem::OutOfRange),
-            ),
-            (
-                Event {
-                    value: Some(-2e15),
-                    ..event()
-                },
-                problem("value", Problem::OutOfRange),
             ),
         ];
         for (ev, expected) in cases {

@@ -264,6 +264,25 @@ test('close() keeps what it cannot beacon for the next page; later calls record 
   next.close();
 });
 
+test('a batch whose upload fails after close() is kept for the next page', async () => {
+  const storage = new MemoryStorage();
+  let fail;
+  const hanging = (url, init) => (init?.method === 'POST'
+    ? new Promise((resolve, reject) => { fail = reject; })
+    : offline());
+  const agent = await setup({ storage, fetch: hanging, sendBeacon: () => false });
+  agent.track('robust.in.flight', 1);
+  agent._call((c) => c.flush());
+  const pumped = agent._pump();
+  await new Promise((r) => setTimeout(r, 50));
+  assert.ok(fail, 'the upload is in flight');
+  agent.close();
+  assert.equal(storedItems(storage), 0, 'in flight: not stored by close()');
+  fail(new TypeError('network down'));
+  await pumped;
+  assert.equal(storedItems(storage), 1, 'the failed batch went to storage');
+});
+
 test('identify refuses a missing, empty or too long key and keeps the identity; a new key drops the old bucketing key', async () => {
   const agent = await setup();
   assert.equal(agent.identify('u1', 'account', 'device-1'), true);

@@ -86,6 +86,7 @@ pub async fn delete_channel(
     _auth: AdminAuth,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
+    let _guard = state.admin_lock.lock().await;
     if let Some(p) = policies_where(&state, move |p| p.spec.channels.contains(&id))
         .await?
         .first()

@@ -44,7 +44,9 @@ pub async fn update_metric(
 ) -> Result<Json<Metric>, ApiError> {
     let metric: NewMetric = parse_json(&body)?;
     validate_metric(&metric).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    // A policy watching this metric must still hold for it (its kind fits the metric's type).
+    // A policy watching this metric must still hold for it (its kind fits the metric's type);
+    // the lock keeps a policy from being created between the check and the write.
+    let _guard = state.admin_lock.lock().await;
     let (metric_type, apdex) = (metric.metric_type.clone(), metric.apdex_target_ms);
     for p in policies_where(&state, move |p| p.spec.metric_id == id).await? {
         if let Some(kind) = p.spec.kind
@@ -69,6 +71,7 @@ pub async fn delete_metric(
     _auth: AdminAuth,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
+    let _guard = state.admin_lock.lock().await;
     if let Some(p) = policies_where(&state, move |p| p.spec.metric_id == id)
         .await?
         .first()

@@ -89,6 +89,8 @@ pub async fn create_policy(
     _auth: AdminAuth,
     body: Bytes,
 ) -> Result<(StatusCode, Json<AlertPolicy>), ApiError> {
+    // Held from the checks to the write: a metric or channel deleted meanwhile would dangle.
+    let _guard = state.admin_lock.lock().await;
     let spec = checked_spec(&state, &body).await?;
     let store = state.store.clone();
     let p = blocking(move || store.create_alert_policy(spec)).await?;
@@ -112,6 +114,7 @@ pub async fn update_policy(
     Path(id): Path<i64>,
     body: Bytes,
 ) -> Result<Json<AlertPolicy>, ApiError> {
+    let _guard = state.admin_lock.lock().await;
     let spec = checked_spec(&state, &body).await?;
     let store = state.store.clone();
     blocking(move || store.update_alert_policy(id, spec))

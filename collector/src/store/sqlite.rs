@@ -192,8 +192,14 @@ fn commit_group(conn: &mut Connection, seen: &mut HashSet<String>, group: Vec<In
         let mut checked = Vec::new();
         for job in &group {
             let sp = tx.savepoint()?;
+            // Types checked by this group's earlier batches are not in `seen` yet: counted for
+            // the bound on default metrics all the same.
             let mut types = Vec::new();
-            match insert_batch(&sp, seen, &job.batch, &job.environment, now, &mut types) {
+            let known = KnownTypes {
+                seen,
+                group_checked: checked.len(),
+            };
+            match insert_batch(&sp, &known, &job.batch, &job.environment, now, &mut types) {
                 Ok(o) => {
                     sp.commit()?;
                     checked.extend(types);
@@ -232,9 +238,16 @@ static AUTO_METRICS_CAPPED: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
 
 /// Inserts one batch; `new_types` receives the event types checked against `seen_event_types`.
+/// The event types already checked for default metrics: committed (`seen`), and how many this
+/// group's earlier batches checked.
+struct KnownTypes<'a> {
+    seen: &'a HashSet<String>,
+    group_checked: usize,
+}
+
 fn insert_batch(
     conn: &Connection,
-    seen: &HashSet<String>,
+    known: &KnownTypes<'_>,
     batch: &Batch,
     environment: &str,
     now: i64,
@@ -315,10 +328,10 @@ fn insert_batch(
     }
     for e in &batch.events {
         let t = e.event_type.as_str();
-        if seen.contains(t) || new_types.iter().any(|n| n == t) {
+        if known.seen.contains(t) || new_types.iter().any(|n| n == t) {
             continue;
         }
-        if seen.len() + new_types.len() >= MAX_AUTO_METRIC_TYPES {
+        if known.seen.len() + known.group_checked + new_types.len() >= MAX_AUTO_METRIC_TYPES {
             // The event is stored as any other; only its type's default metrics are left out.
             if !AUTO_METRICS_CAPPED.swap(true, std::sync::atomic::Ordering::Relaxed) {
                 tracing::warn!(
@@ -856,6 +869,43 @@ mod tests {
                 .collect(),
             dropped: vec![],
         }
+    }
+
+    /// Batches committed in one group count together towards the bound on default metrics
+    /// (the group's types join `seen` only after its commit).
+    #[test]
+    fn one_group_of_batches_cannot_pass_the_bound_on_default_metrics() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("collector.db");
+        let mut conn = open_connection(&path).expect("open");
+        super::super::migrations::migrate(&mut conn).expect("migrate");
+        let mut seen = HashSet::new();
+        let mut replies = Vec::new();
+        let group = (0..3)
+            .map(|round| {
+                let names: Vec<String> = (0..MAX_AUTO_METRIC_TYPES)
+                    .map(|i| format!("made.up.{round}.{i}"))
+                    .collect();
+                let types: Vec<&str> = names.iter().map(String::as_str).collect();
+                let (reply, answer) = sync_channel(1);
+                replies.push(answer);
+                IngestJob {
+                    batch: batch(&types),
+                    environment: "prod".into(),
+                    reply,
+                }
+            })
+            .collect();
+        commit_group(&mut conn, &mut seen, group);
+        for answer in replies {
+            assert!(answer.recv().expect("answered").is_ok());
+        }
+        let typed: i64 = conn
+            .query_row("SELECT COUNT(DISTINCT event_type) FROM metrics", [], |r| {
+                r.get(0)
+            })
+            .expect("count");
+        assert_eq!(typed as usize, MAX_AUTO_METRIC_TYPES);
     }
 
     #[test]

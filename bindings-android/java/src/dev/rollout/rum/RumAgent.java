@@ -38,6 +38,8 @@ public final class RumAgent {
     private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
     private long handle;
     private final long startNanos;
+    /** The last consent set, answered by {@link #getConsent} once the native agent is freed. */
+    private volatile Consent consent = Consent.GRANTED;
     private CrashHandler crashHandler;
     private HttpUploader httpUploader;
     private final CopyOnWriteArrayList<FlagsListener> flagsListeners = new CopyOnWriteArrayList<>();
@@ -73,6 +75,7 @@ public final class RumAgent {
                     config.trafficType, VERSION, platform(), config.flushIntervalMs, config.syncFlags,
                     config.uploader == Uploader.RUST, config.consent.code());
             RumAgent agent = new RumAgent(handle, config.startNanos);
+            agent.consent = config.consent;
             try {
                 Native.listenFlags(handle, agent);
                 if (config.installCrashHandler) {
@@ -351,13 +354,14 @@ public final class RumAgent {
         }
         withHandle(null, h -> {
             Native.setConsent(h, consent.code());
+            this.consent = consent;
             return null;
         });
     }
 
-    /** The user's consent now ({@link Consent#GRANTED} after shutdown). */
+    /** The user's consent now (after shutdown: the last one set). */
     public Consent getConsent() {
-        return withHandle(Consent.GRANTED, h -> Consent.of(Native.consent(h)));
+        return withHandle(consent, h -> Consent.of(Native.consent(h)));
     }
 
     /** Items dropped so far for {@code reason} (e.g. "invalid", "queue_full"). */

@@ -226,9 +226,11 @@ public final class ApiTests {
             check("on".equals(agent.getTreatment(flag)), "the refused update left the flag as it was");
         });
         t.test("shutdown frees the agent; later calls are safe defaults", () -> {
+            agent.setConsent(Consent.UNKNOWN);
             check(agent.shutdown(), "shutdown lost data");
             check(RumAgent.getInstance() == null, "instance cleared");
             check(RumAgent.CONTROL.equals(agent.getTreatment("checkout_v2")), "control after shutdown");
+            check(agent.getConsent() == Consent.UNKNOWN, "the last consent, not a default");
             agent.track("late");
             check(agent.shutdown(), "second shutdown");
         });
