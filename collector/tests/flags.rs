@@ -57,13 +57,10 @@ fn every_change_bumps_the_version_and_is_kept_in_history() {
     assert!(e.contains("rules[0].name: must not be empty"), "{e}");
     let e = error_of(c.admin_post(flags, flag_body(&"k".repeat(1025))), 400);
     assert!(e.contains("key: longer than 1024 bytes"), "{e}");
-    let mut long_treatment = flag_body("x");
-    long_treatment["treatments"][0]["name"] = json!("t".repeat(1025));
-    let e = error_of(c.admin_post(flags, long_treatment), 400);
-    assert!(
-        e.contains("treatments[0].name: longer than 1024 bytes"),
-        "{e}"
-    );
+    let mut long_rule = flag_body("x");
+    long_rule["rules"][0]["name"] = json!("r".repeat(1025));
+    let e = error_of(c.admin_post(flags, long_rule), 400);
+    assert!(e.contains("rules[0].name: longer than 1024 bytes"), "{e}");
     // Patterns are checked by the agents' own engine: what it refuses, the collector refuses.
     let mut bad_pattern = flag_body("x");
     bad_pattern["rules"][0]["matchers"] =
@@ -281,6 +278,122 @@ fn an_update_cannot_quietly_undo_a_kill() {
     ok_json(c.admin_post(&format!("{path}/archive"), json!({})), 200);
     let after = ok_json(c.admin(Method::PUT, path, Some(flag_body("checkout"))), 200);
     assert_eq!(after["archived"], true);
+}
+
+/// A flag's references must exist when it is created or changed (agents would otherwise answer
+/// the default for such a rule without a word), but never block a kill.
+#[test]
+fn references_to_segments_and_flags_must_exist_and_not_cycle() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = TestCollector::start(dir.path());
+    let flags = "/api/v1/admin/flags";
+    let with_matcher = |key: &str, matcher: Value| {
+        let mut body = flag_body(key);
+        body["rules"] = json!([{"name": "gate", "matchers": [matcher], "treatment": "on"}]);
+        body
+    };
+    let e = error_of(
+        c.admin_post(
+            flags,
+            with_matcher("a", json!({"type": "in_segment", "segment": "beta"})),
+        ),
+        400,
+    );
+    assert!(
+        e.starts_with("rules[0].matchers[0].segment: no segment \"beta\""),
+        "{e}"
+    );
+    let e = error_of(
+        c.admin_post(
+            flags,
+            with_matcher(
+                "a",
+                json!({"type": "depends_on", "flag": "base", "treatments": ["on"]}),
+            ),
+        ),
+        400,
+    );
+    assert!(e.contains("no live flag \"base\""), "{e}");
+
+    ok_json(c.admin_post(flags, flag_body("base")), 201);
+    let e = error_of(
+        c.admin_post(
+            flags,
+            with_matcher(
+                "a",
+                json!({"type": "depends_on", "flag": "base", "treatments": ["maybe"]}),
+            ),
+        ),
+        400,
+    );
+    assert!(
+        e.contains("treatments[0]: \"maybe\" is not a treatment of flag \"base\""),
+        "{e}"
+    );
+    ok_json(
+        c.admin_post(
+            flags,
+            with_matcher(
+                "a",
+                json!({"type": "depends_on", "flag": "base", "treatments": ["on"]}),
+            ),
+        ),
+        201,
+    );
+    ok_json(
+        c.admin_post(
+            flags,
+            with_matcher(
+                "b",
+                json!({"type": "depends_on", "flag": "a", "treatments": ["on"]}),
+            ),
+        ),
+        201,
+    );
+    // base -> b -> a -> base: refused, naming the matcher.
+    let e = error_of(
+        c.admin(
+            Method::PUT,
+            "/api/v1/admin/flags/base",
+            Some(with_matcher(
+                "base",
+                json!({"type": "depends_on", "flag": "b", "treatments": ["on"]}),
+            )),
+        ),
+        400,
+    );
+    assert!(
+        e.starts_with("rules[0].matchers[0].flag: \"b\" depends on \"base\" in turn"),
+        "{e}"
+    );
+    let e = error_of(
+        c.admin_post(
+            flags,
+            with_matcher(
+                "self",
+                json!({"type": "depends_on", "flag": "self", "treatments": ["on"]}),
+            ),
+        ),
+        400,
+    );
+    assert!(e.contains("a flag cannot depend on itself"), "{e}");
+    ok_json(
+        c.admin(
+            Method::PUT,
+            "/api/v1/admin/segments/beta",
+            Some(json!({"keys": ["u1"]})),
+        ),
+        200,
+    );
+    ok_json(
+        c.admin_post(
+            flags,
+            with_matcher("c", json!({"type": "in_segment", "segment": "beta"})),
+        ),
+        201,
+    );
+    // A kill goes through whatever the flag refers to.
+    ok_json(c.admin_post("/api/v1/admin/flags/a/kill", json!({})), 200);
 }
 
 #[test]

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use agent_core::flags::{Attributes, FlagError, FlagSet, validate};
-use agent_core::wire::{FlagDefinition, Weight};
+use agent_core::wire::{FlagDefinition, MatcherKind, Segment, Weight};
 
 use crate::auth::AdminAuth;
 use crate::error::{ApiError, parse_json};
@@ -26,6 +26,79 @@ fn flag_error(e: &FlagError) -> ApiError {
     }
 }
 
+/// The flags `def` depends on (its `depends_on` matchers), with where each is named.
+fn dependencies(def: &FlagDefinition) -> impl Iterator<Item = (usize, usize, &str, &[String])> {
+    def.rules.iter().enumerate().flat_map(|(i, r)| {
+        r.matchers
+            .iter()
+            .enumerate()
+            .filter_map(move |(j, m)| match &m.kind {
+                MatcherKind::DependsOn { flag, treatments } => {
+                    Some((i, j, flag.as_str(), treatments.as_slice()))
+                }
+                _ => None,
+            })
+    })
+}
+
+/// What `flag` names must exist when it is created or changed: its segments, the live flags it
+/// depends on and their treatments, and no dependency may lead back to it (agents would only
+/// ever answer the default for such a rule, silently).
+fn check_references(
+    flag: &FlagDefinition,
+    others: &[FlagDefinition],
+    segments: &[Segment],
+) -> Result<(), ApiError> {
+    for (i, rule) in flag.rules.iter().enumerate() {
+        for (j, m) in rule.matchers.iter().enumerate() {
+            if let MatcherKind::InSegment { segment } = &m.kind
+                && !segments.iter().any(|s| &s.name == segment)
+            {
+                return Err(ApiError::bad_request(format!(
+                    "rules[{i}].matchers[{j}].segment: no segment {segment:?}; create it first \
+                     (PUT /api/v1/admin/segments/{segment})"
+                )));
+            }
+        }
+    }
+    let live = |key: &str| others.iter().find(|o| o.key == key && !o.archived);
+    for (i, j, dep, treatments) in dependencies(flag) {
+        let path = format!("rules[{i}].matchers[{j}]");
+        let Some(other) = live(dep).filter(|_| dep != flag.key) else {
+            return Err(ApiError::bad_request(format!(
+                "{path}.flag: no live flag {dep:?} to depend on"
+            )));
+        };
+        if let Some((k, t)) = treatments
+            .iter()
+            .enumerate()
+            .find(|(_, t)| !other.treatments.iter().any(|o| &o.name == *t))
+        {
+            return Err(ApiError::bad_request(format!(
+                "{path}.treatments[{k}]: {t:?} is not a treatment of flag {dep:?}"
+            )));
+        }
+        // Walk what `dep` depends on, transitively: reaching `flag` again is a cycle.
+        let mut stack = vec![dep];
+        let mut visited = vec![dep];
+        while let Some(key) = stack.pop() {
+            for (_, _, next, _) in live(key).into_iter().flat_map(dependencies) {
+                if next == flag.key {
+                    return Err(ApiError::bad_request(format!(
+                        "{path}.flag: {dep:?} depends on {:?} in turn (a cycle)",
+                        flag.key
+                    )));
+                }
+                if !visited.contains(&next) {
+                    visited.push(next);
+                    stack.push(next);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Validates `flag` alone and within the set it would join, then saves it and reloads.
 async fn apply(
     state: &AppState,
@@ -34,6 +107,11 @@ async fn apply(
 ) -> Result<FlagDefinition, ApiError> {
     validate(&flag).map_err(|e| flag_error(&e))?;
     let snap = state.flags.current();
+    // Only an edit is held to them: a kill, restore or rollout must go through whatever the
+    // flag referred to when it was stored.
+    if matches!(action, FlagAction::Create | FlagAction::Update) && !flag.archived {
+        check_references(&flag, &snap.flags, &snap.segments)?;
+    }
     let mut candidate: Vec<FlagDefinition> = snap
         .flags
         .iter()
