@@ -392,8 +392,90 @@ fn references_to_segments_and_flags_must_exist_and_not_cycle() {
         ),
         201,
     );
-    // A kill goes through whatever the flag refers to.
-    ok_json(c.admin_post("/api/v1/admin/flags/a/kill", json!({})), 200);
+    // Flags that depend on one keep what they rely on: archiving it, or removing a treatment
+    // they name, is refused (409 naming the dependent); a kill is fine (they see its default).
+    let conflict = |r: reqwest::blocking::Response| {
+        assert_eq!(r.status(), 409);
+        r.json::<Value>().expect("json")["error"]
+            .as_str()
+            .expect("message")
+            .to_owned()
+    };
+    let e = conflict(c.admin_post("/api/v1/admin/flags/base/archive", json!({})));
+    assert!(
+        e.starts_with("flag \"a\" depends on it (rules[0].matchers[0])"),
+        "{e}"
+    );
+    let mut renamed = flag_body("base");
+    renamed["treatments"] = json!([{"name": "yes"}, {"name": "off"}]);
+    renamed["rules"][0]["rollout"][0]["treatment"] = json!("yes");
+    let e = conflict(c.admin(Method::PUT, "/api/v1/admin/flags/base", Some(renamed)));
+    assert!(
+        e.contains("with treatment \"on\", which this change removes"),
+        "{e}"
+    );
+    ok_json(
+        c.admin_post("/api/v1/admin/flags/base/kill", json!({})),
+        200,
+    );
+
+    // A chain deeper than agents follow (10 levels below the flag evaluated) is refused.
+    let mut prev = "base".to_owned();
+    for k in 1..=11 {
+        let key = format!("chain{k}");
+        let r = c.admin_post(
+            flags,
+            with_matcher(
+                &key,
+                json!({"type": "depends_on", "flag": prev, "treatments": ["on"]}),
+            ),
+        );
+        if k <= 10 {
+            ok_json(r, 201);
+        } else {
+            let e = error_of(r, 400);
+            assert!(e.contains("deeper than 10 flags"), "chain{k}: {e}");
+            break;
+        }
+        prev = key;
+    }
+}
+
+/// A flag stored before today's checks (a rule named "") must still be killable, by a person
+/// or by an alert policy: a kill is never held to the checks of an edit.
+#[test]
+fn a_flag_stored_before_the_name_limits_can_still_be_killed() {
+    use collector::store::{FlagAction, SqliteStore, Store};
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let store = SqliteStore::open(dir.path()).expect("store");
+        let mut old: FlagDefinition = serde_json::from_value(flag_body("legacy")).expect("flag");
+        old.rules[0].name = String::new();
+        store
+            .save_flag(old, FlagAction::Create)
+            .expect("stored as before");
+        store.close();
+    }
+    let c = TestCollector::start(dir.path());
+    let killed = ok_json(
+        c.admin_post("/api/v1/admin/flags/legacy/kill", json!({})),
+        200,
+    );
+    assert_eq!(killed["killed"], true);
+    ok_json(
+        c.admin_post("/api/v1/admin/flags/legacy/restore", json!({})),
+        200,
+    );
+    // An edit is held to the limits, naming the field.
+    let e = error_of(
+        c.admin(
+            Method::PUT,
+            "/api/v1/admin/flags/legacy",
+            Some(c.admin_get("/api/v1/admin/flags/legacy")),
+        ),
+        400,
+    );
+    assert!(e.contains("rules[0].name: must not be empty"), "{e}");
 }
 
 #[test]

@@ -257,8 +257,9 @@ impl Agent {
         shared.consent.store(consent.code(), Ordering::Release);
         match consent {
             Consent::Declined => {
-                // Unsent (a full channel past the wait, or shut down) the worker still drops
-                // every item once it sees the consent; a later start forgets the spool.
+                // Unsent (a channel full past the wait, or shut down), new items are still
+                // dropped, but what the pipeline holds stays until the next Forget: a later
+                // decline, or a start with consent declined (which forgets the spool).
                 let deadline = Instant::now() + state::CONTROL_WAIT;
                 let _ = self.inner.link.send_control(Command::Forget, deadline);
             }

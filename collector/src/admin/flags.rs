@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use agent_core::flags::{Attributes, FlagError, FlagSet, validate};
+use agent_core::flags::{Attributes, FlagError, FlagSet, MAX_DEPENDENCY_DEPTH, validate};
 use agent_core::wire::{FlagDefinition, MatcherKind, Segment, Weight};
 
 use crate::auth::AdminAuth;
@@ -78,11 +78,19 @@ fn check_references(
                 "{path}.treatments[{k}]: {t:?} is not a treatment of flag {dep:?}"
             )));
         }
-        // Walk what `dep` depends on, transitively: reaching `flag` again is a cycle.
-        let mut stack = vec![dep];
+        // Walk what `dep` depends on, transitively: reaching `flag` again is a cycle, and a
+        // chain deeper than agents follow would never match.
+        let mut stack = vec![(dep, 1)];
         let mut visited = vec![dep];
-        while let Some(key) = stack.pop() {
+        while let Some((key, depth)) = stack.pop() {
             for (_, _, next, _) in live(key).into_iter().flat_map(dependencies) {
+                // As agents evaluate: the flag at depth d follows its dependencies while d < max.
+                if depth >= MAX_DEPENDENCY_DEPTH {
+                    return Err(ApiError::bad_request(format!(
+                        "{path}.flag: the dependencies from {dep:?} go deeper than \
+                         {MAX_DEPENDENCY_DEPTH} flags, which agents do not follow"
+                    )));
+                }
                 if next == flag.key {
                     return Err(ApiError::bad_request(format!(
                         "{path}.flag: {dep:?} depends on {:?} in turn (a cycle)",
@@ -91,10 +99,38 @@ fn check_references(
                 }
                 if !visited.contains(&next) {
                     visited.push(next);
-                    stack.push(next);
+                    stack.push((next, depth + 1));
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// Live flags that depend on `flag` must keep what they rely on: it live, with the treatments
+/// they name (409 naming the dependent otherwise; a kill is fine: they see its default).
+fn check_dependents(flag: &FlagDefinition, others: &[FlagDefinition]) -> Result<(), ApiError> {
+    let dependents = others
+        .iter()
+        .filter(|o| !o.archived && o.key != flag.key)
+        .flat_map(|o| dependencies(o).map(move |d| (o, d)))
+        .filter(|(_, (_, _, dep, _))| *dep == flag.key);
+    for (other, (i, j, _, treatments)) in dependents {
+        let at = format!(
+            "flag {:?} depends on it (rules[{i}].matchers[{j}])",
+            other.key
+        );
+        let missing = treatments
+            .iter()
+            .find(|t| !flag.treatments.iter().any(|own| &own.name == *t));
+        let why = if flag.archived {
+            format!("{at}; change that flag before archiving this one")
+        } else if let Some(t) = missing {
+            format!("{at} with treatment {t:?}, which this change removes")
+        } else {
+            continue;
+        };
+        return Err(ApiError::new(StatusCode::CONFLICT, why));
     }
     Ok(())
 }
@@ -105,12 +141,19 @@ async fn apply(
     flag: FlagDefinition,
     action: FlagAction,
 ) -> Result<FlagDefinition, ApiError> {
-    validate(&flag).map_err(|e| flag_error(&e))?;
     let snap = state.flags.current();
-    // Only an edit is held to them: a kill, restore or rollout must go through whatever the
-    // flag referred to when it was stored.
-    if matches!(action, FlagAction::Create | FlagAction::Update) && !flag.archived {
-        check_references(&flag, &snap.flags, &snap.segments)?;
+    // Only an edit is held to the checks of one definition (its names, what it refers to): a
+    // kill, restore, rollout or archive must go through whatever the flag was when stored. The
+    // set's compile below still guards every action.
+    let edit = matches!(action, FlagAction::Create | FlagAction::Update);
+    if edit {
+        validate(&flag).map_err(|e| flag_error(&e))?;
+        if !flag.archived {
+            check_references(&flag, &snap.flags, &snap.segments)?;
+        }
+    }
+    if matches!(action, FlagAction::Update | FlagAction::Archive) {
+        check_dependents(&flag, &snap.flags)?;
     }
     let mut candidate: Vec<FlagDefinition> = snap
         .flags

@@ -35,7 +35,7 @@ const MAX_IDLE_READERS: usize = 8;
 
 type Reply<T> = SyncSender<Result<T, StoreError>>;
 /// Per-batch outcomes of a group, and the event types checked for default metrics.
-type GroupResult = (Vec<Result<IngestOutcome, StoreError>>, Vec<String>);
+type GroupResult = (Vec<Result<IngestOutcome, StoreError>>, HashSet<String>);
 
 struct IngestJob {
     batch: Batch,
@@ -189,15 +189,15 @@ fn commit_group(conn: &mut Connection, seen: &mut HashSet<String>, group: Vec<In
     let mut attempt = || -> rusqlite::Result<GroupResult> {
         let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut outcomes = Vec::with_capacity(group.len());
-        let mut checked = Vec::new();
+        let mut checked = HashSet::new();
         for job in &group {
             let sp = tx.savepoint()?;
-            // Types checked by this group's earlier batches are not in `seen` yet: counted for
-            // the bound on default metrics all the same.
+            // Types checked by this group's earlier batches are not in `seen` yet: known (and
+            // counted for the bound on default metrics) all the same.
             let mut types = Vec::new();
             let known = KnownTypes {
                 seen,
-                group_checked: checked.len(),
+                group: &checked,
             };
             match insert_batch(&sp, &known, &job.batch, &job.environment, now, &mut types) {
                 Ok(o) => {
@@ -237,14 +237,14 @@ fn commit_group(conn: &mut Connection, seen: &mut HashSet<String>, group: Vec<In
 static AUTO_METRICS_CAPPED: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
 
-/// Inserts one batch; `new_types` receives the event types checked against `seen_event_types`.
-/// The event types already checked for default metrics: committed (`seen`), and how many this
-/// group's earlier batches checked.
+/// The event types already checked for default metrics: committed (`seen`), and checked by
+/// this group's earlier batches (`group`, in `seen` once the group commits).
 struct KnownTypes<'a> {
     seen: &'a HashSet<String>,
-    group_checked: usize,
+    group: &'a HashSet<String>,
 }
 
+/// Inserts one batch; `new_types` receives the event types checked against `seen_event_types`.
 fn insert_batch(
     conn: &Connection,
     known: &KnownTypes<'_>,
@@ -328,10 +328,10 @@ fn insert_batch(
     }
     for e in &batch.events {
         let t = e.event_type.as_str();
-        if known.seen.contains(t) || new_types.iter().any(|n| n == t) {
+        if known.seen.contains(t) || known.group.contains(t) || new_types.iter().any(|n| n == t) {
             continue;
         }
-        if known.seen.len() + known.group_checked + new_types.len() >= MAX_AUTO_METRIC_TYPES {
+        if known.seen.len() + known.group.len() + new_types.len() >= MAX_AUTO_METRIC_TYPES {
             // The event is stored as any other; only its type's default metrics are left out.
             if !AUTO_METRICS_CAPPED.swap(true, std::sync::atomic::Ordering::Relaxed) {
                 tracing::warn!(
