@@ -40,7 +40,15 @@ impl Pipeline {
     pub fn forget_unsent(&mut self) {
         self.rescan();
         self.flush();
-        drop(self.take_unsent());
+        // Removed without reading them back: a declined start may find a full spool.
+        let mut pos = 0;
+        while let Some(entry) = self.sealed.get_mut(pos) {
+            if Some(entry.id) == self.in_flight {
+                pos += 1;
+            } else {
+                self.sealed.remove(pos);
+            }
+        }
     }
 
     /// Adopts a batch body handed out by [`Pipeline::take_unsent`] (in this run or an earlier
