@@ -1,5 +1,6 @@
-//! Attribute and property values as one uniffi enum (Swift: `.string("ios")`, `.number(17)`,
-//! `.bool(true)`, `.stringList([...])`), converted to the core's JSON values.
+//! Attribute and property values as one uniffi enum (Swift: `.string("ios")`, `.number(17.5)`,
+//! `.integer(3)`, `.bool(true)`, `.stringList([...])`, `.null`, `.json("{…}")`), converted to the
+//! core's JSON values: what Android's maps and the browser's objects carry, nested values too.
 
 use std::collections::HashMap;
 
@@ -17,6 +18,13 @@ pub enum AttributeValue {
     Bool(bool),
     /// A list of strings (for set matchers).
     StringList(Vec<String>),
+    /// A whole number, sent as a JSON integer (`3`, not `3.0`).
+    Integer(i64),
+    /// JSON `null`.
+    Null,
+    /// Any JSON text (a nested object or array, e.g. a cart's items); text that is not JSON is
+    /// sent as the string it is, as the browser agent does.
+    Json(String),
 }
 
 impl AttributeValue {
@@ -30,6 +38,11 @@ impl AttributeValue {
             AttributeValue::Bool(b) => Value::Bool(*b),
             AttributeValue::StringList(list) => {
                 Value::Array(list.iter().cloned().map(Value::String).collect())
+            }
+            AttributeValue::Integer(n) => Value::from(*n),
+            AttributeValue::Null => Value::Null,
+            AttributeValue::Json(text) => {
+                serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.clone()))
             }
         }
     }
@@ -59,6 +72,16 @@ mod tests {
         assert_eq!(
             AttributeValue::StringList(vec!["a".into()]).to_json(),
             serde_json::json!(["a"])
+        );
+        assert_eq!(AttributeValue::Integer(3).to_json().to_string(), "3");
+        assert_eq!(AttributeValue::Null.to_json(), Value::Null);
+        assert_eq!(
+            AttributeValue::Json(r#"{"items":[{"sku":"A-1","qty":2}]}"#.into()).to_json(),
+            serde_json::json!({"items": [{"sku": "A-1", "qty": 2}]})
+        );
+        assert_eq!(
+            AttributeValue::Json("not json".into()).to_json(),
+            serde_json::json!("not json")
         );
     }
 }

@@ -167,6 +167,14 @@ fn python_bindings_against_a_real_collector() {
         assert_eq!(p["qty"], 2.0);
         assert_eq!(p["gift"], true);
         assert_eq!(p["tags"], serde_json::json!(["x", "y"]));
+        // Integers, null and nested JSON travel as they are (as on Android and the web).
+        assert_eq!(p["units"].to_string(), "3");
+        assert_eq!(p["coupon"], serde_json::Value::Null);
+        assert!(p.as_object().is_some_and(|o| o.contains_key("coupon")));
+        assert_eq!(
+            p["cart"],
+            serde_json::json!({"items": [{"sku": "A-1", "qty": 2}]})
+        );
         assert_eq!(p["app.version"], "9.9.9", "global properties ride along");
 
         let errors = props(user, "error");

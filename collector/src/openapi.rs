@@ -139,7 +139,7 @@ fn base_document() -> Value {
             },
             "/api/v1/admin/flags/{key}/kill": flag_action("Kill: every key gets the default treatment"),
             "/api/v1/admin/flags/{key}/restore": flag_action("Undo a kill"),
-            "/api/v1/admin/flags/{key}/archive": flag_action("Archive: no longer served for evaluation"),
+            "/api/v1/admin/flags/{key}/archive": flag_action("Archive: no longer served for evaluation; 409 while live flags depend on it"),
             "/api/v1/admin/flags/{key}/history": {
                 "parameters": key_param("key", "string"),
                 "get": op("Every change of the flag, oldest first", admin, None, json!({ "200": { "description": "History", "content": { "application/json": { "schema": { "type": "array", "items": schema("HistoryEntry") } } } } }))

@@ -276,6 +276,9 @@ class Delivery(unittest.TestCase):
             "qty": AttributeValue.NUMBER(2),
             "gift": AttributeValue.BOOL(True),
             "tags": AttributeValue.STRING_LIST(["x", "y"]),
+            "units": AttributeValue.INTEGER(3),
+            "coupon": AttributeValue.NULL(),
+            "cart": AttributeValue.JSON('{"items": [{"sku": "A-1", "qty": 2}]}'),
         })
         try:
             raise ValueError("card declined")

@@ -2040,6 +2040,21 @@ public enum AttributeValue: Equatable, Hashable {
      */
     case stringList([String]
     )
+    /**
+     * A whole number, sent as a JSON integer (`3`, not `3.0`).
+     */
+    case integer(Int64
+    )
+    /**
+     * JSON `null`.
+     */
+    case null
+    /**
+     * Any JSON text (a nested object or array, e.g. a cart's items); text that is not JSON is
+     * sent as the string it is, as the browser agent does.
+     */
+    case json(String
+    )
 
 
 
@@ -2073,6 +2088,14 @@ public struct FfiConverterTypeAttributeValue: FfiConverterRustBuffer {
         case 4: return .stringList(try FfiConverterSequenceString.read(from: &buf)
         )
         
+        case 5: return .integer(try FfiConverterInt64.read(from: &buf)
+        )
+        
+        case 6: return .null
+        
+        case 7: return .json(try FfiConverterString.read(from: &buf)
+        )
+        
         default: throw UniffiInternalError.unexpectedEnumCase
         }
     }
@@ -2099,6 +2122,20 @@ public struct FfiConverterTypeAttributeValue: FfiConverterRustBuffer {
         case let .stringList(v1):
             writeInt(&buf, Int32(4))
             FfiConverterSequenceString.write(v1, into: &buf)
+            
+        
+        case let .integer(v1):
+            writeInt(&buf, Int32(5))
+            FfiConverterInt64.write(v1, into: &buf)
+            
+        
+        case .null:
+            writeInt(&buf, Int32(6))
+        
+        
+        case let .json(v1):
+            writeInt(&buf, Int32(7))
+            FfiConverterString.write(v1, into: &buf)
             
         }
     }
