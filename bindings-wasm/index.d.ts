@@ -83,6 +83,10 @@ export declare class Agent {
   getTreatment(flag: string, attributes?: Attributes): string;
   /** The treatment with label, config and version. */
   getTreatmentWithConfig(flag: string, attributes?: Attributes): TreatmentResult;
+  /** The treatments of several flags for the current identity, by flag. */
+  getTreatments(flags: string[], attributes?: Attributes): Record<string, string>;
+  /** The treatments of several flags with label, config and version, by flag. */
+  getTreatmentsWithConfig(flags: string[], attributes?: Attributes): Record<string, TreatmentResult>;
   /** Tracks an event; false when not recorded (invalid type, consent declined, closed). */
   track(type: string, value?: number, properties?: Record<string, unknown>): boolean;
   /** Tracks an error (type, message and stack of an Error) as `rum.error`. */

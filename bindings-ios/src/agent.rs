@@ -106,6 +106,25 @@ impl RumAgent {
         guard::call(|| self.evaluate(&self.current_key(), None, &flag, &attributes))
     }
 
+    /// The treatments of several flags for the current identity, by flag (as Split's
+    /// `getTreatments`); `BadFlagName` when one name is empty.
+    pub fn get_treatments(
+        &self,
+        flags: Vec<String>,
+        attributes: HashMap<String, AttributeValue>,
+    ) -> Result<HashMap<String, Treatment>, RumError> {
+        guard::call(|| {
+            let key = self.current_key();
+            flags
+                .into_iter()
+                .map(|flag| {
+                    let t = self.evaluate(&key, None, &flag, &attributes)?;
+                    Ok((flag, t))
+                })
+                .collect()
+        })
+    }
+
     /// Evaluates `flag` for `key` (bucketing by `bucketing_key` when given), e.g. for another
     /// user than the current identity.
     pub fn get_treatment_for(

@@ -262,6 +262,20 @@ export class Agent {
     return { treatment: r[0], label: r[1], config: r[2] || null, version: Number(r[3]) };
   }
 
+  /** The treatments of several flags for the current identity, by flag (as Split's). */
+  getTreatments(flags, attributes = {}) {
+    const out = {};
+    for (const [flag, r] of Object.entries(this.getTreatmentsWithConfig(flags, attributes))) out[flag] = r.treatment;
+    return out;
+  }
+
+  /** The treatments of several flags with label, config and version, by flag. */
+  getTreatmentsWithConfig(flags, attributes = {}) {
+    const out = {};
+    for (const flag of Array.isArray(flags) ? flags : []) out[text(flag)] = this.getTreatmentWithConfig(text(flag), attributes);
+    return out;
+  }
+
   /** Tracks an event: type, optional numeric value, properties. False when not recorded. */
   track(type, value, properties = {}) {
     if (this._closed) return false;

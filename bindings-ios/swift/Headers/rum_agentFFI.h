@@ -320,6 +320,11 @@ RustBuffer uniffi_rum_agent_fn_method_rumagent_get_treatment(uint64_t ptr, RustB
 RustBuffer uniffi_rum_agent_fn_method_rumagent_get_treatment_for(uint64_t ptr, RustBuffer key, RustBuffer bucketing_key, RustBuffer flag, RustBuffer attributes, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_GET_TREATMENTS
+#define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_GET_TREATMENTS
+RustBuffer uniffi_rum_agent_fn_method_rumagent_get_treatments(uint64_t ptr, RustBuffer flags, RustBuffer attributes, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_IDENTIFY
 #define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_IDENTIFY
 void uniffi_rum_agent_fn_method_rumagent_identify(uint64_t ptr, RustBuffer key, RustCallStatus *_Nonnull out_status
@@ -733,6 +738,12 @@ uint16_t uniffi_rum_agent_checksum_method_rumagent_get_treatment(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_GET_TREATMENT_FOR
 #define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_GET_TREATMENT_FOR
 uint16_t uniffi_rum_agent_checksum_method_rumagent_get_treatment_for(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_GET_TREATMENTS
+#define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_GET_TREATMENTS
+uint16_t uniffi_rum_agent_checksum_method_rumagent_get_treatments(void
     
 );
 #endif

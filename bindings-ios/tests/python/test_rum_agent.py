@@ -259,6 +259,12 @@ class Errors(unittest.TestCase):
         self.assertEqual(agent.get_treatment("plain", {}).treatment, "on")
         # An unknown flag is no error: `control`, like every other platform.
         self.assertEqual(agent.get_treatment("no-such-flag", {}).treatment, "control")
+        # Several flags at once, by flag, as one call each would answer.
+        many = agent.get_treatments(["plain", "no-such-flag"], {})
+        self.assertEqual({k: v.treatment for k, v in many.items()},
+                         {"plain": "on", "no-such-flag": "control"})
+        with self.assertRaises(RumError.BadFlagName):
+            agent.get_treatments(["plain", ""], {})
         agent.shutdown(2_000)
         with self.assertRaises(RumError.ShutDown):
             agent.flush(1_000)

@@ -264,6 +264,21 @@ test('close() keeps what it cannot beacon for the next page; later calls record 
   next.close();
 });
 
+test('getTreatments answers several flags at once, by flag, as one call each would', async () => {
+  const agent = await setup();
+  const flags = JSON.stringify({ version: 4, full: true, segments: [], flags: [{
+    key: 'many-a', version: 4, traffic_type: 'user', treatments: [{ name: 'on', config: '{"c":1}' }, { name: 'off' }],
+    default_treatment: 'off', seed: 1, rules: [{ name: 'everyone', matchers: [], treatment: 'on' }] }] });
+  agent._call((c) => c.apply_flags(flags));
+  agent.identify('many-user');
+  assert.deepEqual(agent.getTreatments(['many-a', 'many-missing']), { 'many-a': 'on', 'many-missing': 'control' });
+  const all = agent.getTreatmentsWithConfig(['many-a']);
+  assert.deepEqual(all['many-a'], agent.getTreatmentWithConfig('many-a'));
+  assert.equal(all['many-a'].config, '{"c":1}');
+  assert.deepEqual(agent.getTreatments(null), {});
+  agent.close();
+});
+
 test('a batch whose upload fails after close() is kept for the next page', async () => {
   const storage = new MemoryStorage();
   let fail;

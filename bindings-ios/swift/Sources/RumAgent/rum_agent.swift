@@ -889,6 +889,12 @@ public protocol RumAgentProtocol: AnyObject, Sendable {
     func getTreatmentFor(key: String, bucketingKey: String?, flag: String, attributes: [String: AttributeValue]) throws  -> Treatment
     
     /**
+     * The treatments of several flags for the current identity, by flag (as Split's
+     * `getTreatments`); `BadFlagName` when one name is empty.
+     */
+    func getTreatments(flags: [String], attributes: [String: AttributeValue]) throws  -> [String: Treatment]
+    
+    /**
      * Sets the key events are tracked for and flags are evaluated for; `BadKey` (the current key
      * kept) when it is empty, blank or over 1024 bytes.
      */
@@ -1131,6 +1137,21 @@ open func getTreatmentFor(key: String, bucketingKey: String?, flag: String, attr
         FfiConverterString.lower(key),
         FfiConverterOptionString.lower(bucketingKey),
         FfiConverterString.lower(flag),
+        FfiConverterDictionaryStringTypeAttributeValue.lower(attributes),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The treatments of several flags for the current identity, by flag (as Split's
+     * `getTreatments`); `BadFlagName` when one name is empty.
+     */
+open func getTreatments(flags: [String], attributes: [String: AttributeValue])throws  -> [String: Treatment]  {
+    return try  FfiConverterDictionaryStringTypeTreatment.lift(try rustCallWithError(FfiConverterTypeRumError_lift) {
+        uniffiCallStatus in
+    uniffi_rum_agent_fn_method_rumagent_get_treatments(
+            self.uniffiCloneHandle(),
+        FfiConverterSequenceString.lower(flags),
         FfiConverterDictionaryStringTypeAttributeValue.lower(attributes),uniffiCallStatus
     )
 })
@@ -2789,6 +2810,32 @@ fileprivate struct FfiConverterDictionaryStringString: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterDictionaryStringTypeTreatment: FfiConverterRustBuffer {
+    public static func write(_ value: [String: Treatment], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for (key, value) in value {
+            FfiConverterString.write(key, into: &buf)
+            FfiConverterTypeTreatment.write(value, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [String: Treatment] {
+        let len: Int32 = try readInt(&buf)
+        var dict = [String: Treatment]()
+        dict.reserveCapacity(Int(len))
+        for _ in 0..<len {
+            let key = try FfiConverterString.read(from: &buf)
+            let value = try FfiConverterTypeTreatment.read(from: &buf)
+            dict[key] = value
+        }
+        return dict
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterDictionaryStringTypeAttributeValue: FfiConverterRustBuffer {
     public static func write(_ value: [String: AttributeValue], into buf: inout [UInt8]) {
         let len = Int32(value.count)
@@ -2843,6 +2890,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_rum_agent_checksum_method_rumagent_get_treatment_for() != 26262) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_rum_agent_checksum_method_rumagent_get_treatments() != 32814) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_rum_agent_checksum_method_rumagent_identify() != 19819) {

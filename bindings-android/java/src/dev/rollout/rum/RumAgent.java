@@ -4,6 +4,8 @@ import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.util.Arrays;
 import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -132,6 +134,39 @@ public final class RumAgent {
     /** The treatment of {@code flag} for the current identity with targeting attributes. */
     public String getTreatment(String flag, Map<String, ?> attributes) {
         return evaluate(null, null, flag, attributes).treatment;
+    }
+
+    /**
+     * The treatments of several flags for the current identity, by flag in the order given (as
+     * Split's {@code getTreatments}).
+     *
+     * @throws IllegalArgumentException when {@code flags} or one of them is null, or attributes
+     *     cannot be encoded
+     */
+    public Map<String, String> getTreatments(List<String> flags, Map<String, ?> attributes) {
+        Map<String, String> out = new LinkedHashMap<>();
+        for (Map.Entry<String, Evaluation> e : getTreatmentsWithConfig(flags, attributes).entrySet()) {
+            out.put(e.getKey(), e.getValue().treatment);
+        }
+        return out;
+    }
+
+    /**
+     * The evaluations (treatment, label, config, version) of several flags for the current
+     * identity, by flag in the order given.
+     *
+     * @throws IllegalArgumentException when {@code flags} or one of them is null, or attributes
+     *     cannot be encoded
+     */
+    public Map<String, Evaluation> getTreatmentsWithConfig(List<String> flags, Map<String, ?> attributes) {
+        if (flags == null) {
+            throw new IllegalArgumentException("flags: must not be null");
+        }
+        Map<String, Evaluation> out = new LinkedHashMap<>();
+        for (String flag : flags) {
+            out.put(flag, evaluate(null, null, flag, attributes));
+        }
+        return out;
     }
 
     /**

@@ -142,6 +142,15 @@ public final class ApiTests {
             check(!RumAgent.CONTROL.equals(byKey.treatment), byKey.toString());
             check(RumAgent.CONTROL.equals(agent.getTreatment("no_such_flag")), "unknown flag");
         });
+        t.test("getTreatments answers several flags at once, by flag, as one call each would", () -> {
+            Map<String, String> many = agent.getTreatments(List.of("checkout_v2", "no_such_flag"), null);
+            check(List.copyOf(many.keySet()).equals(List.of("checkout_v2", "no_such_flag")), many.toString());
+            check(many.get("checkout_v2").equals(agent.getTreatment("checkout_v2")), many.toString());
+            check(RumAgent.CONTROL.equals(many.get("no_such_flag")), many.toString());
+            Evaluation one = agent.getTreatmentsWithConfig(List.of("checkout_v2"), null).get("checkout_v2");
+            check(one.treatment.equals(agent.getTreatment("checkout_v2")), one.toString());
+            expectThrows(IllegalArgumentException.class, () -> agent.getTreatments(null, null));
+        });
         t.test("bad input throws Java exceptions, never crashes the JVM", () -> {
             IllegalArgumentException e = expectThrows(IllegalArgumentException.class,
                     () -> agent.getTreatment(null));
