@@ -1,5 +1,7 @@
 //! JNI entries of the agent's life: setup, flags ready, flush, shutdown, release, crashes.
 
+use std::time::Duration;
+
 use agent_core::wire::FlagChanges;
 use agent_core::{Agent, Consent};
 use jni::JNIEnv;
@@ -126,10 +128,8 @@ pub extern "system" fn Java_dev_rollout_rum_Native_flush<'l>(
     handle: jlong,
     timeout_ms: jlong,
 ) -> jboolean {
-    guard(&mut env, JNI_FALSE, |_| {
-        // SAFETY: as in awaitFlags.
-        let agent = unsafe { handle::agent(handle) }?;
-        timed(agent.flush(millis(timeout_ms, "timeoutMs")?))
+    timed_call(&mut env, handle, timeout_ms, |agent, timeout| {
+        agent.flush(timeout)
     })
 }
 
@@ -142,10 +142,8 @@ pub extern "system" fn Java_dev_rollout_rum_Native_seal<'l>(
     handle: jlong,
     timeout_ms: jlong,
 ) -> jboolean {
-    guard(&mut env, JNI_FALSE, |_| {
-        // SAFETY: as in awaitFlags.
-        let agent = unsafe { handle::agent(handle) }?;
-        timed(agent.seal(millis(timeout_ms, "timeoutMs")?))
+    timed_call(&mut env, handle, timeout_ms, |agent, timeout| {
+        agent.seal(timeout)
     })
 }
 
@@ -177,10 +175,23 @@ pub extern "system" fn Java_dev_rollout_rum_Native_shutdown<'l>(
     handle: jlong,
     timeout_ms: jlong,
 ) -> jboolean {
-    guard(&mut env, JNI_FALSE, |_| {
-        // SAFETY: as in awaitFlags.
+    timed_call(&mut env, handle, timeout_ms, |agent, timeout| {
+        agent.shutdown(timeout)
+    })
+}
+
+/// Runs `op` on the agent with `timeout_ms` as a duration: the shared body of the calls that
+/// wait (flush, seal, shutdown).
+fn timed_call(
+    env: &mut JNIEnv<'_>,
+    handle: jlong,
+    timeout_ms: jlong,
+    op: impl FnOnce(&Agent, Duration) -> Result<(), agent_core::AgentError>,
+) -> jboolean {
+    guard(env, JNI_FALSE, |_| {
+        // SAFETY: Java holds its read lock on a live handle during the call.
         let agent = unsafe { handle::agent(handle) }?;
-        timed(agent.shutdown(millis(timeout_ms, "timeoutMs")?))
+        timed(op(&agent, millis(timeout_ms, "timeoutMs")?))
     })
 }
 

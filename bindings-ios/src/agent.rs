@@ -5,9 +5,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use agent_core::Agent;
 use agent_core::agent::ANONYMOUS_KEY;
 use agent_core::wire::{FlagChanges, is_valid_event_type};
+use agent_core::{Agent, Attributes};
 
 use crate::config::{Consent, RumConfig};
 use crate::error::RumError;
@@ -103,7 +103,10 @@ impl RumAgent {
         flag: String,
         attributes: HashMap<String, AttributeValue>,
     ) -> Result<Treatment, RumError> {
-        guard::call(|| self.evaluate(&self.current_key(), None, &flag, &attributes))
+        guard::call(|| {
+            let attributes = values::attributes(&attributes);
+            self.evaluate(&self.current_key(), None, &flag, &attributes)
+        })
     }
 
     /// The treatments of several flags for the current identity, by flag (as Split's
@@ -114,7 +117,7 @@ impl RumAgent {
         attributes: HashMap<String, AttributeValue>,
     ) -> Result<HashMap<String, Treatment>, RumError> {
         guard::call(|| {
-            let key = self.current_key();
+            let (key, attributes) = (self.current_key(), values::attributes(&attributes));
             flags
                 .into_iter()
                 .map(|flag| {
@@ -140,6 +143,7 @@ impl RumAgent {
                     message: "must not be empty".to_owned(),
                 });
             }
+            let attributes = values::attributes(&attributes);
             self.evaluate(&key, bucketing_key.as_deref(), &flag, &attributes)
         })
     }
@@ -432,7 +436,7 @@ impl RumAgent {
         key: &str,
         bucketing_key: Option<&str>,
         flag: &str,
-        attributes: &HashMap<String, AttributeValue>,
+        attributes: &Attributes,
     ) -> Result<Treatment, RumError> {
         if flag.trim().is_empty() {
             return Err(RumError::BadFlagName {
@@ -440,12 +444,11 @@ impl RumAgent {
                 message: "must not be empty".to_owned(),
             });
         }
-        let attributes = values::attributes(attributes);
         let evaluation = match bucketing_key {
             Some(b) => self
                 .agent
-                .treatment_with_bucketing(key, b, flag, &attributes),
-            None => self.agent.treatment(key, flag, &attributes),
+                .treatment_with_bucketing(key, b, flag, attributes),
+            None => self.agent.treatment(key, flag, attributes),
         };
         Ok(Treatment {
             treatment: evaluation.treatment,

@@ -257,8 +257,14 @@ export class Agent {
 
   /** The treatment with its label, JSON config (or null) and flag version. */
   getTreatmentWithConfig(flag, attributes = {}) {
+    return this._treatment(String(flag), jsonOrUndefined(attributes));
+  }
+
+  /** One evaluation, with the attributes already JSON (once for several flags). */
+  _treatment(flag, attributesJson) {
     if (this._closed) return { treatment: 'control', label: 'agent shut down', config: null, version: 0 };
-    const r = this._call((c) => c.treatment(String(flag), JSON.stringify(attributes)), ['control', 'exception', '', '0']);
+    // Attributes with no JSON form (a cycle, a BigInt) answer as any failed call does.
+    const r = attributesJson === undefined ? ['control', 'exception', '', '0'] : this._call((c) => c.treatment(flag, attributesJson), ['control', 'exception', '', '0']);
     return { treatment: r[0], label: r[1], config: r[2] || null, version: Number(r[3]) };
   }
 
@@ -271,8 +277,8 @@ export class Agent {
 
   /** The treatments of several flags with label, config and version, by flag. */
   getTreatmentsWithConfig(flags, attributes = {}) {
-    const out = {};
-    for (const flag of Array.isArray(flags) ? flags : []) out[text(flag)] = this.getTreatmentWithConfig(text(flag), attributes);
+    const out = {}, json = jsonOrUndefined(attributes);
+    for (const flag of Array.isArray(flags) ? flags : []) out[text(flag)] = this._treatment(text(flag), json);
     return out;
   }
 
@@ -300,8 +306,7 @@ export class Agent {
   /** Adds a property merged into every later event; false (with a warning) for a value with no
    * JSON form (a function, undefined, a BigInt, a cycle). */
   setGlobalProperty(name, value) {
-    let json;
-    try { json = JSON.stringify(value); } catch { json = undefined; }
+    const json = jsonOrUndefined(value);
     const key = text(name);
     if (typeof json !== 'string') {
       console.warn(`rum-agent: global property ${key} has no JSON form; ignored`);
@@ -576,6 +581,9 @@ export class Agent {
     this._off = null;
   }
 }
+
+/** The JSON of `v`, or undefined when it has none (a cycle, a BigInt: JSON.stringify throws). */
+const jsonOrUndefined = (v) => { try { return JSON.stringify(v); } catch { return undefined; } };
 
 /** `v` as text, or null/undefined as undefined (the core's optional strings). */
 const optionalText = (v) => (v == null ? undefined : text(v));

@@ -287,6 +287,7 @@ fn references_to_segments_and_flags_must_exist_and_not_cycle() {
     let dir = tempfile::tempdir().expect("tempdir");
     let c = TestCollector::start(dir.path());
     let flags = "/api/v1/admin/flags";
+    let depends_on = |flag: &str, treatment: &str| json!({"type": "depends_on", "flag": flag, "treatments": [treatment]});
     let with_matcher = |key: &str, matcher: Value| {
         let mut body = flag_body(key);
         body["rules"] = json!([{"name": "gate", "matchers": [matcher], "treatment": "on"}]);
@@ -304,26 +305,14 @@ fn references_to_segments_and_flags_must_exist_and_not_cycle() {
         "{e}"
     );
     let e = error_of(
-        c.admin_post(
-            flags,
-            with_matcher(
-                "a",
-                json!({"type": "depends_on", "flag": "base", "treatments": ["on"]}),
-            ),
-        ),
+        c.admin_post(flags, with_matcher("a", depends_on("base", "on"))),
         400,
     );
     assert!(e.contains("no live flag \"base\""), "{e}");
 
     ok_json(c.admin_post(flags, flag_body("base")), 201);
     let e = error_of(
-        c.admin_post(
-            flags,
-            with_matcher(
-                "a",
-                json!({"type": "depends_on", "flag": "base", "treatments": ["maybe"]}),
-            ),
-        ),
+        c.admin_post(flags, with_matcher("a", depends_on("base", "maybe"))),
         400,
     );
     assert!(
@@ -331,23 +320,11 @@ fn references_to_segments_and_flags_must_exist_and_not_cycle() {
         "{e}"
     );
     ok_json(
-        c.admin_post(
-            flags,
-            with_matcher(
-                "a",
-                json!({"type": "depends_on", "flag": "base", "treatments": ["on"]}),
-            ),
-        ),
+        c.admin_post(flags, with_matcher("a", depends_on("base", "on"))),
         201,
     );
     ok_json(
-        c.admin_post(
-            flags,
-            with_matcher(
-                "b",
-                json!({"type": "depends_on", "flag": "a", "treatments": ["on"]}),
-            ),
-        ),
+        c.admin_post(flags, with_matcher("b", depends_on("a", "on"))),
         201,
     );
     // base -> b -> a -> base: refused, naming the matcher.
@@ -355,10 +332,7 @@ fn references_to_segments_and_flags_must_exist_and_not_cycle() {
         c.admin(
             Method::PUT,
             "/api/v1/admin/flags/base",
-            Some(with_matcher(
-                "base",
-                json!({"type": "depends_on", "flag": "b", "treatments": ["on"]}),
-            )),
+            Some(with_matcher("base", depends_on("b", "on"))),
         ),
         400,
     );
@@ -367,13 +341,7 @@ fn references_to_segments_and_flags_must_exist_and_not_cycle() {
         "{e}"
     );
     let e = error_of(
-        c.admin_post(
-            flags,
-            with_matcher(
-                "self",
-                json!({"type": "depends_on", "flag": "self", "treatments": ["on"]}),
-            ),
-        ),
+        c.admin_post(flags, with_matcher("self", depends_on("self", "on"))),
         400,
     );
     assert!(e.contains("a flag cannot depend on itself"), "{e}");
@@ -423,13 +391,7 @@ fn references_to_segments_and_flags_must_exist_and_not_cycle() {
     let mut prev = "base".to_owned();
     for k in 1..=11 {
         let key = format!("chain{k}");
-        let r = c.admin_post(
-            flags,
-            with_matcher(
-                &key,
-                json!({"type": "depends_on", "flag": prev, "treatments": ["on"]}),
-            ),
-        );
+        let r = c.admin_post(flags, with_matcher(&key, depends_on(&prev, "on")));
         if k <= 10 {
             ok_json(r, 201);
         } else {

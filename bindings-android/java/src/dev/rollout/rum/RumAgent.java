@@ -162,9 +162,10 @@ public final class RumAgent {
         if (flags == null) {
             throw new IllegalArgumentException("flags: must not be null");
         }
+        String json = Json.object(attributes);
         Map<String, Evaluation> out = new LinkedHashMap<>();
         for (String flag : flags) {
-            out.put(flag, evaluate(null, null, flag, attributes));
+            out.put(flag, evaluateJson(null, null, flag, json));
         }
         return out;
     }
@@ -176,7 +177,11 @@ public final class RumAgent {
      * @throws IllegalArgumentException when {@code flag} is null or attributes cannot be encoded
      */
     public Evaluation evaluate(String key, String bucketingKey, String flag, Map<String, ?> attributes) {
-        String json = Json.object(attributes);
+        return evaluateJson(key, bucketingKey, flag, Json.object(attributes));
+    }
+
+    /** {@link #evaluate} with the attributes already encoded (once for several flags). */
+    private Evaluation evaluateJson(String key, String bucketingKey, String flag, String json) {
         return withHandle(Evaluation.control("agent shut down"), h -> {
             String[] r = Native.evaluate(h, key, bucketingKey, flag, json);
             return new Evaluation(r[0], r[1], r[2], Long.parseLong(r[3]));
