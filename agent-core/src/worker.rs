@@ -67,7 +67,8 @@ pub(crate) enum Command {
     Stats(Sender<PipelineStats>),
     /// Write the flag cache from the current definitions.
     SaveFlagCache,
-    /// The user declined consent: forget everything not in flight, spool files included.
+    /// The user declined consent: forget everything not in flight now, spool files included
+    /// (without it, the worker notices at its next turn: see `forget_on_decline`).
     Forget,
     /// Shut the pipeline down, answer its final counters and exit.
     Shutdown(Sender<PipelineStats>),
@@ -91,25 +92,27 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Command>, config: WorkerConf
     let Some(mut pipeline) = open_pipeline(&shared, config.pipeline) else {
         return;
     };
-    // Crash records of the last run, unless the user declined: then what earlier runs kept
-    // is forgotten too.
+    // Crash records of the last run, unless the user declined: then what earlier runs kept is
+    // forgotten too (just below).
     if shared.recording() {
         for event in start_events {
             pipeline.push_event(event);
         }
-    } else {
-        pipeline.forget_unsent();
     }
     let mut flush_waiters: Vec<Sender<()>> = Vec::new();
     let mut work_seen = pipeline.work_generation();
     let mut rearm = crash::Rearm::default();
     let mut identity = crash::IdentityMark::default();
+    let mut declined = false;
+    forget_on_decline(&shared, &mut pipeline, &mut declined);
     loop {
         wake_on_new_work(&shared, &pipeline, &mut work_seen);
         crash::rearm_if_survived(&shared, &mut rearm);
         crash::note_identity(&shared, &mut identity);
         forward_drops(&shared, &mut pipeline);
-        let cmd = match rx.recv_timeout(IDLE_TICK) {
+        let received = rx.recv_timeout(IDLE_TICK);
+        forget_on_decline(&shared, &mut pipeline, &mut declined);
+        let cmd = match received {
             Ok(cmd) => cmd,
             Err(RecvTimeoutError::Timeout) => {
                 // Seals an overdue partial batch (and spools it) even when nobody pulls uploads.
@@ -164,7 +167,11 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Command>, config: WorkerConf
                 let _ = reply.send(pipeline.stats());
             }
             Command::SaveFlagCache => sync::save_cache(&shared),
-            Command::Forget => pipeline.forget_unsent(),
+            Command::Forget => {
+                // Even when a grant came since: what was held at the decline goes.
+                pipeline.forget_unsent();
+                declined = !shared.recording();
+            }
             Command::Shutdown(reply) => {
                 forward_drops(&shared, &mut pipeline);
                 stop(&shared, &mut pipeline);
@@ -175,6 +182,17 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Command>, config: WorkerConf
         answer_waiters(&pipeline, &mut flush_waiters);
     }
     stop(&shared, &mut pipeline);
+}
+
+/// Forgets everything unsent once per decline (`declined` is the consent last seen here). Read
+/// from the consent itself, not only on `Command::Forget`: that command may not fit in a channel
+/// kept full, and a declined start has no command at all.
+fn forget_on_decline(shared: &Shared, pipeline: &mut Pipeline, declined: &mut bool) {
+    let now = !shared.recording();
+    if now && !*declined {
+        pipeline.forget_unsent();
+    }
+    *declined = now;
 }
 
 /// Wakes waiting uploaders (native or `Agent::wait_for_upload_work`) when a batch joined the

@@ -257,9 +257,8 @@ impl Agent {
         shared.consent.store(consent.code(), Ordering::Release);
         match consent {
             Consent::Declined => {
-                // Unsent (a channel full past the wait, or shut down), new items are still
-                // dropped, but what the pipeline holds stays until the next Forget: a later
-                // decline, or a start with consent declined (which forgets the spool).
+                // Wakes the worker to forget now; when the channel stays full past the wait, the
+                // worker still forgets at its next turn (it reads the consent stored above).
                 let deadline = Instant::now() + state::CONTROL_WAIT;
                 let _ = self.inner.link.send_control(Command::Forget, deadline);
             }
@@ -365,3 +364,31 @@ impl Drop for Inner {
 
 /// Longest time dropping the last handle waits for the worker to spool pending items.
 pub const DROP_WAIT: Duration = Duration::from_millis(200);
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use serde_json::Map;
+
+    use super::Agent;
+    use crate::consent::Consent;
+
+    #[test]
+    fn a_decline_whose_forget_never_reached_the_worker_still_forgets() {
+        let agent = Agent::builder("sdk-test")
+            .consent(Consent::Unknown)
+            .build()
+            .expect("agent builds");
+        agent.track("signup", None, Map::new());
+        let before = agent.stats().expect("stats").pipeline;
+        assert_eq!(before.queued_items, 1, "held while consent is unknown");
+        // What `set_consent(Declined)` does when its Forget does not fit in a full channel.
+        agent
+            .shared()
+            .consent
+            .store(Consent::Declined.code(), Ordering::Release);
+        let after = agent.stats().expect("stats").pipeline;
+        assert_eq!(after.queued_items, 0, "forgotten at the worker's next turn");
+    }
+}
