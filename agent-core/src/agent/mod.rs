@@ -150,9 +150,10 @@ impl Agent {
     /// use, on the thread that applied them: the flag-sync thread, the worker thread (the disk
     /// cache, without sync) or the caller's. Keep it short and do not wait on the agent there
     /// (`flush`, `shutdown`: their threads may be the ones waiting); evaluating is fine.
-    /// Returns an id for [`Agent::remove_flags_listener`]. Two updates applied at once on two
-    /// threads may be heard out of order (each carries its version); a removal racing an
-    /// update may still see that one delivered. Listeners are dropped at shutdown. To hear the
+    /// Returns an id for [`Agent::remove_flags_listener`]. A listener hears of the definitions
+    /// put in use after it was added, not of those in use already. Two updates applied at once
+    /// on two threads may be heard out of order (each carries its version); a removal racing
+    /// an update may still see that one delivered. Listeners are dropped at shutdown. To hear the
     /// disk cache loaded at start for sure, add it with [`AgentBuilder::on_flags_update`].
     pub fn on_flags_update(&self, listener: impl Fn(&FlagsUpdate) + Send + Sync + 'static) -> u64 {
         self.inner

@@ -122,10 +122,11 @@ impl Shared {
     ) {
         let update = next.update_from(before, keys);
         self.flags.store(next);
+        let install = self.flag_listeners.installed();
         drop(writer);
         self.flags_ready.set();
         if let Some(update) = update {
-            self.flag_listeners.notify(&update);
+            self.flag_listeners.notify(&update, install);
         }
     }
 
@@ -142,7 +143,17 @@ type FlagListener = Arc<dyn Fn(&FlagsUpdate) + Send + Sync>;
 #[derive(Default)]
 pub(crate) struct FlagListeners {
     next_id: AtomicU64,
-    list: Mutex<Vec<(u64, FlagListener)>>,
+    /// Flag sets put in use so far: a listener hears of those put in use after it was added,
+    /// not of one already in use that its thread had not told yet.
+    installs: AtomicU64,
+    list: Mutex<Vec<Registered>>,
+}
+
+/// A listener with its id and the number of flag sets in use when it was added.
+struct Registered {
+    id: u64,
+    since: u64,
+    listener: FlagListener,
 }
 
 impl std::fmt::Debug for FlagListeners {
@@ -152,7 +163,7 @@ impl std::fmt::Debug for FlagListeners {
 }
 
 impl FlagListeners {
-    fn list(&self) -> std::sync::MutexGuard<'_, Vec<(u64, FlagListener)>> {
+    fn list(&self) -> std::sync::MutexGuard<'_, Vec<Registered>> {
         match self.list.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
@@ -162,7 +173,13 @@ impl FlagListeners {
     /// Adds `listener`; returns its id.
     pub(crate) fn add(&self, listener: FlagListener) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-        self.list().push((id, listener));
+        let mut list = self.list();
+        let since = self.installs.load(Ordering::Acquire);
+        list.push(Registered {
+            id,
+            since,
+            listener,
+        });
         id
     }
 
@@ -170,15 +187,26 @@ impl FlagListeners {
     pub(crate) fn remove(&self, id: u64) -> bool {
         let mut list = self.list();
         let before = list.len();
-        list.retain(|(i, _)| *i != id);
+        list.retain(|r| r.id != id);
         list.len() != before
     }
 
-    /// Calls every listener with `update`, outside the lock (a listener may add or remove
-    /// listeners, or evaluate); a listener's panic is caught (contained: the app goes on, as
-    /// with a binding's guard) so the thread applying flags (the agent's sync thread) goes on.
-    pub(crate) fn notify(&self, update: &FlagsUpdate) {
-        let listeners: Vec<FlagListener> = self.list().iter().map(|(_, l)| l.clone()).collect();
+    /// Counts a flag set put in use; returns its number, for [`FlagListeners::notify`].
+    pub(crate) fn installed(&self) -> u64 {
+        self.installs.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// Calls every listener added before flag set number `install` was put in use with
+    /// `update`, outside the lock (a listener may add or remove listeners, or evaluate); a
+    /// listener's panic is caught (contained: the app goes on, as with a binding's guard) so the
+    /// thread applying flags (the agent's sync thread) goes on.
+    pub(crate) fn notify(&self, update: &FlagsUpdate, install: u64) {
+        let listeners: Vec<FlagListener> = self
+            .list()
+            .iter()
+            .filter(|r| r.since < install)
+            .map(|r| r.listener.clone())
+            .collect();
         for listener in listeners {
             let _ =
                 crate::crash::catch_contained(std::panic::AssertUnwindSafe(|| listener(update)));
@@ -424,4 +452,34 @@ pub(crate) fn deadline_after(timeout: Duration) -> Instant {
     now.checked_add(timeout)
         .or_else(|| now.checked_add(Duration::from_secs(u64::from(u32::MAX))))
         .unwrap_or(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use super::FlagListeners;
+    use crate::flags::FlagsUpdate;
+
+    #[test]
+    fn a_listener_hears_only_sets_put_in_use_after_it_was_added() {
+        let listeners = FlagListeners::default();
+        let heard = Arc::new(AtomicU64::new(0));
+        let update = |version| FlagsUpdate {
+            version,
+            flags: vec!["checkout".to_owned()],
+        };
+        // Set 1 is in use (and `wait_for_flags` answered) before its thread tells the listeners.
+        let first = listeners.installed();
+        let told = heard.clone();
+        listeners.add(Arc::new(move |u: &FlagsUpdate| {
+            told.store(u.version, Ordering::SeqCst);
+        }));
+        listeners.notify(&update(1), first);
+        assert_eq!(heard.load(Ordering::SeqCst), 0, "already in use when added");
+        let second = listeners.installed();
+        listeners.notify(&update(2), second);
+        assert_eq!(heard.load(Ordering::SeqCst), 2);
+    }
 }
