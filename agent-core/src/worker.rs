@@ -6,6 +6,7 @@
 //! Flush acknowledgements are held until the pipeline is idle (everything delivered).
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use backtrace::Backtrace;
@@ -51,13 +52,21 @@ pub(crate) struct EventCmd {
     pub(crate) globals: Arc<Map<String, Value>>,
 }
 
-/// What the handles ask of the worker.
+/// An item recorded on a caller's thread, for the pipeline.
 #[derive(Debug)]
-pub(crate) enum Command {
+pub(crate) enum Record {
     Impression(ImpressionCmd),
     Event(EventCmd),
     /// An error event whose stack trace still has to be symbolized.
     Error(EventCmd, Backtrace),
+}
+
+/// What the handles ask of the worker.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// An item, with the count of declines of consent when it was recorded (see
+    /// `Shared::declines`): one recorded before a later decline is dropped.
+    Record(u64, Record),
     /// Seal pending items into a batch and answer at once.
     Seal(Sender<()>),
     /// Seal pending items and answer once everything is delivered.
@@ -67,8 +76,8 @@ pub(crate) enum Command {
     Stats(Sender<PipelineStats>),
     /// Write the flag cache from the current definitions.
     SaveFlagCache,
-    /// The user declined consent: forget everything not in flight now, spool files included
-    /// (without it, the worker notices at its next turn: see `forget_on_decline`).
+    /// The user declined consent: wakes the worker to forget everything not in flight at once
+    /// (without it, the worker forgets at its next turn: see `forget_on_decline`).
     Forget,
     /// Shut the pipeline down, answer its final counters and exit.
     Shutdown(Sender<PipelineStats>),
@@ -92,26 +101,28 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Command>, config: WorkerConf
     let Some(mut pipeline) = open_pipeline(&shared, config.pipeline) else {
         return;
     };
+    // Read first: a decline from here on moves it, and is acted on in the loop.
+    let mut declines = shared.declines.load(Ordering::Acquire);
     // Crash records of the last run, unless the user declined: then what earlier runs kept is
-    // forgotten too (just below).
+    // forgotten too.
     if shared.recording() {
         for event in start_events {
             pipeline.push_event(event);
         }
+    } else {
+        pipeline.forget_unsent();
     }
     let mut flush_waiters: Vec<Sender<()>> = Vec::new();
     let mut work_seen = pipeline.work_generation();
     let mut rearm = crash::Rearm::default();
     let mut identity = crash::IdentityMark::default();
-    let mut declined = false;
-    forget_on_decline(&shared, &mut pipeline, &mut declined);
     loop {
         wake_on_new_work(&shared, &pipeline, &mut work_seen);
         crash::rearm_if_survived(&shared, &mut rearm);
         crash::note_identity(&shared, &mut identity);
         forward_drops(&shared, &mut pipeline);
         let received = rx.recv_timeout(IDLE_TICK);
-        forget_on_decline(&shared, &mut pipeline, &mut declined);
+        forget_on_decline(&shared, &mut pipeline, &mut declines);
         let cmd = match received {
             Ok(cmd) => cmd,
             Err(RecvTimeoutError::Timeout) => {
@@ -123,12 +134,12 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Command>, config: WorkerConf
             Err(RecvTimeoutError::Disconnected) => break,
         };
         match cmd {
-            // Recorded before the user declined, but behind the Forget: dropped all the same.
-            Command::Impression(_) | Command::Event(_) | Command::Error(..)
-                if !shared.recording() => {}
-            Command::Impression(i) => pipeline.push_impression(impression(i)),
-            Command::Event(e) => pipeline.push_event(event(&shared, e)),
-            Command::Error(e, mut backtrace) => {
+            // Recorded before a decline (still waiting here when it came), even if the user
+            // granted again since.
+            Command::Record(stamp, _) if stamp < declines || !shared.recording() => {}
+            Command::Record(_, Record::Impression(i)) => pipeline.push_impression(impression(i)),
+            Command::Record(_, Record::Event(e)) => pipeline.push_event(event(&shared, e)),
+            Command::Record(_, Record::Error(e, mut backtrace)) => {
                 backtrace.resolve();
                 let mut event = event(&shared, e);
                 event.properties.insert(
@@ -167,11 +178,8 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Command>, config: WorkerConf
                 let _ = reply.send(pipeline.stats());
             }
             Command::SaveFlagCache => sync::save_cache(&shared),
-            Command::Forget => {
-                // Even when a grant came since: what was held at the decline goes.
-                pipeline.forget_unsent();
-                declined = !shared.recording();
-            }
+            // Done above, as for a decline whose Forget found the channel full.
+            Command::Forget => {}
             Command::Shutdown(reply) => {
                 forward_drops(&shared, &mut pipeline);
                 stop(&shared, &mut pipeline);
@@ -184,15 +192,15 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Command>, config: WorkerConf
     stop(&shared, &mut pipeline);
 }
 
-/// Forgets everything unsent once per decline (`declined` is the consent last seen here). Read
-/// from the consent itself, not only on `Command::Forget`: that command may not fit in a channel
-/// kept full, and a declined start has no command at all.
-fn forget_on_decline(shared: &Shared, pipeline: &mut Pipeline, declined: &mut bool) {
-    let now = !shared.recording();
-    if now && !*declined {
+/// Forgets everything unsent when the user declined since the last look (`seen` declines). Read
+/// from the count, not only on `Command::Forget`: that command may not fit in a channel kept
+/// full, and the user may grant again before the worker's next turn.
+fn forget_on_decline(shared: &Shared, pipeline: &mut Pipeline, seen: &mut u64) {
+    let now = shared.declines.load(Ordering::Acquire);
+    if now != *seen {
         pipeline.forget_unsent();
+        *seen = now;
     }
-    *declined = now;
 }
 
 /// Wakes waiting uploaders (native or `Agent::wait_for_upload_work`) when a batch joined the

@@ -223,6 +223,7 @@ impl AgentBuilder {
             fatal_crash: AtomicBool::new(false),
             startup_error: Mutex::new(None),
             consent: AtomicU8::new(consent.code()),
+            declines: AtomicU64::new(0),
             flag_listeners,
         });
         let (tx, rx) = crossbeam_channel::bounded(queue_capacity);

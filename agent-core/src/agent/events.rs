@@ -15,7 +15,7 @@ use super::Agent;
 use crate::AgentError;
 use crate::flags::{Attributes, Evaluation};
 use crate::wire::{event_types, is_valid_event_type, is_valid_key};
-use crate::worker::{Command, EventCmd};
+use crate::worker::{EventCmd, Record};
 
 impl Agent {
     /// Sets the key of events tracked without one (until the next `identify`); a key that is
@@ -103,7 +103,7 @@ impl Agent {
             return;
         }
         let event = self.event_cmd(key, event_type.to_owned(), value, properties);
-        self.enqueue(Command::Event(event));
+        self.enqueue(Record::Event(event));
     }
 
     fn track_timing_for(&self, key: Option<&str>, name: &str, duration: Duration) {
@@ -117,9 +117,9 @@ impl Agent {
         let event = self.error_cmd(key, error_type, message, None);
         if capture {
             let backtrace = Backtrace::new_unresolved();
-            self.enqueue(Command::Error(event, backtrace));
+            self.enqueue(Record::Error(event, backtrace));
         } else {
-            self.enqueue(Command::Event(event));
+            self.enqueue(Record::Event(event));
         }
     }
 
@@ -131,7 +131,7 @@ impl Agent {
         stack: Option<String>,
     ) {
         let event = self.error_cmd(key, error_type.to_owned(), message.to_owned(), stack);
-        self.enqueue(Command::Event(event));
+        self.enqueue(Record::Event(event));
     }
 
     fn error_cmd(

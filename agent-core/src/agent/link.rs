@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::Shared;
 use crate::error::AgentError;
 use crate::upload::{UploadResult, UploadTask};
-use crate::worker::Command;
+use crate::worker::{Command, Record};
 
 /// How long a non-hot call (next_upload, upload_result) waits for room in a full channel.
 const COMMAND_SEND_TIMEOUT: Duration = Duration::from_secs(5);
@@ -26,9 +26,9 @@ pub(crate) struct Link {
 }
 
 impl Link {
-    /// Hands a hot-path command to the worker without ever blocking; counts it when dropped.
+    /// Hands a recorded item to the worker without ever blocking; counts it when dropped.
     /// Nothing is recorded once the user declined consent.
-    pub(crate) fn enqueue(&self, cmd: Command) {
+    pub(crate) fn enqueue(&self, item: Record) {
         if !self.shared.recording() {
             return;
         }
@@ -37,7 +37,8 @@ impl Link {
             drops.shut_down.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        match self.tx.try_send(cmd) {
+        let declines = self.shared.declines.load(Ordering::Acquire);
+        match self.tx.try_send(Command::Record(declines, item)) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 drops.queue_full.fetch_add(1, Ordering::Relaxed);

@@ -37,7 +37,7 @@ use crate::error::AgentError;
 use crate::flags::{Attributes, Evaluation, EvaluationRef, FlagSet, FlagsUpdate, labels};
 use crate::upload::{UploadResult, UploadTask};
 use crate::wire::FlagChanges;
-use crate::worker::{Command, ImpressionCmd};
+use crate::worker::{Command, ImpressionCmd, Record};
 
 /// Key used for events tracked before any [`Agent::identify`].
 pub const ANONYMOUS_KEY: &str = "anonymous";
@@ -112,14 +112,14 @@ impl Agent {
         if let Some(cmd) =
             impression_for(&evaluation, key, bucketing_key, flag, shared.clock.now_ms())
         {
-            self.enqueue(Command::Impression(cmd));
+            self.enqueue(Record::Impression(cmd));
         }
         evaluation
     }
 
-    /// Hands a hot-path command to the worker without ever blocking; counts it when dropped.
-    pub(crate) fn enqueue(&self, cmd: Command) {
-        self.inner.link.enqueue(cmd);
+    /// Hands a recorded item to the worker without ever blocking; counts it when dropped.
+    pub(crate) fn enqueue(&self, item: Record) {
+        self.inner.link.enqueue(item);
     }
 
     /// Why the spool could not be opened, if it could not (the agent then runs memory-only).
@@ -151,7 +151,7 @@ impl Agent {
     /// cache, without sync) or the caller's. Keep it short and do not wait on the agent there
     /// (`flush`, `shutdown`: their threads may be the ones waiting); evaluating is fine.
     /// Returns an id for [`Agent::remove_flags_listener`]. A listener hears of the definitions
-    /// put in use after it was added, not of those in use already. Two updates applied at once
+    /// put in use after it was added, not of those in use when `wait_for_flags` answered. Two updates applied at once
     /// on two threads may be heard out of order (each carries its version); a removal racing
     /// an update may still see that one delivered. Listeners are dropped at shutdown. To hear the
     /// disk cache loaded at start for sure, add it with [`AgentBuilder::on_flags_update`].
@@ -258,8 +258,11 @@ impl Agent {
         shared.consent.store(consent.code(), Ordering::Release);
         match consent {
             Consent::Declined => {
+                // After the store: an item whose recording saw the old consent carries the old
+                // count and is dropped.
+                shared.declines.fetch_add(1, Ordering::AcqRel);
                 // Wakes the worker to forget now; when the channel stays full past the wait, the
-                // worker still forgets at its next turn (it reads the consent stored above).
+                // worker still forgets at its next turn (the count moved).
                 let deadline = Instant::now() + state::CONTROL_WAIT;
                 let _ = self.inner.link.send_control(Command::Forget, deadline);
             }
@@ -369,27 +372,60 @@ pub const DROP_WAIT: Duration = Duration::from_millis(200);
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::Ordering;
+    use std::time::Duration;
 
     use serde_json::Map;
 
     use super::Agent;
     use crate::consent::Consent;
 
+    /// What `set_consent(Declined)` does, but for its Forget command: as when that finds the
+    /// channel full.
+    fn decline_without_forget(agent: &Agent) {
+        let shared = agent.shared();
+        shared
+            .consent
+            .store(Consent::Declined.code(), Ordering::Release);
+        shared.declines.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn unknown_agent(data_dir: Option<&std::path::Path>) -> Agent {
+        let mut builder = Agent::builder("sdk-test").consent(Consent::Unknown);
+        if let Some(dir) = data_dir {
+            builder = builder.data_dir(dir);
+        }
+        builder.build().expect("agent builds")
+    }
+
     #[test]
     fn a_decline_whose_forget_never_reached_the_worker_still_forgets() {
-        let agent = Agent::builder("sdk-test")
-            .consent(Consent::Unknown)
-            .build()
-            .expect("agent builds");
+        let agent = unknown_agent(None);
         agent.track("signup", None, Map::new());
         let before = agent.stats().expect("stats").pipeline;
         assert_eq!(before.queued_items, 1, "held while consent is unknown");
-        // What `set_consent(Declined)` does when its Forget does not fit in a full channel.
-        agent
-            .shared()
-            .consent
-            .store(Consent::Declined.code(), Ordering::Release);
+        decline_without_forget(&agent);
         let after = agent.stats().expect("stats").pipeline;
         assert_eq!(after.queued_items, 0, "forgotten at the worker's next turn");
+    }
+
+    #[test]
+    fn a_decline_granted_again_before_the_worker_saw_it_still_forgets_the_spool() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let agent = unknown_agent(Some(dir.path()));
+        for _ in 0..3 {
+            agent.track("signup", None, Map::new());
+        }
+        agent.seal(Duration::from_secs(5)).expect("sealed");
+        let spool = dir.path().join(crate::crash::SPOOL_DIR);
+        let files = || std::fs::read_dir(&spool).map_or(0, |d| d.count());
+        assert!(files() > 0, "spooled while consent is unknown");
+        decline_without_forget(&agent);
+        agent.set_consent(Consent::Granted);
+        let after = agent.stats().expect("stats").pipeline;
+        assert_eq!(
+            after.queued_items, 0,
+            "what was held at the decline is forgotten"
+        );
+        assert_eq!(files(), 0, "spool files included");
     }
 }

@@ -62,6 +62,9 @@ pub(crate) struct Shared {
     pub(crate) startup_error: Mutex<Option<String>>,
     /// The user's consent ([`Consent::code`]; see `Agent::set_consent`).
     pub(crate) consent: AtomicU8,
+    /// Declines of consent so far: when it moves, the worker forgets what is unsent, and drops
+    /// items recorded before it that were still on their way.
+    pub(crate) declines: AtomicU64,
     /// Told of every change of `flags` (see `Agent::on_flags_update`).
     pub(crate) flag_listeners: FlagListeners,
 }
@@ -122,6 +125,8 @@ impl Shared {
     ) {
         let update = next.update_from(before, keys);
         self.flags.store(next);
+        // Counted after the store (a listener added before it hears this set) and before
+        // `flags_ready` (one added once `wait_for_flags` answered does not).
         let install = self.flag_listeners.installed();
         drop(writer);
         self.flags_ready.set();

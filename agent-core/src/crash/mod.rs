@@ -30,7 +30,7 @@ use crate::agent::{Agent, Shared};
 use crate::error::AgentError;
 use crate::spool;
 use crate::wire::{Batch, Event, event_types};
-use crate::worker::{Command, EventCmd};
+use crate::worker::{EventCmd, Record};
 
 /// Sub-directory of the data dir holding the spool.
 pub const SPOOL_DIR: &str = "spool";
@@ -70,7 +70,7 @@ impl Agent {
         if shared.data_dir.is_some() {
             write_crash(shared, crate::worker::event(shared, cmd), false)
         } else {
-            self.enqueue(Command::Event(cmd));
+            self.enqueue(Record::Event(cmd));
             Ok(())
         }
     }
