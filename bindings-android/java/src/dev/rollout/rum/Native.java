@@ -37,8 +37,15 @@ final class Native {
 
     static native void installPanicHook(long handle);
 
-    /** Makes the agent call {@code agent.flagsUpdated(version, flags)} on every flag update. */
-    static native void listenFlags(long handle, RumAgent agent);
+    /**
+     * Registers {@code listener} with the agent: each later flag update calls
+     * {@code agent.flagsUpdated(listener, version, flags)}. Returns the id {@link
+     * #removeFlagsListener} takes.
+     */
+    static native long addFlagsListener(long handle, RumAgent agent, FlagsListener listener);
+
+    /** Removes the listener {@code id}; false when there was none. */
+    static native boolean removeFlagsListener(long handle, long id);
 
     /** nextUpload's answer when the agent is shut down and nothing is left. */
     static final long UPLOAD_DONE = -1;

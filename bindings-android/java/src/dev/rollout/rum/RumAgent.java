@@ -2,13 +2,13 @@ package dev.rollout.rum;
 
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
@@ -44,7 +44,8 @@ public final class RumAgent {
     private volatile Consent consent = Consent.GRANTED;
     private CrashHandler crashHandler;
     private HttpUploader httpUploader;
-    private final CopyOnWriteArrayList<FlagsListener> flagsListeners = new CopyOnWriteArrayList<>();
+    /** The app's flag listeners, in the order added, with their ids in the native agent. */
+    private final List<RegisteredListener> flagsListeners = new ArrayList<>();
     // One daemon thread runs the listeners, in order: the native sync thread that brings an
     // update only hands it over.
     private final ExecutorService flagsThread = Executors.newSingleThreadExecutor(r -> {
@@ -79,7 +80,6 @@ public final class RumAgent {
             RumAgent agent = new RumAgent(handle, config.startNanos);
             agent.consent = config.consent;
             try {
-                Native.listenFlags(handle, agent);
                 if (config.installCrashHandler) {
                     Native.installPanicHook(handle);
                     agent.crashHandler = new CrashHandler(agent, Thread.getDefaultUncaughtExceptionHandler());
@@ -303,40 +303,66 @@ public final class RumAgent {
 
     /**
      * Tells {@code listener} of each later change of the flag definitions (from the collector or
-     * the disk cache), on the agent's listener thread.
+     * the disk cache), on the agent's listener thread: the changes put in use after this call, not
+     * the definitions in use when {@link #awaitFlags} answered. Does nothing after shutdown.
      */
     public void addFlagsListener(FlagsListener listener) {
-        flagsListeners.add(Objects.requireNonNull(listener, "listener"));
-    }
-
-    /** Stops telling {@code listener}; false when it was not added. */
-    public boolean removeFlagsListener(FlagsListener listener) {
-        return flagsListeners.remove(listener);
+        Objects.requireNonNull(listener, "listener");
+        synchronized (flagsListeners) {
+            Long id = withHandle(null, h -> Native.addFlagsListener(h, this, listener));
+            if (id != null) {
+                flagsListeners.add(new RegisteredListener(listener, id));
+            }
+        }
     }
 
     /**
-     * Called by the native agent on its sync thread with each update: queued for the listeners
-     * added by now (kept by the AAR's consumer rules: only native code calls it).
+     * Stops telling {@code listener} (one registration of it, when added more than once); false
+     * when it was not added.
      */
-    void flagsUpdated(long version, String[] flags) {
-        if (flagsListeners.isEmpty()) {
-            return;
+    public boolean removeFlagsListener(FlagsListener listener) {
+        synchronized (flagsListeners) {
+            for (int i = 0; i < flagsListeners.size(); i++) {
+                RegisteredListener registered = flagsListeners.get(i);
+                if (registered.listener.equals(listener)) {
+                    flagsListeners.remove(i);
+                    withHandle(false, h -> Native.removeFlagsListener(h, registered.id));
+                    return true;
+                }
+            }
+            return false;
         }
-        java.util.List<String> keys = Collections.unmodifiableList(Arrays.asList(flags));
-        FlagsListener[] told = flagsListeners.toArray(new FlagsListener[0]);
+    }
+
+    /** An app listener and its id in the native agent. */
+    private static final class RegisteredListener {
+        final FlagsListener listener;
+        final long id;
+
+        RegisteredListener(FlagsListener listener, long id) {
+            this.listener = listener;
+            this.id = id;
+        }
+    }
+
+    /**
+     * Called by the native agent on its sync thread with each update, once per listener, in the
+     * order they were added: queued for the listener thread (kept by the AAR's consumer rules:
+     * only native code calls it).
+     */
+    void flagsUpdated(FlagsListener listener, long version, String[] flags) {
+        List<String> keys = Collections.unmodifiableList(Arrays.asList(flags));
         try {
             flagsThread.execute(() -> {
-                for (FlagsListener listener : told) {
-                    if (withHandle(true, h -> false)) {
-                        // Nobody is told after shutdown (they would only see control).
-                        return;
-                    }
-                    try {
-                        listener.onFlagsUpdated(version, keys);
-                    } catch (Exception | LinkageError failed) {
-                        Logger.getLogger("dev.rollout.rum").log(Level.WARNING,
-                                "a flags listener threw; the others still run", failed);
-                    }
+                if (withHandle(true, h -> false)) {
+                    // Nobody is told after shutdown (they would only see control).
+                    return;
+                }
+                try {
+                    listener.onFlagsUpdated(version, keys);
+                } catch (Exception | LinkageError failed) {
+                    Logger.getLogger("dev.rollout.rum").log(Level.WARNING,
+                            "a flags listener threw; the others still run", failed);
                 }
             });
         } catch (RejectedExecutionException shutDown) {
@@ -443,7 +469,9 @@ public final class RumAgent {
                 instance = null;
             }
             flagsThread.shutdown();
-            flagsListeners.clear();
+            synchronized (flagsListeners) {
+                flagsListeners.clear();
+            }
             return safe;
         }
     }
