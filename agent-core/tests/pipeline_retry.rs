@@ -296,3 +296,44 @@ fn an_upload_never_reported_is_sent_again_after_the_lease() {
     assert_eq!(p.stats().delivered_items, 1);
     assert!(p.is_idle());
 }
+
+#[test]
+fn a_batch_in_flight_at_a_decline_is_forgotten_when_it_comes_back_unsent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut p, clock) = open(config(Some(dir.path().to_path_buf())));
+    p.push_event(event(1));
+    p.flush();
+    let failed = expect_upload(p.next_upload());
+    p.push_event(event(2));
+    p.forget_unsent();
+    p.upload_result(failed.id, UploadResult::NetworkError);
+    assert!(
+        p.is_idle(),
+        "not retried: the user declined while it was on its way"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no spool file left"
+    );
+
+    // Never reported: forgotten when its lease runs out.
+    p.push_event(event(3));
+    p.flush();
+    expect_upload(p.next_upload());
+    p.forget_unsent();
+    clock.advance(agent_core::pipeline::UPLOAD_LEASE_MS);
+    assert!(matches!(p.next_upload(), UploadTask::Wait { .. }));
+    assert!(p.is_idle());
+
+    // Delivered all the same: counted as delivered, as before.
+    p.push_event(event(4));
+    p.flush();
+    let wait = expect_wait(p.next_upload());
+    clock.advance(wait as i64);
+    let delivered = expect_upload(p.next_upload());
+    p.forget_unsent();
+    p.upload_result(delivered.id, ok());
+    assert_eq!(p.stats().delivered_items, 1);
+    assert!(p.is_idle());
+}

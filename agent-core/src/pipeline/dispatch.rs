@@ -20,7 +20,9 @@ impl Pipeline {
             && now.saturating_sub(self.in_flight_since_ms) >= UPLOAD_LEASE_MS
         {
             // Never reported: a failure, so the batch goes again after the backoff.
-            self.in_flight = None;
+            if let Some(id) = self.in_flight.take() {
+                self.forget_if_declined_in_flight(id);
+            }
             self.backoff.failure(now);
         }
         let can_send = self.in_flight.is_none() && self.backoff.remaining_ms(now).is_none();
@@ -58,10 +60,14 @@ impl Pipeline {
         }
         self.in_flight = None;
         let now = self.clock.now_ms();
+        let outcome = classify(&result);
+        if !matches!(outcome, Outcome::Delivered) && self.forget_if_declined_in_flight(id) {
+            return;
+        }
         let Some(pos) = self.sealed.position(id) else {
             return;
         };
-        match classify(&result) {
+        match outcome {
             Outcome::Delivered => {
                 if let Some(done) = self.sealed.remove(pos) {
                     self.delivered = self.delivered.saturating_add(done.items as u64);
@@ -83,6 +89,19 @@ impl Pipeline {
             Outcome::TooLarge => self.split_refused(pos, now),
         }
         self.enforce_spool_caps();
+    }
+
+    /// Forgets batch `id`, back unsent, when it was in flight as the user declined; true when
+    /// it was.
+    fn forget_if_declined_in_flight(&mut self, id: Uuid) -> bool {
+        if self.forget_on_return != Some(id) {
+            return false;
+        }
+        self.forget_on_return = None;
+        if let Some(pos) = self.sealed.position(id) {
+            self.sealed.remove(pos);
+        }
+        true
     }
 
     /// A batch refused with 413: split it once in place, else drop it as `too_large`.

@@ -37,7 +37,10 @@ impl Pipeline {
 
     /// Seals what is pending and forgets every batch not in flight, spool files included (the
     /// user declined consent): those not indexed yet too (a crash record the panic hook wrote).
+    /// The batch in flight is forgotten too if it comes back unsent (failed, or its lease ran
+    /// out), not retried.
     pub fn forget_unsent(&mut self) {
+        self.forget_on_return = self.in_flight;
         self.rescan();
         self.flush();
         // Removed without reading them back: a declined start may find a full spool.

@@ -182,6 +182,9 @@ pub struct Pipeline {
     estimator: SizeEstimator,
     sealed: SealedQueue,
     in_flight: Option<Uuid>,
+    /// The batch in flight when the user declined (see [`Pipeline::forget_unsent`]): forgotten
+    /// if it comes back unsent.
+    forget_on_return: Option<Uuid>,
     /// Clock time `in_flight` was handed out (see [`UPLOAD_LEASE_MS`]).
     in_flight_since_ms: i64,
     backoff: Backoff,
@@ -252,6 +255,7 @@ impl Pipeline {
             estimator: SizeEstimator::default(),
             sealed: SealedQueue::default(),
             in_flight: None,
+            forget_on_return: None,
             in_flight_since_ms: 0,
             drops: DropLedger::default(),
             delivered: 0,
