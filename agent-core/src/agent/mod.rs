@@ -153,7 +153,7 @@ impl Agent {
     /// Returns an id for [`Agent::remove_flags_listener`]. A listener hears of the definitions
     /// put in use after it was added, not of those in use when `wait_for_flags` answered. Two updates applied at once
     /// on two threads may be heard out of order (each carries its version); a removal racing
-    /// an update may still see that one delivered. Listeners are dropped at shutdown. To hear the
+    /// an update may still see that one delivered. Listeners are dropped at shutdown (one added later is dropped at once). To hear the
     /// disk cache loaded at start for sure, add it with [`AgentBuilder::on_flags_update`].
     pub fn on_flags_update(&self, listener: impl Fn(&FlagsUpdate) + Send + Sync + 'static) -> u64 {
         self.inner

@@ -152,6 +152,8 @@ pub(crate) struct FlagListeners {
     /// not of one already in use that its thread had not told yet.
     installs: AtomicU64,
     list: Mutex<Vec<Registered>>,
+    /// Set at shutdown (under the list's lock): listeners added later are not kept.
+    cleared: AtomicBool,
 }
 
 /// A listener with its id and the number of flag sets in use when it was added.
@@ -179,6 +181,10 @@ impl FlagListeners {
     pub(crate) fn add(&self, listener: FlagListener) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let mut list = self.list();
+        if self.cleared.load(Ordering::Relaxed) {
+            // After shutdown: it would never be told, and must not keep a host object alive.
+            return id;
+        }
         let since = self.installs.load(Ordering::Acquire);
         list.push(Registered {
             id,
@@ -218,11 +224,15 @@ impl FlagListeners {
         }
     }
 
-    /// Forgets every listener (at shutdown): one holding the agent, or a host object, no longer
-    /// keeps it alive. Dropped outside the lock, since dropping a host's listener may call into
+    /// Forgets every listener, and any added later (at shutdown): one holding the agent, or a
+    /// host object, no longer keeps it alive. Dropped outside the lock, since dropping a host's listener may call into
     /// the host.
     pub(crate) fn clear(&self) {
-        let listeners = std::mem::take(&mut *self.list());
+        let listeners = {
+            let mut list = self.list();
+            self.cleared.store(true, Ordering::Relaxed);
+            std::mem::take(&mut *list)
+        };
         drop(listeners);
     }
 }
@@ -486,5 +496,17 @@ mod tests {
         let second = listeners.installed();
         listeners.notify(&update(2), second);
         assert_eq!(heard.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_listener_added_after_shutdown_is_not_kept() {
+        let listeners = FlagListeners::default();
+        listeners.clear();
+        let host = Arc::new(());
+        let held = host.clone();
+        listeners.add(Arc::new(move |_: &FlagsUpdate| {
+            let _ = &held;
+        }));
+        assert_eq!(Arc::strong_count(&host), 1, "dropped, not kept");
     }
 }
