@@ -36,6 +36,8 @@ pub fn classify(result: &UploadResult) -> Outcome {
         } => match status {
             200..=299 => Outcome::Delivered,
             429 => Outcome::RateLimited(retry_after),
+            // Unavailable for a time the server (or a proxy in front of it) names.
+            503 if retry_after.is_some() => Outcome::RateLimited(retry_after),
             413 => Outcome::TooLarge,
             // A request timeout says nothing about the batch itself.
             408 => Outcome::Retry,
@@ -216,6 +218,13 @@ mod tests {
                 retry_after: Some(Duration::from_secs(7))
             }),
             Outcome::RateLimited(Some(Duration::from_secs(7)))
+        );
+        assert_eq!(
+            classify(&UploadResult::Http {
+                status: 503,
+                retry_after: Some(Duration::from_secs(120))
+            }),
+            Outcome::RateLimited(Some(Duration::from_secs(120)))
         );
     }
 

@@ -285,7 +285,8 @@ fn cors() -> CorsLayer {
             header::IF_NONE_MATCH,
             HeaderName::from_static("x-rum-protocol"),
         ])
-        .expose_headers([header::ETAG])
+        // Retry-After: a browser agent on another origin backs off as told (429, 503).
+        .expose_headers([header::ETAG, header::RETRY_AFTER])
         .max_age(std::time::Duration::from_secs(3600))
 }
 

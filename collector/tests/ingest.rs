@@ -196,5 +196,20 @@ fn browsers_can_beacon_with_a_query_key_and_pass_cors() {
         .expect("ascii")
         .to_ascii_lowercase();
     assert!(allowed.contains("authorization") && allowed.contains("content-encoding"));
+    // A page on another origin may read Retry-After (and ETag) from the answers.
+    let r = c
+        .client
+        .get(c.url(&format!("/api/v1/flags?sdk_key={SDK}")))
+        .header("origin", "https://shop.example")
+        .send()
+        .expect("sent");
+    let exposed = r.headers()["access-control-expose-headers"]
+        .to_str()
+        .expect("ascii")
+        .to_ascii_lowercase();
+    assert!(
+        exposed.contains("retry-after") && exposed.contains("etag"),
+        "{exposed}"
+    );
     assert_eq!(totals(&c.stats()), (1, 1, 0));
 }
