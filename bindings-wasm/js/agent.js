@@ -257,7 +257,7 @@ export class Agent {
 
   /** The treatment with its label, JSON config (or null) and flag version. */
   getTreatmentWithConfig(flag, attributes = {}) {
-    return this._treatment(String(flag), jsonOrUndefined(attributes));
+    return this._treatment(text(flag), jsonOrUndefined(attributes));
   }
 
   /** One evaluation, with the attributes already JSON (once for several flags). */
@@ -373,14 +373,18 @@ export class Agent {
     const headers = {};
     for (const line of lines) { const at = line.indexOf(': '); if (at > 0) headers[line.slice(0, at)] = line.slice(at + 2); }
     this._busy = true;
+    // Until the answer: a copy goes to storage if the page goes away (see _sendAway).
+    this._inFlight = body;
     let status = 0, retryAfter;
     try {
       const r = await this.fetch(this.url + path, { method: 'POST', body: await gzipped(body, headers), headers, keepalive: true, credentials: 'omit', signal: timeout() });
       status = r.status;
-      const ra = Number(r.headers.get('retry-after'));
-      if (ra >= 0 && r.headers.has('retry-after')) retryAfter = ra;
+      retryAfter = retryAfterSeconds(r.headers.get('retry-after'));
     } catch { status = 0; }
     this._busy = false;
+    this._inFlight = null;
+    // The collector is not answering as it should: a beacon would be lost unseen.
+    this._failing = status === 0 || status === 429 || status >= 500;
     this._call((c) => c.upload_result(id, status, retryAfter));
     // Closed meanwhile: a batch that failed is back in a core nobody pumps any more.
     if (this._closed) return this._sendAway();
@@ -402,8 +406,16 @@ export class Agent {
           const text = await r.text();
           // The update is taken before the cache is kept: if taking it traps, the instance is
           // re-created from the older cache and the next fetch brings (and tells) it again.
-          const update = this._call((c) => { c.apply_flags(text); const u = c.take_update(); this._flagsJson = c.flag_cache(); return u; }, []);
-          if (this._flagsJson) this._write(this.storageKeys.flags, this._flagsJson);
+          // The cache is written again only when the definitions changed (it may be large).
+          let changed = false;
+          const update = this._call((c) => {
+            c.apply_flags(text);
+            const u = c.take_update();
+            changed = c.flags_version() !== since;
+            if (changed) this._flagsJson = c.flag_cache();
+            return u;
+          }, []);
+          if (changed && this._flagsJson) this._write(this.storageKeys.flags, this._flagsJson);
           if (update.length) this._tell(Number(update[0]), update.slice(1));
         } catch { break; /* offline: the cache answers; try again later */ }
         if (this._call((c) => c.flags_version(), 0) >= this._announced) break;
@@ -504,11 +516,15 @@ export class Agent {
     this._sendAway();
   }
 
-  /** Beacons every batch not in flight, or keeps it in storage when it cannot go. */
+  /** Beacons every batch not in flight, or keeps it in storage when it cannot go: offline, or
+   * when the last upload failed (the collector down or refusing for load: a beacon's fate is
+   * never known). A copy of the batch in flight is kept too: its fetch may not have started,
+   * or may fail after the page is gone (the collector ignores a batch it already has). */
   _sendAway() {
     const bodies = this._call((c) => c.take_unsent(), []);
+    if (this._inFlight) bodies.push(this._inFlight);
     if (!bodies.length) return;
-    const canBeacon = this._consent === CONSENT.granted && this.beacon && globalThis.navigator?.onLine !== false;
+    const canBeacon = this._consent === CONSENT.granted && this.beacon && !this._failing && globalThis.navigator?.onLine !== false;
     const url = `${this.url}/api/v1/batch?sdk_key=${encodeURIComponent(this.sdkKey)}`;
     const kept = [];
     for (const body of bodies) {
@@ -532,7 +548,8 @@ export class Agent {
     // going away fires a hidden visibilitychange, then pagehide.
     const older = this._older ?? new Set();
     const givenBack = texts.filter((t) => older.has(t));
-    const all = givenBack.concat(parseList(this._read(key)), texts.filter((t) => !older.has(t)));
+    // Each batch once: a copy of the one in flight may be kept by an earlier hide.
+    const all = [...new Set(givenBack.concat(parseList(this._read(key)), texts.filter((t) => !older.has(t))))];
     // Counted as stored: JSON escapes the batches' quotes.
     let chars = 2, first = all.length;
     for (let n; first > 0 && chars + (n = JSON.stringify(all[first - 1]).length + 1) <= MAX_STORED_CHARS; first--) chars += n;
@@ -588,4 +605,13 @@ const jsonOrUndefined = (v) => { try { return JSON.stringify(v); } catch { retur
 /** `v` as text, or null/undefined as undefined (the core's optional strings). */
 const optionalText = (v) => (v == null ? undefined : text(v));
 
+/** Seconds a `Retry-After` header asks for (delay seconds or an HTTP date); undefined when
+ * absent or unreadable. */
+function retryAfterSeconds(v) {
+  if (v == null) return undefined;
+  const s = /^\s*\d+\s*$/.test(v) ? Number(v) : (Date.parse(v) - Date.now()) / 1000;
+  return Number.isFinite(s) ? Math.max(s, 0) : undefined;
+}
+
 export default Agent;
+

@@ -49,7 +49,7 @@ export function captureErrors(agent) {
   };
   const onRejection = (ev) => {
     const r = ev.reason;
-    report(errorLike(r) ? r : { name: 'UnhandledRejection', message: text(r) });
+    report(errorLike(r) ? r : { name: 'UnhandledRejection', message: describe(r) });
   };
   addEventListener('error', onError);
   addEventListener('unhandledrejection', onRejection);
@@ -59,12 +59,35 @@ export function captureErrors(agent) {
   };
 }
 
+/** A rejection reason that is not an error: a plain object as (at most 1,000 characters of) its
+ * JSON, so that different ones read, and count, as different; anything else as text. */
+function describe(v) {
+  if (v !== null && typeof v === 'object') {
+    try { const json = JSON.stringify(v); if (json !== undefined) return json.slice(0, 1000); } catch { /* below */ }
+  }
+  return text(v);
+}
+
+/** Runs `f` once the page is shown to the user: at once, or when a prerendered page is activated
+ * (a prerender the user never opens reports nothing). */
+function whenActivated(f) {
+  if (document.prerendering) addEventListener('prerenderingchange', f, { once: true, capture: true });
+  else f();
+}
+
+/** When the page was activated (after a prerender), 0 otherwise: read when needed, since it is
+ * 0 until the activation. */
+function activationStart() {
+  return navigationEntry()?.activationStart || 0;
+}
+
 function navigationEntry() {
   return performance.getEntriesByType?.('navigation')?.[0];
 }
 
-/** Page load time and time to DOM interactive, once the load event has ended; returns a
- * function that stops. */
+/** Page load time and time to DOM interactive, once the load event has ended (a prerendered
+ * page: once activated, counted from the activation, as web-vitals counts); returns a function
+ * that stops. */
 export function captureNavigation(agent) {
   let stopped = false;
   const report = () => setTimeout(() => {
@@ -72,12 +95,14 @@ export function captureNavigation(agent) {
     const nav = navigationEntry();
     if (!nav || !(nav.loadEventEnd > 0)) return;
     const props = { 'browser.navigation.type': nav.type, 'url.path': location.pathname };
-    agent.track('rum.page.load.time', nav.loadEventEnd - nav.startTime, props);
-    agent.track('rum.page.dom.interactive.time', nav.domInteractive - nav.startTime, props);
+    const from = Math.max(nav.startTime, activationStart());
+    agent.track('rum.page.load.time', Math.max(nav.loadEventEnd - from, 0), props);
+    agent.track('rum.page.dom.interactive.time', Math.max(nav.domInteractive - from, 0), props);
   }, 0);
-  if (document.readyState === 'complete') report();
-  else addEventListener('load', report, { once: true });
-  return () => { stopped = true; removeEventListener('load', report); };
+  const onLoad = () => whenActivated(report);
+  if (document.readyState === 'complete') onLoad();
+  else addEventListener('load', onLoad, { once: true });
+  return () => { stopped = true; removeEventListener('load', onLoad); };
 }
 
 /**
@@ -127,6 +152,8 @@ export class Interactions {
 /** Observes entries of `type`; returns a function that delivers those still queued (read before
  * reporting), or null when the browser has no such entries. Observers go into `observers`. */
 function observe(observers, type, cb, opts = {}) {
+  // observe() of an unknown type only warns: asked first, or Firefox and Safari would report CLS 0.
+  if (!PerformanceObserver.supportedEntryTypes?.includes(type)) return null;
   try {
     const po = new PerformanceObserver((list) => cb(list.getEntries()));
     po.observe({ type, buffered: true, ...opts });
@@ -149,7 +176,15 @@ function observe(observers, type, cb, opts = {}) {
  */
 export function captureWebVitals(agent) {
   const observers = [];
-  let firstHidden = document.visibilityState === 'hidden' ? 0 : Infinity;
+  // A prerendering page is hidden but not yet the user's. The browser's record of visibility
+  // states knows of a hide before this ran (the agent starts after its wasm loaded), such as a
+  // page loaded in a background tab and brought forward since: counted from the activation.
+  let firstHidden = document.visibilityState === 'hidden' && !document.prerendering ? 0 : Infinity;
+  if (!document.prerendering) {
+    for (const e of performance.getEntriesByType?.('visibility-state') ?? []) {
+      if (e.name === 'hidden' && e.startTime >= activationStart()) firstHidden = Math.min(firstHidden, e.startTime);
+    }
+  }
   const onVisibility = () => {
     if (document.visibilityState === 'hidden') firstHidden = Math.min(firstHidden, performance.now());
   };
@@ -198,44 +233,48 @@ export function captureWebVitals(agent) {
   };
   addEventListener('visibilitychange', onVisibility, true);
   addEventListener('pageshow', onPageShow, true);
-  const activation = nav?.activationStart || 0;
 
-  if (nav) send('ttfb', Math.max(nav.responseStart - activation, 0));
-  const paintObserver = observe(observers, 'paint', (entries) => {
-    for (const e of entries) {
-      if (e.name === 'first-contentful-paint' && e.startTime < firstHidden && !restored) send('fcp', Math.max(e.startTime - activation, 0));
-    }
-  });
-
-  const lcpObserver = observe(observers, 'largest-contentful-paint', (entries) => {
-    for (const e of entries) if (e.startTime < firstHidden && !restored) lcp = Math.max(e.startTime - activation, 0);
-  });
-
-  // CLS: the largest session window (gaps < 1 s, windows < 5 s) of shifts without recent input.
-  const clsObserver = observe(observers, 'layout-shift', (entries) => {
-    for (const e of entries) {
-      if (e.hadRecentInput) continue;
-      if (session && e.startTime - prev < 1000 && e.startTime - first < 5000) session += e.value;
-      else { session = e.value; first = e.startTime; }
-      prev = e.startTime;
-      cls = Math.max(cls, session);
-    }
-  });
-
-  // INP (see Interactions): durationThreshold 16 is the lowest the browser allows.
+  // Observed once the page is the user's (a prerender: from its activation; entries from before
+  // come buffered, counted from it). TTFB: not when the browser withholds the timing (0).
+  let paintObserver = null, lcpObserver = null, clsObserver = null, inpObserver = null;
   const onEvents = (entries) => interactions.add(entries);
-  const inpObserver = observe(observers, 'event', onEvents, { durationThreshold: 16 });
-  observe(observers, 'first-input', onEvents);
+  const activate = () => {
+    if (nav?.responseStart > 0 && nav.responseStart <= performance.now()) send('ttfb', Math.max(nav.responseStart - activationStart(), 0));
+    paintObserver = observe(observers, 'paint', (entries) => {
+      for (const e of entries) {
+        if (e.name === 'first-contentful-paint' && e.startTime < firstHidden && !restored) send('fcp', Math.max(e.startTime - activationStart(), 0));
+      }
+    });
+    lcpObserver = observe(observers, 'largest-contentful-paint', (entries) => {
+      for (const e of entries) if (e.startTime < firstHidden && !restored) lcp = Math.max(e.startTime - activationStart(), 0);
+    });
+    // CLS: the largest session window (gaps < 1 s, windows < 5 s) of shifts without recent input.
+    clsObserver = observe(observers, 'layout-shift', (entries) => {
+      for (const e of entries) {
+        if (e.hadRecentInput) continue;
+        if (session && e.startTime - prev < 1000 && e.startTime - first < 5000) session += e.value;
+        else { session = e.value; first = e.startTime; }
+        prev = e.startTime;
+        cls = Math.max(cls, session);
+      }
+    });
+    // INP (see Interactions): durationThreshold 16 is the lowest the browser allows.
+    inpObserver = observe(observers, 'event', onEvents, { durationThreshold: 16 });
+    observe(observers, 'first-input', onEvents);
+  };
+  whenActivated(activate);
 
   return {
     stop() {
       for (const po of observers) po.disconnect();
       removeEventListener('visibilitychange', onVisibility, true);
       removeEventListener('pageshow', onPageShow, true);
+      removeEventListener('prerenderingchange', activate, true);
     },
     report() {
       if (lcpObserver) { lcpObserver(); if (lcp >= 0) send('lcp', lcp); }
-      if (clsObserver) { clsObserver(); send('cls', cls); }
+      // As web-vitals: CLS only for a view that painted (not one loaded in a background tab).
+      if (clsObserver) { clsObserver(); if (sent.has('fcp') || !paintObserver) send('cls', cls); }
       if (inpObserver) inpObserver();
       const inp = interactions.inp((performance.interactionCount || 0) - countBase);
       if (inp !== undefined) send('inp', inp);

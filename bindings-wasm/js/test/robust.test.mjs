@@ -292,10 +292,40 @@ test('a batch whose upload fails after close() is kept for the next page', async
   await new Promise((r) => setTimeout(r, 50));
   assert.ok(fail, 'the upload is in flight');
   agent.close();
-  assert.equal(storedItems(storage), 0, 'in flight: not stored by close()');
+  assert.equal(storedItems(storage), 1, 'in flight: a copy is stored by close()');
   fail(new TypeError('network down'));
   await pumped;
-  assert.equal(storedItems(storage), 1, 'the failed batch went to storage');
+  assert.equal(storedItems(storage), 1, 'the failed batch is in storage, once');
+});
+
+test('a hidden page beacons a copy of the batch in flight, and keeps its batches while uploads fail', async () => {
+  const storage = new MemoryStorage();
+  const beacons = [];
+  let answer;
+  const fetch = (url, init) => (init?.method === 'POST'
+    ? new Promise((resolve) => { answer = resolve; })
+    : offline());
+  const agent = await setup({ storage, fetch, sendBeacon: (...a) => { beacons.push(a); return true; } });
+  agent.track('robust.flying', 1);
+  agent._call((c) => c.flush());
+  const pumped = agent._pump();
+  await new Promise((r) => setTimeout(r, 50));
+  agent._onHide();
+  assert.equal(beacons.length, 1, 'a copy of the batch in flight: its fetch may never happen');
+  assert.equal(storedItems(storage), 0);
+  // The collector answers 503 with a Retry-After date: the page lives on, the core backs off.
+  answer(new Response(null, { status: 503, headers: { 'Retry-After': new Date(Date.now() + 120000).toUTCString() } }));
+  await pumped;
+  agent.track('robust.after', 1);
+  agent._onHide();
+  assert.equal(beacons.length, 1, 'the last upload failed: kept, not beaconed');
+  assert.equal(storedItems(storage), 2, 'the failed batch and the new one, each once');
+  // Not retried before the date the collector named (the core's backoff alone is seconds).
+  const task = agent._core.next_upload();
+  assert.equal(task.kind, 1, 'waiting');
+  assert.ok(task.wait_ms >= 30000, `waits ${task.wait_ms} ms (asked again at most every 60 s)`);
+  task.free();
+  agent.close();
 });
 
 test('identify refuses a missing, empty or too long key and keeps the identity; a new key drops the old bucketing key', async () => {

@@ -8,6 +8,7 @@ import { captureWebVitals } from '../capture.js';
 /** Observers by entry type; `emit` delivers entries as the browser would. */
 const observers = new Map();
 class FakeObserver {
+  static supportedEntryTypes = ['paint', 'largest-contentful-paint', 'layout-shift', 'event', 'first-input'];
   constructor(cb) { this.cb = cb; this.queued = []; }
   observe({ type }) { this.type = type; observers.set(type, this); }
   disconnect() { observers.delete(this.type); }
@@ -16,7 +17,8 @@ class FakeObserver {
 const emit = (type, entries) => observers.get(type)?.cb({ getEntries: () => entries });
 
 const listeners = new Map();
-let now = 0;
+// After the response, as when the agent starts in a browser.
+let now = 2000;
 const frames = [];
 Object.assign(globalThis, {
   document: { visibilityState: 'visible' },
@@ -26,12 +28,13 @@ Object.assign(globalThis, {
   requestAnimationFrame: (fn) => frames.push(fn),
 });
 let navigation = { type: 'navigate', responseStart: 120, activationStart: 0 };
+let visibilityStates = [];
 Object.defineProperty(globalThis, 'performance', {
   configurable: true,
   value: {
     now: () => now,
     interactionCount: 0,
-    getEntriesByType: (t) => (t === 'navigation' ? [navigation] : []),
+    getEntriesByType: (t) => (t === 'navigation' ? [navigation] : t === 'visibility-state' ? visibilityStates : []),
   },
 });
 /** Runs the frames requested so far (and those they request), one frame at a time. */
@@ -106,4 +109,71 @@ test('the navigation type is named as web-vitals names it', () => {
   assert.deepEqual(seen({ type: 'reload', responseStart: 80, activationStart: 0 }), [80, 'reload']);
   assert.deepEqual(seen({ type: 'navigate', responseStart: 80, activationStart: 30 }), [50, 'prerender'], 'TTFB from activation');
   assert.deepEqual(seen({ type: 'navigate', responseStart: 80, activationStart: 0 }, { wasDiscarded: true }), [80, 'restore']);
+});
+
+/** Runs a fresh capture with `page` (document fields) applied; `act(vitals, tracked)` then
+ * plays the page (given what was tracked so far); returns [type, value] of what was tracked. */
+function capture(page, act, { nav = { type: 'navigate', responseStart: 120, activationStart: 0 }, supported, hidden = [] } = {}) {
+  navigation = nav;
+  visibilityStates = hidden;
+  const savedSupported = FakeObserver.supportedEntryTypes;
+  if (supported) FakeObserver.supportedEntryTypes = supported;
+  const saved = { ...document };
+  Object.assign(document, page);
+  const tracked = [];
+  const vitals = captureWebVitals({ track: (type, value) => tracked.push([type.replace('rum.webvitals.', ''), value]) });
+  try {
+    act(vitals, tracked);
+  } finally {
+    vitals.stop();
+    for (const key of Object.keys(page)) delete document[key];
+    Object.assign(document, saved);
+    FakeObserver.supportedEntryTypes = savedSupported;
+    visibilityStates = [];
+  }
+  return tracked;
+}
+
+test('a browser without layout shifts (Firefox, Safari) reports no CLS, not 0', () => {
+  const tracked = capture({}, (vitals) => {
+    emit('paint', [{ name: 'first-contentful-paint', startTime: 300 }]);
+    emit('layout-shift', [{ value: 0.3, startTime: 400, hadRecentInput: false }]);
+    vitals.report();
+  }, { supported: ['paint', 'event'] });
+  assert.deepEqual(tracked, [['ttfb', 120], ['fcp', 300]]);
+});
+
+test('a prerendered page reports from its activation, and nothing before it', () => {
+  const tracked = capture({ prerendering: true, visibilityState: 'hidden' }, (_, sofar) => {
+    emit('paint', [{ name: 'first-contentful-paint', startTime: 300 }]);
+    assert.deepEqual(sofar, [], 'nothing while prerendering');
+    // Activated at 1000 ms: the page is the user's from then on.
+    delete document.prerendering;
+    document.visibilityState = 'visible';
+    navigation.activationStart = 1000;
+    listeners.get('prerenderingchange')();
+    emit('largest-contentful-paint', [{ startTime: 1400 }]);
+  }, { nav: { type: 'navigate', responseStart: 120, activationStart: 0 }, hidden: [{ name: 'hidden', startTime: 0 }] });
+  // TTFB and FCP were before the activation: 0. (LCP goes with the first hide.)
+  assert.deepEqual(tracked, [['ttfb', 0]]);
+  const shown = capture({ prerendering: true, visibilityState: 'hidden' }, (vitals) => {
+    delete document.prerendering;
+    document.visibilityState = 'visible';
+    navigation.activationStart = 1000;
+    listeners.get('prerenderingchange')();
+    emit('paint', [{ name: 'first-contentful-paint', startTime: 1200 }]);
+    emit('largest-contentful-paint', [{ startTime: 1400 }]);
+    vitals.report();
+  }, { nav: { type: 'navigate', responseStart: 120, activationStart: 0 } });
+  assert.deepEqual(shown, [['ttfb', 0], ['fcp', 200], ['lcp', 400], ['cls', 0]]);
+});
+
+test('a page loaded in a background tab reports no paints nor CLS; withheld timing no TTFB', () => {
+  const tracked = capture({}, (vitals) => {
+    emit('paint', [{ name: 'first-contentful-paint', startTime: 300 }]);
+    emit('largest-contentful-paint', [{ startTime: 900 }]);
+    emit('layout-shift', [{ value: 0.2, startTime: 1000, hadRecentInput: false }]);
+    vitals.report();
+  }, { nav: { type: 'navigate', responseStart: 0, activationStart: 0 }, hidden: [{ name: 'hidden', startTime: 0 }] });
+  assert.deepEqual(tracked, []);
 });
