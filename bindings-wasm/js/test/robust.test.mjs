@@ -381,12 +381,17 @@ test('automatic capture: an error loop is capped, "Script error." skipped, odd r
     const { proxy, revoke } = Proxy.revocable({}, {});
     revoke();
     fire('unhandledrejection', { reason: proxy });
-    assert.equal(queued() - base, 14);
+    // Plain objects read, and count, as their JSON: two different ones are two errors.
+    fire('unhandledrejection', { reason: { code: 'E_TIMEOUT', retry: 1 } });
+    fire('unhandledrejection', { reason: { code: 'E_AUTH' } });
+    assert.equal(queued() - base, 16);
 
     agent.setConsent('granted');
     agent.close();
     assert.equal(beacons.length, 1, 'close() beacons what is queued');
-    assert.equal(JSON.parse(beacons[0][1]).events.length, 14);
+    const sent = JSON.parse(beacons[0][1]).events;
+    assert.equal(sent.length, 16);
+    assert.deepEqual(sent.slice(-2).map((e) => e.properties['exception.message']), ['{"code":"E_TIMEOUT","retry":1}', '{"code":"E_AUTH"}']);
     fire('error', { error: new Error('after close') });
     assert.equal(agent._core.queued(), 0, 'no capture after close');
     let hides = 0;
@@ -402,4 +407,30 @@ test('automatic capture: an error loop is capped, "Script error." skipped, odd r
   } finally {
     restore();
   }
+});
+
+test('the flag cache is written again only when the definitions changed', async () => {
+  const set = (version) => JSON.stringify({ version, full: true, segments: [], flags: [{
+    key: 'cached', version, traffic_type: 'user', treatments: [{ name: 'on' }, { name: 'off' }],
+    default_treatment: 'off', seed: 1, rules: [] }] });
+  let version = 4;
+  const fetch = async (url, init) => (init?.method === 'POST'
+    ? new Response(null, { status: 202 })
+    : new Response(new URL(url).searchParams.get('since') === String(version)
+      ? JSON.stringify({ version, full: false, segments: [], flags: [] })
+      : set(version)));
+  const storage = new MemoryStorage();
+  let writes = 0;
+  const setItem = storage.setItem.bind(storage);
+  storage.setItem = (k, v) => { if (k === KEYS.flags) writes += 1; setItem(k, v); };
+  const agent = await setup({ storage, fetch });
+  await agent._fetchFlags();
+  assert.equal(writes, 1, 'the first definitions are cached');
+  await agent._fetchFlags();
+  await agent._fetchFlags();
+  assert.equal(writes, 1, 'nothing new: not written again');
+  version = 5;
+  await agent._fetchFlags();
+  assert.equal(writes, 2, 'a new version is');
+  agent.close();
 });
