@@ -13,8 +13,9 @@ use crate::error::BindingError;
 use crate::guard::guard;
 use crate::handle;
 
-/// Registers `listener` with the agent behind `handle`: each later update calls
-/// `target.flagsUpdated(listener, version, flags)` (`target` is its `RumAgent`). Returns the id
+/// Registers an app listener with the agent behind `handle`: each later update calls
+/// `target.flagsUpdated(registration, version, flags)` (`target` is its `RumAgent`, the
+/// `registration` its record of the listener). Returns the id
 /// `removeFlagsListener` takes; 0 with a Java exception pending on failure.
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_dev_rollout_rum_Native_addFlagsListener<'l>(
@@ -22,7 +23,7 @@ pub extern "system" fn Java_dev_rollout_rum_Native_addFlagsListener<'l>(
     _class: JClass<'l>,
     handle: jlong,
     target: JObject<'l>,
-    listener: JObject<'l>,
+    registration: JObject<'l>,
 ) -> jlong {
     guard(&mut env, 0, |env| {
         // SAFETY: Java holds its read lock on a live handle during the call.
@@ -32,8 +33,8 @@ pub extern "system" fn Java_dev_rollout_rum_Native_addFlagsListener<'l>(
         // the object needs no FindClass of an app class, which fails on Android's native
         // threads (they see only the system class loader).
         let target = env.new_global_ref(target)?;
-        let listener = env.new_global_ref(listener)?;
-        let id = agent.on_flags_update(move |update| deliver(&vm, &target, &listener, update));
+        let registration = env.new_global_ref(registration)?;
+        let id = agent.on_flags_update(move |update| deliver(&vm, &target, &registration, update));
         Ok(i64::try_from(id).unwrap_or(i64::MAX))
     })
 }
@@ -54,11 +55,11 @@ pub extern "system" fn Java_dev_rollout_rum_Native_removeFlagsListener<'l>(
     })
 }
 
-/// Calls `target.flagsUpdated(listener, version, flags)` from the core's thread, attached to the
+/// Calls `target.flagsUpdated(registration, version, flags)` from the core's thread, attached to the
 /// JVM as a daemon (detached when it ends). A Java exception (e.g. the method stripped by a
 /// shrinker without the AAR's consumer rules) is printed to the log and cleared: the sync thread
 /// goes on.
-fn deliver(vm: &JavaVM, target: &GlobalRef, listener: &GlobalRef, update: &FlagsUpdate) {
+fn deliver(vm: &JavaVM, target: &GlobalRef, registration: &GlobalRef, update: &FlagsUpdate) {
     let Ok(mut env) = vm.attach_current_thread_as_daemon() else {
         return;
     };
@@ -71,9 +72,9 @@ fn deliver(vm: &JavaVM, target: &GlobalRef, listener: &GlobalRef, update: &Flags
         env.call_method(
             target,
             "flagsUpdated",
-            "(Ldev/rollout/rum/FlagsListener;J[Ljava/lang/String;)V",
+            "(Ljava/lang/Object;J[Ljava/lang/String;)V",
             &[
-                JValue::Object(listener.as_obj()),
+                JValue::Object(registration.as_obj()),
                 JValue::Long(version),
                 JValue::Object(&flags),
             ],

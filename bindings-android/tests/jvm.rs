@@ -16,9 +16,9 @@ use serde_json::Value;
 use jvm_support::{JavaRun, crate_dir, java, java_with, javac, jdk_available, native_lib_dir};
 
 /// Checks ApiTests runs; a change there must change this number (a skipped check fails).
-const API_CHECKS: u32 = 21;
+const API_CHECKS: u32 = 22;
 /// Checks HttpUploadApp runs.
-const HTTP_CHECKS: u32 = 7;
+const HTTP_CHECKS: u32 = 8;
 /// Key of HttpUploadApp's events.
 const HTTP_KEY: &str = "java-http-user";
 /// Longest a JVM run may take before the test kills it.
@@ -178,6 +178,11 @@ fn check_http_events(collector: &Fixture) -> anyhow::Result<()> {
     ensure!(
         moved.len() == 1 && moved[0].0 == Some(308.0),
         "the batch sent to the old address arrives once: {moved:?}"
+    );
+    let elsewhere = events(collector, "http.elsewhere", HTTP_KEY)?;
+    ensure!(
+        elsewhere.is_empty(),
+        "a redirect to another host was followed: {elsewhere:?}"
     );
     Ok(())
 }

@@ -5,8 +5,9 @@ import java.util.List;
 /**
  * Told of each change of the flag definitions after it was added with
  * {@link RumAgent#addFlagsListener}, so the app can re-render what a changed (for example killed)
- * flag shows. Called on the agent's listener thread, one update at a time, in order; an exception
- * thrown here is logged and stops nothing.
+ * flag shows. Called on the agent's listener thread, one update at a time, in order, and not
+ * once removed; an exception or error thrown here (but a VirtualMachineError) is logged and stops
+ * nothing.
  */
 public interface FlagsListener {
     /**

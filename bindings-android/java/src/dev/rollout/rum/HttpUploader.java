@@ -106,9 +106,14 @@ final class HttpUploader implements Runnable {
                 }
                 // A moved collector (http to https, a new path): the batch goes where it is
                 // sent, still as a POST; HttpURLConnection follows none of these for a POST
-                // with a body.
+                // with a body. Only on the collector's host, and never from https to http: the
+                // SDK key and the users' data go along.
+                URL next = new URL(url, location);
+                if (!sameCollector(url, next)) {
+                    break;
+                }
                 drain(connection, status);
-                url = new URL(url, location);
+                url = next;
             }
             retryAfter = connection.getHeaderField("Retry-After");
             drain(connection, status);
@@ -132,20 +137,35 @@ final class HttpUploader implements Runnable {
 
     private HttpURLConnection post(URL url, String[] headers, byte[] body) throws IOException {
         HttpURLConnection connection = (HttpURLConnection) url.openConnection();
-        connection.setRequestMethod("POST");
-        connection.setConnectTimeout(CONNECT_TIMEOUT_MS);
-        connection.setReadTimeout(READ_TIMEOUT_MS);
-        connection.setUseCaches(false);
-        connection.setInstanceFollowRedirects(false);
-        connection.setDoOutput(true);
-        for (int i = 0; i + 1 < headers.length; i += 2) {
-            connection.setRequestProperty(headers[i], headers[i + 1]);
+        try {
+            connection.setRequestMethod("POST");
+            connection.setConnectTimeout(CONNECT_TIMEOUT_MS);
+            connection.setReadTimeout(READ_TIMEOUT_MS);
+            connection.setUseCaches(false);
+            connection.setInstanceFollowRedirects(false);
+            connection.setDoOutput(true);
+            for (int i = 0; i + 1 < headers.length; i += 2) {
+                connection.setRequestProperty(headers[i], headers[i + 1]);
+            }
+            connection.setFixedLengthStreamingMode(body.length);
+            try (OutputStream stream = connection.getOutputStream()) {
+                stream.write(body);
+            }
+            return connection;
+        } catch (IOException | RuntimeException failed) {
+            // Not handed back: its socket would be left to the GC (StrictMode reports that).
+            connection.disconnect();
+            throw failed;
         }
-        connection.setFixedLengthStreamingMode(body.length);
-        try (OutputStream stream = connection.getOutputStream()) {
-            stream.write(body);
-        }
-        return connection;
+    }
+
+    /** Whether a redirect from {@code from} to {@code to} stays with the collector: the same
+     * host, and the same scheme or an upgrade from http to https. */
+    static boolean sameCollector(URL from, URL to) {
+        String scheme = from.getProtocol();
+        boolean secure = to.getProtocol().equals(scheme)
+                || (scheme.equals("http") && to.getProtocol().equals("https"));
+        return secure && to.getHost().equalsIgnoreCase(from.getHost());
     }
 
     private static boolean isRedirect(int status) {

@@ -19,6 +19,15 @@ final class Json {
         return map == null || map.isEmpty() ? null : write(map);
     }
 
+    /** Whether {@code n} has a JSON number form (not NaN, not infinite as a double). */
+    static boolean finite(Number n) {
+        if (n instanceof Integer || n instanceof Long || n instanceof Short || n instanceof Byte) {
+            return true;
+        }
+        double d = n.doubleValue();
+        return !Double.isNaN(d) && !Double.isInfinite(d);
+    }
+
     private static void write(StringBuilder out, Object v, int depth) {
         if (depth > 32) {
             throw new IllegalArgumentException("value nested too deeply (cycle?)");
@@ -27,14 +36,20 @@ final class Json {
             out.append("null");
         } else if (v instanceof Boolean) {
             out.append(v);
-        } else if (v instanceof Double || v instanceof Float) {
-            double d = ((Number) v).doubleValue();
-            // JSON has no NaN or infinities. A float is written with its own shortest digits
-            // (0.1f as 0.1, not the 0.10000000149011612 of its widening to double).
-            out.append(Double.isNaN(d) || Double.isInfinite(d) ? "null"
-                    : v instanceof Float ? Float.toString((Float) v) : Double.toString(d));
-        } else if (v instanceof Number) {
+        } else if (v instanceof Integer || v instanceof Long || v instanceof Short
+                || v instanceof Byte || v instanceof java.util.concurrent.atomic.AtomicInteger
+                || v instanceof java.util.concurrent.atomic.AtomicLong) {
             out.append(v);
+        } else if (v instanceof Number) {
+            // JSON has no NaN or infinities. A float is written with its own shortest digits
+            // (0.1f as 0.1, not the 0.10000000149011612 of its widening to double), a big
+            // integer exactly; any other number (a BigDecimal, an app's own Number) as its
+            // double, whose text JSON reads.
+            Number n = (Number) v;
+            out.append(!finite(n) ? "null"
+                    : v instanceof Float ? Float.toString((Float) v)
+                    : v instanceof java.math.BigInteger ? v.toString()
+                    : Double.toString(n.doubleValue()));
         } else if (v instanceof Date) {
             out.append(((Date) v).getTime());
         } else if (v instanceof Map) {

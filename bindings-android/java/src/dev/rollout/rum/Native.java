@@ -38,11 +38,11 @@ final class Native {
     static native void installPanicHook(long handle);
 
     /**
-     * Registers {@code listener} with the agent: each later flag update calls
-     * {@code agent.flagsUpdated(listener, version, flags)}. Returns the id {@link
+     * Registers an app listener with the agent: each later flag update calls
+     * {@code agent.flagsUpdated(registration, version, flags)}. Returns the id {@link
      * #removeFlagsListener} takes.
      */
-    static native long addFlagsListener(long handle, RumAgent agent, FlagsListener listener);
+    static native long addFlagsListener(long handle, RumAgent agent, Object registration);
 
     /** Removes the listener {@code id}; false when there was none. */
     static native boolean removeFlagsListener(long handle, long id);

@@ -42,6 +42,8 @@ public final class RumAgent {
     private final long startNanos;
     /** The last consent set, answered by {@link #getConsent} once the native agent is freed. */
     private volatile Consent consent = Consent.GRANTED;
+    /** The last key identified, answered by {@link #getIdentity} once the native agent is freed. */
+    private volatile String identity = "anonymous";
     private CrashHandler crashHandler;
     private HttpUploader httpUploader;
     /** The app's flag listeners, in the order added, with their ids in the native agent. */
@@ -51,6 +53,9 @@ public final class RumAgent {
     private final ExecutorService flagsThread = Executors.newSingleThreadExecutor(r -> {
         Thread t = new Thread(r, "rum-flags-listeners");
         t.setDaemon(true);
+        // Made on the native sync thread, which has no app class loader on Android: the
+        // listeners get the app's (ServiceLoader and the like need it).
+        t.setContextClassLoader(RumAgent.class.getClassLoader());
         return t;
     });
 
@@ -67,6 +72,7 @@ public final class RumAgent {
      *
      * @throws IllegalArgumentException for an invalid setting (the message names it)
      * @throws IllegalStateException when an agent is already set up
+     * @throws RumException when the native library cannot be loaded (none for this device's ABI)
      */
     public static RumAgent setup(RumConfig config) {
         Objects.requireNonNull(config, "config");
@@ -74,9 +80,18 @@ public final class RumAgent {
             if (instance != null) {
                 throw new IllegalStateException("RumAgent is already set up; call shutdown() first");
             }
-            long handle = Native.setup(config.sdkKey, config.collectorUrl, config.dataDir,
-                    config.trafficType, VERSION, platform(), config.flushIntervalMs, config.syncFlags,
-                    config.uploader == Uploader.RUST, config.consent.code());
+            long handle;
+            try {
+                handle = Native.setup(config.sdkKey, config.collectorUrl, config.dataDir,
+                        config.trafficType, VERSION, platform(), config.flushIntervalMs,
+                        config.syncFlags, config.uploader == Uploader.RUST, config.consent.code());
+            } catch (LinkageError missing) {
+                // The app's package has no libbindings_android.so for this device's ABI: a
+                // failure the app can catch, not a crash at its start.
+                RumException failed = new RumException("the native library cannot be loaded: " + missing);
+                failed.initCause(missing);
+                throw failed;
+            }
             RumAgent agent = new RumAgent(handle, config.startNanos);
             agent.consent = config.consent;
             try {
@@ -117,13 +132,14 @@ public final class RumAgent {
     public void identify(String key) {
         withHandle(null, h -> {
             Native.identify(h, key);
+            identity = key;
             return null;
         });
     }
 
-    /** The key events are tracked for ("anonymous" before any identify). */
+    /** The key events are tracked for ("anonymous" before any identify; the last one after shutdown). */
     public String getIdentity() {
-        return withHandle(null, Native::identity);
+        return withHandle(identity, Native::identity);
     }
 
     /** The treatment of {@code flag} for the current identity. */
@@ -188,8 +204,16 @@ public final class RumAgent {
         });
     }
 
-    /** Adds a property to every later event; a null value removes it. */
+    /**
+     * Adds a property to every later event; a null value removes it.
+     *
+     * @throws IllegalArgumentException for a NaN or infinite number (JSON has none: it would
+     *     read as null, which removes the property)
+     */
     public void setGlobalProperty(String name, Object value) {
+        if (value instanceof Number && !Json.finite((Number) value)) {
+            throw new IllegalArgumentException("value: not a finite number");
+        }
         String json = value == null ? null : Json.write(value);
         withHandle(null, h -> {
             Native.setGlobalProperty(h, name, json);
@@ -308,10 +332,12 @@ public final class RumAgent {
      */
     public void addFlagsListener(FlagsListener listener) {
         Objects.requireNonNull(listener, "listener");
+        RegisteredListener registered = new RegisteredListener(listener);
         synchronized (flagsListeners) {
-            Long id = withHandle(null, h -> Native.addFlagsListener(h, this, listener));
+            Long id = withHandle(null, h -> Native.addFlagsListener(h, this, registered));
             if (id != null) {
-                flagsListeners.add(new RegisteredListener(listener, id));
+                registered.id = id;
+                flagsListeners.add(registered);
             }
         }
     }
@@ -325,6 +351,7 @@ public final class RumAgent {
             for (int i = 0; i < flagsListeners.size(); i++) {
                 RegisteredListener registered = flagsListeners.get(i);
                 if (registered.listener.equals(listener)) {
+                    registered.removed = true;
                     flagsListeners.remove(i);
                     withHandle(false, h -> Native.removeFlagsListener(h, registered.id));
                     return true;
@@ -334,14 +361,16 @@ public final class RumAgent {
         }
     }
 
-    /** An app listener and its id in the native agent. */
+    /** An app listener as registered with the native agent, which hands it back with each update. */
     private static final class RegisteredListener {
         final FlagsListener listener;
-        final long id;
+        /** Its id in the native agent (set once registered). */
+        long id;
+        /** Set when removed: updates queued before are not delivered any more. */
+        volatile boolean removed;
 
-        RegisteredListener(FlagsListener listener, long id) {
+        RegisteredListener(FlagsListener listener) {
             this.listener = listener;
-            this.id = id;
         }
     }
 
@@ -350,17 +379,20 @@ public final class RumAgent {
      * order they were added: queued for the listener thread (kept by the AAR's consumer rules:
      * only native code calls it).
      */
-    void flagsUpdated(FlagsListener listener, long version, String[] flags) {
+    void flagsUpdated(Object registration, long version, String[] flags) {
+        RegisteredListener registered = (RegisteredListener) registration;
         List<String> keys = Collections.unmodifiableList(Arrays.asList(flags));
         try {
             flagsThread.execute(() -> {
-                if (withHandle(true, h -> false)) {
-                    // Nobody is told after shutdown (they would only see control).
+                if (registered.removed || withHandle(true, h -> false)) {
+                    // Nobody is told once removed, or after shutdown (they would only see control).
                     return;
                 }
                 try {
-                    listener.onFlagsUpdated(version, keys);
-                } catch (Exception | LinkageError failed) {
+                    registered.listener.onFlagsUpdated(version, keys);
+                } catch (VirtualMachineError fatal) {
+                    throw fatal;
+                } catch (Throwable failed) {
                     Logger.getLogger("dev.rollout.rum").log(Level.WARNING,
                             "a flags listener threw; the others still run", failed);
                 }
@@ -452,12 +484,13 @@ public final class RumAgent {
             if (handle == 0) {
                 return true;
             }
+            // Flush and stop under the read lock, so other threads' calls never wait for the
+            // network; only freeing the handle takes the write lock. The crash handler stays
+            // until the agent stopped: a crash while it flushes is still recorded.
+            boolean safe = withHandle(false, h -> Native.shutdown(h, timeoutMs));
             if (crashHandler != null && Thread.getDefaultUncaughtExceptionHandler() == crashHandler) {
                 Thread.setDefaultUncaughtExceptionHandler(crashHandler.previous());
             }
-            // Flush and stop under the read lock, so other threads' calls never wait for the
-            // network; only freeing the handle takes the write lock.
-            boolean safe = withHandle(false, h -> Native.shutdown(h, timeoutMs));
             lock.writeLock().lock();
             try {
                 Native.release(handle);

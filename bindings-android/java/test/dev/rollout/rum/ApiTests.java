@@ -134,6 +134,38 @@ public final class ApiTests {
             agent.removeFlagsListener(listener);
             agent.removeFlagsListener(thrower);
         });
+        t.test("a removed flag listener hears nothing more, updates queued before included", () -> {
+            String flag = "java_listener_flag";
+            CountDownLatch entered = new CountDownLatch(1);
+            CountDownLatch release = new CountDownLatch(1);
+            List<String> heard = Collections.synchronizedList(new ArrayList<>());
+            // Holds the listener thread: the next listener's update waits in its queue.
+            FlagsListener slow = (version, flags) -> {
+                entered.countDown();
+                try {
+                    release.await(15, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            };
+            FlagsListener removed = (version, flags) -> heard.add("removed listener called at " + version);
+            agent.addFlagsListener(slow);
+            agent.addFlagsListener(removed);
+            int status = post(url + "/api/v1/admin/flags/" + flag + "/restore", adminKey);
+            check(status == 200, "restore answered " + status);
+            check(entered.await(15, TimeUnit.SECONDS), "no update within 15 s");
+            check(agent.removeFlagsListener(removed), "removed");
+            release.countDown();
+            // After the slow one, the listener thread runs what was queued (nothing, for it).
+            CountDownLatch drained = new CountDownLatch(1);
+            FlagsListener probe = (version, flags) -> drained.countDown();
+            agent.addFlagsListener(probe);
+            check(post(url + "/api/v1/admin/flags/" + flag + "/kill", adminKey) == 200, "kill");
+            check(drained.await(15, TimeUnit.SECONDS), "no second update within 15 s");
+            check(heard.isEmpty(), heard.toString());
+            agent.removeFlagsListener(slow);
+            agent.removeFlagsListener(probe);
+        });
         t.test("every shared evaluation vector agrees with the core", () -> vectors(agent, vectorsPath));
         t.test("getTreatment uses the identity and attributes", () -> {
             // theme's rules are in testdata; the vectors check treatments, this the plumbing.

@@ -95,6 +95,18 @@ public final class HttpUploadApp {
                 check(agent.shutdown(), "shutdown lost data");
             }
         });
+        t.test("a redirect to another host is not followed: the SDK key and the data stay", () -> {
+            // localhost is another host name than the collector's 127.0.0.1.
+            check(url.contains("127.0.0.1"), url);
+            try (MovedCollector moved = new MovedCollector(url.replace("127.0.0.1", "localhost"))) {
+                RumAgent agent = RumAgent.setup(config(sdkKey, moved.url(), new File(dataDir, "elsewhere")));
+                agent.identify(KEY);
+                agent.track("http.elsewhere", 307.0, null);
+                check(!agent.flush(3_000), "delivered through a redirect to another host");
+                check(moved.redirected.get() >= 1, "the collector's address was not asked");
+                agent.shutdown(0);
+            }
+        });
         t.test("a response body trickled forever does not hold the upload thread", () -> {
             try (TricklingCollector trickling = new TricklingCollector()) {
                 RumAgent agent = RumAgent.setup(config(sdkKey, trickling.url(), new File(dataDir, "trickled")));
