@@ -10,6 +10,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Paths;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
@@ -87,6 +88,16 @@ public final class ApiTests {
             Map<String, Object> attrs = new HashMap<>();
             attrs.put("ratio", 2.5f);
             check("{\"ratio\":2.5}".equals(Json.object(attrs)), Json.object(attrs));
+            // Any Number has a JSON form the core reads: a BigDecimal beyond a double is null.
+            check("[12.5,null,123456789012345678901234567890]".equals(Json.write(Arrays.asList(
+                    new java.math.BigDecimal("12.5"), new java.math.BigDecimal("1E+400"),
+                    new java.math.BigInteger("123456789012345678901234567890")))),
+                    "numbers written as JSON reads them");
+            agent.getTreatment("theme", Collections.singletonMap("size", new java.math.BigDecimal("1E+400")));
+            // A non-finite global would read as null, which removes it: refused.
+            IllegalArgumentException nan = expectThrows(IllegalArgumentException.class,
+                    () -> agent.setGlobalProperty("ratio", Double.NaN));
+            check(nan.getMessage().contains("value"), nan.getMessage());
         });
         t.test("odd exceptions are tracked, never thrown back: getMessage and toString throwing, a 3 MB message", () -> {
             agent.identify("java-odd-user");
@@ -272,6 +283,8 @@ public final class ApiTests {
             check(RumAgent.getInstance() == null, "instance cleared");
             check(RumAgent.CONTROL.equals(agent.getTreatment("checkout_v2")), "control after shutdown");
             check(agent.getConsent() == Consent.UNKNOWN, "the last consent, not a default");
+            check(agent.getIdentity() != null && !agent.getIdentity().isEmpty(),
+                    "the last key, not null: " + agent.getIdentity());
             agent.track("late");
             check(agent.shutdown(), "second shutdown");
         });
