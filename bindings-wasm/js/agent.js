@@ -2,7 +2,7 @@
 // sendBeacon), storage (localStorage), timers, page lifecycle and automatic capture. Every
 // decision about what to send and when (batching, dedupe, retries, drops, consent) is the core's.
 import init, { initSync, Core, __wbg_reset_state } from '../pkg/rum_agent_wasm.js';
-import { captureErrors, captureNavigation, captureWebVitals, errorLike, text } from './capture.js';
+import { captureErrors, captureNavigation, captureWebVitals, errorLike, holdErrors, text } from './capture.js';
 
 const CONSENT = { unknown: 0, granted: 1, declined: 2 };
 /** Where an older build kept unsent batches and its flag cache, for every agent of the origin:
@@ -102,9 +102,16 @@ export class Agent {
    * could not send; then fetches flags and uploads in the background.
    */
   static async setup(sdkKey, options = {}) {
-    await load(options.wasm);
+    const capture = options.capture ?? {};
+    const early = typeof window !== 'undefined' && capture !== false && capture.errors !== false ? holdErrors() : null;
+    try {
+      await load(options.wasm);
+    } catch (e) {
+      early?.();
+      throw e;
+    }
     const agent = new Agent(sdkKey, options);
-    agent._start();
+    agent._start(early?.() ?? []);
     return agent;
   }
 
@@ -212,7 +219,8 @@ export class Agent {
     } catch { return false; }
   }
 
-  _start() {
+  /** `held`: the page's error events from while the wasm loaded. */
+  _start(held = []) {
     // An older build's flag cache, for every agent of the origin: never read, only in the way.
     this._write(LEGACY_FLAGS, null);
     this._restoring = this._restoreStored();
@@ -222,7 +230,7 @@ export class Agent {
     if (typeof window !== 'undefined' && this._capture !== false) {
       const c = this._capture;
       const stops = [];
-      if (c.errors !== false) stops.push(captureErrors(this));
+      if (c.errors !== false) stops.push(captureErrors(this, held));
       if (c.navigation !== false) stops.push(captureNavigation(this));
       if (c.webVitals !== false) { this._vitals = captureWebVitals(this); stops.push(this._vitals.stop); }
       const onHide = () => this._onHide();

@@ -28,9 +28,24 @@ export function errorLike(v) {
 const SAME_ERROR_LIMIT = 10;
 const DISTINCT_ERRORS_LIMIT = 100;
 
-/** Reports `window` `error` and `unhandledrejection` events; returns a function that stops.
- * Cross-origin "Script error." events carry nothing to act on and are skipped. */
-export function captureErrors(agent) {
+/** Holds the page's `error` and `unhandledrejection` events (at most 100) until the agent runs:
+ * an error while the wasm loads is often the one a release broke. `stop()` returns them. */
+export function holdErrors() {
+  const held = [];
+  const hold = (ev) => { if (held.length < 100) held.push(ev); };
+  addEventListener('error', hold);
+  addEventListener('unhandledrejection', hold);
+  return () => {
+    removeEventListener('error', hold);
+    removeEventListener('unhandledrejection', hold);
+    return held;
+  };
+}
+
+/** Reports `window` `error` and `unhandledrejection` events, those `held` before first; returns a
+ * function that stops. Cross-origin "Script error." events carry nothing to act on and are
+ * skipped. */
+export function captureErrors(agent, held = []) {
   const seen = new Map();
   const report = (e) => {
     let signature;
@@ -51,6 +66,7 @@ export function captureErrors(agent) {
     const r = ev.reason;
     report(errorLike(r) ? r : { name: 'UnhandledRejection', message: describe(r) });
   };
+  for (const ev of held) (ev.type === 'error' ? onError : onRejection)(ev);
   addEventListener('error', onError);
   addEventListener('unhandledrejection', onRejection);
   return () => {

@@ -434,3 +434,19 @@ test('the flag cache is written again only when the definitions changed', async 
   assert.equal(writes, 2, 'a new version is');
   agent.close();
 });
+
+test('errors the page throws while the wasm loads are reported once the agent runs', async () => {
+  const { fire, restore } = fakePage();
+  try {
+    const beacons = [];
+    const starting = setup({ sendBeacon: (...a) => { beacons.push(a); return true; } });
+    fire('error', { error: new TypeError('thrown during boot') });
+    fire('unhandledrejection', { reason: new Error('rejected during boot') });
+    const agent = await starting;
+    agent.close();
+    const messages = JSON.parse(beacons[0][1]).events.map((e) => e.properties['exception.message']);
+    assert.deepEqual(messages, ['thrown during boot', 'rejected during boot']);
+  } finally {
+    restore();
+  }
+});
