@@ -561,7 +561,12 @@ export class Agent {
     // Counted as stored: JSON escapes the batches' quotes.
     let chars = 2, first = all.length;
     for (let n; first > 0 && chars + (n = JSON.stringify(all[first - 1]).length + 1) <= MAX_STORED_CHARS; first--) chars += n;
-    const written = this._write(key, JSON.stringify(all.slice(first)));
+    // A storage the page's own data filled refuses the list: the newest half that fits, then.
+    let written = false;
+    for (let from = first; ; from += Math.ceil((all.length - from) / 2)) {
+      if (this._write(key, JSON.stringify(all.slice(from)))) { written = true; first = from; break; }
+      if (from >= all.length) break;
+    }
     const back = written ? all.slice(0, first) : texts;
     this._older = new Set(written ? back : givenBack);
     for (const t of back) this._call((c) => c.restore(utf8.encode(t)));

@@ -450,3 +450,28 @@ test('errors the page throws while the wasm loads are reported once the agent ru
     restore();
   }
 });
+
+test('a storage with less room than the list keeps the newest batches that fit, not none', async () => {
+  const storage = new MemoryStorage();
+  let room = Infinity;
+  const setItem = storage.setItem.bind(storage);
+  storage.setItem = (k, v) => {
+    if (String(v).length > room) throw new DOMException('quota', 'QuotaExceededError');
+    setItem(k, v);
+  };
+  const agent = await setup({ storage, sendBeacon: () => false });
+  // Room for about one batch of three events (measured), not two.
+  for (let i = 0; i < 3; i++) agent.track('robust.room', i);
+  agent._onHide();
+  room = storage.getItem(KEYS.unsent).length + 50;
+  storage.removeItem(KEYS.unsent);
+  agent._call((c) => c.take_unsent());
+  for (let i = 0; i < 3; i++) agent.track('robust.older', i);
+  agent._call((c) => c.flush());
+  for (let i = 0; i < 3; i++) agent.track('robust.newer', i);
+  agent._onHide();
+  const kept = JSON.parse(storage.getItem(KEYS.unsent) ?? '[]').map((t) => JSON.parse(t).events[0].type);
+  assert.deepEqual(kept, ['robust.newer'], 'the newest batch that fits');
+  assert.equal(agent.stats().queued, 3, 'the older one back in the core');
+  agent.close();
+});
