@@ -29,6 +29,10 @@ impl HttpUploader {
         let client = Client::builder()
             .timeout(REQUEST_TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
+            // Followed in `send`, as POSTs, on the collector's host only: reqwest's own policy
+            // turns a POST answered 301/302 into a bodiless GET (the batch then "delivered" or
+            // refused) and follows any host.
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(HttpUploader {
             client,
@@ -36,27 +40,64 @@ impl HttpUploader {
         })
     }
 
-    /// Sends one request: `POST {collector}{path}` with its headers and body.
+    /// Sends one request: `POST {collector}{path}` with its headers and body. A redirect (301,
+    /// 302, 307, 308; at most [`MAX_REDIRECTS`]) is followed with the same POST when it stays on
+    /// the collector's host, from http to https at most (the SDK key and the users' data go
+    /// along); any other is answered as its status (retried by the core).
     pub fn send(&self, request: &UploadRequest) -> UploadResult {
-        let mut builder = self
-            .client
-            .post(format!("{}{}", self.collector, request.path))
-            .body(request.body.clone());
-        for (name, value) in &request.headers {
-            builder = builder.header(name.as_str(), value.as_str());
-        }
-        match builder.send() {
-            Ok(response) => UploadResult::Http {
-                status: response.status().as_u16(),
-                retry_after: response
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(parse_retry_after),
-            },
-            Err(_) => UploadResult::NetworkError,
+        let Ok(mut url) = reqwest::Url::parse(&format!("{}{}", self.collector, request.path))
+        else {
+            return UploadResult::NetworkError;
+        };
+        let mut hops = 0;
+        loop {
+            let mut builder = self.client.post(url.clone()).body(request.body.clone());
+            for (name, value) in &request.headers {
+                builder = builder.header(name.as_str(), value.as_str());
+            }
+            let Ok(response) = builder.send() else {
+                return UploadResult::NetworkError;
+            };
+            let status = response.status().as_u16();
+            let next = matches!(status, 301 | 302 | 307 | 308)
+                .then(|| response.headers().get(reqwest::header::LOCATION))
+                .flatten()
+                .and_then(|v| v.to_str().ok())
+                .and_then(|location| url.join(location).ok())
+                .filter(|next| hops < MAX_REDIRECTS && same_collector(&url, next));
+            match next {
+                Some(next) => {
+                    url = next;
+                    hops += 1;
+                }
+                None => {
+                    return UploadResult::Http {
+                        status,
+                        retry_after: response
+                            .headers()
+                            .get(reqwest::header::RETRY_AFTER)
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(parse_retry_after),
+                    };
+                }
+            }
         }
     }
+}
+
+/// Most redirects one upload follows.
+pub const MAX_REDIRECTS: usize = 3;
+
+/// Whether a redirect from `from` to `to` stays with the collector: the same host, and the same
+/// scheme or an upgrade from http to https.
+fn same_collector(from: &reqwest::Url, to: &reqwest::Url) -> bool {
+    let scheme =
+        to.scheme() == from.scheme() || (from.scheme() == "http" && to.scheme() == "https");
+    scheme
+        && to
+            .host_str()
+            .zip(from.host_str())
+            .is_some_and(|(a, b)| a.eq_ignore_ascii_case(b))
 }
 
 /// Parses a `Retry-After` header: seconds, or an HTTP date (the time from now until then; a
@@ -98,8 +139,25 @@ pub(crate) fn run(link: Link, collector: String) {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_retry_after;
+    use super::{parse_retry_after, same_collector};
     use std::time::Duration;
+
+    #[test]
+    fn redirects_stay_on_the_collectors_host_and_never_go_to_plain_http() {
+        let url = |s: &str| reqwest::Url::parse(s).expect("url");
+        let follows = |from: &str, to: &str| same_collector(&url(from), &url(to));
+        assert!(
+            follows("http://c.example/a", "https://c.example/b"),
+            "upgrade"
+        );
+        assert!(follows("https://c.example/a", "https://C.example:8443/b"));
+        assert!(
+            !follows("https://c.example/a", "http://c.example/a"),
+            "downgrade"
+        );
+        assert!(!follows("https://c.example/a", "https://evil.example/a"));
+        assert!(!follows("http://127.0.0.1:1/a", "http://localhost:1/a"));
+    }
 
     #[test]
     fn retry_after_seconds() {
