@@ -194,13 +194,37 @@ private final class MainActorFlagsListener: FlagsListener, @unchecked Sendable {
 /// block: the request is waited for with a semaphore and a timeout.
 public final class URLSessionUploader: Uploader, @unchecked Sendable {
     private let session: URLSession
+    private let ownsSession: Bool
     private let timeout: TimeInterval
+    private let resourceTimeout: TimeInterval
 
-    /// An uploader over `session` (default: an ephemeral session) with a request timeout.
-    public init(session: URLSession = URLSession(configuration: .ephemeral),
-                timeout: TimeInterval = 10) {
-        self.session = session
+    /// An uploader over `session` with a request (idle) timeout and a resource timeout (the
+    /// whole upload, e.g. a large batch on a slow link). The default session is ephemeral and
+    /// follows redirects only on the collector's host, never from https to http, re-sending the
+    /// same POST: the SDK key and the users' data go along. A session given here must guard its
+    /// redirects the same way (see `CollectorRedirects`).
+    public init(session: URLSession? = nil,
+                timeout: TimeInterval = 10,
+                resourceTimeout: TimeInterval = 60) {
+        if let session {
+            self.session = session
+            ownsSession = false
+        } else {
+            let configuration = URLSessionConfiguration.ephemeral
+            configuration.timeoutIntervalForResource = resourceTimeout
+            self.session = URLSession(configuration: configuration,
+                                      delegate: CollectorRedirects(), delegateQueue: nil)
+            ownsSession = true
+        }
         self.timeout = timeout
+        self.resourceTimeout = resourceTimeout
+    }
+
+    deinit {
+        // A session keeps its delegate until invalidated.
+        if ownsSession {
+            session.finishTasksAndInvalidate()
+        }
     }
 
     public func upload(request: UploadRequest) throws -> UploadOutcome {
@@ -224,7 +248,7 @@ public final class URLSessionUploader: Uploader, @unchecked Sendable {
             done.signal()
         }
         task.resume()
-        if done.wait(timeout: .now() + timeout + 1) == .timedOut {
+        if done.wait(timeout: .now() + resourceTimeout + 1) == .timedOut {
             task.cancel()
             return .networkError
         }
@@ -243,6 +267,36 @@ public final class URLSessionUploader: Uploader, @unchecked Sendable {
         format.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
         guard let date = format.date(from: text) else { return nil }
         return UInt64(max(0, date.timeIntervalSinceNow.rounded(.up)))
+    }
+}
+
+/// Follows a redirect only on the collector's host (the same scheme, or http to https), as the
+/// same POST (headers and body; URLSession would turn a POST answered 301 or 302 into a GET
+/// without the batch); any other redirect is not followed, so its status reaches the core, which
+/// retries the batch later.
+public final class CollectorRedirects: NSObject, URLSessionTaskDelegate, @unchecked Sendable {
+    public func urlSession(_ session: URLSession, task: URLSessionTask,
+                           willPerformHTTPRedirection response: HTTPURLResponse,
+                           newRequest request: URLRequest,
+                           completionHandler: @escaping (URLRequest?) -> Void) {
+        guard let original = task.originalRequest, let from = original.url, let to = request.url,
+              CollectorRedirects.sameCollector(from: from, to: to) else {
+            completionHandler(nil)
+            return
+        }
+        var next = original
+        next.url = to
+        completionHandler(next)
+    }
+
+    /// The same host, and the same scheme or an upgrade from http to https.
+    static func sameCollector(from: URL, to: URL) -> Bool {
+        let scheme = from.scheme?.lowercased(), next = to.scheme?.lowercased()
+        let secure = next == scheme || (scheme == "http" && next == "https")
+        guard let host = from.host?.lowercased(), let nextHost = to.host?.lowercased() else {
+            return false
+        }
+        return secure && host == nextHost
     }
 }
 
