@@ -615,3 +615,17 @@ fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn a_signal_marker_of_a_run_that_shut_down_cleanly_is_no_crash() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let agent = agent_on(dir.path());
+    // A handler wrote the signal, then one installed before it recovered (a runtime turning
+    // SIGSEGV into an exception): the process lived on and shut down cleanly.
+    let path = agent.signal_marker_path().expect("a data dir has a marker");
+    std::fs::write(&path, 11i32.to_ne_bytes()).expect("write marker");
+    agent.shutdown(PATIENCE).expect("shutdown");
+    let events = restarted_events(dir.path());
+    assert!(of_type(&events, "crash").is_empty(), "{events:?}");
+    assert!(of_type(&events, UNCLEAN_SHUTDOWN).is_empty(), "{events:?}");
+}

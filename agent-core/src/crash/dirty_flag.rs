@@ -196,7 +196,9 @@ pub(crate) fn note_identity(shared: &Shared, mark: &mut IdentityMark) {
     mark.written = Some(key);
 }
 
-/// Clears this run's dirty flag and crash mark at a clean shutdown.
+/// Clears this run's dirty flag, crash mark and fatal-signal marker at a clean shutdown: a run
+/// that ended cleanly did not die of a signal its marker may hold (one a handler before ours
+/// recovered from, as runtimes that turn SIGSEGV into exceptions do).
 pub(crate) fn mark_stopped(shared: &Shared) {
     if let Some(data_dir) = shared.data_dir.as_deref() {
         // `running` first: stopping between the two must not look like an unexplained end.
@@ -204,6 +206,7 @@ pub(crate) fn mark_stopped(shared: &Shared) {
             let _ = std::fs::remove_file(running_file(data_dir));
         }
         let _ = std::fs::remove_file(crash_mark(data_dir, &shared.run_id));
+        let _ = std::fs::remove_file(signal_marker::marker_path(data_dir, &shared.run_id));
     }
 }
 

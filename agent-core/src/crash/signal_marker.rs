@@ -8,8 +8,9 @@
 //!
 //! Each run has its own marker (named after its run id), so the new run's platform code can open
 //! its marker while the worker still reads the old one, and a marker is only believed for a run
-//! that ended uncleanly: an uncaught exception already recorded by `record_crash` whose default
-//! handler then aborts (SIGABRT) is reported once, as the exception.
+//! that ended uncleanly: a clean shutdown removes its run's marker (a signal an earlier handler
+//! recovered from was not the end), and an uncaught exception already recorded by `record_crash`
+//! whose default handler then aborts (SIGABRT) is reported once, as the exception.
 
 use std::path::{Path, PathBuf};
 
@@ -32,7 +33,8 @@ impl Agent {
     }
 }
 
-fn marker_path(data_dir: &Path, run_id: &str) -> PathBuf {
+/// The marker file of run `run_id`.
+pub(crate) fn marker_path(data_dir: &Path, run_id: &str) -> PathBuf {
     data_dir.join(format!("{SIGNAL_MARKER_PREFIX}{run_id}"))
 }
 
