@@ -34,6 +34,7 @@ cargo run -p uniffi-bindgen --locked -- generate --language swift --no-format \
   --metadata-no-deps --out-dir "$OUT/gen" "target/$PROFILE/librum_agent.dylib"
 diff -u "$SWIFT/Sources/RumAgent/rum_agent.swift" "$OUT/gen/rum_agent.swift"
 diff -u "$SWIFT/Headers/rum_agentFFI.h" "$OUT/gen/rum_agentFFI.h"
+diff -u "$SWIFT/Headers/rum_agentFFI.modulemap" "$OUT/gen/rum_agentFFI.modulemap"
 
 cp "$SWIFT/Headers/rum_agentFFI.h" "$OUT/headers/"
 cp "$SWIFT/Headers/rum_agentFFI.modulemap" "$OUT/headers/module.modulemap"

@@ -38,7 +38,9 @@ pub struct Treatment {
 #[derive(uniffi::Object)]
 pub struct RumAgent {
     agent: Agent,
-    started_unix_ms: i64,
+    /// The process start (or setup) on the monotonic clock: a timing from it does not move
+    /// when the wall clock is set (NTP, or the user).
+    started: Instant,
     pump: Option<Pump>,
 }
 
@@ -143,6 +145,12 @@ impl RumAgent {
                     message: "must not be empty".to_owned(),
                 });
             }
+            // As identify: the collector would refuse the impression of a longer key.
+            if !agent_core::wire::is_valid_key(&key) {
+                return Err(RumError::BadKey {
+                    message: format!("must be at most {} bytes", agent_core::wire::MAX_STRING),
+                });
+            }
             let attributes = values::attributes(&attributes);
             self.evaluate(&key, bucketing_key.as_deref(), &flag, &attributes)
         })
@@ -211,9 +219,7 @@ impl RumAgent {
     pub fn track_time_from_start(&self, marker: String) -> Result<(), RumError> {
         guard::call(|| {
             check_event_type(&format!("timing.{marker}"))?;
-            let elapsed_ms = (unix_ms() - self.started_unix_ms).max(0) as u64;
-            self.agent
-                .track_timing(&marker, Duration::from_millis(elapsed_ms));
+            self.agent.track_timing(&marker, self.started.elapsed());
             Ok(())
         })
     }
@@ -362,6 +368,11 @@ impl RumAgent {
             Some(start) => start,
             None => now,
         };
+        // The wall clock read once, at setup; from here on only the monotonic one.
+        let before = Duration::from_millis(u64::try_from(now - started_unix_ms).unwrap_or(0));
+        let started = Instant::now()
+            .checked_sub(before)
+            .unwrap_or_else(Instant::now);
         if config
             .data_dir
             .as_deref()
@@ -420,7 +431,7 @@ impl RumAgent {
         };
         Ok(RumAgent {
             agent,
-            started_unix_ms,
+            started,
             pump,
         })
     }

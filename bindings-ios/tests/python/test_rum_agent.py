@@ -1,6 +1,6 @@
 """End-to-end tests of the iOS agent's uniffi scaffolding through uniffi's Python bindings.
 
-Run by `bindings-ios/tests/python_e2e.rs`, which generates the `rum_agent` module next to the
+Run by `bindings-ios/tests/bindings.rs`, which generates the `rum_agent` module next to the
 cdylib, starts a real collector on loopback and passes its address in the environment
 (RUM_COLLECTOR_URL, RUM_SDK_KEY, RUM_VECTORS, RUM_SYNC_FLAG, RUM_LISTENER_FLAG, RUM_ADMIN_KEY). The Rust side then checks that the
 collector stored what these tests tracked. Ends with the line `N passed, N failed`.
@@ -241,6 +241,8 @@ class Errors(unittest.TestCase):
         for bad in ("  ", "", "k" * 1025):
             with self.assertRaises(RumError.BadKey):
                 agent.identify(bad)
+            with self.assertRaises(RumError.BadKey):
+                agent.get_treatment_for(bad, None, "plain", {})
         self.assertEqual(agent.identity(), "anonymous", "the key is kept")
         with self.assertRaises(RumError.BadFlagDefinitions):
             agent.apply_flag_definitions("{not json")

@@ -321,7 +321,7 @@ private final class OutcomeBox: @unchecked Sendable {
 // MARK: - Background
 
 /// Seals pending events when the app goes to the background (UIKit's notification, by name: no
-/// UIKit import, and fine in app extensions). Sealed events are in the data dir, so a suspended
+/// UIKit import; app extensions never get it and call `seal` themselves). Sealed events are in the data dir, so a suspended
 /// app that is then killed loses none; the uploader sends them when it can.
 private enum Background {
     private static let lock = NSLock()
