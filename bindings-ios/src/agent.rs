@@ -292,7 +292,7 @@ impl RumAgent {
 
     /// The user's consent now.
     pub fn consent(&self) -> Consent {
-        self.agent.consent().into()
+        guard::or_default(Consent::Unknown, || self.agent.consent().into())
     }
 
     /// Seals what is pending and waits until it is delivered; `Timeout` after `timeout_ms`,

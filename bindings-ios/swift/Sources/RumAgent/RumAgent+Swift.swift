@@ -78,6 +78,14 @@ public extension RumAgent {
             var values = URLResourceValues()
             values.isExcludedFromBackup = true
             try? dir.setResourceValues(values)
+            #if os(iOS)
+            // Written in the background (a locked device included) and by the crash handler:
+            // open to the app once the user unlocked after boot, whatever its default class
+            // (new files take the directory's).
+            try? FileManager.default.setAttributes(
+                [.protectionKey: FileProtectionType.completeUntilFirstUserAuthentication],
+                ofItemAtPath: dir.path)
+            #endif
         }
         let config = RumConfig(
             sdkKey: sdkKey,
@@ -166,7 +174,9 @@ public extension RumAgent {
     /// new version and the keys of the flags whose treatments may have changed, e.g. to
     /// re-render what a killed flag shows. Returns the id `removeFlagsListener(id:)` takes.
     /// Capture the agent weakly in `handler`: the agent keeps its listeners until it is shut
-    /// down.
+    /// down. The handler runs in a main-actor task per update: one queued just before
+    /// `removeFlagsListener(id:)` or `shutdown` may still run once, and two updates close
+    /// together may run out of order (each carries its version).
     @discardableResult
     func onFlagsUpdate(_ handler: @escaping @MainActor @Sendable (UInt64, [String]) -> Void) -> UInt64 {
         addFlagsListener(listener: MainActorFlagsListener(handler: handler))
