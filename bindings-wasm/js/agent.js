@@ -526,8 +526,8 @@ export class Agent {
 
   /** Beacons every batch not in flight, or keeps it in storage when it cannot go: offline, or
    * when the last upload failed (the collector down or refusing for load: a beacon's fate is
-   * never known). A copy of the batch in flight is kept too: its fetch may not have started,
-   * or may fail after the page is gone (the collector ignores a batch it already has). */
+   * never known). A copy of the batch in flight goes the same way: its fetch may not have
+   * started, or may fail after the page is gone (the collector ignores a batch it already has). */
   _sendAway() {
     const bodies = this._call((c) => c.take_unsent(), []);
     if (this._inFlight) bodies.push(this._inFlight);
