@@ -147,7 +147,9 @@ public extension RumAgent {
     /// enum's associated values), and the caller's stack (Swift errors carry none of their own).
     func trackError(_ error: Error) {
         let nsError = error as NSError
-        let type = Swift.type(of: error) is NSError.Type
+        // Foundation's bridged errors (URLError, CocoaError, POSIXError) are Swift structs: by
+        // their domain and code too, not the struct's name.
+        let type = Swift.type(of: error) is NSError.Type || error is CustomNSError
             ? "\(nsError.domain)#\(nsError.code)"
             : String(reflecting: Swift.type(of: error))
         let stack = Thread.callStackSymbols.dropFirst().joined(separator: "\n")
