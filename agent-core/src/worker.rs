@@ -101,17 +101,15 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Command>, config: WorkerConf
     let Some(mut pipeline) = open_pipeline(&shared, config.pipeline) else {
         return;
     };
-    // Read first: a decline from here on moves it, and is acted on in the loop.
-    let mut declines = shared.declines.load(Ordering::Acquire);
-    // Crash records of the last run, unless the user declined: then what earlier runs kept is
-    // forgotten too.
+    // Crash records of the last run, unless the user declined. Any decline so far (a declined
+    // start counts as one, and so does one granted again since) forgets what earlier runs kept.
     if shared.recording() {
         for event in start_events {
             pipeline.push_event(event);
         }
-    } else {
-        pipeline.forget_unsent();
     }
+    let mut declines = 0;
+    forget_on_decline(&shared, &mut pipeline, &mut declines);
     let mut flush_waiters: Vec<Sender<()>> = Vec::new();
     let mut work_seen = pipeline.work_generation();
     let mut rearm = crash::Rearm::default();
@@ -165,6 +163,8 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Command>, config: WorkerConf
             Command::NextUpload(reply) => {
                 // Until the user grants consent, batches wait (on disk with a data dir).
                 let task = if shared.consent() == Consent::Granted {
+                    // A decline granted again since the look above: its items go first.
+                    forget_on_decline(&shared, &mut pipeline, &mut declines);
                     pipeline.next_upload()
                 } else {
                     pipeline.tick();

@@ -122,3 +122,33 @@ fn unknown_items_wait_on_disk_for_a_later_run_that_grants() {
     );
     second.shutdown(SHORT).expect("shut down");
 }
+
+#[test]
+fn a_decline_granted_again_at_once_still_forgets_what_earlier_runs_kept() {
+    for declined_start in [false, true] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = start(Consent::Unknown, Some(dir.path()));
+        first.track("kept.before.decline", None, Map::new());
+        first.shutdown(SHORT).expect("kept in the spool");
+
+        // Declined (at start, or right after it) and granted again before the worker looked.
+        let second = start(
+            if declined_start {
+                Consent::Declined
+            } else {
+                Consent::Unknown
+            },
+            Some(dir.path()),
+        );
+        if !declined_start {
+            second.set_consent(Consent::Declined);
+        }
+        second.set_consent(Consent::Granted);
+        let sent = events(&pull_all(&second));
+        assert!(
+            sent.iter().all(|e| e.event_type != "kept.before.decline"),
+            "declined start {declined_start}: {sent:?}"
+        );
+        second.shutdown(SHORT).expect("shut down");
+    }
+}

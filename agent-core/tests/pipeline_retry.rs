@@ -337,3 +337,21 @@ fn a_batch_in_flight_at_a_decline_is_forgotten_when_it_comes_back_unsent() {
     assert_eq!(p.stats().delivered_items, 1);
     assert!(p.is_idle());
 }
+
+#[test]
+fn a_batch_in_flight_at_a_decline_is_not_left_on_disk_by_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut p, _clock) = open(config(Some(dir.path().to_path_buf())));
+    p.push_event(event(1));
+    p.flush();
+    expect_upload(p.next_upload());
+    p.forget_unsent();
+    p.shutdown();
+    // The process ends before the upload's answer: a later run finds nothing to send.
+    drop(p);
+    let (mut again, _clock) = open(config(Some(dir.path().to_path_buf())));
+    assert!(!matches!(
+        again.next_upload(),
+        agent_core::upload::UploadTask::Upload(_)
+    ));
+}

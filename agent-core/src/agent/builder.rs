@@ -223,7 +223,8 @@ impl AgentBuilder {
             fatal_crash: AtomicBool::new(false),
             startup_error: Mutex::new(None),
             consent: AtomicU8::new(consent.code()),
-            declines: AtomicU64::new(0),
+            // A declined start counts as a decline: the worker's first look forgets the spool.
+            declines: AtomicU64::new(u64::from(consent == Consent::Declined)),
             flag_listeners,
         });
         let (tx, rx) = crossbeam_channel::bounded(queue_capacity);

@@ -29,6 +29,9 @@ impl Link {
     /// Hands a recorded item to the worker without ever blocking; counts it when dropped.
     /// Nothing is recorded once the user declined consent.
     pub(crate) fn enqueue(&self, item: Record) {
+        // The count before the consent: an item that saw the consent before a decline carries
+        // the count before it too, and is dropped.
+        let declines = self.shared.declines.load(Ordering::Acquire);
         if !self.shared.recording() {
             return;
         }
@@ -37,7 +40,6 @@ impl Link {
             drops.shut_down.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let declines = self.shared.declines.load(Ordering::Acquire);
         match self.tx.try_send(Command::Record(declines, item)) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {

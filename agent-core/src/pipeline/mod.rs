@@ -401,6 +401,13 @@ impl Pipeline {
     pub fn shutdown(&mut self) {
         self.shut_down = true;
         self.flush();
+        // The batch in flight when the user declined: its file must not outlive this run
+        // (delivered or not), or a later run would send it.
+        if let Some(id) = self.forget_on_return.take()
+            && let Some(pos) = self.sealed.position(id)
+        {
+            self.sealed.remove(pos);
+        }
     }
 
     /// Counts items dropped outside the pipeline (e.g. on the caller's side of the agent), so the
