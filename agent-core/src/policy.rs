@@ -115,9 +115,11 @@ impl Backoff {
     }
 
     /// Records a 429: waits `retry_after` when given (capped at [`MAX_RETRY_AFTER`]), else backs
-    /// off as for a failure. Returns the delay chosen.
+    /// off as for a failure. One shorter than the base delay (0, or a date already past: a clock
+    /// ahead of the server's) counts as not given: taken as is, every answer would be asked
+    /// again at once, hundreds of times a second. Returns the delay chosen.
     pub fn rate_limited(&mut self, now_ms: i64, retry_after: Option<Duration>) -> Duration {
-        match retry_after {
+        match retry_after.filter(|d| *d >= self.base) {
             Some(d) => {
                 let d = d.min(MAX_RETRY_AFTER);
                 self.until_ms = Some(now_ms.saturating_add(duration_ms(d)));
@@ -226,6 +228,20 @@ mod tests {
             }),
             Outcome::RateLimited(Some(Duration::from_secs(120)))
         );
+    }
+
+    #[test]
+    fn a_retry_after_shorter_than_the_base_backs_off_as_a_failure() {
+        let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(300));
+        assert_eq!(
+            backoff.rate_limited(0, Some(Duration::from_secs(7))),
+            Duration::from_secs(7)
+        );
+        let delays: Vec<Duration> = (0..4)
+            .map(|_| backoff.rate_limited(0, Some(Duration::ZERO)))
+            .collect();
+        assert!(delays[0] >= Duration::from_millis(800), "{delays:?}");
+        assert!(delays[3] > delays[0] * 4, "doubling: {delays:?}");
     }
 
     #[test]
