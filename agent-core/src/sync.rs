@@ -122,11 +122,13 @@ mod client {
             Client::builder()
                 .timeout(POLL_TIMEOUT)
                 .connect_timeout(CONNECT_TIMEOUT)
+                .redirect(crate::transport::collector_redirects())
                 .build(),
             // The blocking client applies this per read, so the loop can check the stop flag.
             Client::builder()
                 .timeout(STREAM_READ_TIMEOUT)
                 .connect_timeout(CONNECT_TIMEOUT)
+                .redirect(crate::transport::collector_redirects())
                 .build(),
         ) else {
             return;

@@ -88,9 +88,27 @@ impl HttpUploader {
 /// Most redirects one upload follows.
 pub const MAX_REDIRECTS: usize = 3;
 
+/// The redirect policy of the flag-sync client's GETs: as for uploads, only on the collector's
+/// host, never from https to http (the SDK key goes along, and definitions from elsewhere would
+/// be applied as flags), at most [`MAX_REDIRECTS`].
+pub(crate) fn collector_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let allowed = attempt.previous().len() <= MAX_REDIRECTS
+            && attempt
+                .previous()
+                .last()
+                .is_some_and(|from| same_collector(from, attempt.url()));
+        if allowed {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
+}
+
 /// Whether a redirect from `from` to `to` stays with the collector: the same host, and the same
 /// scheme or an upgrade from http to https.
-fn same_collector(from: &reqwest::Url, to: &reqwest::Url) -> bool {
+pub(crate) fn same_collector(from: &reqwest::Url, to: &reqwest::Url) -> bool {
     let scheme =
         to.scheme() == from.scheme() || (from.scheme() == "http" && to.scheme() == "https");
     scheme

@@ -1,6 +1,7 @@
 //! The native uploader's redirects: followed as the same POST on the collector's host only (the
 //! SDK key and the users' data go along), never to another host nor from https to http; 301 and
-//! 302 re-POST the batch (reqwest's own policy would turn them into a bodiless GET).
+//! 302 re-POST the batch (reqwest's own policy would turn them into a bodiless GET). The flag
+//! sync's GETs follow the same rule.
 #![cfg(feature = "native-transport")]
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -13,8 +14,14 @@ use agent_core::upload::{UploadRequest, UploadResult};
 /// What a server saw: `METHOD path authorization body`.
 type Seen = Arc<Mutex<Vec<String>>>;
 
-/// A loopback server answering every request with `answer(path)` (status line and headers).
+/// A loopback server answering every request with `answer(path)` (status line and headers) and
+/// no body.
 fn server(answer: impl Fn(&str) -> String + Send + 'static) -> (String, Seen) {
+    server_with_body(move |path| (answer(path), String::new()))
+}
+
+/// A loopback server answering every request with `answer(path)`: status line and headers, body.
+fn server_with_body(answer: impl Fn(&str) -> (String, String) + Send + 'static) -> (String, Seen) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
     let port = listener.local_addr().expect("addr").port();
     let seen: Seen = Arc::default();
@@ -52,10 +59,11 @@ fn server(answer: impl Fn(&str) -> String + Send + 'static) -> (String, Seen) {
                 String::from_utf8_lossy(&body)
             ));
             let mut stream = stream;
+            let (head, body) = answer(&path);
             let _ = write!(
                 stream,
-                "{}content-length: 0\r\nconnection: close\r\n\r\n",
-                answer(&path)
+                "{head}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
             );
         }
     });
@@ -120,5 +128,56 @@ fn redirects_to_another_host_are_not_followed() {
     assert_eq!(
         asked.lock().expect("lock").len(),
         1 + agent_core::transport::MAX_REDIRECTS
+    );
+}
+
+/// An agent syncing flags from `collector`, polling rarely (the first fetch is what counts).
+fn syncing_agent(collector: &str) -> agent_core::Agent {
+    agent_core::Agent::builder("sdk-test")
+        .collector(collector)
+        .poll_interval(std::time::Duration::from_secs(600))
+        .build()
+        .expect("agent")
+}
+
+#[test]
+fn flag_sync_follows_redirects_on_the_collectors_host_only() {
+    let flags = r#"{"version":4,"full":true,"segments":[],"flags":[]}"#;
+    let (target, seen) = server_with_body(move |_| {
+        (
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n".into(),
+            flags.into(),
+        )
+    });
+    let to = target.clone();
+    let (moved, _) = server(move |path| format!("HTTP/1.1 307 Moved\r\nlocation: {to}{path}\r\n"));
+    let agent = syncing_agent(&moved);
+    assert!(
+        agent.wait_for_flags(std::time::Duration::from_secs(10)),
+        "same host: followed"
+    );
+    assert_eq!(agent.flag_set_version(), 4);
+    let _ = agent.shutdown(std::time::Duration::from_millis(100));
+    assert!(!seen.lock().expect("lock").is_empty());
+
+    // A fresh target, so that only this agent could have asked it.
+    let (other, seen) = server_with_body(move |_| {
+        (
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n".into(),
+            flags.into(),
+        )
+    });
+    let elsewhere = other.replace("127.0.0.1", "localhost");
+    let (moved, _) =
+        server(move |path| format!("HTTP/1.1 307 Moved\r\nlocation: {elsewhere}{path}\r\n"));
+    let agent = syncing_agent(&moved);
+    assert!(
+        !agent.wait_for_flags(std::time::Duration::from_secs(2)),
+        "definitions from another host are not taken"
+    );
+    let _ = agent.shutdown(std::time::Duration::from_millis(100));
+    assert!(
+        seen.lock().expect("lock").is_empty(),
+        "the other host was not asked"
     );
 }
