@@ -104,14 +104,14 @@ export class Agent {
   static async setup(sdkKey, options = {}) {
     const capture = options.capture ?? {};
     const early = typeof window !== 'undefined' && capture !== false && capture.errors !== false ? holdErrors() : null;
+    let held = [];
     try {
       await load(options.wasm);
-    } catch (e) {
-      early?.();
-      throw e;
+    } finally {
+      held = early?.() ?? [];
     }
     const agent = new Agent(sdkKey, options);
-    agent._start(early?.() ?? []);
+    agent._start(held);
     return agent;
   }
 
@@ -336,7 +336,12 @@ export class Agent {
   setConsent(consent) {
     this._consent = CONSENT[consent] ?? 0;
     this._call((c) => c.set_consent(this._consent));
-    if (this._consent === CONSENT.declined) this._write(this.storageKeys.unsent, null);
+    if (this._consent === CONSENT.declined) {
+      this._write(this.storageKeys.unsent, null);
+      // Not copied to a beacon or storage at the next hide either (the core forgets it if it
+      // comes back unsent).
+      this._inFlight = null;
+    }
     this._schedule(0);
   }
 
@@ -423,7 +428,8 @@ export class Agent {
             if (changed) this._flagsJson = c.flag_cache();
             return u;
           }, []);
-          if (changed && this._flagsJson) this._write(this.storageKeys.flags, this._flagsJson);
+          // Again at the next fetch when storage refused it (full), not only at the next change.
+          if ((changed || this._cacheUnsaved) && this._flagsJson) this._cacheUnsaved = !this._write(this.storageKeys.flags, this._flagsJson);
           if (update.length) this._tell(Number(update[0]), update.slice(1));
         } catch { break; /* offline: the cache answers; try again later */ }
         if (this._call((c) => c.flags_version(), 0) >= this._announced) break;
@@ -532,7 +538,8 @@ export class Agent {
     const bodies = this._call((c) => c.take_unsent(), []);
     if (this._inFlight) bodies.push(this._inFlight);
     if (!bodies.length) return;
-    const canBeacon = this._consent === CONSENT.granted && this.beacon && !this._failing && globalThis.navigator?.onLine !== false;
+    // While uploads fail, storage keeps them; without one a beacon is still their best chance.
+    const canBeacon = this._consent === CONSENT.granted && this.beacon && !(this._failing && this.storage) && globalThis.navigator?.onLine !== false;
     const url = `${this.url}/api/v1/batch?sdk_key=${encodeURIComponent(this.sdkKey)}`;
     const kept = [];
     for (const body of bodies) {
@@ -561,11 +568,12 @@ export class Agent {
     // Counted as stored: JSON escapes the batches' quotes.
     let chars = 2, first = all.length;
     for (let n; first > 0 && chars + (n = JSON.stringify(all[first - 1]).length + 1) <= MAX_STORED_CHARS; first--) chars += n;
-    // A storage the page's own data filled refuses the list: the newest half that fits, then.
+    // A storage the page's own data filled refuses the list: the most newest batches that fit
+    // (a binary search; the last write that succeeded is the longest, and is what stays).
     let written = false;
-    for (let from = first; ; from += Math.ceil((all.length - from) / 2)) {
-      if (this._write(key, JSON.stringify(all.slice(from)))) { written = true; first = from; break; }
-      if (from >= all.length) break;
+    for (let lo = first, hi = all.length; lo <= hi;) {
+      const mid = (lo + hi) >> 1;
+      if (this._write(key, JSON.stringify(all.slice(mid)))) { written = true; first = mid; hi = mid - 1; } else lo = mid + 1;
     }
     const back = written ? all.slice(0, first) : texts;
     this._older = new Set(written ? back : givenBack);

@@ -75,11 +75,12 @@ export function captureErrors(agent, held = []) {
   };
 }
 
-/** A rejection reason that is not an error: a plain object as (at most 1,000 characters of) its
- * JSON, so that different ones read, and count, as different; anything else as text. */
+/** A rejection reason that is not an error: a plain object by its keys (as Sentry does: its
+ * values may hold tokens or personal data), so that different shapes read, and count, as
+ * different; anything else as text. */
 function describe(v) {
   if (v !== null && typeof v === 'object') {
-    try { const json = JSON.stringify(v); if (json !== undefined) return json.slice(0, 1000); } catch { /* below */ }
+    try { return `Object with keys: ${Object.keys(v).slice(0, 20).join(', ')}`.slice(0, 1000); } catch { /* below */ }
   }
   return text(v);
 }
@@ -169,7 +170,8 @@ export class Interactions {
  * reporting), or null when the browser has no such entries. Observers go into `observers`. */
 function observe(observers, type, cb, opts = {}) {
   // observe() of an unknown type only warns: asked first, or Firefox and Safari would report CLS 0.
-  if (!PerformanceObserver.supportedEntryTypes?.includes(type)) return null;
+  const types = globalThis.PerformanceObserver?.supportedEntryTypes;
+  if (typeof PerformanceObserver !== 'function' || (types && !types.includes(type))) return null;
   try {
     const po = new PerformanceObserver((list) => cb(list.getEntries()));
     po.observe({ type, buffered: true, ...opts });
@@ -288,6 +290,8 @@ export function captureWebVitals(agent) {
       removeEventListener('prerenderingchange', activate, true);
     },
     report() {
+      // Queued paints first: a page hidden right after its first paint still reports CLS.
+      paintObserver?.();
       if (lcpObserver) { lcpObserver(); if (lcp >= 0) send('lcp', lcp); }
       // As web-vitals: CLS only for a view that painted (not one loaded in a background tab).
       if (clsObserver) { clsObserver(); if (sent.has('fcp') || !paintObserver) send('cls', cls); }

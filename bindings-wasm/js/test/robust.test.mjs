@@ -381,7 +381,7 @@ test('automatic capture: an error loop is capped, "Script error." skipped, odd r
     const { proxy, revoke } = Proxy.revocable({}, {});
     revoke();
     fire('unhandledrejection', { reason: proxy });
-    // Plain objects read, and count, as their JSON: two different ones are two errors.
+    // Plain objects read, and count, by their keys (not values: tokens): two shapes, two errors.
     fire('unhandledrejection', { reason: { code: 'E_TIMEOUT', retry: 1 } });
     fire('unhandledrejection', { reason: { code: 'E_AUTH' } });
     assert.equal(queued() - base, 16);
@@ -391,7 +391,7 @@ test('automatic capture: an error loop is capped, "Script error." skipped, odd r
     assert.equal(beacons.length, 1, 'close() beacons what is queued');
     const sent = JSON.parse(beacons[0][1]).events;
     assert.equal(sent.length, 16);
-    assert.deepEqual(sent.slice(-2).map((e) => e.properties['exception.message']), ['{"code":"E_TIMEOUT","retry":1}', '{"code":"E_AUTH"}']);
+    assert.deepEqual(sent.slice(-2).map((e) => e.properties['exception.message']), ['Object with keys: code, retry', 'Object with keys: code']);
     fire('error', { error: new Error('after close') });
     assert.equal(agent._core.queued(), 0, 'no capture after close');
     let hides = 0;
@@ -473,5 +473,72 @@ test('a storage with less room than the list keeps the newest batches that fit, 
   const kept = JSON.parse(storage.getItem(KEYS.unsent) ?? '[]').map((t) => JSON.parse(t).events[0].type);
   assert.deepEqual(kept, ['robust.newer'], 'the newest batch that fits');
   assert.equal(agent.stats().queued, 3, 'the older one back in the core');
+  agent.close();
+});
+
+test('a storage with room for some of the stored and new batches keeps as many of the newest as fit', async () => {
+  const storage = new MemoryStorage();
+  const setItem = storage.setItem.bind(storage);
+  // Room for four batches in the list, whatever their size.
+  storage.setItem = (k, v) => {
+    if (k === KEYS.unsent && JSON.parse(v).length > 4) throw new DOMException('quota', 'QuotaExceededError');
+    setItem(k, v);
+  };
+  const agent = await setup({ storage, sendBeacon: () => false });
+  for (const type of ['robust.s1', 'robust.s2', 'robust.s3']) {
+    agent.track(type, 1);
+    agent._onHide();
+  }
+  for (const type of ['robust.n1', 'robust.n2']) {
+    agent.track(type, 1);
+    agent._call((c) => c.flush());
+  }
+  agent._onHide();
+  const kept = JSON.parse(storage.getItem(KEYS.unsent)).map((t) => JSON.parse(t).events[0].type);
+  assert.deepEqual(kept, ['robust.s2', 'robust.s3', 'robust.n1', 'robust.n2']);
+  agent.close();
+});
+
+test('a flag cache the storage refused is written again at the next fetch, and vitals work without PerformanceObserver', async () => {
+  let version = 7, full = true;
+  const fetch = async (url, init) => (init?.method === 'POST'
+    ? new Response(null, { status: 202 })
+    : new Response(JSON.stringify({ version, full: true, segments: [], flags: [] })));
+  const storage = new MemoryStorage();
+  const setItem = storage.setItem.bind(storage);
+  storage.setItem = (k, v) => { if (k === KEYS.flags && full) throw new DOMException('quota', 'QuotaExceededError'); setItem(k, v); };
+  const agent = await setup({ storage, fetch });
+  await agent._fetchFlags();
+  assert.equal(storage.getItem(KEYS.flags), null, 'refused');
+  full = false;
+  await agent._fetchFlags();
+  assert.ok(storage.getItem(KEYS.flags), 'written at the next fetch, same version');
+  agent.close();
+  // A page without PerformanceObserver (an old browser, a test DOM): no vitals, no failure.
+  const { restore } = fakePage();
+  const saved = globalThis.PerformanceObserver;
+  delete globalThis.PerformanceObserver;
+  try {
+    const plain = await setup();
+    assert.ok(plain.track('robust.no.observer', 1));
+    plain.close();
+  } finally {
+    globalThis.PerformanceObserver = saved;
+    restore();
+  }
+});
+
+test('the batch in flight when the user declines is not copied at the next hide', async () => {
+  const beacons = [];
+  const fetch = (url, init) => (init?.method === 'POST' ? new Promise(() => {}) : offline());
+  const agent = await setup({ fetch, sendBeacon: (...a) => { beacons.push(a); return true; } });
+  agent.track('robust.before.decline', 1);
+  agent._call((c) => c.flush());
+  agent._pump();
+  await new Promise((r) => setTimeout(r, 50));
+  agent.setConsent('declined');
+  agent.setConsent('granted');
+  agent._onHide();
+  assert.equal(beacons.length, 0, 'recorded before the decline: not sent');
   agent.close();
 });

@@ -177,3 +177,13 @@ test('a page loaded in a background tab reports no paints nor CLS; withheld timi
   }, { nav: { type: 'navigate', responseStart: 0, activationStart: 0 }, hidden: [{ name: 'hidden', startTime: 0 }] });
   assert.deepEqual(tracked, []);
 });
+
+test('a page hidden before its first paint was delivered still reports it, and its CLS', () => {
+  const tracked = capture({}, (vitals) => {
+    emit('layout-shift', [{ value: 0.1, startTime: 400, hadRecentInput: false }]);
+    // The paint is queued in the observer, its callback not run yet.
+    observers.get('paint').queued.push({ name: 'first-contentful-paint', startTime: 300 });
+    vitals.report();
+  });
+  assert.deepEqual(tracked, [['ttfb', 120], ['fcp', 300], ['cls', 0.1]]);
+});
