@@ -146,7 +146,10 @@ impl RumAgent {
                 });
             }
             // As identify: the collector would refuse the impression of a longer key.
-            if !agent_core::wire::is_valid_key(&key) {
+            let bucketing_ok = bucketing_key
+                .as_deref()
+                .is_none_or(|b| b.is_empty() || agent_core::wire::is_valid_key(b));
+            if !agent_core::wire::is_valid_key(&key) || !bucketing_ok {
                 return Err(RumError::BadKey {
                     message: format!("must be at most {} bytes", agent_core::wire::MAX_STRING),
                 });

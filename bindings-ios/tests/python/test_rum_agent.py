@@ -243,6 +243,8 @@ class Errors(unittest.TestCase):
                 agent.identify(bad)
             with self.assertRaises(RumError.BadKey):
                 agent.get_treatment_for(bad, None, "plain", {})
+        with self.assertRaises(RumError.BadKey):
+            agent.get_treatment_for("user", "b" * 1025, "plain", {})
         self.assertEqual(agent.identity(), "anonymous", "the key is kept")
         with self.assertRaises(RumError.BadFlagDefinitions):
             agent.apply_flag_definitions("{not json")

@@ -82,9 +82,12 @@ public extension RumAgent {
             // Written in the background (a locked device included) and by the crash handler:
             // open to the app once the user unlocked after boot, whatever its default class
             // (new files take the directory's).
-            try? FileManager.default.setAttributes(
-                [.protectionKey: FileProtectionType.completeUntilFirstUserAuthentication],
-                ofItemAtPath: dir.path)
+            // The spool directory too: one made by an earlier release kept the app's default.
+            for path in [dir.path, dir.appendingPathComponent("spool").path] {
+                try? FileManager.default.setAttributes(
+                    [.protectionKey: FileProtectionType.completeUntilFirstUserAuthentication],
+                    ofItemAtPath: path)
+            }
             #endif
         }
         let config = RumConfig(
@@ -290,8 +293,9 @@ public final class CollectorRedirects: NSObject, URLSessionTaskDelegate, @unchec
     public func urlSession(_ session: URLSession, task: URLSessionTask,
                            willPerformHTTPRedirection response: HTTPURLResponse,
                            newRequest request: URLRequest,
-                           completionHandler: @escaping (URLRequest?) -> Void) {
-        guard let original = task.originalRequest, let from = original.url, let to = request.url,
+                           completionHandler: @escaping @Sendable (URLRequest?) -> Void) {
+        guard [301, 302, 307, 308].contains(response.statusCode),
+              let original = task.originalRequest, let from = original.url, let to = request.url,
               CollectorRedirects.sameCollector(from: from, to: to) else {
             completionHandler(nil)
             return
