@@ -18,7 +18,7 @@ use jvm_support::{JavaRun, crate_dir, java, java_with, javac, jdk_available, nat
 /// Checks ApiTests runs; a change there must change this number (a skipped check fails).
 const API_CHECKS: u32 = 22;
 /// Checks HttpUploadApp runs.
-const HTTP_CHECKS: u32 = 8;
+const HTTP_CHECKS: u32 = 9;
 /// Key of HttpUploadApp's events.
 const HTTP_KEY: &str = "java-http-user";
 /// Longest a JVM run may take before the test kills it.

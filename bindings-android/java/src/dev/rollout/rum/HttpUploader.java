@@ -27,6 +27,15 @@ final class HttpUploader implements Runnable {
     static final long DRAIN_LIMIT_MS = READ_TIMEOUT_MS;
     /** Most redirects followed for one upload. */
     private static final int MAX_REDIRECTS = 3;
+    /**
+     * Longest time one upload may take before its connection is cut, whatever the timeouts of
+     * its parts allow (headers trickled a byte at a time within the read timeout, a write into a
+     * dead mobile connection, which has no timeout): this, plus 1 ms per 8 bytes of body (a
+     * slow link). Package-private so that the tests can shorten it.
+     */
+    static volatile long deadlineBaseMs = 30_000;
+    /** Cuts uploads past their deadline (one daemon thread for the process, made when first used). */
+    private static final java.util.Timer WATCHDOG = new java.util.Timer("rum-agent-http-watchdog", true);
 
     private final RumAgent agent;
     private final String base;
@@ -95,10 +104,34 @@ final class HttpUploader implements Runnable {
         int status = 0;
         String retryAfter = null;
         HttpURLConnection connection = null;
+        // The connection under way, for the watchdog: disconnecting it from there makes the
+        // blocked write or read throw, and the upload counts as unanswered.
+        HttpURLConnection[] current = new HttpURLConnection[1];
+        java.util.TimerTask cut = new java.util.TimerTask() {
+            @Override
+            public void run() {
+                HttpURLConnection c;
+                synchronized (current) {
+                    c = current[0];
+                }
+                try {
+                    if (c != null) {
+                        c.disconnect();
+                    }
+                } catch (RuntimeException ignored) {
+                    // The timer thread must live on for the next uploads.
+                }
+            }
+        };
+        try {
+            WATCHDOG.schedule(cut, deadlineBaseMs + body.length / 8);
+        } catch (IllegalStateException timerGone) {
+            // No watchdog then: the connect and read timeouts still apply.
+        }
         try {
             URL url = new URL(base + path);
             for (int hop = 0; ; hop++) {
-                connection = post(url, headers, body);
+                connection = post(url, headers, body, current);
                 status = connection.getResponseCode();
                 String location = connection.getHeaderField("Location");
                 if (!isRedirect(status) || location == null || hop == MAX_REDIRECTS) {
@@ -124,6 +157,7 @@ final class HttpUploader implements Runnable {
             status = 0;
             unanswered++;
         } finally {
+            cut.cancel();
             try {
                 if (connection != null && status == 0) {
                     connection.disconnect();
@@ -135,8 +169,12 @@ final class HttpUploader implements Runnable {
         }
     }
 
-    private HttpURLConnection post(URL url, String[] headers, byte[] body) throws IOException {
+    private HttpURLConnection post(URL url, String[] headers, byte[] body,
+            HttpURLConnection[] current) throws IOException {
         HttpURLConnection connection = (HttpURLConnection) url.openConnection();
+        synchronized (current) {
+            current[0] = connection;
+        }
         try {
             connection.setRequestMethod("POST");
             connection.setConnectTimeout(CONNECT_TIMEOUT_MS);

@@ -107,6 +107,26 @@ public final class HttpUploadApp {
                 agent.shutdown(0);
             }
         });
+        t.test("headers trickled forever do not hold the upload thread past its deadline", () -> {
+            long saved = HttpUploader.deadlineBaseMs;
+            HttpUploader.deadlineBaseMs = 3_000;
+            try (TricklingHeaders trickling = new TricklingHeaders()) {
+                RumAgent agent = RumAgent.setup(config(sdkKey, trickling.url(), new File(dataDir, "slow-headers")));
+                agent.identify(KEY);
+                agent.track("http.slow.headers");
+                agent.flush(0);
+                long end = System.nanoTime() + 20_000_000_000L;
+                HttpUploader uploader = agent.httpUploader();
+                while (uploader.answered() + uploader.unanswered() == 0 && System.nanoTime() < end) {
+                    Thread.sleep(100);
+                }
+                // Cut at the deadline: reported (the status line had come: as answered).
+                check(uploader.answered() + uploader.unanswered() >= 1, "the upload was never cut");
+                agent.shutdown(0);
+            } finally {
+                HttpUploader.deadlineBaseMs = saved;
+            }
+        });
         t.test("a response body trickled forever does not hold the upload thread", () -> {
             try (TricklingCollector trickling = new TricklingCollector()) {
                 RumAgent agent = RumAgent.setup(config(sdkKey, trickling.url(), new File(dataDir, "trickled")));
