@@ -44,7 +44,7 @@ export function holdErrors() {
 
 /** Reports `window` `error` and `unhandledrejection` events, those `held` before first; returns a
  * function that stops. Cross-origin "Script error." events carry nothing to act on and are
- * skipped. */
+ * skipped, as are the browser's benign "ResizeObserver loop" notices. */
 export function captureErrors(agent, held = []) {
   const seen = new Map();
   const report = (e) => {
@@ -57,7 +57,9 @@ export function captureErrors(agent, held = []) {
   };
   const onError = (ev) => {
     if (ev.error != null) report(ev.error);
-    else if (ev.message && !(ev.message === 'Script error.' && !ev.filename)) {
+    // The browser's "ResizeObserver loop …" notice is benign and is no exception of the page's:
+    // counted, it would raise the error rate of whichever treatment changes the layout.
+    else if (ev.message && !(ev.message === 'Script error.' && !ev.filename) && !text(ev.message).startsWith('ResizeObserver loop')) {
       const where = ev.filename ? `\n    at ${ev.filename}:${ev.lineno}:${ev.colno}` : '';
       report({ name: 'Error', message: ev.message, stack: `Error: ${ev.message}${where}` });
     }

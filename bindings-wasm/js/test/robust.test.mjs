@@ -375,6 +375,9 @@ test('automatic capture: an error loop is capped, "Script error." skipped, odd r
     assert.equal(queued() - base, 10, 'one error thrown 25 times: 10 recorded');
     fire('error', { message: 'Script error.', filename: '' });
     assert.equal(queued() - base, 10, 'cross-origin "Script error." skipped');
+    fire('error', { message: 'ResizeObserver loop completed with undelivered notifications.' });
+    fire('error', { message: 'ResizeObserver loop limit exceeded' });
+    assert.equal(queued() - base, 10, 'the browser\'s ResizeObserver notices skipped');
     fire('unhandledrejection', { reason: Object.create(null) });
     fire('unhandledrejection', { reason: { message: 'plain object' } });
     fire('unhandledrejection', { reason: 'a string' });
