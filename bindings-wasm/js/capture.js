@@ -55,11 +55,12 @@ export function captureErrors(agent, held = []) {
     seen.set(signature, n + 1);
     agent.trackError(e);
   };
+  // The browser's "ResizeObserver loop …" notice is benign and is no exception of the page's:
+  // counted, it would raise the error rate of whichever treatment changes the layout.
+  const noise = (ev) => (ev.message === 'Script error.' && !ev.filename) || text(ev.message).startsWith('ResizeObserver loop');
   const onError = (ev) => {
     if (ev.error != null) report(ev.error);
-    // The browser's "ResizeObserver loop …" notice is benign and is no exception of the page's:
-    // counted, it would raise the error rate of whichever treatment changes the layout.
-    else if (ev.message && !(ev.message === 'Script error.' && !ev.filename) && !text(ev.message).startsWith('ResizeObserver loop')) {
+    else if (ev.message && !noise(ev)) {
       const where = ev.filename ? `\n    at ${ev.filename}:${ev.lineno}:${ev.colno}` : '';
       report({ name: 'Error', message: ev.message, stack: `Error: ${ev.message}${where}` });
     }
@@ -172,10 +173,11 @@ export class Interactions {
  * reporting), or null when the browser has no such entries. Observers go into `observers`. */
 function observe(observers, type, cb, opts = {}) {
   // observe() of an unknown type only warns: asked first, or Firefox and Safari would report CLS 0.
-  const types = globalThis.PerformanceObserver?.supportedEntryTypes;
-  if (typeof PerformanceObserver !== 'function' || (types && !types.includes(type))) return null;
+  const Observer = globalThis.PerformanceObserver;
+  const types = Observer?.supportedEntryTypes;
+  if (typeof Observer !== 'function' || (types && !types.includes(type))) return null;
   try {
-    const po = new PerformanceObserver((list) => cb(list.getEntries()));
+    const po = new Observer((list) => cb(list.getEntries()));
     po.observe({ type, buffered: true, ...opts });
     observers.push(po);
     return () => cb(po.takeRecords());
@@ -201,8 +203,9 @@ export function captureWebVitals(agent) {
   // page loaded in a background tab and brought forward since: counted from the activation.
   let firstHidden = document.visibilityState === 'hidden' && !document.prerendering ? 0 : Infinity;
   if (!document.prerendering) {
+    const activation = activationStart();
     for (const e of performance.getEntriesByType?.('visibility-state') ?? []) {
-      if (e.name === 'hidden' && e.startTime >= activationStart()) firstHidden = Math.min(firstHidden, e.startTime);
+      if (e.name === 'hidden' && e.startTime >= activation) firstHidden = Math.min(firstHidden, e.startTime);
     }
   }
   const onVisibility = () => {
@@ -259,14 +262,16 @@ export function captureWebVitals(agent) {
   let paintObserver = null, lcpObserver = null, clsObserver = null, inpObserver = null;
   const onEvents = (entries) => interactions.add(entries);
   const activate = () => {
-    if (nav?.responseStart > 0 && nav.responseStart <= performance.now()) send('ttfb', Math.max(nav.responseStart - activationStart(), 0));
+    // Final from here on (0 for a page that was not prerendered).
+    const activation = activationStart();
+    if (nav?.responseStart > 0 && nav.responseStart <= performance.now()) send('ttfb', Math.max(nav.responseStart - activation, 0));
     paintObserver = observe(observers, 'paint', (entries) => {
       for (const e of entries) {
-        if (e.name === 'first-contentful-paint' && e.startTime < firstHidden && !restored) send('fcp', Math.max(e.startTime - activationStart(), 0));
+        if (e.name === 'first-contentful-paint' && e.startTime < firstHidden && !restored) send('fcp', Math.max(e.startTime - activation, 0));
       }
     });
     lcpObserver = observe(observers, 'largest-contentful-paint', (entries) => {
-      for (const e of entries) if (e.startTime < firstHidden && !restored) lcp = Math.max(e.startTime - activationStart(), 0);
+      for (const e of entries) if (e.startTime < firstHidden && !restored) lcp = Math.max(e.startTime - activation, 0);
     });
     // CLS: the largest session window (gaps < 1 s, windows < 5 s) of shifts without recent input.
     clsObserver = observe(observers, 'layout-shift', (entries) => {

@@ -21,7 +21,7 @@ impl Pipeline {
         {
             // Never reported: a failure, so the batch goes again after the backoff.
             if let Some(id) = self.in_flight.take() {
-                self.forget_if_declined_in_flight(id, true);
+                self.forgotten_on_return(id, false);
             }
             self.backoff.failure(now);
         }
@@ -61,7 +61,7 @@ impl Pipeline {
         self.in_flight = None;
         let now = self.clock.now_ms();
         let outcome = classify(&result);
-        if self.forget_if_declined_in_flight(id, !matches!(outcome, Outcome::Delivered)) {
+        if self.forgotten_on_return(id, matches!(outcome, Outcome::Delivered)) {
             return;
         }
         let Some(pos) = self.sealed.position(id) else {
@@ -91,20 +91,14 @@ impl Pipeline {
         self.enforce_spool_caps();
     }
 
-    /// Batch `id` came back (`unsent`: not delivered). Forgets it when it was in flight as the
-    /// user declined and came back unsent; true when it did.
-    fn forget_if_declined_in_flight(&mut self, id: Uuid, unsent: bool) -> bool {
+    /// Batch `id` came back from its upload: forgets it when it was in flight as the user
+    /// declined and was not `delivered`; true when it did.
+    fn forgotten_on_return(&mut self, id: Uuid, delivered: bool) -> bool {
         if self.forget_on_return != Some(id) {
             return false;
         }
         self.forget_on_return = None;
-        if !unsent {
-            return false;
-        }
-        if let Some(pos) = self.sealed.position(id) {
-            self.sealed.remove(pos);
-        }
-        true
+        !delivered && self.sealed.remove_id(id).is_some()
     }
 
     /// A batch refused with 413: split it once in place, else drop it as `too_large`.

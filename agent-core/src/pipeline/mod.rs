@@ -403,10 +403,8 @@ impl Pipeline {
         self.flush();
         // The batch in flight when the user declined: its file must not outlive this run
         // (delivered or not), or a later run would send it.
-        if let Some(id) = self.forget_on_return.take()
-            && let Some(pos) = self.sealed.position(id)
-        {
-            self.sealed.remove(pos);
+        if let Some(id) = self.forget_on_return.take() {
+            self.sealed.remove_id(id);
         }
     }
 

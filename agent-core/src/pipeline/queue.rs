@@ -139,6 +139,12 @@ impl SealedQueue {
         Some(s)
     }
 
+    /// Removes batch `id` (and its file), if queued.
+    pub fn remove_id(&mut self, id: Uuid) -> Option<Sealed> {
+        let pos = self.position(id)?;
+        self.remove(pos)
+    }
+
     /// Position of batch `id`.
     pub fn position(&self, id: Uuid) -> Option<usize> {
         self.entries.iter().position(|s| s.id == id)
