@@ -230,8 +230,8 @@ impl LocalAgent {
         evaluation
     }
 
-    /// Tracks a custom event for the current identity; false when it was not recorded (invalid
-    /// type, counted `invalid`; or consent declined).
+    /// Tracks a custom event for the current identity; false when it was not recorded: an invalid
+    /// type or item (counted `invalid`), a full queue (counted `queue_full`), or consent declined.
     pub fn track(
         &mut self,
         event_type: &str,
@@ -254,8 +254,7 @@ impl LocalAgent {
             globals: Arc::new(self.globals.clone()),
         };
         self.pipeline
-            .push_event(build_event(&self.identity.traffic_type, cmd));
-        true
+            .push_event(build_event(&self.identity.traffic_type, cmd))
     }
 
     /// Tracks an error described by the host: its type, message and own stack trace, as
@@ -368,7 +367,7 @@ impl LocalAgent {
     /// bodies, oldest first), e.g. to keep in its storage or send with a beacon when the page
     /// goes away; nothing while consent is declined.
     pub fn take_unsent(&mut self) -> Vec<Vec<u8>> {
-        self.pipeline.flush();
+        self.pipeline.flush_all();
         let bodies = self.pipeline.take_unsent();
         if self.recording() { bodies } else { Vec::new() }
     }
@@ -399,6 +398,28 @@ mod tests {
     use crate::clock::ManualClock;
     use crate::pipeline::PipelineConfig;
     use crate::wire::SdkInfo;
+
+    /// `track` answers false for an event the queue bound dropped, and for an invalid type.
+    #[test]
+    fn track_is_false_when_the_event_is_dropped() {
+        let sdk = SdkInfo {
+            name: "test".into(),
+            version: "0".into(),
+            platform: "test".into(),
+        };
+        let mut pipeline = PipelineConfig::default_for("key", sdk);
+        pipeline.max_queue_items = 2;
+        let mut agent =
+            LocalAgent::new(LocalConfig::new(pipeline), ManualClock::new(0)).expect("agent");
+        let mut track = |t: &str| agent.track(t, None, serde_json::Map::new());
+        assert_eq!(
+            [track("a"), track("b"), track("c"), track("bad type!")],
+            [true, true, false, false]
+        );
+        let stats = agent.stats();
+        assert_eq!(stats.dropped_for("queue_full"), 1);
+        assert_eq!(stats.dropped_for("invalid"), 1);
+    }
 
     /// The cache written from borrowed definitions is byte for byte the native agent's
     /// (`sync::to_cache`, serde_json over a `FlagChanges`), on every vector flag and segment.

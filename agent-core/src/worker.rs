@@ -136,7 +136,10 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Command>, config: WorkerConf
             // granted again since.
             Command::Record(stamp, _) if stamp < declines || !shared.recording() => {}
             Command::Record(_, Record::Impression(i)) => pipeline.push_impression(impression(i)),
-            Command::Record(_, Record::Event(e)) => pipeline.push_event(event(&shared, e)),
+            // Dropped ones are counted; the host's call returned long ago.
+            Command::Record(_, Record::Event(e)) => {
+                pipeline.push_event(event(&shared, e));
+            }
             Command::Record(_, Record::Error(e, mut backtrace)) => {
                 backtrace.resolve();
                 let mut event = event(&shared, e);

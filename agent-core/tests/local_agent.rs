@@ -117,6 +117,45 @@ fn records_for_the_identity_and_uploads_only_with_consent() {
     assert_eq!(a.stats().delivered_items, 3);
 }
 
+/// Drop counts not yet in a batch go with the batches handed over (offline, consent unknown or
+/// the collector down is when the queue fills, and when the page hands everything over).
+#[test]
+fn drop_counts_go_with_the_batches_handed_over() {
+    let clock = ManualClock::new(T0);
+    let mut c = config(None);
+    c.max_queue_items = 3;
+    let mut a = LocalAgent::new(LocalConfig::new(c), clock.clone()).unwrap();
+    for i in 0..5 {
+        a.track("click", Some(i as f64), Map::new());
+    }
+    a.track("bad type!", None, Map::new());
+    let bodies = a.take_unsent();
+    let dropped: Vec<(String, u64)> = bodies
+        .iter()
+        .flat_map(|b| spool::decode_batch(b).unwrap().dropped)
+        .map(|d| (d.reason, d.count))
+        .collect();
+    assert_eq!(
+        dropped,
+        [("invalid".to_owned(), 1), ("queue_full".to_owned(), 2)]
+    );
+    // With a batch in flight as well: the counts are sealed on their own.
+    a.set_consent(Consent::Granted);
+    a.track("click", None, Map::new());
+    a.flush();
+    let (_id, _in_flight) = upload(&mut a);
+    a.track("bad type!", None, Map::new());
+    let bodies = a.take_unsent();
+    assert_eq!(bodies.len(), 1, "a drops-only batch");
+    let batch = spool::decode_batch(&bodies[0]).unwrap();
+    assert_eq!(batch.len(), 0);
+    assert_eq!(batch.dropped.len(), 1);
+    assert_eq!(
+        (batch.dropped[0].reason.as_str(), batch.dropped[0].count),
+        ("invalid", 1)
+    );
+}
+
 #[test]
 fn unsent_batches_survive_a_new_instance_once() {
     let (mut a, _clock) = agent();

@@ -243,7 +243,8 @@ fn memory_only_queue_is_bounded() {
     c.max_batch_items = 10;
     let (mut p, clock) = open(c);
     for n in 0..1_000 {
-        p.push_event(event(n));
+        let full = p.stats().queued_items >= 50;
+        assert_eq!(p.push_event(event(n)), !full, "false exactly when dropped");
         assert!(p.stats().queued_items <= 50);
         if n % 100 == 0
             && let UploadTask::Upload(r) = p.next_upload()

@@ -106,6 +106,34 @@ fn spool_byte_cap_drops_oldest() {
     assert_eq!(first, &format!("user-{dropped}"));
 }
 
+/// Drop counts not yet in a batch at shutdown are spooled with one, so the next run sends them
+/// (a batch already sealed does not take them; a drops-only batch is sealed only when nothing
+/// else is queued).
+#[test]
+fn drop_counts_left_at_shutdown_reach_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(Some(dir.path().to_path_buf()));
+    {
+        let (mut p, _clock) = open(c.clone());
+        p.push_event(event(0));
+        p.flush();
+        let mut bad = event(1);
+        bad.key = String::new();
+        assert!(!p.push_event(bad));
+        p.shutdown();
+    }
+    let (mut p, clock) = open(c);
+    let batches = drain(&mut p, &clock);
+    let invalid: u64 = batches
+        .iter()
+        .flat_map(|b| &b.dropped)
+        .filter(|d| d.reason == "invalid")
+        .map(|d| d.count)
+        .sum();
+    assert_eq!(invalid, 1);
+    assert_eq!(batches.iter().map(|b| b.events.len()).sum::<usize>(), 1);
+}
+
 #[test]
 fn a_restart_delivers_spooled_batches_oldest_first() {
     let dir = tempfile::tempdir().unwrap();

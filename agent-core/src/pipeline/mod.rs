@@ -336,21 +336,23 @@ impl Pipeline {
         }
     }
 
-    /// Adds an event; one breaking a wire limit is dropped, counted [`INVALID`].
-    pub fn push_event(&mut self, event: Event) {
+    /// Adds an event; false when it was dropped at once: breaking a wire limit (counted
+    /// [`INVALID`]) or over the queue bound (counted [`QUEUE_FULL`]).
+    pub fn push_event(&mut self, event: Event) -> bool {
         let now = self.clock.now_ms();
         if check_event(&event).is_err() {
             self.drops.count(INVALID, 1, now);
-            return;
+            return false;
         }
         self.release_late(now);
         self.seal_if_overdue(now);
         let size = json_size(&event);
         if !self.admit(size, now) {
-            return;
+            return false;
         }
         self.pending.events.push(event);
         self.added(size, now);
+        true
     }
 
     /// Seals whatever is pending into a batch now (and spools it), so it is uploaded next; late
@@ -361,6 +363,21 @@ impl Pipeline {
             self.enqueue_impression(late, now);
         }
         if self.pending.len() > 0 || self.drops_only_due() {
+            self.seal();
+        }
+    }
+
+    /// [`Pipeline::flush`], and the drop counts not yet in a batch sealed too (they otherwise
+    /// ride the next batch sealed): before batches are handed over or the pipeline shuts down,
+    /// where counts left behind would never reach the collector. Not at the price of a batch the
+    /// spool's caps would evict to make room.
+    pub fn flush_all(&mut self) {
+        self.flush();
+        /// Room kept for a drops-only batch file (a few hundred bytes).
+        const DROPS_ONLY_BYTES: u64 = 4096;
+        let room = self.sealed.spool_files() < self.config.spool_max_files
+            && self.sealed.spool_bytes() + DROPS_ONLY_BYTES <= self.config.spool_max_bytes;
+        if self.drops.since_ms().is_some() && room {
             self.seal();
         }
     }
@@ -400,7 +417,7 @@ impl Pipeline {
     /// Marks the pipeline shut down: `next_upload` answers `Done` once nothing is left to send.
     pub fn shutdown(&mut self) {
         self.shut_down = true;
-        self.flush();
+        self.flush_all();
         // The batch in flight when the user declined: its file must not outlive this run
         // (delivered or not), or a later run would send it.
         if let Some(id) = self.forget_on_return.take() {
