@@ -5,7 +5,8 @@ export interface AgentOptions {
   /** Longest time (ms) an event waits before its batch is sealed and sent. Default 5000; held
    * between 100 and 3,600,000. */
   pushRate?: number;
-  /** Most items held in memory; beyond it new items are dropped and counted. Default 10000. */
+  /** Most items held in memory (a positive number); beyond it new items are dropped and
+   * counted. Default 10000. */
   queueSize?: number;
   /** How often (ms) flag definitions are polled while the change stream is not open (no
    * `EventSource`, `streaming: false`, or the stream failing); 0 = only at setup; at least 1000. Default 30000. */
@@ -67,10 +68,15 @@ export type Attributes = Record<string, string | number | boolean | string[]>;
 
 /** The browser agent. */
 export declare class Agent {
-  /** Loads the wasm, cached flags and unsent batches; fetching and uploading go on in the background. */
+  /** Made by {@link Agent.setup} only. */
+  private constructor();
+  /** Loads the wasm, cached flags and unsent batches; fetching and uploading go on in the
+   * background. Rejects with a `TypeError` or `RangeError` naming an option that cannot mean
+   * anything (e.g. an empty SDK key or `key`, an unknown consent, a negative `pushRate`). */
   static setup(sdkKey: string, options: AgentOptions): Promise<Agent>;
-  /** Resolves once the flag fetch started by setup answered (or failed). */
-  ready(): Promise<void>;
+  /** Resolves once the flag fetch started by setup answered: true when the collector's
+   * definitions are in use, false when it failed (a cached set, if any, answers). */
+  ready(): Promise<boolean>;
   /** Calls `listener` after each change of the flag definitions (fetched, or pushed by the
    * stream) with the new version and the keys of the flags whose treatments may have changed
    * (e.g. killed), to re-render what they show. Returns the function that unsubscribes it. */
@@ -87,19 +93,24 @@ export declare class Agent {
   getTreatments(flags: string[], attributes?: Attributes): Record<string, string>;
   /** The treatments of several flags with label, config and version, by flag. */
   getTreatmentsWithConfig(flags: string[], attributes?: Attributes): Record<string, TreatmentResult>;
-  /** Tracks an event; false when not recorded (invalid type, consent declined, closed). */
-  track(type: string, value?: number, properties?: Record<string, unknown>): boolean;
+  /** Tracks an event; false when not recorded: an invalid type, a full queue, consent declined,
+   * closed, or (with a console warning) a value that is not a finite number or properties that
+   * are not an object with a JSON form. */
+  track(type: string, value?: number | null, properties?: Record<string, unknown>): boolean;
+  /** Tracks an event with properties and no value (LaunchDarkly's `track(key, data)`). */
+  track(type: string, properties: Record<string, unknown>): boolean;
   /** Tracks an error (type, message and stack of an Error) as `rum.error`. */
   trackError(errorOrMessage: unknown): boolean;
   /** Adds a property merged into every later event; false (with a console warning) for a value
-   * with no JSON form (a function, undefined, a BigInt, a cycle). */
+   * with no JSON form (a function, undefined, a BigInt, a cycle), and after `close()`. */
   setGlobalProperty(name: string, value: unknown): boolean;
   /** Removes a global property. */
   removeGlobalProperty(name: string): void;
-  /** Sets the user's consent. */
+  /** Sets the user's consent; throws a `TypeError` for any other value. */
   setConsent(consent: Consent): void;
-  /** Sends everything queued; true once delivered, false after `timeoutMs` (default 10000), or
-   * at once while consent is unknown (nothing may be sent). */
+  /** Sends everything queued; true once delivered, false after `timeoutMs` (default 10000), at
+   * once while consent is unknown (nothing may be sent), or when items recorded since the last
+   * flush were lost with a core that trapped. */
   flush(timeoutMs?: number): Promise<boolean>;
   /** Traps survived since setup, queue counters, items dropped for a reason (`queue_full`,
    * `invalid`, …), the flag set version and whether the flag change stream is open. The core's

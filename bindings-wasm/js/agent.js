@@ -5,6 +5,8 @@ import init, { initSync, Core, __wbg_reset_state } from '../pkg/rum_agent_wasm.j
 import { captureErrors, captureNavigation, captureWebVitals, errorLike, holdErrors, text } from './capture.js';
 
 const CONSENT = { unknown: 0, granted: 1, declined: 2 };
+/** The core's code of a consent name, or undefined for anything else. */
+const consentCode = (c) => (typeof c === 'string' && typeof CONSENT[c] === 'number' ? CONSENT[c] : undefined);
 /** Where an older build kept unsent batches and its flag cache, for every agent of the origin:
  * the batches are adopted by the first agent that starts (and uploaded with its key), the cache
  * is removed. */
@@ -16,15 +18,58 @@ const MAX_STORED_CHARS = 1000000;
 /** An HTTP request that has not answered by then is taken as failed (and retried). */
 const REQUEST_TIMEOUT_MS = 30000;
 
+/** Failures of its core (traps, or a core left unusable) an agent recovers from; at the next it
+ * shuts down: a fault that comes back at every call must not replace the page's instance, and
+ * re-create every agent's core, without end. */
+const MAX_TRAPS = 3;
+
 let loading;
 /** Bumped each time the wasm instance is replaced after a trap: the cores of every agent of the
  * page lived in the old one. */
 let generation = 0;
+/** The agents set up and not closed: their cores live in the page's one wasm instance. */
+const live = new Set();
 
-/** Replaces the page's wasm instance after a trap. If even that fails, the generation stays and
- * the next trap tries again. */
-function replaceInstance() {
+/** Replaces the page's wasm instance after `trapped`'s core trapped. The other agents' batches
+ * are taken out of their cores first (the trap left their memory as it was), to be queued again
+ * in their new ones. If even the reset fails, the generation stays and the next trap tries again. */
+function replaceInstance(trapped) {
+  for (const agent of live) if (agent !== trapped && agent._generation === generation) agent._salvage(true);
   try { __wbg_reset_state(); generation += 1; } catch { /* tried again at the next trap */ }
+}
+
+const warned = new Set();
+/** A console warning about a misused call, once per message (at most 100 kinds). */
+function warnOnce(message) {
+  if (warned.has(message) || warned.size >= 100) return;
+  warned.add(message);
+  console.warn(`rum-agent: ${message}`);
+}
+
+/** Throws for options that cannot mean anything (a wrong type, a negative size); values out of
+ * range are held within it by the constructor. */
+function checkOptions(sdkKey, options) {
+  if (typeof sdkKey !== 'string' || !sdkKey) throw new TypeError('rum-agent: sdkKey must be a non-empty string');
+  if (options === null || typeof options !== 'object') throw new TypeError('rum-agent: options must be an object');
+  if (options.url != null && typeof options.url !== 'string' && !(options.url instanceof URL)) throw new TypeError('rum-agent: options.url must be a string');
+  if (options.consent !== undefined && consentCode(options.consent) === undefined) {
+    throw new TypeError("rum-agent: options.consent must be 'granted', 'declined' or 'unknown'");
+  }
+  for (const name of ['pushRate', 'queueSize']) {
+    const v = options[name];
+    if (v != null && !(name === 'pushRate' ? Number(v) >= 0 : Number(v) > 0)) throw new RangeError(`rum-agent: options.${name} must be a positive number`);
+  }
+  for (const name of ['flagsRefreshRate', 'streamTimeout']) {
+    if (options[name] != null && Number.isNaN(Number(options[name]))) throw new RangeError(`rum-agent: options.${name} must be a number (0 or less: never)`);
+  }
+}
+
+/** Which identity option the core refused (empty, or a text over 1024 bytes). */
+function identityProblem([key, trafficType, bucketingKey]) {
+  const tooLong = (s) => s !== undefined && utf8.encode(s).length > 1024;
+  if (!key || tooLong(key)) return 'options.key must be a non-empty string of at most 1024 bytes';
+  if (trafficType === '' || tooLong(trafficType)) return 'options.trafficType must be a non-empty string of at most 1024 bytes';
+  return 'options.bucketingKey must be at most 1024 bytes';
 }
 
 /** Loads the wasm module once (a URL, Response, bytes or WebAssembly.Module; default: beside
@@ -102,6 +147,7 @@ export class Agent {
    * could not send; then fetches flags and uploads in the background.
    */
   static async setup(sdkKey, options = {}) {
+    checkOptions(sdkKey, options);
     const capture = options.capture ?? {};
     const early = typeof window !== 'undefined' && capture !== false && capture.errors !== false ? holdErrors() : null;
     let held = [];
@@ -133,9 +179,12 @@ export class Agent {
     this.beacon = options.sendBeacon ?? globalThis.navigator?.sendBeacon?.bind(globalThis.navigator);
     this.platform = options.platform ?? 'browser';
     this.traps = 0;
+    /** Times this agent's queue went with a failed core (flush() then answers false once). */
+    this._lost = 0;
+    this._lostTold = 0;
     this._identity = [text(options.key ?? 'anonymous'), optionalText(options.trafficType), optionalText(options.bucketingKey)];
     this._globals = new Map();
-    this._consent = CONSENT[options.consent ?? 'granted'] ?? 0;
+    this._consent = consentCode(options.consent ?? 'granted');
     this._flagsJson = null;
     this._flagsFetch = null;
     this._announced = 0;
@@ -147,7 +196,11 @@ export class Agent {
     this._capture = options.capture ?? {};
     this._listeners = new Set();
     this._ready = new Promise((resolve) => { this._flagsFetched = resolve; });
-    this._core = this._create();
+    // As after a trap: a flag cache that traps is dropped rather than failing every page's setup.
+    this._renew();
+    if (this._broken || this._generation !== generation) throw new Error('rum-agent: the agent core could not be made');
+    if (this._core.key() !== this._identity[0]) throw new TypeError(`rum-agent: ${identityProblem(this._identity)}`);
+    live.add(this);
   }
 
   _create() {
@@ -167,8 +220,23 @@ export class Agent {
     }
     // Definitions the page already had (at setup, before any listener; or again after a trap).
     core.take_update();
+    // What another agent's trap made this agent take out of its old core (see replaceInstance).
+    for (const body of this._saved ?? []) core.restore(body);
+    this._saved = null;
     this._generation = generation;
     return core;
+  }
+
+  /** Keeps this agent's batches for its next core: those of its core when `fromCore` (it is
+   * intact: another agent trapped), and a copy of the one in flight, whose answer will find a
+   * core that does not know it (the collector ignores a batch it already has). */
+  _salvage(fromCore) {
+    const saved = this._saved ?? [];
+    if (fromCore) {
+      try { saved.push(...this._core.take_unsent()); } catch { /* lost with the instance */ }
+    }
+    if (this._inFlight) saved.push(this._inFlight);
+    this._saved = saved;
   }
 
   /**
@@ -179,30 +247,57 @@ export class Agent {
    * in the new one, without replacing it again (that would take the other agents' new cores).
    */
   _call(fn, fallback) {
+    if (this._broken) return fallback;
     if (this._generation !== generation) this._renew();
     try {
-      return fn(this._core);
+      return this._broken ? fallback : fn(this._core);
     } catch (e) {
-      if (!(e instanceof WebAssembly.RuntimeError) && this._usable()) return fallback;
+      const trap = e instanceof WebAssembly.RuntimeError;
+      if (!trap && this._usable()) return fallback;
+      // This core's queue is gone; the instance goes only after a trap (a JavaScript exception
+      // leaves the memory intact: a new core beside the others will do).
       this.traps += 1;
-      if (this._generation === generation) replaceInstance();
+      this._lost += 1;
+      this._salvage(false);
+      if (this.traps > MAX_TRAPS) {
+        this._break();
+        return fallback;
+      }
+      if (trap && this._generation === generation) replaceInstance(this);
       this._renew();
       return fallback;
     }
   }
 
-  /** A new core in the current instance; a trap while making it replaces the instance too (twice
-   * at most: after that the next call tries again). */
+  /** A new core in the current instance. A trap while making it replaces the instance, and the
+   * core is made again without the flag cache (it may be what traps: the collector sends the
+   * definitions again); a second trap shuts the agent down. A JavaScript exception (the page
+   * broke what the core calls) leaves it to the next call. */
   _renew() {
     for (let tries = 0; tries < 2; tries++) {
       try {
         this._core = this._create();
         return;
       } catch (e) {
-        if (!(e instanceof WebAssembly.RuntimeError)) return;
-        replaceInstance();
+        if (!(e instanceof WebAssembly.RuntimeError)) {
+          this._generation = -1;
+          return;
+        }
+        replaceInstance(this);
+        this._flagsJson = null;
+        this._write(this.storageKeys.flags, null);
       }
     }
+    this._break();
+  }
+
+  /** Shuts the agent down for good after its core kept failing: calls answer their defaults
+   * without touching the wasm (what close() can still do for the queue, it does). */
+  _break() {
+    if (this._broken) return;
+    this._broken = true;
+    console.error(`rum-agent: the agent's core failed ${this.traps} times; the agent is shut down`);
+    this.close();
   }
 
   _usable() {
@@ -290,11 +385,23 @@ export class Agent {
     return out;
   }
 
-  /** Tracks an event: type, optional numeric value, properties. False when not recorded. */
-  track(type, value, properties = {}) {
+  /** Tracks an event: type, optional numeric value, properties (also taken in the value's place,
+   * as LaunchDarkly's `track(key, data)`). False when not recorded: a value that is not a finite
+   * number, or properties that are not an object with a JSON form, are refused with a console
+   * warning rather than sent without them. */
+  track(type, value, properties) {
     if (this._closed) return false;
-    const v = typeof value === 'number' && Number.isFinite(value) ? value : undefined;
-    return this._call((c) => c.track(String(type), v, JSON.stringify(properties)), false);
+    if (properties === undefined && value !== null && typeof value === 'object') [value, properties] = [undefined, value];
+    if (value != null && !(typeof value === 'number' && Number.isFinite(value))) {
+      warnOnce(`track(${text(type)}): the value must be a finite number; event not recorded`);
+      return false;
+    }
+    const json = properties == null ? '{}' : typeof properties === 'object' && !Array.isArray(properties) ? jsonOrUndefined(properties) : undefined;
+    if (json === undefined) {
+      warnOnce(`track(${text(type)}): properties must be an object with a JSON form; event not recorded`);
+      return false;
+    }
+    return this._call((c) => c.track(text(type), value ?? undefined, json), false);
   }
 
   /** Tracks an error (an Error, or a message) with its JS stack trace; use it in `catch`. */
@@ -314,6 +421,7 @@ export class Agent {
   /** Adds a property merged into every later event; false (with a warning) for a value with no
    * JSON form (a function, undefined, a BigInt, a cycle). */
   setGlobalProperty(name, value) {
+    if (this._closed) return false;
     const json = jsonOrUndefined(value);
     const key = text(name);
     if (typeof json !== 'string') {
@@ -334,7 +442,9 @@ export class Agent {
 
   /** User consent: 'granted', 'declined' (forget the queue, record nothing) or 'unknown' (queue, don't send). */
   setConsent(consent) {
-    this._consent = CONSENT[consent] ?? 0;
+    const code = consentCode(consent);
+    if (code === undefined) throw new TypeError("rum-agent: consent must be 'granted', 'declined' or 'unknown'");
+    this._consent = code;
     this._call((c) => c.set_consent(this._consent));
     if (this._consent === CONSENT.declined) {
       this._write(this.storageKeys.unsent, null);
@@ -346,18 +456,27 @@ export class Agent {
   }
 
   /** Seals what is queued and uploads it; resolves true once everything is delivered, false
-   * after `timeoutMs`, or at once while consent is unknown (nothing may be sent). */
+   * after `timeoutMs`, at once while consent is unknown (nothing may be sent), or when items
+   * recorded since the last flush went with a failed core. */
   async flush(timeoutMs = 10000) {
     await this._restoring;
     this._call((c) => c.flush());
-    if (this._consent === CONSENT.unknown) return this._call((c) => c.idle(), true);
-    const end = Date.now() + timeoutMs;
-    while (!this._call((c) => c.idle(), true)) {
-      if (Date.now() >= end) return false;
-      await this._pump();
-      await new Promise((r) => setTimeout(r, this._busy ? 20 : 50));
+    const ms = Number(timeoutMs);
+    const end = Date.now() + (Number.isFinite(ms) ? ms : 10000);
+    let delivered = true;
+    if (this._consent === CONSENT.unknown) delivered = this._call((c) => c.idle(), true);
+    else {
+      while (delivered && !this._call((c) => c.idle(), true)) {
+        if (Date.now() >= end) delivered = false;
+        else {
+          await this._pump();
+          await new Promise((r) => setTimeout(r, this._busy ? 20 : 50));
+        }
+      }
     }
-    return true;
+    const lost = this._lost !== this._lostTold;
+    this._lostTold = this._lost;
+    return delivered && !lost;
   }
 
   /** Counters of the core (for diagnostics and tests). */
@@ -423,6 +542,7 @@ export class Agent {
           let changed = false;
           const update = this._call((c) => {
             c.apply_flags(text);
+            this._flagsOk = true;
             const u = c.take_update();
             changed = c.flags_version() !== since;
             if (changed) this._flagsJson = c.flag_cache();
@@ -444,7 +564,7 @@ export class Agent {
   async _pollFlags() {
     clearTimeout(this._timers.flags);
     if (!this._streamOpen) await this._fetchFlags();
-    this._flagsFetched();
+    this._flagsFetched(this._flagsOk === true);
     if (this.flagsRefreshRate > 0 && !this._closed) this._timers.flags = setTimeout(() => this._pollFlags(), this.flagsRefreshRate);
   }
 
@@ -517,7 +637,8 @@ export class Agent {
     }
   }
 
-  /** Resolves once flags were fetched from the collector (or the fetch failed). */
+  /** Resolves once the flag fetch started by setup answered: true when the collector's
+   * definitions are in use, false when the fetch failed (the cached ones, if any, answer). */
   ready() {
     return this._ready;
   }
@@ -611,6 +732,7 @@ export class Agent {
     if (this._closed) return;
     this._sendAway();
     this._closed = true;
+    live.delete(this);
     for (const t of Object.values(this._timers)) clearTimeout(t);
     this._stream?.close();
     this._stream = null;

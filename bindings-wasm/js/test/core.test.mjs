@@ -49,7 +49,7 @@ test('every evaluation vector gives the core\'s treatment and label, from the fl
 
 test('events, errors and impressions reach the real collector', async () => {
   const agent = await setup();
-  await agent.ready();
+  assert.equal(await agent.ready(), true, 'the collector\'s definitions are in use');
   agent.identify('node-user', 'user');
   agent.setGlobalProperty('app.version', '1.2.3');
   assert.equal(agent.getTreatment('node_flag'), 'on');
@@ -112,8 +112,9 @@ test('a trap re-creates the instance and the agent goes on', async () => {
   assert.equal(agent.traps, 1);
   assert.equal(agent.getTreatment('node_flag'), 'on', 'flags and identity restored');
   assert.ok(agent.track('node.after.trap', 1));
-  assert.equal(await agent.flush(), true);
+  assert.equal(await agent.flush(), false, 'what the trapped core held is lost: the next flush says so');
   assert.equal(agent.stats().delivered, 2);
+  assert.equal(await agent.flush(), true);
   agent.close();
 });
 
@@ -133,6 +134,7 @@ test('a JavaScript exception thrown through a call re-creates the instance and t
   assert.equal(agent.traps, 1);
   assert.equal(agent.getTreatment('node_flag'), 'on', 'flags and identity restored');
   assert.ok(agent.track('node.after.throw', 1));
+  assert.equal(await agent.flush(), false);
   assert.equal(await agent.flush(), true);
   agent.close();
 });

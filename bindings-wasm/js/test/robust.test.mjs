@@ -20,10 +20,12 @@ function acceptingFetch() {
     let body = new Response(init.body).body;
     if (init.headers?.['Content-Encoding'] === 'gzip') body = body.pipeThrough(new DecompressionStream('gzip'));
     const batch = JSON.parse(await new Response(body).text());
+    f.batches.push(batch);
     f.items += (batch.events?.length ?? 0) + (batch.impressions?.length ?? 0);
     return new Response(null, { status: 202 });
   };
   f.items = 0;
+  f.batches = [];
   return f;
 }
 
@@ -166,6 +168,7 @@ test('a trap in one agent leaves the others\' queues alone: the instance is repl
   const a = await setup({ pushRate: 3600000 });
   const b = await setup({ pushRate: 3600000 });
   try {
+    assert.ok(b.track('robust.other.before', 1));
     a._call(() => trap_for_tests());
     assert.equal(a.traps, 1);
     assert.ok(a.track('robust.after.trap', 1));
@@ -174,10 +177,77 @@ test('a trap in one agent leaves the others\' queues alone: the instance is repl
     assert.ok(b.track('robust.other', 1));
     assert.equal(b.traps, 0, 'B did not trap');
     assert.equal(a.stats().queued, 1, 'A\'s event is still queued');
-    assert.equal(b.stats().queued, 1);
+    assert.equal(b.stats().queued, 2, 'B\'s event from before the trap was carried into its new core');
   } finally {
     a.close();
     b.close();
+  }
+});
+
+test('an agent whose core fails at every call shuts down after 3 recoveries; the other agents keep their events', async () => {
+  const error = console.error;
+  const errors = [];
+  console.error = (...m) => errors.push(m.join(' '));
+  const a = await setup({ pushRate: 3600000 });
+  const b = await setup({ pushRate: 3600000 });
+  try {
+    assert.ok(b.track('robust.bystander', 1));
+    const first = b._core.__wbg_inst;
+    for (let n = 0; n < 6; n++) a._call(() => trap_for_tests());
+    assert.equal(a.traps, 4, 'three recoveries, then the fourth failure shut it down');
+    assert.equal(errors.length, 1);
+    assert.match(errors[0], /failed 4 times; the agent is shut down/);
+    assert.equal(a.getTreatment('any'), 'control');
+    assert.equal(a.track('robust.after.shutdown', 1), false);
+    assert.ok(b.track('robust.bystander.after', 1));
+    assert.equal(b._core.__wbg_inst, first + 3, 'the instance was replaced 3 times, not 6');
+    assert.equal(b.stats().queued, 2, 'B kept its event through the three replacements');
+    assert.equal(b.traps, 0);
+  } finally {
+    console.error = error;
+    a.close();
+    b.close();
+  }
+});
+
+test('a JavaScript exception through one agent\'s core gives it a new core in the same instance', async () => {
+  const a = await setup({ pushRate: 3600000 });
+  const b = await setup({ pushRate: 3600000 });
+  try {
+    assert.ok(b.track('robust.bystander', 1));
+    const instance = b._core.__wbg_inst;
+    const now = Date.now;
+    Date.now = () => { throw new Error('clock unavailable'); };
+    try {
+      assert.equal(a.track('robust.during.throw', 1), false);
+    } finally {
+      Date.now = now;
+    }
+    assert.equal(a.traps, 1);
+    assert.ok(a.track('robust.after.throw', 1), 'A goes on');
+    assert.equal(a._core.__wbg_inst, instance, 'in the same instance');
+    assert.equal(b.stats().queued, 1, 'B\'s core was not touched');
+  } finally {
+    a.close();
+    b.close();
+  }
+});
+
+test('a flag cache that traps is dropped: setup and later recoveries go on without it', async () => {
+  const storage = new MemoryStorage();
+  storage.setItem(KEYS.flags, '{"version":1,"flags":[],"segments":[]}');
+  const load = Core.prototype.load_flag_cache;
+  let loads = 0;
+  Core.prototype.load_flag_cache = function () { loads += 1; trap_for_tests(); };
+  try {
+    const agent = await setup({ storage, pushRate: 3600000 });
+    assert.equal(loads, 1, 'tried once, then made without it');
+    assert.equal(storage.getItem(KEYS.flags), null, 'and removed from storage');
+    assert.equal(agent.traps, 0, 'at setup, nothing recorded was lost');
+    assert.ok(agent.track('robust.after.cache', 1));
+    agent.close();
+  } finally {
+    Core.prototype.load_flag_cache = load;
   }
 });
 
@@ -225,7 +295,7 @@ test('offline, the hidden page keeps its batches instead of beaconing them into 
 });
 
 test('options are held to sane bounds: pushRate 0 does not spin a timer', async () => {
-  const agent = await setup({ pushRate: 0, flagsRefreshRate: 5, streamTimeout: Infinity, queueSize: -1 });
+  const agent = await setup({ pushRate: 0, flagsRefreshRate: 5, streamTimeout: Infinity, queueSize: 0.5 });
   assert.equal(agent.pushRate, 100);
   assert.equal(agent.flagsRefreshRate, 1000);
   assert.equal(agent.streamTimeout, 2147483647);
@@ -238,9 +308,74 @@ test('options are held to sane bounds: pushRate 0 does not spin a timer', async 
   await new Promise((r) => setTimeout(r, 500));
   assert.ok(pumps >= 1 && pumps < 50, `${pumps} pumps in 500 ms`);
   agent.close();
-  const others = await setup({ pushRate: '1000', flagsRefreshRate: -1, streamTimeout: '0', queueSize: 'many' });
+  const others = await setup({ pushRate: '1000', flagsRefreshRate: -1, streamTimeout: '0', queueSize: null });
   assert.deepEqual([others.pushRate, others.flagsRefreshRate, others.streamTimeout, others.queueSize], [1000, 0, 0, 10000]);
   others.close();
+});
+
+test('options that cannot mean anything are refused at setup, naming the option', async () => {
+  const refused = [
+    [{}, {}, /sdkKey must be a non-empty string/],
+    ['', {}, /sdkKey must be a non-empty string/],
+    [SDK_KEY, null, /options must be an object/],
+    [SDK_KEY, { url: 5 }, /options\.url must be a string/],
+    [SDK_KEY, { consent: 'Granted' }, /options\.consent must be 'granted', 'declined' or 'unknown'/],
+    [SDK_KEY, { consent: 'toString' }, /options\.consent/],
+    [SDK_KEY, { queueSize: 0 }, /options\.queueSize must be a positive number/],
+    [SDK_KEY, { queueSize: -1 }, /options\.queueSize/],
+    [SDK_KEY, { queueSize: 'many' }, /options\.queueSize/],
+    [SDK_KEY, { pushRate: -5 }, /options\.pushRate must be a positive number/],
+    [SDK_KEY, { flagsRefreshRate: 'often' }, /options\.flagsRefreshRate must be a number/],
+    [SDK_KEY, { key: '' }, /options\.key must be a non-empty string of at most 1024 bytes/],
+    [SDK_KEY, { key: 'é'.repeat(513) }, /options\.key/],
+    [SDK_KEY, { key: 'user-1', trafficType: '' }, /options\.trafficType must be a non-empty string/],
+    [SDK_KEY, { key: 'user-1', bucketingKey: 'b'.repeat(1025) }, /options\.bucketingKey must be at most 1024 bytes/],
+  ];
+  for (const [sdkKey, options, message] of refused) {
+    const all = options && { url: URL_, wasm, storage: new MemoryStorage(), fetch: offline, streaming: false, capture: false, ...options };
+    await assert.rejects(Agent.setup(sdkKey, all), message, JSON.stringify(options));
+  }
+  // The same identity, within the limits, is taken as given.
+  const agent = await setup({ key: 'é'.repeat(512), trafficType: 'account', bucketingKey: 'b'.repeat(1024) });
+  assert.equal(await agent.ready(), false, 'offline: the flag fetch failed');
+  assert.equal(agent._call((c) => c.key(), ''), 'é'.repeat(512));
+  assert.throws(() => agent.setConsent('accept'), /consent must be 'granted', 'declined' or 'unknown'/);
+  agent.close();
+});
+
+test('track refuses a value or properties it would drop, and takes properties in the value\'s place', async () => {
+  const warn = console.warn;
+  const warnings = [];
+  console.warn = (...a) => warnings.push(a.join(' '));
+  const fetch = acceptingFetch();
+  let agent;
+  try {
+    agent = await setup({ fetch, queueSize: 3 });
+    assert.equal(agent.track('t.nan', NaN), false);
+    assert.equal(agent.track('t.text', '12.5'), false);
+    assert.equal(agent.track('t.array', 1, [1, 2]), false);
+    assert.equal(agent.track('t.string', 1, 'plan=pro'), false);
+    const cycle = {};
+    cycle.self = cycle;
+    assert.equal(agent.track('t.cycle', 1, cycle), false);
+    assert.equal(warnings.length, 5, warnings.join('\n'));
+    assert.match(warnings[0], /track\(t\.nan\): the value must be a finite number/);
+    assert.match(warnings[2], /track\(t\.array\): properties must be an object/);
+    assert.equal(agent.track('t.props', { plan: 'pro' }), true, 'LaunchDarkly\'s track(key, data)');
+    assert.equal(agent.track('t.null', null, { a: 1 }), true);
+    assert.equal(agent.track('t.plain', 2), true);
+    assert.equal(agent.track('t.over', 3), false, 'over queueSize: dropped, so false');
+    assert.equal(agent.stats().dropped('queue_full'), 1);
+    assert.equal(await agent.flush('500'), true, 'a timeout given as text is a number of ms');
+  } finally {
+    console.warn = warn;
+    agent?.close();
+  }
+  const events = fetch.batches.flatMap((b) => b.events ?? []);
+  const props = Object.fromEntries(events.map((e) => [e.type, e.properties]));
+  assert.deepEqual(Object.keys(props).sort(), ['t.null', 't.plain', 't.props']);
+  assert.equal(props['t.props'].plan, 'pro');
+  assert.equal(events.find((e) => e.type === 't.props').value, null);
 });
 
 test('close() keeps what it cannot beacon for the next page; later calls record nothing', async () => {
