@@ -381,6 +381,7 @@ export class Agent {
   /** The treatments of several flags with label, config and version, by flag. */
   getTreatmentsWithConfig(flags, attributes = {}) {
     const out = {}, json = jsonOrUndefined(attributes);
+    if (!Array.isArray(flags)) warnOnce('getTreatments: flags must be an array of flag names');
     for (const flag of Array.isArray(flags) ? flags : []) out[text(flag)] = this._treatment(text(flag), json);
     return out;
   }

@@ -410,7 +410,15 @@ test('getTreatments answers several flags at once, by flag, as one call each wou
   const all = agent.getTreatmentsWithConfig(['many-a']);
   assert.deepEqual(all['many-a'], agent.getTreatmentWithConfig('many-a'));
   assert.equal(all['many-a'].config, '{"c":1}');
-  assert.deepEqual(agent.getTreatments(null), {});
+  const warn = console.warn;
+  const warnings = [];
+  console.warn = (...a) => warnings.push(a.join(' '));
+  try {
+    assert.deepEqual(agent.getTreatments('many-a'), {});
+  } finally {
+    console.warn = warn;
+  }
+  assert.match(warnings[0] ?? '', /getTreatments: flags must be an array/);
   agent.close();
 });
 
