@@ -278,13 +278,15 @@ pub(crate) fn event(shared: &Shared, e: EventCmd) -> Event {
 
 /// [`event`] for a given traffic type (the single-threaded agent has no `Shared`).
 pub(crate) fn build_event(traffic_type: &str, e: EventCmd) -> Event {
-    let properties = if e.globals.is_empty() {
+    let mut properties = if e.globals.is_empty() {
         e.properties
     } else {
         let mut merged = Map::clone(&e.globals);
         merged.extend(e.properties);
         merged
     };
+    // One nested deeper than the collector reads would take the whole batch down with it.
+    crate::wire::keep_shallow(&mut properties);
     Event {
         id: crate::ids::new_id(),
         key: e.key,

@@ -186,9 +186,14 @@ impl Core {
         ]
     }
 
-    /// Tracks an event (properties as a JSON object); false when not recorded.
+    /// Tracks an event (properties as a JSON object); false when not recorded, and for
+    /// properties that are not a JSON object the parser reads (e.g. nested deeper than
+    /// `wire::MAX_DEPTH`): refused rather than sent without them.
     pub fn track(&mut self, event_type: &str, value: Option<f64>, properties_json: &str) -> bool {
-        self.inner.track(event_type, value, object(properties_json))
+        match parse_json(properties_json.as_bytes()) {
+            Ok(Value::Object(properties)) => self.inner.track(event_type, value, properties),
+            _ => false,
+        }
     }
 
     /// Tracks an error (type, message, the JS stack when known).

@@ -192,10 +192,17 @@ fn items_with_bad_keys_are_dropped_alone_and_the_rest_of_the_batch_arrives() {
     let agent = agent_for(&fixture.url(), dir.path());
     assert!(agent.wait_for_flags(WAIT), "flags arrive");
     let long = "k".repeat(agent_core::wire::MAX_STRING + 1);
+    // `[[…[1]…]]` with `levels` arrays.
+    let nested = |levels: usize| (0..levels).fold(json!(1), |v, _| json!([v]));
     for i in 0..20 {
         let key = format!("good-{i}");
         agent.treatment(&key, "new-checkout", &Attributes::new());
-        agent.for_key(&key).track("signup", None, Map::new());
+        // A property nested deeper than the collector reads a batch is left out, the event kept
+        // (it took the whole batch down); one at the agent's limit arrives.
+        let mut props = Map::new();
+        props.insert("deep".into(), nested(agent_core::wire::MAX_PROPERTY_DEPTH));
+        props.insert("abyss".into(), nested(124));
+        agent.for_key(&key).track("signup", None, props);
         // Every good item shares its batch with bad ones.
         for bad in ["", long.as_str()] {
             agent.treatment(bad, "new-checkout", &Attributes::new());
@@ -215,6 +222,18 @@ fn items_with_bad_keys_are_dropped_alone_and_the_rest_of_the_batch_arrives() {
 
     agent.flush(WAIT).expect("everything delivered");
     assert_eq!(fixture.count("events", "type = 'signup'").unwrap(), 20);
+    let (deep, abyss): (i64, i64) = fixture
+        .db()
+        .unwrap()
+        .query_row(
+            "SELECT COUNT(*) FILTER (WHERE json_extract(properties, '$.deep') IS NOT NULL), \
+                    COUNT(*) FILTER (WHERE json_extract(properties, '$.abyss') IS NOT NULL) \
+             FROM events WHERE type = 'signup'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((deep, abyss), (20, 0));
     assert_eq!(
         fixture
             .count("impressions", "flag = 'new-checkout'")

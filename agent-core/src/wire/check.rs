@@ -2,6 +2,8 @@
 //! holding an item that breaks one (a 400 naming the field), so agents drop such an item when it
 //! is recorded (counted `invalid`) instead of letting it take its whole batch down with it.
 
+use serde_json::{Map, Value};
+
 use super::{Event, Impression, is_valid_event_type};
 
 /// Longest accepted key, bucketing key, traffic type, flag, treatment or label, in bytes.
@@ -21,6 +23,27 @@ pub const MAX_VALUE: f64 = 1e15;
 /// [`MAX_VALUE`].
 pub fn kept_value(value: Option<f64>) -> Option<f64> {
     value.filter(|v| v.abs() <= MAX_VALUE)
+}
+
+/// Deepest nesting of arrays and objects kept in one property value. The collector reads a
+/// batch with a recursion limit (serde_json's 128) that a property nested about 124 deep breaks
+/// (the batch adds 4 levels of its own), refusing the whole batch; far beyond what an event's
+/// properties hold, so a deeper value is left out ([`keep_shallow`]) and its event kept.
+pub const MAX_PROPERTY_DEPTH: usize = 32;
+
+/// Leaves out the properties nested deeper than [`MAX_PROPERTY_DEPTH`].
+pub fn keep_shallow(properties: &mut Map<String, Value>) {
+    properties.retain(|_, v| within_depth(v, MAX_PROPERTY_DEPTH));
+}
+
+/// True when `v` nests at most `levels` arrays and objects (a scalar nests none); the recursion
+/// stops at `levels`, however deep `v` is.
+fn within_depth(v: &Value, levels: usize) -> bool {
+    match v {
+        Value::Array(items) => levels > 0 && items.iter().all(|x| within_depth(x, levels - 1)),
+        Value::Object(map) => levels > 0 && map.values().all(|x| within_depth(x, levels - 1)),
+        _ => true,
+    }
 }
 
 /// What is wrong with one field of an item.
@@ -144,6 +167,34 @@ mod tests {
             ts: 1,
             properties: Map::new(),
         }
+    }
+
+    /// `[[…[1]…]]` with `levels` arrays.
+    fn nested(levels: usize) -> Value {
+        (0..levels).fold(Value::from(1), |v, _| Value::Array(vec![v]))
+    }
+
+    #[test]
+    fn properties_nested_too_deep_are_left_out() {
+        assert!(within_depth(&Value::from("scalar"), 0));
+        assert!(within_depth(
+            &nested(MAX_PROPERTY_DEPTH),
+            MAX_PROPERTY_DEPTH
+        ));
+        assert!(!within_depth(
+            &nested(MAX_PROPERTY_DEPTH + 1),
+            MAX_PROPERTY_DEPTH
+        ));
+        let mut props = Map::new();
+        props.insert("flat".into(), Value::from(1));
+        props.insert("deep_ok".into(), nested(MAX_PROPERTY_DEPTH));
+        props.insert("too_deep".into(), nested(MAX_PROPERTY_DEPTH + 1));
+        // Looked at down to the limit only.
+        props.insert("abyss".into(), nested(1_000));
+        keep_shallow(&mut props);
+        let mut kept: Vec<&str> = props.keys().map(String::as_str).collect();
+        kept.sort_unstable();
+        assert_eq!(kept, ["deep_ok", "flat"]);
     }
 
     fn problem(field: &'static str, problem: Problem) -> Checked {
