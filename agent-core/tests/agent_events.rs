@@ -305,6 +305,31 @@ fn invalid_configuration_names_the_field() {
         field_of(Agent::builder("k").collector("ftp://x").build()),
         "collector"
     );
+    // Paths are appended to the URL: a query or fragment would swallow them.
+    for url in [
+        "https://rum.example.com/?env=prod",
+        "https://rum.example.com/#x",
+        "https://user:pw@rum.example.com",
+        "https://rum.example .com",
+    ] {
+        assert_eq!(
+            field_of(Agent::builder("k").collector(url).build()),
+            "collector",
+            "{url}"
+        );
+    }
+    for url in [
+        "https://rum.example.com:8443/base/",
+        "http://127.0.0.1:9/t/@team",
+    ] {
+        let agent = Agent::builder("k")
+            .collector(url)
+            .native_uploader(false)
+            .sync_flags(false)
+            .build()
+            .expect(url);
+        agent.shutdown(PATIENCE).expect("shut down");
+    }
     assert_eq!(
         field_of(Agent::builder("k").native_uploader(true).build()),
         "collector"

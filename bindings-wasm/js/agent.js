@@ -52,6 +52,8 @@ function checkOptions(sdkKey, options) {
   if (typeof sdkKey !== 'string' || !sdkKey) throw new TypeError('rum-agent: sdkKey must be a non-empty string');
   if (options === null || typeof options !== 'object') throw new TypeError('rum-agent: options must be an object');
   if (options.url != null && typeof options.url !== 'string' && !(options.url instanceof URL)) throw new TypeError('rum-agent: options.url must be a string');
+  // Paths are appended to it: a query or fragment would swallow them (every batch refused).
+  if (/[?#\s]/.test(text(options.url ?? ''))) throw new TypeError('rum-agent: options.url must be a base URL without query, fragment or spaces');
   if (options.consent !== undefined && consentCode(options.consent) === undefined) {
     throw new TypeError("rum-agent: options.consent must be 'granted', 'declined' or 'unknown'");
   }

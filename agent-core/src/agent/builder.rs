@@ -276,6 +276,21 @@ impl AgentBuilder {
                 if rest.is_none_or(str::is_empty) {
                     return Err(invalid("collector", "must be an http:// or https:// URL"));
                 }
+                // Paths are appended to it: a query or fragment would swallow them (every batch
+                // refused), and a key travels in headers, never as user info.
+                let bad = |r: &str| {
+                    r.contains(['?', '#'])
+                        || r.contains(char::is_whitespace)
+                        || r.split('/')
+                            .next()
+                            .is_some_and(|authority| authority.contains('@'))
+                };
+                if rest.is_some_and(bad) {
+                    return Err(invalid(
+                        "collector",
+                        "must be a base URL without query, fragment, user info or spaces",
+                    ));
+                }
                 Some(url.to_owned())
             }
             None => None,

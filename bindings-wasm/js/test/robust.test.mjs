@@ -319,6 +319,8 @@ test('options that cannot mean anything are refused at setup, naming the option'
     ['', {}, /sdkKey must be a non-empty string/],
     [SDK_KEY, null, /options must be an object/],
     [SDK_KEY, { url: 5 }, /options\.url must be a string/],
+    [SDK_KEY, { url: 'https://rum.example.com/?env=prod' }, /options\.url must be a base URL without query, fragment or spaces/],
+    [SDK_KEY, { url: 'https://rum.example.com/#x' }, /options\.url must be a base URL/],
     [SDK_KEY, { consent: 'Granted' }, /options\.consent must be 'granted', 'declined' or 'unknown'/],
     [SDK_KEY, { consent: 'toString' }, /options\.consent/],
     [SDK_KEY, { queueSize: 0 }, /options\.queueSize must be a positive number/],
@@ -361,6 +363,10 @@ test('track refuses a value or properties it would drop, and takes properties in
     assert.equal(warnings.length, 5, warnings.join('\n'));
     assert.match(warnings[0], /track\(t\.nan\): the value must be a finite number/);
     assert.match(warnings[2], /track\(t\.array\): properties must be an object/);
+    // Deeper than the core's JSON parser reads: refused, not sent with no properties.
+    let abyss = {};
+    for (let n = 0; n < 200; n++) abyss = { a: abyss };
+    assert.equal(agent.track('t.abyss', 1, abyss), false);
     assert.equal(agent.track('t.props', { plan: 'pro' }), true, 'LaunchDarkly\'s track(key, data)');
     assert.equal(agent.track('t.null', null, { a: 1 }), true);
     assert.equal(agent.track('t.plain', 2), true);
