@@ -358,17 +358,29 @@ pub struct AgentCounters {
     pub dropped: HashMap<String, u64>,
 }
 
+/// 2000-01-01 in Unix ms: a process start before it is a value in the wrong unit.
+const EARLIEST_PROCESS_START_MS: i64 = 946_684_800_000;
+/// How far ahead of the wall clock at setup a process start may be, taken as a step of the
+/// clock since launch (an NTP correction) rather than a wrong value.
+const START_CLOCK_STEP_MS: i64 = 60_000;
+
 impl RumAgent {
     fn setup(config: RumConfig, uploader: Option<Arc<dyn Uploader>>) -> Result<Self, RumError> {
         let now = unix_ms();
+        let bad_start = |message: &str| RumError::BadConfig {
+            field: "process_start_unix_ms".to_owned(),
+            message: message.to_owned(),
+        };
         let started_unix_ms = match config.process_start_unix_ms {
-            Some(start) if start > now => {
-                return Err(RumError::BadConfig {
-                    field: "process_start_unix_ms".to_owned(),
-                    message: "must not be in the future".to_owned(),
-                });
+            // Before 2000: seconds, or no time at all (0), given for milliseconds.
+            Some(start) if start < EARLIEST_PROCESS_START_MS => {
+                return Err(bad_start("must be a Unix time in milliseconds"));
             }
-            Some(start) => start,
+            Some(start) if start > now.saturating_add(START_CLOCK_STEP_MS) => {
+                return Err(bad_start("must not be in the future"));
+            }
+            // Slightly ahead: the wall clock stepped back since launch (it is read from it).
+            Some(start) => start.min(now),
             None => now,
         };
         // The wall clock read once, at setup; from here on only the monotonic one.

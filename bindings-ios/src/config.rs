@@ -18,6 +18,8 @@ pub struct RumConfig {
     #[uniffi(default = true)]
     pub sync_flags: bool,
     /// Process start (Unix ms) that `track_time_from_start` measures from; `None`: setup time.
+    /// Up to a minute ahead of the clock is taken as now (the clock stepped back since launch);
+    /// further ahead, or before 2000 (seconds given for milliseconds), is `BadConfig`.
     #[uniffi(default = None)]
     pub process_start_unix_ms: Option<i64>,
     /// How long items may wait before a partial batch is sealed (default: the core's 5 s).

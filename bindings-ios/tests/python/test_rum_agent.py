@@ -223,7 +223,9 @@ class Errors(unittest.TestCase):
                  (dict(data_dir=""), "data_dir"),
                  (dict(flush_interval_ms=0), "flush_interval_ms"),
                  (dict(process_start_unix_ms=int(time.time() * 1000) + 3_600_000),
-                  "process_start_unix_ms")]
+                  "process_start_unix_ms"),
+                 (dict(process_start_unix_ms=0), "process_start_unix_ms"),
+                 (dict(process_start_unix_ms=int(time.time())), "process_start_unix_ms")]
         for overrides, field in cases:
             with self.assertRaises(RumError.BadConfig) as caught:
                 RumAgent(config(**overrides), None)
@@ -331,6 +333,9 @@ class Delivery(unittest.TestCase):
         agent.track_time_from_start("app.ready")
         agent.flush(WAIT_MS)
         agent.shutdown(2_000)
+        # A start a little ahead of the clock (it stepped back since launch) is taken as now.
+        ahead = RumAgent(config(process_start_unix_ms=int(time.time() * 1000) + 5_000), None)
+        ahead.shutdown(2_000)
 
     def test_flags_sync_from_the_collector(self):
         agent = RumAgent(config(sync_flags=True), UrllibUploader())

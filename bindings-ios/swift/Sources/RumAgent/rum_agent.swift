@@ -1753,6 +1753,8 @@ public struct RumConfig: Equatable, Hashable {
     public var syncFlags: Bool
     /**
      * Process start (Unix ms) that `track_time_from_start` measures from; `None`: setup time.
+     * Up to a minute ahead of the clock is taken as now (the clock stepped back since launch);
+     * further ahead, or before 2000 (seconds given for milliseconds), is `BadConfig`.
      */
     public var processStartUnixMs: Int64?
     /**
@@ -1789,6 +1791,8 @@ public struct RumConfig: Equatable, Hashable {
          */syncFlags: Bool = true, 
         /**
          * Process start (Unix ms) that `track_time_from_start` measures from; `None`: setup time.
+         * Up to a minute ahead of the clock is taken as now (the clock stepped back since launch);
+         * further ahead, or before 2000 (seconds given for milliseconds), is `BadConfig`.
          */processStartUnixMs: Int64? = nil, 
         /**
          * How long items may wait before a partial batch is sealed (default: the core's 5 s).
