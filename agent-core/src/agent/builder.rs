@@ -228,9 +228,12 @@ impl AgentBuilder {
             flag_listeners,
         });
         let (tx, rx) = crossbeam_channel::bounded(queue_capacity);
+        // Never sent on: the worker drops it when it exits, which wakes every request waiting.
+        let (worker_alive, worker_gone) = crossbeam_channel::bounded::<()>(0);
         let link = Link {
             shared: shared.clone(),
             tx,
+            worker_gone,
         };
         let config = WorkerConfig {
             pipeline,
@@ -238,7 +241,8 @@ impl AgentBuilder {
         };
         let worker_shared = shared.clone();
         let worker = spawn(worker::THREAD_NAME, move || {
-            worker::run(worker_shared, rx, config)
+            worker::run(worker_shared, rx, config);
+            drop(worker_alive);
         })?;
         let mut threads = vec![worker];
         if let Some(collector) = plan

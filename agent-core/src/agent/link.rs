@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{RecvTimeoutError, SendTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
 use uuid::Uuid;
 
 use super::Shared;
@@ -23,6 +23,10 @@ const COMMAND_SEND_TIMEOUT: Duration = Duration::from_secs(5);
 pub(crate) struct Link {
     pub(crate) shared: Arc<Shared>,
     pub(crate) tx: Sender<Command>,
+    /// Disconnected once the worker exited. Commands it left in the channel are not dropped
+    /// (a bounded channel frees them only with its last sender), so a request whose command is
+    /// among them would otherwise wait out its whole deadline for a reply that never comes.
+    pub(crate) worker_gone: Receiver<()>,
 }
 
 impl Link {
@@ -68,11 +72,12 @@ impl Link {
     ) -> Result<T, AgentError> {
         let (reply_tx, reply_rx) = crossbeam_channel::bounded(1);
         self.send_control(make(reply_tx), deadline)?;
-        let left = deadline.saturating_duration_since(Instant::now());
-        reply_rx.recv_timeout(left).map_err(|e| match e {
-            RecvTimeoutError::Timeout => AgentError::Timeout,
-            RecvTimeoutError::Disconnected => AgentError::ShutDown,
-        })
+        crossbeam_channel::select! {
+            recv(reply_rx) -> reply => reply.map_err(|_| AgentError::ShutDown),
+            // The worker answers before it exits: a reply it sent is there already.
+            recv(self.worker_gone) -> _ => reply_rx.try_recv().map_err(|_| AgentError::ShutDown),
+            default(deadline.saturating_duration_since(Instant::now())) => Err(AgentError::Timeout),
+        }
     }
 
     /// See [`super::Agent::next_upload`].

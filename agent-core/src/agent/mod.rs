@@ -397,6 +397,36 @@ mod tests {
         builder.build().expect("agent builds")
     }
 
+    /// A request whose command the worker left in the channel when it exited (one racing a
+    /// shutdown) ends at once, not at its deadline: on Android that deadline held every other
+    /// thread, the UI thread included, for 5 s behind the shutdown's lock.
+    #[test]
+    fn a_request_an_exited_worker_left_in_the_channel_ends_at_once() {
+        let agent = unknown_agent(None);
+        let (tx, rx) = crossbeam_channel::bounded(8);
+        let (alive, worker_gone) = crossbeam_channel::bounded::<()>(0);
+        let link = super::Link {
+            shared: agent.inner.link.shared.clone(),
+            tx,
+            worker_gone,
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let waiting =
+            std::thread::spawn(move || link.request(crate::worker::Command::Stats, deadline));
+        while rx.is_empty() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // The worker exits without reading it: the command and its reply sender stay queued.
+        drop(alive);
+        let answer = waiting.join().expect("no panic");
+        assert!(
+            matches!(answer, Err(crate::AgentError::ShutDown)),
+            "{answer:?}"
+        );
+        drop(rx);
+        drop(agent);
+    }
+
     #[test]
     fn a_decline_whose_forget_never_reached_the_worker_still_forgets() {
         let agent = unknown_agent(None);
