@@ -301,6 +301,10 @@ fn invalid_configuration_names_the_field() {
         other => panic!("expected InvalidConfig, got {other:?}"),
     };
     assert_eq!(field_of(Agent::builder("").build()), "sdk_key");
+    // Read from a file with its newline, or pasted with a space: every request would fail.
+    for key in ["sdk-key\n", " sdk-key", "sdk\u{0}key", "clé"] {
+        assert_eq!(field_of(Agent::builder(key).build()), "sdk_key", "{key:?}");
+    }
     assert_eq!(
         field_of(Agent::builder("k").collector("ftp://x").build()),
         "collector"
@@ -311,6 +315,14 @@ fn invalid_configuration_names_the_field() {
         "https://rum.example.com/#x",
         "https://user:pw@rum.example.com",
         "https://rum.example .com",
+        "http://host:99999",
+        "http://host:0",
+        "http://host:",
+        "http://[::1",
+        "http://[::1]x",
+        "http://a:b:80",
+        "https://",
+        "https:///path",
     ] {
         assert_eq!(
             field_of(Agent::builder("k").collector(url).build()),
@@ -321,6 +333,9 @@ fn invalid_configuration_names_the_field() {
     for url in [
         "https://rum.example.com:8443/base/",
         "http://127.0.0.1:9/t/@team",
+        "http://[::1]:8080",
+        "http://[::1]",
+        "https://rum.example.com",
     ] {
         let agent = Agent::builder("k")
             .collector(url)

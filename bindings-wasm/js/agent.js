@@ -50,6 +50,8 @@ function warnOnce(message) {
  * range are held within it by the constructor. */
 function checkOptions(sdkKey, options) {
   if (typeof sdkKey !== 'string' || !sdkKey) throw new TypeError('rum-agent: sdkKey must be a non-empty string');
+  // It travels in a header: one read with its newline would fail every request.
+  if (!/^[!-~]([ -~]*[!-~])?$/.test(sdkKey)) throw new TypeError('rum-agent: sdkKey must be printable ASCII without surrounding spaces');
   if (options === null || typeof options !== 'object') throw new TypeError('rum-agent: options must be an object');
   if (options.url != null && typeof options.url !== 'string' && !(options.url instanceof URL)) throw new TypeError('rum-agent: options.url must be a string');
   // Paths are appended to it: a query or fragment would swallow them (every batch refused).

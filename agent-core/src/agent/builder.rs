@@ -264,6 +264,13 @@ impl AgentBuilder {
         if self.sdk_key.trim().is_empty() {
             return Err(invalid("sdk_key", "must not be empty"));
         }
+        if !is_header_text(&self.sdk_key) {
+            // A key read from a file with its newline: every request refused, or not even sent.
+            return Err(invalid(
+                "sdk_key",
+                "must be printable ASCII without surrounding spaces (it travels in an HTTP header)",
+            ));
+        }
         if self.traffic_type.trim().is_empty() {
             return Err(invalid("traffic_type", "must not be empty"));
         }
@@ -274,26 +281,8 @@ impl AgentBuilder {
         let collector = match &self.collector {
             Some(url) => {
                 let url = url.trim().trim_end_matches('/');
-                let rest = url
-                    .strip_prefix("http://")
-                    .or_else(|| url.strip_prefix("https://"));
-                if rest.is_none_or(str::is_empty) {
-                    return Err(invalid("collector", "must be an http:// or https:// URL"));
-                }
-                // Paths are appended to it: a query or fragment would swallow them (every batch
-                // refused), and a key travels in headers, never as user info.
-                let bad = |r: &str| {
-                    r.contains(['?', '#'])
-                        || r.contains(char::is_whitespace)
-                        || r.split('/')
-                            .next()
-                            .is_some_and(|authority| authority.contains('@'))
-                };
-                if rest.is_some_and(bad) {
-                    return Err(invalid(
-                        "collector",
-                        "must be a base URL without query, fragment, user info or spaces",
-                    ));
+                if let Some(problem) = collector_url_problem(url) {
+                    return Err(invalid("collector", problem));
                 }
                 Some(url.to_owned())
             }
@@ -398,4 +387,61 @@ fn start_network(
     _poll_interval: Duration,
 ) -> Result<Vec<JoinHandle<()>>, AgentError> {
     Ok(Vec::new())
+}
+
+/// True when `text` can be sent as an HTTP header value as it is: visible ASCII and inner spaces.
+fn is_header_text(text: &str) -> bool {
+    text.trim() == text && text.bytes().all(|b| (b' '..=b'~').contains(&b))
+}
+
+/// What makes `url` unusable as the collector's base URL, if anything: request paths are
+/// appended to it, so a query or fragment would swallow them (every batch refused); a key travels
+/// in headers, never as user info; the host and port must be ones a request can reach.
+fn collector_url_problem(url: &str) -> Option<&'static str> {
+    const NOT_HTTP: &str = "must be an http:// or https:// URL";
+    const BAD_HOST: &str = "must name a host (an IPv6 address in brackets), then an optional port";
+    let Some(rest) = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+    else {
+        return Some(NOT_HTTP);
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.is_empty() {
+        return Some(NOT_HTTP);
+    }
+    if rest.contains(['?', '#']) || rest.contains(char::is_whitespace) || authority.contains('@') {
+        return Some("must be a base URL without query, fragment, user info or spaces");
+    }
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((host, "")) => (host, None),
+            Some((host, after)) => match after.strip_prefix(':') {
+                Some(port) => (host, Some(port)),
+                None => return Some(BAD_HOST),
+            },
+            None => return Some(BAD_HOST),
+        },
+        None => match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
+    };
+    let bracketed = authority.starts_with('[');
+    if host.is_empty()
+        || host.contains(['[', ']'])
+        || (host.contains(':') && !bracketed)
+        || host.chars().any(char::is_control)
+    {
+        return Some(BAD_HOST);
+    }
+    let port_ok = |p: &str| {
+        p.len() <= 5
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u32>().is_ok_and(|n| (1..=65_535).contains(&n))
+    };
+    if port.is_some_and(|p| !port_ok(p)) {
+        return Some("port must be 1 to 65535");
+    }
+    None
 }

@@ -317,6 +317,8 @@ test('options that cannot mean anything are refused at setup, naming the option'
   const refused = [
     [{}, {}, /sdkKey must be a non-empty string/],
     ['', {}, /sdkKey must be a non-empty string/],
+    ['sdk-key\n', {}, /sdkKey must be printable ASCII without surrounding spaces/],
+    ['clé', {}, /sdkKey must be printable ASCII/],
     [SDK_KEY, null, /options must be an object/],
     [SDK_KEY, { url: 5 }, /options\.url must be a string/],
     [SDK_KEY, { url: 'https://rum.example.com/?env=prod' }, /options\.url must be a base URL without query, fragment or spaces/],
