@@ -190,7 +190,10 @@ public final class RumAgent {
      * Evaluates {@code flag} for {@code key} (null: the current identity), bucketing by
      * {@code bucketingKey} when not null; records an impression.
      *
-     * @throws IllegalArgumentException when {@code flag} is null or attributes cannot be encoded
+     * @throws IllegalArgumentException when {@code flag} is null, {@code key} or {@code
+     *     bucketingKey} is empty or over 1024 bytes (the collector would refuse its impression:
+     *     the user would be served the treatment and never counted), or attributes cannot be
+     *     encoded
      */
     public Evaluation evaluate(String key, String bucketingKey, String flag, Map<String, ?> attributes) {
         return evaluateJson(key, bucketingKey, flag, Json.object(attributes));
@@ -221,8 +224,16 @@ public final class RumAgent {
         });
     }
 
-    /** Tracks a custom event with an optional value and properties. Invalid types are dropped and counted. */
+    /**
+     * Tracks a custom event with an optional value and properties. Invalid types are dropped and
+     * counted.
+     *
+     * @throws IllegalArgumentException for a NaN or infinite value (it would be sent as no value)
+     */
     public void track(String type, Double value, Map<String, ?> properties) {
+        if (value != null && !Json.finite(value)) {
+            throw new IllegalArgumentException("value: must be a finite number");
+        }
         String json = Json.object(properties);
         withHandle(null, h -> {
             Native.track(h, type, value != null, value == null ? 0 : value, json);

@@ -47,6 +47,14 @@ public final class ApiTests {
             check(e.getMessage().contains("sdkKey"), e.getMessage());
             expectThrows(IllegalArgumentException.class,
                     () -> RumAgent.setup(RumConfig.builder("  ", url).build()));
+            // A key read from a file with its newline: no request would ever get through.
+            IllegalArgumentException n = expectThrows(IllegalArgumentException.class,
+                    () -> RumAgent.setup(RumConfig.builder(sdkKey + "\n", url).build()));
+            check(n.getMessage().contains("sdk_key"), n.getMessage());
+            IllegalArgumentException p = expectThrows(IllegalArgumentException.class,
+                    () -> RumAgent.setup(RumConfig.builder(sdkKey, "http://127.0.0.1:99999").build()));
+            check(p.getMessage().contains("port"), p.getMessage());
+            check(RumAgent.getInstance() == null, "no agent after a failed setup");
             IllegalArgumentException u = expectThrows(IllegalArgumentException.class,
                     () -> RumConfig.builder(sdkKey, url).uploader(null));
             check(u.getMessage().contains("uploader"), u.getMessage());
@@ -184,6 +192,19 @@ public final class ApiTests {
             check(byKey.treatment.equals(agent.getTreatment("checkout_v2")), byKey.toString());
             check(!RumAgent.CONTROL.equals(byKey.treatment), byKey.toString());
             check(RumAgent.CONTROL.equals(agent.getTreatment("no_such_flag")), "unknown flag");
+            // A key the collector refuses is not served a treatment it could never count.
+            IllegalArgumentException k = expectThrows(IllegalArgumentException.class,
+                    () -> agent.evaluate("", null, "checkout_v2", null));
+            check(k.getMessage().contains("key"), k.getMessage());
+            String tooLong = "k".repeat(1025);
+            expectThrows(IllegalArgumentException.class,
+                    () -> agent.evaluate(tooLong, null, "checkout_v2", null));
+            IllegalArgumentException b = expectThrows(IllegalArgumentException.class,
+                    () -> agent.evaluate("java-user-1", tooLong, "checkout_v2", null));
+            check(b.getMessage().contains("bucketingKey"), b.getMessage());
+            // An empty bucketing key is no bucketing key.
+            check(agent.evaluate("java-user-1", "", "checkout_v2", null).treatment.equals(byKey.treatment),
+                    "empty bucketing key");
         });
         t.test("getTreatments answers several flags at once, by flag, as one call each would", () -> {
             Map<String, String> many = agent.getTreatments(List.of("checkout_v2", "no_such_flag"), null);
@@ -199,6 +220,11 @@ public final class ApiTests {
                     () -> agent.getTreatment(null));
             check(e.getMessage().contains("flag"), e.getMessage());
             expectThrows(IllegalArgumentException.class, () -> agent.track(null));
+            IllegalArgumentException v = expectThrows(IllegalArgumentException.class,
+                    () -> agent.track("purchase", Double.NaN, null));
+            check(v.getMessage().contains("value"), v.getMessage());
+            expectThrows(IllegalArgumentException.class,
+                    () -> agent.track("purchase", Double.POSITIVE_INFINITY, null));
             expectThrows(IllegalArgumentException.class, () -> agent.identify(null));
             expectThrows(IllegalArgumentException.class, () -> agent.trackError(null));
             expectThrows(IllegalArgumentException.class, () -> agent.flush(-1));
