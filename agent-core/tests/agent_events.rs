@@ -294,6 +294,52 @@ fn hot_calls_after_shutdown_do_not_panic() {
     assert_eq!(clone.next_upload(), agent_core::upload::UploadTask::Done);
 }
 
+/// `track` says whether the event was handed to the worker: every call either was, or was
+/// counted as a caller-side drop.
+#[test]
+fn track_says_whether_the_event_was_handed_over() {
+    let agent = Agent::builder("k")
+        .queue_capacity(1)
+        .build()
+        .expect("agent builds");
+    let n = 20_000;
+    let kept = (0..n)
+        .filter(|_| agent.track("flood", None, Map::new()))
+        .count() as u64;
+    let stats = agent.stats().expect("stats");
+    let caller = |reason: &str| {
+        stats
+            .caller_dropped
+            .iter()
+            .filter(|d| d.reason == reason)
+            .map(|d| d.count)
+            .sum::<u64>()
+    };
+    assert_eq!(kept + caller("queue_full"), n, "{stats:?}");
+    assert!(kept > 0);
+    assert!(!agent.track("bad type!", None, Map::new()));
+    assert!(
+        !agent
+            .for_key("someone")
+            .track("bad type!", None, Map::new())
+    );
+    agent.set_consent(agent_core::Consent::Declined);
+    assert!(!agent.track("declined", None, Map::new()));
+    agent.set_consent(agent_core::Consent::Granted);
+    // Once the worker made room in the one-item channel.
+    let handed = (0..5_000).any(|_| {
+        let ok = agent.for_key("someone").track("granted", None, Map::new());
+        if !ok {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        ok
+    });
+    assert!(handed);
+    // Nothing uploads here: the flush before the stop gives up at once.
+    let _ = agent.shutdown(Duration::from_millis(50));
+    assert!(!agent.track("late", None, Map::new()));
+}
+
 #[test]
 fn invalid_configuration_names_the_field() {
     let field_of = |result: Result<Agent, AgentError>| match result {

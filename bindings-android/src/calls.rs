@@ -118,7 +118,8 @@ pub extern "system" fn Java_dev_rollout_rum_Native_setGlobalProperty<'l>(
     })
 }
 
-/// Tracks a custom event (invalid types are dropped and counted by the core).
+/// Tracks a custom event; false when dropped at the call (invalid type, queue full, declined,
+/// shut down: counted by the core).
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_dev_rollout_rum_Native_track<'l>(
     mut env: JNIEnv<'l>,
@@ -128,15 +129,14 @@ pub extern "system" fn Java_dev_rollout_rum_Native_track<'l>(
     has_value: jboolean,
     value: jdouble,
     properties_json: JString<'l>,
-) {
-    guard(&mut env, (), |env| {
+) -> jboolean {
+    guard(&mut env, jni::sys::JNI_FALSE, |env| {
         // SAFETY: as in evaluate.
         let agent = unsafe { handle::agent(handle) }?;
         let event_type = required(env, &event_type, "type")?;
         let properties = json_object(env, &properties_json, "properties")?;
         let value = (has_value != jni::sys::JNI_FALSE).then_some(value);
-        agent.track(&event_type, value, properties);
-        Ok(())
+        Ok(jboolean::from(agent.track(&event_type, value, properties)))
     })
 }
 

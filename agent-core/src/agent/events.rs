@@ -59,8 +59,15 @@ impl Agent {
     }
 
     /// Tracks a custom event for the current identity; invalid types are dropped and counted.
-    pub fn track(&self, event_type: &str, value: Option<f64>, properties: Map<String, Value>) {
-        self.track_for(None, event_type, value, properties);
+    /// False when it was dropped at the call: an invalid type, the channel to the worker full
+    /// (counted `queue_full`), consent declined or the agent shut down.
+    pub fn track(
+        &self,
+        event_type: &str,
+        value: Option<f64>,
+        properties: Map<String, Value>,
+    ) -> bool {
+        self.track_for(None, event_type, value, properties)
     }
 
     /// Tracks a duration as event `timing.<name>` with its value in milliseconds.
@@ -97,13 +104,13 @@ impl Agent {
         event_type: &str,
         value: Option<f64>,
         properties: Map<String, Value>,
-    ) {
+    ) -> bool {
         if !is_valid_event_type(event_type) {
             self.shared().drops.invalid.fetch_add(1, Ordering::Relaxed);
-            return;
+            return false;
         }
         let event = self.event_cmd(key, event_type.to_owned(), value, properties);
-        self.enqueue(Record::Event(event));
+        self.enqueue(Record::Event(event))
     }
 
     fn track_timing_for(&self, key: Option<&str>, name: &str, duration: Duration) {
@@ -258,10 +265,15 @@ impl KeyedAgent<'_> {
         self.agent.treatment(self.key, flag, attributes)
     }
 
-    /// Tracks a custom event for this key.
-    pub fn track(&self, event_type: &str, value: Option<f64>, properties: Map<String, Value>) {
+    /// Tracks a custom event for this key; false when dropped at the call (see [`Agent::track`]).
+    pub fn track(
+        &self,
+        event_type: &str,
+        value: Option<f64>,
+        properties: Map<String, Value>,
+    ) -> bool {
         self.agent
-            .track_for(Some(self.key), event_type, value, properties);
+            .track_for(Some(self.key), event_type, value, properties)
     }
 
     /// Tracks a duration as event `timing.<name>` for this key.

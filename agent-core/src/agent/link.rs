@@ -30,27 +30,31 @@ pub(crate) struct Link {
 }
 
 impl Link {
-    /// Hands a recorded item to the worker without ever blocking; counts it when dropped.
-    /// Nothing is recorded once the user declined consent.
-    pub(crate) fn enqueue(&self, item: Record) {
+    /// Hands a recorded item to the worker without ever blocking; counts it when dropped. False
+    /// when it was not handed over: consent declined, the channel full (counted `queue_full`)
+    /// or the agent shut down (counted `shut_down`). The worker may still drop it later for the
+    /// pipeline's own bounds.
+    pub(crate) fn enqueue(&self, item: Record) -> bool {
         // The count before the consent: an item that saw the consent before a decline carries
         // the count before it too, and is dropped.
         let declines = self.shared.declines.load(Ordering::Acquire);
         if !self.shared.recording() {
-            return;
+            return false;
         }
         let drops = &self.shared.drops;
         if self.shared.closed.load(Ordering::Acquire) {
             drops.shut_down.fetch_add(1, Ordering::Relaxed);
-            return;
+            return false;
         }
         match self.tx.try_send(Command::Record(declines, item)) {
-            Ok(()) => {}
+            Ok(()) => true,
             Err(TrySendError::Full(_)) => {
                 drops.queue_full.fetch_add(1, Ordering::Relaxed);
+                false
             }
             Err(TrySendError::Disconnected(_)) => {
                 drops.shut_down.fetch_add(1, Ordering::Relaxed);
+                false
             }
         }
     }

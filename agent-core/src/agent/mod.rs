@@ -118,8 +118,8 @@ impl Agent {
     }
 
     /// Hands a recorded item to the worker without ever blocking; counts it when dropped.
-    pub(crate) fn enqueue(&self, item: Record) {
-        self.inner.link.enqueue(item);
+    pub(crate) fn enqueue(&self, item: Record) -> bool {
+        self.inner.link.enqueue(item)
     }
 
     /// Why the spool could not be opened, if it could not (the agent then runs memory-only).

@@ -75,7 +75,7 @@ final class Native {
 
     static native void setGlobalProperty(long handle, String name, String valueJson);
 
-    static native void track(long handle, String type, boolean hasValue, double value,
+    static native boolean track(long handle, String type, boolean hasValue, double value,
             String propertiesJson);
 
     static native void trackTiming(long handle, String marker, double millis);

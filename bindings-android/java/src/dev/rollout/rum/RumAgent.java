@@ -225,25 +225,23 @@ public final class RumAgent {
     }
 
     /**
-     * Tracks a custom event with an optional value and properties. Invalid types are dropped and
-     * counted.
+     * Tracks a custom event with an optional value and properties. False when it was dropped at
+     * the call (counted): an invalid type, the agent's queue full, consent declined, or after
+     * shutdown.
      *
      * @throws IllegalArgumentException for a NaN or infinite value (it would be sent as no value)
      */
-    public void track(String type, Double value, Map<String, ?> properties) {
+    public boolean track(String type, Double value, Map<String, ?> properties) {
         if (value != null && !Json.finite(value)) {
             throw new IllegalArgumentException("value: must be a finite number");
         }
         String json = Json.object(properties);
-        withHandle(null, h -> {
-            Native.track(h, type, value != null, value == null ? 0 : value, json);
-            return null;
-        });
+        return withHandle(false, h -> Native.track(h, type, value != null, value == null ? 0 : value, json));
     }
 
-    /** Tracks a custom event without value or properties. */
-    public void track(String type) {
-        track(type, null, null);
+    /** Tracks a custom event without value or properties; false when dropped at the call. */
+    public boolean track(String type) {
+        return track(type, null, null);
     }
 
     /**

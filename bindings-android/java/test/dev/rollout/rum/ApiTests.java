@@ -232,7 +232,7 @@ public final class ApiTests {
             cyclic.put("self", cyclic);
             expectThrows(IllegalArgumentException.class, () -> agent.getTreatment("theme", cyclic));
             long before = agent.droppedCount("invalid");
-            agent.track("not a valid type!");
+            check(!agent.track("not a valid type!"), "track answers false for a dropped event");
             long after = agent.droppedCount("invalid");
             check(after == before + 1, "invalid type counted: " + before + " -> " + after);
         });
@@ -250,7 +250,7 @@ public final class ApiTests {
             Map<String, Object> props = new HashMap<>();
             props.put("currency", "EUR");
             props.put("items", List.of("book", "pen"));
-            agent.track("purchase", 42.5, props);
+            check(agent.track("purchase", 42.5, props), "track answers true for a kept event");
             agent.trackTimeFromStart("app_ready");
             agent.trackTiming("screen.render", 12.5);
             expectThrows(IllegalArgumentException.class, () -> agent.trackTiming("screen.render", -1));
