@@ -83,6 +83,23 @@ pub extern "system" fn Java_dev_rollout_rum_Native_identify<'l>(
     })
 }
 
+/// Why the data dir could not be used (the agent keeps events in memory only), or null.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_rollout_rum_Native_spoolError<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+) -> jstring {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        // SAFETY: as in evaluate.
+        let agent = unsafe { handle::agent(handle) }?;
+        match agent.spool_error() {
+            Some(error) => Ok(env.new_string(error)?.into_raw()),
+            None => Ok(std::ptr::null_mut()),
+        }
+    })
+}
+
 /// The key events are tracked for.
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_dev_rollout_rum_Native_identity<'l>(

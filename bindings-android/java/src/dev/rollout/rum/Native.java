@@ -84,6 +84,8 @@ final class Native {
 
     static native long dropped(long handle, String reason);
 
+    static native String spoolError(long handle);
+
     /** Debug builds of the library only: panics in Rust, to prove the guard. */
     static native void debugPanic();
 

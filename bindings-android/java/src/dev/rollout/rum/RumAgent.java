@@ -471,6 +471,16 @@ public final class RumAgent {
         return withHandle(consent, h -> Consent.of(Native.consent(h)));
     }
 
+    /**
+     * Why the data dir could not be used, or null when it is (or none was given). The agent then
+     * keeps events in memory only: crashes and unsent batches do not survive the process. The
+     * agent opens it on its own thread (no disk I/O on the caller's), so this is known once the
+     * agent answered a first call such as {@link #droppedCount}.
+     */
+    public String getSpoolError() {
+        return withHandle(null, Native::spoolError);
+    }
+
     /** Items dropped so far for {@code reason} (e.g. "invalid", "queue_full"). */
     public long droppedCount(String reason) {
         return withHandle(0L, h -> Native.dropped(h, reason));

@@ -61,8 +61,15 @@ public final class RumConfig {
             return this;
         }
 
-        /** How long events may wait before a partial batch is sent (0: the core's default). */
+        /**
+         * How long events may wait before a partial batch is sent (0: the core's default).
+         *
+         * @throws IllegalArgumentException when {@code ms} is negative
+         */
         public Builder flushIntervalMs(long ms) {
+            if (ms < 0) {
+                throw new IllegalArgumentException("flushIntervalMs: must not be negative");
+            }
             this.flushIntervalMs = ms;
             return this;
         }

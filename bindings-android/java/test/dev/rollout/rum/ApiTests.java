@@ -58,6 +58,25 @@ public final class ApiTests {
             IllegalArgumentException u = expectThrows(IllegalArgumentException.class,
                     () -> RumConfig.builder(sdkKey, url).uploader(null));
             check(u.getMessage().contains("uploader"), u.getMessage());
+            IllegalArgumentException f = expectThrows(IllegalArgumentException.class,
+                    () -> RumConfig.builder(sdkKey, url).flushIntervalMs(-5));
+            check(f.getMessage().contains("flushIntervalMs"), f.getMessage());
+        });
+        t.test("a data dir that cannot be used is told by getSpoolError, not silently memory-only", () -> {
+            java.io.File file = java.io.File.createTempFile("rum-not-a-dir", ".txt");
+            try {
+                RumAgent bad = RumAgent.setup(RumConfig.builder(sdkKey, url)
+                        .dataDir(new java.io.File(file, "rum").getPath()).installCrashHandler(false).build());
+                try {
+                    bad.droppedCount("invalid"); // answered once the worker opened its spool
+                    String error = bad.getSpoolError();
+                    check(error != null && !error.isEmpty(), "spool error: " + error);
+                } finally {
+                    bad.shutdown(1000);
+                }
+            } finally {
+                file.delete();
+            }
         });
         t.test("a panic in native code becomes a RumException", () -> {
             RumException e = expectThrows(RumException.class, Native::debugPanic);
@@ -66,6 +85,10 @@ public final class ApiTests {
 
         RumAgent agent = RumAgent.setup(RumConfig.builder(sdkKey, url).dataDir(dataDir)
                 .flushIntervalMs(200).installCrashHandler(false).build());
+        t.test("a usable data dir has no spool error", () -> {
+            agent.droppedCount("invalid");
+            check(agent.getSpoolError() == null, String.valueOf(agent.getSpoolError()));
+        });
         t.test("a second setup throws IllegalStateException", () -> {
             expectThrows(IllegalStateException.class,
                     () -> RumAgent.setup(RumConfig.builder(sdkKey, url).build()));
