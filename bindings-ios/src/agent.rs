@@ -327,6 +327,14 @@ impl RumAgent {
         })
     }
 
+    /// Why the data dir could not be used, or `None` when it is (or none was given): the agent
+    /// then keeps events in memory only, so crashes and unsent batches do not survive the process.
+    /// The agent opens it on its own thread (no disk I/O on the caller's): known once the agent
+    /// answered a first call such as `stats`.
+    pub fn spool_error(&self) -> Option<String> {
+        guard::or_default(None, || self.agent.spool_error())
+    }
+
     /// The pipeline's counters (queued, spooled, delivered, dropped by reason).
     pub fn stats(&self) -> Result<AgentCounters, RumError> {
         guard::call(|| {

@@ -375,6 +375,11 @@ void uniffi_rum_agent_fn_method_rumagent_shutdown(uint64_t ptr, uint64_t timeout
 RustBuffer uniffi_rum_agent_fn_method_rumagent_signal_marker_path(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_SPOOL_ERROR
+#define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_SPOOL_ERROR
+RustBuffer uniffi_rum_agent_fn_method_rumagent_spool_error(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_STATS
 #define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_STATS
 RustBuffer uniffi_rum_agent_fn_method_rumagent_stats(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -804,6 +809,12 @@ uint16_t uniffi_rum_agent_checksum_method_rumagent_shutdown(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_SIGNAL_MARKER_PATH
 #define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_SIGNAL_MARKER_PATH
 uint16_t uniffi_rum_agent_checksum_method_rumagent_signal_marker_path(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_SPOOL_ERROR
+#define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_SPOOL_ERROR
+uint16_t uniffi_rum_agent_checksum_method_rumagent_spool_error(void
     
 );
 #endif

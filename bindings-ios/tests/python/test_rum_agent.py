@@ -232,6 +232,22 @@ class Errors(unittest.TestCase):
             self.assertEqual(caught.exception.field, field, overrides)
             self.assertIsInstance(caught.exception, RumError)
 
+    def test_a_data_dir_that_cannot_be_used_is_told_by_spool_error(self):
+        with tempfile.NamedTemporaryFile() as not_a_dir:
+            bad = RumAgent(config(data_dir=os.path.join(not_a_dir.name, "rum")), None)
+            try:
+                bad.stats()  # answered once the agent's thread opened its spool
+                self.assertTrue(bad.spool_error())
+            finally:
+                bad.shutdown(1_000)
+        with tempfile.TemporaryDirectory() as good_dir:
+            good = RumAgent(config(data_dir=good_dir), None)
+            try:
+                good.stats()
+                self.assertIsNone(good.spool_error())
+            finally:
+                good.shutdown(1_000)
+
     def test_bad_inputs_raise_typed_errors(self):
         agent = RumAgent(config(), None)
         with self.assertRaises(RumError.BadFlagName):

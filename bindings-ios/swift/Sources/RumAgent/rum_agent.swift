@@ -957,6 +957,14 @@ public protocol RumAgentProtocol: AnyObject, Sendable {
     func signalMarkerPath()  -> String?
     
     /**
+     * Why the data dir could not be used, or `None` when it is (or none was given): the agent
+     * then keeps events in memory only, so crashes and unsent batches do not survive the process.
+     * The agent opens it on its own thread (no disk I/O on the caller's): known once the agent
+     * answered a first call such as `stats`.
+     */
+    func spoolError()  -> String?
+    
+    /**
      * The pipeline's counters (queued, spooled, delivered, dropped by reason).
      */
     func stats() throws  -> AgentCounters
@@ -1289,6 +1297,21 @@ open func signalMarkerPath() -> String?  {
     return try!  FfiConverterOptionString.lift(try! rustCall() {
         uniffiCallStatus in
     uniffi_rum_agent_fn_method_rumagent_signal_marker_path(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Why the data dir could not be used, or `None` when it is (or none was given): the agent
+     * then keeps events in memory only, so crashes and unsent batches do not survive the process.
+     * The agent opens it on its own thread (no disk I/O on the caller's): known once the agent
+     * answered a first call such as `stats`.
+     */
+open func spoolError() -> String?  {
+    return try!  FfiConverterOptionString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_rum_agent_fn_method_rumagent_spool_error(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
@@ -2927,6 +2950,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_rum_agent_checksum_method_rumagent_signal_marker_path() != 37573) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_rum_agent_checksum_method_rumagent_spool_error() != 13022) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_rum_agent_checksum_method_rumagent_stats() != 12760) {
