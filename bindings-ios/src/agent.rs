@@ -194,18 +194,26 @@ impl RumAgent {
         })
     }
 
-    /// Tracks a custom event of `event_type` with an optional value and properties.
+    /// Tracks a custom event of `event_type` with an optional value and properties; false when it
+    /// was dropped at the call (the queue full, consent declined, or after shutdown: counted).
+    /// `BadValue` for a NaN or infinite value (it would be sent as no value).
     pub fn track(
         &self,
         event_type: String,
         value: Option<f64>,
         properties: HashMap<String, AttributeValue>,
-    ) -> Result<(), RumError> {
+    ) -> Result<bool, RumError> {
         guard::call(|| {
             check_event_type(&event_type)?;
-            self.agent
-                .track(&event_type, value, values::properties(&properties));
-            Ok(())
+            if value.is_some_and(|v| !v.is_finite()) {
+                return Err(RumError::BadValue {
+                    field: "value".to_owned(),
+                    message: "must be a finite number".to_owned(),
+                });
+            }
+            Ok(self
+                .agent
+                .track(&event_type, value, values::properties(&properties)))
         })
     }
 
@@ -232,9 +240,9 @@ impl RumAgent {
         guard::call(|| {
             check_event_type(&format!("timing.{name}"))?;
             let duration = Duration::try_from_secs_f64(duration_ms / 1000.0).map_err(|e| {
-                RumError::BadEventType {
-                    name: name.clone(),
-                    message: format!("duration_ms: {e}"),
+                RumError::BadValue {
+                    field: "duration_ms".to_owned(),
+                    message: e.to_string(),
                 }
             })?;
             self.agent.track_timing(&name, duration);

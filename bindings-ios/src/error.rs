@@ -30,6 +30,14 @@ pub enum RumError {
         /// What is wrong with it.
         message: String,
     },
+    /// A number has no value the collector can take (NaN, infinite, a negative duration).
+    #[error("bad value {field}: {message}")]
+    BadValue {
+        /// The argument at fault, e.g. `value` or `duration_ms`.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// A key (identity) is empty or over 1024 bytes.
     #[error("bad key: {message}")]
     BadKey {

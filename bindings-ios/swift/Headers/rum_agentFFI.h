@@ -387,7 +387,7 @@ RustBuffer uniffi_rum_agent_fn_method_rumagent_stats(uint64_t ptr, RustCallStatu
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_TRACK
 #define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_TRACK
-void uniffi_rum_agent_fn_method_rumagent_track(uint64_t ptr, RustBuffer event_type, RustBuffer value, RustBuffer properties, RustCallStatus *_Nonnull out_status
+int8_t uniffi_rum_agent_fn_method_rumagent_track(uint64_t ptr, RustBuffer event_type, RustBuffer value, RustBuffer properties, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_TRACK_ERROR

@@ -166,7 +166,7 @@ class UserConsent(unittest.TestCase):
         try:
             self.assertEqual(agent.consent(), Consent.UNKNOWN)
             agent.identify("py-consent-user")
-            agent.track("py.consent.unknown", None, {})
+            self.assertTrue(agent.track("py.consent.unknown", None, {}), "kept while unknown")
             with self.assertRaises(RumError.ConsentNotGranted):
                 agent.flush(WAIT_MS)
             self.assertEqual(agent.stats().delivered_items, 0)
@@ -175,7 +175,7 @@ class UserConsent(unittest.TestCase):
             delivered = agent.stats().delivered_items
             self.assertGreaterEqual(delivered, 1, "the held event is sent once granted")
             agent.set_consent(Consent.DECLINED)
-            agent.track("py.consent.declined", None, {})
+            self.assertFalse(agent.track("py.consent.declined", None, {}), "dropped: declined")
             agent.set_consent(Consent.GRANTED)
             agent.flush(WAIT_MS)
             self.assertEqual(agent.stats().delivered_items, delivered,
@@ -254,6 +254,13 @@ class Errors(unittest.TestCase):
             agent.get_treatment("", {})
         with self.assertRaises(RumError.BadEventType):
             agent.track("not a valid type!", None, {})
+        for bad in (float("nan"), float("inf"), float("-inf")):
+            with self.assertRaises(RumError.BadValue) as caught:
+                agent.track("py.value", bad, {})
+            self.assertEqual(caught.exception.field, "value")
+        with self.assertRaises(RumError.BadValue) as caught:
+            agent.track_timing("py.timing", -1.0)
+        self.assertEqual(caught.exception.field, "duration_ms")
         with self.assertRaises(RumError.BadEventType):
             agent.track_time_from_start("bad marker")
         for bad in ("  ", "", "k" * 1025):
@@ -290,6 +297,7 @@ class Errors(unittest.TestCase):
         agent.shutdown(2_000)
         with self.assertRaises(RumError.ShutDown):
             agent.flush(1_000)
+        self.assertFalse(agent.track("py.after.shutdown", None, {}), "dropped after shutdown")
         # As the README says and every platform does: `control` after shutdown.
         after = agent.get_treatment("plain", {})
         self.assertEqual((after.treatment, after.label), ("control", "agent shut down"))

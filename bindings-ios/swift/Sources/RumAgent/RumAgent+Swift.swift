@@ -138,10 +138,12 @@ public extension RumAgent {
         (try? getTreatment(flag: flag, attributes: attributes).treatment) ?? "control"
     }
 
-    /// Tracks a custom event; an invalid type is dropped (use the throwing form to see why).
+    /// Tracks a custom event; false when it was dropped: an invalid type or value (use the
+    /// throwing form to see why), the queue full, consent declined, or after shutdown.
+    @discardableResult
     func track(_ eventType: String, value: Double? = nil,
-               properties: [String: AttributeValue] = [:]) {
-        try? track(eventType: eventType, value: value, properties: properties)
+               properties: [String: AttributeValue] = [:]) -> Bool {
+        (try? track(eventType: eventType, value: value, properties: properties)) ?? false
     }
 
     /// Tracks a Swift `Error` (in `catch` blocks): its type (`domain#code` for an Objective-C

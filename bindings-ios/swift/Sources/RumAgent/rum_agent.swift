@@ -970,9 +970,11 @@ public protocol RumAgentProtocol: AnyObject, Sendable {
     func stats() throws  -> AgentCounters
     
     /**
-     * Tracks a custom event of `event_type` with an optional value and properties.
+     * Tracks a custom event of `event_type` with an optional value and properties; false when it
+     * was dropped at the call (the queue full, consent declined, or after shutdown: counted).
+     * `BadValue` for a NaN or infinite value (it would be sent as no value).
      */
-    func track(eventType: String, value: Double?, properties: [String: AttributeValue]) throws 
+    func track(eventType: String, value: Double?, properties: [String: AttributeValue]) throws  -> Bool
     
     /**
      * Tracks an error (event `error` with `exception.type`, `.message`, `.stacktrace`); the
@@ -1330,9 +1332,12 @@ open func stats()throws  -> AgentCounters  {
 }
     
     /**
-     * Tracks a custom event of `event_type` with an optional value and properties.
+     * Tracks a custom event of `event_type` with an optional value and properties; false when it
+     * was dropped at the call (the queue full, consent declined, or after shutdown: counted).
+     * `BadValue` for a NaN or infinite value (it would be sent as no value).
      */
-open func track(eventType: String, value: Double?, properties: [String: AttributeValue])throws   {try rustCallWithError(FfiConverterTypeRumError_lift) {
+open func track(eventType: String, value: Double?, properties: [String: AttributeValue])throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeRumError_lift) {
         uniffiCallStatus in
     uniffi_rum_agent_fn_method_rumagent_track(
             self.uniffiCloneHandle(),
@@ -1340,7 +1345,7 @@ open func track(eventType: String, value: Double?, properties: [String: Attribut
         FfiConverterOptionDouble.lower(value),
         FfiConverterDictionaryStringTypeAttributeValue.lower(properties),uniffiCallStatus
     )
-}
+})
 }
     
     /**
@@ -2333,6 +2338,17 @@ enum RumError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
          */message: String
     )
     /**
+     * A number has no value the collector can take (NaN, infinite, a negative duration).
+     */
+    case BadValue(
+        /**
+         * The argument at fault, e.g. `value` or `duration_ms`.
+         */field: String, 
+        /**
+         * What is wrong with it.
+         */message: String
+    )
+    /**
      * A key (identity) is empty or over 1024 bytes.
      */
     case BadKey(
@@ -2425,22 +2441,26 @@ public struct FfiConverterTypeRumError: FfiConverterRustBuffer {
             name: try FfiConverterString.read(from: &buf), 
             message: try FfiConverterString.read(from: &buf)
             )
-        case 4: return .BadKey(
+        case 4: return .BadValue(
+            field: try FfiConverterString.read(from: &buf), 
             message: try FfiConverterString.read(from: &buf)
             )
-        case 5: return .BadFlagDefinitions(
+        case 5: return .BadKey(
             message: try FfiConverterString.read(from: &buf)
             )
-        case 6: return .Timeout
-        case 7: return .ConsentNotGranted
-        case 8: return .ShutDown
-        case 9: return .Io(
+        case 6: return .BadFlagDefinitions(
             message: try FfiConverterString.read(from: &buf)
             )
-        case 10: return .Uploader(
+        case 7: return .Timeout
+        case 8: return .ConsentNotGranted
+        case 9: return .ShutDown
+        case 10: return .Io(
             message: try FfiConverterString.read(from: &buf)
             )
-        case 11: return .Internal(
+        case 11: return .Uploader(
+            message: try FfiConverterString.read(from: &buf)
+            )
+        case 12: return .Internal(
             message: try FfiConverterString.read(from: &buf)
             )
 
@@ -2473,40 +2493,46 @@ public struct FfiConverterTypeRumError: FfiConverterRustBuffer {
             FfiConverterString.write(message, into: &buf)
             
         
-        case let .BadKey(message):
+        case let .BadValue(field,message):
             writeInt(&buf, Int32(4))
+            FfiConverterString.write(field, into: &buf)
             FfiConverterString.write(message, into: &buf)
             
         
-        case let .BadFlagDefinitions(message):
+        case let .BadKey(message):
             writeInt(&buf, Int32(5))
             FfiConverterString.write(message, into: &buf)
             
         
-        case .Timeout:
+        case let .BadFlagDefinitions(message):
             writeInt(&buf, Int32(6))
-        
-        
-        case .ConsentNotGranted:
-            writeInt(&buf, Int32(7))
-        
-        
-        case .ShutDown:
-            writeInt(&buf, Int32(8))
-        
-        
-        case let .Io(message):
-            writeInt(&buf, Int32(9))
             FfiConverterString.write(message, into: &buf)
             
         
-        case let .Uploader(message):
+        case .Timeout:
+            writeInt(&buf, Int32(7))
+        
+        
+        case .ConsentNotGranted:
+            writeInt(&buf, Int32(8))
+        
+        
+        case .ShutDown:
+            writeInt(&buf, Int32(9))
+        
+        
+        case let .Io(message):
             writeInt(&buf, Int32(10))
             FfiConverterString.write(message, into: &buf)
             
         
-        case let .Internal(message):
+        case let .Uploader(message):
             writeInt(&buf, Int32(11))
+            FfiConverterString.write(message, into: &buf)
+            
+        
+        case let .Internal(message):
+            writeInt(&buf, Int32(12))
             FfiConverterString.write(message, into: &buf)
             
         }
@@ -2958,7 +2984,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_rum_agent_checksum_method_rumagent_stats() != 12760) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_rum_agent_checksum_method_rumagent_track() != 53848) {
+    if (uniffi_rum_agent_checksum_method_rumagent_track() != 61494) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_rum_agent_checksum_method_rumagent_track_error() != 50643) {
