@@ -96,7 +96,8 @@ public extension RumAgent {
             dataDir: dataDirectory?.path,
             trafficType: trafficType,
             syncFlags: syncFlags,
-            processStartUnixMs: processStart.map { Int64($0.timeIntervalSince1970 * 1000) },
+            // `Int64(_:)` traps on a Date with no Int64 milliseconds; such a start is unknown.
+            processStartUnixMs: processStart.flatMap { Int64(exactly: ($0.timeIntervalSince1970 * 1000).rounded()) },
             flushIntervalMs: nil,
             capturePanics: captureCrashes,
             consent: consent
