@@ -23,8 +23,8 @@ mod value_read;
 mod value_read_tests;
 
 pub use check::{
-    FieldProblem, MAX_PROPERTY_DEPTH, MAX_STRING, MAX_TS, MAX_VALUE, Problem, check_event,
-    check_impression, is_valid_key, keep_shallow, kept_value,
+    FieldProblem, MAX_PROPERTY_DEPTH, MAX_STRING, MAX_TS, MAX_VALUE, Problem, TOO_DEEP,
+    check_event, check_impression, is_valid_key, keep_shallow, kept_value,
 };
 pub use json_text::{JsonError, JsonProblem, MAX_DEPTH, parse_json};
 pub use json_wire::write_flag_changes;

@@ -197,8 +197,8 @@ fn items_with_bad_keys_are_dropped_alone_and_the_rest_of_the_batch_arrives() {
     for i in 0..20 {
         let key = format!("good-{i}");
         agent.treatment(&key, "new-checkout", &Attributes::new());
-        // A property nested deeper than the collector reads a batch is left out, the event kept
-        // (it took the whole batch down); one at the agent's limit arrives.
+        // A property nested deeper than the collector reads a batch is replaced by a marker, the
+        // event kept (it took the whole batch down); one at the agent's limit arrives as is.
         let mut props = Map::new();
         props.insert("deep".into(), nested(agent_core::wire::MAX_PROPERTY_DEPTH));
         props.insert("abyss".into(), nested(124));
@@ -226,14 +226,14 @@ fn items_with_bad_keys_are_dropped_alone_and_the_rest_of_the_batch_arrives() {
         .db()
         .unwrap()
         .query_row(
-            "SELECT COUNT(*) FILTER (WHERE json_extract(properties, '$.deep') IS NOT NULL), \
-                    COUNT(*) FILTER (WHERE json_extract(properties, '$.abyss') IS NOT NULL) \
+            "SELECT COUNT(*) FILTER (WHERE json_array_length(properties, '$.deep') = 1), \
+                    COUNT(*) FILTER (WHERE json_extract(properties, '$.abyss') = ?1) \
              FROM events WHERE type = 'signup'",
-            [],
+            [agent_core::wire::TOO_DEEP],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-    assert_eq!((deep, abyss), (20, 0));
+    assert_eq!((deep, abyss), (20, 20));
     assert_eq!(
         fixture
             .count("impressions", "flag = 'new-checkout'")

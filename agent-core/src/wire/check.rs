@@ -28,12 +28,21 @@ pub fn kept_value(value: Option<f64>) -> Option<f64> {
 /// Deepest nesting of arrays and objects kept in one property value. The collector reads a
 /// batch with a recursion limit (serde_json's 128) that a property nested about 124 deep breaks
 /// (the batch adds 4 levels of its own), refusing the whole batch; far beyond what an event's
-/// properties hold, so a deeper value is left out ([`keep_shallow`]) and its event kept.
+/// properties hold, so a deeper value is replaced by [`TOO_DEEP`] ([`keep_shallow`]) and its
+/// event kept.
 pub const MAX_PROPERTY_DEPTH: usize = 32;
 
-/// Leaves out the properties nested deeper than [`MAX_PROPERTY_DEPTH`].
+/// What stands for a property value nested deeper than [`MAX_PROPERTY_DEPTH`].
+pub const TOO_DEEP: &str = "[nested deeper than 32 levels]";
+
+/// Replaces the property values nested deeper than [`MAX_PROPERTY_DEPTH`] by [`TOO_DEEP`]
+/// (in place: removing keys would bring the B-tree's removal code into the browser's wasm).
 pub fn keep_shallow(properties: &mut Map<String, Value>) {
-    properties.retain(|_, v| within_depth(v, MAX_PROPERTY_DEPTH));
+    for value in properties.values_mut() {
+        if !within_depth(value, MAX_PROPERTY_DEPTH) {
+            *value = Value::from(TOO_DEEP);
+        }
+    }
 }
 
 /// True when `v` nests at most `levels` arrays and objects (a scalar nests none); the recursion
@@ -175,7 +184,7 @@ mod tests {
     }
 
     #[test]
-    fn properties_nested_too_deep_are_left_out() {
+    fn properties_nested_too_deep_are_replaced() {
         assert!(within_depth(&Value::from("scalar"), 0));
         assert!(within_depth(
             &nested(MAX_PROPERTY_DEPTH),
@@ -192,9 +201,10 @@ mod tests {
         // Looked at down to the limit only.
         props.insert("abyss".into(), nested(1_000));
         keep_shallow(&mut props);
-        let mut kept: Vec<&str> = props.keys().map(String::as_str).collect();
-        kept.sort_unstable();
-        assert_eq!(kept, ["deep_ok", "flat"]);
+        assert_eq!(props["flat"], Value::from(1));
+        assert_eq!(props["deep_ok"], nested(MAX_PROPERTY_DEPTH));
+        assert_eq!(props["too_deep"], Value::from(TOO_DEEP));
+        assert_eq!(props["abyss"], Value::from(TOO_DEEP));
     }
 
     fn problem(field: &'static str, problem: Problem) -> Checked {
