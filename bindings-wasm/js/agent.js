@@ -244,11 +244,13 @@ export class Agent {
   }
 
   /**
-   * Runs `fn` on the core and answers `fallback` if it throws. A trap (panic = abort), or a
-   * JavaScript exception that unwound through the wasm and left the core borrowed (every later
-   * call would throw), replaces the instance; a refused definition leaves the core as it was.
-   * The instance is the page's: another agent's trap replaced it, this agent makes a new core
-   * in the new one, without replacing it again (that would take the other agents' new cores).
+   * Runs `fn` on the core and answers `fallback` if it throws. A trap (panic = abort) replaces
+   * the instance and makes a new core; a JavaScript exception that unwound through the wasm and
+   * left the core borrowed (every later call would throw) makes a new core in the same instance;
+   * a refused definition leaves the core as it was. The instance is the page's: another agent's
+   * trap replaced it, this agent makes a new core in the new one, without replacing it again
+   * (that would take the other agents' new cores). After MAX_TRAPS recoveries the agent shuts
+   * down.
    */
   _call(fn, fallback) {
     if (this._broken) return fallback;
