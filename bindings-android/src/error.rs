@@ -25,10 +25,34 @@ pub enum BindingError {
     NoAgent,
     /// agent-core refused the call.
     #[error(transparent)]
-    Agent(#[from] AgentError),
+    Agent(AgentError),
     /// The JNI layer itself failed (out of memory, a pending exception, …).
     #[error("JNI: {0}")]
     Jni(#[from] jni::errors::Error),
+}
+
+impl From<AgentError> for BindingError {
+    /// A setting the core refused is named as the Java API names it.
+    fn from(e: AgentError) -> BindingError {
+        match e {
+            AgentError::InvalidConfig { field, message } => BindingError::InvalidArgument {
+                field: java_name(field),
+                message,
+            },
+            other => BindingError::Agent(other),
+        }
+    }
+}
+
+/// The Java name of a setting the core names in snake case (`RumConfig.Builder`'s arguments).
+fn java_name(core: &'static str) -> &'static str {
+    match core {
+        "sdk_key" => "sdkKey",
+        "collector" => "collectorUrl",
+        "traffic_type" => "trafficType",
+        "data_dir" => "dataDir",
+        other => other,
+    }
 }
 
 impl BindingError {
