@@ -463,8 +463,9 @@ export class Agent {
   }
 
   /** Seals what is queued and uploads it; resolves true once everything is delivered, false
-   * after `timeoutMs`, at once while consent is unknown (nothing may be sent), or when items
-   * recorded since the last flush went with a failed core. */
+   * after `timeoutMs`, at once while consent is unknown (nothing may be sent), or when the core
+   * failed since the last flush (what it held is lost; a trapped core cannot say whether it held
+   * anything). */
   async flush(timeoutMs = 10000) {
     await this._restoring;
     this._call((c) => c.flush());
