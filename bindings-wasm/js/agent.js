@@ -18,10 +18,12 @@ const MAX_STORED_CHARS = 1000000;
 /** An HTTP request that has not answered by then is taken as failed (and retried). */
 const REQUEST_TIMEOUT_MS = 30000;
 
-/** Failures of its core (traps, or a core left unusable) an agent recovers from; at the next it
- * shuts down: a fault that comes back at every call must not replace the page's instance, and
- * re-create every agent's core, without end. */
+/** Failures of its core (traps, or a core left unusable) an agent recovers from within
+ * TRAP_WINDOW_MS; at the next it shuts down: a fault that comes back at every call must not
+ * replace the page's instance, and re-create every agent's core, without end. Failures further
+ * apart (a long-lived page) are each recovered from. */
 const MAX_TRAPS = 3;
+const TRAP_WINDOW_MS = 60000;
 
 let loading;
 /** Bumped each time the wasm instance is replaced after a trap: the cores of every agent of the
@@ -36,6 +38,12 @@ const live = new Set();
 function replaceInstance(trapped) {
   for (const agent of live) if (agent !== trapped && agent._generation === generation) agent._salvage(true);
   try { __wbg_reset_state(); generation += 1; } catch { /* tried again at the next trap */ }
+}
+
+/** Milliseconds for the failure window; 0 where the page broke the clock (every failure is then
+ * recent: the safe side). */
+function clockNow() {
+  try { return Date.now(); } catch { return 0; }
 }
 
 const warned = new Set();
@@ -54,9 +62,13 @@ function checkOptions(sdkKey, options) {
   if (!/^[!-~]([ -~]*[!-~])?$/.test(sdkKey)) throw new TypeError('rum-agent: sdkKey must be printable ASCII without surrounding spaces');
   if (options === null || typeof options !== 'object') throw new TypeError('rum-agent: options must be an object');
   if (options.url != null && typeof options.url !== 'string' && !(options.url instanceof URL)) throw new TypeError('rum-agent: options.url must be a string');
-  // Paths are appended to it: a query or fragment would swallow them (every batch refused).
-  if (/[?#\s]/.test(text(options.url ?? ''))) throw new TypeError('rum-agent: options.url must be a base URL without query, fragment or spaces');
-  if (options.consent !== undefined && consentCode(options.consent) === undefined) {
+  // Paths are appended to it: a query or fragment would swallow them (every batch refused);
+  // fetch refuses a URL with credentials. A relative URL (the page's origin) is taken as is.
+  const url = text(options.url ?? '');
+  let parsed = null;
+  try { parsed = /^https?:\/\//i.test(url) ? new URL(url) : null; } catch { throw new TypeError('rum-agent: options.url is not a valid URL'); }
+  if (/[?#\s]/.test(url) || parsed?.username || parsed?.password) throw new TypeError('rum-agent: options.url must be a base URL without query, fragment, user info or spaces');
+  if (options.consent != null && consentCode(options.consent) === undefined) {
     throw new TypeError("rum-agent: options.consent must be 'granted', 'declined' or 'unknown'");
   }
   for (const name of ['pushRate', 'queueSize']) {
@@ -183,6 +195,8 @@ export class Agent {
     this.beacon = options.sendBeacon ?? globalThis.navigator?.sendBeacon?.bind(globalThis.navigator);
     this.platform = options.platform ?? 'browser';
     this.traps = 0;
+    /** When the recent failures happened (see MAX_TRAPS). */
+    this._failedAt = [];
     /** Times this agent's queue went with a failed core (flush() then answers false once). */
     this._lost = 0;
     this._lostTold = 0;
@@ -203,14 +217,15 @@ export class Agent {
     // As after a trap: a flag cache that traps is dropped rather than failing every page's setup.
     this._renew();
     if (this._broken || this._generation !== generation) throw new Error('rum-agent: the agent core could not be made');
-    if (this._core.key() !== this._identity[0]) throw new TypeError(`rum-agent: ${identityProblem(this._identity)}`);
+    if (this._identityRefused) throw new TypeError(`rum-agent: ${identityProblem(this._identity)}`);
     live.add(this);
   }
 
   _create() {
     const core = new Core(this.sdkKey, this.pushRate, this.queueSize, text(this.platform));
     const [key, tt, bk] = this._identity;
-    core.identify(key, tt, bk);
+    // Refused only at setup (identify() keeps an identity only once the core took it).
+    this._identityRefused = !core.identify(key, tt, bk);
     // Each value was checked when set; one the core still refuses must not keep every later
     // instance from being made.
     for (const [name, json] of this._globals) {
@@ -237,7 +252,7 @@ export class Agent {
   _salvage(fromCore) {
     const saved = this._saved ?? [];
     if (fromCore) {
-      try { saved.push(...this._core.take_unsent()); } catch { /* lost with the instance */ }
+      try { saved.push(...this._core.take_unsent()); } catch { this._lost += 1; /* lost with the instance */ }
     }
     if (this._inFlight) saved.push(this._inFlight);
     this._saved = saved;
@@ -265,7 +280,9 @@ export class Agent {
       this.traps += 1;
       this._lost += 1;
       this._salvage(false);
-      if (this.traps > MAX_TRAPS) {
+      const now = clockNow();
+      this._failedAt = this._failedAt.filter((t) => now - t < TRAP_WINDOW_MS).concat(now);
+      if (this._failedAt.length > MAX_TRAPS) {
         this._break();
         return fallback;
       }
@@ -302,7 +319,7 @@ export class Agent {
   _break() {
     if (this._broken) return;
     this._broken = true;
-    console.error(`rum-agent: the agent's core failed ${this.traps} times; the agent is shut down`);
+    console.error(`rum-agent: the agent's core keeps failing (${this.traps} failures); the agent is shut down`);
     this.close();
   }
 
@@ -398,14 +415,15 @@ export class Agent {
    * warning rather than sent without them. */
   track(type, value, properties) {
     if (this._closed) return false;
-    if (properties === undefined && value !== null && typeof value === 'object') [value, properties] = [undefined, value];
+    // LaunchDarkly's track(key, data[, metricValue]).
+    if (isPlainObject(value) && (properties === undefined || typeof properties === 'number')) [value, properties] = [properties, value];
     if (value != null && !(typeof value === 'number' && Number.isFinite(value))) {
       warnOnce(`track(${text(type)}): the value must be a finite number; event not recorded`);
       return false;
     }
-    const json = properties == null ? '{}' : typeof properties === 'object' && !Array.isArray(properties) ? jsonOrUndefined(properties) : undefined;
+    const json = properties == null ? '{}' : isPlainObject(properties) ? jsonOrUndefined(properties) : undefined;
     if (json === undefined) {
-      warnOnce(`track(${text(type)}): properties must be an object with a JSON form; event not recorded`);
+      warnOnce(`track(${text(type)}): properties must be a plain object with a JSON form; event not recorded`);
       return false;
     }
     return this._call((c) => c.track(text(type), value ?? undefined, json), false);
@@ -665,6 +683,9 @@ export class Agent {
    * started, or may fail after the page is gone (the collector ignores a batch it already has). */
   _sendAway() {
     const bodies = this._call((c) => c.take_unsent(), []);
+    // Taken from the core at another agent's trap and not queued again (this one broke since).
+    if (this._saved) bodies.unshift(...this._saved);
+    this._saved = null;
     if (this._inFlight) bodies.push(this._inFlight);
     if (!bodies.length) return;
     // While uploads fail, storage keeps them; without one a beacon is still their best chance.
@@ -749,6 +770,10 @@ export class Agent {
     this._off = null;
   }
 }
+
+/** An object literal (or one made with `Object.create(null)`): a Map, Date or class instance
+ * would be sent as `{}` or as text. */
+const isPlainObject = (v) => v !== null && typeof v === 'object' && [Object.prototype, null].includes(Object.getPrototypeOf(v));
 
 /** The JSON of `v`, or undefined when it has none (a cycle, a BigInt: JSON.stringify throws). */
 const jsonOrUndefined = (v) => { try { return JSON.stringify(v); } catch { return undefined; } };

@@ -196,7 +196,7 @@ test('an agent whose core fails at every call shuts down after 3 recoveries; the
     for (let n = 0; n < 6; n++) a._call(() => trap_for_tests());
     assert.equal(a.traps, 4, 'three recoveries, then the fourth failure shut it down');
     assert.equal(errors.length, 1);
-    assert.match(errors[0], /failed 4 times; the agent is shut down/);
+    assert.match(errors[0], /keeps failing \(4 failures\); the agent is shut down/);
     assert.equal(a.getTreatment('any'), 'control');
     assert.equal(a.track('robust.after.shutdown', 1), false);
     assert.ok(b.track('robust.bystander.after', 1));
@@ -205,6 +205,42 @@ test('an agent whose core fails at every call shuts down after 3 recoveries; the
     assert.equal(b.traps, 0);
   } finally {
     console.error = error;
+    a.close();
+    b.close();
+  }
+});
+
+test('failures far apart are each recovered from: only a fault that comes back shuts the agent down', async () => {
+  const a = await setup({ pushRate: 3600000 });
+  const realNow = Date.now;
+  let offset = 0;
+  Date.now = () => realNow() + offset;
+  try {
+    for (let n = 0; n < 6; n++) {
+      a._call(() => trap_for_tests());
+      offset += 61000;
+    }
+  } finally {
+    Date.now = realNow;
+  }
+  assert.equal(a.traps, 6);
+  assert.ok(a.track('robust.after.six', 1), 'still recording');
+  a.close();
+});
+
+test('batches another agent\'s trap could not take out of a core count as lost: flush answers false', async () => {
+  const a = await setup({ pushRate: 3600000 });
+  const b = await setup({ pushRate: 3600000, fetch: acceptingFetch() });
+  const takeUnsent = Core.prototype.take_unsent;
+  Core.prototype.take_unsent = function () { Core.prototype.take_unsent = takeUnsent; trap_for_tests(); };
+  try {
+    assert.ok(b.track('robust.unsalvaged', 1));
+    a._call(() => trap_for_tests());
+    assert.equal(b.traps, 0);
+    assert.equal(await b.flush(2000), false, 'B\'s event went with the instance');
+    assert.equal(await b.flush(2000), true);
+  } finally {
+    Core.prototype.take_unsent = takeUnsent;
     a.close();
     b.close();
   }
@@ -321,7 +357,7 @@ test('options that cannot mean anything are refused at setup, naming the option'
     ['clé', {}, /sdkKey must be printable ASCII/],
     [SDK_KEY, null, /options must be an object/],
     [SDK_KEY, { url: 5 }, /options\.url must be a string/],
-    [SDK_KEY, { url: 'https://rum.example.com/?env=prod' }, /options\.url must be a base URL without query, fragment or spaces/],
+    [SDK_KEY, { url: 'https://rum.example.com/?env=prod' }, /options\.url must be a base URL without query, fragment, user info or spaces/],
     [SDK_KEY, { url: 'https://rum.example.com/#x' }, /options\.url must be a base URL/],
     [SDK_KEY, { consent: 'Granted' }, /options\.consent must be 'granted', 'declined' or 'unknown'/],
     [SDK_KEY, { consent: 'toString' }, /options\.consent/],
@@ -334,13 +370,20 @@ test('options that cannot mean anything are refused at setup, naming the option'
     [SDK_KEY, { key: 'é'.repeat(513) }, /options\.key/],
     [SDK_KEY, { key: 'user-1', trafficType: '' }, /options\.trafficType must be a non-empty string/],
     [SDK_KEY, { key: 'user-1', bucketingKey: 'b'.repeat(1025) }, /options\.bucketingKey must be at most 1024 bytes/],
+    // With the default key too (the core then keeps 'anonymous', as asked).
+    [SDK_KEY, { trafficType: '' }, /options\.trafficType/],
+    [SDK_KEY, { bucketingKey: 'b'.repeat(1025) }, /options\.bucketingKey/],
+    [SDK_KEY, { url: 'https://user:pw@rum.example.com' }, /options\.url must be a base URL without query, fragment, user info/],
+    [SDK_KEY, { url: 'http://[::1' }, /options\.url is not a valid URL/],
+    [SDK_KEY, { url: 'http://rum.example.com:99999' }, /options\.url is not a valid URL/],
   ];
   for (const [sdkKey, options, message] of refused) {
     const all = options && { url: URL_, wasm, storage: new MemoryStorage(), fetch: offline, streaming: false, capture: false, ...options };
     await assert.rejects(Agent.setup(sdkKey, all), message, JSON.stringify(options));
   }
   // The same identity, within the limits, is taken as given.
-  const agent = await setup({ key: 'é'.repeat(512), trafficType: 'account', bucketingKey: 'b'.repeat(1024) });
+  const agent = await setup({ key: 'é'.repeat(512), trafficType: 'account', bucketingKey: 'b'.repeat(1024), consent: null });
+  assert.equal(agent._consent, 1, 'consent: null is the default, granted');
   assert.equal(await agent.ready(), false, 'offline: the flag fetch failed');
   assert.equal(agent._call((c) => c.key(), ''), 'é'.repeat(512));
   assert.throws(() => agent.setConsent('accept'), /consent must be 'granted', 'declined' or 'unknown'/);
@@ -354,7 +397,7 @@ test('track refuses a value or properties it would drop, and takes properties in
   const fetch = acceptingFetch();
   let agent;
   try {
-    agent = await setup({ fetch, queueSize: 3 });
+    agent = await setup({ fetch, queueSize: 4 });
     assert.equal(agent.track('t.nan', NaN), false);
     assert.equal(agent.track('t.text', '12.5'), false);
     assert.equal(agent.track('t.array', 1, [1, 2]), false);
@@ -363,13 +406,17 @@ test('track refuses a value or properties it would drop, and takes properties in
     cycle.self = cycle;
     assert.equal(agent.track('t.cycle', 1, cycle), false);
     assert.equal(warnings.length, 5, warnings.join('\n'));
+    const before = warnings.length;
     assert.match(warnings[0], /track\(t\.nan\): the value must be a finite number/);
-    assert.match(warnings[2], /track\(t\.array\): properties must be an object/);
+    assert.match(warnings[2], /track\(t\.array\): properties must be a plain object/);
     // Deeper than the core's JSON parser reads: refused, not sent with no properties.
     let abyss = {};
     for (let n = 0; n < 200; n++) abyss = { a: abyss };
     assert.equal(agent.track('t.abyss', 1, abyss), false);
+    assert.equal(agent.track('t.map', 1, new Map([['a', 1]])), false, 'a Map would be sent as {}');
+    assert.equal(warnings.length, before + 1);
     assert.equal(agent.track('t.props', { plan: 'pro' }), true, 'LaunchDarkly\'s track(key, data)');
+    assert.equal(agent.track('t.ld3', { plan: 'pro' }, 7), true, 'and track(key, data, metricValue)');
     assert.equal(agent.track('t.null', null, { a: 1 }), true);
     assert.equal(agent.track('t.plain', 2), true);
     assert.equal(agent.track('t.over', 3), false, 'over queueSize: dropped, so false');
@@ -381,7 +428,9 @@ test('track refuses a value or properties it would drop, and takes properties in
   }
   const events = fetch.batches.flatMap((b) => b.events ?? []);
   const props = Object.fromEntries(events.map((e) => [e.type, e.properties]));
-  assert.deepEqual(Object.keys(props).sort(), ['t.null', 't.plain', 't.props']);
+  assert.deepEqual(Object.keys(props).sort(), ['t.ld3', 't.null', 't.plain', 't.props']);
+  assert.equal(events.find((e) => e.type === 't.ld3').value, 7);
+  assert.equal(props['t.ld3'].plan, 'pro');
   assert.equal(props['t.props'].plan, 'pro');
   assert.equal(events.find((e) => e.type === 't.props').value, null);
 });
