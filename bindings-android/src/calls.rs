@@ -7,15 +7,11 @@ use jni::sys::{jboolean, jdouble, jlong, jobjectArray, jstring};
 use agent_core::Attributes;
 
 use crate::convert::{json_object, json_value, millis_f64, optional, required, string_array};
-use crate::error::BindingError;
 use crate::guard::guard;
 use crate::handle;
 
-/// What a key (or bucketing key) must be for the collector to take its impressions.
-const KEY_RULE: &str = "must not be empty or over 1024 bytes";
-
 /// Evaluates a flag for `key` (null: the current identity), bucketing by `bucketing_key` when
-/// given (IllegalArgumentException for a key the collector would refuse); answers
+/// given (a key the collector would refuse answers `control`, label `invalid key`); answers
 /// `[treatment, label, config or null, version]`.
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_dev_rollout_rum_Native_evaluate<'l>(
@@ -36,17 +32,6 @@ pub extern "system" fn Java_dev_rollout_rum_Native_evaluate<'l>(
             None => String::clone(&agent.identity()),
         };
         let bucketing_key = optional(env, &bucketing_key)?;
-        // A key the collector refuses would be served a treatment whose impression is dropped:
-        // exposed, never counted.
-        if !agent_core::wire::is_valid_key(&key) {
-            return Err(BindingError::invalid("key", KEY_RULE));
-        }
-        if bucketing_key
-            .as_deref()
-            .is_some_and(|b| !b.is_empty() && !agent_core::wire::is_valid_key(b))
-        {
-            return Err(BindingError::invalid("bucketingKey", KEY_RULE));
-        }
         let attributes = Attributes(
             json_object(env, &attributes_json, "attributes")?
                 .into_iter()

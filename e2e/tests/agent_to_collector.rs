@@ -205,7 +205,12 @@ fn items_with_bad_keys_are_dropped_alone_and_the_rest_of_the_batch_arrives() {
         agent.for_key(&key).track("signup", None, props);
         // Every good item shares its batch with bad ones.
         for bad in ["", long.as_str()] {
-            agent.treatment(bad, "new-checkout", &Attributes::new());
+            // Served no treatment it could never be counted for.
+            let refused = agent.treatment(bad, "new-checkout", &Attributes::new());
+            assert_eq!(
+                (refused.treatment.as_str(), refused.label.as_str()),
+                ("control", agent_core::flags::labels::INVALID_KEY)
+            );
             agent.for_key(bad).track("signup", None, Map::new());
         }
     }

@@ -36,7 +36,7 @@ use crate::consent::Consent;
 use crate::error::AgentError;
 use crate::flags::{Attributes, Evaluation, EvaluationRef, FlagSet, FlagsUpdate, labels};
 use crate::upload::{UploadResult, UploadTask};
-use crate::wire::FlagChanges;
+use crate::wire::{FlagChanges, is_valid_key};
 use crate::worker::{Command, ImpressionCmd, Record};
 
 /// Key used for events tracked before any [`Agent::identify`].
@@ -75,7 +75,8 @@ impl Agent {
     }
 
     /// Evaluates `flag` for `key` on the current definitions and records an impression; after
-    /// `shutdown`, `control` (label [`labels::SHUT_DOWN`]).
+    /// `shutdown`, `control` (label [`labels::SHUT_DOWN`]); for a key the collector refuses,
+    /// `control` (label [`labels::INVALID_KEY`]) and no impression (counted `invalid`).
     pub fn treatment(&self, key: &str, flag: &str, attributes: &Attributes) -> Evaluation {
         self.evaluate_and_record(key, None, flag, attributes)
     }
@@ -104,6 +105,11 @@ impl Agent {
         let shared = &self.inner.link.shared;
         if shared.closed.load(Ordering::Acquire) {
             return EvaluationRef::control(labels::SHUT_DOWN, 0).to_evaluation();
+        }
+        if !is_valid_key(key) || bucketing_key.is_some_and(|b| !is_valid_key(b)) {
+            // Counted as its impression would have been.
+            shared.drops.invalid.fetch_add(1, Ordering::Relaxed);
+            return EvaluationRef::control(labels::INVALID_KEY, 0).to_evaluation();
         }
         let evaluation = shared
             .flags

@@ -40,6 +40,9 @@ pub mod labels {
     pub const EXCEPTION: &str = "exception";
     /// The agent is shut down: `control`, as Split answers after `destroy`.
     pub const SHUT_DOWN: &str = "agent shut down";
+    /// The key or bucketing key is one the collector refuses (empty, over 1024 bytes): `control`
+    /// and no impression, as Split answers; served a treatment, the user would never be counted.
+    pub const INVALID_KEY: &str = "invalid key";
 }
 
 /// The treatment returned for unknown flags and failures.

@@ -190,10 +190,11 @@ public final class RumAgent {
      * Evaluates {@code flag} for {@code key} (null: the current identity), bucketing by
      * {@code bucketingKey} when not null; records an impression.
      *
-     * @throws IllegalArgumentException when {@code flag} is null, {@code key} or {@code
-     *     bucketingKey} is empty or over 1024 bytes (the collector would refuse its impression:
-     *     the user would be served the treatment and never counted), or attributes cannot be
-     *     encoded
+     * A {@code key} or {@code bucketingKey} the collector would refuse (empty, over 1024 bytes)
+     * answers {@code control}, label "invalid key", with no impression (as Split does): served a
+     * treatment, the user would never be counted.
+     *
+     * @throws IllegalArgumentException when {@code flag} is null or attributes cannot be encoded
      */
     public Evaluation evaluate(String key, String bucketingKey, String flag, Map<String, ?> attributes) {
         return evaluateJson(key, bucketingKey, flag, Json.object(attributes));
@@ -229,11 +230,12 @@ public final class RumAgent {
      * the call (counted): an invalid type, the agent's queue full, consent declined, or after
      * shutdown.
      *
-     * @throws IllegalArgumentException for a NaN or infinite value (it would be sent as no value)
+     * A NaN or infinite value is refused (false, nothing recorded) rather than sent as no value;
+     * it is data, not a programming error, so it does not throw.
      */
     public boolean track(String type, Double value, Map<String, ?> properties) {
         if (value != null && !Json.finite(value)) {
-            throw new IllegalArgumentException("value: must be a finite number");
+            return false;
         }
         String json = Json.object(properties);
         return withHandle(false, h -> Native.track(h, type, value != null, value == null ? 0 : value, json));
