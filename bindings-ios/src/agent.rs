@@ -195,7 +195,8 @@ impl RumAgent {
     }
 
     /// Tracks a custom event of `event_type` with an optional value and properties; false when it
-    /// was dropped at the call (the queue full, consent declined, or after shutdown: counted).
+    /// was dropped at the call: the queue full or the agent shut down (both counted), or consent
+    /// declined (nothing is recorded then, nor counted).
     /// `BadValue` for a NaN or infinite value (it would be sent as no value).
     pub fn track(
         &self,

@@ -971,7 +971,8 @@ public protocol RumAgentProtocol: AnyObject, Sendable {
     
     /**
      * Tracks a custom event of `event_type` with an optional value and properties; false when it
-     * was dropped at the call (the queue full, consent declined, or after shutdown: counted).
+     * was dropped at the call: the queue full or the agent shut down (both counted), or consent
+     * declined (nothing is recorded then, nor counted).
      * `BadValue` for a NaN or infinite value (it would be sent as no value).
      */
     func track(eventType: String, value: Double?, properties: [String: AttributeValue]) throws  -> Bool
@@ -1333,7 +1334,8 @@ open func stats()throws  -> AgentCounters  {
     
     /**
      * Tracks a custom event of `event_type` with an optional value and properties; false when it
-     * was dropped at the call (the queue full, consent declined, or after shutdown: counted).
+     * was dropped at the call: the queue full or the agent shut down (both counted), or consent
+     * declined (nothing is recorded then, nor counted).
      * `BadValue` for a NaN or infinite value (it would be sent as no value).
      */
 open func track(eventType: String, value: Double?, properties: [String: AttributeValue])throws  -> Bool  {
@@ -2984,7 +2986,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_rum_agent_checksum_method_rumagent_stats() != 12760) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_rum_agent_checksum_method_rumagent_track() != 61494) {
+    if (uniffi_rum_agent_checksum_method_rumagent_track() != 55924) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_rum_agent_checksum_method_rumagent_track_error() != 50643) {
