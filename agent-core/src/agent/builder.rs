@@ -9,6 +9,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use serde_json::Map;
 
+use super::settings::{collector_url_problem, is_header_text};
 use super::state::{DropCounters, FlagListeners, Latch, Shared, Signal};
 use super::{ANONYMOUS_KEY, Agent, Link};
 use crate::clock::{Clock, SystemClock};
@@ -387,61 +388,4 @@ fn start_network(
     _poll_interval: Duration,
 ) -> Result<Vec<JoinHandle<()>>, AgentError> {
     Ok(Vec::new())
-}
-
-/// True when `text` can be sent as an HTTP header value as it is: visible ASCII and inner spaces.
-fn is_header_text(text: &str) -> bool {
-    text.trim() == text && text.bytes().all(|b| (b' '..=b'~').contains(&b))
-}
-
-/// What makes `url` unusable as the collector's base URL, if anything: request paths are
-/// appended to it, so a query or fragment would swallow them (every batch refused); a key travels
-/// in headers, never as user info; the host and port must be ones a request can reach.
-fn collector_url_problem(url: &str) -> Option<&'static str> {
-    const NOT_HTTP: &str = "must be an http:// or https:// URL";
-    const BAD_HOST: &str = "must name a host (an IPv6 address in brackets), then an optional port";
-    let Some(rest) = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"))
-    else {
-        return Some(NOT_HTTP);
-    };
-    let authority = rest.split('/').next().unwrap_or_default();
-    if authority.is_empty() {
-        return Some(NOT_HTTP);
-    }
-    if rest.contains(['?', '#']) || rest.contains(char::is_whitespace) || authority.contains('@') {
-        return Some("must be a base URL without query, fragment, user info or spaces");
-    }
-    let (host, port) = match authority.strip_prefix('[') {
-        Some(v6) => match v6.split_once(']') {
-            Some((host, "")) => (host, None),
-            Some((host, after)) => match after.strip_prefix(':') {
-                Some(port) => (host, Some(port)),
-                None => return Some(BAD_HOST),
-            },
-            None => return Some(BAD_HOST),
-        },
-        None => match authority.rsplit_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (authority, None),
-        },
-    };
-    let bracketed = authority.starts_with('[');
-    if host.is_empty()
-        || host.contains(['[', ']'])
-        || (host.contains(':') && !bracketed)
-        || host.chars().any(char::is_control)
-    {
-        return Some(BAD_HOST);
-    }
-    let port_ok = |p: &str| {
-        p.len() <= 5
-            && p.bytes().all(|b| b.is_ascii_digit())
-            && p.parse::<u32>().is_ok_and(|n| (1..=65_535).contains(&n))
-    };
-    if port.is_some_and(|p| !port_ok(p)) {
-        return Some("port must be 1 to 65535");
-    }
-    None
 }

@@ -16,6 +16,7 @@
 mod builder;
 pub(crate) mod events;
 mod link;
+mod settings;
 mod state;
 
 pub use builder::AgentBuilder;
