@@ -10,8 +10,10 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 
-/// Bytes, gzip -9, of `dist/agent.js` plus `dist/rum_agent_wasm_bg.wasm` (69,283 when set).
-const BUDGET: usize = 72_000;
+/// Bytes, gzip -9, of `dist/agent.js` plus `dist/rum_agent_wasm_bg.wasm`: 72,000 when set at
+/// 69,283; raised to 73,000 at 71,850 for the input checks, the trap recovery that keeps other
+/// agents' batches, and the property-depth guard (BENCHMARKS.md).
+const BUDGET: usize = 73_000;
 
 /// Gzip -9 size of `file`, with the same `gzip` size.sh uses.
 fn gzipped(file: &Path) -> usize {
