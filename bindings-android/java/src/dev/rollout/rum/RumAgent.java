@@ -227,11 +227,9 @@ public final class RumAgent {
 
     /**
      * Tracks a custom event with an optional value and properties. False when it was dropped at
-     * the call (counted): an invalid type, the agent's queue full, consent declined, or after
-     * shutdown.
-     *
-     * A NaN or infinite value is refused (false, nothing recorded) rather than sent as no value;
-     * it is data, not a programming error, so it does not throw.
+     * the call: an invalid type, the agent's queue full or after shutdown (counted), consent
+     * declined, or a NaN or infinite value (refused rather than sent as no value; it is data, not
+     * a programming error, so it does not throw).
      */
     public boolean track(String type, Double value, Map<String, ?> properties) {
         if (value != null && !Json.finite(value)) {
