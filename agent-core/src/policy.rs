@@ -136,8 +136,22 @@ impl Backoff {
         self.until_ms = None;
     }
 
+    /// Moves the wait back with a clock that stepped back past the moment it was decided (an
+    /// NTP correction, a user setting the time), so a server's `Retry-After` still runs its
+    /// course instead of ending at once. Time that passed before the step is not known: the wait
+    /// starts again from the step, so it lasts at most twice as long, never without end.
+    pub fn follow_clock(&mut self, now_ms: i64) {
+        if let Some(until) = self.until_ms
+            && now_ms < self.set_at_ms
+        {
+            self.until_ms = Some(until.saturating_sub(self.set_at_ms - now_ms));
+            self.set_at_ms = now_ms;
+        }
+    }
+
     /// Milliseconds left before uploads may resume, if backing off at `now_ms`. A clock that
-    /// went backwards ends the wait rather than stretching it.
+    /// went backwards (and was not followed, [`Backoff::follow_clock`]) ends the wait rather than
+    /// stretching it.
     pub fn remaining_ms(&self, now_ms: i64) -> Option<u64> {
         match self.until_ms {
             Some(until) if until > now_ms && now_ms >= self.set_at_ms => {
@@ -293,6 +307,13 @@ mod tests {
         let d = b.failure(10_000);
         assert_eq!(b.remaining_ms(10_000), Some(duration_ms(d) as u64));
         assert_eq!(b.remaining_ms(5_000), None);
+        // Followed, the step moves the wait: it runs in full from the step.
+        b.follow_clock(5_000);
+        assert_eq!(b.remaining_ms(5_000), Some(duration_ms(d) as u64));
+        assert_eq!(b.remaining_ms(5_000 + duration_ms(d)), None);
+        // A clock going forward again is not a step back.
+        b.follow_clock(6_000);
+        assert_eq!(b.remaining_ms(6_000), Some(duration_ms(d) as u64 - 1_000));
         b.success();
         assert_eq!(b.remaining_ms(10_000), None);
         assert_eq!(b.failures(), 0);

@@ -99,6 +99,33 @@ fn rate_limit_honours_retry_after() {
     assert!((800..=1_200).contains(&wait), "waited {wait}");
 }
 
+/// A clock stepping back (an NTP correction) does not end a server's Retry-After: the wait
+/// moves with it.
+#[test]
+fn a_clock_stepping_back_does_not_end_a_retry_after() {
+    let (mut p, clock) = open(config(None));
+    p.push_event(event(1));
+    p.flush();
+    let r = expect_upload(p.next_upload());
+    p.upload_result(
+        r.id,
+        UploadResult::Http {
+            status: 429,
+            retry_after: Some(Duration::from_secs(3_600)),
+        },
+    );
+    clock.advance(-1_000);
+    assert_eq!(
+        expect_wait(p.next_upload()),
+        60_000,
+        "still waiting (capped sleep)"
+    );
+    clock.advance(3_600_000 - 1);
+    assert_eq!(expect_wait(p.next_upload()), 1);
+    clock.advance(1);
+    assert_eq!(expect_upload(p.next_upload()).id, r.id);
+}
+
 #[test]
 fn client_errors_drop_the_batch_and_report_it_with_the_next() {
     let (mut p, clock) = open(config(None));

@@ -13,6 +13,7 @@ impl Pipeline {
     /// The next thing the uploader should do.
     pub fn next_upload(&mut self) -> UploadTask {
         let now = self.clock.now_ms();
+        self.backoff.follow_clock(now);
         self.release_late(now);
         self.seal_if_overdue(now);
         self.rescan_if_due(now);
