@@ -76,6 +76,16 @@ impl Link {
     ) -> Result<T, AgentError> {
         let (reply_tx, reply_rx) = crossbeam_channel::bounded(1);
         self.send_control(make(reply_tx), deadline)?;
+        self.wait_reply(&reply_rx, deadline)
+    }
+
+    /// Waits for the worker's reply on `reply_rx` until `deadline`; `ShutDown` as soon as the
+    /// worker exited without sending one.
+    pub(crate) fn wait_reply<T>(
+        &self,
+        reply_rx: &Receiver<T>,
+        deadline: Instant,
+    ) -> Result<T, AgentError> {
         crossbeam_channel::select! {
             recv(reply_rx) -> reply => reply.map_err(|_| AgentError::ShutDown),
             // The worker answers before it exits: a reply it sent is there already.

@@ -248,11 +248,8 @@ impl Agent {
             .link
             .send_control(Command::Flush(ack_tx), deadline)?;
         self.inner.link.shared.upload_wake.notify();
-        let left = deadline.saturating_duration_since(Instant::now());
-        ack_rx.recv_timeout(left).map_err(|e| match e {
-            crossbeam_channel::RecvTimeoutError::Timeout => AgentError::Timeout,
-            crossbeam_channel::RecvTimeoutError::Disconnected => AgentError::ShutDown,
-        })
+        // A flush racing a shutdown ends when the worker exits, not at its deadline.
+        self.inner.link.wait_reply(&ack_rx, deadline)
     }
 
     /// Sets the user's consent to telemetry. `Granted`: record and send. `Unknown`: record and
