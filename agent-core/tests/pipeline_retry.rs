@@ -74,9 +74,8 @@ fn backoff_is_jittered() {
     assert!(waits.len() > 1, "20 backoffs all waited {waits:?}");
 }
 
-#[test]
-fn rate_limit_honours_retry_after() {
-    let (mut p, clock) = open(config(None));
+/// Uploads one event and answers its batch 429 with `retry_after`; returns the batch id.
+fn rate_limited(p: &mut agent_core::pipeline::Pipeline, retry_after: Duration) -> uuid::Uuid {
     p.push_event(event(1));
     p.flush();
     let r = expect_upload(p.next_upload());
@@ -84,15 +83,22 @@ fn rate_limit_honours_retry_after() {
         r.id,
         UploadResult::Http {
             status: 429,
-            retry_after: Some(Duration::from_secs(42)),
+            retry_after: Some(retry_after),
         },
     );
+    r.id
+}
+
+#[test]
+fn rate_limit_honours_retry_after() {
+    let (mut p, clock) = open(config(None));
+    let id = rate_limited(&mut p, Duration::from_secs(42));
     assert_eq!(expect_wait(p.next_upload()), 42_000);
     clock.advance(41_999);
     assert_eq!(expect_wait(p.next_upload()), 1);
     clock.advance(1);
     let again = expect_upload(p.next_upload());
-    assert_eq!(again.id, r.id);
+    assert_eq!(again.id, id);
     // Without Retry-After, a 429 backs off like a failure.
     p.upload_result(again.id, status(429));
     let wait = expect_wait(p.next_upload());
@@ -104,16 +110,7 @@ fn rate_limit_honours_retry_after() {
 #[test]
 fn a_clock_stepping_back_does_not_end_a_retry_after() {
     let (mut p, clock) = open(config(None));
-    p.push_event(event(1));
-    p.flush();
-    let r = expect_upload(p.next_upload());
-    p.upload_result(
-        r.id,
-        UploadResult::Http {
-            status: 429,
-            retry_after: Some(Duration::from_secs(3_600)),
-        },
-    );
+    let id = rate_limited(&mut p, Duration::from_secs(3_600));
     clock.advance(-1_000);
     assert_eq!(
         expect_wait(p.next_upload()),
@@ -123,7 +120,7 @@ fn a_clock_stepping_back_does_not_end_a_retry_after() {
     clock.advance(3_600_000 - 1);
     assert_eq!(expect_wait(p.next_upload()), 1);
     clock.advance(1);
-    assert_eq!(expect_upload(p.next_upload()).id, r.id);
+    assert_eq!(expect_upload(p.next_upload()).id, id);
 }
 
 #[test]
