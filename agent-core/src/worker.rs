@@ -94,7 +94,10 @@ pub(crate) struct WorkerConfig {
 /// The worker's body: open, then serve commands until shutdown or until every handle is gone.
 pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Command>, config: WorkerConfig) {
     // First, so a crash soon after setup finds this run marked as running.
-    let start_events = crash::mark_running(&shared);
+    let crash::RunStart {
+        events: start_events,
+        mut live,
+    } = crash::mark_running(&shared);
     if config.load_flag_cache {
         sync::load_cache(&shared);
     }
@@ -185,14 +188,14 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Command>, config: WorkerConf
             Command::Forget => {}
             Command::Shutdown(reply) => {
                 forward_drops(&shared, &mut pipeline);
-                stop(&shared, &mut pipeline);
+                stop(&shared, &mut pipeline, live.take());
                 let _ = reply.send(pipeline.stats());
                 return;
             }
         }
         answer_waiters(&pipeline, &mut flush_waiters);
     }
-    stop(&shared, &mut pipeline);
+    stop(&shared, &mut pipeline, live.take());
 }
 
 /// Forgets everything unsent when the user declined since the last look (`seen` declines). Read
@@ -240,13 +243,13 @@ fn open_pipeline(shared: &Shared, config: PipelineConfig) -> Option<Pipeline> {
     }
 }
 
-fn stop(shared: &Shared, pipeline: &mut Pipeline) {
+fn stop(shared: &Shared, pipeline: &mut Pipeline, live: Option<crash::LiveLock>) {
     pipeline.shutdown();
     // Only definitions that came from somewhere: an empty set must not clobber a good cache.
     if shared.flags_ready.is_set() {
         sync::save_cache(shared);
     }
-    crash::mark_stopped(shared);
+    crash::mark_stopped(shared, live);
 }
 
 fn answer_waiters(pipeline: &Pipeline, waiters: &mut Vec<Sender<()>>) {

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use agent_core::Agent;
 use agent_core::clock::{Clock, SystemClock};
 use agent_core::crash::{
-    CRASHED_PREFIX, REARM_AFTER, RUNNING_FILE, THREAD_NAME, UNCLEAN_SHUTDOWN, catch_contained,
+    CRASHED_PREFIX, LIVE_PREFIX, REARM_AFTER, RUNNING_FILE, THREAD_NAME, UNCLEAN_SHUTDOWN,
+    catch_contained,
 };
 use agent_support::{PATIENCE, events, pull_all};
 
@@ -509,8 +510,97 @@ fn a_restart_in_one_process_keeps_the_new_runs_flag() {
         flag.starts_with(&new_run),
         "the old run removed the new one's flag: {flag}"
     );
+    let events = events_of(&new);
+    assert!(
+        of_type(&events, UNCLEAN_SHUTDOWN).is_empty(),
+        "the old run was alive when the new one started: {events:?}"
+    );
     new.shutdown(PATIENCE).expect("shutdown");
     assert!(!dir.path().join(RUNNING_FILE).exists());
+    assert_eq!(
+        live_files(dir.path()),
+        Vec::<String>::new(),
+        "both removed theirs"
+    );
+    let events = restarted_events(dir.path());
+    assert!(
+        of_type(&events, UNCLEAN_SHUTDOWN).is_empty(),
+        "both stopped cleanly: {events:?}"
+    );
+}
+
+/// The child of `a_second_process_on_the_data_dir_is_no_unclean_end`: an agent that stays up
+/// until the parent removes the `hold` file from its data dir.
+#[test]
+#[ignore = "run as a child process"]
+fn long_lived_child() {
+    let Some(dir) = child_dir() else {
+        return;
+    };
+    let agent = agent_on(&dir);
+    std::fs::write(dir.join("hold"), b"").expect("hold file");
+    wait_until(PATIENCE * 4, "released by the parent", || {
+        !dir.join("hold").exists()
+    });
+    agent.shutdown(PATIENCE).expect("shutdown");
+}
+
+#[test]
+fn a_second_process_on_the_data_dir_is_no_unclean_end() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let child = Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--exact", "long_lived_child", "--nocapture", "--ignored"])
+        .env(CHILD_DIR_VAR, dir.path())
+        .spawn()
+        .expect("child runs");
+    wait_until(PATIENCE, "the child's agent is up", || {
+        dir.path().join("hold").exists() && dir.path().join(RUNNING_FILE).exists()
+    });
+    // Another process (an app's second process, or a restart while the old one still exits)
+    // starts on the same data dir while the child's agent is alive.
+    let events = restarted_events(dir.path());
+    std::fs::remove_file(dir.path().join("hold")).expect("release the child");
+    let output = child.wait_with_output().expect("child ends");
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        of_type(&events, UNCLEAN_SHUTDOWN).is_empty(),
+        "the child's run was alive: {events:?}"
+    );
+}
+
+#[test]
+fn a_dead_runs_liveness_file_is_an_unclean_end_and_is_removed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // What a killed run leaves: its flag, and its liveness file that no process holds any more
+    // (and the temporary one of a run killed while creating it).
+    std::fs::write(
+        dir.path().join(RUNNING_FILE),
+        b"run-k
+user-k",
+    )
+    .expect("flag");
+    std::fs::write(dir.path().join(format!("{LIVE_PREFIX}run-k")), b"").expect("live");
+    std::fs::write(dir.path().join(format!("{LIVE_PREFIX}run-j.tmp")), b"").expect("temp");
+    let agent = agent_on(dir.path());
+    let events = events_of(&agent);
+    let unclean = of_type(&events, UNCLEAN_SHUTDOWN);
+    assert_eq!(unclean.len(), 1, "{events:?}");
+    assert_eq!(unclean[0].key, "user-k");
+    let left = live_files(dir.path());
+    assert_eq!(left.len(), 1, "only this run's: {left:?}");
+    assert!(!left[0].ends_with(".tmp"), "{left:?}");
+    agent.shutdown(PATIENCE).expect("shutdown");
+    assert_eq!(live_files(dir.path()), Vec::<String>::new());
+}
+
+/// The liveness files in `dir`.
+fn live_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .expect("data dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(LIVE_PREFIX))
+        .collect()
 }
 
 #[test]

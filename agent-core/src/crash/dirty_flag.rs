@@ -23,10 +23,16 @@
 //! die, which on Android can take long (the crash dialog), and re-arming then would report the
 //! crash twice.
 //!
-//! One agent per data dir at a time (as for the spool): a second live agent on the same directory
-//! would take the first's run for ended. A restart in one process is fine: a run only ever
-//! removes its own files.
+//! A run also holds an exclusive lock (`flock`) on its own `live-<run id>` file ([`LIVE_PREFIX`])
+//! from its start to its clean shutdown. The operating system lets go of it when the process dies,
+//! however it dies. So a start that finds the previous run's file still locked knows that run is
+//! alive (a restart overlapping an agent still stopping, a second agent or process on the same
+//! directory) and reports nothing for it: a false unclean shutdown would count as a crash against
+//! the flag treatments its user saw. Files nobody holds are left by dead runs and are removed.
+//! Two live agents on one data dir still share one spool: keep one agent per data dir. A run only
+//! ever removes its own `running` and marks.
 
+use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -44,6 +50,9 @@ use super::{UNCLEAN_SHUTDOWN, signal_marker};
 pub const RUNNING_FILE: &str = "running";
 /// Prefix of a run's crash mark in the data dir (followed by the run id).
 pub const CRASHED_PREFIX: &str = "crashed-";
+/// Prefix of a run's liveness file in the data dir (followed by the run id): locked by the run
+/// while it is alive (see the module docs).
+pub const LIVE_PREFIX: &str = "live-";
 /// How long a process must outlive its latest recorded panic before a later kill counts again as
 /// an unclean shutdown (see the module docs).
 pub const REARM_AFTER: Duration = Duration::from_secs(5);
@@ -63,6 +72,59 @@ fn running_file(data_dir: &Path) -> PathBuf {
 
 fn crash_mark(data_dir: &Path, run_id: &str) -> PathBuf {
     data_dir.join(format!("{CRASHED_PREFIX}{run_id}"))
+}
+
+fn live_file(data_dir: &Path, run_id: &str) -> PathBuf {
+    data_dir.join(format!("{LIVE_PREFIX}{run_id}"))
+}
+
+/// This run's lock on its liveness file, held by the worker until the clean shutdown; the
+/// operating system lets go of it if the process dies first.
+#[derive(Debug)]
+pub(crate) struct LiveLock {
+    _file: File,
+    path: PathBuf,
+}
+
+/// Creates and locks this run's liveness file. Locked before it gets its name, so a start never
+/// sees it unlocked (and removes it as a dead run's) while this run is alive. None when the data
+/// dir cannot hold it: the run is then taken for dead by a start overlapping it, as before locks.
+fn take_live(data_dir: &Path, run_id: &str) -> Option<LiveLock> {
+    let temp = data_dir.join(format!("{LIVE_PREFIX}{run_id}.tmp"));
+    let file = File::create(&temp).ok()?;
+    let locked = file.try_lock().is_ok();
+    let path = live_file(data_dir, run_id);
+    if !locked || std::fs::rename(&temp, &path).is_err() {
+        let _ = std::fs::remove_file(&temp);
+        return None;
+    }
+    Some(LiveLock { _file: file, path })
+}
+
+/// True when a live agent (in this process or another) holds `run_id`'s liveness file.
+fn is_alive(data_dir: &Path, run_id: &str) -> bool {
+    File::open(live_file(data_dir, run_id))
+        .is_ok_and(|file| matches!(file.try_lock(), Err(TryLockError::WouldBlock)))
+}
+
+/// Removes the liveness files of runs that are not alive (they died: a clean shutdown removes
+/// its own), and the temporary files of runs that died before naming theirs.
+fn remove_dead_live_files(data_dir: &Path, names: &[String], run_id: &str) {
+    for name in names {
+        let Some(run) = name.strip_prefix(LIVE_PREFIX) else {
+            continue;
+        };
+        if run == run_id || run.strip_suffix(".tmp") == Some(run_id) {
+            continue;
+        }
+        let path = data_dir.join(name);
+        // Locked by us for the removal: a file we can lock has no live owner.
+        if let Ok(file) = File::open(&path)
+            && file.try_lock().is_ok()
+        {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
 }
 
 /// The runs that have a crash mark among the data dir's file `names`.
@@ -87,14 +149,27 @@ fn read_running(data_dir: &Path) -> Option<(String, Option<String>)> {
     }
 }
 
+/// What [`mark_running`] found and took.
+pub(crate) struct RunStart {
+    /// The events that explain how earlier runs ended.
+    pub(crate) events: Vec<Event>,
+    /// This run's liveness lock: hand it to [`mark_stopped`] at the clean shutdown.
+    pub(crate) live: Option<LiveLock>,
+}
+
 /// Marks the start of this run; returns the events that explain how earlier runs ended: a
 /// `crash` for each run whose signal marker names the fatal signal that ended it (see
 /// [`signal_marker`]), and `app.unclean_shutdown` when the previous run ended without a clean
-/// shutdown, a crash record or such a signal.
-pub(crate) fn mark_running(shared: &Shared) -> Vec<Event> {
+/// shutdown, a crash record or such a signal, and is not still alive.
+pub(crate) fn mark_running(shared: &Shared) -> RunStart {
     let Some(data_dir) = shared.data_dir.as_deref() else {
-        return Vec::new();
+        return RunStart {
+            events: Vec::new(),
+            live: None,
+        };
     };
+    let _ = std::fs::create_dir_all(data_dir);
+    let live = take_live(data_dir, &shared.run_id);
     let previous = read_running(data_dir);
     let names = super::file_names(data_dir);
     let crashed = crashed_runs(&names);
@@ -103,12 +178,20 @@ pub(crate) fn mark_running(shared: &Shared) -> Vec<Event> {
     let signals = signal_marker::take_stale(data_dir, &names, &shared.run_id, &crashed);
     let unclean = previous.as_ref().is_some_and(|(run, _)| {
         run.is_empty()
-            || (!crashed.contains(run) && !signals.iter().any(|(signalled, _)| signalled == run))
+            || (!crashed.contains(run)
+                && !signals.iter().any(|(signalled, _)| signalled == run)
+                && !is_alive(data_dir, run)
+                // Its lock is released only after its clean shutdown removed `running`: gone
+                // now means it stopped cleanly since we read it.
+                && running_is_ours(data_dir, run))
     });
-    for run in crashed.iter().filter(|run| **run != shared.run_id) {
+    for run in crashed
+        .iter()
+        .filter(|run| **run != shared.run_id && !is_alive(data_dir, run))
+    {
         let _ = std::fs::remove_file(crash_mark(data_dir, run));
     }
-    let _ = std::fs::create_dir_all(data_dir);
+    remove_dead_live_files(data_dir, &names, &shared.run_id);
     let current = shared.current_key();
     write_running(data_dir, &shared.run_id, &current);
     // The end of the previous run is the user's who was using it then, not today's (a crash
@@ -141,7 +224,7 @@ pub(crate) fn mark_running(shared: &Shared) -> Vec<Event> {
     if unclean {
         events.push(event(UNCLEAN_SHUTDOWN, previous_key, Map::new()));
     }
-    events
+    RunStart { events, live }
 }
 
 /// What `running` holds: the run id, then a new line and the run's current identity.
@@ -198,8 +281,9 @@ pub(crate) fn note_identity(shared: &Shared, mark: &mut IdentityMark) {
 
 /// Clears this run's dirty flag, crash mark and fatal-signal marker at a clean shutdown: a run
 /// that ended cleanly did not die of a signal its marker may hold (one a handler before ours
-/// recovered from, as runtimes that turn SIGSEGV into exceptions do).
-pub(crate) fn mark_stopped(shared: &Shared) {
+/// recovered from, as runtimes that turn SIGSEGV into exceptions do). The liveness lock goes
+/// last, when nothing of the run is left to be taken for an unclean end.
+pub(crate) fn mark_stopped(shared: &Shared, live: Option<LiveLock>) {
     if let Some(data_dir) = shared.data_dir.as_deref() {
         // `running` first: stopping between the two must not look like an unexplained end.
         if running_is_ours(data_dir, &shared.run_id) {
@@ -207,6 +291,9 @@ pub(crate) fn mark_stopped(shared: &Shared) {
         }
         let _ = std::fs::remove_file(crash_mark(data_dir, &shared.run_id));
         let _ = std::fs::remove_file(signal_marker::marker_path(data_dir, &shared.run_id));
+    }
+    if let Some(live) = live {
+        let _ = std::fs::remove_file(&live.path);
     }
 }
 

@@ -16,12 +16,13 @@ pub mod hook;
 pub mod signal_marker;
 mod stack;
 
-pub use dirty_flag::{CRASHED_PREFIX, REARM_AFTER, RUNNING_FILE};
+pub use dirty_flag::{CRASHED_PREFIX, LIVE_PREFIX, REARM_AFTER, RUNNING_FILE};
 pub use hook::{RECORD_WAIT, RECORDER_THREAD, catch_contained};
 pub use signal_marker::{SIGNAL_CRASH_TYPE, SIGNAL_MARKER_PREFIX};
 
 pub(crate) use dirty_flag::{
-    IdentityMark, Rearm, mark_running, mark_stopped, note_identity, rearm_if_survived,
+    IdentityMark, LiveLock, Rearm, RunStart, mark_running, mark_stopped, note_identity,
+    rearm_if_survived,
 };
 pub(crate) use stack::format_backtrace;
 
