@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use agent_core::Agent;
 use agent_core::clock::{Clock, SystemClock};
 use agent_core::crash::{
-    CRASHED_PREFIX, LIVE_PREFIX, REARM_AFTER, RUNNING_FILE, THREAD_NAME, UNCLEAN_SHUTDOWN,
-    catch_contained,
+    CRASHED_PREFIX, LIVE_PREFIX, REARM_AFTER, RUNNING_FILE, SIGNAL_MARKER_PREFIX, THREAD_NAME,
+    UNCLEAN_SHUTDOWN, catch_contained,
 };
 use agent_support::{PATIENCE, events, pull_all};
 
@@ -556,9 +556,16 @@ fn a_second_process_on_the_data_dir_is_no_unclean_end() {
     wait_until(PATIENCE, "the child's agent is up", || {
         dir.path().join("hold").exists() && dir.path().join(RUNNING_FILE).exists()
     });
+    // The child's platform holds its fatal-signal marker open (empty until a signal comes).
+    let child_run = wait_running_names_a_new_run(dir.path(), None);
+    let marker = dir
+        .path()
+        .join(format!("{SIGNAL_MARKER_PREFIX}{child_run}"));
+    std::fs::write(&marker, b"").expect("marker");
     // Another process (an app's second process, or a restart while the old one still exits)
     // starts on the same data dir while the child's agent is alive.
     let events = restarted_events(dir.path());
+    assert!(marker.exists(), "a live run's signal marker was removed");
     std::fs::remove_file(dir.path().join("hold")).expect("release the child");
     let output = child.wait_with_output().expect("child ends");
     assert!(output.status.success(), "{output:?}");

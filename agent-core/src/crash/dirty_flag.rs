@@ -175,7 +175,9 @@ pub(crate) fn mark_running(shared: &Shared) -> RunStart {
     let crashed = crashed_runs(&names);
     // Markers do not depend on `running`: a run that died right after setup, before its worker
     // wrote `running`, is still known by its marker.
-    let signals = signal_marker::take_stale(data_dir, &names, &shared.run_id, &crashed);
+    // Another run that is no longer alive: its marks and markers are taken and removed.
+    let ended = |run: &str| run != shared.run_id && !is_alive(data_dir, run);
+    let signals = signal_marker::take_stale(data_dir, &names, |run| !ended(run), &crashed);
     let unclean = previous.as_ref().is_some_and(|(run, _)| {
         run.is_empty()
             || (!crashed.contains(run)
@@ -185,10 +187,7 @@ pub(crate) fn mark_running(shared: &Shared) -> RunStart {
                 // now means it stopped cleanly since we read it.
                 && running_is_ours(data_dir, run))
     });
-    for run in crashed
-        .iter()
-        .filter(|run| **run != shared.run_id && !is_alive(data_dir, run))
-    {
+    for run in crashed.iter().filter(|run| ended(run)) {
         let _ = std::fs::remove_file(crash_mark(data_dir, run));
     }
     remove_dead_live_files(data_dir, &names, &shared.run_id);

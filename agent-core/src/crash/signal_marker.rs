@@ -40,11 +40,13 @@ pub(crate) fn marker_path(data_dir: &Path, run_id: &str) -> PathBuf {
 
 /// The crash properties of every earlier run whose marker holds a signal, with that run's id,
 /// except runs in `crashed` (their crash is already recorded: an uncaught exception whose default
-/// handler then aborts); removes every marker but `current_run`'s. `names`: the data dir's files.
+/// handler then aborts); removes every marker but those of the runs `keep` names (the current
+/// run and live ones: their platform holds the marker open for a signal still to come).
+/// `names`: the data dir's files.
 pub(crate) fn take_stale(
     data_dir: &Path,
     names: &[String],
-    current_run: &str,
+    keep: impl Fn(&str) -> bool,
     crashed: &[String],
 ) -> Vec<(String, serde_json::Map<String, serde_json::Value>)> {
     let mut found = Vec::new();
@@ -52,7 +54,7 @@ pub(crate) fn take_stale(
         let Some(run) = name.strip_prefix(SIGNAL_MARKER_PREFIX) else {
             continue;
         };
-        if run == current_run {
+        if keep(run) {
             continue;
         }
         let path = data_dir.join(name);
@@ -132,7 +134,7 @@ mod tests {
         let mut found = take_stale(
             dir.path(),
             &super::super::file_names(dir.path()),
-            "now",
+            |run| run == "now",
             &[],
         );
         found.sort_by(|a, b| a.0.cmp(&b.0));
@@ -158,7 +160,7 @@ mod tests {
             take_stale(
                 dir.path(),
                 &super::super::file_names(dir.path()),
-                "later",
+                |run| run == "later",
                 &[]
             )
             .len()
@@ -175,7 +177,7 @@ mod tests {
             take_stale(
                 dir.path(),
                 &super::super::file_names(dir.path()),
-                "now",
+                |run| run == "now",
                 &["exception-then-abort".to_owned()]
             )
             .is_empty()
