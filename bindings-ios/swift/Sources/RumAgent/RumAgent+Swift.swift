@@ -66,8 +66,8 @@ public extension RumAgent {
         captureCrashes: Bool = true,
         consent: Consent? = nil
     ) throws -> RumAgent {
-        // Checked before a second agent touches the data dir (it would take the first one's run
-        // for ended); claimed after, so that two setups at once cannot both win.
+        // Checked before a second agent touches the data dir (the two would share one spool and
+        // both install crash handlers); claimed after, so that two setups at once cannot both win.
         if SharedAgent.instance.current != nil {
             throw RumError.BadConfig(field: "setup",
                                      message: "an agent is already set up; call RumAgent.shutdownShared() first")
