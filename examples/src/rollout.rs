@@ -274,7 +274,8 @@ pub fn run(options: Options) -> anyhow::Result<Demo> {
     })
 }
 
-fn flag() -> Value {
+/// The 50/50 flag as the admin API creates it (the browser demo serves it too).
+pub(crate) fn flag() -> Value {
     json!({
         "key": FLAG,
         "traffic_type": "user",
