@@ -16,7 +16,7 @@ pub mod hook;
 pub mod signal_marker;
 mod stack;
 
-pub use dirty_flag::{CRASHED_PREFIX, LIVE_PREFIX, REARM_AFTER, RUNNING_FILE};
+pub use dirty_flag::{CRASHED_PREFIX, LIVE_PREFIX, REARM_AFTER, RUNNING_FILE, USER_PREFIX};
 pub use hook::{RECORD_WAIT, RECORDER_THREAD, catch_contained};
 pub use signal_marker::{SIGNAL_CRASH_TYPE, SIGNAL_MARKER_PREFIX};
 
