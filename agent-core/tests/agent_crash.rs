@@ -380,14 +380,7 @@ fn signal_marker_child() {
     let Some(dir) = child_dir() else {
         return;
     };
-    let agent = agent_on(&dir);
-    agent.identify("signal-user").expect("a valid key");
-    // The worker keeps the identity in the dirty flag (checked each turn): a crash this early in
-    // a run would otherwise be the anonymous user's.
-    let run = wait_new_live_run(&dir, &[]);
-    wait_until(PATIENCE, "identity noted", || {
-        user_of(&dir, &run).as_deref() == Some("signal-user")
-    });
+    let agent = agent_of_user(&dir, "signal-user");
     if std::env::var_os("RECORD_EXCEPTION_FIRST").is_some() {
         agent
             .record_crash("NSInvalidArgumentException", "unrecognized selector", None)
@@ -485,6 +478,18 @@ fn has_crash_mark(dir: &Path) -> bool {
     })
 }
 
+/// An agent on `dir` used by `user`, once its worker wrote the user into its run's user file
+/// (checked each turn: a crash this early in a run would otherwise be the anonymous user's).
+fn agent_of_user(dir: &Path, user: &str) -> Agent {
+    let agent = agent_on(dir);
+    agent.identify(user).expect("a valid key");
+    let run = wait_new_live_run(dir, &[]);
+    wait_until(PATIENCE, "identity noted", || {
+        user_of(dir, &run).as_deref() == Some(user)
+    });
+    agent
+}
+
 /// Waits for a run other than `not` to make its live file; answers its id.
 fn wait_new_live_run(dir: &Path, not: &[&str]) -> String {
     let mut run = None;
@@ -556,12 +561,7 @@ fn long_lived_child() {
     let Some(dir) = child_dir() else {
         return;
     };
-    let agent = agent_on(&dir);
-    agent.identify("child-user").expect("a valid key");
-    let run = wait_new_live_run(&dir, &[]);
-    wait_until(PATIENCE, "identity noted", || {
-        user_of(&dir, &run).as_deref() == Some("child-user")
-    });
+    let agent = agent_of_user(&dir, "child-user");
     std::fs::write(dir.join("hold"), b"").expect("hold file");
     wait_until(PATIENCE * 4, "released by the parent", || {
         !dir.join("hold").exists()
@@ -630,12 +630,7 @@ fn killed_later_child() {
     let Some(dir) = child_dir() else {
         return;
     };
-    let agent = agent_on(&dir);
-    agent.identify("killed-user").expect("a valid key");
-    let run = wait_new_live_run(&dir, &[]);
-    wait_until(PATIENCE, "identity noted", || {
-        user_of(&dir, &run).as_deref() == Some("killed-user")
-    });
+    let agent = agent_of_user(&dir, "killed-user");
     std::fs::write(dir.join("up"), b"").expect("up file");
     std::thread::sleep(PATIENCE * 4);
     drop(agent);

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use axum::Router;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Json, Response};
@@ -88,15 +88,7 @@ impl BrowserDemo {
 /// Starts the collector with the flag, and the page's server; answers where they are.
 pub fn start(options: Options) -> anyhow::Result<BrowserDemo> {
     let package = read_package(&options.dist)?;
-    let tmp = match options.data_dir {
-        Some(_) => None,
-        None => Some(tempfile::tempdir()?),
-    };
-    let data_dir = match (&options.data_dir, &tmp) {
-        (Some(d), _) => d.clone(),
-        (None, Some(t)) => t.path().to_path_buf(),
-        (None, None) => bail!("no data directory"),
-    };
+    let (data_dir, tmp) = crate::data_dir(options.data_dir)?;
     let collector_dir = data_dir.join("collector");
     let mut config = Config::new(([127, 0, 0, 1], 0).into(), collector_dir.clone());
     config.admin_key = Some(ADMIN_KEY.into());

@@ -123,15 +123,7 @@ impl std::error::Error for CheckoutError {}
 /// Runs the demo, printing its story to stdout; answers the still-running collector.
 pub fn run(options: Options) -> anyhow::Result<Demo> {
     let users = options.users;
-    let tmp = match options.data_dir {
-        Some(_) => None,
-        None => Some(tempfile::tempdir()?),
-    };
-    let data_dir = match (&options.data_dir, &tmp) {
-        (Some(d), _) => d.clone(),
-        (None, Some(t)) => t.path().to_path_buf(),
-        (None, None) => bail!("no data directory"),
-    };
+    let (data_dir, tmp) = crate::data_dir(options.data_dir)?;
 
     let mut config = Config::new(([127, 0, 0, 1], 0).into(), data_dir.join("collector"));
     config.admin_key = Some(ADMIN_KEY.into());
