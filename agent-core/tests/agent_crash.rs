@@ -622,6 +622,75 @@ fn a_dead_runs_live_file_is_an_unclean_end_for_its_user() {
     assert_eq!(live_runs(dir.path()), Vec::<String>::new());
 }
 
+#[test]
+fn two_starts_at_once_report_a_signal_death_once_for_its_user() {
+    for _ in 0..20 {
+        let dir = tempfile::tempdir().expect("temp dir");
+        // What a run killed by SIGSEGV leaves: its live file nobody holds, its user, its marker.
+        std::fs::write(dir.path().join(format!("{LIVE_PREFIX}dead")), b"").expect("live");
+        std::fs::write(dir.path().join(format!("{USER_PREFIX}dead")), b"victim").expect("user");
+        std::fs::write(
+            dir.path().join(format!("{SIGNAL_MARKER_PREFIX}dead")),
+            11i32.to_ne_bytes(),
+        )
+        .expect("marker");
+        let together = std::sync::Barrier::new(2);
+        let agents: Vec<Agent> = std::thread::scope(|scope| {
+            let starts: Vec<_> = (0..2)
+                .map(|_| {
+                    scope.spawn(|| {
+                        together.wait();
+                        agent_on(dir.path())
+                    })
+                })
+                .collect();
+            starts
+                .into_iter()
+                .map(|s| s.join().expect("started"))
+                .collect()
+        });
+        // Both pull; an event both saw (a spool file both read) counts once.
+        let mut seen = std::collections::HashMap::new();
+        for agent in &agents {
+            for event in events_of(agent) {
+                seen.insert(event.id, event);
+            }
+        }
+        let events: Vec<_> = seen.into_values().collect();
+        let crashes = of_type(&events, "crash");
+        assert_eq!(crashes.len(), 1, "{events:?}");
+        assert_eq!(crashes[0].key, "victim");
+        assert!(of_type(&events, UNCLEAN_SHUTDOWN).is_empty(), "{events:?}");
+        for agent in agents {
+            agent.shutdown(PATIENCE).expect("shutdown");
+        }
+    }
+}
+
+/// A starting run's fatal-signal marker (opened by its platform right after setup, maybe before
+/// its worker made its live file) is not another start's to take.
+#[test]
+fn a_fresh_marker_without_a_live_file_is_left_to_its_run() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let marker = dir.path().join(format!("{SIGNAL_MARKER_PREFIX}starting"));
+    std::fs::write(&marker, b"").expect("marker");
+    let mark = dir.path().join(format!("{CRASHED_PREFIX}starting"));
+    std::fs::write(&mark, b"").expect("crash mark");
+    let events = restarted_events(dir.path());
+    assert!(marker.exists() && mark.exists(), "{events:?}");
+    // A minute later nothing stands for that run any more: it died before it made its live file.
+    let old = std::time::SystemTime::now() - Duration::from_secs(120);
+    for path in [&marker, &mark] {
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .and_then(|f| f.set_modified(old))
+            .expect("age it");
+    }
+    let events = restarted_events(dir.path());
+    assert!(!marker.exists() && !mark.exists(), "{events:?}");
+}
+
 /// The child of `a_kill_of_a_run_another_start_overlapped_is_reported_once`: an agent that lives
 /// until it is killed.
 #[test]

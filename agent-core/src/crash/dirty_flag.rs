@@ -11,10 +11,13 @@
 //!
 //! The rule at start: every other run whose live file nobody holds ended uncleanly unless it has a
 //! crash mark or a fatal-signal marker (see [`super::signal_marker`]). A start claims such a run
-//! by removing its live file and reports it only if that removal was its own, so two starts at
-//! once report a run once. A run still alive is never reported, and its marks and markers are
-//! left alone: a restart overlapping an agent still stopping, or another process on the same data
-//! dir (which would still share one spool: keep one agent per data dir). A false unclean
+//! by renaming its live file (`claimed.<start's run>.live-<run>`, [`claim`]): only one start
+//! can, and that one alone reports the run and takes its marks and markers, so two starts at once
+//! report a run once. A run still alive is never reported, and its marks and markers are left
+//! alone: a restart overlapping an agent still stopping, or another process on the same data dir
+//! (which would still share one spool: keep one agent per data dir). Marks and markers no live
+//! file stands for (the run died before it made one, or came before the live files) are taken
+//! once a minute old: a starting run's may come just before its live file. A false unclean
 //! shutdown would count as a crash against the flag treatments its user saw. The live file is
 //! locked before it gets its name, so no start sees a live run's file free; a clean shutdown
 //! removes it before letting go of the lock. Where locks are not available (a file system without
@@ -64,8 +67,12 @@ pub const USER_PREFIX: &str = "user-";
 /// How long a process must outlive its latest recorded panic before a later kill counts again as
 /// an unclean shutdown (see the module docs).
 pub const REARM_AFTER: Duration = Duration::from_secs(5);
-/// Age after which a half-made file of a run (named `….tmp`: the run died making it) is removed.
+/// Age after which a half-made file (a `….tmp` file of a run, a claimed file of a start: they
+/// died making or handling it) is removed, and before which another run's marks are left alone
+/// (see [`mark_running`]).
 const STALE_TEMP: Duration = Duration::from_secs(60);
+/// Prefix of a file a start took over from another run (see [`claim`]).
+const CLAIM_PREFIX: &str = "claimed.";
 
 /// The worker's view of the survivable crash marks (see [`rearm_if_survived`]).
 #[derive(Debug, Default)]
@@ -129,15 +136,37 @@ fn take_live(data_dir: &Path, run_id: &str) -> Option<LiveLock> {
     Some(LiveLock { _file: file, path })
 }
 
-/// True when a live agent (in this process or another) holds `run_id`'s live file.
-fn is_alive(data_dir: &Path, run_id: &str) -> bool {
-    File::open(live_file(data_dir, run_id)).is_ok_and(|file| held_by_another(&file))
+/// Opens a file to test its lock: for writing too, as `flock` emulated with `fcntl` locks (NFS)
+/// needs for an exclusive lock.
+fn open_for_lock(path: &Path) -> std::io::Result<File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
 }
 
-/// The other runs among the data dir's file `names` that ended without a clean shutdown, each
-/// with its user if known, claimed by this start: only the start whose removal of a run's live
-/// file succeeds reports it.
-fn claim_ended(data_dir: &Path, names: &[String], run_id: &str) -> Vec<(String, Option<String>)> {
+/// Takes a file of another run for this start (`claimer`): renames `name` to
+/// `claimed.<claimer>.<name>`, which only one start can do. Answers the new path.
+pub(super) fn claim(data_dir: &Path, name: &str, claimer: &str) -> Option<PathBuf> {
+    let claimed = data_dir.join(format!("{CLAIM_PREFIX}{claimer}.{name}"));
+    std::fs::rename(data_dir.join(name), &claimed).ok()?;
+    Some(claimed)
+}
+
+/// A run that ended without a clean shutdown, claimed by this start.
+struct Ended {
+    run: String,
+    /// Its user, when known.
+    user: Option<String>,
+    /// Its claimed live file, removed once this start is done with the run's files: until then
+    /// other starts see that someone is (see [`has_live_file`]).
+    claimed: Option<PathBuf>,
+}
+
+/// The other runs among the data dir's file `names` that ended without a clean shutdown (their
+/// live file is not locked), each claimed by this start: only the start whose rename of a run's
+/// live file succeeds reports it.
+fn claim_ended(data_dir: &Path, names: &[String], run_id: &str) -> Vec<Ended> {
     let mut ended = Vec::new();
     for name in names {
         let Some(run) = name.strip_prefix(LIVE_PREFIX) else {
@@ -146,41 +175,65 @@ fn claim_ended(data_dir: &Path, names: &[String], run_id: &str) -> Vec<(String, 
         if run == run_id || run.ends_with(".tmp") {
             continue;
         }
-        let path = data_dir.join(name);
         // Gone: it stopped cleanly, or another start claimed it.
-        let Ok(file) = File::open(&path) else {
+        let Ok(file) = open_for_lock(&data_dir.join(name)) else {
             continue;
         };
         if held_by_another(&file) {
             continue;
         }
-        // Read while the live file still stands: a start that claims a run removes its user file.
         let user = std::fs::read(user_file(data_dir, run))
             .ok()
             .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
             .filter(|key| !key.is_empty());
-        if std::fs::remove_file(&path).is_ok() {
-            let _ = std::fs::remove_file(user_file(data_dir, run));
-            ended.push((run.to_owned(), user));
+        if let Some(claimed) = claim(data_dir, name, run_id) {
+            ended.push(Ended {
+                run: run.to_owned(),
+                user,
+                claimed: Some(claimed),
+            });
         }
     }
     ended
 }
 
+/// True when `names` hold a live file of `run`: its own, half made, or claimed by a start.
+fn has_live_file(names: &[String], run: &str) -> bool {
+    let live = format!("{LIVE_PREFIX}{run}");
+    names.iter().any(|name| {
+        let name = name
+            .strip_prefix(CLAIM_PREFIX)
+            .and_then(|rest| rest.split_once('.'))
+            .map_or(name.as_str(), |(_, claimed)| claimed);
+        name == live || name.strip_suffix(".tmp") == Some(live.as_str())
+    })
+}
+
+/// True when the file at `path` was last changed more than [`STALE_TEMP`] ago.
+fn is_stale(path: &Path) -> bool {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .is_ok_and(|at| {
+            SystemTime::now()
+                .duration_since(at)
+                .is_ok_and(|age| age > STALE_TEMP)
+        })
+}
+
 /// The last run a version before the live files named in `running`, with its user, if this start
 /// claimed the file (renamed it away: one start only). A file that cannot be read, or is torn,
 /// names no run (an empty id), which counts as an unexplained end.
-fn claim_legacy(data_dir: &Path, run_id: &str) -> Option<(String, Option<String>)> {
-    let claimed = data_dir.join(format!("{RUNNING_FILE}.{run_id}.claimed"));
-    std::fs::rename(data_dir.join(RUNNING_FILE), &claimed).ok()?;
+fn claim_legacy(data_dir: &Path, run_id: &str) -> Option<Ended> {
+    let claimed = claim(data_dir, RUNNING_FILE, run_id)?;
     let content = std::fs::read(&claimed).unwrap_or_default();
     let _ = std::fs::remove_file(&claimed);
     let content = String::from_utf8_lossy(&content);
     let (run, key) = parse_running(&content);
-    Some((
-        run.to_owned(),
-        key.filter(|k| !k.is_empty()).map(str::to_owned),
-    ))
+    Some(Ended {
+        run: run.to_owned(),
+        user: key.filter(|k| !k.is_empty()).map(str::to_owned),
+        claimed: None,
+    })
 }
 
 /// The run id and identity in a `running` file (the oldest versions wrote the run id, or a pid,
@@ -192,13 +245,18 @@ fn parse_running(content: &str) -> (&str, Option<&str>) {
     }
 }
 
-/// Removes what runs left half made (`….tmp` files older than [`STALE_TEMP`]: a run writes and
-/// renames them at once) and the user files of runs whose live file is gone (a start that claimed
-/// the run died before removing it).
+/// Removes what runs and starts left half done, once older than [`STALE_TEMP`] (they are made
+/// and renamed or removed at once): `….tmp` files, and claimed files of a start that died.
+/// Also the user files of other runs with no live file left.
 fn remove_leftovers(data_dir: &Path, names: &[String], run_id: &str) {
-    let now = SystemTime::now();
     for name in names {
         let path = data_dir.join(name);
+        if name.starts_with(CLAIM_PREFIX) {
+            if is_stale(&path) {
+                let _ = std::fs::remove_file(&path);
+            }
+            continue;
+        }
         let run = match (
             name.strip_prefix(LIVE_PREFIX),
             name.strip_prefix(USER_PREFIX),
@@ -209,11 +267,8 @@ fn remove_leftovers(data_dir: &Path, names: &[String], run_id: &str) {
         if run == run_id {
             continue;
         }
-        let stale_temp = name.ends_with(".tmp")
-            && std::fs::metadata(&path)
-                .and_then(|m| m.modified())
-                .is_ok_and(|at| now.duration_since(at).is_ok_and(|age| age > STALE_TEMP));
-        let orphan_user = name.starts_with(USER_PREFIX) && !live_file(data_dir, run).exists();
+        let stale_temp = name.ends_with(".tmp") && is_stale(&path);
+        let orphan_user = name.starts_with(USER_PREFIX) && !has_live_file(names, run);
         if stale_temp || orphan_user {
             let _ = std::fs::remove_file(&path);
         }
@@ -239,34 +294,42 @@ pub(crate) fn mark_running(shared: &Shared) -> RunStart {
             live: None,
         };
     };
+    let me = shared.run_id.as_str();
     let _ = std::fs::create_dir_all(data_dir);
-    let live = take_live(data_dir, &shared.run_id);
+    let live = take_live(data_dir, me);
     let current = shared.current_key();
-    write_user(data_dir, &shared.run_id, &current);
+    write_user(data_dir, me, &current);
     let names = super::file_names(data_dir);
     let crashed = crashed_runs(&names);
-    let mut ended = claim_ended(data_dir, &names, &shared.run_id);
-    if let Some(legacy) = claim_legacy(data_dir, &shared.run_id)
-        && !ended.iter().any(|(run, _)| *run == legacy.0)
+    let mut ended = claim_ended(data_dir, &names, me);
+    if let Some(legacy) = claim_legacy(data_dir, me)
+        && !ended.iter().any(|e| e.run == legacy.run)
     {
         ended.push(legacy);
     }
-    // Another run that is not alive: its marks and markers are taken and removed. Markers do not
-    // depend on a live file: a run that died right after setup, before it made one, is still
-    // known by its marker.
-    let gone = |run: &str| run != shared.run_id && !is_alive(data_dir, run);
-    let signals = signal_marker::take_stale(data_dir, &names, |run| !gone(run), &crashed);
-    for run in crashed.iter().filter(|run| gone(run)) {
-        let _ = std::fs::remove_file(crash_mark(data_dir, run));
+    // The marks and markers this start takes: those of the runs it claimed, and of runs no live
+    // file stands for, once old enough (a starting run's marker and crash mark may come just
+    // before its live file; the ones of a run a start is busy with have its claimed live file).
+    // Markers do not need a live file: a run that died before it made one is known by its marker.
+    let takes = |run: &str, path: &Path| {
+        ended.iter().any(|e| e.run == run)
+            || (run != me && !has_live_file(&names, run) && is_stale(path))
+    };
+    let signals = signal_marker::take_stale(data_dir, &names, me, takes, &crashed);
+    for run in &crashed {
+        let mark = crash_mark(data_dir, run);
+        if takes(run, &mark) {
+            let _ = std::fs::remove_file(mark);
+        }
     }
-    remove_leftovers(data_dir, &names, &shared.run_id);
+    remove_leftovers(data_dir, &names, me);
     // A run's end is the user's who was using it then, not today's (a crash must count against
     // the flag treatments that user saw).
     let user_of = |run: &str| {
         ended
             .iter()
-            .find(|(r, _)| r == run)
-            .and_then(|(_, user)| user.as_deref())
+            .find(|e| e.run == run)
+            .and_then(|e| e.user.as_deref())
     };
     let event = |event_type: &str, key: Option<&str>, properties| {
         crate::worker::event(
@@ -285,11 +348,15 @@ pub(crate) fn mark_running(shared: &Shared) -> RunStart {
         .iter()
         .map(|(run, properties)| event(event_types::CRASH, user_of(run), properties.clone()))
         .collect();
-    for (run, user) in &ended {
+    for e in &ended {
         let explained =
-            crashed.contains(run) || signals.iter().any(|(signalled, _)| signalled == run);
-        if run.is_empty() || !explained {
-            events.push(event(UNCLEAN_SHUTDOWN, user.as_deref(), Map::new()));
+            crashed.contains(&e.run) || signals.iter().any(|(signalled, _)| *signalled == e.run);
+        if e.run.is_empty() || !explained {
+            events.push(event(UNCLEAN_SHUTDOWN, e.user.as_deref(), Map::new()));
+        }
+        if let Some(claimed) = &e.claimed {
+            let _ = std::fs::remove_file(user_file(data_dir, &e.run));
+            let _ = std::fs::remove_file(claimed);
         }
     }
     RunStart { events, live }
@@ -336,18 +403,23 @@ pub(crate) fn note_identity(shared: &Shared, mark: &mut IdentityMark) {
     mark.written = Some(key);
 }
 
-/// Clears this run's files at a clean shutdown: its user file, crash mark and fatal-signal marker
-/// (a run that ended cleanly did not die of a signal its marker may hold: one a handler before
-/// ours recovered from, as runtimes that turn SIGSEGV into exceptions do), then its live file,
-/// and only then lets go of the lock: a start never finds the file free while the run stands.
+/// Clears this run's files at a clean shutdown: its crash mark and fatal-signal marker (a run
+/// that ended cleanly did not die of a signal its marker may hold: one a handler before ours
+/// recovered from, as runtimes that turn SIGSEGV into exceptions do), then its live file, and
+/// only then lets go of the lock (a start never finds the file free while the run stands), and
+/// its user file.
 pub(crate) fn mark_stopped(shared: &Shared, live: Option<LiveLock>) {
-    if let Some(data_dir) = shared.data_dir.as_deref() {
-        let _ = std::fs::remove_file(user_file(data_dir, &shared.run_id));
+    let data_dir = shared.data_dir.as_deref();
+    if let Some(data_dir) = data_dir {
         let _ = std::fs::remove_file(crash_mark(data_dir, &shared.run_id));
         let _ = std::fs::remove_file(signal_marker::marker_path(data_dir, &shared.run_id));
     }
     if let Some(live) = live {
         let _ = std::fs::remove_file(&live.path);
+    }
+    // Last: a kill before it leaves the live file to report, with this user.
+    if let Some(data_dir) = data_dir {
+        let _ = std::fs::remove_file(user_file(data_dir, &shared.run_id));
     }
 }
 
@@ -419,29 +491,34 @@ impl Rearm {
 mod tests {
     use super::*;
 
+    /// The run and user of what a claim answered.
+    fn run_user(ended: Ended) -> (String, Option<String>) {
+        (ended.run, ended.user)
+    }
+
+    /// True when another open file holds `run_id`'s live file.
+    fn is_alive(data_dir: &Path, run_id: &str) -> bool {
+        open_for_lock(&live_file(data_dir, run_id)).is_ok_and(|file| held_by_another(&file))
+    }
+
     #[test]
     fn a_legacy_running_file_is_claimed_once_and_survives_odd_content() {
         let dir = tempfile::tempdir().expect("tempdir");
         let write = |bytes: &[u8]| std::fs::write(dir.path().join(RUNNING_FILE), bytes);
-        assert_eq!(claim_legacy(dir.path(), "me"), None);
+        let claim = |claimer: &str| claim_legacy(dir.path(), claimer).map(run_user);
+        assert_eq!(claim("me"), None);
         write(b"run-1\nuser\nwith newline").expect("write");
         assert_eq!(
-            claim_legacy(dir.path(), "me"),
+            claim("me"),
             Some(("run-1".to_owned(), Some("user\nwith newline".to_owned())))
         );
-        assert_eq!(claim_legacy(dir.path(), "other"), None, "claimed once");
+        assert_eq!(claim("other"), None, "claimed once");
         // The oldest versions' file: a pid only.
         write(b"12345").expect("write");
-        assert_eq!(
-            claim_legacy(dir.path(), "me"),
-            Some(("12345".to_owned(), None))
-        );
+        assert_eq!(claim("me"), Some(("12345".to_owned(), None)));
         // Torn UTF-8 (a kill mid-write) still names the run.
         write(b"run-x\nuser-\xe2\x82").expect("write");
-        assert_eq!(
-            claim_legacy(dir.path(), "me").map(|r| r.0),
-            Some("run-x".to_owned())
-        );
+        assert_eq!(claim("me").map(|r| r.0), Some("run-x".to_owned()));
         assert!(
             super::super::file_names(dir.path()).is_empty(),
             "nothing left"
@@ -463,18 +540,20 @@ mod tests {
         // What the process's death does: the lock goes, the file stays.
         drop(live);
         assert!(!is_alive(dir.path(), "run-a"));
-        assert_eq!(
-            claim_ended(dir.path(), &names, "me"),
-            [("run-a".to_owned(), Some("user-a".to_owned()))]
-        );
+        let claimed: Vec<_> = claim_ended(dir.path(), &names, "me")
+            .into_iter()
+            .map(run_user)
+            .collect();
+        assert_eq!(claimed, [("run-a".to_owned(), Some("user-a".to_owned()))]);
         assert!(
             claim_ended(dir.path(), &names, "other").is_empty(),
             "claimed once"
         );
-        assert!(
-            super::super::file_names(dir.path()).is_empty(),
-            "nothing left"
-        );
+        // Until the claiming start is done, the run has a live file for the others.
+        let mut names = super::super::file_names(dir.path());
+        names.sort();
+        assert_eq!(names, ["claimed.me.live-run-a", "user-run-a"]);
+        assert!(has_live_file(&names, "run-a") && !has_live_file(&names, "run-b"));
     }
 
     #[cfg(unix)]
@@ -519,15 +598,21 @@ mod tests {
         touch("user-claimed-elsewhere", Duration::ZERO);
         touch("user-me", Duration::ZERO);
         touch("crashed-other", STALE_TEMP * 2);
+        // A run another start is busy with, and what a start that died left claimed.
+        touch("claimed.s1.live-busy", Duration::ZERO);
+        touch("user-busy", STALE_TEMP * 2);
+        touch("claimed.s2.crash-marker-x", STALE_TEMP * 2);
         remove_leftovers(dir.path(), &super::super::file_names(dir.path()), "me");
         let mut left = super::super::file_names(dir.path());
         left.sort();
         assert_eq!(
             left,
             [
+                "claimed.s1.live-busy",
                 "crashed-other",
                 "live-fresh.tmp",
                 "live-standing",
+                "user-busy",
                 "user-me",
                 "user-standing"
             ]

@@ -40,13 +40,14 @@ pub(crate) fn marker_path(data_dir: &Path, run_id: &str) -> PathBuf {
 
 /// The crash properties of every earlier run whose marker holds a signal, with that run's id,
 /// except runs in `crashed` (their crash is already recorded: an uncaught exception whose default
-/// handler then aborts); removes every marker but those of the runs `keep` names (the current
-/// run and live ones: their platform holds the marker open for a signal still to come).
-/// `names`: the data dir's files.
+/// handler then aborts). Only the markers `take` says (run id, path) this start takes: the others'
+/// platforms may still hold them open for a signal to come. Each is claimed for `claimer` before
+/// it is read (two starts at once take it once), then removed. `names`: the data dir's files.
 pub(crate) fn take_stale(
     data_dir: &Path,
     names: &[String],
-    keep: impl Fn(&str) -> bool,
+    claimer: &str,
+    take: impl Fn(&str, &Path) -> bool,
     crashed: &[String],
 ) -> Vec<(String, serde_json::Map<String, serde_json::Value>)> {
     let mut found = Vec::new();
@@ -54,16 +55,18 @@ pub(crate) fn take_stale(
         let Some(run) = name.strip_prefix(SIGNAL_MARKER_PREFIX) else {
             continue;
         };
-        if keep(run) {
+        if !take(run, &data_dir.join(name)) {
             continue;
         }
-        let path = data_dir.join(name);
+        let Some(claimed) = super::dirty_flag::claim(data_dir, name, claimer) else {
+            continue;
+        };
         if !crashed.iter().any(|c| c == run)
-            && let Some(properties) = signal_in(&path)
+            && let Some(properties) = signal_in(&claimed)
         {
             found.push((run.to_owned(), properties));
         }
-        let _ = std::fs::remove_file(path);
+        let _ = std::fs::remove_file(claimed);
     }
     found
 }
@@ -134,7 +137,8 @@ mod tests {
         let mut found = take_stale(
             dir.path(),
             &super::super::file_names(dir.path()),
-            |run| run == "now",
+            "me",
+            |run, _| run != "now",
             &[],
         );
         found.sort_by(|a, b| a.0.cmp(&b.0));
@@ -160,7 +164,8 @@ mod tests {
             take_stale(
                 dir.path(),
                 &super::super::file_names(dir.path()),
-                |run| run == "later",
+                "me",
+                |run, _| run != "later",
                 &[]
             )
             .len()
@@ -177,7 +182,8 @@ mod tests {
             take_stale(
                 dir.path(),
                 &super::super::file_names(dir.path()),
-                |run| run == "now",
+                "me",
+                |run, _| run != "now",
                 &["exception-then-abort".to_owned()]
             )
             .is_empty()
