@@ -11,7 +11,7 @@
 //!
 //! The rule at start: every other run whose live file nobody holds ended uncleanly unless it has a
 //! crash mark or a fatal-signal marker (see [`super::signal_marker`]). A start claims such a run
-//! by renaming its live file (`claimed.<start's run>.live-<run>`, [`claim`]): only one start
+//! by renaming its live file (to `claimed.<start's run>.live-<run>`): only one start
 //! can, and that one alone reports the run and takes its marks and markers, so two starts at once
 //! report a run once. A run still alive is never reported, and its marks and markers are left
 //! alone: a restart overlapping an agent still stopping, or another process on the same data dir
