@@ -93,9 +93,10 @@ export declare class Agent {
   getTreatments(flags: string[], attributes?: Attributes): Record<string, string>;
   /** The treatments of several flags with label, config and version, by flag. */
   getTreatmentsWithConfig(flags: string[], attributes?: Attributes): Record<string, TreatmentResult>;
-  /** Tracks an event; false when not recorded: an invalid type, a full queue, consent declined,
-   * closed, or (with a console warning) a value that is not a finite number or properties that
-   * are not an object with a JSON form. */
+  /** Tracks an event; false when not recorded: an invalid type, a full queue, an event no batch
+   * can hold (over 60 KB of JSON with the global properties), consent declined, closed, or (with
+   * a console warning) a value that is not a finite number or properties that are not an object
+   * with a JSON form. */
   track(type: string, value?: number | null, properties?: Record<string, unknown>): boolean;
   /** Tracks an event with properties and no value (LaunchDarkly's `track(key, data)`). */
   track(type: string, properties: Record<string, unknown>): boolean;

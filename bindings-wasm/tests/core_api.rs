@@ -193,6 +193,37 @@ fn bad_input_is_an_error_or_empty_never_a_trap() {
     assert!(Core::plain(b"\x1f\x8b broken gzip").is_err());
 }
 
+/// An event no batch can hold (a batch is at most 60 KB of JSON in the browser) is refused when
+/// tracked, not dropped unseen when its batch is sealed; a huge global property makes every event
+/// such an event, until it is removed.
+#[wasm_bindgen_test]
+fn an_event_too_large_for_any_batch_is_refused_when_tracked() {
+    let mut core = core();
+    core.set_consent(1);
+    let big = json!({ "blob": "x".repeat(61 * 1024) }).to_string();
+    assert!(!core.track("big.event", None, &big));
+    assert_eq!(core.dropped("too_large"), 1.0);
+    let near = json!({ "blob": "x".repeat(50 * 1024) }).to_string();
+    assert!(
+        core.track("near.event", None, &near),
+        "one that fits is kept"
+    );
+    core.set_global("blob", &json!("y".repeat(61 * 1024)).to_string());
+    assert!(!core.track("small.event", Some(1.0), "{}"));
+    assert_eq!(core.dropped("too_large"), 2.0);
+    core.remove_global("blob");
+    assert!(core.track("small.event", Some(1.0), "{}"));
+    core.flush();
+    let items = batch_items(&core.next_upload());
+    let types: Vec<&str> = items["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    assert_eq!(types, ["near.event", "small.event"]);
+}
+
 #[wasm_bindgen_test]
 fn unsent_batches_survive_a_page_change() {
     let mut core = core();

@@ -344,9 +344,13 @@ impl Pipeline {
             self.drops.count(INVALID, 1, now);
             return false;
         }
+        let size = json_size(&event);
+        if self.never_fits(size) {
+            self.drops.count(TOO_LARGE, 1, now);
+            return false;
+        }
         self.release_late(now);
         self.seal_if_overdue(now);
-        let size = json_size(&event);
         if !self.admit(size, now) {
             return false;
         }
@@ -436,6 +440,14 @@ impl Pipeline {
 
     fn queued_items(&self) -> usize {
         self.pending.len() + self.sealed.memory_items()
+    }
+
+    /// True when an item of `size` JSON bytes cannot fit a batch even alone, as far as is known
+    /// when it is recorded: only where bodies are the plain JSON (built without the `gzip`
+    /// feature, as the browser is) is a body's size the JSON's. A gzip body's size is known once
+    /// compressed, so there such an item is dropped as `too_large` when its batch is sealed.
+    fn never_fits(&self, size: usize) -> bool {
+        !cfg!(feature = "gzip") && self.envelope_bytes + size + 1 > self.config.max_batch_bytes
     }
 
     /// Checks the memory bound and makes room in the pending batch for an item of `size` bytes.
