@@ -116,12 +116,16 @@ public extension RumAgent {
     }
 
     /// Stops the agent `setup` made (flushing up to `timeoutMs`, on the calling thread: not the
-    /// main one); crashes after it are not recorded; `setup` may be called again.
-    static func shutdownShared(timeoutMs: UInt64 = 2_000) {
-        guard let agent = SharedAgent.instance.current else { return }
+    /// main one); crashes after it are not recorded; `setup` may be called again. False when it
+    /// did not end cleanly in time (`RumError.Timeout`): what was left waits in the data dir for
+    /// the next start (with no data dir, it is lost).
+    @discardableResult
+    static func shutdownShared(timeoutMs: UInt64 = 2_000) -> Bool {
+        guard let agent = SharedAgent.instance.current else { return true }
         CrashCapture.stop(agent: agent)
-        try? agent.shutdown(timeoutMs: timeoutMs)
+        let ended = (try? agent.shutdown(timeoutMs: timeoutMs)) != nil
         SharedAgent.instance.release(agent)
+        return ended
     }
 
     /// `Application Support/rum-agent`.
