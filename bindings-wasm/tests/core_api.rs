@@ -224,6 +224,35 @@ fn an_event_too_large_for_any_batch_is_refused_when_tracked() {
     assert_eq!(types, ["near.event", "small.event"]);
 }
 
+/// The refusal is exact: the largest event `track` takes is delivered alone in a batch of exactly
+/// the browser's limit, and one byte more is refused.
+#[wasm_bindgen_test]
+fn the_largest_event_tracked_fills_a_batch_exactly() {
+    let blob = |n: usize| json!({ "blob": "x".repeat(n) }).to_string();
+    let accepts = |n: usize| {
+        let mut core = core();
+        core.track("big.event", None, &blob(n))
+    };
+    let (mut fits, mut too_big) = (50 * 1024, 62 * 1024);
+    assert!(accepts(fits) && !accepts(too_big));
+    while too_big - fits > 1 {
+        let mid = (fits + too_big) / 2;
+        if accepts(mid) {
+            fits = mid;
+        } else {
+            too_big = mid;
+        }
+    }
+    let mut core = core();
+    core.set_consent(1);
+    assert!(core.track("big.event", None, &blob(fits)));
+    core.flush();
+    let task = core.next_upload();
+    assert_eq!(task.kind(), 0, "delivered, not dropped when sealed");
+    assert_eq!(task.body().len(), 60 * 1024);
+    assert_eq!(core.dropped("too_large"), 0.0);
+}
+
 #[wasm_bindgen_test]
 fn unsent_batches_survive_a_page_change() {
     let mut core = core();

@@ -140,6 +140,10 @@ pub enum PipelineError {
     },
 }
 
+/// Room counted beside a batch's envelope for a handful of drop counts and the separators
+/// between items, when deciding whether one more item fits the pending batch.
+const ENVELOPE_ROOM: usize = 256;
+
 /// Longest `Wait` handed out, so the uploader re-checks now and then.
 pub const MAX_WAIT_MS: u64 = 60_000;
 /// Longest an upload handed out by `next_upload` may go unreported: past it the upload counts
@@ -241,8 +245,7 @@ impl Pipeline {
             events: Vec::new(),
             dropped: Vec::new(),
         };
-        // Room for a handful of drop counts and the separators between items.
-        let envelope_bytes = json_size(&envelope) + 256;
+        let envelope_bytes = json_size(&envelope) + ENVELOPE_ROOM;
         let dedupe = Deduper::new(config.dedupe_max_identities);
         let mut pipeline = Pipeline {
             backoff: Backoff::new(config.backoff_base, config.backoff_max),
@@ -447,7 +450,9 @@ impl Pipeline {
     /// feature, as the browser is) is a body's size the JSON's. A gzip body's size is known once
     /// compressed, so there such an item is dropped as `too_large` when its batch is sealed.
     fn never_fits(&self, size: usize) -> bool {
-        !cfg!(feature = "gzip") && self.envelope_bytes + size + 1 > self.config.max_batch_bytes
+        // Alone in its batch: the bare envelope and the item, exactly.
+        !cfg!(feature = "gzip")
+            && self.envelope_bytes - ENVELOPE_ROOM + size > self.config.max_batch_bytes
     }
 
     /// Checks the memory bound and makes room in the pending batch for an item of `size` bytes.

@@ -116,9 +116,9 @@ public extension RumAgent {
     }
 
     /// Stops the agent `setup` made (flushing up to `timeoutMs`, on the calling thread: not the
-    /// main one); crashes after it are not recorded; `setup` may be called again. False when it
-    /// did not end cleanly in time (`RumError.Timeout`): what was left waits in the data dir for
-    /// the next start (with no data dir, it is lost).
+    /// main one); crashes after it are not recorded; `setup` may be called again. What is not
+    /// delivered in time waits in the data dir for the next start; false when some of it was lost
+    /// instead (no usable data dir: `RumError.Timeout`), or on an internal error.
     @discardableResult
     static func shutdownShared(timeoutMs: UInt64 = 2_000) -> Bool {
         guard let agent = SharedAgent.instance.current else { return true }
