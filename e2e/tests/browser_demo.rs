@@ -2,8 +2,8 @@
 //! (e2e/dashboard-browser/browser-demo.mjs): the page a newcomer opens loads the built browser
 //! agent from its own origin, and what its visitors do reaches the demo's collector, attributed
 //! to the treatment each one saw: the new checkout's failed payments (handled, with their stacks)
-//! only for visitors on `on`, a checkout for every other purchase, the uncaught error and the
-//! page load.
+//! only for visitors on `on`, a checkout for every other purchase, the uncaught error, and each
+//! visitor's own page load. The page shows what each click did, with no console error.
 //!
 //! Needs node, /usr/bin/chromium, `npm ci` in bindings-wasm and e2e/dashboard-browser, wasm-opt
 //! and the wasm32 target (.ci/run has them all); without them it prints SKIPPED, and fails under
@@ -129,32 +129,58 @@ fn the_browser_demo_reports_what_its_visitors_did_by_treatment() -> anyhow::Resu
         result["flushed"] == true,
         "the page's flush failed: {result}"
     );
-    let (first, last) = (
-        result["first"].as_str().context("first visitor")?,
-        result["last"].as_str().context("last visitor")?,
+    let errors = result["consoleErrors"]
+        .as_array()
+        .context("console errors")?;
+    ensure!(errors.is_empty(), "console errors: {errors:?}");
+    let visitor = |which: &str| {
+        result[which]["visitor"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (first, second, last) = (visitor("first"), visitor("second"), visitor("last"));
+    let shown = |which: &str| result[which].as_str().unwrap_or_default().to_owned();
+    let first_treatment = result["first"]["treatment"].as_str().unwrap_or_default();
+    ensure!(
+        shown("who").contains(&first) && shown("who").contains(&format!(": {first_treatment})")),
+        "{result}"
     );
+    ensure!(
+        shown("bought").contains("paid €129.90") || shown("bought").contains("payment failed"),
+        "{result}"
+    );
+    ensure!(
+        shown("many").starts_with("Done: 20 more visitors bought."),
+        "{result}"
+    );
+    ensure!(shown("broke").contains("uncaught"), "{result}");
     let db = Connection::open_with_flags(
         demo.collector_dir.join("collector.db"),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
     )?;
 
-    // Every visitor's treatment, from the impressions the page sent.
+    // Every visitor's treatment, from the impressions the pages sent.
     let mut stmt = db.prepare("SELECT key, treatment FROM impressions WHERE flag = ?1")?;
     let treatment: HashMap<String, String> = stmt
         .query_map([demo.flag], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
-    ensure!(treatment.len() == 21, "21 visitors: {treatment:?}");
-    ensure!(treatment.contains_key(first) && treatment.contains_key(last));
+    ensure!(treatment.len() == 22, "22 visitors: {treatment:?}");
+    ensure!(treatment.get(&first).map(String::as_str) == Some(first_treatment));
+    ensure!(treatment.contains_key(&second) && treatment.contains_key(&last));
 
-    let buyers: HashSet<String> = events(&db, "'checkout.duration'")?
+    let buyers: HashSet<String> = events(&db, "'checkout.time'")?
         .into_iter()
         .map(|e| e.0)
         .collect();
-    ensure!(buyers.len() == 20 && !buyers.contains(first), "{buyers:?}");
+    ensure!(
+        buyers.len() == 21 && buyers.contains(&first) && !buyers.contains(&second),
+        "{buyers:?}"
+    );
     let on = buyers.iter().filter(|k| treatment[*k] == "on").count();
     ensure!(
-        on > 0 && on < 20,
-        "both checkouts were tried: {on} of 20 on `on`"
+        on > 0 && on < 21,
+        "both checkouts were tried: {on} of 21 on `on`"
     );
 
     // Every third payment of the new checkout failed, and was reported as a handled error.
@@ -171,7 +197,7 @@ fn the_browser_demo_reports_what_its_visitors_did_by_treatment() -> anyhow::Resu
     }
     let completed = events(&db, "'checkout.completed'")?;
     ensure!(
-        completed.len() == 20 - on / 3,
+        completed.len() == 21 - on / 3,
         "{} checkouts: {completed:?}",
         completed.len()
     );
@@ -180,15 +206,23 @@ fn the_browser_demo_reports_what_its_visitors_did_by_treatment() -> anyhow::Resu
         "checkouts of visitors who did not buy"
     );
 
-    // The uncaught error, for the visitor it happened to, and the page's load.
+    // The uncaught error, for the visitor it happened to.
     let uncaught = errors.iter().find(|e| e.2.contains("broke the page"));
     match uncaught {
-        Some((key, _, _, _)) if key == last => {}
+        Some((key, _, _, _)) if *key == last => {}
         other => bail!("the uncaught error of {last}: {other:?}"),
     }
+    // Each page load is its own visitor's: the first's, the second's and the last's at least
+    // (the twenty hand over as soon as they bought, some before their load is timed).
+    let loads: HashSet<String> = events(&db, "'rum.page.load.time'")?
+        .into_iter()
+        .map(|e| e.0)
+        .collect();
+    eprintln!("page loads of {} visitors", loads.len());
     ensure!(
-        !events(&db, "'rum.page.load.time'")?.is_empty(),
-        "no page load event"
+        [&first, &second, &last].iter().all(|v| loads.contains(*v)),
+        "page loads: {loads:?}"
     );
+    ensure!(loads.iter().all(|k| treatment.contains_key(k)), "{loads:?}");
     demo.stop()
 }

@@ -72,6 +72,8 @@ pub struct BrowserDemo {
     pub admin_key: &'static str,
     /// The flag the page evaluates.
     pub flag: &'static str,
+    /// Whether that flag is killed (by an earlier run on the same data dir): everyone gets `off`.
+    pub flag_killed: bool,
 }
 
 impl BrowserDemo {
@@ -97,12 +99,14 @@ pub fn start(options: Options) -> anyhow::Result<BrowserDemo> {
     let collector = BackgroundCollector::start(config)?;
     let collector_url = collector.url();
     let admin = Admin::new(collector_url.clone(), ADMIN_KEY);
-    let exists = admin
-        .send("GET", &format!("/api/v1/admin/flags/{FLAG}"), None)
-        .is_ok();
-    if !exists {
-        admin.send("POST", "/api/v1/admin/flags", Some(flag()))?;
-    }
+    // A data dir of an earlier run keeps its flag as it was left (killed in the dashboard, say).
+    let flag_killed = match admin.send("GET", &format!("/api/v1/admin/flags/{FLAG}"), None) {
+        Ok(existing) => existing["killed"] == true,
+        Err(_) => {
+            admin.send("POST", "/api/v1/admin/flags", Some(flag()))?;
+            false
+        }
+    };
     let site = Site::start(package, &collector_url)?;
     Ok(BrowserDemo {
         page_url: format!("http://{}/", site.addr),
@@ -113,6 +117,7 @@ pub fn start(options: Options) -> anyhow::Result<BrowserDemo> {
         collector_dir,
         admin_key: ADMIN_KEY,
         flag: FLAG,
+        flag_killed,
     })
 }
 

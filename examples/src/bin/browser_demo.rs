@@ -10,13 +10,22 @@ use std::io::BufRead;
 use anyhow::{Context, bail};
 use examples::browser::{Options, start};
 
+const USAGE: &str = "usage: browser-demo [--dist DIR] [DATA_DIR]
+  --dist DIR  the built browser package (default: bindings-wasm/dist, made by
+              `bash bindings-wasm/scripts/build.sh`)
+  DATA_DIR    where the collector keeps its data (default: a temporary directory)";
+
 fn main() -> anyhow::Result<()> {
     let mut options = Options::default();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--dist" => options.dist = args.next().context("--dist needs a directory")?.into(),
-            flag if flag.starts_with("--") => bail!("unknown option {flag}"),
+            "--help" | "-h" => {
+                println!("{USAGE}");
+                return Ok(());
+            }
+            flag if flag.starts_with('-') => bail!("unknown option {flag}\n{USAGE}"),
             _ => options.data_dir = Some(arg.into()),
         }
     }
@@ -26,16 +35,25 @@ fn main() -> anyhow::Result<()> {
         demo.collector_url,
         demo.collector_dir.display()
     );
-    println!(
-        "flag {}: 50% on (the new checkout, which fails one payment in three), 50% off",
-        demo.flag
-    );
+    if demo.flag_killed {
+        println!(
+            "flag {}: killed in an earlier run, so every visitor gets `off`; restore it on its \
+             dashboard page",
+            demo.flag
+        );
+    } else {
+        println!(
+            "flag {}: 50% on (the new checkout: slower, and it fails one payment in three), \
+             50% off",
+            demo.flag
+        );
+    }
     println!("\nopen the shop: {}", demo.page_url);
     println!(
         "then the dashboard: {}/ui/ (sign in with the admin key `{}`; the monitoring runs every minute)",
         demo.collector_url, demo.admin_key
     );
-    println!("press Enter to stop");
+    println!("press Enter to stop (Ctrl-C leaves a temporary data directory behind)");
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     demo.stop()
