@@ -75,7 +75,8 @@ pub mod event_types {
 pub enum EventClass {
     /// Errors: `error`, or any type ending in `.error` (e.g. `rum.error`).
     Error,
-    /// Crashes: `crash`, or any type ending in `.crash` (e.g. `app.crash`).
+    /// Crashes: `crash`, any type ending in `.crash` (e.g. `app.crash`), and the ends of runs
+    /// without a clean shutdown nor a crash record (`app.unclean_shutdown`: kills, OOM).
     Crash,
     /// Durations in milliseconds: `timing.*`, `rum.webvitals.*`, or any type ending in `.time`.
     Timing,
@@ -88,7 +89,10 @@ impl EventClass {
     pub fn of(event_type: &str) -> EventClass {
         if event_type == event_types::ERROR || event_type.ends_with(".error") {
             EventClass::Error
-        } else if event_type == event_types::CRASH || event_type.ends_with(".crash") {
+        } else if event_type == event_types::CRASH
+            || event_type.ends_with(".crash")
+            || event_type.ends_with(".unclean_shutdown")
+        {
             EventClass::Crash
         } else if event_type.starts_with(event_types::TIMING_PREFIX)
             || event_type.starts_with("rum.webvitals.")
@@ -533,6 +537,10 @@ mod tests {
         assert_eq!(EventClass::of("error"), EventClass::Error);
         assert_eq!(EventClass::of("rum.error"), EventClass::Error);
         assert_eq!(EventClass::of("crash"), EventClass::Crash);
+        assert_eq!(
+            EventClass::of(crate::crash::UNCLEAN_SHUTDOWN),
+            EventClass::Crash
+        );
         assert_eq!(EventClass::of("timing.checkout"), EventClass::Timing);
         assert_eq!(EventClass::of("rum.webvitals.lcp"), EventClass::Timing);
         assert_eq!(EventClass::of("rum.page.load.time"), EventClass::Timing);

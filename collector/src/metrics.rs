@@ -205,6 +205,23 @@ mod tests {
             ]
         );
         assert_eq!(names("app.crash", true).len(), 2);
+        // A run that ended without a clean shutdown is a crash the agent could not record: fewer
+        // is better (as a custom event it was counted higher-is-better).
+        assert_eq!(
+            names("app.unclean_shutdown", false),
+            vec![
+                (
+                    "app.unclean_shutdown: count per user".into(),
+                    "count".into(),
+                    "decrease".into()
+                ),
+                (
+                    "app.unclean_shutdown: percent of users".into(),
+                    "percent_users".into(),
+                    "decrease".into()
+                ),
+            ]
+        );
         assert_eq!(
             names("timing.checkout", true),
             vec![(

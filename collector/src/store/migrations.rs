@@ -141,7 +141,26 @@ CREATE INDEX impressions_scan ON impressions (flag, version, key, treatment, lab
     crate::monitoring::check_log::MIGRATION,
     crate::alerts::store::ACTED_MIGRATION,
     crate::dashboard::session_store::MIGRATION,
+    UNCLEAN_SHUTDOWN_METRICS,
 ];
+
+/// Runs that ended without a clean shutdown (`app.unclean_shutdown`) became crash-class events
+/// (fewer is better); their metrics auto-created as custom events counted them higher-is-better.
+/// Turns those around and adds the percent of users a crash-class type gets. A metric someone
+/// made is left as it is.
+const UNCLEAN_SHUTDOWN_METRICS: &str = r#"
+UPDATE metrics SET direction = 'decrease'
+ WHERE auto_created = 1 AND event_type LIKE '%.unclean!_shutdown' ESCAPE '!'
+   AND metric_type = 'count' AND direction = 'increase';
+INSERT INTO metrics (name, event_type, metric_type, direction, auto_created, created_at)
+SELECT m.event_type || ': percent of users', m.event_type, 'percent_users', 'decrease', 1,
+       m.created_at
+  FROM metrics m
+ WHERE m.auto_created = 1 AND m.event_type LIKE '%.unclean!_shutdown' ESCAPE '!'
+   AND m.metric_type = 'count' AND m.deleted = 0
+   AND NOT EXISTS (SELECT 1 FROM metrics p
+                    WHERE p.event_type = m.event_type AND p.metric_type = 'percent_users');
+"#;
 
 /// Brings the database schema up to date inside one transaction.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
@@ -152,4 +171,65 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
     }
     tx.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unclean_shutdown_metrics_made_as_custom_ones_are_turned_around() {
+        let mut conn = Connection::open_in_memory().expect("db");
+        let before = MIGRATIONS.len() - 1;
+        for sql in &MIGRATIONS[..before] {
+            conn.execute_batch(sql).expect("older migration");
+        }
+        conn.pragma_update(None, "user_version", before as i64)
+            .expect("version");
+        let add = |name: &str, event_type: &str, metric_type: &str, auto: bool| {
+            conn.execute(
+                "INSERT INTO metrics (name, event_type, metric_type, direction, auto_created, \
+                 created_at) VALUES (?1, ?2, ?3, 'increase', ?4, 7)",
+                rusqlite::params![name, event_type, metric_type, auto],
+            )
+            .expect("insert");
+        };
+        add(
+            "app.unclean_shutdown: count per user",
+            "app.unclean_shutdown",
+            "count",
+            true,
+        );
+        add("kills", "app.unclean_shutdown", "sum", false);
+        add("purchase: count per user", "purchase", "count", true);
+        migrate(&mut conn).expect("migrate");
+        let mut stmt = conn
+            .prepare("SELECT name, metric_type, direction, auto_created FROM metrics ORDER BY id")
+            .expect("select");
+        let rows: Vec<(String, String, String, bool)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        let row = |name: &str, t: &str, d: &str, auto| (name.into(), t.into(), d.into(), auto);
+        assert_eq!(
+            rows,
+            [
+                row(
+                    "app.unclean_shutdown: count per user",
+                    "count",
+                    "decrease",
+                    true
+                ),
+                row("kills", "sum", "increase", false),
+                row("purchase: count per user", "count", "increase", true),
+                row(
+                    "app.unclean_shutdown: percent of users",
+                    "percent_users",
+                    "decrease",
+                    true
+                ),
+            ]
+        );
+    }
 }
