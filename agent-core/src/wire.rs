@@ -75,8 +75,9 @@ pub mod event_types {
 pub enum EventClass {
     /// Errors: `error`, or any type ending in `.error` (e.g. `rum.error`).
     Error,
-    /// Crashes: `crash`, any type ending in `.crash` (e.g. `app.crash`), and the ends of runs
-    /// without a clean shutdown nor a crash record (`app.unclean_shutdown`: kills, OOM).
+    /// Crashes: `crash`, any type ending in `.crash` (e.g. `app.crash`), and any ending in
+    /// `.unclean_shutdown`: the agents' `app.unclean_shutdown` reports a run that ended without a
+    /// clean shutdown nor a crash record (a kill, running out of memory).
     Crash,
     /// Durations in milliseconds: `timing.*`, `rum.webvitals.*`, or any type ending in `.time`.
     Timing,

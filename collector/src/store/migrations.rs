@@ -144,22 +144,41 @@ CREATE INDEX impressions_scan ON impressions (flag, version, key, treatment, lab
     UNCLEAN_SHUTDOWN_METRICS,
 ];
 
-/// Runs that ended without a clean shutdown (`app.unclean_shutdown`) became crash-class events
-/// (fewer is better); their metrics auto-created as custom events counted them higher-is-better.
-/// Turns those around and adds the percent of users a crash-class type gets. A metric someone
-/// made is left as it is.
+/// Runs that ended without a clean shutdown (`app.unclean_shutdown`, any `*.unclean_shutdown`)
+/// became crash-class events (fewer is better); the metrics auto-created for them as custom
+/// events wanted more. Turns those around (a metric someone made is left as it is) and adds the
+/// percent of users a crash-class type gets. Monitors of those metrics that froze the old
+/// direction for their window and have not fired start again (they replay the window's checks),
+/// unless their policy sets a direction or kind of its own. Types are matched with `GLOB`, case
+/// and all, as `EventClass::of` matches them.
 const UNCLEAN_SHUTDOWN_METRICS: &str = r#"
-UPDATE metrics SET direction = 'decrease'
- WHERE auto_created = 1 AND event_type LIKE '%.unclean!_shutdown' ESCAPE '!'
-   AND metric_type = 'count' AND direction = 'increase';
+CREATE TEMP TABLE turned AS
+SELECT id, event_type, created_at FROM metrics
+ WHERE auto_created = 1 AND event_type GLOB '*.unclean_shutdown' AND direction = 'increase'
+   AND name IN (event_type || ': count per user', event_type || ': average value');
+DELETE FROM monitor_prev_values
+ WHERE (flag, version, metric_id, policy_id, treatment) IN (
+       SELECT s.flag, s.version, s.metric_id, s.policy_id, s.treatment
+         FROM monitor_states s JOIN alert_policies p ON p.id = s.policy_id
+        WHERE s.metric_id IN (SELECT id FROM turned)
+          AND json_extract(s.state, '$.alert') IS NULL
+          AND json_extract(p.spec, '$.direction') IS NULL
+          AND json_extract(p.spec, '$.kind') IS NULL);
+DELETE FROM monitor_states
+ WHERE metric_id IN (SELECT id FROM turned)
+   AND json_extract(state, '$.alert') IS NULL
+   AND policy_id IN (SELECT id FROM alert_policies
+                      WHERE json_extract(spec, '$.direction') IS NULL
+                        AND json_extract(spec, '$.kind') IS NULL);
+UPDATE metrics SET direction = 'decrease' WHERE id IN (SELECT id FROM turned);
 INSERT INTO metrics (name, event_type, metric_type, direction, auto_created, created_at)
-SELECT m.event_type || ': percent of users', m.event_type, 'percent_users', 'decrease', 1,
-       m.created_at
-  FROM metrics m
- WHERE m.auto_created = 1 AND m.event_type LIKE '%.unclean!_shutdown' ESCAPE '!'
-   AND m.metric_type = 'count' AND m.deleted = 0
-   AND NOT EXISTS (SELECT 1 FROM metrics p
-                    WHERE p.event_type = m.event_type AND p.metric_type = 'percent_users');
+SELECT t.event_type || ': percent of users', t.event_type, 'percent_users', 'decrease', 1,
+       MIN(t.created_at)
+  FROM turned t
+ WHERE NOT EXISTS (SELECT 1 FROM metrics p
+                    WHERE p.event_type = t.event_type AND p.metric_type = 'percent_users')
+ GROUP BY t.event_type;
+DROP TABLE turned;
 "#;
 
 /// Brings the database schema up to date inside one transaction.
@@ -193,8 +212,9 @@ mod tests {
                 rusqlite::params![name, event_type, metric_type, auto],
             )
             .expect("insert");
+            conn.last_insert_rowid()
         };
-        add(
+        let count = add(
             "app.unclean_shutdown: count per user",
             "app.unclean_shutdown",
             "count",
@@ -202,7 +222,48 @@ mod tests {
         );
         add("kills", "app.unclean_shutdown", "sum", false);
         add("purchase: count per user", "purchase", "count", true);
+        // Not a crash-class type for `EventClass::of`, which tells case.
+        add(
+            "App.Unclean_Shutdown: count per user",
+            "App.Unclean_Shutdown",
+            "count",
+            true,
+        );
+        // Monitors of the turned metric: one under a policy that takes the metric's direction,
+        // one that fired, one whose policy sets its own direction.
+        let policy = |spec: &str| {
+            conn.execute(
+                "INSERT INTO alert_policies (metric_id, flag, spec, created_at, updated_at) \
+                 VALUES (?1, NULL, ?2, 0, 0)",
+                rusqlite::params![count, spec],
+            )
+            .expect("policy");
+            conn.last_insert_rowid()
+        };
+        let (follows, own) = (
+            policy(r#"{"direction":null}"#),
+            policy(r#"{"direction":"higher_is_bad"}"#),
+        );
+        let monitor = |policy: i64, treatment: &str, alert: &str| {
+            conn.execute(
+                "INSERT INTO monitor_states (flag, version, metric_id, policy_id, treatment, \
+                 state, updated_at) VALUES ('f', 1, ?1, ?2, ?3, ?4, 0)",
+                rusqlite::params![count, policy, treatment, format!(r#"{{"alert":{alert}}}"#)],
+            )
+            .expect("state");
+            conn.execute(
+                "INSERT INTO monitor_prev_values (flag, version, metric_id, policy_id, treatment, \
+                 check_index, baseline, comparison, updated_at) \
+                 VALUES ('f', 1, ?1, ?2, ?3, 1, x'', x'', 0)",
+                rusqlite::params![count, policy, treatment],
+            )
+            .expect("prev values");
+        };
+        monitor(follows, "on", "null");
+        monitor(follows, "fired", r#"{"at":1}"#);
+        monitor(own, "on", "null");
         migrate(&mut conn).expect("migrate");
+
         let mut stmt = conn
             .prepare("SELECT name, metric_type, direction, auto_created FROM metrics ORDER BY id")
             .expect("select");
@@ -224,6 +285,12 @@ mod tests {
                 row("kills", "sum", "increase", false),
                 row("purchase: count per user", "count", "increase", true),
                 row(
+                    "App.Unclean_Shutdown: count per user",
+                    "count",
+                    "increase",
+                    true
+                ),
+                row(
                     "app.unclean_shutdown: percent of users",
                     "percent_users",
                     "decrease",
@@ -231,5 +298,22 @@ mod tests {
                 ),
             ]
         );
+        let left = |table: &str| -> Vec<(i64, String)> {
+            conn.prepare(&format!(
+                "SELECT policy_id, treatment FROM {table} ORDER BY 1, 2"
+            ))
+            .expect("select")
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+        };
+        let kept = vec![(follows, "fired".to_owned()), (own, "on".to_owned())];
+        assert_eq!(
+            left("monitor_states"),
+            kept,
+            "the monitor that froze the old direction restarts"
+        );
+        assert_eq!(left("monitor_prev_values"), kept);
     }
 }
