@@ -1,7 +1,8 @@
 // Drives the browser demo's shop page (examples/browser/index.html, served by
 // examples/src/browser.rs) in headless Chromium for e2e/tests/browser_demo.rs, as a newcomer
 // clicks it: the first visitor buys, "Next visitor" brings a second one (a page of their own),
-// "20 more visitors" brings twenty who each buy, then the page is broken by an uncaught error,
+// "20 more visitors" brings twenty who each buy (the last page reloaded: no second purchase),
+// then the page is broken by an uncaught error,
 // everything is flushed and the page is left (pagehide: its web vitals go out in a beacon).
 // Prints one JSON line for the Rust test: the visitors, the texts the page showed, whether the
 // flush delivered, and the console errors seen.
@@ -39,6 +40,9 @@ try {
   await page.click('#many');
   const last = await ready(second.visitor);
   const many = await text('status');
+  // A reload of the run's last page: the visitor does not buy twice.
+  await page.reload();
+  await ready(null);
   await page.click('#break');
   const broke = await text('status');
   const flushed = await page.evaluate(() => window.__demo.agent.flush(15000));

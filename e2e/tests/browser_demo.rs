@@ -169,10 +169,12 @@ fn the_browser_demo_reports_what_its_visitors_did_by_treatment() -> anyhow::Resu
     ensure!(treatment.get(&first).map(String::as_str) == Some(first_treatment));
     ensure!(treatment.contains_key(&second) && treatment.contains_key(&last));
 
-    let buyers: HashSet<String> = events(&db, "'checkout.time'")?
-        .into_iter()
-        .map(|e| e.0)
-        .collect();
+    let purchases = events(&db, "'checkout.time'")?;
+    let buyers: HashSet<String> = purchases.iter().map(|e| e.0.clone()).collect();
+    ensure!(
+        purchases.len() == buyers.len(),
+        "a visitor bought twice: {purchases:?}"
+    );
     ensure!(
         buyers.len() == 21 && buyers.contains(&first) && !buyers.contains(&second),
         "{buyers:?}"
