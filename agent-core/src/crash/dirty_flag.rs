@@ -10,19 +10,21 @@
 //! - `crashed-<run id>` ([`CRASHED_PREFIX`]) says that run's crash record is in the spool.
 //!
 //! The rule at start: every other run whose live file nobody holds ended uncleanly unless it has a
-//! crash mark or a fatal-signal marker (see [`super::signal_marker`]). A start claims such a run
-//! by renaming its live file (to `claimed.<start's run>.live-<run>`): only one start
-//! can, and that one alone reports the run and takes its marks and markers, so two starts at once
-//! report a run once. A run still alive is never reported, and its marks and markers are left
+//! crash mark or a fatal-signal marker holding a signal (see [`super::signal_marker`]). A start
+//! claims such a run by renaming its live file (to `claimed.<start's run>.live-<run>`): only one
+//! start can, and that one alone reports the run and takes its marks and markers (a marker is
+//! reported, a mark removed), so two starts at once report a run once.
+//!
+//! Where locks work, a run still alive is never reported, and its marks and markers are left
 //! alone: a restart overlapping an agent still stopping, or another process on the same data dir
-//! (which would still share one spool: keep one agent per data dir). Marks and markers no live
-//! file stands for (the run died before it made one, or came before the live files) are taken
-//! once a minute old: a starting run's may come just before its live file. A false unclean
-//! shutdown would count as a crash against the flag treatments its user saw. The live file is
-//! locked before it gets its name, so no start sees a live run's file free; a clean shutdown
-//! removes it before letting go of the lock. Where locks are not available (a file system without
-//! `flock`, a target without Unix files) a live run cannot be told from a dead one, and a start
-//! overlapping it reports it, as before the locks.
+//! (which would still share one spool: keep one agent per data dir). A false unclean shutdown
+//! would count as a crash against the flag treatments its user saw. The live file is locked
+//! before it gets its name, so no start sees a live run's file free; a clean shutdown removes it
+//! before letting go of the lock. Marks and markers no live file stands for (the run died before
+//! it made one) are taken once a minute old: a starting run's may come just before its live
+//! file. Where locks are not available (a file system without `flock`, a target without Unix
+//! files) a live run cannot be told from a dead one: a start overlapping it claims it, reports an
+//! unclean shutdown and takes its files, so that run's later death or signal is lost.
 //!
 //! A crash record clears nothing: it only adds its run's mark, after the record is in the spool
 //! (dying between the two reports the end twice rather than not at all). Marks are per run, so a
@@ -39,7 +41,8 @@
 //! crash twice.
 //!
 //! Versions before the live files kept one `running` file ([`RUNNING_FILE`]) naming the last run
-//! and its user; a start claims it (by renaming it) and judges that run by the same rule.
+//! and its user; a start claims it (by renaming it) and judges that run by the same rule, taking
+//! its marks and markers at once.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -159,7 +162,8 @@ struct Ended {
     /// Its user, when known.
     user: Option<String>,
     /// Its claimed live file, removed once this start is done with the run's files: until then
-    /// other starts see that someone is (see [`has_live_file`]).
+    /// other starts count it as a live file and leave the run's marks alone (see
+    /// [`has_live_file`]).
     claimed: Option<PathBuf>,
 }
 
@@ -222,7 +226,7 @@ fn is_stale(path: &Path) -> bool {
 
 /// The last run a version before the live files named in `running`, with its user, if this start
 /// claimed the file (renamed it away: one start only). A file that cannot be read, or is torn,
-/// names no run (an empty id), which counts as an unexplained end.
+/// names no run (an empty id), which counts as an unexplained end; a torn one names what it holds.
 fn claim_legacy(data_dir: &Path, run_id: &str) -> Option<Ended> {
     let claimed = claim(data_dir, RUNNING_FILE, run_id)?;
     let content = std::fs::read(&claimed).unwrap_or_default();
@@ -246,8 +250,8 @@ fn parse_running(content: &str) -> (&str, Option<&str>) {
 }
 
 /// Removes what runs and starts left half done, once older than [`STALE_TEMP`] (they are made
-/// and renamed or removed at once): `….tmp` files, and claimed files of a start that died.
-/// Also the user files of other runs with no live file left.
+/// and renamed or removed at once): `live-….tmp` files, and claimed files of a start that died.
+/// Also the user files of other runs with no live file left, and their `.tmp`s, at any age.
 fn remove_leftovers(data_dir: &Path, names: &[String], run_id: &str) {
     for name in names {
         let path = data_dir.join(name);
@@ -283,10 +287,12 @@ pub(crate) struct RunStart {
     pub(crate) live: Option<LiveLock>,
 }
 
-/// Marks the start of this run; returns the events that explain how earlier runs ended: a
-/// `crash` for each run whose signal marker names the fatal signal that ended it (see
-/// [`signal_marker`]), and `app.unclean_shutdown` for each other run that ended without a clean
-/// shutdown, a crash record or such a signal.
+/// Marks the start of this run (its live file, locked, and its user file) and claims the runs
+/// that ended uncleanly (see the module docs): takes their marks and markers, removes leftovers,
+/// and returns the events that explain how earlier runs ended, a `crash` for each run whose
+/// signal marker names the fatal signal that ended it (see [`signal_marker`]) and
+/// `app.unclean_shutdown` for each other run that ended without a clean shutdown, a crash record
+/// or such a signal, with this run's live lock.
 pub(crate) fn mark_running(shared: &Shared) -> RunStart {
     let Some(data_dir) = shared.data_dir.as_deref() else {
         return RunStart {
@@ -405,9 +411,9 @@ pub(crate) fn note_identity(shared: &Shared, mark: &mut IdentityMark) {
 
 /// Clears this run's files at a clean shutdown: its crash mark and fatal-signal marker (a run
 /// that ended cleanly did not die of a signal its marker may hold: one a handler before ours
-/// recovered from, as runtimes that turn SIGSEGV into exceptions do), then its live file, and
-/// only then lets go of the lock (a start never finds the file free while the run stands), and
-/// its user file.
+/// recovered from, as runtimes that turn SIGSEGV into exceptions do), then its live file, then
+/// lets go of the lock (a start never finds the file free while the run stands), and last its
+/// user file.
 pub(crate) fn mark_stopped(shared: &Shared, live: Option<LiveLock>) {
     let data_dir = shared.data_dir.as_deref();
     if let Some(data_dir) = data_dir {
@@ -559,8 +565,9 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn starts_at_once_claim_a_dead_run_once() {
-        // Two starts double-report only when one opens the file before the other's removal and
-        // locks it after: a claim without the removal check failed this test in 2 of 5 runs.
+        // Only one start's rename succeeds. A claim by the lock alone double-reports only when
+        // one start opens the file before the other's claim and locks it after: claiming without
+        // that check failed this test in 2 of 5 runs.
         for _ in 0..300 {
             let dir = tempfile::tempdir().expect("tempdir");
             drop(take_live(dir.path(), "dead").expect("live file"));

@@ -6,8 +6,9 @@
 //! - [`hook`]: which panics the hook records (all outside a binding's FFI guard,
 //!   [`catch_contained`], and inside it only those that abort the process) and how it writes the
 //!   record before chaining the previous hook without ever panicking itself.
-//! - [`dirty_flag`]: the `running` / `crashed` files and the rule that reports a run's end once,
-//!   as its crash or as `app.unclean_shutdown`, while a survived panic does not hide a later kill.
+//! - [`dirty_flag`]: the per-run `live-` (locked), `user-` and `crashed-` files (and the legacy
+//!   `running`), and the rule that reports a run's end once, as its crash, its fatal signal or
+//!   `app.unclean_shutdown`, while a survived panic does not hide a later kill.
 //! - [`signal_marker`]: the file a platform's fatal-signal handler writes the signal number into,
 //!   turned into the run's `crash` event at the next start.
 
@@ -44,7 +45,8 @@ impl Agent {
     /// Records a crash now, synchronously: written to the spool (sent at the next start) when the
     /// agent has a data dir, else enqueued like any event. Bindings call this from their
     /// uncaught-exception handlers: the crash is taken to end the run (no
-    /// `app.unclean_shutdown` is reported for it, see [`dirty_flag`]). Dropped after shutdown.
+    /// `app.unclean_shutdown` is reported for it, see [`dirty_flag`]). Dropped after shutdown,
+    /// and while the user's consent is declined.
     pub fn record_crash(
         &self,
         crash_type: &str,

@@ -4,7 +4,8 @@
 //! A signal handler may only call async-signal-safe functions: no allocation, no locks, so no
 //! agent call. The platform opens this run's marker file at setup ([`Agent::signal_marker_path`])
 //! and its handler only `write(2)`s the signal number there (4 bytes, native-endian `i32`) before
-//! re-raising. The next start turns that marker into the previous run's `crash` event.
+//! re-raising. A later start turns that marker into the run's `crash` event: the start that
+//! claims the dead run, or any start once the marker is a minute old with no live file.
 //!
 //! Each run has its own marker (named after its run id), so the new run's platform code can open
 //! its marker while the worker still reads the old one, and a marker is only believed for a run
@@ -88,7 +89,7 @@ fn signal_in(marker: &Path) -> Option<serde_json::Map<String, serde_json::Value>
 
 /// The usual name of a fatal signal's number on the platform the agent runs on.
 fn signal_name(number: i32) -> Option<&'static str> {
-    // SIGBUS differs: 10 on Apple platforms and the BSDs, 7 on Linux and Android.
+    // SIGBUS differs: 10 on Apple platforms and FreeBSD, 7 on Linux and Android.
     const SIGBUS: i32 = if cfg!(any(target_vendor = "apple", target_os = "freebsd")) {
         10
     } else {
