@@ -151,7 +151,7 @@ impl Site {
     fn start(package: Vec<(&'static str, Vec<u8>)>, collector_url: &str) -> anyhow::Result<Site> {
         let settings = json!({"sdkKey": SDK_KEY, "collector": collector_url, "flag": FLAG});
         let mut router = Router::new()
-            .route("/", get(|| async { page(PAGE) }))
+            .route("/", get(|| async { page() }))
             .route("/settings.json", get(move || async move { Json(settings) }));
         for (name, bytes) in package {
             let kind = if name.ends_with(".wasm") {
@@ -202,8 +202,8 @@ impl Drop for Site {
 }
 
 /// The page under the script policy.
-fn page(html: &'static str) -> Response {
-    let mut response = axum::response::Html(html).into_response();
+fn page() -> Response {
+    let mut response = axum::response::Html(PAGE).into_response();
     response.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(SCRIPT_POLICY),

@@ -261,13 +261,13 @@ fn remove_leftovers(data_dir: &Path, names: &[String], run_id: &str) {
             }
             continue;
         }
-        let run = match (
-            name.strip_prefix(LIVE_PREFIX),
-            name.strip_prefix(USER_PREFIX),
-        ) {
-            (Some(rest), _) | (_, Some(rest)) => rest.strip_suffix(".tmp").unwrap_or(rest),
-            _ => continue,
+        let Some(rest) = name
+            .strip_prefix(LIVE_PREFIX)
+            .or_else(|| name.strip_prefix(USER_PREFIX))
+        else {
+            continue;
         };
+        let run = rest.strip_suffix(".tmp").unwrap_or(rest);
         if run == run_id {
             continue;
         }
