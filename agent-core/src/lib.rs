@@ -20,6 +20,7 @@ pub mod wire;
 pub mod dedupe;
 pub mod pipeline;
 pub mod policy;
+pub mod process;
 pub mod spool;
 mod table;
 pub mod upload;

@@ -2,7 +2,7 @@
 
 mod agent_support;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use agent_core::flags::{Attributes, CONTROL, labels};
 use agent_core::{Agent, AgentError};
@@ -251,6 +251,73 @@ fn events_before_identify_use_the_anonymous_key() {
         Some(agent_core::agent::ANONYMOUS_KEY)
     );
     assert_eq!(key_of("app.ready").as_deref(), Some("dave"));
+}
+
+/// Env var telling [`prints_its_time_from_start`] to run: it is the child of
+/// [`time_from_start_counts_from_the_process_start`].
+const START_CHILD: &str = "AGENT_EVENTS_START_CHILD";
+
+/// The child of [`time_from_start_counts_from_the_process_start`]: sets up an agent and prints
+/// the `timing.first_frame` it records.
+#[test]
+fn prints_its_time_from_start() {
+    if std::env::var_os(START_CHILD).is_none() {
+        return;
+    }
+    let agent = memory_agent();
+    agent.track_time_from_start("first_frame");
+    let events = events(&pull_all(&agent));
+    let ms = events[0].value.expect("a timing has a value");
+    println!("{} first_frame ms={ms}", events[0].event_type);
+}
+
+#[test]
+fn time_from_start_counts_from_the_process_start() {
+    // `sleep` then `exec`: the same process, whose agent is set up 1.2 s after it started,
+    // as an app's is after its runtime and initialisers.
+    let me = std::env::current_exe().expect("test binary");
+    let spawned = Instant::now();
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("sleep 1.2; exec \"$0\" --exact prints_its_time_from_start --nocapture")
+        .arg(me)
+        .env(START_CHILD, "1")
+        .output()
+        .expect("run the child");
+    let lived = spawned.elapsed();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let ms: f64 = text
+        .split("timing.first_frame first_frame ms=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no timing in the child's output: {text}"));
+    assert!(
+        ms >= 1_200.0,
+        "set up 1.2 s after its start, it says {ms} ms"
+    );
+    // Not a timing assert: the child cannot be older than the time since it was spawned (one
+    // 10 ms clock tick of rounding allowed).
+    assert!(
+        ms <= lived.as_secs_f64() * 1e3 + 10.0,
+        "{ms} ms after {lived:?}"
+    );
+}
+
+#[test]
+fn time_from_start_counts_from_the_start_given() {
+    let start = Instant::now() - Duration::from_secs(5);
+    let agent = Agent::builder("sdk-test")
+        .app_start(start)
+        .build()
+        .expect("agent builds");
+    agent.track_time_from_start("first_frame");
+    let upper = start.elapsed().as_secs_f64() * 1e3;
+    let events = events(&pull_all(&agent));
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].event_type, "timing.first_frame");
+    let ms = events[0].value.expect("a timing has a value");
+    assert!((5_000.0..=upper).contains(&ms), "{ms} ms, at most {upper}");
 }
 
 #[test]

@@ -38,9 +38,6 @@ pub struct Treatment {
 #[derive(uniffi::Object)]
 pub struct RumAgent {
     agent: Agent,
-    /// The process start (or setup) on the monotonic clock: a timing from it does not move
-    /// when the wall clock is set (NTP, or the user).
-    started: Instant,
     pump: Option<Pump>,
 }
 
@@ -227,11 +224,12 @@ impl RumAgent {
         })
     }
 
-    /// Tracks `timing.<marker>`: the time from process start (or setup) until now, in ms.
+    /// Tracks `timing.<marker>`: the time from the process's start (or the one configured)
+    /// until now, in ms.
     pub fn track_time_from_start(&self, marker: String) -> Result<(), RumError> {
         guard::call(|| {
             check_event_type(&format!("timing.{marker}"))?;
-            self.agent.track_timing(&marker, self.started.elapsed());
+            self.agent.track_time_from_start(&marker);
             Ok(())
         })
     }
@@ -388,7 +386,7 @@ impl RumAgent {
             field: "process_start_unix_ms".to_owned(),
             message: message.to_owned(),
         };
-        let started_unix_ms = match config.process_start_unix_ms {
+        let app_start = match config.process_start_unix_ms {
             // Before 2000: seconds, or no time at all (0), given for milliseconds.
             Some(start) if start < EARLIEST_PROCESS_START_MS => {
                 return Err(bad_start("must be a Unix time in milliseconds"));
@@ -396,15 +394,20 @@ impl RumAgent {
             Some(start) if start > now.saturating_add(START_CLOCK_STEP_MS) => {
                 return Err(bad_start("must not be in the future"));
             }
-            // Slightly ahead: the wall clock stepped back since launch (it is read from it).
-            Some(start) => start.min(now),
-            None => now,
+            // The wall clock read once, at setup; from here on only the monotonic one, so a
+            // timing does not move when the clock is set (NTP, or the user). Slightly ahead:
+            // the clock stepped back since launch, taken as now.
+            Some(start) => {
+                let before = Duration::from_millis(u64::try_from(now - start).unwrap_or(0));
+                Some(
+                    Instant::now()
+                        .checked_sub(before)
+                        .unwrap_or_else(Instant::now),
+                )
+            }
+            // The core reads the process's start from the OS.
+            None => None,
         };
-        // The wall clock read once, at setup; from here on only the monotonic one.
-        let before = Duration::from_millis(u64::try_from(now - started_unix_ms).unwrap_or(0));
-        let started = Instant::now()
-            .checked_sub(before)
-            .unwrap_or_else(Instant::now);
         if config
             .data_dir
             .as_deref()
@@ -428,6 +431,9 @@ impl RumAgent {
             );
         if let Some(dir) = &config.data_dir {
             builder = builder.data_dir(dir);
+        }
+        if let Some(start) = app_start {
+            builder = builder.app_start(start);
         }
         if let Some(ms) = config.flush_interval_ms {
             if ms == 0 {
@@ -461,11 +467,7 @@ impl RumAgent {
             }
             None => None,
         };
-        Ok(RumAgent {
-            agent,
-            started,
-            pump,
-        })
+        Ok(RumAgent { agent, pump })
     }
 
     /// The core's identity: one place, so evaluations and events never see different users

@@ -17,7 +17,8 @@ pub struct RumConfig {
     /// Keep flag definitions current from the collector (Rust HTTP client, SSE and polling).
     #[uniffi(default = true)]
     pub sync_flags: bool,
-    /// Process start (Unix ms) that `track_time_from_start` measures from; `None`: setup time.
+    /// Process start (Unix ms) that `track_time_from_start` measures from; `None`: the
+    /// process's start as the OS reports it (`sysctl`, as Apple's tools read it).
     /// Up to a minute ahead of the clock is taken as now (the clock stepped back since launch);
     /// further ahead, or before 2000 (seconds given for milliseconds), is `BadConfig`.
     #[uniffi(default = None)]

@@ -140,7 +140,7 @@ fn python_bindings_against_a_real_collector() {
         .next()
         .and_then(|n| n.parse().ok())
         .expect("a count");
-    assert_eq!(passed, 15, "every python test ran: {summary}");
+    assert_eq!(passed, 16, "every python test ran: {summary}");
 
     // What Python tracked is in the collector's store, with its properties and stack.
     let db = fixture.db().expect("collector db");
@@ -196,6 +196,11 @@ fn python_bindings_against_a_real_collector() {
     assert!(
         ready.len() == 1 && ready[0].0.is_some_and(|ms| ms >= 1_500.0),
         "time from the given process start: {ready:?}"
+    );
+    let ready = props("py-process-start-user", "timing.app.ready");
+    assert!(
+        ready.len() == 1 && ready[0].0.is_some_and(|ms| ms >= 1_000.0),
+        "time from the process's start, a second or more before: {ready:?}"
     );
     let crashes = props("py-crash-user", "crash");
     assert_eq!(crashes.len(), 1, "the crash arrived after the restart");

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use serde_json::Map;
@@ -43,6 +43,7 @@ pub struct AgentBuilder {
     capture_stacks: bool,
     consent: Consent,
     flag_listeners: FlagListeners,
+    app_start: Option<Instant>,
 }
 
 impl AgentBuilder {
@@ -67,6 +68,7 @@ impl AgentBuilder {
             capture_stacks: true,
             consent: Consent::Granted,
             flag_listeners: FlagListeners::default(),
+            app_start: None,
         }
     }
 
@@ -180,6 +182,15 @@ impl AgentBuilder {
 
     /// Validates the settings and starts the agent. Does no disk I/O on the caller's thread: the
     /// worker opens the spool and the flag cache.
+    /// The app's start, which [`Agent::track_time_from_start`] measures from. Default: the
+    /// process's start as the OS reports it ([`crate::process::started`]), or the build where
+    /// it does not; a platform with a start of its own (Android's
+    /// `Process.getStartUptimeMillis`) passes that.
+    pub fn app_start(mut self, start: Instant) -> Self {
+        self.app_start = Some(start);
+        self
+    }
+
     pub fn build(self) -> Result<Agent, AgentError> {
         let plan = self.validate()?;
         let AgentBuilder {
@@ -194,6 +205,7 @@ impl AgentBuilder {
             capture_stacks,
             consent,
             flag_listeners,
+            app_start,
             ..
         } = self;
         pipeline.sdk_key = sdk_key.clone();
@@ -207,6 +219,9 @@ impl AgentBuilder {
             data_dir,
             clock,
             capture_stacks,
+            app_start: app_start
+                .or_else(crate::process::started)
+                .unwrap_or_else(Instant::now),
             flags: ArcSwap::from_pointee(FlagSet::empty()),
             flags_writer: Mutex::new(()),
             identity: ArcSwap::from_pointee(ANONYMOUS_KEY.to_owned()),

@@ -75,6 +75,13 @@ impl Agent {
         self.track_timing_for(None, name, duration);
     }
 
+    /// Tracks `timing.<marker>`: the time from the app's start (the process's, unless
+    /// [`crate::AgentBuilder::app_start`] said otherwise) until now, as app-start metrics
+    /// measure it (`track_time_from_start("first_frame")`).
+    pub fn track_time_from_start(&self, marker: &str) {
+        self.track_timing(marker, self.shared().app_start.elapsed());
+    }
+
     /// Starts timing a scope; the timing is tracked when the guard drops.
     pub fn time(&self, name: &str) -> TimingGuard {
         TimingGuard::new(self.clone(), None, name)

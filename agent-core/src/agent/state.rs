@@ -25,6 +25,8 @@ pub(crate) struct Shared {
     pub(crate) data_dir: Option<PathBuf>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) capture_stacks: bool,
+    /// What `Agent::track_time_from_start` measures from (see `AgentBuilder::app_start`).
+    pub(crate) app_start: Instant,
     /// Current flag definitions, swapped whole by the sync thread.
     pub(crate) flags: ArcSwap<FlagSet>,
     /// Serializes the writers of `flags` (sync thread, `apply_flag_changes`) so that no update is

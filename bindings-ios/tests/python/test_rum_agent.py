@@ -32,6 +32,9 @@ from rum_agent import (
     Uploader,
 )
 
+# No later than the process's start: a floor for the time from it.
+MODULE_LOADED = time.monotonic()
+
 URL = os.environ["RUM_COLLECTOR_URL"]
 SDK_KEY = os.environ["RUM_SDK_KEY"]
 WAIT_MS = 20_000
@@ -360,6 +363,16 @@ class Delivery(unittest.TestCase):
         # A start a little ahead of the clock (it stepped back since launch) is taken as now.
         ahead = RumAgent(config(process_start_unix_ms=int(time.time() * 1000) + 5_000), None)
         ahead.shutdown(2_000)
+
+    def test_time_from_start_measures_from_the_process_start_by_default(self):
+        # The process is at least a second old, however soon this test runs: the timing counts
+        # from the kernel's process start, not from the agent's setup.
+        time.sleep(max(0.0, 1.0 - (time.monotonic() - MODULE_LOADED)))
+        agent = RumAgent(config(), None)
+        agent.identify("py-process-start-user")
+        agent.track_time_from_start("app.ready")
+        agent.flush(WAIT_MS)
+        agent.shutdown(2_000)
 
     def test_flags_sync_from_the_collector(self):
         agent = RumAgent(config(sync_flags=True), UrllibUploader())

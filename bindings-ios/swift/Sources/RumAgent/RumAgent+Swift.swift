@@ -53,7 +53,8 @@ public extension RumAgent {
     /// the alternate signal stack (for stack overflows) is set up for the calling thread. One
     /// agent per process:
     /// a second `setup` throws `RumError.BadConfig` until `shutdownShared` was called.
-    /// Throws `RumError.BadConfig` for a bad setting.
+    /// Throws `RumError.BadConfig` for a bad setting. `processStart` (default: the process's
+    /// start, read from the kernel) is what `trackTimeFromStart` measures from.
     @discardableResult
     static func setup(
         sdkKey: String,
@@ -177,7 +178,9 @@ public extension RumAgent {
         }
     }
 
-    /// Tracks `timing.<marker>` from process start (or setup) until now.
+    /// Tracks `timing.<marker>`: the time from the process's start (as `sysctl` reports it, or
+    /// `setup`'s `processStart`) until now, e.g. `trackTimeFromStart("app.ready")` once the
+    /// first screen shows: the app's cold start.
     func trackTimeFromStart(_ marker: String) {
         try? trackTimeFromStart(marker: marker)
     }

@@ -984,7 +984,8 @@ public protocol RumAgentProtocol: AnyObject, Sendable {
     func trackError(errorType: String, message: String, stacktrace: String?) 
     
     /**
-     * Tracks `timing.<marker>`: the time from process start (or setup) until now, in ms.
+     * Tracks `timing.<marker>`: the time from the process's start (or the one configured)
+     * until now, in ms.
      */
     func trackTimeFromStart(marker: String) throws 
     
@@ -1366,7 +1367,8 @@ open func trackError(errorType: String, message: String, stacktrace: String?)  {
 }
     
     /**
-     * Tracks `timing.<marker>`: the time from process start (or setup) until now, in ms.
+     * Tracks `timing.<marker>`: the time from the process's start (or the one configured)
+     * until now, in ms.
      */
 open func trackTimeFromStart(marker: String)throws   {try rustCallWithError(FfiConverterTypeRumError_lift) {
         uniffiCallStatus in
@@ -1782,7 +1784,8 @@ public struct RumConfig: Equatable, Hashable {
      */
     public var syncFlags: Bool
     /**
-     * Process start (Unix ms) that `track_time_from_start` measures from; `None`: setup time.
+     * Process start (Unix ms) that `track_time_from_start` measures from; `None`: the
+     * process's start as the OS reports it (`sysctl`, as Apple's tools read it).
      * Up to a minute ahead of the clock is taken as now (the clock stepped back since launch);
      * further ahead, or before 2000 (seconds given for milliseconds), is `BadConfig`.
      */
@@ -1820,7 +1823,8 @@ public struct RumConfig: Equatable, Hashable {
          * Keep flag definitions current from the collector (Rust HTTP client, SSE and polling).
          */syncFlags: Bool = true, 
         /**
-         * Process start (Unix ms) that `track_time_from_start` measures from; `None`: setup time.
+         * Process start (Unix ms) that `track_time_from_start` measures from; `None`: the
+         * process's start as the OS reports it (`sysctl`, as Apple's tools read it).
          * Up to a minute ahead of the clock is taken as now (the clock stepped back since launch);
          * further ahead, or before 2000 (seconds given for milliseconds), is `BadConfig`.
          */processStartUnixMs: Int64? = nil, 
@@ -2992,7 +2996,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_rum_agent_checksum_method_rumagent_track_error() != 50643) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_rum_agent_checksum_method_rumagent_track_time_from_start() != 63822) {
+    if (uniffi_rum_agent_checksum_method_rumagent_track_time_from_start() != 17676) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_rum_agent_checksum_method_rumagent_track_timing() != 32215) {
