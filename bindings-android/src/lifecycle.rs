@@ -1,6 +1,6 @@
 //! JNI entries of the agent's life: setup, flags ready, flush, shutdown, release, crashes.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use agent_core::wire::FlagChanges;
 use agent_core::{Agent, Consent};
@@ -30,6 +30,7 @@ pub extern "system" fn Java_dev_rollout_rum_Native_setup<'l>(
     sync_flags: jboolean,
     native_uploader: jboolean,
     consent: jint,
+    start_age_nanos: jlong,
 ) -> jlong {
     guard(&mut env, 0, |env| {
         let sdk_key = required(env, &sdk_key, "sdkKey")?;
@@ -47,6 +48,13 @@ pub extern "system" fn Java_dev_rollout_rum_Native_setup<'l>(
         }
         if let Some(traffic_type) = optional(env, &traffic_type)? {
             builder = builder.traffic_type(traffic_type);
+        }
+        // Negative: Java knows no start; the core reads the process's from the OS.
+        if let Some(start) = u64::try_from(start_age_nanos)
+            .ok()
+            .and_then(|age| Instant::now().checked_sub(Duration::from_nanos(age)))
+        {
+            builder = builder.app_start(start);
         }
         if flush_interval_ms > 0 {
             builder = builder.flush_interval(millis(flush_interval_ms, "flushIntervalMs")?);

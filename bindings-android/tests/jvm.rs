@@ -13,7 +13,9 @@ use anyhow::{Context, ensure};
 use e2e::{ADMIN_KEY, Fixture, SDK_KEY};
 use serde_json::Value;
 
-use jvm_support::{JavaRun, crate_dir, java, java_with, javac, jdk_available, native_lib_dir};
+use jvm_support::{
+    JavaRun, crate_dir, java, java_with, javac, javac_android_stub, jdk_available, native_lib_dir,
+};
 
 /// Checks ApiTests runs; a change there must change this number (a skipped check fails).
 const API_CHECKS: u32 = 24;
@@ -65,7 +67,8 @@ fn the_java_api_works_against_a_real_collector() -> anyhow::Result<()> {
         JVM_LIMIT,
     )?;
     passed_cleanly(&api, API_CHECKS, Some(0))?;
-    check_api_events(&collector)?;
+    check_api_events(&collector, &api.output)?;
+    check_app_start(&collector, &lib_dir, classes.path())?;
 
     let http = http_upload_run(
         &mut collector,
@@ -118,6 +121,34 @@ fn the_java_api_works_against_a_real_collector() -> anyhow::Result<()> {
     passed_cleanly(&restart, 1, Some(0))?;
     check_crash_event(&collector)?;
     println!("JVM binding test wall time: {:?}", started.elapsed());
+    Ok(())
+}
+
+/// AppStartApp with the stand-in for `android.os.Process` on the classpath: the time from start
+/// counts from Android's start of the process (3 s before the stand-in loaded).
+fn check_app_start(collector: &Fixture, lib_dir: &Path, classes: &Path) -> anyhow::Result<()> {
+    let stub = tempfile::tempdir()?;
+    javac_android_stub(stub.path())?;
+    let classpath = std::env::join_paths([classes, stub.path()])?;
+    let started = Instant::now();
+    let run = java(
+        lib_dir,
+        Path::new(&classpath),
+        "dev.rollout.rum.AppStartApp",
+        &[&collector.url(), SDK_KEY],
+        JVM_LIMIT,
+    )?;
+    let lived = started.elapsed().as_secs_f64() * 1e3;
+    passed_cleanly(&run, 1, Some(0))?;
+    let timings = events(collector, "timing.app_start", "java-app-start-user")?;
+    // Not a timing assert: 3 s plus at most the run's own time.
+    ensure!(
+        timings.len() == 1
+            && timings[0]
+                .0
+                .is_some_and(|ms| (3_000.0..=3_000.0 + lived).contains(&ms)),
+        "one timing of 3 s and the run's time (at most {lived} ms more), got {timings:?}"
+    );
     Ok(())
 }
 
@@ -250,7 +281,7 @@ fn events(
 
 /// What ApiTests sent: its error with the Java trace and cause, a custom event, a timing and
 /// impressions under the identified key.
-fn check_api_events(collector: &Fixture) -> anyhow::Result<()> {
+fn check_api_events(collector: &Fixture, output: &str) -> anyhow::Result<()> {
     let key = "java-user-1";
     let errors = events(collector, "error", key)?;
     ensure!(errors.len() == 1, "one error event, got {errors:?}");
@@ -311,10 +342,18 @@ fn check_api_events(collector: &Fixture) -> anyhow::Result<()> {
         p["currency"] == "EUR" && p["items"] == serde_json::json!(["book", "pen"]),
         "{p}"
     );
+    // Off Android the time from start counts from the process's start (not the setup): at
+    // least the JVM's uptime, which ApiTests printed just before.
+    let floor: f64 = output
+        .split("app_ready floor ms=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .context("ApiTests printed no app_ready floor")?;
     let timings = events(collector, "timing.app_ready", key)?;
     ensure!(
-        timings.len() == 1 && timings[0].0.is_some_and(|ms| ms > 0.0),
-        "one positive timing, got {timings:?}"
+        timings.len() == 1 && timings[0].0.is_some_and(|ms| ms >= floor),
+        "one timing of at least the JVM's uptime {floor} ms, got {timings:?}"
     );
     let renders = events(collector, "timing.screen.render", key)?;
     ensure!(

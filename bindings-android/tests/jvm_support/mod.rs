@@ -71,6 +71,12 @@ pub fn javac(out: &Path) -> anyhow::Result<()> {
     javac_dir(&java.join("test"), &tests, out)
 }
 
+/// Compiles the stand-in for the Android framework class the binding reads by reflection
+/// (`java/android-stub`) into `out`, for the runs that put it on the classpath.
+pub fn javac_android_stub(out: &Path) -> anyhow::Result<()> {
+    javac_dir(&crate_dir().join("java/android-stub"), &["-Xlint:all"], out)
+}
+
 fn path_str(p: &Path) -> anyhow::Result<&str> {
     p.to_str().context("non-UTF-8 path")
 }

@@ -10,7 +10,7 @@ final class Native {
 
     static native long setup(String sdkKey, String collectorUrl, String dataDir, String trafficType,
             String sdkVersion, String platform, long flushIntervalMs, boolean syncFlags,
-            boolean nativeUploader, int consent);
+            boolean nativeUploader, int consent, long startAgeNanos);
 
     static native void release(long handle);
 
@@ -79,6 +79,9 @@ final class Native {
             String propertiesJson);
 
     static native void trackTiming(long handle, String marker, double millis);
+
+    /** Tracks {@code timing.<marker>}: the time since the app's start. */
+    static native void trackTimeFromStart(long handle, String marker);
 
     static native void trackError(long handle, String type, String message, String stack);
 

@@ -39,7 +39,6 @@ public final class RumAgent {
     // call ever uses a freed handle.
     private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
     private long handle;
-    private final long startNanos;
     /** The last consent set, answered by {@link #getConsent} once the native agent is freed. */
     private volatile Consent consent = Consent.GRANTED;
     /** The last key identified, answered by {@link #getIdentity} once the native agent is freed. */
@@ -59,9 +58,8 @@ public final class RumAgent {
         return t;
     });
 
-    private RumAgent(long handle, long startNanos) {
+    private RumAgent(long handle) {
         this.handle = handle;
-        this.startNanos = startNanos;
     }
 
     /**
@@ -84,7 +82,8 @@ public final class RumAgent {
             try {
                 handle = Native.setup(config.sdkKey, config.collectorUrl, config.dataDir,
                         config.trafficType, VERSION, platform(), config.flushIntervalMs,
-                        config.syncFlags, config.uploader == Uploader.RUST, config.consent.code());
+                        config.syncFlags, config.uploader == Uploader.RUST, config.consent.code(),
+                        AppStart.ageNanos(config.startNanos));
             } catch (LinkageError missing) {
                 // The app's package has no libbindings_android.so for this device's ABI: a
                 // failure the app can catch, not a crash at its start.
@@ -92,7 +91,7 @@ public final class RumAgent {
                 failed.initCause(missing);
                 throw failed;
             }
-            RumAgent agent = new RumAgent(handle, config.startNanos);
+            RumAgent agent = new RumAgent(handle);
             agent.consent = config.consent;
             try {
                 if (config.installCrashHandler) {
@@ -245,13 +244,14 @@ public final class RumAgent {
     }
 
     /**
-     * Tracks {@code timing.<marker>}: the milliseconds since the app's start (see {@link
-     * RumConfig.Builder#startNanos}; 0 when that start is later than now).
+     * Tracks {@code timing.<marker>}: the milliseconds since the app's start, Android's start of
+     * the process unless {@link RumConfig.Builder#startNanos} says otherwise (0 when that start
+     * is later than now). {@code trackTimeFromStart("first_frame")} once the first screen draws
+     * is the app's cold start.
      */
     public void trackTimeFromStart(String marker) {
-        double ms = Math.max(0, (System.nanoTime() - startNanos) / 1e6);
         withHandle(null, h -> {
-            Native.trackTiming(h, marker, ms);
+            Native.trackTimeFromStart(h, marker);
             return null;
         });
     }

@@ -13,6 +13,9 @@ public final class RumConfig {
     final Uploader uploader;
     final Consent consent;
 
+    /** {@link #startNanos} when none was given. */
+    static final long UNSET_START = Long.MIN_VALUE;
+
     private RumConfig(Builder b) {
         sdkKey = b.sdkKey;
         collectorUrl = b.collectorUrl;
@@ -40,7 +43,7 @@ public final class RumConfig {
         private long flushIntervalMs;
         private boolean syncFlags = true;
         private boolean installCrashHandler = true;
-        private long startNanos = System.nanoTime();
+        private long startNanos = UNSET_START;
         private Uploader uploader = Uploader.RUST;
         private Consent consent = Consent.GRANTED;
 
@@ -102,7 +105,11 @@ public final class RumConfig {
             return this;
         }
 
-        /** The app's start as a {@link System#nanoTime()} value, for {@code trackTimeFromStart} (default: now). On Android, {@code Process.getStartUptimeMillis() * 1_000_000L} (same monotonic clock). */
+        /**
+         * The app's start as a {@link System#nanoTime()} value, for {@code trackTimeFromStart}.
+         * Default: on Android, {@code Process.getStartUptimeMillis()} (the same monotonic clock);
+         * elsewhere the process's start as the OS reports it.
+         */
         public Builder startNanos(long nanos) {
             this.startNanos = nanos;
             return this;

@@ -4,6 +4,7 @@ import static dev.rollout.rum.TestRunner.check;
 import static dev.rollout.rum.TestRunner.expectThrows;
 
 import java.io.IOException;
+import java.lang.management.ManagementFactory;
 import java.net.HttpURLConnection;
 import java.net.URL;
 import java.nio.charset.StandardCharsets;
@@ -272,6 +273,8 @@ public final class ApiTests {
             props.put("currency", "EUR");
             props.put("items", List.of("book", "pen"));
             check(agent.track("purchase", 42.5, props), "track answers true for a kept event");
+            // The JVM's uptime is a floor of the process's age: it starts counting after exec.
+            System.out.println("app_ready floor ms=" + ManagementFactory.getRuntimeMXBean().getUptime());
             agent.trackTimeFromStart("app_ready");
             agent.trackTiming("screen.render", 12.5);
             expectThrows(IllegalArgumentException.class, () -> agent.trackTiming("screen.render", -1));
