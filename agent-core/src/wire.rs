@@ -60,6 +60,11 @@ pub mod event_types {
     pub const CRASH: &str = "crash";
     /// Prefix of timing events: `timing.<name>`, value in milliseconds.
     pub const TIMING_PREFIX: &str = "timing.";
+    /// Timing name of a cold start: process start to the first frame of a launch by the user.
+    pub const APP_START_COLD: &str = "app.start.cold";
+    /// Timing name of a warm start: the process lived on without screens, one is created and
+    /// drawn.
+    pub const APP_START_WARM: &str = "app.start.warm";
 
     /// OpenTelemetry semantic-convention name of the exception type property.
     pub const EXCEPTION_TYPE: &str = "exception.type";

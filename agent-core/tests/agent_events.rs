@@ -321,6 +321,31 @@ fn time_from_start_counts_from_the_start_given() {
 }
 
 #[test]
+fn a_cold_start_is_tracked_unless_longer_than_a_minute() {
+    let at = |ago: Duration| {
+        Agent::builder("sdk-test")
+            .app_start(Instant::now() - ago)
+            .build()
+            .expect("agent builds")
+    };
+    let quick = at(Duration::from_millis(1_500));
+    assert!(quick.track_cold_start());
+    quick.track_warm_start(Duration::from_millis(250));
+    let events = events(&pull_all(&quick));
+    let types: Vec<_> = events.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(types, ["timing.app.start.cold", "timing.app.start.warm"]);
+    assert!(
+        events[0].value.is_some_and(|ms| ms >= 1_500.0),
+        "{events:?}"
+    );
+    assert_eq!(events[1].value, Some(250.0));
+
+    let slow = at(agent_core::agent::LONGEST_COLD_START + Duration::from_secs(1));
+    assert!(!slow.track_cold_start());
+    assert!(pull_all(&slow).is_empty(), "no cold start over a minute");
+}
+
+#[test]
 fn cancelled_timing_guard_records_nothing() {
     let agent = memory_agent();
     agent.time("abandoned").cancel();

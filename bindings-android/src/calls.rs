@@ -160,23 +160,6 @@ pub extern "system" fn Java_dev_rollout_rum_Native_trackTiming<'l>(
     })
 }
 
-/// Tracks `timing.<marker>`: the time since the app's start (see `Native.setup`).
-#[unsafe(no_mangle)]
-pub extern "system" fn Java_dev_rollout_rum_Native_trackTimeFromStart<'l>(
-    mut env: JNIEnv<'l>,
-    _class: JClass<'l>,
-    handle: jlong,
-    marker: JString<'l>,
-) {
-    guard(&mut env, (), |env| {
-        // SAFETY: as in evaluate.
-        let agent = unsafe { handle::agent(handle) }?;
-        let marker = required(env, &marker, "marker")?;
-        agent.track_time_from_start(&marker);
-        Ok(())
-    })
-}
-
 /// Tracks an error described by Java: class name, message and formatted stack trace.
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_dev_rollout_rum_Native_trackError<'l>(

@@ -14,6 +14,7 @@ pub mod guard;
 pub mod handle;
 pub mod upload;
 
+mod app_start;
 mod calls;
 mod lifecycle;
 mod listen;

@@ -13,9 +13,7 @@ use anyhow::{Context, ensure};
 use e2e::{ADMIN_KEY, Fixture, SDK_KEY};
 use serde_json::Value;
 
-use jvm_support::{
-    JavaRun, crate_dir, java, java_with, javac, javac_android_stub, jdk_available, native_lib_dir,
-};
+use jvm_support::{JavaRun, crate_dir, java, java_with, javac, jdk_available, native_lib_dir};
 
 /// Checks ApiTests runs; a change there must change this number (a skipped check fails).
 const API_CHECKS: u32 = 24;
@@ -36,7 +34,8 @@ fn the_java_api_works_against_a_real_collector() -> anyhow::Result<()> {
     let started = Instant::now();
     let lib_dir = native_lib_dir()?;
     let classes = tempfile::tempdir()?;
-    javac(classes.path())?;
+    let android = tempfile::tempdir()?;
+    javac(classes.path(), android.path())?;
 
     let mut collector = Fixture::start()?;
     let vectors_path = crate_dir().join("../testdata/evaluation-vectors.json");
@@ -68,7 +67,7 @@ fn the_java_api_works_against_a_real_collector() -> anyhow::Result<()> {
     )?;
     passed_cleanly(&api, API_CHECKS, Some(0))?;
     check_api_events(&collector, &api.output)?;
-    check_app_start(&collector, &lib_dir, classes.path())?;
+    check_app_starts(&collector, &lib_dir, classes.path(), android.path())?;
 
     let http = http_upload_run(
         &mut collector,
@@ -124,31 +123,71 @@ fn the_java_api_works_against_a_real_collector() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// AppStartApp with the stand-in for `android.os.Process` on the classpath: the time from start
-/// counts from Android's start of the process (3 s before the stand-in loaded).
-fn check_app_start(collector: &Fixture, lib_dir: &Path, classes: &Path) -> anyhow::Result<()> {
-    let stub = tempfile::tempdir()?;
-    javac_android_stub(stub.path())?;
-    let classpath = std::env::join_paths([classes, stub.path()])?;
-    let started = Instant::now();
-    let run = java(
-        lib_dir,
-        Path::new(&classpath),
-        "dev.rollout.rum.AppStartApp",
-        &[&collector.url(), SDK_KEY],
-        JVM_LIMIT,
-    )?;
-    let lived = started.elapsed().as_secs_f64() * 1e3;
-    passed_cleanly(&run, 1, Some(0))?;
-    let timings = events(collector, "timing.app_start", "java-app-start-user")?;
-    // Not a timing assert: 3 s plus at most the run's own time.
+/// AppStartApp's three modes with the Android stand-ins on the classpath (see AppStartApp).
+fn check_app_starts(
+    collector: &Fixture,
+    lib_dir: &Path,
+    classes: &Path,
+    android: &Path,
+) -> anyhow::Result<()> {
+    let classpath = std::env::join_paths([classes, android])?;
+    let run = |mode: &str, start_ago_ms: u64| -> anyhow::Result<f64> {
+        let started = Instant::now();
+        let start_ago = format!("-Dandroid.stub.startAgoMs={start_ago_ms}");
+        let run = java_with(
+            lib_dir,
+            Path::new(&classpath),
+            &[&start_ago],
+            "dev.rollout.rum.AppStartApp",
+            &[&collector.url(), SDK_KEY, mode],
+            JVM_LIMIT,
+        )?;
+        passed_cleanly(&run, 1, Some(0))?;
+        Ok(started.elapsed().as_secs_f64() * 1e3)
+    };
+    let timings = |mode: &str, name: &str| -> anyhow::Result<Vec<f64>> {
+        let key = format!("java-app-start-{mode}");
+        let found = events(collector, &format!("timing.{name}"), &key)?;
+        Ok(found.into_iter().filter_map(|(ms, _)| ms).collect())
+    };
+
+    // Not timing asserts: each start lies between what the test arranged and that plus the
+    // whole run's time.
+    let lived = run("launch", 3_000)?;
+    let within = |ms: &[f64], floor: f64| ms.len() == 1 && (floor..=floor + lived).contains(&ms[0]);
+    let cold = timings("launch", "app.start.cold")?;
     ensure!(
-        timings.len() == 1
-            && timings[0]
-                .0
-                .is_some_and(|ms| (3_000.0..=3_000.0 + lived).contains(&ms)),
-        "one timing of 3 s and the run's time (at most {lived} ms more), got {timings:?}"
+        within(&cold, 3_000.0),
+        "one cold start of 3 s and at most {lived} ms, got {cold:?}"
     );
+    let from_start = timings("launch", "app_start")?;
+    ensure!(
+        within(&from_start, 3_000.0),
+        "time from Android's start: {from_start:?}"
+    );
+    let warm = timings("launch", "app.start.warm")?;
+    ensure!(
+        within(&warm, 200.0),
+        "one warm start of 200 ms and at most {lived} ms: {warm:?}"
+    );
+
+    let lived = run("background", 3_000)?;
+    let warm = timings("background", "app.start.warm")?;
+    ensure!(
+        warm.len() == 1 && warm[0] <= lived,
+        "the first screen of a process started in the background is a warm start: {warm:?}"
+    );
+    let cold = timings("background", "app.start.cold")?;
+    ensure!(cold.is_empty(), "no cold start: {cold:?}");
+
+    run("slow", 61_000)?;
+    for name in ["app.start.cold", "app.start.warm"] {
+        let found = timings("slow", name)?;
+        ensure!(
+            found.is_empty(),
+            "nothing over a minute, got {name} {found:?}"
+        );
+    }
     Ok(())
 }
 

@@ -15,6 +15,10 @@ use super::Agent;
 use crate::AgentError;
 use crate::flags::{Attributes, Evaluation};
 use crate::wire::{event_types, is_valid_event_type, is_valid_key};
+
+/// Longest time from the app's start to the first frame that [`Agent::track_cold_start`] takes
+/// for a launch by the user (as Sentry's mobile SDKs do).
+pub const LONGEST_COLD_START: Duration = Duration::from_secs(60);
 use crate::worker::{EventCmd, Record};
 
 impl Agent {
@@ -80,6 +84,25 @@ impl Agent {
     /// measure it (`track_time_from_start("first_frame")`).
     pub fn track_time_from_start(&self, marker: &str) {
         self.track_timing(marker, self.shared().app_start.elapsed());
+    }
+
+    /// Tracks `timing.app.start.cold` (the time from the app's start until now) when the
+    /// platform sees the first frame of a launch by the user drawn; false, and nothing tracked,
+    /// when that took longer than [`LONGEST_COLD_START`] (a process started for something else,
+    /// or held by a debugger, is no measure of a launch).
+    pub fn track_cold_start(&self) -> bool {
+        let took = self.shared().app_start.elapsed();
+        if took > LONGEST_COLD_START {
+            return false;
+        }
+        self.track_timing(event_types::APP_START_COLD, took);
+        true
+    }
+
+    /// Tracks `timing.app.start.warm`: a screen created while the process lived on without
+    /// any, from its creation to its first frame.
+    pub fn track_warm_start(&self, duration: Duration) {
+        self.track_timing(event_types::APP_START_WARM, duration);
     }
 
     /// Starts timing a scope; the timing is tracked when the guard drops.

@@ -61,20 +61,19 @@ pub fn native_lib_dir() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-/// Compiles the Java API (as Java 8, the level Android's toolchain takes) and then the Java
-/// tests into `out`, warnings as errors.
-pub fn javac(out: &Path) -> anyhow::Result<()> {
+/// Compiles the stand-ins for the Android framework (`java/android-stub`) into `android`, then
+/// the Java API against them (as Java 8, the level Android's toolchain takes) and the Java tests
+/// into `out`, warnings as errors. Only the runs that need the framework put `android` on their
+/// classpath: the others check the API works on a JVM without it.
+pub fn javac(out: &Path, android: &Path) -> anyhow::Result<()> {
     let java = crate_dir().join("java");
-    let api = ["--release", "8", "-Xlint:all,-options"];
+    let release = ["--release", "8", "-Xlint:all,-options"];
+    javac_dir(&java.join("android-stub"), &release, android)?;
+    let api = [&release[..], &["-cp", path_str(android)?]].concat();
     javac_dir(&java.join("src"), &api, out)?;
-    let tests = ["-Xlint:all", "-cp", path_str(out)?];
-    javac_dir(&java.join("test"), &tests, out)
-}
-
-/// Compiles the stand-in for the Android framework class the binding reads by reflection
-/// (`java/android-stub`) into `out`, for the runs that put it on the classpath.
-pub fn javac_android_stub(out: &Path) -> anyhow::Result<()> {
-    javac_dir(&crate_dir().join("java/android-stub"), &["-Xlint:all"], out)
+    let both = std::env::join_paths([out, android])?;
+    let both = both.to_str().context("non-UTF-8 path")?;
+    javac_dir(&java.join("test"), &["-Xlint:all", "-cp", both], out)
 }
 
 fn path_str(p: &Path) -> anyhow::Result<&str> {

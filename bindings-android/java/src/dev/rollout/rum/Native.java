@@ -83,6 +83,12 @@ final class Native {
     /** Tracks {@code timing.<marker>}: the time since the app's start. */
     static native void trackTimeFromStart(long handle, String marker);
 
+    /** Tracks {@code timing.app.start.cold} from the app's start; false when too long to be a launch. */
+    static native boolean trackColdStart(long handle);
+
+    /** Tracks {@code timing.app.start.warm}, in milliseconds. */
+    static native void trackWarmStart(long handle, double millis);
+
     static native void trackError(long handle, String type, String message, String stack);
 
     static native long dropped(long handle, String reason);

@@ -256,6 +256,19 @@ public final class RumAgent {
         });
     }
 
+    /** Tracks {@code timing.app.start.cold} (see {@link AppStarts}). */
+    void trackColdStart() {
+        withHandle(null, h -> Native.trackColdStart(h));
+    }
+
+    /** Tracks {@code timing.app.start.warm} (see {@link AppStarts}). */
+    void trackWarmStart(double millis) {
+        withHandle(null, h -> {
+            Native.trackWarmStart(h, millis);
+            return null;
+        });
+    }
+
     /**
      * Tracks {@code timing.<name>} with a duration in milliseconds (e.g. a screen's render time).
      * A name that makes an invalid event type is dropped and counted as "invalid".

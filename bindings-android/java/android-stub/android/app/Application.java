@@ -1,0 +1,36 @@
+package android.app;
+
+import android.os.Bundle;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Test double of the Android framework's {@code Application}: keeps the lifecycle callbacks
+ * registered, which the test calls ({@link #testCallbacks}, not in Android) where Android would.
+ */
+public class Application {
+    /** Not in Android: the callbacks registered, in order. */
+    public final List<ActivityLifecycleCallbacks> testCallbacks = new ArrayList<>();
+
+    /** As on Android: {@code callback} hears every activity's lifecycle from now on. */
+    public void registerActivityLifecycleCallbacks(ActivityLifecycleCallbacks callback) {
+        testCallbacks.add(callback);
+    }
+
+    /** As on Android (the methods every API level has; 29 added defaulted pre/post ones). */
+    public interface ActivityLifecycleCallbacks {
+        void onActivityCreated(Activity activity, Bundle savedInstanceState);
+
+        void onActivityStarted(Activity activity);
+
+        void onActivityResumed(Activity activity);
+
+        void onActivityPaused(Activity activity);
+
+        void onActivityStopped(Activity activity);
+
+        void onActivitySaveInstanceState(Activity activity, Bundle outState);
+
+        void onActivityDestroyed(Activity activity);
+    }
+}
