@@ -140,7 +140,7 @@ fn python_bindings_against_a_real_collector() {
         .next()
         .and_then(|n| n.parse().ok())
         .expect("a count");
-    assert_eq!(passed, 16, "every python test ran: {summary}");
+    assert_eq!(passed, 17, "every python test ran: {summary}");
 
     // What Python tracked is in the collector's store, with its properties and stack.
     let db = fixture.db().expect("collector db");
@@ -196,6 +196,15 @@ fn python_bindings_against_a_real_collector() {
     assert!(
         ready.len() == 1 && ready[0].0.is_some_and(|ms| ms >= 1_500.0),
         "time from the given process start: {ready:?}"
+    );
+    let cold = props("py-cold-start-user", "timing.app.start.cold");
+    assert!(
+        cold.len() == 1 && cold[0].0.is_some_and(|ms| ms >= 1_500.0),
+        "one cold start from the given process start: {cold:?}"
+    );
+    assert!(
+        props("py-slow-start-user", "timing.app.start.cold").is_empty(),
+        "no cold start over a minute"
     );
     let ready = props("py-process-start-user", "timing.app.ready");
     assert!(

@@ -390,6 +390,11 @@ RustBuffer uniffi_rum_agent_fn_method_rumagent_stats(uint64_t ptr, RustCallStatu
 int8_t uniffi_rum_agent_fn_method_rumagent_track(uint64_t ptr, RustBuffer event_type, RustBuffer value, RustBuffer properties, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_TRACK_COLD_START
+#define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_TRACK_COLD_START
+int8_t uniffi_rum_agent_fn_method_rumagent_track_cold_start(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_TRACK_ERROR
 #define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_TRACK_ERROR
 void uniffi_rum_agent_fn_method_rumagent_track_error(uint64_t ptr, RustBuffer error_type, RustBuffer message, RustBuffer stacktrace, RustCallStatus *_Nonnull out_status
@@ -827,6 +832,12 @@ uint16_t uniffi_rum_agent_checksum_method_rumagent_stats(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_TRACK
 #define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_TRACK
 uint16_t uniffi_rum_agent_checksum_method_rumagent_track(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_TRACK_COLD_START
+#define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_TRACK_COLD_START
+uint16_t uniffi_rum_agent_checksum_method_rumagent_track_cold_start(void
     
 );
 #endif

@@ -364,6 +364,18 @@ class Delivery(unittest.TestCase):
         ahead = RumAgent(config(process_start_unix_ms=int(time.time() * 1000) + 5_000), None)
         ahead.shutdown(2_000)
 
+    def test_a_cold_start_is_tracked_unless_over_a_minute(self):
+        agent = RumAgent(config(process_start_unix_ms=int(time.time() * 1000) - 1_500), None)
+        agent.identify("py-cold-start-user")
+        self.assertTrue(agent.track_cold_start())
+        agent.flush(WAIT_MS)
+        agent.shutdown(2_000)
+        slow = RumAgent(config(process_start_unix_ms=int(time.time() * 1000) - 61_000), None)
+        slow.identify("py-slow-start-user")
+        self.assertFalse(slow.track_cold_start())
+        slow.flush(WAIT_MS)
+        slow.shutdown(2_000)
+
     def test_time_from_start_measures_from_the_process_start_by_default(self):
         # The process is at least a second old, however soon this test runs: the timing counts
         # from the kernel's process start, not from the agent's setup.

@@ -54,7 +54,9 @@ public extension RumAgent {
     /// agent per process:
     /// a second `setup` throws `RumError.BadConfig` until `shutdownShared` was called.
     /// Throws `RumError.BadConfig` for a bad setting. `processStart` (default: the process's
-    /// start, read from the kernel) is what `trackTimeFromStart` measures from.
+    /// start, read from the kernel) is what `trackTimeFromStart` and the cold start measure
+    /// from. `captureAppStart`: track `timing.app.start.cold` at the first `didBecomeActive`
+    /// (call `setup` in `application(_:didFinishLaunchingWithOptions:)`, before it).
     @discardableResult
     static func setup(
         sdkKey: String,
@@ -65,6 +67,7 @@ public extension RumAgent {
         dataDirectory: URL? = RumAgent.defaultDataDirectory(),
         uploader: Uploader? = URLSessionUploader(),
         captureCrashes: Bool = true,
+        captureAppStart: Bool = true,
         consent: Consent? = nil
     ) throws -> RumAgent {
         // Checked before a second agent touches the data dir (the two would share one spool and
@@ -113,6 +116,9 @@ public extension RumAgent {
             CrashCapture.install(agent: agent)
         }
         Background.sealOnEnteringBackground()
+        if captureAppStart {
+            AppStart.trackColdStartWhenActive()
+        }
         return agent
     }
 
@@ -368,6 +374,47 @@ private enum Background {
                 if !expired {
                     try? RumAgent.shared?.seal(timeoutMs: 1_000)
                 }
+            }
+        }
+    }
+}
+
+// MARK: - App start
+
+/// The cold start: from the process's start (the kernel's, or `setup`'s `processStart`) to the
+/// app's first `didBecomeActive`, when its first screen is up (where Sentry's first app-start
+/// measure ended). Once per process, by notification name (no UIKit, so it builds for app
+/// extensions). Not tracked when iOS prewarmed the process (iOS 15 and later may start it long
+/// before the user's launch, and say so with `ActivePrewarm` in its environment), nor, by the
+/// core, when it took over a minute (a launch in the background, a debugger attached). Warm
+/// starts are not tracked: iOS keeps no process alive without its screens as Android does.
+private enum AppStart {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var observer: NSObjectProtocol?
+    nonisolated(unsafe) private static var done = false
+
+    static func trackColdStartWhenActive() {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !done, observer == nil else { return }
+        if ProcessInfo.processInfo.environment["ActivePrewarm"] == "1" {
+            done = true
+            return
+        }
+        observer = NotificationCenter.default.addObserver(
+            forName: Notification.Name("UIApplicationDidBecomeActiveNotification"),
+            object: nil, queue: nil
+        ) { _ in
+            lock.lock()
+            let first = !done
+            done = true
+            if let token = observer {
+                NotificationCenter.default.removeObserver(token)
+                observer = nil
+            }
+            lock.unlock()
+            if first {
+                _ = RumAgent.shared?.trackColdStart()
             }
         }
     }

@@ -978,6 +978,13 @@ public protocol RumAgentProtocol: AnyObject, Sendable {
     func track(eventType: String, value: Double?, properties: [String: AttributeValue]) throws  -> Bool
     
     /**
+     * Tracks `timing.app.start.cold`: the time from the process's start (or the one
+     * configured) until now. The Swift layer calls it when the app first becomes active;
+     * false, and nothing tracked, when that took over a minute (no measure of a launch).
+     */
+    func trackColdStart()  -> Bool
+    
+    /**
      * Tracks an error (event `error` with `exception.type`, `.message`, `.stacktrace`); the
      * Swift wrapper's `trackError(_ error: Error)` calls this.
      */
@@ -1347,6 +1354,20 @@ open func track(eventType: String, value: Double?, properties: [String: Attribut
         FfiConverterString.lower(eventType),
         FfiConverterOptionDouble.lower(value),
         FfiConverterDictionaryStringTypeAttributeValue.lower(properties),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Tracks `timing.app.start.cold`: the time from the process's start (or the one
+     * configured) until now. The Swift layer calls it when the app first becomes active;
+     * false, and nothing tracked, when that took over a minute (no measure of a launch).
+     */
+open func trackColdStart() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_rum_agent_fn_method_rumagent_track_cold_start(
+            self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
 }
@@ -2991,6 +3012,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_rum_agent_checksum_method_rumagent_track() != 55924) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_rum_agent_checksum_method_rumagent_track_cold_start() != 36437) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_rum_agent_checksum_method_rumagent_track_error() != 50643) {
