@@ -37,6 +37,6 @@ mod worker;
 
 pub use flags::{Attributes, Evaluation, FlagSet, FlagsUpdate};
 
-pub use agent::{Agent, AgentBuilder, AgentStats, KeyedAgent, TimingGuard};
+pub use agent::{Agent, AgentBuilder, AgentStats, AppStartKind, KeyedAgent, TimingGuard};
 pub use consent::Consent;
 pub use error::AgentError;

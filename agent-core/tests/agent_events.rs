@@ -4,8 +4,9 @@ mod agent_support;
 
 use std::time::{Duration, Instant};
 
+use agent_core::agent::LONGEST_APP_START;
 use agent_core::flags::{Attributes, CONTROL, labels};
-use agent_core::{Agent, AgentError};
+use agent_core::{Agent, AgentError, AppStartKind};
 use agent_support::{PATIENCE, events, full_set, pro_flag, pull_all};
 use serde_json::{Map, Value, json};
 
@@ -321,28 +322,43 @@ fn time_from_start_counts_from_the_start_given() {
 }
 
 #[test]
-fn a_cold_start_is_tracked_unless_longer_than_a_minute() {
+fn app_starts_are_tracked_unless_longer_than_a_minute() {
     let at = |ago: Duration| {
         Agent::builder("sdk-test")
-            .app_start(Instant::now() - ago)
+            .app_start(Instant::now().checked_sub(ago).expect("up long enough"))
             .build()
             .expect("agent builds")
     };
     let quick = at(Duration::from_millis(1_500));
-    assert!(quick.track_cold_start());
-    quick.track_warm_start(Duration::from_millis(250));
+    assert!(quick.track_app_start(AppStartKind::Cold, None));
+    assert!(quick.track_app_start(AppStartKind::Warm, Some(Duration::from_millis(250))));
+    assert!(quick.track_app_start(AppStartKind::Warm, None));
     let events = events(&pull_all(&quick));
     let types: Vec<_> = events.iter().map(|e| e.event_type.as_str()).collect();
-    assert_eq!(types, ["timing.app.start.cold", "timing.app.start.warm"]);
+    assert_eq!(
+        types,
+        [
+            "timing.app.start.cold",
+            "timing.app.start.warm",
+            "timing.app.start.warm"
+        ]
+    );
     assert!(
         events[0].value.is_some_and(|ms| ms >= 1_500.0),
         "{events:?}"
     );
     assert_eq!(events[1].value, Some(250.0));
+    assert!(
+        events[2].value.is_some_and(|ms| ms >= 1_500.0),
+        "{events:?}"
+    );
 
-    let slow = at(agent_core::agent::LONGEST_COLD_START + Duration::from_secs(1));
-    assert!(!slow.track_cold_start());
-    assert!(pull_all(&slow).is_empty(), "no cold start over a minute");
+    let over = LONGEST_APP_START + Duration::from_secs(1);
+    let slow = at(over);
+    assert!(!slow.track_app_start(AppStartKind::Cold, None));
+    assert!(!slow.track_app_start(AppStartKind::Warm, None));
+    assert!(!slow.track_app_start(AppStartKind::Warm, Some(over)));
+    assert!(pull_all(&slow).is_empty(), "no start over a minute");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! JNI entries of app-start timings: from the app's start (see `Native.setup`'s start age), and
 //! the cold and warm starts Java's `AppStarts` sees.
 
+use agent_core::AppStartKind;
 use jni::JNIEnv;
 use jni::objects::{JClass, JString};
 use jni::sys::{JNI_FALSE, jboolean, jdouble, jlong};
@@ -26,33 +27,29 @@ pub extern "system" fn Java_dev_rollout_rum_Native_trackTimeFromStart<'l>(
     })
 }
 
-/// Tracks `timing.app.start.cold` from the app's start; false when it was too long to be a
-/// launch (see `Agent::track_cold_start`).
+/// Tracks `timing.app.start.cold` (`cold`) or `.warm`: `millis` measured by Java, or negative
+/// to measure from the app's start; false when not tracked (see `Agent::track_app_start`).
 #[unsafe(no_mangle)]
-pub extern "system" fn Java_dev_rollout_rum_Native_trackColdStart<'l>(
+pub extern "system" fn Java_dev_rollout_rum_Native_trackAppStart<'l>(
     mut env: JNIEnv<'l>,
     _class: JClass<'l>,
     handle: jlong,
+    cold: jboolean,
+    millis: jdouble,
 ) -> jboolean {
     guard(&mut env, JNI_FALSE, |_| {
         // SAFETY: as in trackTimeFromStart.
         let agent = unsafe { handle::agent(handle) }?;
-        Ok(jboolean::from(agent.track_cold_start()))
-    })
-}
-
-/// Tracks `timing.app.start.warm` with its duration in milliseconds.
-#[unsafe(no_mangle)]
-pub extern "system" fn Java_dev_rollout_rum_Native_trackWarmStart<'l>(
-    mut env: JNIEnv<'l>,
-    _class: JClass<'l>,
-    handle: jlong,
-    millis: jdouble,
-) {
-    guard(&mut env, (), |_| {
-        // SAFETY: as in trackTimeFromStart.
-        let agent = unsafe { handle::agent(handle) }?;
-        agent.track_warm_start(millis_f64(millis, "millis")?);
-        Ok(())
+        let kind = if cold == JNI_FALSE {
+            AppStartKind::Warm
+        } else {
+            AppStartKind::Cold
+        };
+        let duration = if millis < 0.0 {
+            None
+        } else {
+            Some(millis_f64(millis, "millis")?)
+        };
+        Ok(jboolean::from(agent.track_app_start(kind, duration)))
     })
 }

@@ -236,9 +236,13 @@ impl RumAgent {
 
     /// Tracks `timing.app.start.cold`: the time from the process's start (or the one
     /// configured) until now. The Swift layer calls it when the app first becomes active;
-    /// false, and nothing tracked, when that took over a minute (no measure of a launch).
+    /// false, and nothing tracked, when that took over a minute (no measure of a launch) or the
+    /// process's start is unknown.
     pub fn track_cold_start(&self) -> bool {
-        guard::or_default(false, || self.agent.track_cold_start())
+        guard::or_default(false, || {
+            self.agent
+                .track_app_start(agent_core::AppStartKind::Cold, None)
+        })
     }
 
     /// Tracks `timing.<name>` with a duration measured by the app, in ms.

@@ -180,17 +180,17 @@ impl AgentBuilder {
         self
     }
 
-    /// Validates the settings and starts the agent. Does no disk I/O on the caller's thread: the
-    /// worker opens the spool and the flag cache.
-    /// The app's start, which [`Agent::track_time_from_start`] measures from. Default: the
-    /// process's start as the OS reports it ([`crate::process::started`]), or the build where
-    /// it does not; a platform with a start of its own (Android's
+    /// The app's start, which [`Agent::track_time_from_start`] and [`Agent::track_app_start`]
+    /// measure from. Default: the process's start as the OS reports it
+    /// ([`crate::process::started`]); a platform with a start of its own (Android's
     /// `Process.getStartUptimeMillis`) passes that.
     pub fn app_start(mut self, start: Instant) -> Self {
         self.app_start = Some(start);
         self
     }
 
+    /// Validates the settings and starts the agent. Does no disk I/O on the caller's thread: the
+    /// worker opens the spool and the flag cache.
     pub fn build(self) -> Result<Agent, AgentError> {
         let plan = self.validate()?;
         let AgentBuilder {
@@ -219,9 +219,8 @@ impl AgentBuilder {
             data_dir,
             clock,
             capture_stacks,
-            app_start: app_start
-                .or_else(crate::process::started)
-                .unwrap_or_else(Instant::now),
+            app_start: app_start.or_else(crate::process::started),
+            built: Instant::now(),
             flags: ArcSwap::from_pointee(FlagSet::empty()),
             flags_writer: Mutex::new(()),
             identity: ArcSwap::from_pointee(ANONYMOUS_KEY.to_owned()),

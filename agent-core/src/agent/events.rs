@@ -15,11 +15,22 @@ use super::Agent;
 use crate::AgentError;
 use crate::flags::{Attributes, Evaluation};
 use crate::wire::{event_types, is_valid_event_type, is_valid_key};
-
-/// Longest time from the app's start to the first frame that [`Agent::track_cold_start`] takes
-/// for a launch by the user (as Sentry's mobile SDKs do).
-pub const LONGEST_COLD_START: Duration = Duration::from_secs(60);
 use crate::worker::{EventCmd, Record};
+
+/// Longest app start [`Agent::track_app_start`] tracks: a longer one measures no launch (a
+/// process started for something else, a debugger attached, time in the background), and
+/// Sentry's Android SDK drops those over a minute too.
+pub const LONGEST_APP_START: Duration = Duration::from_secs(60);
+
+/// The kinds of app start, as Android vitals names them (see [`Agent::track_app_start`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppStartKind {
+    /// The user's launch started the process: `timing.app.start.cold`.
+    Cold,
+    /// The process existed without screens (or was made anew to restore saved ones), and a
+    /// screen was created: `timing.app.start.warm`.
+    Warm,
+}
 
 impl Agent {
     /// Sets the key of events tracked without one (until the next `identify`); a key that is
@@ -81,28 +92,32 @@ impl Agent {
 
     /// Tracks `timing.<marker>`: the time from the app's start (the process's, unless
     /// [`crate::AgentBuilder::app_start`] said otherwise) until now, as app-start metrics
-    /// measure it (`track_time_from_start("first_frame")`).
+    /// measure it (`track_time_from_start("first_frame")`); from the agent's build when the OS
+    /// does not say when the process started.
     pub fn track_time_from_start(&self, marker: &str) {
-        self.track_timing(marker, self.shared().app_start.elapsed());
+        let shared = self.shared();
+        self.track_timing(marker, shared.app_start.unwrap_or(shared.built).elapsed());
     }
 
-    /// Tracks `timing.app.start.cold` (the time from the app's start until now) when the
-    /// platform sees the first frame of a launch by the user drawn; false, and nothing tracked,
-    /// when that took longer than [`LONGEST_COLD_START`] (a process started for something else,
-    /// or held by a debugger, is no measure of a launch).
-    pub fn track_cold_start(&self) -> bool {
-        let took = self.shared().app_start.elapsed();
-        if took > LONGEST_COLD_START {
+    /// Tracks `timing.app.start.cold` or `.warm`, which the platform calls once the start's
+    /// first frame is drawn (or, on iOS, the app is first active). `duration`: what the platform
+    /// measured (from a screen's creation), or `None` to measure from the app's start (a cold
+    /// start, or a warm one in a process made anew to restore saved screens). False, and
+    /// nothing tracked, when longer than [`LONGEST_APP_START`], or `None` with the app's start
+    /// unknown.
+    pub fn track_app_start(&self, kind: AppStartKind, duration: Option<Duration>) -> bool {
+        let Some(took) = duration.or_else(|| Some(self.shared().app_start?.elapsed())) else {
+            return false;
+        };
+        if took > LONGEST_APP_START {
             return false;
         }
-        self.track_timing(event_types::APP_START_COLD, took);
+        let name = match kind {
+            AppStartKind::Cold => event_types::APP_START_COLD,
+            AppStartKind::Warm => event_types::APP_START_WARM,
+        };
+        self.track_timing(name, took);
         true
-    }
-
-    /// Tracks `timing.app.start.warm`: a screen created while the process lived on without
-    /// any, from its creation to its first frame.
-    pub fn track_warm_start(&self, duration: Duration) {
-        self.track_timing(event_types::APP_START_WARM, duration);
     }
 
     /// Starts timing a scope; the timing is tracked when the guard drops.

@@ -20,7 +20,7 @@ mod settings;
 mod state;
 
 pub use builder::AgentBuilder;
-pub use events::{KeyedAgent, LONGEST_COLD_START, TimingGuard};
+pub use events::{AppStartKind, KeyedAgent, LONGEST_APP_START, TimingGuard};
 pub use state::AgentStats;
 
 pub(crate) use link::Link;

@@ -25,8 +25,11 @@ pub(crate) struct Shared {
     pub(crate) data_dir: Option<PathBuf>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) capture_stacks: bool,
-    /// What `Agent::track_time_from_start` measures from (see `AgentBuilder::app_start`).
-    pub(crate) app_start: Instant,
+    /// What `Agent::track_time_from_start` measures from (see `AgentBuilder::app_start`);
+    /// `None` where the OS does not say when the process started.
+    pub(crate) app_start: Option<Instant>,
+    /// When the agent was built: the time from start's origin when the app's start is unknown.
+    pub(crate) built: Instant,
     /// Current flag definitions, swapped whole by the sync thread.
     pub(crate) flags: ArcSwap<FlagSet>,
     /// Serializes the writers of `flags` (sync thread, `apply_flag_changes`) so that no update is

@@ -384,38 +384,53 @@ private enum Background {
 /// The cold start: from the process's start (the kernel's, or `setup`'s `processStart`) to the
 /// app's first `didBecomeActive`, when its first screen is up (where Sentry's first app-start
 /// measure ended). Once per process, by notification name (no UIKit, so it builds for app
-/// extensions). Not tracked when iOS prewarmed the process (iOS 15 and later may start it long
-/// before the user's launch, and say so with `ActivePrewarm` in its environment), nor, by the
-/// core, when it took over a minute (a launch in the background, a debugger attached). Warm
-/// starts are not tracked: iOS keeps no process alive without its screens as Android does.
+/// extensions). `setup` must run in `application(_:didFinishLaunchingWithOptions:)`: iOS removes
+/// `ActivePrewarm` from the environment after it. Not tracked when iOS prewarmed the process
+/// (iOS 15 and later may start it long before the user's launch), when the app went to the
+/// background before it was first active (a launch in the background, or the user left), nor,
+/// by the core, when it took over a minute. Every launch that starts the process counts as
+/// cold: Sentry's iOS SDK calls some of them warm by guessing whether the OS kept the app's
+/// binary cached; warm starts as Android has them (a process alive without screens) do not
+/// exist on iOS.
 private enum AppStart {
     private static let lock = NSLock()
-    nonisolated(unsafe) private static var observer: NSObjectProtocol?
+    nonisolated(unsafe) private static var observers: [NSObjectProtocol] = []
     nonisolated(unsafe) private static var done = false
 
     static func trackColdStartWhenActive() {
         lock.lock()
         defer { lock.unlock() }
-        guard !done, observer == nil else { return }
+        guard !done, observers.isEmpty else { return }
         if ProcessInfo.processInfo.environment["ActivePrewarm"] == "1" {
             done = true
             return
         }
-        observer = NotificationCenter.default.addObserver(
-            forName: Notification.Name("UIApplicationDidBecomeActiveNotification"),
-            object: nil, queue: nil
-        ) { _ in
-            lock.lock()
-            let first = !done
-            done = true
-            if let token = observer {
-                NotificationCenter.default.removeObserver(token)
-                observer = nil
-            }
-            lock.unlock()
-            if first {
-                _ = RumAgent.shared?.trackColdStart()
-            }
+        observers = [
+            NotificationCenter.default.addObserver(
+                forName: Notification.Name("UIApplicationDidBecomeActiveNotification"),
+                object: nil, queue: nil
+            ) { _ in AppStart.end(tracking: true) },
+            NotificationCenter.default.addObserver(
+                forName: Notification.Name("UIApplicationDidEnterBackgroundNotification"),
+                object: nil, queue: nil
+            ) { _ in AppStart.end(tracking: false) },
+        ]
+    }
+
+    /// Ends the watch at the first of the two notifications: tracks the start if it is the
+    /// app's first activation.
+    private static func end(tracking: Bool) {
+        lock.lock()
+        let first = !done
+        done = true
+        let ending = observers
+        observers = []
+        lock.unlock()
+        for token in ending {
+            NotificationCenter.default.removeObserver(token)
+        }
+        if first && tracking {
+            _ = RumAgent.shared?.trackColdStart()
         }
     }
 }

@@ -980,7 +980,8 @@ public protocol RumAgentProtocol: AnyObject, Sendable {
     /**
      * Tracks `timing.app.start.cold`: the time from the process's start (or the one
      * configured) until now. The Swift layer calls it when the app first becomes active;
-     * false, and nothing tracked, when that took over a minute (no measure of a launch).
+     * false, and nothing tracked, when that took over a minute (no measure of a launch) or the
+     * process's start is unknown.
      */
     func trackColdStart()  -> Bool
     
@@ -1361,7 +1362,8 @@ open func track(eventType: String, value: Double?, properties: [String: Attribut
     /**
      * Tracks `timing.app.start.cold`: the time from the process's start (or the one
      * configured) until now. The Swift layer calls it when the app first becomes active;
-     * false, and nothing tracked, when that took over a minute (no measure of a launch).
+     * false, and nothing tracked, when that took over a minute (no measure of a launch) or the
+     * process's start is unknown.
      */
 open func trackColdStart() -> Bool  {
     return try!  FfiConverterBool.lift(try! rustCall() {
@@ -3014,7 +3016,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_rum_agent_checksum_method_rumagent_track() != 55924) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_rum_agent_checksum_method_rumagent_track_cold_start() != 36437) {
+    if (uniffi_rum_agent_checksum_method_rumagent_track_cold_start() != 15975) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_rum_agent_checksum_method_rumagent_track_error() != 50643) {

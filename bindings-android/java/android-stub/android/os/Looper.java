@@ -18,6 +18,14 @@ public final class Looper {
         return MAIN;
     }
 
+    /** Not in Android: runs the first queued message, as the main thread's loop would. */
+    public void testRunOne() {
+        Runnable message = queue.pollFirst();
+        if (message != null) {
+            message.run();
+        }
+    }
+
     /** Not in Android: runs the queued messages in order, as the main thread's loop would. */
     public void testRunQueued() {
         Runnable message;

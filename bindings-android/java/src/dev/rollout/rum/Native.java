@@ -83,11 +83,11 @@ final class Native {
     /** Tracks {@code timing.<marker>}: the time since the app's start. */
     static native void trackTimeFromStart(long handle, String marker);
 
-    /** Tracks {@code timing.app.start.cold} from the app's start; false when too long to be a launch. */
-    static native boolean trackColdStart(long handle);
-
-    /** Tracks {@code timing.app.start.warm}, in milliseconds. */
-    static native void trackWarmStart(long handle, double millis);
+    /**
+     * Tracks {@code timing.app.start.cold} or {@code .warm}: {@code millis}, or from the app's
+     * start when negative; false when not tracked (over a minute, or the start unknown).
+     */
+    static native boolean trackAppStart(long handle, boolean cold, double millis);
 
     static native void trackError(long handle, String type, String message, String stack);
 

@@ -256,17 +256,9 @@ public final class RumAgent {
         });
     }
 
-    /** Tracks {@code timing.app.start.cold} (see {@link AppStarts}). */
-    void trackColdStart() {
-        withHandle(null, h -> Native.trackColdStart(h));
-    }
-
-    /** Tracks {@code timing.app.start.warm} (see {@link AppStarts}). */
-    void trackWarmStart(double millis) {
-        withHandle(null, h -> {
-            Native.trackWarmStart(h, millis);
-            return null;
-        });
+    /** Tracks an app start (see {@link AppStarts} and {@link Native#trackAppStart}). */
+    void trackAppStart(boolean cold, double millis) {
+        withHandle(null, h -> Native.trackAppStart(h, cold, millis));
     }
 
     /**

@@ -4,6 +4,7 @@ import static dev.rollout.rum.TestRunner.check;
 
 import android.app.Activity;
 import android.app.Application;
+import android.os.Bundle;
 import android.os.Looper;
 import android.view.Choreographer;
 
@@ -11,16 +12,22 @@ import android.view.Choreographer;
  * App-start timings with the Android stand-ins on the classpath (args: collector URL, SDK key,
  * mode). The test plays Android: it calls the lifecycle callbacks, draws frames and runs the main
  * thread's queue in the order Android would for each mode, and events go to the key
- * {@code java-app-start-<mode>}:
+ * {@code java-app-start-<mode>}. {@code android.os.Process} says the process started 3 s before
+ * ({@code -Dandroid.stub.startAgoMs}); the importance and SDK level come from {@code
+ * -Dandroid.stub.importance} and {@code -Dandroid.stub.sdk}.
  * <ul>
- *   <li>{@code launch}: the user's launch starts the process ({@code android.os.Process} says 3 s
- *       ago) through a splash screen that finishes before drawing: one cold start, and
- *       {@code trackTimeFromStart} from the same start; returning to the screen tracks nothing;
- *       after every screen closed, a new one is a warm start (drawn 200 ms after its creation);
- *   <li>{@code background}: the process started for something else (the queue ran before any
- *       screen): the first screen is a warm start;
- *   <li>{@code slow}: the first frame comes more than a minute after the process's start
- *       ({@code -Dandroid.stub.startAgoMs}): nothing tracked.
+ *   <li>{@code launch}: the user's launch, the first queued message running before the first
+ *       screen (as on Pixels), through a splash screen that finishes before drawing and a
+ *       rotation before the first frame: one cold start, and {@code trackTimeFromStart} from the
+ *       same start. Then nothing for a return to a live screen nor for a rotation; a warm start
+ *       (200 ms) after every screen closed; nothing for a screen sent to the background before
+ *       it resumed;
+ *   <li>{@code restored}: the launch restores a saved screen: a warm start from the process's
+ *       start;
+ *   <li>{@code background} (importance not foreground) and {@code queue} (the queue ran before
+ *       any screen): the first screen is a warm start from its creation;
+ *   <li>{@code sdk35}: as {@code queue} on Android 15, where the queue says nothing: cold;
+ *   <li>{@code slow}: the first frame over a minute after the process's start: nothing.
  * </ul>
  */
 public final class AppStartApp {
@@ -34,38 +41,29 @@ public final class AppStartApp {
             Application app = new Application();
             RumAgent agent = RumAgent.setup(RumConfig.builder(args[1], args[0]).build());
             agent.identify("java-app-start-" + mode);
-            AppStarts.capture(app, agent);
-            Lifecycle android = new Lifecycle(app);
-            if (mode.equals("background")) {
-                android.runQueue();
-            }
-            Activity main = new Activity();
-            if (mode.equals("launch")) {
-                Activity splash = new Activity();
-                android.created(splash);
-                android.created(main);
-                android.destroyed(splash);
-            } else {
-                android.created(main);
-            }
-            android.resumed(main);
-            android.frame();
-            android.runQueue();
-            if (mode.equals("launch")) {
-                agent.trackTimeFromStart("app_start");
-                // Back from the background: the screen still exists.
-                android.stopped(main);
-                android.resumed(main);
-                android.frame();
-                android.runQueue();
-                // Every screen closed, the process lives on: a warm start.
-                android.destroyed(main);
-                Activity again = new Activity();
-                android.created(again);
-                android.resumed(again);
-                Thread.sleep(200);
-                android.frame();
-                android.runQueue();
+            AppStarts starts = AppStarts.capture(app, agent);
+            check(AppStarts.capture(app, agent) == starts, "once per process");
+            Android android = new Android(app);
+            switch (mode) {
+                case "launch":
+                    launch(agent, android);
+                    break;
+                case "restored":
+                    android.firstScreen(new Bundle());
+                    break;
+                case "background":
+                    android.firstScreen(null);
+                    break;
+                case "queue":
+                case "sdk35":
+                    android.runQueue();
+                    android.firstScreen(null);
+                    break;
+                case "slow":
+                    android.firstScreen(null);
+                    break;
+                default:
+                    throw new IllegalArgumentException(mode);
             }
             check(agent.flush(15_000), "flush timed out");
             check(agent.shutdown(), "shutdown lost data");
@@ -73,16 +71,63 @@ public final class AppStartApp {
         System.exit(t.finish());
     }
 
-    /** Android's side: lifecycle callbacks, frames and the main thread's queue. */
-    private static final class Lifecycle {
-        private final Application app;
+    private static void launch(RumAgent agent, Android android) throws InterruptedException {
+        Looper.getMainLooper().testRunOne();
+        Activity splash = new Activity();
+        android.created(splash, null);
+        Activity main = new Activity();
+        android.created(main, null);
+        android.destroyed(splash);
+        android.resumed(main);
+        main = android.rotate(main);
+        android.drawFrame();
+        agent.trackTimeFromStart("app_start");
 
-        Lifecycle(Application app) {
+        // Back from the background: the screen still exists.
+        android.stopped(main);
+        android.resumed(main);
+        android.drawFrame();
+        main = android.rotate(main);
+        android.drawFrame();
+
+        // Every screen closed, the process lives on: a warm start.
+        android.stopped(main);
+        android.destroyed(main);
+        Activity again = new Activity();
+        android.created(again, null);
+        android.resumed(again);
+        Thread.sleep(200);
+        android.drawFrame();
+
+        // Closed again; the next screen goes to the background before it resumes.
+        android.stopped(again);
+        android.destroyed(again);
+        Activity later = new Activity();
+        android.created(later, null);
+        android.app.testCallbacks.forEach(c -> c.onActivityStarted(later));
+        android.stopped(later);
+        android.resumed(later);
+        android.drawFrame();
+    }
+
+    /** Android's side: lifecycle callbacks, frames and the main thread's queue. */
+    private static final class Android {
+        final Application app;
+
+        Android(Application app) {
             this.app = app;
         }
 
-        void created(Activity a) {
-            app.testCallbacks.forEach(c -> c.onActivityCreated(a, null));
+        /** The first screen, created with {@code saved}, resumed and drawn. */
+        void firstScreen(Bundle saved) {
+            Activity main = new Activity();
+            created(main, saved);
+            resumed(main);
+            drawFrame();
+        }
+
+        void created(Activity a, Bundle saved) {
+            app.testCallbacks.forEach(c -> c.onActivityCreated(a, saved));
         }
 
         void resumed(Activity a) {
@@ -103,8 +148,21 @@ public final class AppStartApp {
             app.testCallbacks.forEach(c -> c.onActivityDestroyed(a));
         }
 
-        void frame() {
+        /** A configuration change: {@code a} stopped and destroyed, made again and resumed. */
+        Activity rotate(Activity a) {
+            a.testChangingConfigurations = true;
+            stopped(a);
+            destroyed(a);
+            Activity again = new Activity();
+            created(again, new Bundle());
+            resumed(again);
+            return again;
+        }
+
+        /** A frame, then the messages queued (those at the front first). */
+        void drawFrame() {
             Choreographer.getInstance().testFrame();
+            runQueue();
         }
 
         void runQueue() {
