@@ -173,6 +173,13 @@ fn check_app_starts(
         "one warm start of 200 ms and a little: {warm:?}"
     );
 
+    let lived = run("router", &[])?;
+    let cold = timings("router", "app.start.cold")?;
+    ensure!(
+        from_process(&cold, lived) && cold[0] >= 3_300.0,
+        "router: one cold start, to the frame after the 300 ms wait: {cold:?}"
+    );
+    run("notification", &[])?;
     let lived = run("restored", &[])?;
     let warm = timings("restored", "app.start.warm")?;
     ensure!(
@@ -196,14 +203,29 @@ fn check_app_starts(
         from_process(&cold, lived),
         "Android 15: a cold start whatever the queue: {cold:?}"
     );
+    run(
+        "sdk35push",
+        &[
+            "-Dandroid.stub.sdk=35",
+            "-Dandroid.stub.startReason=START_REASON_PUSH",
+        ],
+    )?;
+    let warm = timings("sdk35push", "app.start.warm")?;
+    ensure!(
+        from_screen(&warm, 0.0),
+        "Android 15, started for a push: warm: {warm:?}"
+    );
     run("slow", &["-Dandroid.stub.startAgoMs=61000"])?;
 
     let expected = [
         ("launch", 1, 1),
+        ("router", 1, 0),
+        ("notification", 1, 1),
         ("restored", 0, 1),
         ("background", 0, 1),
         ("queue", 0, 1),
         ("sdk35", 1, 0),
+        ("sdk35push", 0, 1),
         ("slow", 0, 0),
     ];
     for (mode, colds, warms) in expected {

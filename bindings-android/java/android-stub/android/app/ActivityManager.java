@@ -1,5 +1,8 @@
 package android.app;
 
+import java.util.Collections;
+import java.util.List;
+
 /** Test double of the Android framework's {@code ActivityManager}: only what the binding calls. */
 public class ActivityManager {
     /**
@@ -8,6 +11,20 @@ public class ActivityManager {
      */
     public static void getMyMemoryState(RunningAppProcessInfo outState) {
         outState.importance = Integer.getInteger("android.stub.importance", RunningAppProcessInfo.IMPORTANCE_FOREGROUND);
+    }
+
+    /**
+     * As on Android (API 35): the latest process starts, newest first. Here one, whose reason is
+     * the constant named by {@code -Dandroid.stub.startReason} (default START_REASON_LAUNCHER).
+     */
+    public List<ApplicationStartInfo> getHistoricalProcessStartReasons(int maxNum) {
+        String name = System.getProperty("android.stub.startReason", "START_REASON_LAUNCHER");
+        try {
+            int reason = ApplicationStartInfo.class.getField(name).getInt(null);
+            return Collections.singletonList(new ApplicationStartInfo(reason));
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalArgumentException(name, e);
+        }
     }
 
     /** As on Android: a process's state (only its importance here). */

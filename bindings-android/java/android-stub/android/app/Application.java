@@ -12,6 +12,13 @@ public class Application {
     /** Not in Android: the callbacks registered, in order. */
     public final List<ActivityLifecycleCallbacks> testCallbacks = new ArrayList<>();
 
+    private final ActivityManager activityManager = new ActivityManager();
+
+    /** As on Android ({@code Context}'s): the system service named {@code name}; here only "activity". */
+    public Object getSystemService(String name) {
+        return "activity".equals(name) ? activityManager : null;
+    }
+
     /** As on Android: {@code callback} hears every activity's lifecycle from now on. */
     public void registerActivityLifecycleCallbacks(ActivityLifecycleCallbacks callback) {
         testCallbacks.add(callback);

@@ -19,14 +19,23 @@ import android.view.Choreographer;
  *   <li>{@code launch}: the user's launch, the first queued message running before the first
  *       screen (as on Pixels), through a splash screen that finishes before drawing and a
  *       rotation before the first frame: one cold start, and {@code trackTimeFromStart} from the
- *       same start. Then nothing for a return to a live screen nor for a rotation; a warm start
+ *       same start. Then nothing for a navigation to another screen and back, a return to a live
+ *       screen nor a rotation; a warm start
  *       (200 ms) after every screen closed; nothing for a screen sent to the background before
  *       it resumed;
+ *   <li>{@code notification}: after the launch, the app in the background and a new agent set
+ *       up, a notification opens a screen over the stopped one: a warm start, for the new agent;
+ *   <li>{@code router}: the launch goes through a screen that resumes, finishes before it draws
+ *       and is destroyed 300 ms before the next screen is created: one cold start, ending at the
+ *       next screen's frame;
  *   <li>{@code restored}: the launch restores a saved screen: a warm start from the process's
  *       start;
  *   <li>{@code background} (importance not foreground) and {@code queue} (the queue ran before
  *       any screen): the first screen is a warm start from its creation;
- *   <li>{@code sdk35}: as {@code queue} on Android 15, where the queue says nothing: cold;
+ *   <li>{@code sdk35}: as {@code queue} on Android 15, where the queue says nothing and the start
+ *       reason (the launcher, {@code -Dandroid.stub.startReason}) says launch: cold;
+ *   <li>{@code sdk35push}: as {@code sdk35}, the process started for a push: warm from the
+ *       screen's creation;
  *   <li>{@code slow}: the first frame over a minute after the process's start: nothing.
  * </ul>
  */
@@ -39,14 +48,25 @@ public final class AppStartApp {
         TestRunner t = new TestRunner();
         t.test("app starts: " + mode, () -> {
             Application app = new Application();
-            RumAgent agent = RumAgent.setup(RumConfig.builder(args[1], args[0]).build());
-            agent.identify("java-app-start-" + mode);
+            RumAgent agent = setup(args, mode);
             AppStarts starts = AppStarts.capture(app, agent);
             check(AppStarts.capture(app, agent) == starts, "once per process");
             Android android = new Android(app);
             switch (mode) {
                 case "launch":
                     launch(agent, android);
+                    break;
+                case "notification":
+                    android.firstScreen(null);
+                    android.stopped(android.last);
+                    // A new agent (a consent flow, say): capture again points the tracker at it.
+                    check(agent.shutdown(), "shutdown lost data");
+                    agent = setup(args, mode);
+                    check(AppStarts.capture(app, agent) == starts, "still once per process");
+                    android.firstScreen(null);
+                    break;
+                case "router":
+                    router(android);
                     break;
                 case "restored":
                     android.firstScreen(new Bundle());
@@ -56,6 +76,7 @@ public final class AppStartApp {
                     break;
                 case "queue":
                 case "sdk35":
+                case "sdk35push":
                     android.runQueue();
                     android.firstScreen(null);
                     break;
@@ -71,6 +92,12 @@ public final class AppStartApp {
         System.exit(t.finish());
     }
 
+    private static RumAgent setup(String[] args, String mode) {
+        RumAgent agent = RumAgent.setup(RumConfig.builder(args[1], args[0]).build());
+        agent.identify("java-app-start-" + mode);
+        return agent;
+    }
+
     private static void launch(RumAgent agent, Android android) throws InterruptedException {
         Looper.getMainLooper().testRunOne();
         Activity splash = new Activity();
@@ -82,6 +109,19 @@ public final class AppStartApp {
         main = android.rotate(main);
         android.drawFrame();
         agent.trackTimeFromStart("app_start");
+
+        // To another screen and back: navigation, no start.
+        Activity detail = new Activity();
+        Activity home = main;
+        android.app.testCallbacks.forEach(c -> c.onActivityPaused(home));
+        android.created(detail, null);
+        android.resumed(detail);
+        android.app.testCallbacks.forEach(c -> c.onActivityStopped(home));
+        android.drawFrame();
+        android.stopped(detail);
+        android.destroyed(detail);
+        android.resumed(main);
+        android.drawFrame();
 
         // Back from the background: the screen still exists.
         android.stopped(main);
@@ -110,6 +150,22 @@ public final class AppStartApp {
         android.drawFrame();
     }
 
+    private static void router(Android android) throws InterruptedException {
+        Activity router = new Activity();
+        android.created(router, null);
+        android.resumed(router);
+        router.testFinishing = true;
+        android.drawFrame();
+        android.stopped(router);
+        android.destroyed(router);
+        // The next screen comes a while later (within the second a closed start waits).
+        Thread.sleep(300);
+        Activity main = new Activity();
+        android.created(main, null);
+        android.resumed(main);
+        android.drawFrame();
+    }
+
     /** Android's side: lifecycle callbacks, frames and the main thread's queue. */
     private static final class Android {
         final Application app;
@@ -118,11 +174,14 @@ public final class AppStartApp {
             this.app = app;
         }
 
-        /** The first screen, created with {@code saved}, resumed and drawn. */
+        /** The screen {@link #firstScreen} made last. */
+        Activity last;
+
+        /** A screen, created with {@code saved}, resumed and drawn. */
         void firstScreen(Bundle saved) {
-            Activity main = new Activity();
-            created(main, saved);
-            resumed(main);
+            last = new Activity();
+            created(last, saved);
+            resumed(last);
             drawFrame();
         }
 
