@@ -388,10 +388,12 @@ private enum Background {
 /// `ActivePrewarm` from the environment after it. Not tracked when iOS prewarmed the process
 /// (iOS 15 and later may start it long before the user's launch), when the app went to the
 /// background before it was first active (a launch in the background, or the user left), nor,
-/// by the core, when it took over a minute. Every launch that starts the process counts as
-/// cold: Sentry's iOS SDK calls some of them warm by guessing whether the OS kept the app's
-/// binary cached; warm starts as Android has them (a process alive without screens) do not
-/// exist on iOS.
+/// by the core, when it took over a minute. A system prompt shown during the launch (a
+/// permission alert) keeps the app inactive, so its time counts. Every launch that starts the
+/// process counts as cold: Sentry's iOS SDK calls some of them warm by guessing whether the OS
+/// kept the app's binary cached; warm starts as Android has them (a process alive without
+/// screens) do not exist on iOS. Prewarmed launches, a large share on iOS 15 and later, go
+/// unmeasured (Sentry measures them from its module's load instead).
 private enum AppStart {
     private static let lock = NSLock()
     nonisolated(unsafe) private static var observers: [NSObjectProtocol] = []
