@@ -1,8 +1,9 @@
 //! When the host process started: the origin of app-start timings
-//! ([`crate::Agent::track_time_from_start`]), read from the OS so they include what ran before
-//! the agent was set up (the runtime's own start, the app's initialisers), as a cold start does.
+//! ([`crate::Agent::track_time_from_start`], [`crate::Agent::track_app_start`]), read from the
+//! OS so they include what ran before the agent was set up (the runtime's own start, the app's
+//! initialisers), as a cold start does.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// When this process started, on the monotonic clock; `None` where the OS does not say.
 ///
@@ -10,14 +11,10 @@ use std::time::{Duration, Instant};
 /// since boot, against `CLOCK_BOOTTIME` (so a device asleep since does not shorten it). Apple:
 /// `sysctl(KERN_PROC_PID)`'s start, a wall-clock time, as Apple's own tools read it.
 pub fn started() -> Option<Instant> {
-    Instant::now().checked_sub(age()?)
+    Instant::now().checked_sub(os::age()?)
 }
 
-/// How long ago this process started.
-fn age() -> Option<Duration> {
-    os::age()
-}
-
+/// How long ago this process started, per OS.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod os {
     use std::time::Duration;

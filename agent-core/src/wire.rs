@@ -62,8 +62,8 @@ pub mod event_types {
     pub const TIMING_PREFIX: &str = "timing.";
     /// Timing name of a cold start: process start to the first frame of a launch by the user.
     pub const APP_START_COLD: &str = "app.start.cold";
-    /// Timing name of a warm start: the process lived on without screens, one is created and
-    /// drawn.
+    /// Timing name of a warm start: a screen created and drawn while none was visible in a
+    /// process that lived on, or a launch that made the process anew to restore saved screens.
     pub const APP_START_WARM: &str = "app.start.warm";
 
     /// OpenTelemetry semantic-convention name of the exception type property.

@@ -27,8 +27,8 @@ pub const LONGEST_APP_START: Duration = Duration::from_secs(60);
 pub enum AppStartKind {
     /// The user's launch started the process: `timing.app.start.cold`.
     Cold,
-    /// The process existed without screens (or was made anew to restore saved ones), and a
-    /// screen was created: `timing.app.start.warm`.
+    /// A screen was created while none was visible in a process that lived on, or the process
+    /// was made anew to restore saved screens: `timing.app.start.warm`.
     Warm,
 }
 
@@ -106,7 +106,8 @@ impl Agent {
     /// nothing tracked, when longer than [`LONGEST_APP_START`], or `None` with the app's start
     /// unknown.
     pub fn track_app_start(&self, kind: AppStartKind, duration: Option<Duration>) -> bool {
-        let Some(took) = duration.or_else(|| Some(self.shared().app_start?.elapsed())) else {
+        let from_app_start = || self.shared().app_start.map(|start| start.elapsed());
+        let Some(took) = duration.or_else(from_app_start) else {
             return false;
         };
         if took > LONGEST_APP_START {

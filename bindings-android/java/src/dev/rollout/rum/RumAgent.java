@@ -83,7 +83,7 @@ public final class RumAgent {
                 handle = Native.setup(config.sdkKey, config.collectorUrl, config.dataDir,
                         config.trafficType, VERSION, platform(), config.flushIntervalMs,
                         config.syncFlags, config.uploader == Uploader.RUST, config.consent.code(),
-                        AppStart.ageNanos(config.startNanos));
+                        ProcessStart.ageNanos(config.startNanos));
             } catch (LinkageError missing) {
                 // The app's package has no libbindings_android.so for this device's ABI: a
                 // failure the app can catch, not a crash at its start.

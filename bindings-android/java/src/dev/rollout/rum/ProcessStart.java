@@ -1,8 +1,8 @@
 package dev.rollout.rum;
 
 /** The app's start that {@link RumAgent#trackTimeFromStart} measures from. */
-final class AppStart {
-    private AppStart() {}
+final class ProcessStart {
+    private ProcessStart() {}
 
     /**
      * How long ago the app started, in nanoseconds: from {@code startNanos} (a {@link
