@@ -1,11 +1,27 @@
 package android.app;
 
-/** Test double of the Android framework's {@code Activity}: an identity, finishing or remade. */
+import android.view.View;
+import android.view.Window;
+
+/** Test double of the Android framework's {@code Activity}: its window, finishing or remade. */
 public class Activity {
     /** Not in Android: what {@link #isChangingConfigurations} answers. */
     public boolean testChangingConfigurations;
     /** Not in Android: what {@link #isFinishing} answers. */
     public boolean testFinishing;
+
+    private final View decor = new View();
+    private final Window window = new Window() {
+        @Override
+        public View getDecorView() {
+            return decor;
+        }
+    };
+
+    /** As on Android: the activity's window. */
+    public Window getWindow() {
+        return window;
+    }
 
     /** As on Android: {@code finish()} was called, or the activity is finishing otherwise. */
     public boolean isFinishing() {

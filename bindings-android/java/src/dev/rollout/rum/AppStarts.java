@@ -8,7 +8,9 @@ import android.os.Bundle;
 import android.os.Handler;
 import android.os.Looper;
 import android.os.SystemClock;
-import android.view.Choreographer;
+import android.view.View;
+import android.view.ViewTreeObserver;
+import android.view.Window;
 import java.util.List;
 import java.util.Objects;
 
@@ -16,19 +18,18 @@ import java.util.Objects;
  * App starts, tracked automatically once {@link #capture} ran in {@code Application.onCreate}:
  * <ul>
  *   <li>{@code timing.app.start.cold}: the user's launch started the process; from the process's
- *       start to the first frame after a screen resumed;
+ *       start to the first draw of a screen that resumed;
  *   <li>{@code timing.app.start.warm}: a screen is created while none is visible, in a process
  *       that lived on (started in the background for a push or a job, every screen closed, a
  *       notification opening a screen over a task in the background), from its creation to its
- *       first frame; or the user's launch made the process anew to restore saved screens, from
+ *       first draw; or the user's launch made the process anew to restore saved screens, from
  *       the process's start.
  * </ul>
- * The kinds are Android vitals'; the measure is Sentry's, except that the start ends at the
- * frame after the screen resumed rather than at its first draw (up to a frame early on old
- * Android versions, whose first traversal may not draw). A launch is told by the process's
+ * The kinds are Android vitals'; the measure is Sentry's and Firebase's: a start ends when the
+ * frame in which a resumed screen's window first draws is done. A launch is told by the process's
  * importance at {@code onCreate}, and by two messages queued there (the launch comes first) or,
  * from Android 15, by {@code ApplicationStartInfo}'s reason. Screens that finish before they
- * draw (a splash or trampoline) and screens made again for a configuration change (a rotation)
+ * draw (a router or trampoline) and screens made again for a configuration change (a rotation)
  * are part of the start. Not tracked: a start sent to the background before it drew, one over a
  * minute, and a return to screens that still exist (a hot start). Android calls all of this on
  * the main thread.
@@ -36,6 +37,8 @@ import java.util.Objects;
 public final class AppStarts implements Application.ActivityLifecycleCallbacks {
     /** The first Android version whose launch may come after the messages {@link #capture} queues. */
     private static final int START_INFO_SDK = 35;
+    /** The first Android version that keeps draw listeners added before a view is in its window. */
+    private static final int EARLY_DRAW_LISTENER_SDK = 26;
     /** Why a process started, by {@code ApplicationStartInfo} constant name, that is no launch. */
     private static final String[] BACKGROUND_REASONS = {
         "START_REASON_ALARM", "START_REASON_BACKUP", "START_REASON_BOOT_COMPLETE",
@@ -68,20 +71,17 @@ public final class AppStarts implements Application.ActivityLifecycleCallbacks {
     /** Screens created and not yet destroyed, and started and not yet stopped. */
     private int alive;
     private int started;
-    /** The screen resumed and not yet paused, if any. */
-    private Activity resumed;
     /** The last screen was destroyed to be made again (a configuration change). */
     private boolean recreating;
     /** When the last screen closed (uptime ms), for {@link #SUCCESSOR_GRACE_MS}. */
     private long allClosedAtMs;
-    /** A start is being measured: it ends at the first frame after a screen resumed. */
+    /** A start is being measured: it ends at the first draw of a screen that resumed. */
     private boolean measuring;
     private boolean measuringCold;
     /** The start is measured from the app's start (else from {@link #measuringSinceMs}). */
     private boolean fromAppStart;
     private long measuringSinceMs;
-    private boolean framePosted;
-    /** Numbers the starts measured, so a frame posted for an abandoned one ends none. */
+    /** Numbers the starts measured, so a draw of an abandoned one ends none. */
     private int startNumber;
 
     private AppStarts(Application application, RumAgent agent, boolean foregroundAtCreate) {
@@ -138,7 +138,6 @@ public final class AppStarts implements Application.ActivityLifecycleCallbacks {
             measuringCold = launch && savedInstanceState == null;
             fromAppStart = launch;
             measuringSinceMs = now;
-            framePosted = false;
             startNumber++;
         }
         alive++;
@@ -153,33 +152,65 @@ public final class AppStarts implements Application.ActivityLifecycleCallbacks {
 
     @Override
     public void onActivityResumed(Activity activity) {
-        resumed = activity;
-        if (!measuring || framePosted) {
+        Window window = activity.getWindow();
+        if (measuring && window != null) {
+            // A screen that finishes before its window is added (a router) never draws: the
+            // next one to resume and draw ends the start.
+            whenDrawn(window.getDecorView(), startNumber);
+        }
+    }
+
+    /**
+     * Calls {@link #drawn} once the frame in which {@code decor} first draws is done: a draw
+     * listener (told as the tree is about to be drawn) posts a message at the front of the main
+     * queue, which runs right after that frame. Before Android 8 a listener added to a view not
+     * yet in its window is lost, so it is added once the view is attached.
+     */
+    private void whenDrawn(View decor, int start) {
+        if (Build.VERSION.SDK_INT >= EARLY_DRAW_LISTENER_SDK
+                || (decor.isAttachedToWindow() && decor.getViewTreeObserver().isAlive())) {
+            decor.getViewTreeObserver().addOnDrawListener(new FirstDraw(decor, start));
             return;
         }
-        framePosted = true;
-        int start = startNumber;
-        // The next frame draws the resumed screen; a message at the front of the queue, posted
-        // at its start, runs as soon as that frame is done.
-        Choreographer.getInstance().postFrameCallback(
-                frameTimeNanos -> main.postAtFrontOfQueue(() -> frameDone(start)));
+        decor.addOnAttachStateChangeListener(new View.OnAttachStateChangeListener() {
+            @Override
+            public void onViewAttachedToWindow(View view) {
+                view.removeOnAttachStateChangeListener(this);
+                view.getViewTreeObserver().addOnDrawListener(new FirstDraw(view, start));
+            }
+
+            @Override
+            public void onViewDetachedFromWindow(View view) {
+                view.removeOnAttachStateChangeListener(this);
+            }
+        });
     }
 
-    @Override
-    public void onActivityPaused(Activity activity) {
-        if (resumed == activity) {
-            resumed = null;
+    /** Ends start number {@code start} at the first draw of {@code view}'s tree. */
+    private final class FirstDraw implements ViewTreeObserver.OnDrawListener {
+        private final View view;
+        private final int start;
+        private boolean seen;
+
+        FirstDraw(View view, int start) {
+            this.view = view;
+            this.start = start;
+        }
+
+        @Override
+        public void onDraw() {
+            if (seen) {
+                return;
+            }
+            seen = true;
+            main.postAtFrontOfQueue(() -> drawn(start));
+            // Not from onDraw: Android refuses to remove a draw listener while it dispatches.
+            main.post(() -> view.getViewTreeObserver().removeOnDrawListener(this));
         }
     }
 
-    private void frameDone(int start) {
+    private void drawn(int start) {
         if (!measuring || start != startNumber) {
-            return;
-        }
-        if (resumed == null || resumed.isFinishing()) {
-            // A screen that finished (a trampoline) or none at all drew nothing: the start ends
-            // at the frame after the next screen resumes.
-            framePosted = false;
             return;
         }
         measuring = false;
@@ -237,6 +268,9 @@ public final class AppStarts implements Application.ActivityLifecycleCallbacks {
             allClosedAtMs = SystemClock.uptimeMillis();
         }
     }
+
+    @Override
+    public void onActivityPaused(Activity activity) {}
 
     @Override
     public void onActivitySaveInstanceState(Activity activity, Bundle outState) {}

@@ -6,7 +6,6 @@ import android.app.Activity;
 import android.app.Application;
 import android.os.Bundle;
 import android.os.Looper;
-import android.view.Choreographer;
 
 /**
  * App-start timings with the Android stand-ins on the classpath (args: collector URL, SDK key,
@@ -26,8 +25,10 @@ import android.view.Choreographer;
  *   <li>{@code notification}: after the launch, the app in the background and a new agent set
  *       up, a notification opens a screen over the stopped one: a warm start, for the new agent;
  *   <li>{@code router}: the launch goes through a screen that resumes, finishes before it draws
- *       and is destroyed 300 ms before the next screen is created: one cold start, ending at the
- *       next screen's frame;
+ *       and is destroyed 300 ms before the next screen is created, which draws 200 ms after it
+ *       resumed: one cold start, ending at that draw;
+ *   <li>{@code sdk24}: a launch on Android 7, which loses draw listeners added before the window
+ *       is attached: one cold start;
  *   <li>{@code restored}: the launch restores a saved screen: a warm start from the process's
  *       start;
  *   <li>{@code background} (importance not foreground) and {@code queue} (the queue ran before
@@ -74,6 +75,9 @@ public final class AppStartApp {
                 case "background":
                     android.firstScreen(null);
                     break;
+                case "sdk24":
+                    android.firstScreen(null);
+                    break;
                 case "queue":
                 case "sdk35":
                 case "sdk35push":
@@ -107,7 +111,7 @@ public final class AppStartApp {
         android.destroyed(splash);
         android.resumed(main);
         main = android.rotate(main);
-        android.drawFrame();
+        android.draw(main);
         agent.trackTimeFromStart("app_start");
 
         // To another screen and back: navigation, no start.
@@ -117,18 +121,18 @@ public final class AppStartApp {
         android.created(detail, null);
         android.resumed(detail);
         android.app.testCallbacks.forEach(c -> c.onActivityStopped(home));
-        android.drawFrame();
+        android.draw(detail);
         android.stopped(detail);
         android.destroyed(detail);
         android.resumed(main);
-        android.drawFrame();
+        android.draw(main);
 
         // Back from the background: the screen still exists.
         android.stopped(main);
         android.resumed(main);
-        android.drawFrame();
+        android.draw(main);
         main = android.rotate(main);
-        android.drawFrame();
+        android.draw(main);
 
         // Every screen closed, the process lives on: a warm start.
         android.stopped(main);
@@ -137,7 +141,7 @@ public final class AppStartApp {
         android.created(again, null);
         android.resumed(again);
         Thread.sleep(200);
-        android.drawFrame();
+        android.draw(again);
 
         // Closed again; the next screen goes to the background before it resumes.
         android.stopped(again);
@@ -147,23 +151,26 @@ public final class AppStartApp {
         android.app.testCallbacks.forEach(c -> c.onActivityStarted(later));
         android.stopped(later);
         android.resumed(later);
-        android.drawFrame();
+        android.draw(later);
     }
 
     private static void router(Android android) throws InterruptedException {
         Activity router = new Activity();
         android.created(router, null);
         android.resumed(router);
+        // It finishes before its window is added: it never draws.
         router.testFinishing = true;
-        android.drawFrame();
+        android.runQueue();
         android.stopped(router);
         android.destroyed(router);
-        // The next screen comes a while later (within the second a closed start waits).
+        // The next screen comes a while later (within the second a closed start waits), and
+        // draws a while after it resumed.
         Thread.sleep(300);
         Activity main = new Activity();
         android.created(main, null);
         android.resumed(main);
-        android.drawFrame();
+        Thread.sleep(200);
+        android.draw(main);
     }
 
     /** Android's side: lifecycle callbacks, frames and the main thread's queue. */
@@ -182,7 +189,7 @@ public final class AppStartApp {
             last = new Activity();
             created(last, saved);
             resumed(last);
-            drawFrame();
+            draw(last);
         }
 
         void created(Activity a, Bundle saved) {
@@ -218,9 +225,9 @@ public final class AppStartApp {
             return again;
         }
 
-        /** A frame, then the messages queued (those at the front first). */
-        void drawFrame() {
-            Choreographer.getInstance().testFrame();
+        /** A frame drawing {@code a}'s window, then the messages queued (those at the front first). */
+        void draw(Activity a) {
+            a.getWindow().getDecorView().testDraw();
             runQueue();
         }
 

@@ -1,0 +1,7 @@
+package android.view;
+
+/** Test double of the Android framework's {@code Window}: only its decor view. */
+public abstract class Window {
+    /** As on Android: the window's top-level view, made if it is not yet. */
+    public abstract View getDecorView();
+}
