@@ -10,10 +10,18 @@ public class Activity {
     /** Not in Android: what {@link #isFinishing} answers. */
     public boolean testFinishing;
 
-    private final View decor = new View();
+    private View decor;
     private final Window window = new Window() {
         @Override
         public View getDecorView() {
+            if (decor == null) {
+                decor = new View();
+            }
+            return decor;
+        }
+
+        @Override
+        public View peekDecorView() {
             return decor;
         }
     };

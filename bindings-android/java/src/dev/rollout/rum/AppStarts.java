@@ -18,7 +18,7 @@ import java.util.Objects;
  * App starts, tracked automatically once {@link #capture} ran in {@code Application.onCreate}:
  * <ul>
  *   <li>{@code timing.app.start.cold}: the user's launch started the process; from the process's
- *       start to the first draw of a screen that resumed;
+ *       start to the first draw of a screen after it resumed;
  *   <li>{@code timing.app.start.warm}: a screen is created while none is visible, in a process
  *       that lived on (started in the background for a push or a job, every screen closed, a
  *       notification opening a screen over a task in the background), from its creation to its
@@ -26,7 +26,8 @@ import java.util.Objects;
  *       the process's start.
  * </ul>
  * The kinds are Android vitals'; the measure is Sentry's and Firebase's: a start ends when the
- * frame in which a resumed screen's window first draws is done. A launch is told by the process's
+ * frame in which a resumed screen's window next draws (its first draw, for a new screen) is
+ * done. A launch is told by the process's
  * importance at {@code onCreate}, and by two messages queued there (the launch comes first) or,
  * from Android 15, by {@code ApplicationStartInfo}'s reason. Screens that finish before they
  * draw (a router or trampoline) and screens made again for a configuration change (a rotation)
@@ -153,11 +154,26 @@ public final class AppStarts implements Application.ActivityLifecycleCallbacks {
     @Override
     public void onActivityResumed(Activity activity) {
         Window window = activity.getWindow();
-        if (measuring && window != null) {
-            // A screen that finishes before its window is added (a router) never draws: the
-            // next one to resume and draw ends the start.
-            whenDrawn(window.getDecorView(), startNumber);
+        if (!measuring || window == null) {
+            return;
         }
+        int start = startNumber;
+        // Peeked, not made: making the decor here would fix the window's features inside the
+        // app's onResume, and build one for a screen about to finish.
+        View decor = window.peekDecorView();
+        if (decor != null) {
+            whenDrawn(decor, start);
+            return;
+        }
+        // No content yet: look again once onResume is done; the message runs before the first
+        // traversal, which Android queues after it. A screen that finished by then (a router)
+        // never draws: the next one to resume and draw ends the start.
+        main.post(() -> {
+            View made = window.peekDecorView();
+            if (made != null && !activity.isFinishing() && measuring && start == startNumber) {
+                whenDrawn(made, start);
+            }
+        });
     }
 
     /**

@@ -27,8 +27,10 @@ import android.os.Looper;
  *   <li>{@code router}: the launch goes through a screen that resumes, finishes before it draws
  *       and is destroyed 300 ms before the next screen is created, which draws 200 ms after it
  *       resumed: one cold start, ending at that draw;
- *   <li>{@code sdk24}: a launch on Android 7, which loses draw listeners added before the window
- *       is attached: one cold start;
+ *   <li>{@code sdk24}: on Android 7, which loses draw listeners added before the window is
+ *       attached: a launch (one cold start), then a router screen over the stopped task that
+ *       finishes without drawing and the screen under it, already attached, drawing 100 ms
+ *       after it resumed (one warm start);
  *   <li>{@code restored}: the launch restores a saved screen: a warm start from the process's
  *       start;
  *   <li>{@code background} (importance not foreground) and {@code queue} (the queue ran before
@@ -76,7 +78,7 @@ public final class AppStartApp {
                     android.firstScreen(null);
                     break;
                 case "sdk24":
-                    android.firstScreen(null);
+                    sdk24(android);
                     break;
                 case "queue":
                 case "sdk35":
@@ -156,7 +158,7 @@ public final class AppStartApp {
 
     private static void router(Android android) throws InterruptedException {
         Activity router = new Activity();
-        android.created(router, null);
+        android.createdWithoutContent(router);
         android.resumed(router);
         // It finishes before its window is added: it never draws.
         router.testFinishing = true;
@@ -171,6 +173,26 @@ public final class AppStartApp {
         android.resumed(main);
         Thread.sleep(200);
         android.draw(main);
+        check(router.getWindow().peekDecorView() == null, "no decor made for the router");
+        check(main.getWindow().getDecorView().testDrawListeners() == 0, "no draw listener left");
+    }
+
+    private static void sdk24(Android android) throws InterruptedException {
+        android.firstScreen(null);
+        Activity home = android.last;
+        android.stopped(home);
+        // A notification's router screen starts a warm start and finishes without drawing; the
+        // screen under it, already in its window, resumes and draws 100 ms later.
+        Activity router = new Activity();
+        android.createdWithoutContent(router);
+        android.resumed(router);
+        router.testFinishing = true;
+        android.stopped(router);
+        android.destroyed(router);
+        android.resumed(home);
+        Thread.sleep(100);
+        android.draw(home);
+        check(home.getWindow().getDecorView().testDrawListeners() == 0, "no draw listener left");
     }
 
     /** Android's side: lifecycle callbacks, frames and the main thread's queue. */
@@ -192,15 +214,27 @@ public final class AppStartApp {
             draw(last);
         }
 
+        /** {@code a} created and its content set (which makes its decor view). */
         void created(Activity a, Bundle saved) {
+            createdWithoutContent(a, saved);
+            a.getWindow().getDecorView();
+        }
+
+        void createdWithoutContent(Activity a) {
+            createdWithoutContent(a, null);
+        }
+
+        private void createdWithoutContent(Activity a, Bundle saved) {
             app.testCallbacks.forEach(c -> c.onActivityCreated(a, saved));
         }
 
+        /** {@code a} started and resumed, then the main queue runs until the next frame. */
         void resumed(Activity a) {
             app.testCallbacks.forEach(c -> {
                 c.onActivityStarted(a);
                 c.onActivityResumed(a);
             });
+            runQueue();
         }
 
         void stopped(Activity a) {
