@@ -27,9 +27,9 @@ import java.util.Objects;
  * </ul>
  * The kinds are Android vitals'; the measure is Sentry's and Firebase's: a start ends when the
  * frame in which a resumed screen's window next draws (its first draw, for a new screen) is
- * done. A launch is told by the process's
- * importance at {@code onCreate}, and by two messages queued there (the launch comes first) or,
- * from Android 15, by {@code ApplicationStartInfo}'s reason. Screens that finish before they
+ * done. A launch is told by the process's importance at {@code onCreate}, and by two messages
+ * queued there (the launch comes first) or, from Android 15, by {@code ApplicationStartInfo}'s
+ * reason. Screens that finish before they
  * draw (a router or trampoline) and screens made again for a configuration change (a rotation)
  * are part of the start. Not tracked: a start sent to the background before it drew, one over a
  * minute, and a return to screens that still exist (a hot start). Android calls all of this on

@@ -27,7 +27,9 @@ final class ProcessStart {
      */
     private static long androidStartNanos() {
         try {
-            Object millis = Class.forName("android.os.Process").getMethod("getStartUptimeMillis").invoke(null);
+            Object millis = Class.forName("android.os.Process")
+                    .getMethod("getStartUptimeMillis")
+                    .invoke(null);
             return ((Long) millis) * 1_000_000L;
         } catch (ReflectiveOperationException | RuntimeException | LinkageError notAndroid) {
             return RumConfig.UNSET_START;
