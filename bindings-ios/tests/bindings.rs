@@ -86,6 +86,63 @@ fn the_committed_swift_sources_are_current() {
     );
 }
 
+/// The case names of the generated `enum RumError`.
+fn generated_error_cases() -> Vec<String> {
+    let swift = read(&crate_dir().join("swift/Sources/RumAgent/rum_agent.swift"));
+    let body = swift
+        .split_once("\nenum RumError:")
+        .and_then(|(_, rest)| rest.split_once("\n}"))
+        .map(|(body, _)| body)
+        .expect("rum_agent.swift declares `enum RumError`");
+    body.lines()
+        .filter_map(|line| line.trim_start().strip_prefix("case "))
+        .map(identifier)
+        .collect()
+}
+
+/// The identifier at the start of `s` (letters and digits).
+fn identifier(s: &str) -> String {
+    s.chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .collect()
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Swift code written against the README, or the handwritten layer, must name the error cases as
+/// the generator spells them (`RumError.ShutDown`, not `.shutDown`): nothing compiles the Swift
+/// here, so this is checked by name.
+#[test]
+fn the_readme_and_the_swift_layer_name_the_generated_error_cases() {
+    let cases = generated_error_cases();
+    assert!(cases.len() >= 10, "error cases not found: {cases:?}");
+    let readme = read(&crate_dir().join("README.md"));
+    let layer = read(&crate_dir().join("swift/Sources/RumAgent/RumAgent+Swift.swift"));
+    for (file, text) in [("README.md", &readme), ("RumAgent+Swift.swift", &layer)] {
+        for used in text.split("RumError.").skip(1).map(identifier) {
+            assert!(
+                cases.contains(&used),
+                "{file} names RumError.{used}, not a generated case: {cases:?}"
+            );
+        }
+    }
+    // The README's list of the errors names every case, each as spelled.
+    let list = readme
+        .split_once("- **Errors**")
+        .and_then(|(_, rest)| rest.split_once("- **"))
+        .map(|(list, _)| list)
+        .expect("README.md has an **Errors** item");
+    let listed: Vec<String> = list.split('`').skip(1).step_by(2).map(identifier).collect();
+    for case in &cases {
+        assert!(
+            listed.contains(case),
+            "README.md's Errors item does not list `{case}`: {listed:?}"
+        );
+    }
+}
+
 #[test]
 fn python_bindings_against_a_real_collector() {
     let fixture = Fixture::start().expect("collector starts");

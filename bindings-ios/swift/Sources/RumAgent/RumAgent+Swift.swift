@@ -49,10 +49,11 @@ public extension RumAgent {
     /// Sets up the process-wide agent: URLSession uploads, a data directory under Application
     /// Support (spool, flag cache, crash records, excluded from backups), crash capture, and a
     /// seal of pending events whenever the app goes to the background (a suspended app may be
-    /// killed; sealed events are on disk and sent at the next start). Call it on the main thread:
-    /// the alternate signal stack (for stack overflows) is set up for the calling thread. One
-    /// agent per process:
-    /// a second `setup` throws `RumError.BadConfig` until `shutdownShared` was called.
+    /// killed; sealed events are on disk and sent at the next start). Call it on the main thread
+    /// (from another, crash capture starts once the main thread runs: the alternate signal
+    /// stack for stack overflows is the installing thread's). One agent per process: a second
+    /// `setup` throws `RumError.BadConfig` until `shutdownShared` was called (or the agent's own
+    /// `shutdown`).
     /// Throws `RumError.BadConfig` for a bad setting. `processStart` (default: the process's
     /// start, read from the kernel) is what `trackTimeFromStart` and the cold start measure
     /// from. `captureAppStart`: track `timing.app.start.cold` at the first `didBecomeActive`
@@ -70,6 +71,15 @@ public extension RumAgent {
         captureAppStart: Bool = true,
         consent: Consent? = nil
     ) throws -> RumAgent {
+        // An agent stopped with its own `shutdown` instead of `shutdownShared` is let go here.
+        if let current = SharedAgent.instance.current {
+            do {
+                _ = try current.stats()
+            } catch RumError.ShutDown {
+                CrashCapture.stop(agent: current)
+                SharedAgent.instance.release(current)
+            } catch {}
+        }
         // Checked before a second agent touches the data dir (the two would share one spool and
         // both install crash handlers); claimed after, so that two setups at once cannot both win.
         if SharedAgent.instance.current != nil {
@@ -113,7 +123,17 @@ public extension RumAgent {
                                      message: "an agent is already set up; call RumAgent.shutdownShared() first")
         }
         if captureCrashes {
-            CrashCapture.install(agent: agent)
+            // The alternate signal stack (stack overflows) is set up for the installing thread,
+            // which must be the main one.
+            if Thread.isMainThread {
+                CrashCapture.install(agent: agent)
+            } else {
+                DispatchQueue.main.async {
+                    if SharedAgent.instance.current === agent {
+                        CrashCapture.install(agent: agent)
+                    }
+                }
+            }
         }
         Background.sealOnEnteringBackground()
         if captureAppStart {
@@ -368,6 +388,13 @@ private enum Background {
             forName: Notification.Name("UIApplicationDidEnterBackgroundNotification"),
             object: nil, queue: nil
         ) { _ in
+            #if os(macOS)
+            // AppKit never posts it; only a Mac Catalyst app (os(iOS)) does. macOS has no
+            // expiring activities, and this keeps `swift build` on a Mac compiling.
+            DispatchQueue.global(qos: .utility).async {
+                try? RumAgent.shared?.seal(timeoutMs: 1_000)
+            }
+            #else
             // An expiring activity keeps the process running until the seal is done (without
             // UIKit, and fine in app extensions); seal does not wait for delivery.
             ProcessInfo.processInfo.performExpiringActivity(withReason: "rum-agent seal") { expired in
@@ -375,6 +402,7 @@ private enum Background {
                     try? RumAgent.shared?.seal(timeoutMs: 1_000)
                 }
             }
+            #endif
         }
     }
 }
