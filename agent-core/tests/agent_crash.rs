@@ -435,6 +435,62 @@ fn a_fatal_signal_marker_is_reported_as_the_previous_runs_crash() {
     assert_eq!(markers, 0, "the old run's marker is read once");
 }
 
+/// The child of `an_earlier_crash_survives_a_start_that_dies_at_once`: a start on a data dir
+/// holding a dead run's signal marker that dies as soon as it took the marker, long before its
+/// pending batch would be sealed.
+#[test]
+#[ignore = "run as a child process"]
+fn dies_right_after_its_start_child() {
+    let Some(dir) = child_dir() else {
+        return;
+    };
+    let dead = live_runs(&dir);
+    let dead: Vec<&str> = dead.iter().map(String::as_str).collect();
+    let agent = agent_on(&dir);
+    agent.identify("second-user").expect("a valid key");
+    let run = wait_new_live_run(&dir, &dead);
+    wait_until(PATIENCE, "identity noted", || {
+        user_of(&dir, &run).as_deref() == Some("second-user")
+    });
+    // Gone, claimed copies included, once the start is done with the dead run.
+    wait_until(PATIENCE, "took the dead run's marker", || {
+        !std::fs::read_dir(&dir)
+            .expect("list")
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().contains(SIGNAL_MARKER_PREFIX))
+    });
+    std::process::abort();
+}
+
+#[test]
+fn an_earlier_crash_survives_a_start_that_dies_at_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--exact", "signal_marker_child", "--nocapture", "--ignored"])
+        .env(CHILD_DIR_VAR, dir.path())
+        .output()
+        .expect("child runs");
+    assert_eq!(out.status.signal(), Some(6), "the first run aborted");
+    let second = run_child("dies_right_after_its_start_child", dir.path());
+    assert_eq!(
+        second.status.signal(),
+        Some(6),
+        "the second run aborted: {}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let events = restarted_events(dir.path());
+    let crashes = of_type(&events, "crash");
+    assert_eq!(crashes.len(), 1, "the first run's crash, once: {events:?}");
+    assert_eq!(crashes[0].key, "signal-user");
+    assert_eq!(
+        crashes[0].properties["exception.message"],
+        "signal 6 (SIGABRT)"
+    );
+    let unclean = of_type(&events, UNCLEAN_SHUTDOWN);
+    assert_eq!(unclean.len(), 1, "the second run's kill: {events:?}");
+    assert_eq!(unclean[0].key, "second-user");
+}
+
 #[test]
 fn an_exception_whose_handler_aborts_is_reported_once() {
     let dir = tempfile::tempdir().expect("temp dir");

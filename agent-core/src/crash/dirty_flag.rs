@@ -321,11 +321,14 @@ pub(crate) fn mark_running(shared: &Shared) -> RunStart {
         ended.iter().any(|e| e.run == run)
             || (run != me && !has_live_file(&names, run) && is_stale(path))
     };
-    let signals = signal_marker::take_stale(data_dir, &names, me, takes, &crashed);
+    // What this start takes is removed only once the events it explains are in the spool: a
+    // kill before then leaves the claims, which a later start sweeps as leftovers.
+    let mut taken = Vec::new();
+    let signals = signal_marker::take_stale(data_dir, &names, me, takes, &crashed, &mut taken);
     for run in &crashed {
         let mark = crash_mark(data_dir, run);
         if takes(run, &mark) {
-            let _ = std::fs::remove_file(mark);
+            taken.push(mark);
         }
     }
     remove_leftovers(data_dir, &names, me);
@@ -361,9 +364,21 @@ pub(crate) fn mark_running(shared: &Shared) -> RunStart {
             events.push(event(UNCLEAN_SHUTDOWN, e.user.as_deref(), Map::new()));
         }
         if let Some(claimed) = &e.claimed {
-            let _ = std::fs::remove_file(user_file(data_dir, &e.run));
-            let _ = std::fs::remove_file(claimed);
+            taken.push(user_file(data_dir, &e.run));
+            taken.push(claimed.clone());
         }
+    }
+    // Straight to the spool, not only to the pipeline's pending batch: the new run may die before
+    // that is sealed, and the evidence of the earlier runs' ends goes now. Kept in memory, for
+    // the pipeline, when the spool cannot take them.
+    if !events.is_empty()
+        && shared.recording()
+        && super::spool_events(shared, data_dir, &events).is_ok()
+    {
+        events.clear();
+    }
+    for path in taken {
+        let _ = std::fs::remove_file(path);
     }
     RunStart { events, live }
 }

@@ -27,6 +27,8 @@ pub(crate) use dirty_flag::{
 };
 pub(crate) use stack::format_backtrace;
 
+use std::path::Path;
+
 use crate::agent::events::error_properties;
 use crate::agent::{Agent, Shared};
 use crate::error::AgentError;
@@ -119,11 +121,19 @@ fn write_crash(shared: &Shared, event: Event, survivable: bool) -> Result<(), Ag
     let Some(data_dir) = shared.data_dir.as_deref().filter(|_| shared.recording()) else {
         return Ok(());
     };
+    spool_events(shared, data_dir, std::slice::from_ref(&event))?;
+    dirty_flag::mark_crashed(shared, survivable);
+    Ok(())
+}
+
+/// Writes `events` as one batch into the spool of `data_dir`, where the pipeline finds it (at its
+/// start, or its next rescan) even if this process dies right after.
+fn spool_events(shared: &Shared, data_dir: &Path, events: &[Event]) -> Result<(), AgentError> {
     let batch = Batch {
         batch_id: crate::ids::new_id(),
         sdk: shared.sdk.clone(),
         impressions: Vec::new(),
-        events: vec![event],
+        events: events.to_vec(),
         dropped: Vec::new(),
     };
     let dir = data_dir.join(SPOOL_DIR);
@@ -141,6 +151,5 @@ fn write_crash(shared: &Shared, event: Event, survivable: bool) -> Result<(), Ag
             Err(source) => return Err(AgentError::Io { path: dir, source }),
         }
     }
-    dirty_flag::mark_crashed(shared, survivable);
     Ok(())
 }

@@ -43,13 +43,15 @@ pub(crate) fn marker_path(data_dir: &Path, run_id: &str) -> PathBuf {
 /// except runs in `crashed` (their crash is already recorded: an uncaught exception whose default
 /// handler then aborts). Only the markers `take` says (run id, path) this start takes: the others'
 /// platforms may still hold them open for a signal to come. Each is claimed for `claimer` before
-/// it is read (two starts at once take it once), then removed. `names`: the data dir's files.
+/// it is read (two starts at once take it once), and its claimed path added to `taken`, for the
+/// caller to remove once the crash is safe in the spool. `names`: the data dir's files.
 pub(crate) fn take_stale(
     data_dir: &Path,
     names: &[String],
     claimer: &str,
     take: impl Fn(&str, &Path) -> bool,
     crashed: &[String],
+    taken: &mut Vec<PathBuf>,
 ) -> Vec<(String, serde_json::Map<String, serde_json::Value>)> {
     let mut found = Vec::new();
     for name in names {
@@ -67,7 +69,7 @@ pub(crate) fn take_stale(
         {
             found.push((run.to_owned(), properties));
         }
-        let _ = std::fs::remove_file(claimed);
+        taken.push(claimed);
     }
     found
 }
@@ -117,6 +119,21 @@ mod tests {
         std::fs::write(marker_path(dir, run), bytes).expect("write marker");
     }
 
+    /// [`take_stale`] for "me", then the removal of what it took, as a start does.
+    fn take_and_remove(
+        dir: &Path,
+        take: impl Fn(&str, &Path) -> bool,
+        crashed: &[String],
+    ) -> Vec<(String, serde_json::Map<String, serde_json::Value>)> {
+        let mut taken = Vec::new();
+        let names = super::super::file_names(dir);
+        let found = take_stale(dir, &names, "me", take, crashed, &mut taken);
+        for path in taken {
+            std::fs::remove_file(path).expect("a taken marker is there to remove");
+        }
+        found
+    }
+
     fn left(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(dir)
             .expect("list")
@@ -135,13 +152,7 @@ mod tests {
         write(dir.path(), "clean", b"");
         write(dir.path(), "torn", b"\x0b\x00");
         write(dir.path(), "now", &6i32.to_ne_bytes());
-        let mut found = take_stale(
-            dir.path(),
-            &super::super::file_names(dir.path()),
-            "me",
-            |run, _| run != "now",
-            &[],
-        );
+        let mut found = take_and_remove(dir.path(), |run, _| run != "now", &[]);
         found.sort_by(|a, b| a.0.cmp(&b.0));
         let messages: Vec<(&str, &str)> = found
             .iter()
@@ -162,15 +173,7 @@ mod tests {
             "the current run's is kept"
         );
         assert!(
-            take_stale(
-                dir.path(),
-                &super::super::file_names(dir.path()),
-                "me",
-                |run, _| run != "later",
-                &[]
-            )
-            .len()
-                == 1,
+            take_and_remove(dir.path(), |run, _| run != "later", &[]).len() == 1,
             "only 'now' was left"
         );
     }
@@ -180,10 +183,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         write(dir.path(), "exception-then-abort", &6i32.to_ne_bytes());
         assert!(
-            take_stale(
+            take_and_remove(
                 dir.path(),
-                &super::super::file_names(dir.path()),
-                "me",
                 |run, _| run != "now",
                 &["exception-then-abort".to_owned()]
             )
