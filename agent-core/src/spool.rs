@@ -43,6 +43,17 @@ pub enum SpoolError {
     Corrupt(String),
 }
 
+impl SpoolError {
+    /// True when the batch is gone for good: corrupt, or its file deleted. Any other I/O error
+    /// (no file descriptors left, a storage that failed for now) may pass, and the file is kept.
+    pub fn is_lost(&self) -> bool {
+        match self {
+            SpoolError::Corrupt(_) => true,
+            SpoolError::Io(e) => e.kind() == std::io::ErrorKind::NotFound,
+        }
+    }
+}
+
 /// An I/O error's text in an error message. The browser build has no file system, so there no
 /// I/O error ever reaches a message: leaving the text out keeps std's I/O error formatting (a
 /// description of every `ErrorKind`, OS codes) out of the wasm.
@@ -283,8 +294,10 @@ fn index(dir: &Path, migrate: bool) -> std::io::Result<Scan> {
             });
         } else if migrate {
             match migrate_file(dir, &path, &meta) {
-                Some(file) => out.files.push(file),
-                None => out.corrupt += 1,
+                Ok(file) => out.files.push(file),
+                Err(e) if e.is_lost() => out.corrupt += 1,
+                // Unreadable for now: left for the next scan.
+                Err(_) => {}
             }
         }
     }
@@ -293,19 +306,18 @@ fn index(dir: &Path, migrate: bool) -> std::io::Result<Scan> {
     Ok(out)
 }
 
-/// Renames an old-format batch file to the current format (None, and the file deleted, when it
-/// is corrupt). A file that cannot be renamed is indexed under its old path.
-fn migrate_file(dir: &Path, path: &Path, meta: &fs::Metadata) -> Option<SpooledFile> {
-    let batch = match fs::read(path)
+/// Renames an old-format batch file to the current format (an error when it cannot be read; the
+/// file deleted when it is lost, see [`SpoolError::is_lost`]). A file that cannot be renamed is
+/// indexed under its old path.
+fn migrate_file(dir: &Path, path: &Path, meta: &fs::Metadata) -> Result<SpooledFile, SpoolError> {
+    let batch = fs::read(path)
         .map_err(SpoolError::from)
         .and_then(|body| decode_batch(&body))
-    {
-        Ok(batch) => batch,
-        Err(_) => {
-            let _ = fs::remove_file(path);
-            return None;
-        }
-    };
+        .inspect_err(|e| {
+            if e.is_lost() {
+                let _ = fs::remove_file(path);
+            }
+        })?;
     let seq = meta.modified().map(micros).unwrap_or(0);
     observe_seq(seq);
     let name = SpoolName {
@@ -317,7 +329,7 @@ fn migrate_file(dir: &Path, path: &Path, meta: &fs::Metadata) -> Option<SpooledF
         Ok(()) => new_path,
         Err(_) => path.to_path_buf(),
     };
-    Some(SpooledFile {
+    Ok(SpooledFile {
         path,
         name,
         bytes: meta.len(),

@@ -454,10 +454,11 @@ fn dies_right_after_its_start_child() {
     });
     // Gone, claimed copies included, once the start is done with the dead run.
     wait_until(PATIENCE, "took the dead run's marker", || {
-        !std::fs::read_dir(&dir)
-            .expect("list")
-            .flatten()
-            .any(|e| e.file_name().to_string_lossy().contains(SIGNAL_MARKER_PREFIX))
+        !std::fs::read_dir(&dir).expect("list").flatten().any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .contains(SIGNAL_MARKER_PREFIX)
+        })
     });
     std::process::abort();
 }

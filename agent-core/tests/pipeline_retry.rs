@@ -186,7 +186,21 @@ fn drop_counts_without_new_items_go_out_in_their_own_batch() {
 
 #[test]
 fn too_large_splits_once_then_drops() {
-    let (mut p, clock) = open(config(None));
+    too_large_splits_once_then_drops_with(None);
+}
+
+/// With a spool, the refused batch's file is read before it is removed (it used to be removed
+/// first, and the whole batch counted `too_large`).
+#[test]
+fn too_large_splits_once_then_drops_with_a_spool() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    too_large_splits_once_then_drops_with(Some(dir.path().to_path_buf()));
+    let left = std::fs::read_dir(dir.path()).expect("list").count();
+    assert_eq!(left, 0, "every batch file removed once settled");
+}
+
+fn too_large_splits_once_then_drops_with(spool: Option<std::path::PathBuf>) {
+    let (mut p, clock) = open(config(spool));
     let pushed: Vec<_> = (0..10).map(event).collect();
     for e in &pushed {
         p.push_event(e.clone());
@@ -379,4 +393,35 @@ fn a_batch_in_flight_at_a_decline_is_not_left_on_disk_by_shutdown() {
         again.next_upload(),
         agent_core::upload::UploadTask::Upload(_)
     ));
+}
+
+/// A spooled batch that cannot be read for now (here its name is a directory for a while; on a
+/// device, no file descriptors left) is kept and sent once it can be read, not deleted as corrupt.
+#[test]
+fn a_spooled_batch_unreadable_for_now_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut p, clock) = open(config(Some(dir.path().to_path_buf())));
+    for n in 0..3 {
+        p.push_event(event(n));
+    }
+    p.flush();
+    let files: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let aside = dir.path().join("aside");
+    std::fs::rename(&files[0], &aside).unwrap();
+    std::fs::create_dir(&files[0]).unwrap();
+    let wait = expect_wait(p.next_upload());
+    assert_eq!(p.stats().dropped_for(agent_core::pipeline::CORRUPT), 0);
+    std::fs::remove_dir(&files[0]).unwrap();
+    std::fs::rename(&aside, &files[0]).unwrap();
+    clock.advance(wait as i64);
+    let sent = expect_upload(p.next_upload());
+    assert_eq!(decode(&sent.body).len(), 3);
+    p.upload_result(sent.id, ok());
+    assert_eq!(p.stats().delivered_items, 3);
+    assert!(p.is_idle());
 }

@@ -36,8 +36,14 @@ impl Pipeline {
                         self.in_flight_since_ms = now;
                         return UploadTask::Upload(self.request(id, body));
                     }
+                    Err(e) if !e.is_lost() => {
+                        // Unreadable for now (out of file descriptors, a slow storage): kept,
+                        // and tried again after the backoff.
+                        self.backoff.failure(now);
+                        break;
+                    }
                     Err(_) => {
-                        // Corrupt, deleted or unreadable: nothing left to send of it.
+                        // Corrupt or deleted: nothing left to send of it.
                         if let Some(lost) = self.sealed.remove(0) {
                             self.drops.count(CORRUPT, lost.items.max(1) as u64, now);
                             self.drops.restore(&lost.dropped);
@@ -102,25 +108,38 @@ impl Pipeline {
         !delivered && self.sealed.remove_id(id).is_some()
     }
 
-    /// A batch refused with 413: split it once in place, else drop it as `too_large`.
+    /// A batch refused with 413: split it once in place, else drop it as `too_large`. The
+    /// halves are queued (and spooled) before the refused batch's file is removed, so a kill in
+    /// between sends items twice (the collector drops repeated item ids), never loses them.
     fn split_refused(&mut self, pos: usize, now: i64) {
-        let Some(refused) = self.sealed.remove(pos) else {
+        let Some(refused) = self.sealed.get_mut(pos) else {
             return;
         };
         let decoded = if refused.split || refused.items < 2 {
-            None
+            Ok(None)
         } else {
-            queue::load_body(&refused)
-                .ok()
-                .and_then(|body| spool::decode_batch(&body).ok())
+            queue::load_body(refused)
+                .map_err(SpoolError::from)
+                .and_then(|body| spool::decode_batch(&body))
+                .map(Some)
         };
-        let Some(batch) = decoded else {
-            self.drops.count(TOO_LARGE, refused.items as u64, now);
-            self.drops.restore(&refused.dropped);
-            return;
+        let batch = match decoded {
+            Ok(Some(batch)) => batch,
+            // Kept, and tried again after the backoff (e.g. out of file descriptors).
+            Err(e) if !e.is_lost() => {
+                self.backoff.failure(now);
+                return;
+            }
+            Ok(None) | Err(_) => {
+                if let Some(refused) = self.sealed.remove(pos) {
+                    self.drops.count(TOO_LARGE, refused.items as u64, now);
+                    self.drops.restore(&refused.dropped);
+                }
+                return;
+            }
         };
         let (first, second) = split_batch(batch);
-        let mut at = pos;
+        let mut at = pos + 1;
         for mut half in [first, second] {
             match spool::encode_batch(&half) {
                 Ok(body) => {
@@ -136,6 +155,7 @@ impl Pipeline {
                 }
             }
         }
+        self.sealed.remove(pos);
     }
 
     fn request(&self, id: Uuid, body: Vec<u8>) -> UploadRequest {
