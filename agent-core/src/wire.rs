@@ -49,6 +49,10 @@ pub const FLAGS_STREAM_PATH: &str = "/api/v1/flags/stream";
 /// Largest number of items (impressions + events) a batch may hold.
 pub const MAX_BATCH_ITEMS: usize = 1_000;
 
+/// Most bytes a batch's JSON may have once decoded: the collector's default limit. Agents keep
+/// under it whatever the compression: a batch of alike errors gzips to little and decodes to more.
+pub const MAX_BATCH_DECODED_BYTES: usize = 8 * 1024 * 1024;
+
 /// Pattern every event type must match.
 pub const EVENT_TYPE_PATTERN: &str = "^[a-zA-Z0-9][-_.:a-zA-Z0-9]{0,79}$";
 

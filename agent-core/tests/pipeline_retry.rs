@@ -425,3 +425,46 @@ fn a_spooled_batch_unreadable_for_now_is_kept() {
     assert_eq!(p.stats().delivered_items, 3);
     assert!(p.is_idle());
 }
+
+/// Alike errors gzip to little: a batch within `max_batch_bytes` on the wire could decode to
+/// more than the collector takes (413, then halves still too large, dropped). Batches stay under
+/// the decoded limit too.
+#[test]
+fn batches_of_alike_errors_stay_under_the_decoded_limit() {
+    let (mut p, clock) = open(config(None));
+    let stack = "at checkout (app.js:1:1)\n".repeat(1_200);
+    let pushed: Vec<_> = (0..400)
+        .map(|n| {
+            let mut e = event(n);
+            e.properties
+                .insert("exception.stacktrace".into(), stack.clone().into());
+            e
+        })
+        .collect();
+    for e in &pushed {
+        p.push_event(e.clone());
+    }
+    p.flush();
+    let mut delivered = 0;
+    let mut bodies = 0;
+    loop {
+        match p.next_upload() {
+            UploadTask::Upload(req) => {
+                let json = agent_core::spool::inflate(&req.body).expect("a body");
+                assert!(
+                    json.len() <= agent_core::wire::MAX_BATCH_DECODED_BYTES,
+                    "a batch decodes to {} bytes",
+                    json.len()
+                );
+                delivered += decode(&req.body).len();
+                bodies += 1;
+                p.upload_result(req.id, ok());
+            }
+            UploadTask::Wait { ms } if !p.is_idle() => clock.advance(ms as i64),
+            _ => break,
+        }
+    }
+    assert_eq!(delivered, pushed.len());
+    assert!(bodies >= 2, "{bodies} batches");
+    assert_eq!(p.stats().dropped_for(TOO_LARGE), 0);
+}

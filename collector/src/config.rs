@@ -36,7 +36,7 @@ impl Config {
             sdk_key: None,
             environment: "production".into(),
             max_encoded_bytes: 1024 * 1024,
-            max_decoded_bytes: 8 * 1024 * 1024,
+            max_decoded_bytes: agent_core::wire::MAX_BATCH_DECODED_BYTES,
             notify: Default::default(),
             monitor_interval: std::time::Duration::from_secs(60),
         }

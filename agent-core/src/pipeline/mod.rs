@@ -468,7 +468,9 @@ impl Pipeline {
         }
         if self.pending.len() > 0 {
             let raw = self.envelope_bytes + self.pending.raw_bytes + size + 1;
-            if self.estimator.estimate(raw) > self.config.max_batch_bytes {
+            if self.estimator.estimate(raw) > self.config.max_batch_bytes
+                || raw > wire::MAX_BATCH_DECODED_BYTES
+            {
                 self.seal();
                 if bounded && self.queued_items() >= self.config.max_queue_items {
                     self.drops.count(QUEUE_FULL, 1, now);
@@ -540,7 +542,8 @@ impl Pipeline {
         self.enforce_spool_caps();
     }
 
-    /// Encodes and queues a batch, splitting it while its body exceeds `max_batch_bytes`.
+    /// Encodes and queues a batch, splitting it while its body exceeds `max_batch_bytes` or its
+    /// JSON [`wire::MAX_BATCH_DECODED_BYTES`].
     fn store(&mut self, mut batch: Batch, split: bool) {
         let now = self.clock.now_ms();
         let json = match spool::batch_json(&batch) {
@@ -560,7 +563,7 @@ impl Pipeline {
             }
         };
         self.estimator.observe(json.len(), body.len());
-        if body.len() > self.config.max_batch_bytes {
+        if body.len() > self.config.max_batch_bytes || json.len() > wire::MAX_BATCH_DECODED_BYTES {
             if batch.len() > 1 {
                 let (a, b) = split_batch(batch);
                 self.store(a, split);
