@@ -37,6 +37,8 @@ mod worker;
 
 pub use flags::{Attributes, Evaluation, FlagSet, FlagsUpdate};
 
-pub use agent::{Agent, AgentBuilder, AgentStats, AppStartKind, KeyedAgent, TimingGuard};
+pub use agent::{
+    Agent, AgentBuilder, AgentStats, AppStartKind, KeyedAgent, MAX_QUEUE_CAPACITY, TimingGuard,
+};
 pub use consent::Consent;
 pub use error::AgentError;

@@ -7,10 +7,10 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use backtrace::Backtrace;
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, SendError, Sender};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -69,8 +69,9 @@ pub(crate) enum Command {
     Record(u64, Record),
     /// Seal pending items into a batch and answer at once.
     Seal(Sender<()>),
-    /// Seal pending items and answer once everything is delivered.
-    Flush(Sender<()>),
+    /// Seal pending items and answer once everything is delivered, if before the deadline (the
+    /// caller stops waiting then).
+    Flush(Sender<()>, Instant),
     NextUpload(Sender<UploadTask>),
     UploadResult(Uuid, UploadResult),
     Stats(Sender<PipelineStats>),
@@ -113,7 +114,7 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Command>, config: WorkerConf
     }
     let mut declines = 0;
     forget_on_decline(&shared, &mut pipeline, &mut declines);
-    let mut flush_waiters: Vec<Sender<()>> = Vec::new();
+    let mut flush_waiters: Vec<(Sender<()>, Instant)> = Vec::new();
     let mut work_seen = pipeline.work_generation();
     let mut rearm = crash::Rearm::default();
     let mut identity = crash::IdentityMark::default();
@@ -161,10 +162,10 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Command>, config: WorkerConf
                 shared.upload_wake.notify();
                 let _ = ack.send(());
             }
-            Command::Flush(ack) => {
+            Command::Flush(ack, deadline) => {
                 pipeline.flush();
                 shared.upload_wake.notify();
-                flush_waiters.push(ack);
+                flush_waiters.push((ack, deadline));
             }
             Command::NextUpload(reply) => {
                 // Until the user grants consent, batches wait (on disk with a data dir).
@@ -176,7 +177,11 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Command>, config: WorkerConf
                     pipeline.tick();
                     UploadTask::Wait { ms: MAX_WAIT_MS }
                 };
-                let _ = reply.send(task);
+                // The puller gave up waiting (a slow turn here): the upload never left, so it is
+                // queued again at once rather than held until its lease runs out.
+                if let Err(SendError(UploadTask::Upload(request))) = reply.send(task) {
+                    pipeline.take_back(request.id);
+                }
             }
             Command::UploadResult(id, result) => pipeline.upload_result(id, result),
             Command::Stats(reply) => {
@@ -252,11 +257,19 @@ fn stop(shared: &Shared, pipeline: &mut Pipeline, live: Option<crash::LiveLock>)
     crash::mark_stopped(shared, live);
 }
 
-fn answer_waiters(pipeline: &Pipeline, waiters: &mut Vec<Sender<()>>) {
-    if !waiters.is_empty() && pipeline.is_idle() {
-        for ack in waiters.drain(..) {
+/// Answers the flushes waiting when everything is delivered; forgets those whose caller stopped
+/// waiting (a flush called often while offline would otherwise pile up here without end).
+fn answer_waiters(pipeline: &Pipeline, waiters: &mut Vec<(Sender<()>, Instant)>) {
+    if waiters.is_empty() {
+        return;
+    }
+    if pipeline.is_idle() {
+        for (ack, _) in waiters.drain(..) {
             let _ = ack.send(());
         }
+    } else {
+        let now = Instant::now();
+        waiters.retain(|(_, deadline)| *deadline > now);
     }
 }
 
@@ -300,5 +313,41 @@ pub(crate) fn build_event(traffic_type: &str, e: EventCmd) -> Event {
         value: crate::wire::kept_value(e.value),
         ts: e.ts,
         properties,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::wire::SdkInfo;
+
+    #[test]
+    fn flushes_whose_callers_stopped_waiting_are_forgotten() {
+        let sdk = SdkInfo {
+            name: "t".into(),
+            version: "0".into(),
+            platform: "rust".into(),
+        };
+        let config = PipelineConfig::default_for("sdk", sdk);
+        let mut pipeline = Pipeline::new(config, ManualClock::new(0)).expect("pipeline");
+        pipeline.push_impression(impression(ImpressionCmd {
+            key: "k".into(),
+            flag: "f".into(),
+            treatment: "on".into(),
+            version: 1,
+            label: "l".into(),
+            ts: 0,
+            bucketing_key: None,
+        }));
+        pipeline.flush();
+        assert!(!pipeline.is_idle(), "a batch waits for an upload");
+        let now = Instant::now();
+        let (gone, _) = crossbeam_channel::bounded(1);
+        let (waiting, answer) = crossbeam_channel::bounded(1);
+        let mut waiters = vec![(gone, now), (waiting, now + Duration::from_secs(3600))];
+        answer_waiters(&pipeline, &mut waiters);
+        assert_eq!(waiters.len(), 1, "the expired flush is forgotten");
+        assert!(answer.try_recv().is_err(), "nothing delivered yet");
     }
 }

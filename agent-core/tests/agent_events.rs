@@ -511,6 +511,24 @@ fn invalid_configuration_names_the_field() {
         field_of(Agent::builder("k").queue_capacity(0).build()),
         "queue_capacity"
     );
+    // Its slots are allocated at once (crossbeam panics on the largest).
+    for n in [agent_core::MAX_QUEUE_CAPACITY + 1, usize::MAX] {
+        assert_eq!(
+            field_of(Agent::builder("k").queue_capacity(n).build()),
+            "queue_capacity"
+        );
+    }
+    // A spool smaller than a batch would evict each batch as it is written.
+    for bytes in [0, 200] {
+        assert_eq!(
+            field_of(
+                Agent::builder("k")
+                    .pipeline(|c| c.spool_max_bytes = bytes)
+                    .build()
+            ),
+            "spool_max_bytes"
+        );
+    }
     assert_eq!(
         field_of(Agent::builder("k").traffic_type("t".repeat(1025)).build()),
         "traffic_type"

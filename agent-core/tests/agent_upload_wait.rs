@@ -214,3 +214,29 @@ fn a_pull_loop_ends_after_a_shutdown_whose_stop_command_timed_out() {
     assert!(ended, "still pulling after {pulls} pulls: the loop spins");
     assert_eq!(agent.next_upload(), UploadTask::Done, "and it stays done");
 }
+
+/// A pull whose answer came too late (the worker held up for longer than the puller waits) does
+/// not leave the batch it was handed in flight until its upload lease runs out: the next pull
+/// gets it.
+#[test]
+fn an_upload_handed_to_a_pull_that_gave_up_is_handed_out_again() {
+    let clock = Arc::new(GateClock::default());
+    let agent = Agent::builder("sdk-key")
+        .clock(clock.clone())
+        .flush_interval(Duration::from_secs(3600))
+        .build()
+        .expect("agent");
+    track(&agent, 1);
+    agent.seal(PATIENCE).expect("seal");
+    clock.close();
+    clock.wait_until_worker_held();
+    assert!(
+        is_wait(&agent.next_upload()),
+        "the pull gives up on the held worker"
+    );
+    clock.open();
+    match agent.next_upload() {
+        UploadTask::Upload(request) => assert_eq!(decode(&request.headers, &request.body).len(), 1),
+        other => panic!("the batch is still taken by the pull that gave up: {other:?}"),
+    }
+}

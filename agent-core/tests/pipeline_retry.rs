@@ -468,3 +468,30 @@ fn batches_of_alike_errors_stay_under_the_decoded_limit() {
     assert!(bodies >= 2, "{bodies} batches");
     assert_eq!(p.stats().dropped_for(TOO_LARGE), 0);
 }
+
+/// An upload never reported is sent again once its lease runs out, even when the clock stepped
+/// back a day meanwhile (the lease used to count from the later time, holding uploads a day).
+#[test]
+fn the_upload_lease_runs_out_after_the_clock_stepped_back() {
+    let (mut p, clock) = open(config(None));
+    p.push_event(event(1));
+    p.flush();
+    let lost = expect_upload(p.next_upload());
+    clock.advance(-24 * 3_600_000);
+    let mut waited = 0;
+    let again = loop {
+        match p.next_upload() {
+            UploadTask::Upload(req) => break req,
+            UploadTask::Wait { ms } => {
+                assert!(
+                    waited <= agent_core::pipeline::UPLOAD_LEASE_MS + 600_000,
+                    "still held after {waited} ms"
+                );
+                clock.advance(ms as i64);
+                waited += ms as i64;
+            }
+            UploadTask::Done => panic!("done"),
+        }
+    };
+    assert_eq!(again.id, lost.id);
+}

@@ -23,6 +23,8 @@ use crate::worker::{self, WorkerConfig};
 
 /// Default capacity of the channel between the app's threads and the worker.
 const DEFAULT_QUEUE_CAPACITY: usize = 8_192;
+/// Largest channel between the app's threads and the worker, in commands.
+pub const MAX_QUEUE_CAPACITY: usize = 1 << 20;
 /// Default polling period of flag definitions while the stream is down.
 const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -330,6 +332,13 @@ impl AgentBuilder {
         if self.queue_capacity == 0 {
             return Err(invalid("queue_capacity", "must be at least 1"));
         }
+        // The channel's slots are allocated at once.
+        if self.queue_capacity > MAX_QUEUE_CAPACITY {
+            return Err(invalid(
+                "queue_capacity",
+                &format!("must be at most {MAX_QUEUE_CAPACITY}"),
+            ));
+        }
         if self.poll_interval.is_zero() {
             return Err(invalid("poll_interval", "must be positive"));
         }
@@ -343,6 +352,13 @@ impl AgentBuilder {
             if value == 0 {
                 return Err(invalid(field, "must be at least 1"));
             }
+        }
+        // A smaller spool evicts every batch as soon as it is written.
+        if p.spool_max_bytes < p.max_batch_bytes as u64 {
+            return Err(invalid(
+                "spool_max_bytes",
+                &format!("must be at least max_batch_bytes ({})", p.max_batch_bytes),
+            ));
         }
         Ok(Plan {
             collector,

@@ -15,8 +15,13 @@ use crate::error::AgentError;
 use crate::upload::{UploadResult, UploadTask};
 use crate::worker::{Command, Record};
 
-/// How long a non-hot call (next_upload, upload_result) waits for room in a full channel.
+/// How long a control call (next_upload, stats, …) waits for room in a full channel and for
+/// the worker's answer.
 const COMMAND_SEND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long an upload's result waits for room in a full channel: a result lost leaves its batch
+/// in flight until the upload lease runs out (minutes without uploads).
+const RESULT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Sender side of the worker's channel plus the shared state.
 #[derive(Debug, Clone)]
@@ -117,7 +122,7 @@ impl Link {
 
     /// See [`super::Agent::upload_result`].
     pub(crate) fn upload_result(&self, id: Uuid, result: UploadResult) {
-        let deadline = Instant::now() + COMMAND_SEND_TIMEOUT;
+        let deadline = Instant::now() + RESULT_SEND_TIMEOUT;
         // If the worker is gone the batch stays spooled (or is lost with memory-only agents).
         let _ = self.send_control(Command::UploadResult(id, result), deadline);
     }

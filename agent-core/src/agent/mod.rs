@@ -19,7 +19,7 @@ mod link;
 mod settings;
 mod state;
 
-pub use builder::AgentBuilder;
+pub use builder::{AgentBuilder, MAX_QUEUE_CAPACITY};
 pub use events::{AppStartKind, KeyedAgent, LONGEST_APP_START, TimingGuard};
 pub use state::AgentStats;
 
@@ -246,7 +246,7 @@ impl Agent {
         let (ack_tx, ack_rx) = crossbeam_channel::bounded(1);
         self.inner
             .link
-            .send_control(Command::Flush(ack_tx), deadline)?;
+            .send_control(Command::Flush(ack_tx, deadline), deadline)?;
         self.inner.link.shared.upload_wake.notify();
         // A flush racing a shutdown ends when the worker exits, not at its deadline.
         self.inner.link.wait_reply(&ack_rx, deadline)

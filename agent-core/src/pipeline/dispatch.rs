@@ -17,6 +17,11 @@ impl Pipeline {
         self.release_late(now);
         self.seal_if_overdue(now);
         self.rescan_if_due(now);
+        // A clock stepped back restarts the lease, as it moves the backoff: otherwise an upload
+        // never reported would hold every later one back for as long as the step.
+        if now < self.in_flight_since_ms {
+            self.in_flight_since_ms = now;
+        }
         if self.in_flight.is_some()
             && now.saturating_sub(self.in_flight_since_ms) >= UPLOAD_LEASE_MS
         {
@@ -96,6 +101,15 @@ impl Pipeline {
             Outcome::TooLarge => self.split_refused(pos, now),
         }
         self.enforce_spool_caps();
+    }
+
+    /// Takes back an upload handed out by `next_upload` that never reached an uploader: it is
+    /// the next one handed out, without a backoff.
+    pub fn take_back(&mut self, id: Uuid) {
+        if self.in_flight == Some(id) {
+            self.in_flight = None;
+            self.forgotten_on_return(id, false);
+        }
     }
 
     /// Batch `id` came back from its upload: forgets it when it was in flight as the user
