@@ -3,7 +3,7 @@
 //!
 //! Hot commands (impressions, events) carry plain data; ids are generated, global properties merged
 //! and stack traces symbolized here, off the app's threads. Control commands carry a reply channel.
-//! Flush acknowledgements are held until the pipeline is idle (everything delivered).
+//! Flush acknowledgements are held until the batches sealed up to the flush are delivered.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -27,6 +27,10 @@ pub(crate) const THREAD_NAME: &str = "rum-agent-worker";
 
 /// How often an idle worker does time-driven pipeline work and re-checks waiting flushes.
 const IDLE_TICK: Duration = Duration::from_millis(250);
+
+/// How long after its deadline a flush nobody answered is let go: its caller has stopped
+/// waiting by then.
+const FLUSH_GRACE: Duration = Duration::from_secs(1);
 
 /// An impression as captured on the caller's thread.
 #[derive(Debug)]
@@ -114,7 +118,7 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Command>, config: WorkerConf
     }
     let mut declines = 0;
     forget_on_decline(&shared, &mut pipeline, &mut declines);
-    let mut flush_waiters: Vec<(Sender<()>, Instant)> = Vec::new();
+    let mut flush_waiters: Vec<FlushWaiter> = Vec::new();
     let mut work_seen = pipeline.work_generation();
     let mut rearm = crash::Rearm::default();
     let mut identity = crash::IdentityMark::default();
@@ -130,7 +134,7 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Command>, config: WorkerConf
             Err(RecvTimeoutError::Timeout) => {
                 // Seals an overdue partial batch (and spools it) even when nobody pulls uploads.
                 pipeline.tick();
-                answer_waiters(&pipeline, &mut flush_waiters);
+                answer_waiters(&pipeline, &mut flush_waiters, Instant::now());
                 continue;
             }
             Err(RecvTimeoutError::Disconnected) => break,
@@ -165,7 +169,11 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Command>, config: WorkerConf
             Command::Flush(ack, deadline) => {
                 pipeline.flush();
                 shared.upload_wake.notify();
-                flush_waiters.push((ack, deadline));
+                flush_waiters.push(FlushWaiter {
+                    ack,
+                    deadline,
+                    mark: pipeline.seal_mark(),
+                });
             }
             Command::NextUpload(reply) => {
                 // Until the user grants consent, batches wait (on disk with a data dir).
@@ -198,7 +206,7 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Command>, config: WorkerConf
                 return;
             }
         }
-        answer_waiters(&pipeline, &mut flush_waiters);
+        answer_waiters(&pipeline, &mut flush_waiters, Instant::now());
     }
     stop(&shared, &mut pipeline, live.take());
 }
@@ -257,20 +265,31 @@ fn stop(shared: &Shared, pipeline: &mut Pipeline, live: Option<crash::LiveLock>)
     crash::mark_stopped(shared, live);
 }
 
-/// Answers the flushes waiting when everything is delivered; forgets those whose caller stopped
-/// waiting (a flush called often while offline would otherwise pile up here without end).
-fn answer_waiters(pipeline: &Pipeline, waiters: &mut Vec<(Sender<()>, Instant)>) {
+/// A flush waiting for the batches sealed up to it.
+#[derive(Debug)]
+struct FlushWaiter {
+    ack: Sender<()>,
+    /// When its caller stops waiting.
+    deadline: Instant,
+    /// [`Pipeline::seal_mark`] right after its seal.
+    mark: u64,
+}
+
+/// Answers each waiting flush once what was recorded before it is delivered (what came after
+/// does not hold it: under steady traffic the pipeline is never idle); forgets those whose
+/// caller stopped waiting, a while after their deadline (a flush called often while offline
+/// would otherwise pile up here). `Agent::flush` reads a flush let go as a timeout.
+fn answer_waiters(pipeline: &Pipeline, waiters: &mut Vec<FlushWaiter>, now: Instant) {
     if waiters.is_empty() {
         return;
     }
-    if pipeline.is_idle() {
-        for (ack, _) in waiters.drain(..) {
-            let _ = ack.send(());
+    waiters.retain(|w| {
+        if pipeline.settled_before(w.mark) {
+            let _ = w.ack.send(());
+            return false;
         }
-    } else {
-        let now = Instant::now();
-        waiters.retain(|(_, deadline)| *deadline > now);
-    }
+        now < w.deadline + FLUSH_GRACE
+    });
 }
 
 pub(crate) fn impression(i: ImpressionCmd) -> Impression {
@@ -343,10 +362,24 @@ mod tests {
         pipeline.flush();
         assert!(!pipeline.is_idle(), "a batch waits for an upload");
         let now = Instant::now();
+        let mark = pipeline.seal_mark();
         let (gone, _) = crossbeam_channel::bounded(1);
         let (waiting, answer) = crossbeam_channel::bounded(1);
-        let mut waiters = vec![(gone, now), (waiting, now + Duration::from_secs(3600))];
-        answer_waiters(&pipeline, &mut waiters);
+        let mut waiters = vec![
+            FlushWaiter {
+                ack: gone,
+                deadline: now,
+                mark,
+            },
+            FlushWaiter {
+                ack: waiting,
+                deadline: now + Duration::from_secs(3600),
+                mark,
+            },
+        ];
+        answer_waiters(&pipeline, &mut waiters, now);
+        assert_eq!(waiters.len(), 2, "kept for a while past the deadline");
+        answer_waiters(&pipeline, &mut waiters, now + FLUSH_GRACE);
         assert_eq!(waiters.len(), 1, "the expired flush is forgotten");
         assert!(answer.try_recv().is_err(), "nothing delivered yet");
     }

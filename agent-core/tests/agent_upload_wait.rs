@@ -240,3 +240,43 @@ fn an_upload_handed_to_a_pull_that_gave_up_is_handed_out_again() {
         other => panic!("the batch is still taken by the pull that gave up: {other:?}"),
     }
 }
+
+/// A flush waits for what was recorded before it, not for what other threads keep recording:
+/// under steady traffic the agent is never idle, and the flush used to time out.
+#[test]
+fn a_flush_under_steady_traffic_ends_once_its_items_are_delivered() {
+    let agent = Agent::builder("sdk-key")
+        .flush_interval(Duration::from_millis(50))
+        .build()
+        .expect("agent");
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = || stop.load(std::sync::atomic::Ordering::Relaxed);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stopped() {
+                track(&agent, 1);
+            }
+        });
+        s.spawn(|| {
+            while !stopped() {
+                match agent.next_upload() {
+                    UploadTask::Upload(request) => agent.upload_result(
+                        request.id,
+                        agent_core::upload::UploadResult::Http {
+                            status: 202,
+                            retry_after: None,
+                        },
+                    ),
+                    UploadTask::Wait { ms } => {
+                        agent.wait_for_upload_work(Duration::from_millis(ms.min(20)));
+                    }
+                    UploadTask::Done => break,
+                }
+            }
+        });
+        track(&agent, 10);
+        let flushed = agent.flush(PATIENCE);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        flushed.expect("flushed while others go on tracking");
+    });
+}

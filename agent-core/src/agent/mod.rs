@@ -232,7 +232,9 @@ impl Agent {
         Ok(())
     }
 
-    /// Seals pending items and waits until everything is delivered, or `timeout` passes.
+    /// Seals pending items and waits until everything recorded before the call is delivered (or
+    /// given up and counted as dropped), or `timeout` passes. What other threads record meanwhile
+    /// does not hold it.
     ///
     /// Without the native uploader, delivery happens only while the platform pulls
     /// [`Agent::next_upload`]; use [`Agent::seal`] to seal without waiting.
@@ -248,8 +250,12 @@ impl Agent {
             .link
             .send_control(Command::Flush(ack_tx, deadline), deadline)?;
         self.inner.link.shared.upload_wake.notify();
-        // A flush racing a shutdown ends when the worker exits, not at its deadline.
-        self.inner.link.wait_reply(&ack_rx, deadline)
+        // A flush racing a shutdown ends when the worker exits, not at its deadline. A worker
+        // alive let go of the flush at its deadline.
+        match self.inner.link.wait_reply(&ack_rx, deadline) {
+            Err(AgentError::ShutDown) if self.inner.link.worker_alive() => Err(AgentError::Timeout),
+            answer => answer,
+        }
     }
 
     /// Sets the user's consent to telemetry. `Granted`: record and send. `Unknown`: record and

@@ -152,14 +152,16 @@ impl Pipeline {
                 return;
             }
         };
+        let order = refused.order;
         let (first, second) = split_batch(batch);
         let mut at = pos + 1;
         for mut half in [first, second] {
             match spool::encode_batch(&half) {
                 Ok(body) => {
                     let dropped = std::mem::take(&mut half.dropped);
-                    let sealed =
+                    let mut sealed =
                         SealedQueue::make(self.config.spool_dir(), &half, dropped, true, body);
+                    sealed.order = order;
                     self.sealed.insert(at, sealed);
                     at += 1;
                 }

@@ -397,6 +397,18 @@ impl Pipeline {
         self.seal_if_overdue(now);
     }
 
+    /// A mark of the batches sealed so far, for [`Pipeline::settled_before`]: take it right
+    /// after [`Pipeline::flush`].
+    pub fn seal_mark(&self) -> u64 {
+        self.sealed.next_order()
+    }
+
+    /// True once every batch sealed before `mark` was taken is delivered or given up (and
+    /// counted); batches sealed since do not count.
+    pub fn settled_before(&self, mark: u64) -> bool {
+        !self.sealed.holds_older_than(mark)
+    }
+
     /// True when nothing is pending, sealed, spooled or in flight.
     pub fn is_idle(&self) -> bool {
         self.pending.len() == 0 && self.sealed.is_empty() && self.in_flight.is_none()

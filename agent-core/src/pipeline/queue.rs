@@ -33,6 +33,9 @@ pub(crate) struct Sealed {
     pub crash: bool,
     /// Made by splitting a batch refused with 413: refused again, it is dropped.
     pub split: bool,
+    /// When it was queued, for flushes (see [`SealedQueue::next_order`]); the halves of a split
+    /// batch keep the refused batch's.
+    pub order: u64,
     pub stored: Stored,
 }
 
@@ -45,6 +48,8 @@ pub(crate) struct SealedQueue {
     spool_bytes: u64,
     /// Batches ever queued (sealed, split, found in the spool): moves whenever there is new work.
     queued_total: u64,
+    /// The `order` of the next batch appended.
+    next_order: u64,
 }
 
 impl SealedQueue {
@@ -72,6 +77,7 @@ impl SealedQueue {
             verified: true,
             crash: spool::name::holds_crash(batch),
             split,
+            order: 0,
             stored,
         }
     }
@@ -86,6 +92,7 @@ impl SealedQueue {
             dropped: f.dropped.unwrap_or_default(),
             crash: f.name.crash,
             split: false,
+            order: 0,
             stored: Stored::File(f.path),
         }
     }
@@ -112,12 +119,25 @@ impl SealedQueue {
     }
 
     /// Appends the newest batch.
-    pub fn push_back(&mut self, s: Sealed) {
+    pub fn push_back(&mut self, mut s: Sealed) {
+        s.order = self.next_order;
+        self.next_order += 1;
         self.account_add(&s);
         self.entries.push_back(s);
     }
 
-    /// Inserts at `pos` (clamped), keeping the order of a split batch's place.
+    /// The `order` the next batch appended gets: every batch queued so far has a lower one.
+    pub fn next_order(&self) -> u64 {
+        self.next_order
+    }
+
+    /// True while a batch queued before `mark` (a [`SealedQueue::next_order`]) is still queued.
+    pub fn holds_older_than(&self, mark: u64) -> bool {
+        self.entries.iter().any(|s| s.order < mark)
+    }
+
+    /// Inserts at `pos` (clamped), keeping the order of a split batch's place (and its `order`,
+    /// which the caller sets).
     pub fn insert(&mut self, pos: usize, s: Sealed) {
         self.account_add(&s);
         let pos = pos.min(self.entries.len());
