@@ -1,5 +1,5 @@
 //! OpenFeature Remote Evaluation Protocol (OFREP, open-feature/protocol): lets every existing
-//! OpenFeature OFREP provider evaluate our flags remotely, unchanged. SDK key, Bearer.
+//! OpenFeature OFREP provider evaluate our flags remotely, unchanged. SDK key, Bearer (or `?sdk_key=`, as every SDK route).
 
 use axum::Json;
 use axum::body::Bytes;

@@ -167,7 +167,7 @@ fn base_document() -> Value {
                 "parameters": key_param("key", "string"),
                 "post": {
                     "summary": "OpenFeature OFREP: evaluate one flag for a context (targetingKey = matching key)",
-                    "security": [{ "sdk": [] }],
+                    "security": [{ "sdk": [] }, { "sdk_query": [] }],
                     "requestBody": body("OfrepRequest"),
                     "responses": {
                         "200": { "description": "Evaluation; value and variant are the treatment", "content": { "application/json": { "schema": schema("OfrepSuccess") } } },
@@ -179,7 +179,7 @@ fn base_document() -> Value {
             },
             "/ofrep/v1/evaluate/flags": { "post": {
                 "summary": "OpenFeature OFREP: evaluate every live flag for a context; ETag / If-None-Match",
-                "security": [{ "sdk": [] }],
+                "security": [{ "sdk": [] }, { "sdk_query": [] }],
                 "parameters": [{ "name": "If-None-Match", "in": "header", "required": false, "schema": { "type": "string" } }],
                 "requestBody": body("OfrepRequest"),
                 "responses": {
