@@ -16,7 +16,7 @@ use serde_json::Value;
 use jvm_support::{JavaRun, crate_dir, java, java_with, javac, jdk_available, native_lib_dir};
 
 /// Checks ApiTests runs; a change there must change this number (a skipped check fails).
-const API_CHECKS: u32 = 24;
+const API_CHECKS: u32 = 26;
 /// Checks HttpUploadApp runs.
 const HTTP_CHECKS: u32 = 9;
 /// Key of HttpUploadApp's events.
@@ -406,7 +406,18 @@ fn check_api_events(collector: &Fixture, output: &str) -> anyhow::Result<()> {
     }
     // The odd exceptions: recorded with what could be read, the huge message cut.
     let odd = events(collector, "error", "java-odd-user")?;
-    ensure!(odd.len() == 2, "two odd errors, got {odd:?}");
+    ensure!(odd.len() == 3, "three odd errors, got {odd:?}");
+    let todo = odd
+        .iter()
+        .find(|(_, p)| p["exception.type"] == "dev.rollout.rum.ApiTests$TodoMessage")
+        .context("the error whose getMessage throws an Error")?;
+    ensure!(
+        todo.1["exception.message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("(getMessage() threw java.lang.AssertionError")),
+        "{}",
+        todo.1
+    );
     let unprintable = odd
         .iter()
         .find(|(_, p)| p["exception.type"] == "dev.rollout.rum.ApiTests$Unprintable")
@@ -420,7 +431,7 @@ fn check_api_events(collector: &Fixture, output: &str) -> anyhow::Result<()> {
     );
     ensure!(
         p["exception.stacktrace"].as_str().is_some_and(|s| s
-            .starts_with("dev.rollout.rum.ApiTests$Unprintable\n\tat dev.rollout.rum.ApiTests")),
+            .starts_with("dev.rollout.rum.ApiTests$Unprintable (toString() threw)\n\tat dev.rollout.rum.ApiTests")),
         "{p}"
     );
     let huge = odd

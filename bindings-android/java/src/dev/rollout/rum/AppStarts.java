@@ -279,8 +279,14 @@ public final class AppStarts implements Application.ActivityLifecycleCallbacks {
     @Override
     public void onActivityDestroyed(Activity activity) {
         alive = Math.max(0, alive - 1);
+        if (activity.isChangingConfigurations()) {
+            // Made again next, whatever screens stay under it (a rotated detail screen over a
+            // stopped list): no start of its own.
+            recreating = true;
+        } else if (alive == 0) {
+            recreating = false;
+        }
         if (alive == 0) {
-            recreating = activity.isChangingConfigurations();
             allClosedAtMs = SystemClock.uptimeMillis();
         }
     }

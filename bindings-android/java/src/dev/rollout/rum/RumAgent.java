@@ -1,14 +1,15 @@
 package dev.rollout.rum;
 
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
@@ -36,9 +37,12 @@ public final class RumAgent {
     private static volatile RumAgent instance;
 
     // Calls hold the read lock; shutdown releases the native handle under the write lock, so no
-    // call ever uses a freed handle.
-    private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
+    // call ever uses a freed handle. Calls take the read lock with tryLock, which does not queue
+    // behind a waiting writer: a shutdown waiting for the uploader's call to return must not hold
+    // up the app's threads. Once `closing` is set they answer at once, so the writer gets its turn.
+    final ReentrantReadWriteLock lock = new ReentrantReadWriteLock(); // package-private: a test holds it
     private long handle;
+    private volatile boolean closing;
     /** The last consent set, answered by {@link #getConsent} once the native agent is freed. */
     private volatile Consent consent = Consent.GRANTED;
     /** The last key identified, answered by {@link #getIdentity} once the native agent is freed. */
@@ -308,7 +312,9 @@ public final class RumAgent {
 
     /** HttpUploader's pull: see {@link Native#nextUpload}; UPLOAD_DONE once shut down. Internal failures throw. */
     long pullUpload(Object[] out) {
-        lock.readLock().lock();
+        if (closing || !lock.readLock().tryLock()) {
+            return Native.UPLOAD_DONE;
+        }
         try {
             return handle == 0 ? Native.UPLOAD_DONE : Native.nextUpload(handle, out);
         } finally {
@@ -515,6 +521,7 @@ public final class RumAgent {
             if (crashHandler != null && Thread.getDefaultUncaughtExceptionHandler() == crashHandler) {
                 Thread.setDefaultUncaughtExceptionHandler(crashHandler.previous());
             }
+            closing = true;
             lock.writeLock().lock();
             try {
                 Native.release(handle);
@@ -535,7 +542,10 @@ public final class RumAgent {
 
     /** Runs {@code call} on the live handle; {@code closed} after shutdown or on an internal failure. */
     private <T> T withHandle(T closed, HandleCall<T> call) {
-        lock.readLock().lock();
+        // Only a writer holding the lock fails tryLock: it is freeing the handle.
+        if (closing || !lock.readLock().tryLock()) {
+            return closed;
+        }
         try {
             if (handle == 0) {
                 return closed;
@@ -555,24 +565,84 @@ public final class RumAgent {
         T apply(long handle);
     }
 
+    /** Most characters of a throwable's line ("class: message") in the stack text. */
+    static final int MAX_HEADER_CHARS = 1024;
+
     /**
-     * Java's own stack trace text: the whole cause chain ("Caused by:") and suppressed exceptions.
-     * An exception whose {@code toString()} throws (it prints through it) gets its class name and
-     * frames instead.
+     * The stack trace text as {@code printStackTrace} writes it: the whole cause chain ("Caused
+     * by:", frames in common with the enclosing trace as "... n more") and suppressed exceptions,
+     * except that each throwable's line is cut to {@link #MAX_HEADER_CHARS}: the core keeps the
+     * first 32 KiB, and a long message (repeated by every wrapping {@code new X(cause)}) would
+     * otherwise push every frame out. A {@code toString()} or {@code getStackTrace()} that throws
+     * costs only its own part.
      */
     static String stackTrace(Throwable error) {
+        StringBuilder out = new StringBuilder();
+        appendTrace(out, error, new StackTraceElement[0], "", "",
+                Collections.newSetFromMap(new IdentityHashMap<>()));
+        return out.toString();
+    }
+
+    private static void appendTrace(StringBuilder out, Throwable t, StackTraceElement[] enclosing,
+            String caption, String prefix, Set<Throwable> seen) {
+        if (!seen.add(t)) {
+            out.append(prefix).append(caption).append("[CIRCULAR REFERENCE: ").append(header(t))
+                    .append("]\n");
+            return;
+        }
+        StackTraceElement[] frames = frames(t);
+        int m = frames.length - 1;
+        for (int n = enclosing.length - 1; m >= 0 && n >= 0 && frames[m].equals(enclosing[n]); n--) {
+            m--;
+        }
+        int inCommon = frames.length - 1 - m;
+        out.append(prefix).append(caption).append(header(t)).append('\n');
+        for (int i = 0; i <= m; i++) {
+            out.append(prefix).append("\tat ").append(frames[i]).append('\n');
+        }
+        if (inCommon != 0) {
+            out.append(prefix).append("\t... ").append(inCommon).append(" more\n");
+        }
+        for (Throwable suppressed : guarded(t::getSuppressed, new Throwable[0])) {
+            appendTrace(out, suppressed, frames, "Suppressed: ", prefix + "\t", seen);
+        }
+        Throwable cause = guarded(t::getCause, null);
+        if (cause != null) {
+            appendTrace(out, cause, frames, "Caused by: ", prefix, seen);
+        }
+    }
+
+    /** {@code t.toString()}, cut to {@link #MAX_HEADER_CHARS} (never inside a surrogate pair). */
+    private static String header(Throwable t) {
+        String line = guarded(t::toString, null);
+        if (line == null) {
+            return t.getClass().getName() + " (toString() threw)";
+        }
+        if (line.length() <= MAX_HEADER_CHARS) {
+            return line;
+        }
+        int cut = MAX_HEADER_CHARS;
+        if (Character.isHighSurrogate(line.charAt(cut - 1))) {
+            cut--;
+        }
+        return line.substring(0, cut) + "\u2026 [" + line.length() + " chars]";
+    }
+
+    private static StackTraceElement[] frames(Throwable t) {
+        StackTraceElement[] frames = guarded(t::getStackTrace, null);
+        return frames == null ? new StackTraceElement[0] : frames;
+    }
+
+    /** What an app's override answers, or {@code fallback} when it throws (a VM failure but a
+     * stack overflow goes on up). */
+    private static <T> T guarded(Callable<T> read, T fallback) {
         try {
-            StringWriter out = new StringWriter();
-            try (PrintWriter writer = new PrintWriter(out)) {
-                error.printStackTrace(writer);
-            }
-            return out.toString();
-        } catch (RuntimeException | StackOverflowError unprintable) {
-            StringBuilder out = new StringBuilder(error.getClass().getName());
-            for (StackTraceElement frame : error.getStackTrace()) {
-                out.append("\n\tat ").append(frame);
-            }
-            return out.toString();
+            T value = read.call();
+            return value == null ? fallback : value;
+        } catch (OutOfMemoryError | InternalError | UnknownError fatal) {
+            throw fatal;
+        } catch (Throwable unreadable) {
+            return fallback;
         }
     }
 
@@ -580,7 +650,10 @@ public final class RumAgent {
     private static String message(Throwable error) {
         try {
             return error.getMessage();
-        } catch (RuntimeException | StackOverflowError unreadable) {
+        } catch (OutOfMemoryError | InternalError | UnknownError fatal) {
+            throw fatal;
+        } catch (Throwable unreadable) {
+            // Kotlin's TODO() throws an Error, NotImplementedError.
             return "(getMessage() threw " + unreadable.getClass().getName() + ")";
         }
     }

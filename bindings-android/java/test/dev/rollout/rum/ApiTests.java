@@ -88,6 +88,64 @@ public final class ApiTests {
             check(e.getMessage().contains("deliberate panic"), e.getMessage());
         });
 
+        t.test("the stack text is printStackTrace's, with each throwable's line cut so frames fit", () -> {
+            IllegalStateException plain = new IllegalStateException("payment declined",
+                    new java.io.IOException("socket closed"));
+            plain.addSuppressed(new IllegalArgumentException("cleanup failed"));
+            java.io.StringWriter printed = new java.io.StringWriter();
+            plain.printStackTrace(new java.io.PrintWriter(printed, true));
+            check(RumAgent.stackTrace(plain).equals(printed.toString()),
+                    "differs from printStackTrace:\n" + RumAgent.stackTrace(plain) + "\nvs\n" + printed);
+            // A 40 KB message, wrapped once (new X(cause) repeats it): the frames stay.
+            String body = "x".repeat(40_000);
+            RuntimeException wrapped = new RuntimeException(new IllegalStateException("unexpected " + body));
+            String text = RumAgent.stackTrace(wrapped);
+            check(text.length() < 8_000, "stack text of " + text.length() + " chars");
+            check(text.contains("Caused by: java.lang.IllegalStateException: unexpected xxx"), text);
+            check(text.contains("\tat dev.rollout.rum.ApiTests"), "frames kept: " + text);
+            // A cycle of causes ends, as printStackTrace ends it.
+            RuntimeException a = new RuntimeException("a");
+            RuntimeException b = new RuntimeException("b", a);
+            a.initCause(b);
+            check(RumAgent.stackTrace(a).contains("[CIRCULAR REFERENCE: java.lang.RuntimeException: a]"),
+                    RumAgent.stackTrace(a));
+        });
+        t.test("a shutdown waiting for the uploader's call holds up no other thread", () -> {
+            RumAgent held = RumAgent.setup(RumConfig.builder(sdkKey, url).installCrashHandler(false).build());
+            CountDownLatch holding = new CountDownLatch(1);
+            CountDownLatch release = new CountDownLatch(1);
+            // As the HttpURLConnection uploader inside a native call that waits for the worker.
+            Thread uploader = new Thread(() -> {
+                held.lock.readLock().lock();
+                try {
+                    holding.countDown();
+                    release.await(30, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                } finally {
+                    held.lock.readLock().unlock();
+                }
+            });
+            uploader.start();
+            check(holding.await(15, TimeUnit.SECONDS), "uploader holds the lock");
+            Thread stopper = new Thread(() -> held.shutdown(1000));
+            stopper.start();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
+            while (!held.lock.hasQueuedThreads()) {
+                check(System.nanoTime() < deadline, "the shutdown never waited for the lock");
+                Thread.sleep(5);
+            }
+            Thread app = new Thread(() -> held.getTreatment("checkout_v2"));
+            app.start();
+            app.join(15_000);
+            boolean answered = !app.isAlive();
+            release.countDown();
+            stopper.join(15_000);
+            uploader.join(15_000);
+            check(answered, "getTreatment waited for the shutdown");
+            check(RumAgent.getInstance() == null, "shut down");
+        });
+
         RumAgent agent = RumAgent.setup(RumConfig.builder(sdkKey, url).dataDir(dataDir)
                 .flushIntervalMs(200).installCrashHandler(false).build());
         t.test("a usable data dir has no spool error", () -> {
@@ -139,6 +197,7 @@ public final class ApiTests {
             agent.identify("java-odd-user");
             long tooLarge = agent.droppedCount("too_large");
             agent.trackError(new Unprintable());
+            agent.trackError(new TodoMessage());
             StringBuilder huge = new StringBuilder();
             java.util.Random random = new java.util.Random(7);
             while (huge.length() < 3_000_000) {
@@ -352,6 +411,16 @@ public final class ApiTests {
             return c.getResponseCode();
         } finally {
             c.disconnect();
+        }
+    }
+
+    /** An exception whose getMessage throws an Error, as Kotlin's TODO() does. */
+    static final class TodoMessage extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        @Override
+        public String getMessage() {
+            throw new AssertionError("An operation is not implemented.");
         }
     }
 

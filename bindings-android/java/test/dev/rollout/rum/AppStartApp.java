@@ -18,8 +18,8 @@ import android.os.Looper;
  *   <li>{@code launch}: the user's launch, the first queued message running before the first
  *       screen (as on Pixels), through a splash screen that finishes before drawing and a
  *       rotation before the first frame: one cold start, and {@code trackTimeFromStart} from the
- *       same start. Then nothing for a navigation to another screen and back, a return to a live
- *       screen nor a rotation; a warm start
+ *       same start. Then nothing for a navigation to another screen and back (rotated there,
+ *       over the stopped first one), a return to a live screen nor a rotation; a warm start
  *       (200 ms) after every screen closed; nothing for a screen sent to the background before
  *       it resumed;
  *   <li>{@code notification}: after the launch, the app in the background and a new agent set
@@ -123,6 +123,9 @@ public final class AppStartApp {
         android.created(detail, null);
         android.resumed(detail);
         android.app.testCallbacks.forEach(c -> c.onActivityStopped(home));
+        android.draw(detail);
+        // The detail screen rotated over the stopped one: no start.
+        detail = android.rotate(detail);
         android.draw(detail);
         android.stopped(detail);
         android.destroyed(detail);
