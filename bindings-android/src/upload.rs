@@ -36,25 +36,40 @@ pub extern "system" fn Java_dev_rollout_rum_Native_nextUpload<'l>(
         }
         match agent.next_upload() {
             UploadTask::Upload(request) => {
-                let id = env.new_string(request.id.to_string())?;
-                env.set_object_array_element(&out, 0, &id)?;
-                let path = env.new_string(&request.path)?;
-                env.set_object_array_element(&out, 1, &path)?;
-                let pairs: Vec<Option<&str>> = request
-                    .headers
-                    .iter()
-                    .flat_map(|(name, value)| [Some(name.as_str()), Some(value.as_str())])
-                    .collect();
-                let headers = string_array(env, &pairs)?;
-                env.set_object_array_element(&out, 2, &headers)?;
-                let body = env.byte_array_from_slice(&request.body)?;
-                env.set_object_array_element(&out, 3, &body)?;
-                Ok(UPLOAD_READY)
+                let handed = hand_over(env, &out, &request);
+                if handed.is_err() {
+                    // It never reached the uploader (a JNI allocation failed): a failed upload,
+                    // tried again after the backoff, not held in flight until its lease ends.
+                    agent.upload_result(request.id, agent_core::upload::UploadResult::NetworkError);
+                }
+                handed.map(|()| UPLOAD_READY)
             }
             UploadTask::Wait { ms } => Ok(i64::try_from(ms.max(1)).unwrap_or(i64::MAX)),
             UploadTask::Done => Ok(UPLOAD_DONE),
         }
     })
+}
+
+/// Fills `out` with `{id, path, String[] headers, byte[] body}` of `request`.
+fn hand_over(
+    env: &mut JNIEnv<'_>,
+    out: &JObjectArray<'_>,
+    request: &agent_core::upload::UploadRequest,
+) -> Result<(), BindingError> {
+    let id = env.new_string(request.id.to_string())?;
+    env.set_object_array_element(out, 0, &id)?;
+    let path = env.new_string(&request.path)?;
+    env.set_object_array_element(out, 1, &path)?;
+    let pairs: Vec<Option<&str>> = request
+        .headers
+        .iter()
+        .flat_map(|(name, value)| [Some(name.as_str()), Some(value.as_str())])
+        .collect();
+    let headers = string_array(env, &pairs)?;
+    env.set_object_array_element(out, 2, &headers)?;
+    let body = env.byte_array_from_slice(&request.body)?;
+    env.set_object_array_element(out, 3, &body)?;
+    Ok(())
 }
 
 /// Reports an upload's outcome: `status` is the HTTP status, or 0 or less for no answer
