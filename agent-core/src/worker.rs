@@ -81,6 +81,9 @@ pub(crate) enum Command {
     Stats(Sender<PipelineStats>),
     /// Write the flag cache from the current definitions.
     SaveFlagCache,
+    /// The app went to the background or came back: wakes the worker to note it (see
+    /// `crash::note_background`).
+    Lifecycle,
     /// The user declined consent: wakes the worker to forget everything not in flight at once
     /// (without it, the worker forgets at its next turn: see `forget_on_decline`).
     Forget,
@@ -122,10 +125,12 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Command>, config: WorkerConf
     let mut work_seen = pipeline.work_generation();
     let mut rearm = crash::Rearm::default();
     let mut identity = crash::IdentityMark::default();
+    let mut background = crash::BackgroundMark::default();
     loop {
         wake_on_new_work(&shared, &pipeline, &mut work_seen);
         crash::rearm_if_survived(&shared, &mut rearm);
         crash::note_identity(&shared, &mut identity);
+        crash::note_background(&shared, &mut background);
         forward_drops(&shared, &mut pipeline);
         let received = rx.recv_timeout(IDLE_TICK);
         forget_on_decline(&shared, &mut pipeline, &mut declines);
@@ -199,6 +204,8 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Command>, config: WorkerConf
             Command::SaveFlagCache => sync::save_cache(&shared),
             // Done above, as for a decline whose Forget found the channel full.
             Command::Forget => {}
+            // Noted at the top of the next turn, which follows at once.
+            Command::Lifecycle => {}
             Command::Shutdown(reply) => {
                 forward_drops(&shared, &mut pipeline);
                 stop(&shared, &mut pipeline, live.take());

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use agent_core::Agent;
 use agent_core::clock::{Clock, SystemClock};
 use agent_core::crash::{
-    CRASHED_PREFIX, LIVE_PREFIX, REARM_AFTER, RUNNING_FILE, SIGNAL_MARKER_PREFIX, THREAD_NAME,
-    UNCLEAN_SHUTDOWN, USER_PREFIX, catch_contained,
+    BACKGROUND_PREFIX, CRASHED_PREFIX, LIVE_PREFIX, REARM_AFTER, RUNNING_FILE,
+    SIGNAL_MARKER_PREFIX, THREAD_NAME, UNCLEAN_SHUTDOWN, USER_PREFIX, catch_contained,
 };
 use agent_support::{PATIENCE, events, pull_all};
 
@@ -490,6 +490,91 @@ fn an_earlier_crash_survives_a_start_that_dies_at_once() {
     let unclean = of_type(&events, UNCLEAN_SHUTDOWN);
     assert_eq!(unclean.len(), 1, "the second run's kill: {events:?}");
     assert_eq!(unclean[0].key, "second-user");
+}
+
+/// The child of the background tests: its app goes to the background (`BACKGROUND_MODE`
+/// "background"), or there and back ("returned"), then the process is killed; with
+/// `BACKGROUND_SIGNAL` set, a fatal signal's marker is written first.
+#[test]
+#[ignore = "run as a child process"]
+fn killed_after_going_to_the_background_child() {
+    let Some(dir) = child_dir() else {
+        return;
+    };
+    let agent = agent_of_user(&dir, "background-user");
+    let run = wait_new_live_run(&dir, &[]);
+    let file = dir.join(format!("{BACKGROUND_PREFIX}{run}"));
+    agent.set_in_background(true);
+    wait_until(PATIENCE, "noted the background", || file.exists());
+    if std::env::var("BACKGROUND_MODE").as_deref() == Ok("returned") {
+        agent.set_in_background(false);
+        wait_until(PATIENCE, "noted the return", || !file.exists());
+    }
+    if std::env::var_os("BACKGROUND_SIGNAL").is_some() {
+        let path = agent.signal_marker_path().expect("a data dir has a marker");
+        std::fs::write(path, 11i32.to_ne_bytes()).expect("marker");
+    }
+    std::process::abort();
+}
+
+fn killed_in(mode: &str, signal: bool) -> Vec<agent_core::wire::Event> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut child = Command::new(std::env::current_exe().expect("test binary"));
+    child
+        .args([
+            "--exact",
+            "killed_after_going_to_the_background_child",
+            "--nocapture",
+            "--ignored",
+        ])
+        .env(CHILD_DIR_VAR, dir.path())
+        .env("BACKGROUND_MODE", mode);
+    if signal {
+        child.env("BACKGROUND_SIGNAL", "1");
+    }
+    let out = child.output().expect("child runs");
+    assert_eq!(
+        out.status.signal(),
+        Some(6),
+        "aborted: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events = restarted_events(dir.path());
+    let left: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(BACKGROUND_PREFIX))
+        .collect();
+    assert!(left.is_empty(), "background files left: {left:?}");
+    events
+}
+
+/// Mobile apps usually end killed in the background (memory reclaimed, swiped away): no unclean
+/// shutdown, which would count as a crash against the user's treatments.
+#[test]
+fn a_kill_in_the_background_is_no_unclean_shutdown() {
+    let events = killed_in("background", false);
+    assert!(of_type(&events, UNCLEAN_SHUTDOWN).is_empty(), "{events:?}");
+}
+
+#[test]
+fn a_kill_after_coming_back_to_the_foreground_is_an_unclean_shutdown() {
+    let events = killed_in("returned", false);
+    let unclean = of_type(&events, UNCLEAN_SHUTDOWN);
+    assert_eq!(unclean.len(), 1, "{events:?}");
+    assert_eq!(unclean[0].key, "background-user");
+}
+
+#[test]
+fn a_crash_in_the_background_is_reported() {
+    let events = killed_in("background", true);
+    let crashes = of_type(&events, "crash");
+    assert_eq!(crashes.len(), 1, "{events:?}");
+    assert_eq!(
+        crashes[0].properties["exception.message"],
+        "signal 11 (SIGSEGV)"
+    );
 }
 
 #[test]

@@ -238,6 +238,7 @@ impl AgentBuilder {
             run_id: uuid::Uuid::new_v4().to_string(),
             survivable_crashes: AtomicU64::new(0),
             fatal_crash: AtomicBool::new(false),
+            in_background: AtomicBool::new(false),
             startup_error: Mutex::new(None),
             consent: AtomicU8::new(consent.code()),
             // A declined start counts as a decline: the worker's first look forgets the spool.

@@ -281,6 +281,20 @@ impl Agent {
         }
     }
 
+    /// Tells the agent the app went to the background (`true`) or came back to the foreground
+    /// (`false`; the state at setup). A run that ends while in the background (the OS reclaiming
+    /// a backgrounded app's memory, the user swiping it away, iOS ending a suspended app) is not
+    /// reported as `app.unclean_shutdown` at the next start: those are how mobile apps usually
+    /// end, not failures. Crashes are reported wherever they happen. The mobile bindings call it
+    /// from the platform's lifecycle. Never blocks.
+    pub fn set_in_background(&self, in_background: bool) {
+        let shared = self.shared();
+        if shared.in_background.swap(in_background, Ordering::AcqRel) != in_background {
+            // Noted on the worker's next turn; this only brings that turn forward.
+            let _ = self.inner.link.tx.try_send(Command::Lifecycle);
+        }
+    }
+
     /// The user's consent now.
     pub fn consent(&self) -> Consent {
         self.shared().consent()

@@ -63,6 +63,9 @@ pub(crate) struct Shared {
     pub(crate) survivable_crashes: AtomicU64,
     /// Set once a platform's crash record (taken to end the run) was written: nothing re-arms.
     pub(crate) fatal_crash: AtomicBool,
+    /// The app is in the background (see `Agent::set_in_background`); the worker keeps the
+    /// run's background file in step with it.
+    pub(crate) in_background: AtomicBool,
     /// Why the spool could not be opened, if it could not (the agent then runs memory-only).
     pub(crate) startup_error: Mutex<Option<String>>,
     /// The user's consent ([`Consent::code`]; see `Agent::set_consent`).

@@ -7,7 +7,11 @@
 //!   process dies, however it dies: a live file nobody holds is a run that ended uncleanly;
 //! - `user-<run id>` ([`USER_PREFIX`]): the run's current identity (kept up to date by the
 //!   worker), so the event reporting the run's end goes to the user it happened to;
-//! - `crashed-<run id>` ([`CRASHED_PREFIX`]) says that run's crash record is in the spool.
+//! - `crashed-<run id>` ([`CRASHED_PREFIX`]) says that run's crash record is in the spool;
+//! - `background-<run id>` ([`BACKGROUND_PREFIX`]) while the app is in the background (see
+//!   `Agent::set_in_background`): a run that ends then is no unclean shutdown. Mobile apps
+//!   usually end that way: the OS reclaims a backgrounded app's memory, the user swipes it away,
+//!   iOS ends a suspended app; counting those as failures would bury the real ones.
 //!
 //! The rule at start: every other run whose live file nobody holds ended uncleanly unless it has a
 //! crash mark or a fatal-signal marker holding a signal (see [`super::signal_marker`]). A start
@@ -67,6 +71,9 @@ pub const CRASHED_PREFIX: &str = "crashed-";
 pub const LIVE_PREFIX: &str = "live-";
 /// Prefix of the file holding a run's current identity (followed by the run id).
 pub const USER_PREFIX: &str = "user-";
+/// Prefix of the file that is there while a run's app is in the background (followed by the run
+/// id).
+pub const BACKGROUND_PREFIX: &str = "background-";
 /// How long a process must outlive its latest recorded panic before a later kill counts again as
 /// an unclean shutdown (see the module docs).
 pub const REARM_AFTER: Duration = Duration::from_secs(5);
@@ -96,6 +103,10 @@ fn live_file(data_dir: &Path, run_id: &str) -> PathBuf {
 
 fn user_file(data_dir: &Path, run_id: &str) -> PathBuf {
     data_dir.join(format!("{USER_PREFIX}{run_id}"))
+}
+
+fn background_file(data_dir: &Path, run_id: &str) -> PathBuf {
+    data_dir.join(format!("{BACKGROUND_PREFIX}{run_id}"))
 }
 
 /// Takes `file`'s exclusive `flock` without waiting, if nobody holds it (until the `File` is
@@ -264,6 +275,7 @@ fn remove_leftovers(data_dir: &Path, names: &[String], run_id: &str) {
         let Some(rest) = name
             .strip_prefix(LIVE_PREFIX)
             .or_else(|| name.strip_prefix(USER_PREFIX))
+            .or_else(|| name.strip_prefix(BACKGROUND_PREFIX))
         else {
             continue;
         };
@@ -272,7 +284,8 @@ fn remove_leftovers(data_dir: &Path, names: &[String], run_id: &str) {
             continue;
         }
         let stale_temp = name.ends_with(".tmp") && is_stale(&path);
-        let orphan_user = name.starts_with(USER_PREFIX) && !has_live_file(names, run);
+        let orphan_user = (name.starts_with(USER_PREFIX) || name.starts_with(BACKGROUND_PREFIX))
+            && !has_live_file(names, run);
         if stale_temp || orphan_user {
             let _ = std::fs::remove_file(&path);
         }
@@ -360,11 +373,14 @@ pub(crate) fn mark_running(shared: &Shared) -> RunStart {
     for e in &ended {
         let explained =
             crashed.contains(&e.run) || signals.iter().any(|(signalled, _)| *signalled == e.run);
-        if e.run.is_empty() || !explained {
+        // The legacy run (empty id) has no background file.
+        let in_background = !e.run.is_empty() && background_file(data_dir, &e.run).exists();
+        if e.run.is_empty() || (!explained && !in_background) {
             events.push(event(UNCLEAN_SHUTDOWN, e.user.as_deref(), Map::new()));
         }
         if let Some(claimed) = &e.claimed {
             taken.push(user_file(data_dir, &e.run));
+            taken.push(background_file(data_dir, &e.run));
             taken.push(claimed.clone());
         }
     }
@@ -424,6 +440,37 @@ pub(crate) fn note_identity(shared: &Shared, mark: &mut IdentityMark) {
     mark.written = Some(key);
 }
 
+/// What the worker last wrote of the app's state (see [`note_background`]).
+#[derive(Debug, Default)]
+pub(crate) struct BackgroundMark {
+    written: bool,
+}
+
+/// Called by the worker on every turn: keeps this run's background file in step with
+/// `Agent::set_in_background`, so a later start knows the run ended in the background.
+pub(crate) fn note_background(shared: &Shared, mark: &mut BackgroundMark) {
+    let Some(data_dir) = shared.data_dir.as_deref() else {
+        return;
+    };
+    let now = shared.in_background.load(Ordering::Acquire);
+    if now == mark.written {
+        return;
+    }
+    let path = background_file(data_dir, &shared.run_id);
+    let done = if now {
+        std::fs::write(&path, b"").is_ok()
+    } else {
+        match std::fs::remove_file(&path) {
+            Ok(()) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        }
+    };
+    // Tried again at the next turn when it failed.
+    if done {
+        mark.written = now;
+    }
+}
+
 /// Clears this run's files at a clean shutdown: its crash mark and fatal-signal marker (a run
 /// that ended cleanly did not die of a signal its marker may hold: one a handler before ours
 /// recovered from, as runtimes that turn SIGSEGV into exceptions do), then its live file, then
@@ -441,6 +488,7 @@ pub(crate) fn mark_stopped(shared: &Shared, live: Option<LiveLock>) {
     // Last: a kill before it leaves the live file to report, with this user.
     if let Some(data_dir) = data_dir {
         let _ = std::fs::remove_file(user_file(data_dir, &shared.run_id));
+        let _ = std::fs::remove_file(background_file(data_dir, &shared.run_id));
     }
 }
 

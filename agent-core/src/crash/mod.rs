@@ -17,13 +17,15 @@ pub mod hook;
 pub mod signal_marker;
 mod stack;
 
-pub use dirty_flag::{CRASHED_PREFIX, LIVE_PREFIX, REARM_AFTER, RUNNING_FILE, USER_PREFIX};
+pub use dirty_flag::{
+    BACKGROUND_PREFIX, CRASHED_PREFIX, LIVE_PREFIX, REARM_AFTER, RUNNING_FILE, USER_PREFIX,
+};
 pub use hook::{RECORD_WAIT, RECORDER_THREAD, catch_contained};
 pub use signal_marker::{SIGNAL_CRASH_TYPE, SIGNAL_MARKER_PREFIX};
 
 pub(crate) use dirty_flag::{
-    IdentityMark, LiveLock, Rearm, RunStart, mark_running, mark_stopped, note_identity,
-    rearm_if_survived,
+    BackgroundMark, IdentityMark, LiveLock, Rearm, RunStart, mark_running, mark_stopped,
+    note_background, note_identity, rearm_if_survived,
 };
 pub(crate) use stack::format_backtrace;
 
