@@ -84,6 +84,22 @@ pub extern "system" fn Java_dev_rollout_rum_Native_setConsent<'l>(
     })
 }
 
+/// The app went to the background or came back (see `Agent::set_in_background`).
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_rollout_rum_Native_setInBackground<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    in_background: jboolean,
+) {
+    guard(&mut env, (), |_| {
+        // SAFETY: as in awaitFlags.
+        let agent = unsafe { handle::agent(handle) }?;
+        agent.set_in_background(in_background != JNI_FALSE);
+        Ok(())
+    })
+}
+
 /// The user's consent (Java's `Consent.code()`).
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_dev_rollout_rum_Native_consent<'l>(

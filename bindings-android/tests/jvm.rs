@@ -228,6 +228,35 @@ fn check_app_starts(
     );
     run("slow", &["-Dandroid.stub.startAgoMs=61000"])?;
 
+    // Killed as Android ends apps, then started again on the same data dir: an unclean shutdown
+    // only for the run killed with a screen up.
+    let dirs = tempfile::tempdir()?;
+    for (mode, unclean) in [("killed-background", 0), ("killed-foreground", 1)] {
+        let dir = dirs.path().join(mode);
+        let in_dir = |mode: &str, code: i32| -> anyhow::Result<()> {
+            let run = java_with(
+                lib_dir,
+                Path::new(&classpath),
+                &[],
+                "dev.rollout.rum.AppStartApp",
+                &[&collector.url(), SDK_KEY, mode, path(&dir)?],
+                JVM_LIMIT,
+            )?;
+            passed_cleanly(&run, 1, Some(code))
+        };
+        in_dir(mode, 44)?;
+        in_dir("restart", 0)?;
+        let found = events(
+            collector,
+            "app.unclean_shutdown",
+            &format!("java-app-start-{mode}"),
+        )?;
+        ensure!(
+            found.len() == unclean,
+            "{mode}: {unclean} unclean shutdowns, got {found:?}"
+        );
+    }
+
     let expected = [
         ("launch", 1, 1),
         ("router", 1, 0),

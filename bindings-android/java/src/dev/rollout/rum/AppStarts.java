@@ -32,8 +32,9 @@ import java.util.Objects;
  * reason. Screens that finish before they
  * draw (a router or trampoline) and screens made again for a configuration change (a rotation)
  * are part of the start. Not tracked: a start sent to the background before it drew, one over a
- * minute, and a return to screens that still exist (a hot start). Android calls all of this on
- * the main thread.
+ * minute, and a return to screens that still exist (a hot start). It also tells the agent when
+ * no screen is visible ({@link RumAgent#setInBackground}), so that Android reclaiming the process
+ * then is no unclean shutdown. Android calls all of this on the main thread.
  */
 public final class AppStarts implements Application.ActivityLifecycleCallbacks {
     /** The first Android version whose launch may come after the messages {@link #capture} queues. */
@@ -104,9 +105,13 @@ public final class AppStarts implements Application.ActivityLifecycleCallbacks {
         synchronized (INSTALL_LOCK) {
             if (installed != null) {
                 installed.agent = agent;
+                agent.setInBackground(installed.started == 0);
                 return installed;
             }
             AppStarts starts = new AppStarts(application, agent, inForeground());
+            // A process started for a push, a job or a broadcast is in the background until a
+            // screen starts.
+            agent.setInBackground(!starts.foregroundAtCreate);
             application.registerActivityLifecycleCallbacks(starts);
             starts.main.post(() -> starts.main.post(() -> starts.onCreateQueueDone = true));
             installed = starts;
@@ -148,7 +153,9 @@ public final class AppStarts implements Application.ActivityLifecycleCallbacks {
 
     @Override
     public void onActivityStarted(Activity activity) {
-        started++;
+        if (started++ == 0) {
+            agent.setInBackground(false);
+        }
     }
 
     @Override
@@ -270,6 +277,10 @@ public final class AppStarts implements Application.ActivityLifecycleCallbacks {
     @Override
     public void onActivityStopped(Activity activity) {
         started = Math.max(0, started - 1);
+        if (started == 0 && !activity.isChangingConfigurations()) {
+            // No screen visible: a kill from here on is the app's usual end, no crash.
+            agent.setInBackground(true);
+        }
         if (started == 0 && !activity.isChangingConfigurations() && !activity.isFinishing()) {
             // Sent to the background before a screen was drawn: the time away is no start.
             measuring = false;

@@ -20,6 +20,9 @@ final class Native {
     /** The user's consent ({@link Consent#code}). */
     static native int consent(long handle);
 
+    /** The app went to the background ({@code true}) or came back. */
+    static native void setInBackground(long handle, boolean inBackground);
+
     static native boolean awaitFlags(long handle, long timeoutMs);
 
     static native boolean flush(long handle, long timeoutMs);

@@ -477,6 +477,21 @@ public final class RumAgent {
         });
     }
 
+    /**
+     * Tells the agent the app went to the background ({@code true}) or came back ({@code false},
+     * the state at setup). A run that ends in the background (Android reclaiming the process, the
+     * user swiping the app away) is then no {@code app.unclean_shutdown} at the next start: that
+     * is how Android apps usually end. Crashes are reported wherever they happen. {@link
+     * AppStarts#capture} calls it from the activities' lifecycle; apps without it call it from
+     * their own (e.g. a {@code ProcessLifecycleOwner} observer). Never blocks.
+     */
+    public void setInBackground(boolean inBackground) {
+        withHandle(null, h -> {
+            Native.setInBackground(h, inBackground);
+            return null;
+        });
+    }
+
     /** The user's consent now (after shutdown: the last one set). */
     public Consent getConsent() {
         return withHandle(consent, h -> Consent.of(Native.consent(h)));

@@ -6,6 +6,9 @@ import android.app.Activity;
 import android.app.Application;
 import android.os.Bundle;
 import android.os.Looper;
+import java.io.File;
+import java.util.Arrays;
+import java.util.concurrent.TimeUnit;
 
 /**
  * App-start timings with the Android stand-ins on the classpath (args: collector URL, SDK key,
@@ -40,6 +43,10 @@ import android.os.Looper;
  *   <li>{@code sdk35push}: as {@code sdk35}, the process started for a push: warm from the
  *       screen's creation;
  *   <li>{@code slow}: the first frame over a minute after the process's start: nothing.
+ *   <li>{@code killed-background}: a launch, then every screen stopped, then the process killed
+ *       (exit 44, no shutdown) once the agent noted the background; {@code killed-foreground}:
+ *       killed with the screen up. Both need a data dir (the fourth argument); {@code restart}
+ *       then starts on it and delivers what the killed run left.
  * </ul>
  */
 public final class AppStartApp {
@@ -89,17 +96,51 @@ public final class AppStartApp {
                 case "slow":
                     android.firstScreen(null);
                     break;
+                case "killed-background":
+                    android.firstScreen(null);
+                    android.stopped(android.last);
+                    awaitBackgroundFile(args[3]);
+                    break;
+                case "killed-foreground":
+                    android.firstScreen(null);
+                    break;
+                case "restart":
+                    break;
                 default:
                     throw new IllegalArgumentException(mode);
             }
             check(agent.flush(15_000), "flush timed out");
-            check(agent.shutdown(), "shutdown lost data");
+            if (!mode.startsWith("killed-")) {
+                check(agent.shutdown(), "shutdown lost data");
+            }
         });
-        System.exit(t.finish());
+        int code = t.finish();
+        if (mode.startsWith("killed-") && code == 0) {
+            // Killed as Android kills: no shutdown, no hooks.
+            Runtime.getRuntime().halt(44);
+        }
+        System.exit(code);
+    }
+
+    /** Waits until the agent noted the background in {@code dataDir}. */
+    private static void awaitBackgroundFile(String dataDir) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
+        while (true) {
+            String[] names = new File(dataDir).list();
+            if (names != null && Arrays.stream(names).anyMatch(n -> n.startsWith("background-"))) {
+                return;
+            }
+            check(System.nanoTime() < deadline, "the background was never noted");
+            Thread.sleep(10);
+        }
     }
 
     private static RumAgent setup(String[] args, String mode) {
-        RumAgent agent = RumAgent.setup(RumConfig.builder(args[1], args[0]).build());
+        RumConfig.Builder config = RumConfig.builder(args[1], args[0]);
+        if (args.length > 3) {
+            config.dataDir(args[3]);
+        }
+        RumAgent agent = RumAgent.setup(config.build());
         agent.identify("java-app-start-" + mode);
         return agent;
     }
