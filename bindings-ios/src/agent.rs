@@ -311,6 +311,17 @@ impl RumAgent {
         });
     }
 
+    /// The app went to the background (`true`) or came back (`false`, the state at setup): a
+    /// run that ends in the background (iOS ending a suspended app, the user swiping it away) is
+    /// then no `app.unclean_shutdown` at the next start. The Swift layer calls it from UIKit's
+    /// notifications.
+    pub fn set_in_background(&self, in_background: bool) {
+        let _ = guard::call(|| {
+            self.agent.set_in_background(in_background);
+            Ok(())
+        });
+    }
+
     /// The user's consent now.
     pub fn consent(&self) -> Consent {
         guard::or_default(Consent::Unknown, || self.agent.consent().into())

@@ -197,7 +197,7 @@ fn python_bindings_against_a_real_collector() {
         .next()
         .and_then(|n| n.parse().ok())
         .expect("a count");
-    assert_eq!(passed, 17, "every python test ran: {summary}");
+    assert_eq!(passed, 18, "every python test ran: {summary}");
 
     // What Python tracked is in the collector's store, with its properties and stack.
     let db = fixture.db().expect("collector db");
@@ -290,6 +290,15 @@ fn python_bindings_against_a_real_collector() {
             && props("py-next-run-user", "app.unclean_shutdown").is_empty()
             && props("py-signal-user", "app.unclean_shutdown").is_empty(),
         "the killed run's end is reported once, as its signal, for its own user"
+    );
+    assert!(
+        props("py-background-user", "app.unclean_shutdown").is_empty(),
+        "a kill in the background is no unclean shutdown"
+    );
+    assert_eq!(
+        props("py-foreground-user", "app.unclean_shutdown").len(),
+        1,
+        "a kill in the foreground is"
     );
     let impressions = fixture
         .count("impressions", &format!("flag = '{sync_flag}'"))

@@ -365,6 +365,11 @@ void uniffi_rum_agent_fn_method_rumagent_set_consent(uint64_t ptr, RustBuffer co
 void uniffi_rum_agent_fn_method_rumagent_set_global_property(uint64_t ptr, RustBuffer name, RustBuffer value, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_SET_IN_BACKGROUND
+#define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_SET_IN_BACKGROUND
+void uniffi_rum_agent_fn_method_rumagent_set_in_background(uint64_t ptr, int8_t in_background, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_SHUTDOWN
 #define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_SHUTDOWN
 void uniffi_rum_agent_fn_method_rumagent_shutdown(uint64_t ptr, uint64_t timeout_ms, RustCallStatus *_Nonnull out_status
@@ -802,6 +807,12 @@ uint16_t uniffi_rum_agent_checksum_method_rumagent_set_consent(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_SET_GLOBAL_PROPERTY
 #define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_SET_GLOBAL_PROPERTY
 uint16_t uniffi_rum_agent_checksum_method_rumagent_set_global_property(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_SET_IN_BACKGROUND
+#define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_SET_IN_BACKGROUND
+uint16_t uniffi_rum_agent_checksum_method_rumagent_set_in_background(void
     
 );
 #endif

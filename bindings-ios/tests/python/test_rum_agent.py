@@ -472,6 +472,50 @@ class Crash(unittest.TestCase):
             markers = [n for n in os.listdir(data_dir) if n.startswith("crash-marker-")]
             self.assertEqual(markers, [], "the dead run's marker is read once")
 
+    def test_a_kill_in_the_background_is_no_unclean_shutdown_one_in_the_foreground_is(self):
+        for user, state in [("py-background-user", "background"),
+                            ("py-foreground-user", "foreground")]:
+            with tempfile.TemporaryDirectory() as data_dir:
+                child = subprocess.run([sys.executable, "-c", BACKGROUND_CHILD, data_dir, user, state],
+                                       env=os.environ, capture_output=True, text=True, timeout=60)
+                self.assertEqual(child.returncode, -signal.SIGKILL, child.stderr)
+                uploader = UrllibUploader()
+                second = RumAgent(config(data_dir=data_dir), uploader)
+                second.flush(WAIT_MS)
+                # Only the foreground kill leaves something to send (the collector's side is
+                # checked by tests/bindings.rs).
+                self.assertEqual(202 in uploader.statuses, state == "foreground", uploader.statuses)
+                second.shutdown(2_000)
+
+
+# The child of the background tests: sets up, identifies (argv[2]), goes to the background when
+# argv[3] is "background" (waiting until the worker noted it), and is killed.
+BACKGROUND_CHILD = """
+import os, signal, sys, time
+from rum_agent import RumAgent, RumConfig
+agent = RumAgent(RumConfig(sdk_key=os.environ["RUM_SDK_KEY"], collector_url="http://127.0.0.1:9",
+                           data_dir=sys.argv[1], sync_flags=False), None)
+agent.identify(sys.argv[2])
+def wait(done, what):
+    for _ in range(500):
+        if done():
+            return
+        time.sleep(0.02)
+    sys.exit(what + " was never noted")
+def noted_user():
+    for n in os.listdir(sys.argv[1]):
+        if n.startswith("user-") and not n.endswith(".tmp"):
+            with open(os.path.join(sys.argv[1], n)) as f:
+                if f.read() == sys.argv[2]:
+                    return True
+    return False
+# The identity first: without it, the end would be reported for the anonymous user.
+wait(noted_user, "the identity")
+if sys.argv[3] == "background":
+    agent.set_in_background(True)
+    wait(lambda: any(n.startswith("background-") for n in os.listdir(sys.argv[1])), "the background")
+os.kill(os.getpid(), signal.SIGKILL)
+"""
 
 # The child of the signal test: sets up, identifies, waits until the worker noted the identity
 # in the run's dirty flag, writes SIGSEGV's number into the marker and is killed.
@@ -481,11 +525,19 @@ from rum_agent import RumAgent, RumConfig
 agent = RumAgent(RumConfig(sdk_key=os.environ["RUM_SDK_KEY"], collector_url="http://127.0.0.1:9",
                            data_dir=sys.argv[1], sync_flags=False), None)
 agent.identify("py-signal-user")
-running = os.path.join(sys.argv[1], "running")
+def noted():
+    for name in os.listdir(sys.argv[1]):
+        if name.startswith("user-") and not name.endswith(".tmp"):
+            with open(os.path.join(sys.argv[1], name)) as f:
+                if f.read() == "py-signal-user":
+                    return True
+    return False
 for _ in range(500):
-    if os.path.exists(running) and open(running).read().endswith("py-signal-user"):
+    if noted():
         break
     time.sleep(0.02)
+else:
+    sys.exit("the identity was never noted")
 fd = os.open(agent.signal_marker_path(), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
 os.write(fd, struct.pack("=i", signal.SIGSEGV))
 os.kill(os.getpid(), signal.SIGKILL)

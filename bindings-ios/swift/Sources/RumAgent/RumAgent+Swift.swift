@@ -372,9 +372,11 @@ private final class OutcomeBox: @unchecked Sendable {
 
 // MARK: - Background
 
-/// Seals pending events when the app goes to the background (UIKit's notification, by name: no
-/// UIKit import; app extensions never get it and call `seal` themselves). Sealed events are in the data dir, so a suspended
-/// app that is then killed loses none; the uploader sends them when it can.
+/// Tells the agent when the app goes to the background and comes back (a run that ends in the
+/// background is no unclean shutdown), and seals pending events when it goes (UIKit's
+/// notifications, by name: no UIKit import; app extensions never get them and call `seal`
+/// themselves). Sealed events are in the data dir, so a suspended app that is then killed loses
+/// none; the uploader sends them when it can.
 private enum Background {
     private static let lock = NSLock()
     nonisolated(unsafe) private static var observing = false
@@ -385,9 +387,17 @@ private enum Background {
         guard !observing else { return }
         observing = true
         NotificationCenter.default.addObserver(
+            forName: Notification.Name("UIApplicationWillEnterForegroundNotification"),
+            object: nil, queue: nil
+        ) { _ in
+            RumAgent.shared?.setInBackground(inBackground: false)
+        }
+        NotificationCenter.default.addObserver(
             forName: Notification.Name("UIApplicationDidEnterBackgroundNotification"),
             object: nil, queue: nil
         ) { _ in
+            // iOS ends suspended apps as a matter of course: such an end is no unclean shutdown.
+            RumAgent.shared?.setInBackground(inBackground: true)
             #if os(macOS)
             // AppKit never posts it; only a Mac Catalyst app (os(iOS)) does. macOS has no
             // expiring activities, and this keeps `swift build` on a Mac compiling.

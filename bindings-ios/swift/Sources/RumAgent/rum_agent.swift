@@ -944,6 +944,14 @@ public protocol RumAgentProtocol: AnyObject, Sendable {
     func setGlobalProperty(name: String, value: AttributeValue) 
     
     /**
+     * The app went to the background (`true`) or came back (`false`, the state at setup): a
+     * run that ends in the background (iOS ending a suspended app, the user swiping it away) is
+     * then no `app.unclean_shutdown` at the next start. The Swift layer calls it from UIKit's
+     * notifications.
+     */
+    func setInBackground(inBackground: Bool) 
+    
+    /**
      * Flushes (up to `timeout_ms`) and stops the agent; what is undelivered stays in the data
      * dir for the next start. Later calls are dropped.
      */
@@ -1283,6 +1291,21 @@ open func setGlobalProperty(name: String, value: AttributeValue)  {try! rustCall
             self.uniffiCloneHandle(),
         FfiConverterString.lower(name),
         FfiConverterTypeAttributeValue_lower(value),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * The app went to the background (`true`) or came back (`false`, the state at setup): a
+     * run that ends in the background (iOS ending a suspended app, the user swiping it away) is
+     * then no `app.unclean_shutdown` at the next start. The Swift layer calls it from UIKit's
+     * notifications.
+     */
+open func setInBackground(inBackground: Bool)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_rum_agent_fn_method_rumagent_set_in_background(
+            self.uniffiCloneHandle(),
+        FfiConverterBool.lower(inBackground),uniffiCallStatus
     )
 }
 }
@@ -2999,6 +3022,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_rum_agent_checksum_method_rumagent_set_global_property() != 6833) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_rum_agent_checksum_method_rumagent_set_in_background() != 28689) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_rum_agent_checksum_method_rumagent_shutdown() != 62299) {
