@@ -110,8 +110,10 @@ export declare class Agent {
   /** Sets the user's consent; throws a `TypeError` for any other value. */
   setConsent(consent: Consent): void;
   /** Sends everything queued; true once delivered, false after `timeoutMs` (default 10000), at
-   * once while consent is unknown (nothing may be sent), or when the agent's core failed since
-   * the last flush (what it held is lost: the core cannot be asked whether it held anything). */
+   * once while consent is unknown (nothing may be sent), when the collector refused some of it
+   * meanwhile (a wrong SDK key: 401, also warned on the console), or when the agent's core failed
+   * since the last flush (what it held is lost: the core cannot be asked whether it held
+   * anything). */
   flush(timeoutMs?: number): Promise<boolean>;
   /** Traps survived since setup, queue counters, items dropped for a reason (`queue_full`,
    * `invalid`, …), the flag set version and whether the flag change stream is open. The core's

@@ -5,6 +5,8 @@ import init, { initSync, Core, __wbg_reset_state } from '../pkg/rum_agent_wasm.j
 import { captureErrors, captureNavigation, captureWebVitals, errorLike, holdErrors, text } from './capture.js';
 
 const CONSENT = { unknown: 0, granted: 1, declined: 2 };
+/** The core's drop reasons for batches the collector refused or that could not be sent. */
+const REFUSED = ['rejected', 'too_large', 'corrupt'];
 /** The core's code of a consent name, or undefined for anything else. */
 const consentCode = (c) => (typeof c === 'string' && typeof CONSENT[c] === 'number' ? CONSENT[c] : undefined);
 /** Where an older build kept unsent batches and its flag cache, for every agent of the origin:
@@ -100,7 +102,9 @@ function load(wasm) {
 }
 
 /** The storage keys of the agent for `sdkKey` at collector `url`: two apps (or environments)
- * of one origin keep apart their flag caches and unsent batches. */
+ * of one origin keep apart their flag caches and unsent batches. Each agent keeps its unsent
+ * batches under `unsent` + `:` + its own id (see `Agent#_unsentKey`): tabs hiding at once would
+ * otherwise each write the shared list, and the last write would lose the others' batches. */
 export function storageKeys(sdkKey, url = '') {
   // FNV-1a of the pair: the key itself need not sit in storage.
   let h = 0x811c9dc5;
@@ -191,6 +195,8 @@ export class Agent {
     // `storage: null` keeps nothing across pages.
     this.storage = options.storage !== undefined ? options.storage : defaultStorage();
     this.storageKeys = storageKeys(this.sdkKey, this.url);
+    /** This agent's own list of unsent batches; the next page takes every agent's. */
+    this._unsentKey = `${this.storageKeys.unsent}:${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
     this.fetch = options.fetch ?? globalThis.fetch?.bind(globalThis);
     this.beacon = options.sendBeacon ?? globalThis.navigator?.sendBeacon?.bind(globalThis.navigator);
     this.platform = options.platform ?? 'browser';
@@ -404,8 +410,8 @@ export class Agent {
   /** The treatments of several flags with label, config and version, by flag. */
   getTreatmentsWithConfig(flags, attributes = {}) {
     const out = {}, json = jsonOrUndefined(attributes);
-    if (!Array.isArray(flags)) warnOnce('getTreatments: flags must be an array of flag names');
-    for (const flag of Array.isArray(flags) ? flags : []) out[text(flag)] = this._treatment(text(flag), json);
+    if (!isArray(flags)) warnOnce('getTreatments: flags must be an array of flag names');
+    for (const flag of isArray(flags) ? flags : []) out[text(flag)] = this._treatment(text(flag), json);
     return out;
   }
 
@@ -472,7 +478,8 @@ export class Agent {
     this._consent = code;
     this._call((c) => c.set_consent(this._consent));
     if (this._consent === CONSENT.declined) {
-      this._write(this.storageKeys.unsent, null);
+      // Every tab's: the user declined for the origin's app.
+      for (const key of this._unsentKeys()) this._write(key, null);
       // Not copied to a beacon or storage at the next hide either (the core forgets it if it
       // comes back unsent).
       this._inFlight = null;
@@ -481,11 +488,13 @@ export class Agent {
   }
 
   /** Seals what is queued and uploads it; resolves true once everything is delivered, false
-   * after `timeoutMs`, at once while consent is unknown (nothing may be sent), or when the core
-   * failed since the last flush (what it held is lost; a trapped core cannot say whether it held
-   * anything). */
+   * after `timeoutMs`, at once while consent is unknown (nothing may be sent), when the
+   * collector refused some of it meanwhile (a wrong SDK key: 401), or when the core failed since
+   * the last flush (what it held is lost; a trapped core cannot say whether it held anything). */
   async flush(timeoutMs = 10000) {
     await this._restoring;
+    const refused = () => this._call((c) => REFUSED.reduce((n, r) => n + c.dropped(r), 0), 0);
+    const refusedBefore = refused();
     this._call((c) => c.flush());
     const ms = Number(timeoutMs);
     const end = Date.now() + (Number.isFinite(ms) ? ms : 10000);
@@ -502,7 +511,7 @@ export class Agent {
     }
     const lost = this._lost !== this._lostTold;
     this._lostTold = this._lost;
-    return delivered && !lost;
+    return delivered && !lost && refused() === refusedBefore;
   }
 
   /** Counters of the core (for diagnostics and tests). */
@@ -533,16 +542,23 @@ export class Agent {
     this._busy = true;
     // Until the answer: a copy goes to storage if the page goes away (see _sendAway).
     this._inFlight = body;
-    let status = 0, retryAfter;
+    let status = 0, retryAfter, sent = false;
     try {
-      const r = await this.fetch(this.url + path, { method: 'POST', body: await gzipped(body, headers), headers, keepalive: true, credentials: 'omit', signal: timeout() });
-      status = r.status;
-      retryAfter = retryAfterSeconds(r.headers.get('retry-after'));
+      const sending = await gzipped(body, headers);
+      // Consent declined (or withdrawn) while it was compressed: it does not go. Reported as not
+      // sent, the core forgets it (declined) or keeps it (unknown).
+      if (this._consent === CONSENT.granted) {
+        sent = true;
+        const r = await this.fetch(this.url + path, { method: 'POST', body: sending, headers, keepalive: true, credentials: 'omit', signal: timeout() });
+        status = r.status;
+        retryAfter = retryAfterSeconds(r.headers.get('retry-after'));
+      }
     } catch { status = 0; }
     this._busy = false;
     this._inFlight = null;
     // The collector is not answering as it should: a beacon would be lost unseen.
-    this._failing = status === 0 || status === 429 || status >= 500;
+    if (sent) this._failing = status === 0 || status === 429 || status >= 500;
+    if (status === 401 || status === 403) warnOnce(`the collector refused the SDK key (HTTP ${status}); events are dropped`);
     this._call((c) => c.upload_result(id, status, retryAfter));
     // Closed meanwhile: a batch that failed is back in a core nobody pumps any more.
     if (this._closed) return this._sendAway();
@@ -708,7 +724,7 @@ export class Agent {
    * if the page lives on, counted by the core's limits, kept again at the next hide. */
   _keep(texts) {
     if (this._consent === CONSENT.declined) return;
-    const key = this.storageKeys.unsent;
+    const key = this._unsentKey;
     // Batches the last hide gave back for want of room are older than the stored ones: a page
     // going away fires a hidden visibilitychange, then pagehide.
     const older = this._older ?? new Set();
@@ -730,11 +746,25 @@ export class Agent {
     for (const t of back) this._call((c) => c.restore(utf8.encode(t)));
   }
 
+  /** Every key unsent batches of this scope may be under: each agent's (other tabs', earlier
+   * pages'), the list an older build shared, and the origin-wide one of an older build still. */
+  _unsentKeys() {
+    const keys = [LEGACY_UNSENT, this.storageKeys.unsent];
+    const own = `${this.storageKeys.unsent}:`;
+    try {
+      for (let i = 0; i < this.storage.length; i++) {
+        const key = this.storage.key(i);
+        if (key?.startsWith(own)) keys.push(key);
+      }
+    } catch { /* no storage, or it cannot be listed: the known keys only */ }
+    return keys;
+  }
+
   /** Queues the batches an earlier page kept (the collector ignores a batch it already has). */
   async _restoreStored() {
     if (this._closed) return;
     const list = [];
-    for (const key of [LEGACY_UNSENT, this.storageKeys.unsent]) {
+    for (const key of this._unsentKeys()) {
       const stored = this._read(key);
       if (stored === null) continue;
       list.push(...parseList(stored));
@@ -773,7 +803,14 @@ export class Agent {
 
 /** An object literal (or one made with `Object.create(null)`): a Map, Date or class instance
  * would be sent as `{}` or as text. */
-const isPlainObject = (v) => v !== null && typeof v === 'object' && [Object.prototype, null].includes(Object.getPrototypeOf(v));
+const isPlainObject = (v) => {
+  try {
+    return v !== null && typeof v === 'object' && [Object.prototype, null].includes(Object.getPrototypeOf(v));
+  } catch { return false; /* a revoked Proxy (an Immer draft kept too long) */ }
+};
+
+/** `Array.isArray`, false for a revoked Proxy (where it throws). */
+const isArray = (v) => { try { return Array.isArray(v); } catch { return false; } };
 
 /** The JSON of `v`, or undefined when it has none (a cycle, a BigInt: JSON.stringify throws). */
 const jsonOrUndefined = (v) => { try { return JSON.stringify(v); } catch { return undefined; } };

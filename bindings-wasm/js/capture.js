@@ -105,6 +105,22 @@ function navigationEntry() {
   return performance.getEntriesByType?.('navigation')?.[0];
 }
 
+/** What this document reported, per agent scope (SDK key and collector, see `storageKeys`),
+ * page view and measure: an agent set up again on the page (hot reload, a setup after close(),
+ * React's double effect) does not count the page view a second time. */
+const reported = new Set();
+
+/** True the first time `agent`'s scope reports `measure` of page view `view` on this document;
+ * always for an agent without a scope (a test double). */
+function firstReport(agent, view, measure) {
+  const scope = agent.storageKeys?.unsent;
+  if (!scope) return true;
+  const key = `${scope} ${view} ${measure}`;
+  if (reported.has(key)) return false;
+  reported.add(key);
+  return true;
+}
+
 /** Page load time and time to DOM interactive, once the load event has ended (a prerendered
  * page: once activated, counted from the activation, as web-vitals counts); returns a function
  * that stops. */
@@ -113,7 +129,7 @@ export function captureNavigation(agent) {
   const report = () => setTimeout(() => {
     if (stopped) return;
     const nav = navigationEntry();
-    if (!nav || !(nav.loadEventEnd > 0)) return;
+    if (!nav || !(nav.loadEventEnd > 0) || !firstReport(agent, 'page', 'load')) return;
     const props = { 'browser.navigation.type': nav.type, 'url.path': location.pathname };
     const from = Math.max(nav.startTime, activationStart());
     agent.track('rum.page.load.time', Math.max(nav.loadEventEnd - from, 0), props);
@@ -212,10 +228,12 @@ export function captureWebVitals(agent) {
     if (document.visibilityState === 'hidden') firstHidden = Math.min(firstHidden, performance.now());
   };
   const nav = navigationEntry();
-  let navigationType, id, sent, restored, lcp, cls, session, first, prev, interactions, countBase;
-  /** Starts a page view: the page's own, or one restored from the back/forward cache. */
-  const begin = (type) => {
+  let navigationType, pageView, id, sent, restored, lcp, cls, session, first, prev, interactions, countBase;
+  /** Starts a page view: the page's own (`viewKey` "page"), or one restored from the
+   * back/forward cache (keyed by its pageshow's time, the same for every agent of the page). */
+  const begin = (type, viewKey) => {
     navigationType = type;
+    pageView = viewKey;
     id = `v1-${Date.now()}-${Math.floor(Math.random() * 1e12)}`;
     sent = new Set();
     restored = type === 'back-forward-cache';
@@ -228,10 +246,11 @@ export function captureWebVitals(agent) {
   // The page view's navigation type, named as web-vitals names it.
   begin(document.prerendering || nav?.activationStart > 0 ? 'prerender'
     : document.wasDiscarded ? 'restore'
-      : nav?.type ? nav.type.replace(/_/g, '-') : 'navigate');
+      : nav?.type ? nav.type.replace(/_/g, '-') : 'navigate', 'page');
   const send = (name, value) => {
     if (sent.has(name) || !(value >= 0)) return;
     sent.add(name);
+    if (!firstReport(agent, pageView, name)) return;
     agent.track(`rum.webvitals.${name}`, value, {
       'browser.web_vital.name': name.toUpperCase(),
       'browser.web_vital.value': value,
@@ -243,7 +262,7 @@ export function captureWebVitals(agent) {
   };
   const onPageShow = (event) => {
     if (!event.persisted) return;
-    begin('back-forward-cache');
+    begin('back-forward-cache', `restore ${event.timeStamp}`);
     const view = id;
     send('ttfb', 0);
     requestAnimationFrame(() => requestAnimationFrame(() => {
@@ -304,7 +323,10 @@ export function captureWebVitals(agent) {
       if (clsObserver) { clsObserver(); if (sent.has('fcp') || !paintObserver) send('cls', cls); }
       if (inpObserver) inpObserver();
       const inp = interactions.inp((performance.interactionCount || 0) - countBase);
+      // Final at the first hide, as LCP and CLS: without an interaction before it, the view has
+      // no INP (interactions after the user came back would otherwise make one).
       if (inp !== undefined) send('inp', inp);
+      else sent.add('inp');
     },
   };
 }

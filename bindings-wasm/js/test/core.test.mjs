@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { Agent, storageKeys } from '../agent.js';
 import { Interactions } from '../capture.js';
 import { trap_for_tests } from '../../pkg/rum_agent_wasm.js';
-import { MemoryStorage, offline, wasm } from './support.mjs';
+import { MemoryStorage, offline, storedBatches, wasm } from './support.mjs';
 
 const vectors = JSON.parse(readFileSync(new URL('../../../testdata/evaluation-vectors.json', import.meta.url), 'utf8'));
 const URL_ = process.env.RUM_URL;
@@ -147,13 +147,13 @@ test('batches a hidden page could not beacon are kept and sent by the next page'
   first.track('node.stored', 2);
   first._onHide();
   assert.equal(first.stats().queued, 0);
-  const stored = JSON.parse(storage.getItem(KEYS.unsent));
+  const stored = storedBatches(storage, KEYS);
   assert.equal(stored.length, 1);
   assert.equal(JSON.parse(stored[0]).events.length, 2, 'kept as the batch\'s JSON text');
   first.close();
 
   const second = await setup({ storage });
-  assert.equal(storage.getItem(KEYS.unsent), null);
+  assert.deepEqual(storedBatches(storage, KEYS), []);
   assert.equal(await second.flush(), true);
   assert.equal(second.stats().delivered, 2);
   second.close();
@@ -189,8 +189,8 @@ test('batches an older build stored gzipped are inflated and sent; without Decom
   first.track('node.gzold', 1);
   first._onHide();
   first.close();
-  const [plain] = JSON.parse(storage.getItem(KEYS.unsent));
-  storage.removeItem(KEYS.unsent);
+  const [plain] = JSON.parse(storage.getItem(first._unsentKey));
+  storage.removeItem(first._unsentKey);
   const zipped = await gzip(Buffer.from(plain));
   assert.deepEqual([...zipped.slice(0, 2)], [0x1f, 0x8b]);
   storage.setItem('rum-agent:unsent', JSON.stringify([toB64(zipped)]));

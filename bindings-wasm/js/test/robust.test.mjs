@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent, storageKeys } from '../agent.js';
 import { Core, trap_for_tests } from '../../pkg/rum_agent_wasm.js';
-import { MemoryStorage, offline, wasm } from './support.mjs';
+import { MemoryStorage, offline, storedBatches, wasm } from './support.mjs';
 
 const URL_ = 'http://127.0.0.1:9';
 const SDK_KEY = 'sdk-robust';
@@ -33,8 +33,8 @@ function setup(options = {}) {
   return Agent.setup(SDK_KEY, { url: URL_, wasm, storage: new MemoryStorage(), fetch: offline, flagsRefreshRate: 0, streaming: false, pushRate: 200, ...options });
 }
 
-/** Items in the batches kept under the agent's unsent key. */
-const storedItems = (storage) => JSON.parse(storage.getItem(KEYS.unsent) ?? '[]')
+/** Items in the batches kept under the agents' unsent keys. */
+const storedItems = (storage) => storedBatches(storage, KEYS)
   .reduce((n, t) => n + JSON.parse(t).events.length, 0);
 
 // First: the module has not loaded the wasm yet in this process.
@@ -87,13 +87,13 @@ test('storage keeps the newest batches up to 1,000,000 characters; the rest stay
   const pad = 'x'.repeat(1000);
   for (let i = 0; i < 1500; i++) assert.ok(agent.track('robust.big', i, { pad }));
   agent._onHide();
-  const chars = storage.getItem(KEYS.unsent).length;
+  const chars = storage.getItem(agent._unsentKey).length;
   assert.ok(chars <= 1000000 && chars > 900000, `${chars} characters kept`);
   // A page going away fires a hidden visibilitychange, then pagehide: the second hide keeps
   // the same newest batches, and the older ones stay in the core.
-  const first = storage.getItem(KEYS.unsent);
+  const first = storage.getItem(agent._unsentKey);
   agent._onHide();
-  assert.equal(storage.getItem(KEYS.unsent), first, 'the second hide keeps the newest');
+  assert.equal(storage.getItem(agent._unsentKey), first, 'the second hide keeps the newest');
   const kept = JSON.parse(first);
   const f = acceptingFetch();
   agent.fetch = f;
@@ -133,8 +133,8 @@ test('two apps of one origin keep their flag caches and unsent batches apart', a
   assert.equal(agentB.stats().flagsVersion, 0, 'B does not answer from A\'s flags');
   agentA.track('robust.a', 1);
   agentA._onHide();
-  assert.ok(storage.getItem(a.unsent));
-  assert.equal(storage.getItem(b.unsent), null, 'B will not upload A\'s batches with its key');
+  assert.equal(storedBatches(storage, a).length, 1);
+  assert.deepEqual(storedBatches(storage, b), [], 'B will not upload A\'s batches with its key');
   agentA.close();
   agentB.close();
 });
@@ -666,14 +666,14 @@ test('a storage with less room than the list keeps the newest batches that fit, 
   // Room for about one batch of three events (measured), not two.
   for (let i = 0; i < 3; i++) agent.track('robust.room', i);
   agent._onHide();
-  room = storage.getItem(KEYS.unsent).length + 50;
-  storage.removeItem(KEYS.unsent);
+  room = storage.getItem(agent._unsentKey).length + 50;
+  storage.removeItem(agent._unsentKey);
   agent._call((c) => c.take_unsent());
   for (let i = 0; i < 3; i++) agent.track('robust.older', i);
   agent._call((c) => c.flush());
   for (let i = 0; i < 3; i++) agent.track('robust.newer', i);
   agent._onHide();
-  const kept = JSON.parse(storage.getItem(KEYS.unsent) ?? '[]').map((t) => JSON.parse(t).events[0].type);
+  const kept = JSON.parse(storage.getItem(agent._unsentKey) ?? '[]').map((t) => JSON.parse(t).events[0].type);
   assert.deepEqual(kept, ['robust.newer'], 'the newest batch that fits');
   assert.equal(agent.stats().queued, 3, 'the older one back in the core');
   agent.close();
@@ -684,7 +684,7 @@ test('a storage with room for some of the stored and new batches keeps as many o
   const setItem = storage.setItem.bind(storage);
   // Room for four batches in the list, whatever their size.
   storage.setItem = (k, v) => {
-    if (k === KEYS.unsent && JSON.parse(v).length > 4) throw new DOMException('quota', 'QuotaExceededError');
+    if (k.startsWith(`${KEYS.unsent}:`) && JSON.parse(v).length > 4) throw new DOMException('quota', 'QuotaExceededError');
     setItem(k, v);
   };
   const agent = await setup({ storage, sendBeacon: () => false });
@@ -697,7 +697,7 @@ test('a storage with room for some of the stored and new batches keeps as many o
     agent._call((c) => c.flush());
   }
   agent._onHide();
-  const kept = JSON.parse(storage.getItem(KEYS.unsent)).map((t) => JSON.parse(t).events[0].type);
+  const kept = JSON.parse(storage.getItem(agent._unsentKey)).map((t) => JSON.parse(t).events[0].type);
   assert.deepEqual(kept, ['robust.s2', 'robust.s3', 'robust.n1', 'robust.n2']);
   agent.close();
 });
@@ -743,5 +743,77 @@ test('the batch in flight when the user declines is not copied at the next hide'
   agent.setConsent('granted');
   agent._onHide();
   assert.equal(beacons.length, 0, 'recorded before the decline: not sent');
+  agent.close();
+});
+
+test('two tabs hiding at once both keep their batches: each agent writes only its own list', async () => {
+  // Each tab sees the origin's storage as it was; the browser then applies their writes, the
+  // last one winning per key (as Chromium propagates localStorage between processes).
+  const before = new MemoryStorage();
+  const tabs = [new MemoryStorage(), new MemoryStorage()];
+  const agents = [];
+  for (const [i, storage] of tabs.entries()) {
+    const agent = await setup({ storage, sendBeacon: () => false });
+    agent.track(`robust.tab${i}`, i);
+    agents.push(agent);
+  }
+  for (const agent of agents) agent._onHide();
+  const merged = new MemoryStorage();
+  for (const storage of [before, ...tabs]) for (const [k, v] of storage.m) merged.setItem(k, v);
+  assert.equal(storedItems(merged), 2, 'both tabs\' batches are in storage');
+  for (const agent of agents) agent.close();
+  const f = acceptingFetch();
+  const next = await setup({ storage: merged, fetch: f });
+  assert.equal(await next.flush(), true);
+  assert.equal(f.items, 2, 'the next page sends both');
+  assert.equal(storedItems(merged), 0, 'and takes them from storage');
+  next.close();
+});
+
+test('a batch being compressed when the user declines is not sent', async () => {
+  const f = acceptingFetch();
+  const agent = await setup({ fetch: f });
+  agent.track('robust.private', 1, { email: 'a@b.c' });
+  const flushed = agent.flush(2000);
+  for (let i = 0; i < 10000 && !agent._busy; i++) await Promise.resolve();
+  assert.ok(agent._busy, 'the upload was handed out');
+  agent.setConsent('declined');
+  await flushed;
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(f.items, 0, 'nothing sent after the decline');
+  assert.equal(agent.stats().queued, 0, 'and the batch forgotten');
+  agent.close();
+});
+
+test('flush answers false when the collector refused the batch (a wrong SDK key)', async () => {
+  const warn = console.warn;
+  const warnings = [];
+  console.warn = (...a) => warnings.push(a.join(' '));
+  try {
+    const agent = await setup({ fetch: async () => new Response(null, { status: 401 }) });
+    agent.track('robust.refused', 1);
+    assert.equal(await agent.flush(2000), false);
+    assert.ok(warnings.some((w) => w.includes('HTTP 401')), warnings.join('\n'));
+    // Nothing refused since: true again.
+    assert.equal(await agent.flush(2000), true);
+    agent.close();
+  } finally {
+    console.warn = warn;
+  }
+});
+
+test('a revoked Proxy (an Immer draft kept too long) is refused, never thrown into the page', async () => {
+  const agent = await setup();
+  const { proxy, revoke } = Proxy.revocable({}, {});
+  revoke();
+  const warn = console.warn;
+  console.warn = () => {};
+  try {
+    assert.equal(agent.track('robust.proxy', 1, proxy), false);
+    assert.equal(agent.track('robust.proxy', proxy), false);
+    assert.deepEqual(agent.getTreatments(proxy), {});
+  } finally {
+    console.warn = warn;
+  }
   agent.close();
 });

@@ -4,12 +4,23 @@ import { readFileSync } from 'node:fs';
 /** The wasm bindings-wasm/scripts/build.sh built (bindings-wasm/pkg). */
 export const wasm = readFileSync(new URL('../../pkg/rum_agent_wasm_bg.wasm', import.meta.url));
 
-/** `localStorage`'s three calls over a Map. */
+/** `localStorage`'s calls over a Map. */
 export class MemoryStorage {
   constructor() { this.m = new Map(); }
   getItem(k) { return this.m.has(k) ? this.m.get(k) : null; }
   setItem(k, v) { this.m.set(k, String(v)); }
   removeItem(k) { this.m.delete(k); }
+  get length() { return this.m.size; }
+  key(i) { return [...this.m.keys()][i] ?? null; }
+}
+
+/** The unsent batch texts every agent of `keys`'s scope keeps in `storage` (see storageKeys). */
+export function storedBatches(storage, keys) {
+  const out = [];
+  for (const [k, v] of storage.m) {
+    if (k === keys.unsent || k.startsWith(`${keys.unsent}:`)) out.push(...JSON.parse(v));
+  }
+  return out;
 }
 
 /** A fetch that never reaches anything. */

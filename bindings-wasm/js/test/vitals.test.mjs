@@ -3,7 +3,7 @@
 // back/forward cache. Its own file: the stubs replace globals for the whole process.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { captureWebVitals } from '../capture.js';
+import { captureNavigation, captureWebVitals } from '../capture.js';
 
 /** Observers by entry type; `emit` delivers entries as the browser would. */
 const observers = new Map();
@@ -186,4 +186,58 @@ test('a page hidden before its first paint was delivered still reports it, and i
     vitals.report();
   });
   assert.deepEqual(tracked, [['ttfb', 120], ['fcp', 300], ['cls', 0.1]]);
+});
+
+test('INP is final at the first hide: interactions after the user came back make none', () => {
+  const tracked = capture({}, (vitals) => {
+    emit('paint', [{ name: 'first-contentful-paint', startTime: 300 }]);
+    vitals.report();
+    // Back to the tab: one slow click, then hidden again.
+    emit('event', [{ interactionId: 7, duration: 600 }]);
+    performance.interactionCount = 1;
+    vitals.report();
+  });
+  performance.interactionCount = 0;
+  assert.deepEqual(tracked.map(([name]) => name), ['ttfb', 'fcp', 'cls']);
+});
+
+test('a second agent of the same SDK key and collector on the page reports no measure twice', () => {
+  const tracked = [];
+  const agent = (scope) => ({ storageKeys: { unsent: scope }, track: (type) => tracked.push(`${scope} ${type.replace('rum.webvitals.', '')}`) });
+  const first = captureWebVitals(agent('scope-a'));
+  emit('paint', [{ name: 'first-contentful-paint', startTime: 300 }]);
+  first.stop();
+  // Set up again (hot reload, a setup after close()): what the first reported is not again.
+  const again = captureWebVitals(agent('scope-a'));
+  emit('paint', [{ name: 'first-contentful-paint', startTime: 300 }]);
+  emit('largest-contentful-paint', [{ startTime: 900 }]);
+  again.report();
+  again.stop();
+  // Another app of the origin (another key) reports its own.
+  const other = captureWebVitals(agent('scope-b'));
+  emit('paint', [{ name: 'first-contentful-paint', startTime: 300 }]);
+  other.stop();
+  assert.deepEqual(tracked, ['scope-a ttfb', 'scope-a fcp', 'scope-a lcp', 'scope-a cls', 'scope-b ttfb', 'scope-b fcp']);
+});
+
+test('the page load is reported once per SDK key and collector, whatever the setups', async () => {
+  const tracked = [];
+  const agent = (scope) => ({ storageKeys: { unsent: scope }, track: (type) => tracked.push(`${scope} ${type}`) });
+  globalThis.location = { pathname: '/shop' };
+  document.readyState = 'complete';
+  navigation = { type: 'navigate', responseStart: 120, activationStart: 0, startTime: 0, domInteractive: 400, loadEventEnd: 800 };
+  try {
+    for (const scope of ['load-a', 'load-a', 'load-b']) {
+      const stop = captureNavigation(agent(scope));
+      await new Promise((r) => setTimeout(r, 5));
+      stop();
+    }
+  } finally {
+    delete document.readyState;
+    delete globalThis.location;
+  }
+  assert.deepEqual(tracked, [
+    'load-a rum.page.load.time', 'load-a rum.page.dom.interactive.time',
+    'load-b rum.page.load.time', 'load-b rum.page.dom.interactive.time',
+  ]);
 });
