@@ -14,8 +14,13 @@ if [ "$(uname -s)" != "Darwin" ]; then
 fi
 
 PROFILE=${PROFILE:-release}
-# cargo writes the `dev` profile to `debug/`, every other profile to a directory of its name.
-DIR=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
+# cargo writes the `dev` and `test` profiles to `debug/`, `bench` to `release/`, every other
+# profile to a directory of its name.
+case "$PROFILE" in
+  dev | test) DIR=debug ;;
+  bench) DIR=release ;;
+  *) DIR="$PROFILE" ;;
+esac
 IOS=aarch64-apple-ios
 SIM=(aarch64-apple-ios-sim x86_64-apple-ios)
 MAC=(aarch64-apple-darwin x86_64-apple-darwin)

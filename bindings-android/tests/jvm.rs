@@ -231,7 +231,11 @@ fn check_app_starts(
     // Killed as Android ends apps, then started again on the same data dir: an unclean shutdown
     // only for the run killed with a screen up.
     let dirs = tempfile::tempdir()?;
-    for (mode, unclean) in [("killed-background", 0), ("killed-foreground", 1)] {
+    for (mode, unclean) in [
+        ("killed-background", 0),
+        ("killed-foreground", 1),
+        ("killed-late", 1),
+    ] {
         let dir = dirs.path().join(mode);
         let in_dir = |mode: &str, code: i32| -> anyhow::Result<()> {
             let run = java_with(

@@ -285,12 +285,19 @@ impl Agent {
     /// (`false`; the state at setup). A run that ends while in the background (the OS reclaiming
     /// a backgrounded app's memory, the user swiping it away, iOS ending a suspended app) is not
     /// reported as `app.unclean_shutdown` at the next start: those are how mobile apps usually
-    /// end, not failures. Crashes are reported wherever they happen. The mobile bindings call it
-    /// from the platform's lifecycle. Never blocks.
+    /// end, not failures. Crashes the agent records (panics, a platform's `record_crash`, fatal
+    /// signals through [`Agent::signal_marker_path`]) are reported wherever they happen; an end
+    /// in the background that nothing recorded is not, whatever killed it. The mobile bindings
+    /// call it from the platform's lifecycle. Never waits for the worker.
     pub fn set_in_background(&self, in_background: bool) {
         let shared = self.shared();
         if shared.in_background.swap(in_background, Ordering::AcqRel) != in_background {
-            // Noted on the worker's next turn; this only brings that turn forward.
+            if !in_background {
+                // Back in the foreground at once (one unlink): a kill right after must count,
+                // whatever the worker is busy with.
+                crate::crash::clear_background(shared);
+            }
+            // The background is noted on the worker's next turn; this brings that turn forward.
             let _ = self.inner.link.tx.try_send(Command::Lifecycle);
         }
     }

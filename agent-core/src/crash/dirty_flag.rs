@@ -457,17 +457,36 @@ pub(crate) fn note_background(shared: &Shared, mark: &mut BackgroundMark) {
         return;
     }
     let path = background_file(data_dir, &shared.run_id);
-    let done = if now {
-        std::fs::write(&path, b"").is_ok()
-    } else {
-        match std::fs::remove_file(&path) {
-            Ok(()) => true,
-            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    // A write or removal that fails is tried again at the next turn.
+    if now {
+        if std::fs::write(&path, b"").is_err() {
+            return;
         }
-    };
-    // Tried again at the next turn when it failed.
-    if done {
-        mark.written = now;
+        // Came back meanwhile (`set_in_background` removed the file, maybe before this write).
+        if !shared.in_background.load(Ordering::Acquire) {
+            if remove_background(&path) {
+                mark.written = false;
+            }
+            return;
+        }
+        mark.written = true;
+    } else if remove_background(&path) {
+        mark.written = false;
+    }
+}
+
+/// Removes this run's background file at once (see `Agent::set_in_background`).
+pub(crate) fn clear_background(shared: &Shared) {
+    if let Some(data_dir) = shared.data_dir.as_deref() {
+        remove_background(&background_file(data_dir, &shared.run_id));
+    }
+}
+
+/// Removes a background file; true when it is gone.
+fn remove_background(path: &Path) -> bool {
+    match std::fs::remove_file(path) {
+        Ok(()) => true,
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
     }
 }
 

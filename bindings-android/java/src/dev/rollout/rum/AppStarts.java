@@ -11,8 +11,11 @@ import android.os.SystemClock;
 import android.view.View;
 import android.view.ViewTreeObserver;
 import android.view.Window;
+import java.util.Collections;
 import java.util.List;
 import java.util.Objects;
+import java.util.Set;
+import java.util.WeakHashMap;
 
 /**
  * App starts, tracked automatically once {@link #capture} ran in {@code Application.onCreate}:
@@ -70,9 +73,14 @@ public final class AppStarts implements Application.ActivityLifecycleCallbacks {
     private boolean onCreateQueueDone;
     /** A screen was created in this process: any later start is warm. */
     private boolean anyCreated;
-    /** Screens created and not yet destroyed, and started and not yet stopped. */
+    /** Screens created and not yet destroyed. */
     private int alive;
-    private int started;
+    /**
+     * Screens started and not yet stopped, by identity: a screen started before {@link #capture}
+     * (a late call) is not counted, and neither is its stop, which would otherwise leave a visible
+     * screen counted as none (and the agent told the app is in the background).
+     */
+    private final Set<Activity> started = Collections.newSetFromMap(new WeakHashMap<>());
     /** The last screen was destroyed to be made again (a configuration change). */
     private boolean recreating;
     /** When the last screen closed (uptime ms), for {@link #SUCCESSOR_GRACE_MS}. */
@@ -105,7 +113,7 @@ public final class AppStarts implements Application.ActivityLifecycleCallbacks {
         synchronized (INSTALL_LOCK) {
             if (installed != null) {
                 installed.agent = agent;
-                agent.setInBackground(installed.started == 0);
+                agent.setInBackground(installed.started.isEmpty());
                 return installed;
             }
             AppStarts starts = new AppStarts(application, agent, inForeground());
@@ -137,7 +145,7 @@ public final class AppStarts implements Application.ActivityLifecycleCallbacks {
             // Its screens all closed a while ago without drawing: this screen is a start of its own.
             measuring = false;
         }
-        if (!measuring && started == 0 && !recreating) {
+        if (!measuring && started.isEmpty() && !recreating) {
             boolean launch = !anyCreated && foregroundAtCreate
                     && (Build.VERSION.SDK_INT >= START_INFO_SDK || !onCreateQueueDone);
             measuring = true;
@@ -153,7 +161,8 @@ public final class AppStarts implements Application.ActivityLifecycleCallbacks {
 
     @Override
     public void onActivityStarted(Activity activity) {
-        if (started++ == 0) {
+        boolean first = started.isEmpty();
+        if (started.add(activity) && first) {
             agent.setInBackground(false);
         }
     }
@@ -276,12 +285,14 @@ public final class AppStarts implements Application.ActivityLifecycleCallbacks {
 
     @Override
     public void onActivityStopped(Activity activity) {
-        started = Math.max(0, started - 1);
-        if (started == 0 && !activity.isChangingConfigurations()) {
+        if (!started.remove(activity)) {
+            return;
+        }
+        if (started.isEmpty() && !activity.isChangingConfigurations()) {
             // No screen visible: a kill from here on is the app's usual end, no crash.
             agent.setInBackground(true);
         }
-        if (started == 0 && !activity.isChangingConfigurations() && !activity.isFinishing()) {
+        if (started.isEmpty() && !activity.isChangingConfigurations() && !activity.isFinishing()) {
             // Sent to the background before a screen was drawn: the time away is no start.
             measuring = false;
         }

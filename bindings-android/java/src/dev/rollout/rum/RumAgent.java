@@ -481,9 +481,10 @@ public final class RumAgent {
      * Tells the agent the app went to the background ({@code true}) or came back ({@code false},
      * the state at setup). A run that ends in the background (Android reclaiming the process, the
      * user swiping the app away) is then no {@code app.unclean_shutdown} at the next start: that
-     * is how Android apps usually end. Crashes are reported wherever they happen. {@link
-     * AppStarts#capture} calls it from the activities' lifecycle; apps without it call it from
-     * their own (e.g. a {@code ProcessLifecycleOwner} observer). Never blocks.
+     * is how Android apps usually end. Recorded crashes (Java exceptions, Rust panics) are
+     * reported wherever they happen; a native crash or an ANR kill in the background is not (see
+     * the README). {@link AppStarts#capture} calls it from the activities' lifecycle; apps without
+     * it call it from their own (e.g. a {@code ProcessLifecycleOwner} observer). Never blocks.
      */
     public void setInBackground(boolean inBackground) {
         withHandle(null, h -> {

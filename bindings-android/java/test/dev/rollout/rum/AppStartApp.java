@@ -45,7 +45,8 @@ import java.util.concurrent.TimeUnit;
  *   <li>{@code slow}: the first frame over a minute after the process's start: nothing.
  *   <li>{@code killed-background}: a launch, then every screen stopped, then the process killed
  *       (exit 44, no shutdown) once the agent noted the background; {@code killed-foreground}:
- *       killed with the screen up. Both need a data dir (the fourth argument); {@code restart}
+ *       killed with the screen up; {@code killed-late}: killed with the screen up after a screen
+ *       started before the capture stopped. They need a data dir (the fourth argument); {@code restart}
  *       then starts on it and delivers what the killed run left.
  * </ul>
  */
@@ -103,6 +104,11 @@ public final class AppStartApp {
                     break;
                 case "killed-foreground":
                     android.firstScreen(null);
+                    break;
+                case "killed-late":
+                    // Captured late: a screen started before it stops under the visible one.
+                    android.firstScreen(null);
+                    android.stopped(new Activity());
                     break;
                 case "restart":
                     break;
