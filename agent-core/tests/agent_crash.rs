@@ -172,11 +172,29 @@ fn events_of(agent: &Agent) -> Vec<agent_core::wire::Event> {
 
 /// Runs the ignored test `name` of this binary as a child process on `dir`.
 fn run_child(name: &str, dir: &Path) -> Output {
+    run_child_with(name, dir, &[])
+}
+
+/// [`run_child`] with environment variables `env` set for the child.
+fn run_child_with(name: &str, dir: &Path, env: &[(&str, &str)]) -> Output {
     Command::new(std::env::current_exe().expect("test binary"))
         .args(["--exact", name, "--nocapture", "--ignored"])
         .env(CHILD_DIR_VAR, dir)
+        .envs(env.iter().copied())
         .output()
         .expect("child runs")
+}
+
+/// Runs the ignored test `name` as a child on `dir` and checks that it died of SIGABRT, as the
+/// children that stand for a killed app do.
+fn run_aborting_child(name: &str, dir: &Path, env: &[(&str, &str)]) {
+    let out = run_child_with(name, dir, env);
+    assert_eq!(
+        out.status.signal(),
+        Some(6),
+        "{name} aborted: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A hook standing for the app's own (installed before the agent's): appends each panic's
@@ -394,20 +412,12 @@ fn signal_marker_child() {
 }
 
 fn run_signal_child(dir: &Path, exception_first: bool) -> Vec<agent_core::wire::Event> {
-    let mut child = Command::new(std::env::current_exe().expect("test binary"));
-    child
-        .args(["--exact", "signal_marker_child", "--nocapture", "--ignored"])
-        .env(CHILD_DIR_VAR, dir);
-    if exception_first {
-        child.env("RECORD_EXCEPTION_FIRST", "1");
-    }
-    let out = child.output().expect("child runs");
-    assert_eq!(
-        out.status.signal(),
-        Some(6),
-        "aborted: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let env: &[(&str, &str)] = if exception_first {
+        &[("RECORD_EXCEPTION_FIRST", "1")]
+    } else {
+        &[]
+    };
+    run_aborting_child("signal_marker_child", dir, env);
     restarted_events(dir)
 }
 
@@ -466,19 +476,8 @@ fn dies_right_after_its_start_child() {
 #[test]
 fn an_earlier_crash_survives_a_start_that_dies_at_once() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let out = Command::new(std::env::current_exe().expect("test binary"))
-        .args(["--exact", "signal_marker_child", "--nocapture", "--ignored"])
-        .env(CHILD_DIR_VAR, dir.path())
-        .output()
-        .expect("child runs");
-    assert_eq!(out.status.signal(), Some(6), "the first run aborted");
-    let second = run_child("dies_right_after_its_start_child", dir.path());
-    assert_eq!(
-        second.status.signal(),
-        Some(6),
-        "the second run aborted: {}",
-        String::from_utf8_lossy(&second.stderr)
-    );
+    run_aborting_child("signal_marker_child", dir.path(), &[]);
+    run_aborting_child("dies_right_after_its_start_child", dir.path(), &[]);
     let events = restarted_events(dir.path());
     let crashes = of_type(&events, "crash");
     assert_eq!(crashes.len(), 1, "the first run's crash, once: {events:?}");
@@ -523,25 +522,14 @@ fn killed_after_going_to_the_background_child() {
 
 fn killed_in(mode: &str, signal: bool) -> Vec<agent_core::wire::Event> {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut child = Command::new(std::env::current_exe().expect("test binary"));
-    child
-        .args([
-            "--exact",
-            "killed_after_going_to_the_background_child",
-            "--nocapture",
-            "--ignored",
-        ])
-        .env(CHILD_DIR_VAR, dir.path())
-        .env("BACKGROUND_MODE", mode);
+    let mut env = vec![("BACKGROUND_MODE", mode)];
     if signal {
-        child.env("BACKGROUND_SIGNAL", "1");
+        env.push(("BACKGROUND_SIGNAL", "1"));
     }
-    let out = child.output().expect("child runs");
-    assert_eq!(
-        out.status.signal(),
-        Some(6),
-        "aborted: {}",
-        String::from_utf8_lossy(&out.stderr)
+    run_aborting_child(
+        "killed_after_going_to_the_background_child",
+        dir.path(),
+        &env,
     );
     let events = restarted_events(dir.path());
     let left: Vec<String> = std::fs::read_dir(dir.path())
