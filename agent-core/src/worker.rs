@@ -73,9 +73,10 @@ pub(crate) enum Command {
     Record(u64, Record),
     /// Seal pending items into a batch and answer at once.
     Seal(Sender<()>),
-    /// Seal pending items and answer once everything is delivered, if before the deadline (the
-    /// caller stops waiting then).
-    Flush(Sender<()>, Instant),
+    /// Seal pending items and answer `true` once what was recorded before is delivered, or
+    /// `false` a while after the deadline (the caller stops waiting then). No answer: the worker
+    /// is gone.
+    Flush(Sender<bool>, Instant),
     NextUpload(Sender<UploadTask>),
     UploadResult(Uuid, UploadResult),
     Stats(Sender<PipelineStats>),
@@ -172,6 +173,8 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Command>, config: WorkerConf
                 let _ = ack.send(());
             }
             Command::Flush(ack, deadline) => {
+                // Crash records a handler wrote since the last scan were recorded before this.
+                pipeline.rescan();
                 pipeline.flush();
                 shared.upload_wake.notify();
                 flush_waiters.push(FlushWaiter {
@@ -275,7 +278,7 @@ fn stop(shared: &Shared, pipeline: &mut Pipeline, live: Option<crash::LiveLock>)
 /// A flush waiting for the batches sealed up to it.
 #[derive(Debug)]
 struct FlushWaiter {
-    ack: Sender<()>,
+    ack: Sender<bool>,
     /// When its caller stops waiting.
     deadline: Instant,
     /// [`Pipeline::seal_mark`] right after its seal.
@@ -285,17 +288,19 @@ struct FlushWaiter {
 /// Answers each waiting flush once what was recorded before it is delivered (what came after
 /// does not hold it: under steady traffic the pipeline is never idle); forgets those whose
 /// caller stopped waiting, a while after their deadline (a flush called often while offline
-/// would otherwise pile up here). `Agent::flush` reads a flush let go as a timeout.
+/// would otherwise pile up here), answering `false`.
 fn answer_waiters(pipeline: &Pipeline, waiters: &mut Vec<FlushWaiter>, now: Instant) {
     if waiters.is_empty() {
         return;
     }
     waiters.retain(|w| {
-        if pipeline.settled_before(w.mark) {
-            let _ = w.ack.send(());
-            return false;
+        let settled = pipeline.settled_before(w.mark);
+        let expired = now >= w.deadline + FLUSH_GRACE;
+        if settled || expired {
+            // Told, not only dropped: a dropped answer means the worker is gone.
+            let _ = w.ack.send(settled);
         }
-        now < w.deadline + FLUSH_GRACE
+        !settled && !expired
     });
 }
 

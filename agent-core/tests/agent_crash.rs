@@ -492,8 +492,8 @@ fn an_earlier_crash_survives_a_start_that_dies_at_once() {
 }
 
 /// The child of the background tests: its app goes to the background (`BACKGROUND_MODE`
-/// "background"), or there and back ("returned"), then the process is killed; with
-/// `BACKGROUND_SIGNAL` set, a fatal signal's marker is written first.
+/// "background"), there and back ("returned"), or there, back and away again ("flipped"), then
+/// the process is killed; with `BACKGROUND_SIGNAL` set, a fatal signal's marker is written first.
 #[test]
 #[ignore = "run as a child process"]
 fn killed_after_going_to_the_background_child() {
@@ -505,6 +505,12 @@ fn killed_after_going_to_the_background_child() {
     let file = dir.join(format!("{BACKGROUND_PREFIX}{run}"));
     agent.set_in_background(true);
     wait_until(PATIENCE, "noted the background", || file.exists());
+    if std::env::var("BACKGROUND_MODE").as_deref() == Ok("flipped") {
+        // Back and away again before the worker's next turn: still in the background.
+        agent.set_in_background(false);
+        agent.set_in_background(true);
+        wait_until(PATIENCE, "noted the background again", || file.exists());
+    }
     if std::env::var("BACKGROUND_MODE").as_deref() == Ok("returned") {
         // Noted at once, whatever the worker is doing: a kill right after must count.
         agent.set_in_background(false);
@@ -547,6 +553,12 @@ fn killed_in(mode: &str, signal: bool) -> Vec<agent_core::wire::Event> {
 #[test]
 fn a_kill_in_the_background_is_no_unclean_shutdown() {
     let events = killed_in("background", false);
+    assert!(of_type(&events, UNCLEAN_SHUTDOWN).is_empty(), "{events:?}");
+}
+
+#[test]
+fn a_kill_after_a_quick_return_and_leave_is_no_unclean_shutdown() {
+    let events = killed_in("flipped", false);
     assert!(of_type(&events, UNCLEAN_SHUTDOWN).is_empty(), "{events:?}");
 }
 

@@ -280,3 +280,82 @@ fn a_flush_under_steady_traffic_ends_once_its_items_are_delivered() {
         flushed.expect("flushed while others go on tracking");
     });
 }
+
+/// A flush waits for a crash record a handler wrote into the spool before it, though the
+/// pipeline had not scanned it yet.
+#[test]
+fn a_flush_waits_for_a_crash_record_written_before_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let agent = Agent::builder("sdk-key")
+        .data_dir(dir.path())
+        .flush_interval(Duration::from_secs(3600))
+        .build()
+        .expect("agent");
+    agent.stats().expect("the pipeline is open");
+    let crash = agent_core::wire::Batch {
+        batch_id: uuid::Uuid::new_v4(),
+        sdk: agent_core::wire::SdkInfo {
+            name: "t".into(),
+            version: "0".into(),
+            platform: "rust".into(),
+        },
+        impressions: Vec::new(),
+        events: vec![agent_core::wire::Event {
+            id: uuid::Uuid::new_v4(),
+            key: "crash-user".into(),
+            traffic_type: "user".into(),
+            event_type: "crash".into(),
+            value: None,
+            ts: SystemClock.now_ms(),
+            properties: Map::new(),
+        }],
+        dropped: Vec::new(),
+    };
+    agent_core::spool::write_batch_file(&dir.path().join(agent_core::crash::SPOOL_DIR), &crash)
+        .expect("written as a crash handler writes");
+    track(&agent, 1);
+    let flushing = {
+        let agent = agent.clone();
+        std::thread::spawn(move || agent.flush(PATIENCE))
+    };
+    let mut delivered = Vec::new();
+    while !flushing.is_finished() {
+        match agent.next_upload() {
+            UploadTask::Upload(request) => {
+                let batch = decode(&request.headers, &request.body);
+                delivered.extend(batch.events.into_iter().map(|e| e.event_type));
+                agent.upload_result(
+                    request.id,
+                    agent_core::upload::UploadResult::Http {
+                        status: 202,
+                        retry_after: None,
+                    },
+                );
+            }
+            _ => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+    flushing.join().expect("flush").expect("flushed");
+    assert!(delivered.iter().any(|t| t == "crash"), "{delivered:?}");
+    agent.shutdown(PATIENCE).expect("shutdown");
+}
+
+/// A flush that a shutdown ends answers `ShutDown`, never `Timeout` before its deadline.
+#[test]
+fn a_flush_ended_by_a_shutdown_answers_shut_down() {
+    for _ in 0..200 {
+        let agent = agent();
+        track(&agent, 1);
+        let flushing = {
+            let agent = agent.clone();
+            std::thread::spawn(move || agent.flush(Duration::from_secs(60)))
+        };
+        std::thread::sleep(Duration::from_millis(2));
+        let _ = agent.shutdown(Duration::from_millis(5));
+        let flushed = flushing.join().expect("flush");
+        assert!(
+            !matches!(flushed, Err(agent_core::AgentError::Timeout)),
+            "{flushed:?}"
+        );
+    }
+}

@@ -495,3 +495,37 @@ fn the_upload_lease_runs_out_after_the_clock_stepped_back() {
     };
     assert_eq!(again.id, lost.id);
 }
+
+/// A spooled batch whose file can never be read (here: its name is a directory for good) is
+/// given up after five tries and counted `corrupt`; the batches behind it go.
+#[test]
+fn a_spooled_batch_never_readable_is_given_up_after_five_tries() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut p, clock) = open(config(Some(dir.path().to_path_buf())));
+    p.push_event(event(1));
+    p.flush();
+    let first: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    std::fs::remove_file(&first[0]).unwrap();
+    std::fs::create_dir(&first[0]).unwrap();
+    p.push_event(event(2));
+    p.flush();
+    let mut waits = 0;
+    let sent = loop {
+        match p.next_upload() {
+            UploadTask::Upload(req) => break req,
+            UploadTask::Wait { ms } => {
+                waits += 1;
+                assert!(waits < 50, "the batches behind it are held for good");
+                clock.advance(ms as i64);
+            }
+            UploadTask::Done => panic!("done"),
+        }
+    };
+    assert_eq!(decode(&sent.body).events[0].value, Some(2.0));
+    assert_eq!(p.stats().dropped_for(agent_core::pipeline::CORRUPT), 1);
+    std::fs::remove_dir(&first[0]).unwrap();
+}

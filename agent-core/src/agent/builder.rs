@@ -239,6 +239,7 @@ impl AgentBuilder {
             survivable_crashes: AtomicU64::new(0),
             fatal_crash: AtomicBool::new(false),
             in_background: AtomicBool::new(false),
+            background_changes: AtomicU64::new(0),
             startup_error: Mutex::new(None),
             consent: AtomicU8::new(consent.code()),
             // A declined start counts as a decline: the worker's first look forgets the spool.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TryRecvError, TrySendError};
+use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
 use uuid::Uuid;
 
 use super::Shared;
@@ -82,11 +82,6 @@ impl Link {
         let (reply_tx, reply_rx) = crossbeam_channel::bounded(1);
         self.send_control(make(reply_tx), deadline)?;
         self.wait_reply(&reply_rx, deadline)
-    }
-
-    /// True until the worker thread exited.
-    pub(crate) fn worker_alive(&self) -> bool {
-        matches!(self.worker_gone.try_recv(), Err(TryRecvError::Empty))
     }
 
     /// Waits for the worker's reply on `reply_rx` until `deadline`; `ShutDown` as soon as the

@@ -250,11 +250,10 @@ impl Agent {
             .link
             .send_control(Command::Flush(ack_tx, deadline), deadline)?;
         self.inner.link.shared.upload_wake.notify();
-        // A flush racing a shutdown ends when the worker exits, not at its deadline. A worker
-        // alive let go of the flush at its deadline.
-        match self.inner.link.wait_reply(&ack_rx, deadline) {
-            Err(AgentError::ShutDown) if self.inner.link.worker_alive() => Err(AgentError::Timeout),
-            answer => answer,
+        // A flush racing a shutdown ends when the worker exits, not at its deadline.
+        match self.inner.link.wait_reply(&ack_rx, deadline)? {
+            true => Ok(()),
+            false => Err(AgentError::Timeout),
         }
     }
 
@@ -297,6 +296,8 @@ impl Agent {
                 // whatever the worker is busy with.
                 crate::crash::clear_background(shared);
             }
+            // After the unlink: the worker then writes the file again if the app left meanwhile.
+            shared.background_changes.fetch_add(1, Ordering::AcqRel);
             // The background is noted on the worker's next turn; this brings that turn forward.
             let _ = self.inner.link.tx.try_send(Command::Lifecycle);
         }

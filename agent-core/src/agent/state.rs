@@ -66,6 +66,9 @@ pub(crate) struct Shared {
     /// The app is in the background (see `Agent::set_in_background`); the worker keeps the
     /// run's background file in step with it.
     pub(crate) in_background: AtomicBool,
+    /// Changes of `in_background` so far: the worker redoes the file whenever it moved (a
+    /// return and a leave between two of its turns leave the flag as it was, not the file).
+    pub(crate) background_changes: AtomicU64,
     /// Why the spool could not be opened, if it could not (the agent then runs memory-only).
     pub(crate) startup_error: Mutex<Option<String>>,
     /// The user's consent ([`Consent::code`]; see `Agent::set_consent`).

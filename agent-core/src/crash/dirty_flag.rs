@@ -386,7 +386,9 @@ pub(crate) fn mark_running(shared: &Shared) -> RunStart {
     }
     // Straight to the spool, not only to the pipeline's pending batch: the new run may die before
     // that is sealed, and the evidence of the earlier runs' ends goes now. Kept in memory, for
-    // the pipeline, when the spool cannot take them.
+    // the pipeline, when the spool cannot take them. One the collector would refuse (a key an
+    // old version's file kept) must not take the others' batch down with it.
+    events.retain(|e| crate::wire::check_event(e).is_ok());
     if !events.is_empty()
         && shared.recording()
         && super::spool_events(shared, data_dir, &events).is_ok()
@@ -440,10 +442,10 @@ pub(crate) fn note_identity(shared: &Shared, mark: &mut IdentityMark) {
     mark.written = Some(key);
 }
 
-/// What the worker last wrote of the app's state (see [`note_background`]).
+/// The count of background changes the worker last acted on (see [`note_background`]).
 #[derive(Debug, Default)]
 pub(crate) struct BackgroundMark {
-    written: bool,
+    seen: u64,
 }
 
 /// Called by the worker on every turn: keeps this run's background file in step with
@@ -452,26 +454,20 @@ pub(crate) fn note_background(shared: &Shared, mark: &mut BackgroundMark) {
     let Some(data_dir) = shared.data_dir.as_deref() else {
         return;
     };
-    let now = shared.in_background.load(Ordering::Acquire);
-    if now == mark.written {
+    let changes = shared.background_changes.load(Ordering::Acquire);
+    if changes == mark.seen {
         return;
     }
     let path = background_file(data_dir, &shared.run_id);
-    // A write or removal that fails is tried again at the next turn.
-    if now {
-        if std::fs::write(&path, b"").is_err() {
-            return;
-        }
-        // Came back meanwhile (`set_in_background` removed the file, maybe before this write).
-        if !shared.in_background.load(Ordering::Acquire) {
-            if remove_background(&path) {
-                mark.written = false;
-            }
-            return;
-        }
-        mark.written = true;
-    } else if remove_background(&path) {
-        mark.written = false;
+    // Written or removed as the flag is now (a change after this look moves the count again); a
+    // write or removal that fails is tried again at the next turn.
+    let done = if shared.in_background.load(Ordering::Acquire) {
+        std::fs::write(&path, b"").is_ok()
+    } else {
+        remove_background(&path)
+    };
+    if done {
+        mark.seen = changes;
     }
 }
 

@@ -37,18 +37,23 @@ impl Pipeline {
                 let id = front.id;
                 match load_checked(front) {
                     Ok(body) => {
+                        front.read_failures = 0;
                         self.in_flight = Some(id);
                         self.in_flight_since_ms = now;
                         return UploadTask::Upload(self.request(id, body));
                     }
-                    Err(e) if !e.is_lost() => {
+                    Err(e)
+                        if !e.is_lost() && front.read_failures + 1 < queue::MAX_READ_FAILURES =>
+                    {
                         // Unreadable for now (out of file descriptors, a slow storage): kept,
                         // and tried again after the backoff.
+                        front.read_failures += 1;
                         self.backoff.failure(now);
                         break;
                     }
                     Err(_) => {
-                        // Corrupt or deleted: nothing left to send of it.
+                        // Corrupt, deleted, or unreadable time after time: nothing left to send
+                        // of it.
                         if let Some(lost) = self.sealed.remove(0) {
                             self.drops.count(CORRUPT, lost.items.max(1) as u64, now);
                             self.drops.restore(&lost.dropped);

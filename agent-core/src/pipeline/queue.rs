@@ -9,6 +9,11 @@ use uuid::Uuid;
 use crate::spool::{self, SpoolName, SpooledFile};
 use crate::wire::{Batch, DropCount};
 
+/// Failed reads in a row after which a spooled batch that cannot be read is given up (counted
+/// `corrupt`): an error that never passes (a bad block, a file made unreadable) must not hold
+/// every later batch back.
+pub(crate) const MAX_READ_FAILURES: u8 = 5;
+
 /// Where a sealed batch's body lives.
 #[derive(Debug)]
 pub(crate) enum Stored {
@@ -33,6 +38,8 @@ pub(crate) struct Sealed {
     pub crash: bool,
     /// Made by splitting a batch refused with 413: refused again, it is dropped.
     pub split: bool,
+    /// Reads of its file that failed in a row (see [`MAX_READ_FAILURES`]).
+    pub read_failures: u8,
     /// When it was queued, for flushes (see [`SealedQueue::next_order`]); the halves of a split
     /// batch keep the refused batch's.
     pub order: u64,
@@ -77,6 +84,7 @@ impl SealedQueue {
             verified: true,
             crash: spool::name::holds_crash(batch),
             split,
+            read_failures: 0,
             order: 0,
             stored,
         }
@@ -92,6 +100,7 @@ impl SealedQueue {
             dropped: f.dropped.unwrap_or_default(),
             crash: f.name.crash,
             split: false,
+            read_failures: 0,
             order: 0,
             stored: Stored::File(f.path),
         }
