@@ -615,6 +615,32 @@ fn an_unclean_end_is_reported_for_the_user_of_that_run() {
     assert_eq!(user_of(dir.path(), &run), None, "a clean stop removes it");
 }
 
+/// An end the collector would refuse (an old version's file naming an over-long user) is left
+/// out of the start batch; the other runs' crashes in it still go.
+#[test]
+fn a_start_event_the_collector_would_refuse_does_not_take_the_others_down() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let user = "u".repeat(2_000);
+    std::fs::write(dir.path().join(RUNNING_FILE), format!("run-x\n{user}")).expect("old flag");
+    // Another run's fatal signal, a minute old with no live file: taken by this start too.
+    let marker = dir.path().join(format!("{SIGNAL_MARKER_PREFIX}run-y"));
+    std::fs::write(&marker, 11i32.to_ne_bytes()).expect("marker");
+    let old = std::time::SystemTime::now() - Duration::from_secs(120);
+    std::fs::File::options()
+        .write(true)
+        .open(&marker)
+        .and_then(|f| f.set_modified(old))
+        .expect("aged");
+    let events = restarted_events(dir.path());
+    assert!(
+        events
+            .iter()
+            .all(|e| agent_core::wire::check_event(e).is_ok()),
+        "{events:?}"
+    );
+    assert_eq!(of_type(&events, "crash").len(), 1, "{events:?}");
+}
+
 /// True while some run's crash mark is in `dir`.
 fn has_crash_mark(dir: &Path) -> bool {
     std::fs::read_dir(dir).is_ok_and(|entries| {
