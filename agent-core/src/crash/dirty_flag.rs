@@ -503,8 +503,8 @@ pub(crate) fn mark_stopped(shared: &Shared, live: Option<LiveLock>) {
     // Last: a kill before it leaves the live file to report, with this user.
     if let Some(data_dir) = data_dir {
         let _ = std::fs::remove_file(user_file(data_dir, &shared.run_id));
-        let _ = std::fs::remove_file(background_file(data_dir, &shared.run_id));
     }
+    clear_background(shared);
 }
 
 /// Notes that this run's crash record was written (call after it is in the spool); `survivable`
