@@ -98,6 +98,8 @@ pub(crate) struct WorkerConfig {
     pub(crate) pipeline: PipelineConfig,
     /// Load the flag cache here (when no sync thread does it).
     pub(crate) load_flag_cache: bool,
+    /// How earlier processes ended, as the OS says (see `AgentBuilder::process_exits`).
+    pub(crate) process_exits: Vec<crash::ProcessExit>,
 }
 
 /// The worker's body: open, then serve commands until shutdown or until every handle is gone.
@@ -106,7 +108,7 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Command>, config: WorkerConf
     let crash::RunStart {
         events: start_events,
         mut live,
-    } = crash::mark_running(&shared);
+    } = crash::mark_running(&shared, &config.process_exits);
     if config.load_flag_cache {
         sync::load_cache(&shared);
     }

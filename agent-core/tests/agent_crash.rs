@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use agent_core::Agent;
 use agent_core::clock::{Clock, SystemClock};
 use agent_core::crash::{
-    BACKGROUND_PREFIX, CRASHED_PREFIX, LIVE_PREFIX, REARM_AFTER, RUNNING_FILE,
-    SIGNAL_MARKER_PREFIX, THREAD_NAME, UNCLEAN_SHUTDOWN, USER_PREFIX, catch_contained,
+    BACKGROUND_PREFIX, CRASHED_PREFIX, ExitReason, LIVE_PREFIX, ProcessExit, REARM_AFTER,
+    RUNNING_FILE, SIGNAL_MARKER_PREFIX, THREAD_NAME, UNCLEAN_SHUTDOWN, USER_PREFIX,
+    catch_contained,
 };
 use agent_support::{PATIENCE, events, pull_all};
 
@@ -872,6 +873,13 @@ fn killed_later_child() {
         return;
     };
     let agent = agent_of_user(&dir, "killed-user");
+    if std::env::var_os("KILLED_IN_BACKGROUND").is_some() {
+        let run = wait_new_live_run(&dir, &[]);
+        agent.set_in_background(true);
+        wait_until(PATIENCE, "noted the background", || {
+            dir.join(format!("{BACKGROUND_PREFIX}{run}")).exists()
+        });
+    }
     std::fs::write(dir.join("up"), b"").expect("up file");
     std::thread::sleep(PATIENCE * 4);
     drop(agent);
@@ -1021,4 +1029,133 @@ fn a_signal_marker_of_a_run_that_shut_down_cleanly_is_no_crash() {
     let events = restarted_events(dir.path());
     assert!(of_type(&events, "crash").is_empty(), "{events:?}");
     assert!(of_type(&events, UNCLEAN_SHUTDOWN).is_empty(), "{events:?}");
+}
+
+/// Runs `killed_later_child` on `dir` (in the background when `background`) and kills it once its
+/// agent is up; answers its pid, and the wall clock before it started and after it died.
+fn killed_run(dir: &Path, background: bool) -> (u32, i64, i64) {
+    let before = SystemClock.now_ms();
+    let mut command = Command::new(std::env::current_exe().expect("test binary"));
+    command
+        .args(["--exact", "killed_later_child", "--nocapture", "--ignored"])
+        .env(CHILD_DIR_VAR, dir);
+    if background {
+        command.env("KILLED_IN_BACKGROUND", "1");
+    }
+    let mut child = command.spawn().expect("child runs");
+    wait_until(PATIENCE * 2, "the child's agent is up", || {
+        dir.join("up").exists()
+    });
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    (child.id(), before, SystemClock.now_ms())
+}
+
+/// What a start on `dir` told `exits` reports.
+fn restarted_with_exits(dir: &Path, exits: Vec<ProcessExit>) -> Vec<agent_core::wire::Event> {
+    let agent = Agent::builder("sdk-test")
+        .data_dir(dir)
+        .process_exits(exits)
+        .build()
+        .expect("agent");
+    let events = events_of(&agent);
+    agent.shutdown(PATIENCE).expect("shutdown");
+    events
+}
+
+/// An exit as Android reports it, `name` its reason's.
+fn exit_of(pid: u32, at_ms: i64, reason: ExitReason, name: &str) -> ProcessExit {
+    ProcessExit {
+        pid,
+        at_ms,
+        reason,
+        name: name.into(),
+        description: None,
+        trace: None,
+    }
+}
+
+/// The main thread of an ANR's dump, as Android writes it.
+const ANR_TRACE: &str = "----- pid 1 at 2026-12-07 10:00:00 -----\nDALVIK THREADS (2):\n\
+\"main\" prio=5 tid=1 Blocked\n  at com.example.Checkout.pay(Checkout.java:42)\n\
+  at android.view.View.performClick(View.java:7659)\n\n\
+\"Signal Catcher\" daemon prio=10 tid=2 Runnable\n  at dalvik.Idle.run(Idle.java:1)\n";
+
+/// Android 11+ tells why a process ended: an ANR is a crash of that run's user, dated when the
+/// OS ended it, with the main thread's stack, even in the background (where a kill says nothing).
+#[test]
+fn an_anr_the_os_reports_is_a_crash_of_that_runs_user() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (pid, before, after) = killed_run(dir.path(), true);
+    let mut anr = exit_of(pid, after, ExitReason::NotResponding, "anr");
+    anr.description = Some("Input dispatching timed out".into());
+    anr.trace = Some(ANR_TRACE.into());
+    // The same pid before this run started: an earlier process, not this run's end.
+    let earlier = exit_of(
+        pid,
+        before - 60_000,
+        ExitReason::Requested,
+        "user_requested",
+    );
+    let events = restarted_with_exits(dir.path(), vec![earlier, anr]);
+    let crashes = of_type(&events, "crash");
+    assert_eq!(crashes.len(), 1, "{events:?}");
+    let crash = crashes[0];
+    assert_eq!(crash.key, "killed-user");
+    assert_eq!(crash.ts, after);
+    assert_eq!(
+        crash.properties["exception.type"],
+        "ApplicationNotResponding"
+    );
+    assert_eq!(
+        crash.properties["exception.message"],
+        "Input dispatching timed out"
+    );
+    assert_eq!(crash.properties["exit.reason"], "anr");
+    let stack = crash.properties["exception.stacktrace"]
+        .as_str()
+        .expect("a stack");
+    assert!(stack.contains("Checkout.pay(Checkout.java:42)"), "{stack}");
+    assert!(!stack.contains("Signal Catcher"), "{stack}");
+    assert!(of_type(&events, UNCLEAN_SHUTDOWN).is_empty(), "{events:?}");
+}
+
+/// A force stop, an update or the app's own exit is no failure, even in the foreground.
+#[test]
+fn an_end_the_user_asked_for_is_no_unclean_shutdown() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (pid, _, after) = killed_run(dir.path(), false);
+    let exit = exit_of(pid, after, ExitReason::Requested, "user_requested");
+    let events = restarted_with_exits(dir.path(), vec![exit]);
+    assert!(of_type(&events, UNCLEAN_SHUTDOWN).is_empty(), "{events:?}");
+    assert!(of_type(&events, "crash").is_empty(), "{events:?}");
+}
+
+/// Another reason (a kill for memory) keeps the usual rule, and names the OS's reason; a native
+/// crash is a crash in the background too.
+#[test]
+fn other_exits_keep_the_usual_rule_and_native_crashes_are_crashes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (pid, _, after) = killed_run(dir.path(), false);
+    let exit = exit_of(pid, after, ExitReason::Other, "low_memory");
+    let events = restarted_with_exits(dir.path(), vec![exit]);
+    let unclean = of_type(&events, UNCLEAN_SHUTDOWN);
+    assert_eq!(unclean.len(), 1, "{events:?}");
+    assert_eq!(unclean[0].key, "killed-user");
+    assert_eq!(unclean[0].properties["exit.reason"], "low_memory");
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (pid, _, after) = killed_run(dir.path(), true);
+    let other_pid = exit_of(pid + 1, after, ExitReason::NativeCrash, "crash_native");
+    let events = restarted_with_exits(dir.path(), vec![other_pid]);
+    assert!(events.is_empty(), "another process's crash: {events:?}");
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (pid, _, after) = killed_run(dir.path(), true);
+    let native = exit_of(pid, after, ExitReason::NativeCrash, "crash_native");
+    let events = restarted_with_exits(dir.path(), vec![native]);
+    let crashes = of_type(&events, "crash");
+    assert_eq!(crashes.len(), 1, "{events:?}");
+    assert_eq!(crashes[0].properties["exception.type"], "NativeCrash");
+    assert_eq!(crashes[0].key, "killed-user");
 }

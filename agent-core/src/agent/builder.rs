@@ -14,7 +14,7 @@ use super::state::{DropCounters, FlagListeners, Latch, Shared, Signal};
 use super::{ANONYMOUS_KEY, Agent, Link};
 use crate::clock::{Clock, SystemClock};
 use crate::consent::Consent;
-use crate::crash::SPOOL_DIR;
+use crate::crash::{ProcessExit, SPOOL_DIR};
 use crate::error::AgentError;
 use crate::flags::{FlagSet, FlagsUpdate};
 use crate::pipeline::PipelineConfig;
@@ -46,6 +46,7 @@ pub struct AgentBuilder {
     consent: Consent,
     flag_listeners: FlagListeners,
     app_start: Option<Instant>,
+    process_exits: Vec<ProcessExit>,
 }
 
 impl AgentBuilder {
@@ -71,6 +72,7 @@ impl AgentBuilder {
             consent: Consent::Granted,
             flag_listeners: FlagListeners::default(),
             app_start: None,
+            process_exits: Vec::new(),
         }
     }
 
@@ -191,6 +193,16 @@ impl AgentBuilder {
         self
     }
 
+    /// How the app's earlier processes ended, as the OS reports it (Android 11+'s
+    /// `ApplicationExitInfo`): an earlier run of this data dir that ended uncleanly in one of
+    /// them is reported as what the OS says (an ANR or a native crash as a `crash`, a force stop
+    /// or an update as nothing) instead of guessed from the foreground (see
+    /// [`crate::crash::exit`]). Default: none.
+    pub fn process_exits(mut self, exits: Vec<ProcessExit>) -> Self {
+        self.process_exits = exits;
+        self
+    }
+
     /// Validates the settings and starts the agent. Does no disk I/O on the caller's thread: the
     /// worker opens the spool and the flag cache.
     pub fn build(self) -> Result<Agent, AgentError> {
@@ -208,6 +220,7 @@ impl AgentBuilder {
             consent,
             flag_listeners,
             app_start,
+            process_exits,
             ..
         } = self;
         pipeline.sdk_key = sdk_key.clone();
@@ -257,6 +270,7 @@ impl AgentBuilder {
         let config = WorkerConfig {
             pipeline,
             load_flag_cache: !plan.sync_flags,
+            process_exits,
         };
         let worker_shared = shared.clone();
         let worker = spawn(worker::THREAD_NAME, move || {

@@ -4,7 +4,8 @@
 //! Small files in the data dir, named by a run id (a fresh UUID per built agent):
 //! - `live-<run id>` ([`LIVE_PREFIX`]) from the run's start until its clean shutdown removes it,
 //!   held locked (`flock`) all that time. The operating system lets go of the lock when the
-//!   process dies, however it dies: a live file nobody holds is a run that ended uncleanly;
+//!   process dies, however it dies: a live file nobody holds is a run that ended uncleanly. It
+//!   holds the run's process id and start, to match the OS's exit reasons (see [`super::exit`]);
 //! - `user-<run id>` ([`USER_PREFIX`]): the run's current identity (kept up to date by the
 //!   worker), so the event reporting the run's end goes to the user it happened to;
 //! - `crashed-<run id>` ([`CRASHED_PREFIX`]) says that run's crash record is in the spool;
@@ -49,6 +50,7 @@
 //! its marks and markers at once.
 
 use std::fs::File;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -60,6 +62,7 @@ use crate::agent::Shared;
 use crate::wire::{Event, event_types};
 use crate::worker::EventCmd;
 
+use super::exit::{EXIT_REASON, ExitReason, ProcessExit, RunProcess, crash_properties};
 use super::{UNCLEAN_SHUTDOWN, signal_marker};
 
 /// The dirty-flag file of versions before the live files: it named their last run and its user.
@@ -137,11 +140,14 @@ pub(crate) struct LiveLock {
 /// Makes and locks this run's live file. Locked before it gets its name, so no start sees it free
 /// while this run lives; without locks it is named all the same (see the module docs). None when
 /// the data dir cannot hold it.
-fn take_live(data_dir: &Path, run_id: &str) -> Option<LiveLock> {
+fn take_live(data_dir: &Path, run_id: &str, process: RunProcess) -> Option<LiveLock> {
     let temp = data_dir.join(format!("{LIVE_PREFIX}{run_id}.tmp"));
-    let file = File::create(&temp).ok()?;
+    let mut file = File::create(&temp).ok()?;
     // A fresh name: nobody else holds it.
     held_by_another(&file);
+    // Without it a later start cannot match the OS's exit reasons to this run; no reason to
+    // give up the run's other files.
+    let _ = file.write_all(process.to_text().as_bytes());
     let path = live_file(data_dir, run_id);
     if std::fs::rename(&temp, &path).is_err() {
         let _ = std::fs::remove_file(&temp);
@@ -172,6 +178,8 @@ struct Ended {
     run: String,
     /// Its user, when known.
     user: Option<String>,
+    /// Its process, when its live file says (older versions' do not).
+    process: Option<RunProcess>,
     /// Its claimed live file, removed once this start is done with the run's files: until then
     /// other starts count it as a live file and leave the run's marks alone (see
     /// [`has_live_file`]).
@@ -191,12 +199,17 @@ fn claim_ended(data_dir: &Path, names: &[String], run_id: &str) -> Vec<Ended> {
             continue;
         }
         // Gone: it stopped cleanly, or another start claimed it.
-        let Ok(file) = open_for_lock(&data_dir.join(name)) else {
+        let Ok(mut file) = open_for_lock(&data_dir.join(name)) else {
             continue;
         };
         if held_by_another(&file) {
             continue;
         }
+        let mut text = String::new();
+        let process = file
+            .read_to_string(&mut text)
+            .ok()
+            .and_then(|_| RunProcess::parse(&text));
         let user = std::fs::read(user_file(data_dir, run))
             .ok()
             .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
@@ -205,6 +218,7 @@ fn claim_ended(data_dir: &Path, names: &[String], run_id: &str) -> Vec<Ended> {
             ended.push(Ended {
                 run: run.to_owned(),
                 user,
+                process,
                 claimed: Some(claimed),
             });
         }
@@ -247,6 +261,7 @@ fn claim_legacy(data_dir: &Path, run_id: &str) -> Option<Ended> {
     Some(Ended {
         run: run.to_owned(),
         user: key.filter(|k| !k.is_empty()).map(str::to_owned),
+        process: None,
         claimed: None,
     })
 }
@@ -306,7 +321,10 @@ pub(crate) struct RunStart {
 /// signal marker names the fatal signal that ended it (see [`signal_marker`]) and
 /// `app.unclean_shutdown` for each other run that ended without a clean shutdown, a crash record
 /// or such a signal, with this run's live lock.
-pub(crate) fn mark_running(shared: &Shared) -> RunStart {
+///
+/// `exits`: how earlier processes ended, as the OS says (see [`super::exit`]); they decide what
+/// an unexplained end of the run they match is.
+pub(crate) fn mark_running(shared: &Shared, exits: &[ProcessExit]) -> RunStart {
     let Some(data_dir) = shared.data_dir.as_deref() else {
         return RunStart {
             events: Vec::new(),
@@ -315,7 +333,8 @@ pub(crate) fn mark_running(shared: &Shared) -> RunStart {
     };
     let me = shared.run_id.as_str();
     let _ = std::fs::create_dir_all(data_dir);
-    let live = take_live(data_dir, me);
+    let now = shared.clock.now_ms();
+    let live = take_live(data_dir, me, RunProcess::current(now));
     let current = shared.current_key();
     write_user(data_dir, me, &current);
     let names = super::file_names(data_dir);
@@ -353,14 +372,14 @@ pub(crate) fn mark_running(shared: &Shared) -> RunStart {
             .find(|e| e.run == run)
             .and_then(|e| e.user.as_deref())
     };
-    let event = |event_type: &str, key: Option<&str>, properties| {
+    let event = |event_type: &str, key: Option<&str>, properties, ts| {
         crate::worker::event(
             shared,
             EventCmd {
                 key: key.map_or_else(|| String::clone(&current), str::to_owned),
                 event_type: event_type.to_owned(),
                 value: None,
-                ts: shared.clock.now_ms(),
+                ts,
                 properties,
                 globals: shared.globals.load_full(),
             },
@@ -368,15 +387,22 @@ pub(crate) fn mark_running(shared: &Shared) -> RunStart {
     };
     let mut events: Vec<Event> = signals
         .iter()
-        .map(|(run, properties)| event(event_types::CRASH, user_of(run), properties.clone()))
+        .map(|(run, properties)| event(event_types::CRASH, user_of(run), properties.clone(), now))
         .collect();
     for e in &ended {
         let explained =
             crashed.contains(&e.run) || signals.iter().any(|(signalled, _)| *signalled == e.run);
-        // The legacy run (empty id) has no background file.
-        let in_background = !e.run.is_empty() && background_file(data_dir, &e.run).exists();
-        if e.run.is_empty() || (!explained && !in_background) {
-            events.push(event(UNCLEAN_SHUTDOWN, e.user.as_deref(), Map::new()));
+        let exit = e.process.and_then(|p| p.exit_in(exits));
+        let end = if e.run.is_empty() {
+            // The legacy run: no background file, no process.
+            Some((UNCLEAN_SHUTDOWN, Map::new(), now))
+        } else if explained {
+            None
+        } else {
+            unexplained_end(exit, background_file(data_dir, &e.run).exists(), now)
+        };
+        if let Some((event_type, properties, ts)) = end {
+            events.push(event(event_type, e.user.as_deref(), properties, ts));
         }
         if let Some(claimed) = &e.claimed {
             taken.push(user_file(data_dir, &e.run));
@@ -399,6 +425,39 @@ pub(crate) fn mark_running(shared: &Shared) -> RunStart {
         let _ = std::fs::remove_file(path);
     }
     RunStart { events, live }
+}
+
+/// What a run's end with no crash record nor signal marker was, as an event's type, properties
+/// and time (see the module docs and [`super::exit`]): the crash its OS `exit` reports, at the
+/// exit's time; nothing for an exit the user or the system asked for, or an end in the
+/// background; else an unclean shutdown, with the OS's reason when known.
+fn unexplained_end(
+    exit: Option<&ProcessExit>,
+    in_background: bool,
+    now: i64,
+) -> Option<(&'static str, Map<String, serde_json::Value>, i64)> {
+    if let Some(exit) = exit {
+        if let Some(properties) = crash_properties(exit) {
+            // A clock set wrong then or now must not date it in the future or before 1970.
+            let ts = if (1..=now).contains(&exit.at_ms) {
+                exit.at_ms
+            } else {
+                now
+            };
+            return Some((event_types::CRASH, properties, ts));
+        }
+        if exit.reason == ExitReason::Requested {
+            return None;
+        }
+    }
+    if in_background {
+        return None;
+    }
+    let mut properties = Map::new();
+    if let Some(exit) = exit {
+        properties.insert(EXIT_REASON.into(), exit.name.clone().into());
+    }
+    Some((UNCLEAN_SHUTDOWN, properties, now))
 }
 
 /// The runs that have a crash mark among the data dir's file `names`.
@@ -613,7 +672,7 @@ mod tests {
     #[test]
     fn a_live_file_stands_for_its_run_until_the_lock_goes_and_is_claimed_once() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let live = take_live(dir.path(), "run-a").expect("live file");
+        let live = take_live(dir.path(), "run-a", RunProcess::current(0)).expect("live file");
         write_user(dir.path(), "run-a", "user-a");
         let names = super::super::file_names(dir.path());
         assert!(
@@ -648,7 +707,7 @@ mod tests {
         // that check failed this test in 2 of 5 runs.
         for _ in 0..300 {
             let dir = tempfile::tempdir().expect("tempdir");
-            drop(take_live(dir.path(), "dead").expect("live file"));
+            drop(take_live(dir.path(), "dead", RunProcess::current(0)).expect("live file"));
             let names = super::super::file_names(dir.path());
             let together = std::sync::Barrier::new(4);
             let claims: usize = std::thread::scope(|scope| {

@@ -9,10 +9,13 @@
 //! - [`dirty_flag`]: the per-run `live-` (locked), `user-` and `crashed-` files (and the legacy
 //!   `running`), and the rule that reports a run's end once, as its crash, its fatal signal or
 //!   `app.unclean_shutdown`, while a survived panic does not hide a later kill.
+//! - [`exit`]: the OS's reasons earlier processes ended (Android's ANRs, native crashes, force
+//!   stops), which decide what an unexplained end of the run they match is.
 //! - [`signal_marker`]: the file a platform's fatal-signal handler writes the signal number into,
 //!   turned into the run's `crash` event at the next start.
 
 pub mod dirty_flag;
+pub mod exit;
 pub mod hook;
 pub mod signal_marker;
 mod stack;
@@ -20,6 +23,7 @@ mod stack;
 pub use dirty_flag::{
     BACKGROUND_PREFIX, CRASHED_PREFIX, LIVE_PREFIX, REARM_AFTER, RUNNING_FILE, USER_PREFIX,
 };
+pub use exit::{ExitReason, ProcessExit};
 pub use hook::{RECORD_WAIT, RECORDER_THREAD, catch_contained};
 pub use signal_marker::{SIGNAL_CRASH_TYPE, SIGNAL_MARKER_PREFIX};
 

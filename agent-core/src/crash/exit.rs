@@ -1,0 +1,246 @@
+//! Why earlier processes ended, as the operating system tells it (Android 11+'s
+//! `ApplicationExitInfo`), and what that makes of a run that ended without a clean shutdown.
+//!
+//! Without it a start only knows that a run ended uncleanly, and guesses: an unclean shutdown
+//! when the run was in the foreground, nothing in the background. The OS knows better, and a
+//! platform passes what it says to the builder (`AgentBuilder::process_exits`):
+//! - an ANR or a native crash is a crash, in the background too (a crash-class event that
+//!   counts against the user's treatments; an ANR's main-thread stack comes from the OS's dump);
+//! - a managed crash its handler did not record (another handler replaced ours) is a crash;
+//! - a force stop, an update, a revoked permission or the app's own exit is no failure at all;
+//! - anything else (a kill for memory, a signal) is judged by the usual rule, its reason sent
+//!   with the unclean shutdown as `exit.reason`.
+//!
+//! A run's live file holds its process id and its start on the wall clock; an exit is that run's
+//! when its pid matches and it came after the run's start (pids are reused: the earliest such).
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::agent::events::error_properties;
+
+/// Property naming the OS's reason a process ended (Android's `REASON_` constant's name).
+pub const EXIT_REASON: &str = "exit.reason";
+/// `exception.type` of a crash known from the OS's report that the app stopped responding.
+pub const NOT_RESPONDING_TYPE: &str = "ApplicationNotResponding";
+/// `exception.type` of a crash in native code known from the OS's report.
+pub const NATIVE_CRASH_TYPE: &str = "NativeCrash";
+/// `exception.type` of a managed crash known only from the OS's report.
+pub const UNRECORDED_CRASH_TYPE: &str = "UncaughtException";
+
+/// Why a process ended, in the terms the agent acts on (a platform maps its OS's reasons).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExitReason {
+    /// The system ended it because it stopped responding (Android's ANR): a crash.
+    NotResponding,
+    /// It crashed in native code: a crash.
+    NativeCrash,
+    /// It crashed in the managed runtime: a crash, unless its handler already recorded it.
+    Crash,
+    /// The user or the system ended it for a reason that says nothing about the app's health:
+    /// a force stop, an update, a permission revoked, the app's own exit. Not reported.
+    Requested,
+    /// Anything else (a kill for memory, a signal): judged as if the OS had said nothing.
+    Other,
+}
+
+/// How one earlier process of the app ended, as the OS reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ProcessExit {
+    /// Its process id.
+    pub pid: u32,
+    /// When it ended, in milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    /// Why, in the agent's terms.
+    pub reason: ExitReason,
+    /// The OS's name for the reason (Android: `anr`, `low_memory`…), sent as [`EXIT_REASON`].
+    pub name: String,
+    /// The OS's description of the end, if any (Android: "Input dispatching timed out…").
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The thread dump the OS took when the app stopped responding (Android's ANR trace).
+    #[serde(default)]
+    pub trace: Option<String>,
+}
+
+/// The process a run ran in, as its live file keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RunProcess {
+    pub(crate) pid: u32,
+    /// The run's start, in milliseconds since the Unix epoch.
+    pub(crate) started_ms: i64,
+}
+
+impl RunProcess {
+    /// This process, starting now (`now_ms`).
+    pub(crate) fn current(now_ms: i64) -> RunProcess {
+        RunProcess {
+            pid: std::process::id(),
+            started_ms: now_ms,
+        }
+    }
+
+    /// The text a live file holds.
+    pub(crate) fn to_text(self) -> String {
+        format!("{} {}", self.pid, self.started_ms)
+    }
+
+    /// Reads [`RunProcess::to_text`]; None for anything else (an older version's empty file).
+    pub(crate) fn parse(text: &str) -> Option<RunProcess> {
+        let (pid, started) = text.trim().split_once(' ')?;
+        Some(RunProcess {
+            pid: pid.parse().ok()?,
+            started_ms: started.parse().ok()?,
+        })
+    }
+
+    /// This run's exit among `exits`: the earliest of its pid since its start.
+    pub(crate) fn exit_in(self, exits: &[ProcessExit]) -> Option<&ProcessExit> {
+        exits
+            .iter()
+            .filter(|e| e.pid == self.pid && e.at_ms >= self.started_ms)
+            .min_by_key(|e| e.at_ms)
+    }
+}
+
+/// The crash an exit stands for, as `crash` event properties; None for an exit that is no crash.
+pub(crate) fn crash_properties(exit: &ProcessExit) -> Option<Map<String, Value>> {
+    let (error_type, default_message) = match exit.reason {
+        ExitReason::NotResponding => (NOT_RESPONDING_TYPE, "the app stopped responding"),
+        ExitReason::NativeCrash => (NATIVE_CRASH_TYPE, "a crash in native code"),
+        ExitReason::Crash => (UNRECORDED_CRASH_TYPE, "an uncaught exception"),
+        ExitReason::Requested | ExitReason::Other => return None,
+    };
+    let message = exit
+        .description
+        .clone()
+        .filter(|d| !d.trim().is_empty())
+        .unwrap_or_else(|| default_message.to_owned());
+    let stack = exit.trace.as_deref().and_then(main_thread);
+    let mut properties = error_properties(error_type.to_owned(), message, stack);
+    properties.insert(EXIT_REASON.into(), exit.name.clone().into());
+    Some(properties)
+}
+
+/// The main thread's part of an ANR thread dump: its `"main" prio=… tid=1 …` header and the
+/// lines after it up to the next blank line (the dump separates threads with one).
+pub(crate) fn main_thread(trace: &str) -> Option<String> {
+    let mut lines = trace.lines().skip_while(|l| !l.starts_with("\"main\" "));
+    let header = lines.next()?;
+    let mut text = header.to_owned();
+    for line in lines.take_while(|l| !l.trim().is_empty()) {
+        text.push('\n');
+        text.push_str(line);
+    }
+    Some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The head of a dump as Android writes it (`/data/anr/`, `getTraceInputStream`).
+    const DUMP: &str = "\n----- pid 4242 at 2026-12-07 10:00:00.123456789+0000 -----\n\
+Cmd line: com.example.app\n\
+Build fingerprint: 'google/sdk_gphone64/emu64:14/UE1A/1:user/release-keys'\n\
+\n\
+DALVIK THREADS (3):\n\
+\"Signal Catcher\" daemon prio=10 tid=2 Runnable\n\
+  | group=\"system\" sCount=0 ucsCount=0 flags=0 obj=0x12c80000 self=0x7c0c6000\n\
+  native: #00 pc 000000000054a3b8  /apex/com.android.art/lib64/libart.so\n\
+\n\
+\"main\" prio=5 tid=1 Sleeping\n\
+  | group=\"main\" sCount=1 ucsCount=0 flags=1 obj=0x72b3a4a8 self=0x7c0c1000\n\
+  | sysTid=4242 nice=-10 cgrp=top-app sched=0/0 handle=0x7d8f14f8\n\
+  at java.lang.Thread.sleep(Native method)\n\
+  - sleeping on <0x0b3c1b7e> (a java.lang.Object)\n\
+  at java.lang.Thread.sleep(Thread.java:450)\n\
+  at com.example.app.CheckoutActivity.onClick(CheckoutActivity.java:42)\n\
+  at android.view.View.performClick(View.java:7659)\n\
+\n\
+\"FinalizerDaemon\" daemon prio=5 tid=3 Waiting\n\
+  at java.lang.Object.wait(Native method)\n\
+\n\
+----- end 4242 -----\n";
+
+    fn exit(pid: u32, at_ms: i64, reason: ExitReason) -> ProcessExit {
+        ProcessExit {
+            pid,
+            at_ms,
+            reason,
+            name: "anr".into(),
+            description: None,
+            trace: None,
+        }
+    }
+
+    #[test]
+    fn the_main_thread_is_cut_from_the_dump() {
+        let main = main_thread(DUMP).expect("a main thread");
+        assert!(
+            main.starts_with("\"main\" prio=5 tid=1 Sleeping\n"),
+            "{main}"
+        );
+        assert!(
+            main.ends_with("at android.view.View.performClick(View.java:7659)"),
+            "{main}"
+        );
+        assert!(!main.contains("Signal Catcher") && !main.contains("FinalizerDaemon"));
+        assert_eq!(main_thread("no threads here\n\"mainly\" tid=4\n"), None);
+    }
+
+    #[test]
+    fn a_runs_exit_is_the_first_of_its_pid_since_its_start() {
+        let run = RunProcess {
+            pid: 7,
+            started_ms: 1_000,
+        };
+        let exits = [
+            exit(7, 900, ExitReason::Requested), // an earlier process with that pid
+            exit(8, 1_500, ExitReason::Requested), // another process
+            exit(7, 3_000, ExitReason::Other),   // a later process given the pid again
+            exit(7, 2_000, ExitReason::NotResponding),
+        ];
+        let found = run.exit_in(&exits).expect("an exit");
+        assert_eq!(
+            (found.at_ms, found.reason),
+            (2_000, ExitReason::NotResponding)
+        );
+        assert_eq!(run.exit_in(&exits[..2]), None);
+    }
+
+    #[test]
+    fn a_live_files_text_reads_back() {
+        let run = RunProcess {
+            pid: 31_337,
+            started_ms: 1_765_000_000_123,
+        };
+        assert_eq!(RunProcess::parse(&run.to_text()), Some(run));
+        assert_eq!(RunProcess::parse(""), None);
+        assert_eq!(RunProcess::parse("12"), None);
+        assert_eq!(RunProcess::parse("x 12"), None);
+    }
+
+    #[test]
+    fn only_crash_reasons_make_crashes() {
+        let mut anr = exit(1, 1, ExitReason::NotResponding);
+        anr.description = Some("Input dispatching timed out".into());
+        anr.trace = Some(DUMP.into());
+        let properties = crash_properties(&anr).expect("a crash");
+        assert_eq!(properties["exception.type"], NOT_RESPONDING_TYPE);
+        assert_eq!(
+            properties["exception.message"],
+            "Input dispatching timed out"
+        );
+        assert_eq!(properties[EXIT_REASON], "anr");
+        let stack = properties["exception.stacktrace"].as_str().expect("stack");
+        assert!(stack.contains("CheckoutActivity.onClick"), "{stack}");
+        let native = crash_properties(&exit(1, 1, ExitReason::NativeCrash)).expect("a crash");
+        assert_eq!(native["exception.type"], NATIVE_CRASH_TYPE);
+        assert_eq!(native["exception.message"], "a crash in native code");
+        assert!(native.get("exception.stacktrace").is_none());
+        assert!(crash_properties(&exit(1, 1, ExitReason::Requested)).is_none());
+        assert!(crash_properties(&exit(1, 1, ExitReason::Other)).is_none());
+    }
+}
