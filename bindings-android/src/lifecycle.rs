@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use agent_core::crash::ProcessExit;
 use agent_core::wire::FlagChanges;
 use agent_core::{Agent, Consent};
 use jni::JNIEnv;
@@ -31,6 +32,7 @@ pub extern "system" fn Java_dev_rollout_rum_Native_setup<'l>(
     native_uploader: jboolean,
     consent: jint,
     start_age_nanos: jlong,
+    process_exits: JString<'l>,
 ) -> jlong {
     guard(&mut env, 0, |env| {
         let sdk_key = required(env, &sdk_key, "sdkKey")?;
@@ -55,6 +57,12 @@ pub extern "system" fn Java_dev_rollout_rum_Native_setup<'l>(
             .and_then(|age| Instant::now().checked_sub(Duration::from_nanos(age)))
         {
             builder = builder.app_start(start);
+        }
+        if let Some(json) = optional(env, &process_exits)? {
+            // Written by ProcessExits, never by the app: a failure here is a bug of ours, but
+            // the app's start must not fail for it.
+            let exits: Vec<ProcessExit> = serde_json::from_str(&json).unwrap_or_default();
+            builder = builder.process_exits(exits);
         }
         if flush_interval_ms > 0 {
             builder = builder.flush_interval(millis(flush_interval_ms, "flushIntervalMs")?);

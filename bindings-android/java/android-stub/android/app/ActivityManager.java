@@ -27,6 +27,27 @@ public class ActivityManager {
         }
     }
 
+    /**
+     * As on Android (API 30): the latest exits of the app's processes, newest first. Here none,
+     * or one when {@code -Dandroid.stub.exitPid} is set: that pid's end now, for the
+     * reason named by {@code -Dandroid.stub.exitReason} (default REASON_ANR), described as
+     * {@code -Dandroid.stub.exitDescription} says.
+     */
+    public List<ApplicationExitInfo> getHistoricalProcessExitReasons(String packageName, int pid, int maxNum) {
+        Integer exited = Integer.getInteger("android.stub.exitPid");
+        if (exited == null) {
+            return Collections.emptyList();
+        }
+        String name = System.getProperty("android.stub.exitReason", "REASON_ANR");
+        try {
+            int reason = ApplicationExitInfo.class.getField(name).getInt(null);
+            return Collections.singletonList(new ApplicationExitInfo(exited, reason,
+                    System.currentTimeMillis(), System.getProperty("android.stub.exitDescription")));
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalArgumentException(name, e);
+        }
+    }
+
     /** As on Android: a process's state (only its importance here). */
     public static class RunningAppProcessInfo {
         /** As on Android: the process runs what the user sees. */

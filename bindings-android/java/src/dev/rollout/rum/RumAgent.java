@@ -87,7 +87,8 @@ public final class RumAgent {
                 handle = Native.setup(config.sdkKey, config.collectorUrl, config.dataDir,
                         config.trafficType, VERSION, platform(), config.flushIntervalMs,
                         config.syncFlags, config.uploader == Uploader.RUST, config.consent.code(),
-                        ProcessStart.ageNanos(config.startNanos));
+                        ProcessStart.ageNanos(config.startNanos),
+                        config.processExits == null ? null : config.processExits.json);
             } catch (LinkageError missing) {
                 // The app's package has no libbindings_android.so for this device's ABI: a
                 // failure the app can catch, not a crash at its start.

@@ -12,6 +12,7 @@ public final class RumConfig {
     final long startNanos;
     final Uploader uploader;
     final Consent consent;
+    final ProcessExits processExits;
 
     /** {@link #startNanos} when none was given. */
     static final long UNSET_START = Long.MIN_VALUE;
@@ -27,6 +28,7 @@ public final class RumConfig {
         startNanos = b.startNanos;
         uploader = b.uploader;
         consent = b.consent;
+        processExits = b.processExits;
     }
 
     /** Starts a config for the environment of {@code sdkKey} sending to {@code collectorUrl}. */
@@ -46,6 +48,7 @@ public final class RumConfig {
         private long startNanos = UNSET_START;
         private Uploader uploader = Uploader.RUST;
         private Consent consent = Consent.GRANTED;
+        private ProcessExits processExits;
 
         private Builder(String sdkKey, String collectorUrl) {
             this.sdkKey = sdkKey;
@@ -126,6 +129,18 @@ public final class RumConfig {
                 throw new IllegalArgumentException("consent: must not be null");
             }
             this.consent = consent;
+            return this;
+        }
+
+        /**
+         * Why the app's earlier processes ended, as Android 11+ says: pass {@code
+         * ProcessExits.read(application)}, so that ANRs and native crashes are reported as
+         * crashes and force stops or updates as nothing (see {@link ProcessExits}). Default: none,
+         * and an earlier run's unclean end counts as an {@code app.unclean_shutdown} when a
+         * screen was up.
+         */
+        public Builder processExits(ProcessExits exits) {
+            this.processExits = exits;
             return this;
         }
 

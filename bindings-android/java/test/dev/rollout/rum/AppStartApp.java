@@ -7,6 +7,10 @@ import android.app.Application;
 import android.os.Bundle;
 import android.os.Looper;
 import java.io.File;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Paths;
 import java.util.Arrays;
 import java.util.concurrent.TimeUnit;
 
@@ -46,8 +50,11 @@ import java.util.concurrent.TimeUnit;
  *   <li>{@code killed-background}: a launch, then every screen stopped, then the process killed
  *       (exit 44, no shutdown) once the agent noted the background; {@code killed-foreground}:
  *       killed with the screen up; {@code killed-late}: killed with the screen up after a screen
- *       started before the capture stopped. They need a data dir (the fourth argument); {@code restart}
- *       then starts on it and delivers what the killed run left.
+ *       started before the capture stopped; {@code killed-anr} and {@code killed-force-stop} as
+ *       {@code killed-background} and {@code killed-foreground}, for Android's exit reasons. They
+ *       need a data dir (the fourth argument), and write their pid beside it ({@code <dir>.pid});
+ *       {@code restart} then starts on it, reads Android's exit reasons
+ *       ({@code -Dandroid.stub.exitPid}…) and delivers what the killed run left.
  * </ul>
  */
 public final class AppStartApp {
@@ -59,7 +66,7 @@ public final class AppStartApp {
         TestRunner t = new TestRunner();
         t.test("app starts: " + mode, () -> {
             Application app = new Application();
-            RumAgent agent = setup(args, mode);
+            RumAgent agent = setup(args, mode, app);
             AppStarts starts = AppStarts.capture(app, agent);
             check(AppStarts.capture(app, agent) == starts, "once per process");
             Android android = new Android(app);
@@ -72,7 +79,7 @@ public final class AppStartApp {
                     android.stopped(android.last);
                     // A new agent (a consent flow, say): capture again points the tracker at it.
                     check(agent.shutdown(), "shutdown lost data");
-                    agent = setup(args, mode);
+                    agent = setup(args, mode, app);
                     check(AppStarts.capture(app, agent) == starts, "still once per process");
                     android.firstScreen(null);
                     break;
@@ -98,11 +105,13 @@ public final class AppStartApp {
                     android.firstScreen(null);
                     break;
                 case "killed-background":
+                case "killed-anr":
                     android.firstScreen(null);
                     android.stopped(android.last);
                     awaitBackgroundFile(args[3]);
                     break;
                 case "killed-foreground":
+                case "killed-force-stop":
                     android.firstScreen(null);
                     break;
                 case "killed-late":
@@ -123,6 +132,12 @@ public final class AppStartApp {
         int code = t.finish();
         if (mode.startsWith("killed-") && code == 0) {
             // Killed as Android kills: no shutdown, no hooks.
+            try {
+                Files.write(Paths.get(args[3] + ".pid"),
+                        Long.toString(ProcessHandle.current().pid()).getBytes(StandardCharsets.UTF_8));
+            } catch (IOException e) {
+                Runtime.getRuntime().halt(45);
+            }
             Runtime.getRuntime().halt(44);
         }
         System.exit(code);
@@ -141,8 +156,9 @@ public final class AppStartApp {
         }
     }
 
-    private static RumAgent setup(String[] args, String mode) {
-        RumConfig.Builder config = RumConfig.builder(args[1], args[0]);
+    private static RumAgent setup(String[] args, String mode, Application app) {
+        RumConfig.Builder config = RumConfig.builder(args[1], args[0])
+                .processExits(ProcessExits.read(app));
         if (args.length > 3) {
             config.dataDir(args[3]);
         }

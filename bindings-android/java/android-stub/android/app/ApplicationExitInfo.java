@@ -1,0 +1,78 @@
+package android.app;
+
+import java.io.ByteArrayInputStream;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * Test double of the Android framework's {@code ApplicationExitInfo} (API 30): why a process of
+ * the app ended. The binding reads it by reflection, its constants by name.
+ */
+public final class ApplicationExitInfo {
+    public static final int REASON_UNKNOWN = 0;
+    public static final int REASON_EXIT_SELF = 1;
+    public static final int REASON_SIGNALED = 2;
+    public static final int REASON_LOW_MEMORY = 3;
+    public static final int REASON_CRASH = 4;
+    public static final int REASON_CRASH_NATIVE = 5;
+    public static final int REASON_ANR = 6;
+    public static final int REASON_INITIALIZATION_FAILURE = 7;
+    public static final int REASON_PERMISSION_CHANGE = 8;
+    public static final int REASON_EXCESSIVE_RESOURCE_USAGE = 9;
+    public static final int REASON_USER_REQUESTED = 10;
+    public static final int REASON_USER_STOPPED = 11;
+    public static final int REASON_DEPENDENCY_DIED = 12;
+    public static final int REASON_OTHER = 13;
+    public static final int REASON_FREEZER = 14;
+    public static final int REASON_PACKAGE_STATE_CHANGE = 15;
+    public static final int REASON_PACKAGE_UPDATED = 16;
+
+    /** Not in Android: the head of an ANR's thread dump as Android writes it, main thread blocked. */
+    static final String ANR_DUMP = "\n----- pid 4242 at 2026-12-07 10:00:00.123+0000 -----\n"
+            + "Cmd line: com.example.app\n\nDALVIK THREADS (2):\n"
+            + "\"Signal Catcher\" daemon prio=10 tid=2 Runnable\n"
+            + "  native: #00 pc 000000000054a3b8  /apex/com.android.art/lib64/libart.so\n\n"
+            + "\"main\" prio=5 tid=1 Blocked\n"
+            + "  | group=\"main\" sCount=1 ucsCount=0 flags=1 obj=0x72b3a4a8 self=0x7c0c1000\n"
+            + "  at com.example.app.Checkout.pay(Checkout.java:42)\n"
+            + "  - waiting to lock <0x0b3c1b7e> (a java.lang.Object) held by thread 14\n"
+            + "  at android.view.View.performClick(View.java:7659)\n\n"
+            + "----- end 4242 -----\n";
+
+    private final int pid;
+    private final int reason;
+    private final long timestamp;
+    private final String description;
+
+    ApplicationExitInfo(int pid, int reason, long timestamp, String description) {
+        this.pid = pid;
+        this.reason = reason;
+        this.timestamp = timestamp;
+        this.description = description;
+    }
+
+    /** As on Android: the process's id. */
+    public int getPid() {
+        return pid;
+    }
+
+    /** As on Android: why it ended, one of the {@code REASON_} constants. */
+    public int getReason() {
+        return reason;
+    }
+
+    /** As on Android: when it ended, in {@link System#currentTimeMillis()} terms. */
+    public long getTimestamp() {
+        return timestamp;
+    }
+
+    /** As on Android: the system's words for the end, or null. */
+    public String getDescription() {
+        return description;
+    }
+
+    /** As on Android: an ANR's thread dump ({@link #ANR_DUMP} here); null for other reasons. */
+    public InputStream getTraceInputStream() {
+        return reason == REASON_ANR ? new ByteArrayInputStream(ANR_DUMP.getBytes(StandardCharsets.UTF_8)) : null;
+    }
+}

@@ -1,0 +1,126 @@
+package dev.rollout.rum;
+
+import android.app.Application;
+import android.os.Build;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.lang.reflect.Field;
+import java.lang.reflect.Modifier;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * Why the app's earlier processes ended, as Android 11+ reports it ({@code ApplicationExitInfo}),
+ * for {@link RumConfig.Builder#processExits}. With it, a run of the agent that ended without a
+ * clean shutdown is reported as what Android says: an ANR or a native crash as a {@code crash}
+ * (in the background too, an ANR with its main thread's stack), a force stop, an update or a
+ * revoked permission as nothing; any other end keeps the usual rule (an
+ * {@code app.unclean_shutdown} when a screen was up) and names Android's reason as
+ * {@code exit.reason}. Before Android 11 it holds nothing.
+ */
+public final class ProcessExits {
+    /** The Android version with {@code getHistoricalProcessExitReasons} (11). */
+    private static final int EXIT_INFO_SDK = 30;
+    /** How many of the latest exits are asked for: the app's processes of the last runs. */
+    private static final int MAX_EXITS = 16;
+    /** Most of an ANR's dump read: the main thread comes first, after a short header. */
+    private static final int MAX_TRACE_BYTES = 256 * 1024;
+    /** Android's reasons for an end the user or the system asked for: no failure of the app. */
+    private static final String[] REQUESTED = {
+        "REASON_EXIT_SELF", "REASON_USER_REQUESTED", "REASON_USER_STOPPED",
+        "REASON_PERMISSION_CHANGE", "REASON_PACKAGE_UPDATED", "REASON_PACKAGE_STATE_CHANGE",
+    };
+
+    /** The exits as the native side reads them (a JSON array), or null for none. */
+    final String json;
+
+    private ProcessExits(String json) {
+        this.json = json;
+    }
+
+    /**
+     * Reads why this app's latest processes ended; call it in {@code Application.onCreate}, before
+     * {@link RumAgent#setup}. Never throws: holds nothing before Android 11 or when Android does
+     * not answer. It is a call to the system, made once per process.
+     */
+    public static ProcessExits read(Application application) {
+        if (application == null || Build.VERSION.SDK_INT < EXIT_INFO_SDK) {
+            return new ProcessExits(null);
+        }
+        try {
+            Object manager = application.getSystemService("activity");
+            // Read by reflection, its constants by name: the library compiles against older SDKs.
+            List<?> infos = (List<?>) manager.getClass()
+                    .getMethod("getHistoricalProcessExitReasons", String.class, int.class, int.class)
+                    .invoke(manager, null, 0, MAX_EXITS);
+            List<Map<String, Object>> exits = new ArrayList<>();
+            for (Object info : infos == null ? Collections.emptyList() : infos) {
+                exits.add(exit(info));
+            }
+            return new ProcessExits(exits.isEmpty() ? null : Json.write(exits));
+        } catch (ReflectiveOperationException | RuntimeException | LinkageError unknown) {
+            return new ProcessExits(null);
+        }
+    }
+
+    /** One {@code ApplicationExitInfo} in the native side's terms. */
+    private static Map<String, Object> exit(Object info) throws ReflectiveOperationException {
+        int reason = (Integer) call(info, "getReason");
+        String name = reasonName(info.getClass(), reason);
+        String kind = "REASON_ANR".equals(name) ? "not_responding"
+                : "REASON_CRASH_NATIVE".equals(name) ? "native_crash"
+                : "REASON_CRASH".equals(name) ? "crash"
+                : Arrays.asList(REQUESTED).contains(name) ? "requested"
+                : "other";
+        Map<String, Object> exit = new LinkedHashMap<>();
+        exit.put("pid", call(info, "getPid"));
+        exit.put("at_ms", call(info, "getTimestamp"));
+        exit.put("reason", kind);
+        exit.put("name", name == null ? "reason_" + reason
+                : name.substring("REASON_".length()).toLowerCase(Locale.ROOT));
+        exit.put("description", call(info, "getDescription"));
+        if (kind.equals("not_responding")) {
+            exit.put("trace", trace(info));
+        }
+        return exit;
+    }
+
+    /** The name of the {@code REASON_} constant worth {@code reason}, null when none is. */
+    private static String reasonName(Class<?> type, int reason) throws IllegalAccessException {
+        for (Field field : type.getFields()) {
+            if (field.getName().startsWith("REASON_") && field.getType() == int.class
+                    && Modifier.isStatic(field.getModifiers()) && field.getInt(null) == reason) {
+                return field.getName();
+            }
+        }
+        return null;
+    }
+
+    /** The head of the ANR's thread dump, as text; null when Android kept none. */
+    private static String trace(Object info) throws ReflectiveOperationException {
+        try (InputStream in = (InputStream) call(info, "getTraceInputStream")) {
+            if (in == null) {
+                return null;
+            }
+            ByteArrayOutputStream out = new ByteArrayOutputStream();
+            byte[] buffer = new byte[8192];
+            for (int n; out.size() < MAX_TRACE_BYTES && (n = in.read(buffer)) > 0; ) {
+                out.write(buffer, 0, Math.min(n, MAX_TRACE_BYTES - out.size()));
+            }
+            return new String(out.toByteArray(), StandardCharsets.UTF_8);
+        } catch (IOException unreadable) {
+            return null;
+        }
+    }
+
+    private static Object call(Object target, String method) throws ReflectiveOperationException {
+        return target.getClass().getMethod(method).invoke(target);
+    }
+}
