@@ -315,6 +315,8 @@ export class Agent {
         replaceInstance(this);
         this._flagsJson = null;
         this._write(this.storageKeys.flags, null);
+        // Fetched again now: an open stream only announces changes, and polling waits for it.
+        queueMicrotask(() => this._closed || this._fetchFlags());
       }
     }
     this._break();
