@@ -260,7 +260,8 @@ fn check_app_starts(
 /// what Android 11+ would say of the kill (`ApplicationExitInfo`, from the stand-in): an unclean
 /// shutdown only for a run killed with a screen up that Android says nothing of, a crash for an
 /// ANR (in the background too, with the main thread's stack from Android's dump), nothing for a
-/// force stop.
+/// force stop (beside an ANR record whose dump cannot be read), an unclean shutdown for an own
+/// exit with a failure status.
 fn check_kills(collector: &Fixture, lib_dir: &Path, classpath: &OsStr) -> anyhow::Result<()> {
     let dirs = tempfile::tempdir()?;
     for (mode, exit_reason, unclean, crashes) in [
@@ -268,7 +269,10 @@ fn check_kills(collector: &Fixture, lib_dir: &Path, classpath: &OsStr) -> anyhow
         ("killed-foreground", None, 1, 0),
         ("killed-late", None, 1, 0),
         ("killed-anr", Some("REASON_ANR"), 0, 1),
+        // Beside a record whose dump Android cannot give.
         ("killed-force-stop", Some("REASON_USER_REQUESTED"), 0, 0),
+        // System.exit(1) from a crash handler that replaced ours: no end the user asked for.
+        ("killed-exit-failed", Some("REASON_EXIT_SELF"), 1, 0),
     ] {
         let dir = dirs.path().join(mode);
         let in_dir = |mode: &str, properties: &[&str], code: i32| -> anyhow::Result<()> {
@@ -289,6 +293,10 @@ fn check_kills(collector: &Fixture, lib_dir: &Path, classpath: &OsStr) -> anyhow
             properties.push(format!("-Dandroid.stub.exitPid={}", pid.trim()));
             properties.push(format!("-Dandroid.stub.exitReason={reason}"));
             properties.push("-Dandroid.stub.exitDescription=Input dispatching timed out".into());
+            properties.push("-Dandroid.stub.exitStatus=1".into());
+            if mode == "killed-force-stop" {
+                properties.push("-Dandroid.stub.unreadableAnr=true".into());
+            }
         }
         let properties: Vec<&str> = properties.iter().map(String::as_str).collect();
         in_dir("restart", &properties, 0)?;

@@ -334,7 +334,12 @@ pub(crate) fn mark_running(shared: &Shared, exits: &[ProcessExit]) -> RunStart {
     let me = shared.run_id.as_str();
     let _ = std::fs::create_dir_all(data_dir);
     let now = shared.clock.now_ms();
-    let live = take_live(data_dir, me, RunProcess::current(now));
+    // The OS dates exits on the real wall clock, whatever clock the agent was given.
+    let live = take_live(
+        data_dir,
+        me,
+        RunProcess::current(crate::clock::Clock::now_ms(&crate::clock::SystemClock)),
+    );
     let current = shared.current_key();
     write_user(data_dir, me, &current);
     let names = super::file_names(data_dir);

@@ -123,10 +123,13 @@ pub(crate) fn crash_properties(exit: &ProcessExit) -> Option<Map<String, Value>>
     Some(properties)
 }
 
-/// The main thread's part of an ANR thread dump: its `"main" prio=… tid=1 …` header and the
-/// lines after it up to the next blank line (the dump separates threads with one).
+/// The main thread's part of an ANR thread dump: its `"main" prio=… tid=1 …` header (thread 1,
+/// whatever the app named it) and the lines after it up to the next blank line (the dump
+/// separates threads with one).
 pub(crate) fn main_thread(trace: &str) -> Option<String> {
-    let mut lines = trace.lines().skip_while(|l| !l.starts_with("\"main\" "));
+    let mut lines = trace
+        .lines()
+        .skip_while(|l| !(l.starts_with('"') && l.contains(" tid=1 ")));
     let header = lines.next()?;
     let mut text = header.to_owned();
     for line in lines.take_while(|l| !l.trim().is_empty()) {
@@ -187,7 +190,16 @@ DALVIK THREADS (3):\n\
             "{main}"
         );
         assert!(!main.contains("Signal Catcher") && !main.contains("FinalizerDaemon"));
-        assert_eq!(main_thread("no threads here\n\"mainly\" tid=4\n"), None);
+        assert_eq!(
+            main_thread("no threads here\n\"main\" tid=14 Native\n"),
+            None
+        );
+        let renamed = DUMP.replace("\"main\" prio=5", "\"ui-loop\" prio=5");
+        let main = main_thread(&renamed).expect("thread 1");
+        assert!(
+            main.starts_with("\"ui-loop\" prio=5 tid=1 Sleeping\n"),
+            "{main}"
+        );
     }
 
     #[test]

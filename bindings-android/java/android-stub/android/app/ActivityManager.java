@@ -1,5 +1,6 @@
 package android.app;
 
+import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 
@@ -30,8 +31,10 @@ public class ActivityManager {
     /**
      * As on Android (API 30): the latest exits of the app's processes, newest first. Here none,
      * or one when {@code -Dandroid.stub.exitPid} is set: that pid's end now, for the
-     * reason named by {@code -Dandroid.stub.exitReason} (default REASON_ANR), described as
-     * {@code -Dandroid.stub.exitDescription} says.
+     * reason named by {@code -Dandroid.stub.exitReason} (default REASON_ANR) with the status
+     * {@code -Dandroid.stub.exitStatus} (default 0), described as
+     * {@code -Dandroid.stub.exitDescription} says; with {@code -Dandroid.stub.unreadableAnr}
+     * also a newer ANR of another process whose dump cannot be read.
      */
     public List<ApplicationExitInfo> getHistoricalProcessExitReasons(String packageName, int pid, int maxNum) {
         Integer exited = Integer.getInteger("android.stub.exitPid");
@@ -41,8 +44,14 @@ public class ActivityManager {
         String name = System.getProperty("android.stub.exitReason", "REASON_ANR");
         try {
             int reason = ApplicationExitInfo.class.getField(name).getInt(null);
-            return Collections.singletonList(new ApplicationExitInfo(exited, reason,
-                    System.currentTimeMillis(), System.getProperty("android.stub.exitDescription")));
+            long now = System.currentTimeMillis();
+            List<ApplicationExitInfo> exits = new ArrayList<>();
+            if (Boolean.getBoolean("android.stub.unreadableAnr")) {
+                exits.add(new ApplicationExitInfo(exited + 1, ApplicationExitInfo.REASON_ANR, now, null, 0, true));
+            }
+            exits.add(new ApplicationExitInfo(exited, reason, now,
+                    System.getProperty("android.stub.exitDescription"), Integer.getInteger("android.stub.exitStatus", 0), false));
+            return exits;
         } catch (ReflectiveOperationException e) {
             throw new IllegalArgumentException(name, e);
         }

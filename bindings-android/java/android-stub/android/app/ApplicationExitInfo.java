@@ -1,6 +1,8 @@
 package android.app;
 
 import java.io.ByteArrayInputStream;
+import java.io.FileNotFoundException;
+import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 
@@ -43,12 +45,16 @@ public final class ApplicationExitInfo {
     private final int reason;
     private final long timestamp;
     private final String description;
+    private final int status;
+    private final boolean traceLost;
 
-    ApplicationExitInfo(int pid, int reason, long timestamp, String description) {
+    ApplicationExitInfo(int pid, int reason, long timestamp, String description, int status, boolean traceLost) {
         this.pid = pid;
         this.reason = reason;
         this.timestamp = timestamp;
         this.description = description;
+        this.status = status;
+        this.traceLost = traceLost;
     }
 
     /** As on Android: the process's id. */
@@ -71,8 +77,19 @@ public final class ApplicationExitInfo {
         return description;
     }
 
-    /** As on Android: an ANR's thread dump ({@link #ANR_DUMP} here); null for other reasons. */
-    public InputStream getTraceInputStream() {
+    /** As on Android: the exit status of an own exit, the signal of a signaled end. */
+    public int getStatus() {
+        return status;
+    }
+
+    /**
+     * As on Android: an ANR's thread dump ({@link #ANR_DUMP} here); null for other reasons.
+     * Throws as Android does when the dump it kept cannot be read (made so by the test).
+     */
+    public InputStream getTraceInputStream() throws IOException {
+        if (traceLost) {
+            throw new FileNotFoundException("/data/system/procexitstore/trace (gone)");
+        }
         return reason == REASON_ANR ? new ByteArrayInputStream(ANR_DUMP.getBytes(StandardCharsets.UTF_8)) : null;
     }
 }

@@ -62,7 +62,11 @@ public final class ProcessExits {
                     .invoke(manager, null, 0, MAX_EXITS);
             List<Map<String, Object>> exits = new ArrayList<>();
             for (Object info : infos == null ? Collections.emptyList() : infos) {
-                exits.add(exit(info));
+                try {
+                    exits.add(exit(info));
+                } catch (ReflectiveOperationException | RuntimeException unreadable) {
+                    // One record Android cannot give must not hide the others.
+                }
             }
             return new ProcessExits(exits.isEmpty() ? null : Json.write(exits));
         } catch (ReflectiveOperationException | RuntimeException | LinkageError unknown) {
@@ -74,10 +78,13 @@ public final class ProcessExits {
     private static Map<String, Object> exit(Object info) throws ReflectiveOperationException {
         int reason = (Integer) call(info, "getReason");
         String name = reasonName(info.getClass(), reason);
+        // An exit of the app's own with a failure status may be a crash handler that replaced
+        // ours and called System.exit(1): judged as any other end.
+        boolean failedExit = "REASON_EXIT_SELF".equals(name) && !Integer.valueOf(0).equals(call(info, "getStatus"));
         String kind = "REASON_ANR".equals(name) ? "not_responding"
                 : "REASON_CRASH_NATIVE".equals(name) ? "native_crash"
                 : "REASON_CRASH".equals(name) ? "crash"
-                : Arrays.asList(REQUESTED).contains(name) ? "requested"
+                : Arrays.asList(REQUESTED).contains(name) && !failedExit ? "requested"
                 : "other";
         Map<String, Object> exit = new LinkedHashMap<>();
         exit.put("pid", call(info, "getPid"));
@@ -103,8 +110,12 @@ public final class ProcessExits {
         return null;
     }
 
-    /** The head of the ANR's thread dump, as text; null when Android kept none. */
-    private static String trace(Object info) throws ReflectiveOperationException {
+    /**
+     * The head of the ANR's thread dump, as text, read up to the end of the main thread's part
+     * (it comes first, after a short header: the rest is not read); null when Android kept none
+     * or cannot give it.
+     */
+    private static String trace(Object info) {
         try (InputStream in = (InputStream) call(info, "getTraceInputStream")) {
             if (in == null) {
                 return null;
@@ -113,11 +124,23 @@ public final class ProcessExits {
             byte[] buffer = new byte[8192];
             for (int n; out.size() < MAX_TRACE_BYTES && (n = in.read(buffer)) > 0; ) {
                 out.write(buffer, 0, Math.min(n, MAX_TRACE_BYTES - out.size()));
+                if (mainThreadEnded(out)) {
+                    break;
+                }
             }
             return new String(out.toByteArray(), StandardCharsets.UTF_8);
-        } catch (IOException unreadable) {
+        } catch (IOException | ReflectiveOperationException | RuntimeException unreadable) {
+            // getTraceInputStream's IOException arrives wrapped (InvocationTargetException).
             return null;
         }
+    }
+
+    /** Whether the dump read so far holds the main thread's part whole (a blank line after it). */
+    private static boolean mainThreadEnded(ByteArrayOutputStream read) {
+        // The markers are ASCII: Latin-1 keeps every byte where it is.
+        String text = new String(read.toByteArray(), StandardCharsets.ISO_8859_1);
+        int main = text.indexOf(" tid=1 ");
+        return main >= 0 && text.indexOf("\n\n", main) >= 0;
     }
 
     private static Object call(Object target, String method) throws ReflectiveOperationException {

@@ -50,8 +50,9 @@ import java.util.concurrent.TimeUnit;
  *   <li>{@code killed-background}: a launch, then every screen stopped, then the process killed
  *       (exit 44, no shutdown) once the agent noted the background; {@code killed-foreground}:
  *       killed with the screen up; {@code killed-late}: killed with the screen up after a screen
- *       started before the capture stopped; {@code killed-anr} and {@code killed-force-stop} as
- *       {@code killed-background} and {@code killed-foreground}, for Android's exit reasons. They
+ *       started before the capture stopped; {@code killed-anr} as {@code killed-background},
+ *       {@code killed-force-stop} and {@code killed-exit-failed} as {@code killed-foreground},
+ *       for Android's exit reasons. They
  *       need a data dir (the fourth argument), and write their pid beside it ({@code <dir>.pid});
  *       {@code restart} then starts on it, reads Android's exit reasons
  *       ({@code -Dandroid.stub.exitPid}…) and delivers what the killed run left.
@@ -112,6 +113,7 @@ public final class AppStartApp {
                     break;
                 case "killed-foreground":
                 case "killed-force-stop":
+                case "killed-exit-failed":
                     android.firstScreen(null);
                     break;
                 case "killed-late":
