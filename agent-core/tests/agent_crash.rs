@@ -1072,6 +1072,7 @@ fn exit_of(pid: u32, at_ms: i64, reason: ExitReason, name: &str) -> ProcessExit 
         name: name.into(),
         description: None,
         trace: None,
+        run: None,
     }
 }
 
@@ -1158,4 +1159,28 @@ fn other_exits_keep_the_usual_rule_and_native_crashes_are_crashes() {
     assert_eq!(crashes.len(), 1, "{events:?}");
     assert_eq!(crashes[0].properties["exception.type"], "NativeCrash");
     assert_eq!(crashes[0].key, "killed-user");
+}
+
+/// A process tagged with its run's id (Android's process state summary) is matched by the tag:
+/// whatever its pid, and never for another run.
+#[test]
+fn a_tagged_exit_names_its_run_whatever_the_pid() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (pid, _, after) = killed_run(dir.path(), false);
+    let run = wait_new_live_run(dir.path(), &[]);
+    let mut elsewhere = exit_of(pid + 1, after, ExitReason::NotResponding, "anr");
+    elsewhere.run = Some(run);
+    let events = restarted_with_exits(dir.path(), vec![elsewhere]);
+    let crashes = of_type(&events, "crash");
+    assert_eq!(crashes.len(), 1, "{events:?}");
+    assert_eq!(crashes[0].key, "killed-user");
+    assert!(of_type(&events, UNCLEAN_SHUTDOWN).is_empty(), "{events:?}");
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (pid, _, after) = killed_run(dir.path(), false);
+    let mut another_run = exit_of(pid, after, ExitReason::NotResponding, "anr");
+    another_run.run = Some("another-run".into());
+    let events = restarted_with_exits(dir.path(), vec![another_run]);
+    assert!(of_type(&events, "crash").is_empty(), "{events:?}");
+    assert_eq!(of_type(&events, UNCLEAN_SHUTDOWN).len(), 1, "{events:?}");
 }

@@ -7,7 +7,7 @@ use agent_core::wire::FlagChanges;
 use agent_core::{Agent, Consent};
 use jni::JNIEnv;
 use jni::objects::{JClass, JString};
-use jni::sys::{JNI_FALSE, JNI_TRUE, jboolean, jint, jlong};
+use jni::sys::{JNI_FALSE, JNI_TRUE, jboolean, jint, jlong, jstring};
 
 use crate::convert::{millis, optional, required};
 use crate::guard::guard;
@@ -74,6 +74,20 @@ pub extern "system" fn Java_dev_rollout_rum_Native_setup<'l>(
 /// The consent of Java's `Consent.code()`, the core's codes (anything else is unknown).
 fn consent_of(code: jint) -> Consent {
     Consent::from_code(u8::try_from(code).unwrap_or(u8::MAX))
+}
+
+/// The agent's run id (see `Agent::run_id`), which Java tags the process with.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_rollout_rum_Native_runId<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+) -> jstring {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        // SAFETY: as in awaitFlags.
+        let agent = unsafe { handle::agent(handle) }?;
+        Ok(env.new_string(agent.run_id())?.into_raw())
+    })
 }
 
 /// Sets the user's consent (Java's `Consent.code()`).

@@ -259,9 +259,9 @@ fn check_app_starts(
 /// AppStartApp's runs killed as Android ends apps, each then started again on its data dir with
 /// what Android 11+ would say of the kill (`ApplicationExitInfo`, from the stand-in): an unclean
 /// shutdown only for a run killed with a screen up that Android says nothing of, a crash for an
-/// ANR (in the background too, with the main thread's stack from Android's dump), nothing for a
-/// force stop (beside an ANR record whose dump cannot be read), an unclean shutdown for an own
-/// exit with a failure status.
+/// ANR (in the background too, with the main thread's stack from Android's dump, matched by the
+/// process's tag whatever its pid), nothing for a force stop (beside an ANR record whose dump
+/// cannot be read), an unclean shutdown for an own exit with a failure status (matched by pid).
 fn check_kills(collector: &Fixture, lib_dir: &Path, classpath: &OsStr) -> anyhow::Result<()> {
     let dirs = tempfile::tempdir()?;
     for (mode, exit_reason, unclean, crashes) in [
@@ -286,11 +286,26 @@ fn check_kills(collector: &Fixture, lib_dir: &Path, classpath: &OsStr) -> anyhow
             )?;
             passed_cleanly(&run, 1, Some(code))
         };
-        in_dir(mode, &[], 44)?;
+        // Both runs tag their process (the stand-in keeps the tag in this file), except the last
+        // case's: its exit is matched by its pid.
+        let tagged = exit_reason.is_some() && mode != "killed-exit-failed";
+        let summary = format!(
+            "-Dandroid.stub.summaryFile={}",
+            path(&dir.with_extension("summary"))?
+        );
         let mut properties = Vec::new();
+        if tagged {
+            properties.push(summary);
+        }
+        let killed: Vec<&str> = properties.iter().map(String::as_str).collect();
+        in_dir(mode, &killed, 44)?;
         if let Some(reason) = exit_reason {
-            let pid = std::fs::read_to_string(dir.with_extension("pid"))?;
-            properties.push(format!("-Dandroid.stub.exitPid={}", pid.trim()));
+            let pid: u32 = std::fs::read_to_string(dir.with_extension("pid"))?
+                .trim()
+                .parse()?;
+            // The ANR's record gives another pid: the tag alone names the run.
+            let pid = if mode == "killed-anr" { pid + 7 } else { pid };
+            properties.push(format!("-Dandroid.stub.exitPid={pid}"));
             properties.push(format!("-Dandroid.stub.exitReason={reason}"));
             properties.push("-Dandroid.stub.exitDescription=Input dispatching timed out".into());
             properties.push("-Dandroid.stub.exitStatus=1".into());

@@ -397,7 +397,7 @@ pub(crate) fn mark_running(shared: &Shared, exits: &[ProcessExit]) -> RunStart {
     for e in &ended {
         let explained =
             crashed.contains(&e.run) || signals.iter().any(|(signalled, _)| *signalled == e.run);
-        let exit = e.process.and_then(|p| p.exit_in(exits));
+        let exit = RunProcess::exit_in(&e.run, e.process, exits);
         let end = if e.run.is_empty() {
             // The legacy run: no background file, no process.
             Some((UNCLEAN_SHUTDOWN, Map::new(), now))

@@ -11,12 +11,16 @@
 //! - anything else (a kill for memory, a signal) is judged by the usual rule, its reason sent
 //!   with the unclean shutdown as `exit.reason`.
 //!
-//! A run's live file holds its process id and its start on the wall clock; an exit is that run's
-//! when its pid matches and it came after the run's start (pids are reused: the earliest such).
+//! An exit is a run's when the process tagged itself with the run's id ([`Agent::run_id`]; on
+//! Android the process state summary, which the OS keeps in the exit's record). Untagged exits
+//! (a tag that failed, an older version) are matched by the pid and the start on the wall clock
+//! that the run's live file holds: an exit of that pid after the run's start, the earliest (pids
+//! are reused). A tagged exit of another run is never this run's, whatever its pid.
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::agent::Agent;
 use crate::agent::events::error_properties;
 
 /// Property naming the OS's reason a process ended (Android's `REASON_` constant's name).
@@ -62,6 +66,18 @@ pub struct ProcessExit {
     /// The thread dump the OS took when the app stopped responding (Android's ANR trace).
     #[serde(default)]
     pub trace: Option<String>,
+    /// The run id the process tagged itself with (see [`Agent::run_id`]), when it did.
+    #[serde(default)]
+    pub run: Option<String>,
+}
+
+impl Agent {
+    /// This run's id (one per built agent): what a platform tags its process with where the OS
+    /// keeps a tag in its exit records (Android 11's `setProcessStateSummary`), so that
+    /// [`ProcessExit::run`] names the run exactly.
+    pub fn run_id(&self) -> &str {
+        &self.shared().run_id
+    }
 }
 
 /// The process a run ran in, as its live file keeps it.
@@ -95,11 +111,19 @@ impl RunProcess {
         })
     }
 
-    /// This run's exit among `exits`: the earliest of its pid since its start.
-    pub(crate) fn exit_in(self, exits: &[ProcessExit]) -> Option<&ProcessExit> {
+    /// The exit of `run`, whose process this was, among `exits` (see the module docs).
+    pub(crate) fn exit_in<'e>(
+        run: &str,
+        process: Option<RunProcess>,
+        exits: &'e [ProcessExit],
+    ) -> Option<&'e ProcessExit> {
+        if let Some(tagged) = exits.iter().find(|e| e.run.as_deref() == Some(run)) {
+            return Some(tagged);
+        }
+        let process = process?;
         exits
             .iter()
-            .filter(|e| e.pid == self.pid && e.at_ms >= self.started_ms)
+            .filter(|e| e.run.is_none() && e.pid == process.pid && e.at_ms >= process.started_ms)
             .min_by_key(|e| e.at_ms)
     }
 }
@@ -175,6 +199,7 @@ DALVIK THREADS (3):\n\
             name: "anr".into(),
             description: None,
             trace: None,
+            run: None,
         }
     }
 
@@ -214,12 +239,35 @@ DALVIK THREADS (3):\n\
             exit(7, 3_000, ExitReason::Other),   // a later process given the pid again
             exit(7, 2_000, ExitReason::NotResponding),
         ];
-        let found = run.exit_in(&exits).expect("an exit");
+        let found = RunProcess::exit_in("r", Some(run), &exits).expect("an exit");
         assert_eq!(
             (found.at_ms, found.reason),
             (2_000, ExitReason::NotResponding)
         );
-        assert_eq!(run.exit_in(&exits[..2]), None);
+        assert_eq!(RunProcess::exit_in("r", Some(run), &exits[..2]), None);
+        assert_eq!(RunProcess::exit_in("r", None, &exits), None);
+    }
+
+    #[test]
+    fn a_tag_names_the_run_whatever_the_pid() {
+        let run = RunProcess {
+            pid: 7,
+            started_ms: 1_000,
+        };
+        let mut other_run = exit(7, 2_000, ExitReason::NativeCrash);
+        other_run.run = Some("other".into());
+        let mut tagged = exit(9, 500, ExitReason::NotResponding);
+        tagged.run = Some("r".into());
+        // Another run's tagged exit is not this run's, though pid and time fit.
+        assert_eq!(
+            RunProcess::exit_in("r", Some(run), &[other_run.clone()]),
+            None
+        );
+        let exits = [other_run, tagged];
+        let found = RunProcess::exit_in("r", Some(run), &exits).expect("the tagged exit");
+        assert_eq!(found.reason, ExitReason::NotResponding);
+        let found = RunProcess::exit_in("r", None, &exits).expect("without a live file's process");
+        assert_eq!(found.pid, 9);
     }
 
     #[test]

@@ -33,8 +33,9 @@ public class ActivityManager {
      * or one when {@code -Dandroid.stub.exitPid} is set: that pid's end now, for the
      * reason named by {@code -Dandroid.stub.exitReason} (default REASON_ANR) with the status
      * {@code -Dandroid.stub.exitStatus} (default 0), described as
-     * {@code -Dandroid.stub.exitDescription} says; with {@code -Dandroid.stub.unreadableAnr}
-     * also a newer ANR of another process whose dump cannot be read.
+     * {@code -Dandroid.stub.exitDescription} says, tagged with what {@code
+     * -Dandroid.stub.summaryFile} holds; with {@code -Dandroid.stub.unreadableAnr} also a newer
+     * ANR of another process whose dump cannot be read.
      */
     public List<ApplicationExitInfo> getHistoricalProcessExitReasons(String packageName, int pid, int maxNum) {
         Integer exited = Integer.getInteger("android.stub.exitPid");
@@ -47,13 +48,31 @@ public class ActivityManager {
             long now = System.currentTimeMillis();
             List<ApplicationExitInfo> exits = new ArrayList<>();
             if (Boolean.getBoolean("android.stub.unreadableAnr")) {
-                exits.add(new ApplicationExitInfo(exited + 1, ApplicationExitInfo.REASON_ANR, now, null, 0, true));
+                exits.add(new ApplicationExitInfo(exited + 1, ApplicationExitInfo.REASON_ANR, now, null, 0, true, null));
             }
+            String summary = System.getProperty("android.stub.summaryFile");
+            byte[] tag = summary != null && new java.io.File(summary).exists()
+                    ? java.nio.file.Files.readAllBytes(java.nio.file.Paths.get(summary)) : null;
             exits.add(new ApplicationExitInfo(exited, reason, now,
-                    System.getProperty("android.stub.exitDescription"), Integer.getInteger("android.stub.exitStatus", 0), false));
+                    System.getProperty("android.stub.exitDescription"), Integer.getInteger("android.stub.exitStatus", 0), false, tag));
             return exits;
-        } catch (ReflectiveOperationException e) {
+        } catch (ReflectiveOperationException | java.io.IOException e) {
             throw new IllegalArgumentException(name, e);
+        }
+    }
+
+    /**
+     * As on Android (API 30): a tag the system keeps in this process's exit record. Here written
+     * to the file {@code -Dandroid.stub.summaryFile} names, for the next process's exit record.
+     */
+    public void setProcessStateSummary(byte[] state) {
+        String file = System.getProperty("android.stub.summaryFile");
+        if (file != null) {
+            try {
+                java.nio.file.Files.write(java.nio.file.Paths.get(file), state);
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
         }
     }
 

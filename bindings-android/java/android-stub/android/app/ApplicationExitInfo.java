@@ -47,8 +47,11 @@ public final class ApplicationExitInfo {
     private final String description;
     private final int status;
     private final boolean traceLost;
+    private final byte[] summary;
 
-    ApplicationExitInfo(int pid, int reason, long timestamp, String description, int status, boolean traceLost) {
+    ApplicationExitInfo(int pid, int reason, long timestamp, String description, int status, boolean traceLost,
+            byte[] summary) {
+        this.summary = summary;
         this.pid = pid;
         this.reason = reason;
         this.timestamp = timestamp;
@@ -75,6 +78,11 @@ public final class ApplicationExitInfo {
     /** As on Android: the system's words for the end, or null. */
     public String getDescription() {
         return description;
+    }
+
+    /** As on Android: what the process last passed to {@code setProcessStateSummary}, or null. */
+    public byte[] getProcessStateSummary() {
+        return summary;
     }
 
     /** As on Android: the exit status of an own exit, the signal of a signaled end. */

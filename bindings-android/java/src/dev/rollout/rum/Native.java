@@ -14,6 +14,9 @@ final class Native {
 
     static native void release(long handle);
 
+    /** The agent's run id, which {@link ProcessExits#tag} tags the process with. */
+    static native String runId(long handle);
+
     /** Sets the user's consent ({@link Consent#code}). */
     static native void setConsent(long handle, int consent);
 

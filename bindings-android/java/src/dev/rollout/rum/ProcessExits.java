@@ -40,9 +40,29 @@ public final class ProcessExits {
 
     /** The exits as the native side reads them (a JSON array), or null for none. */
     final String json;
+    /** Android's ActivityManager, to tag this process with (see {@link #tag}); null off Android 11. */
+    private final Object manager;
 
-    private ProcessExits(String json) {
+    private ProcessExits(String json, Object manager) {
         this.json = json;
+        this.manager = manager;
+    }
+
+    /**
+     * Tags this process with the agent's run id ({@code setProcessStateSummary}, which Android
+     * keeps in the process's exit record), so the next start knows the run of an exit exactly,
+     * not by its pid. Called by {@link RumAgent#setup}; a failure leaves the pid to match.
+     */
+    void tag(String runId) {
+        if (manager == null || runId == null) {
+            return;
+        }
+        try {
+            manager.getClass().getMethod("setProcessStateSummary", byte[].class)
+                    .invoke(manager, (Object) runId.getBytes(StandardCharsets.UTF_8));
+        } catch (ReflectiveOperationException | RuntimeException | LinkageError untagged) {
+            // Matched by pid and time instead.
+        }
     }
 
     /**
@@ -52,10 +72,11 @@ public final class ProcessExits {
      */
     public static ProcessExits read(Application application) {
         if (application == null || Build.VERSION.SDK_INT < EXIT_INFO_SDK) {
-            return new ProcessExits(null);
+            return new ProcessExits(null, null);
         }
+        Object manager = null;
         try {
-            Object manager = application.getSystemService("activity");
+            manager = application.getSystemService("activity");
             // Read by reflection, its constants by name: the library compiles against older SDKs.
             List<?> infos = (List<?>) manager.getClass()
                     .getMethod("getHistoricalProcessExitReasons", String.class, int.class, int.class)
@@ -68,9 +89,9 @@ public final class ProcessExits {
                     // One record Android cannot give must not hide the others.
                 }
             }
-            return new ProcessExits(exits.isEmpty() ? null : Json.write(exits));
+            return new ProcessExits(exits.isEmpty() ? null : Json.write(exits), manager);
         } catch (ReflectiveOperationException | RuntimeException | LinkageError unknown) {
-            return new ProcessExits(null);
+            return new ProcessExits(null, manager);
         }
     }
 
@@ -93,6 +114,10 @@ public final class ProcessExits {
         exit.put("name", name == null ? "reason_" + reason
                 : name.substring("REASON_".length()).toLowerCase(Locale.ROOT));
         exit.put("description", call(info, "getDescription"));
+        byte[] summary = (byte[]) call(info, "getProcessStateSummary");
+        if (summary != null && summary.length > 0) {
+            exit.put("run", new String(summary, StandardCharsets.UTF_8));
+        }
         if (kind.equals("not_responding")) {
             exit.put("trace", trace(info));
         }

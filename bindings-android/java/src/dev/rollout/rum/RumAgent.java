@@ -98,6 +98,13 @@ public final class RumAgent {
             }
             RumAgent agent = new RumAgent(handle);
             agent.consent = config.consent;
+            if (config.processExits != null) {
+                try {
+                    config.processExits.tag(Native.runId(handle));
+                } catch (RuntimeException untagged) {
+                    // The next start matches this run's exit by its pid instead.
+                }
+            }
             try {
                 if (config.installCrashHandler) {
                     Native.installPanicHook(handle);
