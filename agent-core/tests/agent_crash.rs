@@ -15,7 +15,7 @@ use agent_core::clock::{Clock, SystemClock};
 use agent_core::crash::{
     BACKGROUND_PREFIX, CRASHED_PREFIX, ExitReason, LIVE_PREFIX, ProcessExit, REARM_AFTER,
     RUNNING_FILE, SIGNAL_MARKER_PREFIX, THREAD_NAME, UNCLEAN_SHUTDOWN, USER_PREFIX,
-    catch_contained,
+    catch_contained, exits_of_unended_runs,
 };
 use agent_support::{PATIENCE, events, pull_all};
 
@@ -1072,6 +1072,7 @@ fn exit_of(pid: u32, at_ms: i64, reason: ExitReason, name: &str) -> ProcessExit 
         name: name.into(),
         description: None,
         trace: None,
+        tombstone: None,
         run: None,
     }
 }
@@ -1098,7 +1099,14 @@ fn an_anr_the_os_reports_is_a_crash_of_that_runs_user() {
         ExitReason::Requested,
         "user_requested",
     );
-    let events = restarted_with_exits(dir.path(), vec![earlier, anr]);
+    let exits = vec![earlier, anr];
+    // What a platform reads the dump of before the start: this run's exit only.
+    assert_eq!(exits_of_unended_runs(dir.path(), &exits), vec![1]);
+    let events = restarted_with_exits(dir.path(), exits.clone());
+    assert!(
+        exits_of_unended_runs(dir.path(), &exits).is_empty(),
+        "reported: nothing more to read"
+    );
     let crashes = of_type(&events, "crash");
     assert_eq!(crashes.len(), 1, "{events:?}");
     let crash = crashes[0];

@@ -2,12 +2,14 @@
 
 use std::time::{Duration, Instant};
 
-use agent_core::crash::ProcessExit;
+use std::path::Path;
+
+use agent_core::crash::{ProcessExit, exits_of_unended_runs};
 use agent_core::wire::FlagChanges;
 use agent_core::{Agent, Consent};
 use jni::JNIEnv;
 use jni::objects::{JClass, JString};
-use jni::sys::{JNI_FALSE, JNI_TRUE, jboolean, jint, jlong, jstring};
+use jni::sys::{JNI_FALSE, JNI_TRUE, jboolean, jint, jintArray, jlong, jsize, jstring};
 
 use crate::convert::{millis, optional, required};
 use crate::guard::guard;
@@ -74,6 +76,30 @@ pub extern "system" fn Java_dev_rollout_rum_Native_setup<'l>(
 /// The consent of Java's `Consent.code()`, the core's codes (anything else is unknown).
 fn consent_of(code: jint) -> Consent {
     Consent::from_code(u8::try_from(code).unwrap_or(u8::MAX))
+}
+
+/// The indexes of the exits (JSON, as `setup` takes them) of the runs in `data_dir` that the next
+/// start will report (see `agent_core::crash::exits_of_unended_runs`); called before setup.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_rollout_rum_Native_exitsOfUnendedRuns<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    data_dir: JString<'l>,
+    exits_json: JString<'l>,
+) -> jintArray {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        let data_dir = required(env, &data_dir, "dataDir")?;
+        let json = required(env, &exits_json, "exits")?;
+        let exits: Vec<ProcessExit> = serde_json::from_str(&json)
+            .map_err(|e| BindingError::invalid("exits", e.to_string()))?;
+        let found: Vec<jint> = exits_of_unended_runs(Path::new(&data_dir), &exits)
+            .into_iter()
+            .filter_map(|i| jint::try_from(i).ok())
+            .collect();
+        let array = env.new_int_array(jsize::try_from(found.len()).unwrap_or(0))?;
+        env.set_int_array_region(&array, 0, &found)?;
+        Ok(array.into_raw())
+    })
 }
 
 /// The agent's run id (see `Agent::run_id`), which Java tags the process with.

@@ -273,6 +273,7 @@ fn check_kills(collector: &Fixture, lib_dir: &Path, classpath: &OsStr) -> anyhow
         ("killed-force-stop", Some("REASON_USER_REQUESTED"), 0, 0),
         // System.exit(1) from a crash handler that replaced ours: no end the user asked for.
         ("killed-exit-failed", Some("REASON_EXIT_SELF"), 1, 0),
+        ("killed-native", Some("REASON_CRASH_NATIVE"), 0, 1),
     ] {
         let dir = dirs.path().join(mode);
         let in_dir = |mode: &str, properties: &[&str], code: i32| -> anyhow::Result<()> {
@@ -309,6 +310,10 @@ fn check_kills(collector: &Fixture, lib_dir: &Path, classpath: &OsStr) -> anyhow
             properties.push(format!("-Dandroid.stub.exitReason={reason}"));
             properties.push("-Dandroid.stub.exitDescription=Input dispatching timed out".into());
             properties.push("-Dandroid.stub.exitStatus=1".into());
+            properties.push(format!(
+                "-Dandroid.stub.traceLog={}",
+                path(&dir.with_extension("reads"))?
+            ));
             if mode == "killed-force-stop" {
                 properties.push("-Dandroid.stub.unreadableAnr=true".into());
             }
@@ -326,7 +331,29 @@ fn check_kills(collector: &Fixture, lib_dir: &Path, classpath: &OsStr) -> anyhow
             found.len() == crashes,
             "{mode}: {crashes} crashes, got {found:?}"
         );
-        if let Some((_, crash)) = found.first() {
+        // Dumps are read for the killed run's exit only, not for another process's.
+        let reads = std::fs::read_to_string(dir.with_extension("reads")).unwrap_or_default();
+        let expected_reads = match mode {
+            "killed-anr" | "killed-native" => 1,
+            _ => 0,
+        };
+        ensure!(
+            reads.lines().count() == expected_reads,
+            "{mode}: {expected_reads} dumps read, got {reads:?}"
+        );
+        if mode == "killed-native" {
+            let crash = &found[0].1;
+            let stack = crash["exception.stacktrace"].as_str().unwrap_or_default();
+            ensure!(
+                crash["exception.type"] == "NativeCrash"
+                    && crash["exception.message"]
+                        == "signal 6 (SIGABRT), code -1 (SI_TKILL): Check failed: buffer != nullptr"
+                    && crash["exit.reason"] == "crash_native"
+                    && stack.starts_with("\"RenderThread\" tid=4250\n#00 pc 000000000005b7f8")
+                    && stack.contains("(Renderer::draw(Frame const&)+44)"),
+                "{mode}: the tombstone's crash, got {crash}"
+            );
+        } else if let Some((_, crash)) = found.first() {
             ensure!(
                 crash["exception.type"] == "ApplicationNotResponding"
                     && crash["exception.message"] == "Input dispatching timed out"

@@ -186,30 +186,49 @@ struct Ended {
     claimed: Option<PathBuf>,
 }
 
+/// The run of live file `name` (not `run_id`'s) if it ended without a clean shutdown (nobody
+/// holds the file's lock), with its process when the file says, and the file, locked by us.
+fn ended_run<'n>(
+    data_dir: &Path,
+    name: &'n str,
+    run_id: &str,
+) -> Option<(&'n str, Option<RunProcess>, File)> {
+    let run = name.strip_prefix(LIVE_PREFIX)?;
+    if run == run_id || run.ends_with(".tmp") {
+        return None;
+    }
+    // Gone: it stopped cleanly, or another start claimed it.
+    let mut file = open_for_lock(&data_dir.join(name)).ok()?;
+    if held_by_another(&file) {
+        return None;
+    }
+    let mut text = String::new();
+    let process = file
+        .read_to_string(&mut text)
+        .ok()
+        .and_then(|_| RunProcess::parse(&text));
+    Some((run, process, file))
+}
+
+/// The runs of `data_dir` that ended without a clean shutdown and that no start claimed yet, with
+/// their processes when known: what the next start will report.
+pub(crate) fn unended_runs(data_dir: &Path) -> Vec<(String, Option<RunProcess>)> {
+    super::file_names(data_dir)
+        .iter()
+        .filter_map(|name| ended_run(data_dir, name, ""))
+        .map(|(run, process, _)| (run.to_owned(), process))
+        .collect()
+}
+
 /// The other runs among the data dir's file `names` that ended without a clean shutdown (their
 /// live file is not locked), each claimed by this start: only the start whose rename of a run's
 /// live file succeeds reports it.
 fn claim_ended(data_dir: &Path, names: &[String], run_id: &str) -> Vec<Ended> {
     let mut ended = Vec::new();
     for name in names {
-        let Some(run) = name.strip_prefix(LIVE_PREFIX) else {
+        let Some((run, process, _locked)) = ended_run(data_dir, name, run_id) else {
             continue;
         };
-        if run == run_id || run.ends_with(".tmp") {
-            continue;
-        }
-        // Gone: it stopped cleanly, or another start claimed it.
-        let Ok(mut file) = open_for_lock(&data_dir.join(name)) else {
-            continue;
-        };
-        if held_by_another(&file) {
-            continue;
-        }
-        let mut text = String::new();
-        let process = file
-            .read_to_string(&mut text)
-            .ok()
-            .and_then(|_| RunProcess::parse(&text));
         let user = std::fs::read(user_file(data_dir, run))
             .ok()
             .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())

@@ -17,6 +17,9 @@
 //! that the run's live file holds: an exit of that pid after the run's start, the earliest (pids
 //! are reused). A tagged exit of another run is never this run's, whatever its pid.
 
+use std::path::Path;
+
+use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -66,6 +69,10 @@ pub struct ProcessExit {
     /// The thread dump the OS took when the app stopped responding (Android's ANR trace).
     #[serde(default)]
     pub trace: Option<String>,
+    /// A native crash's tombstone (Android 12+: the protobuf `Tombstone`, base64), whose signal,
+    /// abort message and crashing thread's frames become the crash's message and stack.
+    #[serde(default)]
+    pub tombstone: Option<String>,
     /// The run id the process tagged itself with (see [`Agent::run_id`]), when it did.
     #[serde(default)]
     pub run: Option<String>,
@@ -128,6 +135,21 @@ impl RunProcess {
     }
 }
 
+/// The indexes of the `exits` of runs of `data_dir` that ended without a clean shutdown and that
+/// no start reported yet: the ones a start on it will judge. A platform reads what is costly to
+/// read (an ANR's dump) only for these, before it builds the agent.
+pub fn exits_of_unended_runs(data_dir: &Path, exits: &[ProcessExit]) -> Vec<usize> {
+    let runs = super::dirty_flag::unended_runs(data_dir);
+    let mut found: Vec<usize> = runs
+        .iter()
+        .filter_map(|(run, process)| RunProcess::exit_in(run, *process, exits))
+        .filter_map(|exit| exits.iter().position(|e| std::ptr::eq(e, exit)))
+        .collect();
+    found.sort_unstable();
+    found.dedup();
+    found
+}
+
 /// The crash an exit stands for, as `crash` event properties; None for an exit that is no crash.
 pub(crate) fn crash_properties(exit: &ProcessExit) -> Option<Map<String, Value>> {
     let (error_type, default_message) = match exit.reason {
@@ -136,12 +158,21 @@ pub(crate) fn crash_properties(exit: &ProcessExit) -> Option<Map<String, Value>>
         ExitReason::Crash => (UNRECORDED_CRASH_TYPE, "an uncaught exception"),
         ExitReason::Requested | ExitReason::Other => return None,
     };
-    let message = exit
-        .description
-        .clone()
-        .filter(|d| !d.trim().is_empty())
-        .unwrap_or_else(|| default_message.to_owned());
-    let stack = exit.trace.as_deref().and_then(main_thread);
+    let tombstone = exit
+        .tombstone
+        .as_deref()
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .and_then(|bytes| super::tombstone::read(&bytes));
+    let described = || {
+        exit.description
+            .clone()
+            .filter(|d| !d.trim().is_empty())
+            .unwrap_or_else(|| default_message.to_owned())
+    };
+    let (message, stack) = match tombstone {
+        Some(crash) => (crash.message, crash.stack),
+        None => (described(), exit.trace.as_deref().and_then(main_thread)),
+    };
     let mut properties = error_properties(error_type.to_owned(), message, stack);
     properties.insert(EXIT_REASON.into(), exit.name.clone().into());
     Some(properties)
@@ -199,6 +230,7 @@ DALVIK THREADS (3):\n\
             name: "anr".into(),
             description: None,
             trace: None,
+            tombstone: None,
             run: None,
         }
     }
@@ -300,6 +332,22 @@ DALVIK THREADS (3):\n\
         assert_eq!(native["exception.type"], NATIVE_CRASH_TYPE);
         assert_eq!(native["exception.message"], "a crash in native code");
         assert!(native.get("exception.stacktrace").is_none());
+        let mut tombstoned = exit(1, 1, ExitReason::NativeCrash);
+        // A 32-bit ARM SIGSEGV at 0 (see `tombstone`'s tests).
+        tombstoned.tombstone = Some("ME1SHAgLEgdTSUdTRUdWGAEiC1NFR1ZfTUFQRVJSQAGCAScITRIjCE0SBG1haW4iGQjv/QIyEy9zeXN0ZW0vbGliL2xpYmMuc28=".into());
+        let native = crash_properties(&tombstoned).expect("a crash");
+        assert_eq!(native["exception.type"], NATIVE_CRASH_TYPE);
+        assert_eq!(
+            native["exception.message"],
+            "signal 11 (SIGSEGV), code 1 (SEGV_MAPERR), fault addr 0x0"
+        );
+        assert_eq!(
+            native["exception.stacktrace"],
+            "\"main\" tid=77\n#00 pc 0000beef  /system/lib/libc.so"
+        );
+        tombstoned.tombstone = Some("not base64!".into());
+        let native = crash_properties(&tombstoned).expect("a crash");
+        assert_eq!(native["exception.message"], "a crash in native code");
         assert!(crash_properties(&exit(1, 1, ExitReason::Requested)).is_none());
         assert!(crash_properties(&exit(1, 1, ExitReason::Other)).is_none());
     }

@@ -19,11 +19,12 @@ pub mod exit;
 pub mod hook;
 pub mod signal_marker;
 mod stack;
+mod tombstone;
 
 pub use dirty_flag::{
     BACKGROUND_PREFIX, CRASHED_PREFIX, LIVE_PREFIX, REARM_AFTER, RUNNING_FILE, USER_PREFIX,
 };
-pub use exit::{ExitReason, ProcessExit};
+pub use exit::{ExitReason, ProcessExit, exits_of_unended_runs};
 pub use hook::{RECORD_WAIT, RECORDER_THREAD, catch_contained};
 pub use signal_marker::{SIGNAL_CRASH_TYPE, SIGNAL_MARKER_PREFIX};
 

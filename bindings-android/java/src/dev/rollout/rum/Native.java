@@ -14,6 +14,12 @@ final class Native {
 
     static native void release(long handle);
 
+    /**
+     * The indexes of the exits (ProcessExits' JSON) of runs in {@code dataDir} the next start
+     * will report: those whose dumps are worth reading.
+     */
+    static native int[] exitsOfUnendedRuns(String dataDir, String exitsJson);
+
     /** The agent's run id, which {@link ProcessExits#tag} tags the process with. */
     static native String runId(long handle);
 

@@ -10,6 +10,7 @@ import java.lang.reflect.Modifier;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Base64;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -20,7 +21,8 @@ import java.util.Map;
  * Why the app's earlier processes ended, as Android 11+ reports it ({@code ApplicationExitInfo}),
  * for {@link RumConfig.Builder#processExits}. With it, a run of the agent that ended without a
  * clean shutdown is reported as what Android says: an ANR or a native crash as a {@code crash}
- * (in the background too, an ANR with its main thread's stack), a force stop, an update or a
+ * (in the background too, an ANR with its main thread's stack, a native crash from Android 12
+ * with its signal and crashing thread's frames from the tombstone), a force stop, an update or a
  * revoked permission as nothing; any other end keeps the usual rule (an
  * {@code app.unclean_shutdown} when a screen was up) and names Android's reason as
  * {@code exit.reason}. Before Android 11 it holds nothing.
@@ -32,20 +34,62 @@ public final class ProcessExits {
     private static final int MAX_EXITS = 16;
     /** Most of an ANR's dump read: the main thread comes first, after a short header. */
     private static final int MAX_TRACE_BYTES = 256 * 1024;
+    /**
+     * Most of a native crash's tombstone read (Android 12+): the threads come before the memory
+     * maps and the logs, and a tombstone cut short gives what it holds.
+     */
+    private static final int MAX_TOMBSTONE_BYTES = 1024 * 1024;
     /** Android's reasons for an end the user or the system asked for: no failure of the app. */
     private static final String[] REQUESTED = {
         "REASON_EXIT_SELF", "REASON_USER_REQUESTED", "REASON_USER_STOPPED",
         "REASON_PERMISSION_CHANGE", "REASON_PACKAGE_UPDATED", "REASON_PACKAGE_STATE_CHANGE",
     };
 
-    /** The exits as the native side reads them (a JSON array), or null for none. */
-    final String json;
+    /** The records Android gave, each with its native-side form (without its dump yet). */
+    private final List<Object> infos;
+    private final List<Map<String, Object>> exits;
     /** Android's ActivityManager, to tag this process with (see {@link #tag}); null off Android 11. */
     private final Object manager;
 
-    private ProcessExits(String json, Object manager) {
-        this.json = json;
+    private ProcessExits(List<Object> infos, List<Map<String, Object>> exits, Object manager) {
+        this.infos = infos;
+        this.exits = exits;
         this.manager = manager;
+    }
+
+    private static ProcessExits none(Object manager) {
+        return new ProcessExits(Collections.emptyList(), Collections.emptyList(), manager);
+    }
+
+    /**
+     * The exits as the native side reads them (a JSON array), or null for none. The dumps (an
+     * ANR's, a native crash's tombstone) are read only for the exits of runs in {@code dataDir}
+     * that the agent's start will report: each is a read of a file the system keeps, and the
+     * others (reported, or another process's) would be read again at every start.
+     */
+    String json(String dataDir) {
+        if (exits.isEmpty()) {
+            return null;
+        }
+        if (dataDir != null) {
+            try {
+                for (int i : Native.exitsOfUnendedRuns(dataDir, Json.write(exits))) {
+                    addDump(infos.get(i), exits.get(i));
+                }
+            } catch (RuntimeException | LinkageError unknown) {
+                // Reported without their dumps (without the native library, not at all).
+            }
+        }
+        return Json.write(exits);
+    }
+
+    private static void addDump(Object info, Map<String, Object> exit) {
+        if ("not_responding".equals(exit.get("reason"))) {
+            exit.put("trace", trace(info));
+        } else if ("native_crash".equals(exit.get("reason"))) {
+            byte[] tombstone = read(info, MAX_TOMBSTONE_BYTES, false);
+            exit.put("tombstone", tombstone == null ? null : Base64.getEncoder().encodeToString(tombstone));
+        }
     }
 
     /**
@@ -72,7 +116,7 @@ public final class ProcessExits {
      */
     public static ProcessExits read(Application application) {
         if (application == null || Build.VERSION.SDK_INT < EXIT_INFO_SDK) {
-            return new ProcessExits(null, null);
+            return none(null);
         }
         Object manager = null;
         try {
@@ -81,17 +125,19 @@ public final class ProcessExits {
             List<?> infos = (List<?>) manager.getClass()
                     .getMethod("getHistoricalProcessExitReasons", String.class, int.class, int.class)
                     .invoke(manager, null, 0, MAX_EXITS);
+            List<Object> read = new ArrayList<>();
             List<Map<String, Object>> exits = new ArrayList<>();
             for (Object info : infos == null ? Collections.emptyList() : infos) {
                 try {
                     exits.add(exit(info));
+                    read.add(info);
                 } catch (ReflectiveOperationException | RuntimeException unreadable) {
                     // One record Android cannot give must not hide the others.
                 }
             }
-            return new ProcessExits(exits.isEmpty() ? null : Json.write(exits), manager);
+            return new ProcessExits(read, exits, manager);
         } catch (ReflectiveOperationException | RuntimeException | LinkageError unknown) {
-            return new ProcessExits(null, manager);
+            return none(manager);
         }
     }
 
@@ -118,9 +164,6 @@ public final class ProcessExits {
         if (summary != null && summary.length > 0) {
             exit.put("run", new String(summary, StandardCharsets.UTF_8));
         }
-        if (kind.equals("not_responding")) {
-            exit.put("trace", trace(info));
-        }
         return exit;
     }
 
@@ -141,19 +184,29 @@ public final class ProcessExits {
      * or cannot give it.
      */
     private static String trace(Object info) {
+        byte[] dump = read(info, MAX_TRACE_BYTES, true);
+        return dump == null ? null : new String(dump, StandardCharsets.UTF_8);
+    }
+
+    /**
+     * The head of the record's dump ({@code getTraceInputStream}), at most {@code max} bytes, up
+     * to the end of the main thread's part when {@code mainThreadOnly}; null when Android kept
+     * none or cannot give it.
+     */
+    private static byte[] read(Object info, int max, boolean mainThreadOnly) {
         try (InputStream in = (InputStream) call(info, "getTraceInputStream")) {
             if (in == null) {
                 return null;
             }
             ByteArrayOutputStream out = new ByteArrayOutputStream();
             byte[] buffer = new byte[8192];
-            for (int n; out.size() < MAX_TRACE_BYTES && (n = in.read(buffer)) > 0; ) {
-                out.write(buffer, 0, Math.min(n, MAX_TRACE_BYTES - out.size()));
-                if (mainThreadEnded(out)) {
+            for (int n; out.size() < max && (n = in.read(buffer)) > 0; ) {
+                out.write(buffer, 0, Math.min(n, max - out.size()));
+                if (mainThreadOnly && mainThreadEnded(out)) {
                     break;
                 }
             }
-            return new String(out.toByteArray(), StandardCharsets.UTF_8);
+            return out.toByteArray();
         } catch (IOException | ReflectiveOperationException | RuntimeException unreadable) {
             // getTraceInputStream's IOException arrives wrapped (InvocationTargetException).
             return null;

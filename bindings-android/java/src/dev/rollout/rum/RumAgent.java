@@ -88,7 +88,7 @@ public final class RumAgent {
                         config.trafficType, VERSION, platform(), config.flushIntervalMs,
                         config.syncFlags, config.uploader == Uploader.RUST, config.consent.code(),
                         ProcessStart.ageNanos(config.startNanos),
-                        config.processExits == null ? null : config.processExits.json);
+                        config.processExits == null ? null : config.processExits.json(config.dataDir));
             } catch (LinkageError missing) {
                 // The app's package has no libbindings_android.so for this device's ABI: a
                 // failure the app can catch, not a crash at its start.

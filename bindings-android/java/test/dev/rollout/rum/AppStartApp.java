@@ -51,7 +51,8 @@ import java.util.concurrent.TimeUnit;
  *       (exit 44, no shutdown) once the agent noted the background; {@code killed-foreground}:
  *       killed with the screen up; {@code killed-late}: killed with the screen up after a screen
  *       started before the capture stopped; {@code killed-anr} as {@code killed-background},
- *       {@code killed-force-stop} and {@code killed-exit-failed} as {@code killed-foreground},
+ *       {@code killed-force-stop}, {@code killed-exit-failed} and {@code killed-native} as
+ *       {@code killed-foreground},
  *       for Android's exit reasons. They
  *       need a data dir (the fourth argument), and write their pid beside it ({@code <dir>.pid});
  *       {@code restart} then starts on it, reads Android's exit reasons
@@ -114,6 +115,7 @@ public final class AppStartApp {
                 case "killed-foreground":
                 case "killed-force-stop":
                 case "killed-exit-failed":
+                case "killed-native":
                     android.firstScreen(null);
                     break;
                 case "killed-late":
