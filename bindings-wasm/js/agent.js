@@ -580,6 +580,9 @@ export class Agent {
           const r = await this.fetch(`${this.url}/api/v1/flags?since=${since}&sdk_key=${encodeURIComponent(this.sdkKey)}`, { credentials: 'omit', signal: timeout() });
           if (!r.ok) break;
           const text = await r.text();
+          // The core was made again without the cache meanwhile (a trap): the changes since
+          // `since` would leave it a partial set. Fetched again from what it holds now.
+          if (this._call((c) => c.flags_version(), 0) < since) continue;
           // The update is taken before the cache is kept: if taking it traps, the instance is
           // re-created from the older cache and the next fetch brings (and tells) it again.
           // The cache is written again only when the definitions changed (it may be large).

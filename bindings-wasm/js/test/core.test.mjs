@@ -350,26 +350,29 @@ class OpenEventSource {
 
 test('definitions dropped with a core that trapped while being made come back while the stream is open', async () => {
   const agent = await setup({ streaming: true, EventSource: OpenEventSource, streamTimeout: 0, flagsRefreshRate: 3600000 });
-  assert.equal(await agent.ready(), true);
-  agent.identify('refetch-user');
-  const wait = async (done) => { for (let i = 0; i < 300 && !done(); i++) await new Promise((res) => setTimeout(res, 10)); };
-  await wait(() => agent.stats().streaming);
-  assert.equal(agent.stats().streaming, true, 'the stream is open: no polling');
-  assert.equal(agent.getTreatment('node_flag'), 'on');
-  const takeUpdate = Core.prototype.take_update;
-  let trapNext = true;
-  // The core made after the trap traps while being made: the flag cache goes with it.
-  Core.prototype.take_update = function () {
-    if (trapNext) { trapNext = false; trap_for_tests(); }
-    return takeUpdate.call(this);
-  };
   try {
-    agent._call(() => trap_for_tests());
+    assert.equal(await agent.ready(), true);
+    agent.identify('refetch-user');
+    const wait = async (done) => { for (let i = 0; i < 300 && !done(); i++) await new Promise((res) => setTimeout(res, 10)); };
+    await wait(() => agent.stats().streaming);
+    assert.equal(agent.stats().streaming, true, 'the stream is open: no polling');
+    assert.equal(agent.getTreatment('node_flag'), 'on');
+    const takeUpdate = Core.prototype.take_update;
+    let trapNext = true;
+    // The core made after the trap traps while being made: the flag cache goes with it.
+    Core.prototype.take_update = function () {
+      if (trapNext) { trapNext = false; trap_for_tests(); }
+      return takeUpdate.call(this);
+    };
+    try {
+      agent._call(() => trap_for_tests());
+    } finally {
+      Core.prototype.take_update = takeUpdate;
+    }
+    assert.equal(trapNext, false, 'the new core trapped while being made');
+    await wait(() => agent.stats().flagsVersion > 0);
+    assert.equal(agent.getTreatment('node_flag'), 'on', 'fetched again, not left until the next change');
   } finally {
-    Core.prototype.take_update = takeUpdate;
+    agent.close();
   }
-  assert.equal(trapNext, false, 'the new core trapped while being made');
-  await wait(() => agent.stats().flagsVersion > 0);
-  assert.equal(agent.getTreatment('node_flag'), 'on', 'fetched again, not left until the next change');
-  agent.close();
 });

@@ -817,3 +817,55 @@ test('a revoked Proxy (an Immer draft kept too long) is refused, never thrown in
   }
   agent.close();
 });
+
+test('a trap that drops the flag cache while a fetch is under way does not leave a partial set', async () => {
+  const flag = (key, version) => ({ key, version, traffic_type: 'user', treatments: [{ name: 'on' }, { name: 'off' }], default_treatment: 'on', seed: 1, rules: [] });
+  let version = 4;
+  let gate = null;
+  const sinces = [];
+  // A collector stand-in: a full set since 0, only B's change since 4.
+  const fetch = async (url, init) => {
+    if (init?.method === 'POST') return new Response(null, { status: 202 });
+    const since = Number(new URL(url).searchParams.get('since'));
+    sinces.push(since);
+    if (gate) await gate;
+    let body;
+    if (since === 0) body = { version, full: true, segments: [], flags: [flag('A', 4), flag('B', version)] };
+    else if (since === 4 && version === 5) body = { version: 5, full: false, segments: [], flags: [flag('B', 5)] };
+    else body = { version, full: false, segments: [], flags: [] };
+    return new Response(JSON.stringify(body));
+  };
+  const agent = await setup({ fetch });
+  try {
+    await agent._fetchFlags();
+    assert.equal(agent.getTreatment('A'), 'on');
+    version = 5;
+    let open;
+    gate = new Promise((res) => { open = res; });
+    const underWay = agent._fetchFlags(); // since=4, held at the gate
+    await new Promise((res) => setTimeout(res, 10));
+    const takeUpdate = Core.prototype.take_update;
+    let trapNext = true;
+    // The core made after the trap traps while being made: the flag cache goes with it.
+    Core.prototype.take_update = function () {
+      if (trapNext) { trapNext = false; trap_for_tests(); }
+      return takeUpdate.call(this);
+    };
+    try {
+      agent._call(() => trap_for_tests());
+    } finally {
+      Core.prototype.take_update = takeUpdate;
+    }
+    assert.equal(trapNext, false, 'the new core trapped while being made');
+    open();
+    gate = null;
+    await underWay;
+    await agent._fetchFlags(); // the next poll
+    assert.deepEqual(sinces.slice(0, 3), [0, 4, 0], 'the answer for the old core was not applied; all fetched again');
+    assert.equal(agent.stats().flagsVersion, 5);
+    assert.equal(agent.getTreatment('A'), 'on', 'A, dropped with the cache, came back');
+    assert.equal(agent.getTreatment('B'), 'on');
+  } finally {
+    agent.close();
+  }
+});
