@@ -1192,3 +1192,15 @@ fn a_tagged_exit_names_its_run_whatever_the_pid() {
     assert!(of_type(&events, "crash").is_empty(), "{events:?}");
     assert_eq!(of_type(&events, UNCLEAN_SHUTDOWN).len(), 1, "{events:?}");
 }
+
+/// A run whose crash is recorded needs no dump read: its exit is not among those to judge.
+#[test]
+fn the_exit_of_a_run_with_a_crash_record_is_not_to_be_judged() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (pid, _, after) = killed_run(dir.path(), false);
+    let exits = vec![exit_of(pid, after, ExitReason::NativeCrash, "crash_native")];
+    assert_eq!(exits_of_unended_runs(dir.path(), &exits), vec![0]);
+    let run = wait_new_live_run(dir.path(), &[]);
+    std::fs::write(dir.path().join(format!("{CRASHED_PREFIX}{run}")), b"").expect("mark");
+    assert!(exits_of_unended_runs(dir.path(), &exits).is_empty());
+}

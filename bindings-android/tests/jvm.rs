@@ -273,6 +273,7 @@ fn check_kills(collector: &Fixture, lib_dir: &Path, classpath: &OsStr) -> anyhow
         ("killed-force-stop", Some("REASON_USER_REQUESTED"), 0, 0),
         // System.exit(1) from a crash handler that replaced ours: no end the user asked for.
         ("killed-exit-failed", Some("REASON_EXIT_SELF"), 1, 0),
+        // Its summary is the app's own by the kill: matched by pid.
         ("killed-native", Some("REASON_CRASH_NATIVE"), 0, 1),
     ] {
         let dir = dirs.path().join(mode);

@@ -83,8 +83,9 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// The `Signal` message: `signal 11 (SIGSEGV), code 1 (SEGV_MAPERR), fault addr 0x0`.
-fn signal_line(bytes: &[u8]) -> String {
+/// The `Signal` message: `signal 11 (SIGSEGV), code 1 (SEGV_MAPERR), fault addr 0x0`; None
+/// without a signal number (no crash has signal 0: these bytes are no tombstone).
+fn signal_line(bytes: &[u8]) -> Option<String> {
     let (mut number, mut name, mut code, mut code_name) = (0, String::new(), 0, String::new());
     // proto3 leaves out fields at their default: an address 0 is said by `has_fault_address`.
     let (mut has_fault, mut fault) = (false, 0);
@@ -100,11 +101,14 @@ fn signal_line(bytes: &[u8]) -> String {
             _ => {}
         }
     }
+    if number == 0 {
+        return None;
+    }
     let mut line = format!("signal {number} ({name}), code {code} ({code_name})");
     if has_fault {
         let _ = write!(line, ", fault addr {fault:#x}");
     }
-    line
+    Some(line)
 }
 
 /// One `BacktraceFrame` as Android's text tombstones write it:
@@ -147,7 +151,8 @@ fn thread(bytes: &[u8], pc_digits: usize) -> (u64, Option<String>) {
     (id, stack)
 }
 
-/// Reads a tombstone; None when it holds no signal (not a tombstone, or cut before it).
+/// Reads a tombstone; None when it holds no signal (not a tombstone, or cut before it). The stack
+/// is the crashing thread's, None when that thread is not in it.
 pub(crate) fn read(bytes: &[u8]) -> Option<NativeCrash> {
     // Absent fields are at proto3's defaults: arch 0 is 32-bit ARM.
     let (mut arch, mut tid, mut signal) = (0, 0, None);
@@ -157,7 +162,7 @@ pub(crate) fn read(bytes: &[u8]) -> Option<NativeCrash> {
         match (field, value) {
             (1, Value::Varint(v)) => arch = v,
             (6, Value::Varint(v)) => tid = v,
-            (10, Value::Bytes(b)) => signal = Some(signal_line(b)),
+            (10, Value::Bytes(b)) => signal = signal_line(b),
             (14, Value::Bytes(b)) => abort = text(b),
             (15, Value::Bytes(b)) if cause.is_empty() => {
                 for (field, value) in fields(b) {
@@ -184,11 +189,12 @@ pub(crate) fn read(bytes: &[u8]) -> Option<NativeCrash> {
     }
     // 32-bit ARM and x86 (0, 2) print 8 hex digits of pc, the 64-bit ones 16.
     let pc_digits = if arch == 0 || arch == 2 { 8 } else { 16 };
-    let mut stacks = threads.iter().map(|t| thread(t, pc_digits));
-    let stack = stacks
-        .clone()
+    // The crashing thread's, or none: another thread's frames would mislead (a tombstone cut
+    // short may lack the crashing thread).
+    let stack = threads
+        .iter()
+        .map(|t| thread(t, pc_digits))
         .find(|(id, _)| *id == tid)
-        .or_else(|| stacks.next())
         .and_then(|(_, stack)| stack);
     Some(NativeCrash { message, stack })
 }
@@ -256,5 +262,31 @@ mod tests {
         let cut = read(&whole[..whole.len() - 200]).expect("the signal is in");
         assert!(cut.message.starts_with("signal 6 (SIGABRT)"));
         assert!(read(b"not a tombstone at all").is_none());
+    }
+
+    /// Encoded as above: the crashing thread (99) is not among the threads (a tombstone cut
+    /// short), one other thread is.
+    const WITHOUT_CRASHING_THREAD: &str = "CAEwY1IgCAsSB1NJR1NFR1YYAiILU0VHVl9BQ0NFUlJAAUitvQOCASgITRIkCE0SBW90aGVyIhkIEDIVL3N5c3RlbS9saWI2NC9saWJjLnNv";
+
+    #[test]
+    fn no_stack_rather_than_another_threads() {
+        let crash = read(&bytes(WITHOUT_CRASHING_THREAD)).expect("a tombstone");
+        assert_eq!(
+            crash.message,
+            "signal 11 (SIGSEGV), code 2 (SEGV_ACCERR), fault addr 0xdead"
+        );
+        assert_eq!(crash.stack, None);
+    }
+
+    #[test]
+    fn text_is_no_tombstone() {
+        // Field 10 (key 0x52) holding bytes that read as an empty Signal: signal 0.
+        assert!(read(b"R\x02\x12\x00").is_none());
+        let dump = "----- pid 4242 at 2026-12-07 -----\nCmd line: com.example.app\n\n";
+        for start in 0..dump.len() {
+            if let Some(crash) = read(&dump.as_bytes()[start..]) {
+                assert!(!crash.message.starts_with("signal 0 "), "{crash:?}");
+            }
+        }
     }
 }

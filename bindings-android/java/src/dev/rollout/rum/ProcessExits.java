@@ -30,6 +30,13 @@ import java.util.Map;
 public final class ProcessExits {
     /** The Android version with {@code getHistoricalProcessExitReasons} (11). */
     private static final int EXIT_INFO_SDK = 30;
+    /** The Android version whose native crash records give the tombstone (12). */
+    private static final int TOMBSTONE_SDK = 31;
+    /**
+     * What this library's process tags start with: the summary is the app's too (one per
+     * process), and another one's must not pass for a run's.
+     */
+    private static final String TAG_PREFIX = "rollout-run:";
     /** How many of the latest exits are asked for: the app's processes of the last runs. */
     private static final int MAX_EXITS = 16;
     /** Most of an ANR's dump read: the main thread comes first, after a short header. */
@@ -71,22 +78,29 @@ public final class ProcessExits {
         if (exits.isEmpty()) {
             return null;
         }
+        // Copies: a later setup with the same config starts from the records without dumps.
+        List<Map<String, Object>> sent = new ArrayList<>();
+        for (Map<String, Object> exit : exits) {
+            sent.add(new LinkedHashMap<>(exit));
+        }
         if (dataDir != null) {
             try {
                 for (int i : Native.exitsOfUnendedRuns(dataDir, Json.write(exits))) {
-                    addDump(infos.get(i), exits.get(i));
+                    addDump(infos.get(i), sent.get(i));
                 }
-            } catch (RuntimeException | LinkageError unknown) {
-                // Reported without their dumps (without the native library, not at all).
+            } catch (RuntimeException unknown) {
+                // Reported without their dumps. A missing native library (a LinkageError) is
+                // left to setup, which reports it as such.
             }
         }
-        return Json.write(exits);
+        return Json.write(sent);
     }
 
     private static void addDump(Object info, Map<String, Object> exit) {
         if ("not_responding".equals(exit.get("reason"))) {
             exit.put("trace", trace(info));
-        } else if ("native_crash".equals(exit.get("reason"))) {
+        } else if ("native_crash".equals(exit.get("reason")) && Build.VERSION.SDK_INT >= TOMBSTONE_SDK) {
+            // Before Android 12 the stream holds no tombstone.
             byte[] tombstone = read(info, MAX_TOMBSTONE_BYTES, false);
             exit.put("tombstone", tombstone == null ? null : Base64.getEncoder().encodeToString(tombstone));
         }
@@ -95,7 +109,9 @@ public final class ProcessExits {
     /**
      * Tags this process with the agent's run id ({@code setProcessStateSummary}, which Android
      * keeps in the process's exit record), so the next start knows the run of an exit exactly,
-     * not by its pid. Called by {@link RumAgent#setup}; a failure leaves the pid to match.
+     * not by its pid. Called by {@link RumAgent#setup}; a failure leaves the pid to match. An app
+     * that sets a summary of its own afterwards replaces the tag: its exits are then matched by
+     * pid.
      */
     void tag(String runId) {
         if (manager == null || runId == null) {
@@ -103,7 +119,7 @@ public final class ProcessExits {
         }
         try {
             manager.getClass().getMethod("setProcessStateSummary", byte[].class)
-                    .invoke(manager, (Object) runId.getBytes(StandardCharsets.UTF_8));
+                    .invoke(manager, (Object) (TAG_PREFIX + runId).getBytes(StandardCharsets.UTF_8));
         } catch (ReflectiveOperationException | RuntimeException | LinkageError untagged) {
             // Matched by pid and time instead.
         }
@@ -161,8 +177,9 @@ public final class ProcessExits {
                 : name.substring("REASON_".length()).toLowerCase(Locale.ROOT));
         exit.put("description", call(info, "getDescription"));
         byte[] summary = (byte[]) call(info, "getProcessStateSummary");
-        if (summary != null && summary.length > 0) {
-            exit.put("run", new String(summary, StandardCharsets.UTF_8));
+        String tag = summary == null ? "" : new String(summary, StandardCharsets.UTF_8);
+        if (tag.startsWith(TAG_PREFIX) && tag.length() > TAG_PREFIX.length()) {
+            exit.put("run", tag.substring(TAG_PREFIX.length()));
         }
         return exit;
     }

@@ -3,6 +3,7 @@ package dev.rollout.rum;
 import static dev.rollout.rum.TestRunner.check;
 
 import android.app.Activity;
+import android.app.ActivityManager;
 import android.app.Application;
 import android.os.Bundle;
 import android.os.Looper;
@@ -51,8 +52,8 @@ import java.util.concurrent.TimeUnit;
  *       (exit 44, no shutdown) once the agent noted the background; {@code killed-foreground}:
  *       killed with the screen up; {@code killed-late}: killed with the screen up after a screen
  *       started before the capture stopped; {@code killed-anr} as {@code killed-background},
- *       {@code killed-force-stop}, {@code killed-exit-failed} and {@code killed-native} as
- *       {@code killed-foreground},
+ *       {@code killed-force-stop}, {@code killed-exit-failed} and {@code killed-native} (which
+ *       then sets a process state summary of its own) as {@code killed-foreground},
  *       for Android's exit reasons. They
  *       need a data dir (the fourth argument), and write their pid beside it ({@code <dir>.pid});
  *       {@code restart} then starts on it, reads Android's exit reasons
@@ -115,8 +116,13 @@ public final class AppStartApp {
                 case "killed-foreground":
                 case "killed-force-stop":
                 case "killed-exit-failed":
+                    android.firstScreen(null);
+                    break;
                 case "killed-native":
                     android.firstScreen(null);
+                    // The app keeps a summary of its own, which replaces the agent's tag.
+                    ((ActivityManager) app.getSystemService("activity"))
+                            .setProcessStateSummary("checkout-step:3".getBytes(StandardCharsets.UTF_8));
                     break;
                 case "killed-late":
                     // Captured late: a screen started before it stops under the visible one.
