@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent, storageKeys } from '../agent.js';
 import { Core, trap_for_tests } from '../../pkg/rum_agent_wasm.js';
-import { MemoryStorage, offline, storedBatches, wasm } from './support.mjs';
+import { MemoryStorage, offline, storedBatches, trappingNextCore, wasm } from './support.mjs';
 
 const URL_ = 'http://127.0.0.1:9';
 const SDK_KEY = 'sdk-robust';
@@ -289,24 +289,16 @@ test('a flag cache that traps is dropped: setup and later recoveries go on witho
 
 test('a trap while the new core is made replaces that instance too', async () => {
   const a = await setup({ pushRate: 3600000 });
-  const takeUpdate = Core.prototype.take_update;
-  let trapNext = true;
-  // The next core made traps once, in the instance that replaced the trapped one.
-  Core.prototype.take_update = function () {
-    if (trapNext) { trapNext = false; trap_for_tests(); }
-    return takeUpdate.call(this);
-  };
   try {
     // wasm-bindgen marks each object with the instance it lives in.
     const before = a._core.__wbg_inst;
-    a._call(() => trap_for_tests());
-    assert.equal(trapNext, false, 'the new core trapped while being made');
+    // The next core made traps once, in the instance that replaced the trapped one.
+    assert.ok(trappingNextCore(() => a._call(() => trap_for_tests())), 'the new core trapped while being made');
     assert.equal(a._core.__wbg_inst, before + 2, 'the instance it trapped in was replaced too');
     assert.ok(a.track('robust.after.two.traps', 1));
     assert.equal(a.stats().queued, 1);
     assert.equal(a.stats().dropped('invalid'), 0, 'stats().dropped reads the live core');
   } finally {
-    Core.prototype.take_update = takeUpdate;
     a.close();
   }
 });
@@ -844,19 +836,8 @@ test('a trap that drops the flag cache while a fetch is under way does not leave
     gate = new Promise((res) => { open = res; });
     const underWay = agent._fetchFlags(); // since=4, held at the gate
     await new Promise((res) => setTimeout(res, 10));
-    const takeUpdate = Core.prototype.take_update;
-    let trapNext = true;
     // The core made after the trap traps while being made: the flag cache goes with it.
-    Core.prototype.take_update = function () {
-      if (trapNext) { trapNext = false; trap_for_tests(); }
-      return takeUpdate.call(this);
-    };
-    try {
-      agent._call(() => trap_for_tests());
-    } finally {
-      Core.prototype.take_update = takeUpdate;
-    }
-    assert.equal(trapNext, false, 'the new core trapped while being made');
+    assert.ok(trappingNextCore(() => agent._call(() => trap_for_tests())), 'the new core trapped while being made');
     open();
     gate = null;
     await underWay;

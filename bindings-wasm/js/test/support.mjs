@@ -1,5 +1,6 @@
 // What both Node test files use: the built wasm, a Storage in memory, a fetch with no network.
 import { readFileSync } from 'node:fs';
+import { Core, trap_for_tests } from '../../pkg/rum_agent_wasm.js';
 
 /** The wasm bindings-wasm/scripts/build.sh built (bindings-wasm/pkg). */
 export const wasm = readFileSync(new URL('../../pkg/rum_agent_wasm_bg.wasm', import.meta.url));
@@ -25,3 +26,20 @@ export function storedBatches(storage, keys) {
 
 /** A fetch that never reaches anything. */
 export const offline = () => Promise.reject(new TypeError('offline'));
+
+/** Runs `fn` (which makes an agent's core trap) with the next core made trapping once while it is
+ * made (in its `take_update`), as one whose flag cache traps would; answers whether it did. */
+export function trappingNextCore(fn) {
+  const takeUpdate = Core.prototype.take_update;
+  let trapNext = true;
+  Core.prototype.take_update = function () {
+    if (trapNext) { trapNext = false; trap_for_tests(); }
+    return takeUpdate.call(this);
+  };
+  try {
+    fn();
+  } finally {
+    Core.prototype.take_update = takeUpdate;
+  }
+  return !trapNext;
+}
