@@ -230,6 +230,7 @@ fn check_app_starts(
     run("slow", &["-Dandroid.stub.startAgoMs=61000"])?;
 
     check_kills(collector, lib_dir, &classpath)?;
+    check_process_dirs(collector, lib_dir, &classpath)?;
 
     let expected = [
         ("launch", 1, 1),
@@ -369,6 +370,51 @@ fn check_kills(collector: &Fixture, lib_dir: &Path, classpath: &OsStr) -> anyhow
                 "{mode}: the main thread's stack, got {stack:?}"
             );
         }
+    }
+    Ok(())
+}
+
+/// An agent set up in another process of the app (`:remote`) keeps its files in a sub-directory
+/// of the data dir, one set up in the main process in the data dir itself: two processes never
+/// share a spool.
+fn check_process_dirs(
+    collector: &Fixture,
+    lib_dir: &Path,
+    classpath: &OsStr,
+) -> anyhow::Result<()> {
+    let dirs = tempfile::tempdir()?;
+    for (process, files_in) in [
+        (
+            "com.example.app:remote",
+            dirs.path().join("remote").join("process-remote"),
+        ),
+        ("com.example.app", dirs.path().join("main")),
+    ] {
+        let dir = files_in
+            .ancestors()
+            .find(|d| d.parent() == Some(dirs.path()))
+            .context("the data dir")?;
+        let run = java_with(
+            lib_dir,
+            Path::new(classpath),
+            &[&format!("-Dandroid.stub.processName={process}")],
+            "dev.rollout.rum.AppStartApp",
+            &[&collector.url(), SDK_KEY, "restart", path(dir)?],
+            JVM_LIMIT,
+        )?;
+        passed_cleanly(&run, 1, Some(0))?;
+        ensure!(
+            files_in.join("spool").is_dir(),
+            "{process}: its spool in {files_in:?}"
+        );
+        let in_dir: Vec<String> = std::fs::read_dir(dir)?
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        ensure!(
+            files_in == dir || in_dir == ["process-remote"],
+            "{process}: nothing of its own in the data dir, got {in_dir:?}"
+        );
     }
     Ok(())
 }

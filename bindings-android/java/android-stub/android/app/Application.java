@@ -14,6 +14,14 @@ public class Application {
 
     private final ActivityManager activityManager = new ActivityManager();
 
+    /**
+     * As on Android (API 28): this process's name. Here {@code -Dandroid.stub.processName}
+     * (default the main process's, {@code com.example.app}).
+     */
+    public static String getProcessName() {
+        return System.getProperty("android.stub.processName", "com.example.app");
+    }
+
     /** As on Android ({@code Context}'s): the system service named {@code name}; here only "activity". */
     public Object getSystemService(String name) {
         return "activity".equals(name) ? activityManager : null;

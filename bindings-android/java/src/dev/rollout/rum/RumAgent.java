@@ -83,12 +83,13 @@ public final class RumAgent {
                 throw new IllegalStateException("RumAgent is already set up; call shutdown() first");
             }
             long handle;
+            String dataDir = ProcessDataDir.of(config.dataDir);
             try {
-                handle = Native.setup(config.sdkKey, config.collectorUrl, config.dataDir,
+                handle = Native.setup(config.sdkKey, config.collectorUrl, dataDir,
                         config.trafficType, VERSION, platform(), config.flushIntervalMs,
                         config.syncFlags, config.uploader == Uploader.RUST, config.consent.code(),
                         ProcessStart.ageNanos(config.startNanos),
-                        config.processExits == null ? null : config.processExits.json(config.dataDir));
+                        config.processExits == null ? null : config.processExits.json(dataDir));
             } catch (LinkageError missing) {
                 // The app's package has no libbindings_android.so for this device's ABI: a
                 // failure the app can catch, not a crash at its start.

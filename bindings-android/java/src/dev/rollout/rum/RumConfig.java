@@ -55,7 +55,11 @@ public final class RumConfig {
             this.collectorUrl = collectorUrl;
         }
 
-        /** Directory for the spool, flag cache and crash records (on Android: {@code context.getFilesDir() + "/rum"}). Without it crashes are not kept. */
+        /**
+         * Directory for the spool, flag cache and crash records (on Android: {@code
+         * context.getFilesDir() + "/rum"}). Without it crashes are not kept. An app's other
+         * processes ({@code <package>:<name>}) use its sub-directory {@code process-<name>}.
+         */
         public Builder dataDir(String path) {
             this.dataDir = path;
             return this;
