@@ -136,8 +136,9 @@ impl RunProcess {
 }
 
 /// The indexes of the `exits` of runs of `data_dir` that ended without a clean shutdown nor a
-/// crash record and that no start reported yet: the ones a start on it will judge. A platform reads what is costly to
-/// read (an ANR's dump) only for these, before it builds the agent.
+/// crash record and that no start reported yet: the ones a start on it will judge. A platform
+/// reads what is costly to read (an ANR's dump, a tombstone) only for these, before it builds
+/// the agent.
 pub fn exits_of_unended_runs(data_dir: &Path, exits: &[ProcessExit]) -> Vec<usize> {
     let runs = super::dirty_flag::unended_runs(data_dir);
     let mut found: Vec<usize> = runs
