@@ -130,4 +130,4 @@ export default Agent;
 
 /** The storage keys of the agent for `sdkKey` at collector `url` (scoped, so that two apps of
  * one origin keep their flag caches and unsent batches apart). */
-export declare function storageKeys(sdkKey: string, url?: string): { unsent: string; flags: string };
+export declare function storageKeys(sdkKey: string, url?: string): { scope: string; unsent: string; flags: string };

@@ -14,6 +14,11 @@ const consentCode = (c) => (typeof c === 'string' && typeof CONSENT[c] === 'numb
  * is removed. */
 const LEGACY_UNSENT = 'rum-agent:unsent';
 const LEGACY_FLAGS = 'rum-agent:flags';
+/** When each scope of the origin (see storageKeys) last had an agent: `{ scope: ms }`. */
+const SEEN = 'rum-agent:seen';
+/** A scope without an agent this long is gone (an SDK key rotated, a collector moved): what it
+ * left in storage is removed. */
+const SCOPE_TTL_MS = 30 * 24 * 3600 * 1000;
 /** Most characters of unsent batches kept in storage (the origin's quota is ~5 M, shared with
  * the page); the newest batches that fit are kept, the rest stay in the core. */
 const MAX_STORED_CHARS = 1000000;
@@ -111,7 +116,7 @@ export function storageKeys(sdkKey, url = '') {
   const s = `${String(url).replace(/\/$/, '')}\n${sdkKey}`;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
   const scope = (h >>> 0).toString(36);
-  return { unsent: `rum-agent:unsent:${scope}`, flags: `rum-agent:flags:${scope}` };
+  return { scope, unsent: `rum-agent:unsent:${scope}`, flags: `rum-agent:flags:${scope}` };
 }
 
 /** `localStorage`, or null where reading it throws (Safari's blocked storage, sandboxed iframes). */
@@ -349,6 +354,7 @@ export class Agent {
   _start(held = []) {
     // An older build's flag cache, for every agent of the origin: never read, only in the way.
     this._write(LEGACY_FLAGS, null);
+    this._sweepScopes();
     this._restoring = this._restoreStored();
     this._pollFlags();
     this._openStream();
@@ -696,6 +702,32 @@ export class Agent {
     if (this._closed) return;
     this._vitals?.report();
     this._sendAway();
+    // A tab open for weeks keeps its scope alive.
+    this._sweepScopes();
+  }
+
+  /** Notes this agent's scope as used now, and removes what scopes without an agent for
+   * SCOPE_TTL_MS left in storage: their flag caches and unsent batches, which no agent would
+   * ever read again. A scope whose keys were never noted (an older build's) is noted now. */
+  _sweepScopes() {
+    const now = Date.now();
+    let seen = null;
+    try { seen = JSON.parse(this._read(SEEN)); } catch { /* replaced */ }
+    if (!seen || typeof seen !== 'object' || Array.isArray(seen)) seen = {};
+    seen[this.storageKeys.scope] = now;
+    const keys = [];
+    try {
+      for (let i = 0; i < this.storage.length; i++) keys.push(this.storage.key(i));
+    } catch { /* no storage, or it cannot be listed */ }
+    for (const key of keys) {
+      // rum-agent:flags:<scope>, rum-agent:unsent:<scope>[:<agent>]
+      const [app, kind, scope] = String(key).split(':');
+      if (app !== 'rum-agent' || (kind !== 'flags' && kind !== 'unsent') || !scope) continue;
+      if (!Object.hasOwn(seen, scope)) seen[scope] = now;
+      if (!(now - seen[scope] < SCOPE_TTL_MS)) this._write(key, null);
+    }
+    for (const scope of Object.keys(seen)) if (!(now - seen[scope] < SCOPE_TTL_MS)) delete seen[scope];
+    this._write(SEEN, JSON.stringify(seen));
   }
 
   /** Beacons every batch not in flight, or keeps it in storage when it cannot go: offline, or

@@ -850,3 +850,36 @@ test('a trap that drops the flag cache while a fetch is under way does not leave
     agent.close();
   }
 });
+
+test('what scopes without an agent for 30 days left in storage is removed; scopes in use are kept', async () => {
+  const DAY = 24 * 3600 * 1000;
+  const now = Date.now();
+  const storage = new MemoryStorage();
+  const gone = storageKeys('sdk-rotated-away', URL_);
+  const recent = storageKeys('sdk-other-app', URL_);
+  const unnoted = storageKeys('sdk-older-build', URL_);
+  const batch = JSON.stringify([JSON.stringify({ batch_id: 'b', events: [] })]);
+  storage.setItem('rum-agent:seen', JSON.stringify({ [gone.scope]: now - 31 * DAY, [recent.scope]: now - DAY, [KEYS.scope]: now - 40 * DAY }));
+  storage.setItem(gone.flags, '{"version":3,"flags":[],"segments":[]}');
+  storage.setItem(gone.unsent, batch);
+  storage.setItem(`${gone.unsent}:tab1`, batch);
+  storage.setItem(recent.flags, '{"version":1,"flags":[],"segments":[]}');
+  storage.setItem(`${recent.unsent}:tab2`, batch);
+  storage.setItem(unnoted.flags, '{"version":1,"flags":[],"segments":[]}');
+  storage.setItem(KEYS.flags, '{"version":1,"flags":[],"segments":[]}');
+  storage.setItem('app:own-data', 'the page\'s');
+  const agent = await setup({ storage });
+  try {
+    for (const key of [gone.flags, gone.unsent, `${gone.unsent}:tab1`]) assert.equal(storage.getItem(key), null, key);
+    for (const key of [recent.flags, `${recent.unsent}:tab2`, unnoted.flags, KEYS.flags, 'app:own-data']) {
+      assert.notEqual(storage.getItem(key), null, key);
+    }
+    const seen = JSON.parse(storage.getItem('rum-agent:seen'));
+    assert.deepEqual(Object.keys(seen).sort(), [KEYS.scope, recent.scope, unnoted.scope].sort());
+    assert.ok(now <= seen[KEYS.scope], 'this scope is noted as used now, whatever it was');
+    assert.equal(seen[recent.scope], now - DAY);
+    assert.ok(now <= seen[unnoted.scope], 'an older build\'s scope is noted, to be swept if it stays unused');
+  } finally {
+    agent.close();
+  }
+});
