@@ -136,6 +136,12 @@ public extension RumAgent {
             }
         }
         Background.sealOnEnteringBackground()
+        if Bundle.main.bundlePath.hasSuffix(".appex") {
+            // An app extension (a widget, a share sheet) is ended by iOS as soon as its work is
+            // done, and gets no foreground notifications: its end is no unclean shutdown.
+            // Crashes are still recorded.
+            agent.setInBackground(inBackground: true)
+        }
         if captureAppStart {
             AppStart.trackColdStartWhenActive()
         }
