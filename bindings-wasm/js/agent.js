@@ -18,7 +18,8 @@ const LEGACY_FLAGS = 'rum-agent:flags';
 const SEEN = 'rum-agent:seen';
 /** A scope without an agent this long is gone (an SDK key rotated, a collector moved): what it
  * left in storage is removed. */
-const SCOPE_TTL_MS = 30 * 24 * 3600 * 1000;
+const DAY_MS = 24 * 3600 * 1000;
+const SCOPE_TTL_MS = 30 * DAY_MS;
 /** Most characters of unsent batches kept in storage (the origin's quota is ~5 M, shared with
  * the page); the newest batches that fit are kept, the rest stay in the core. */
 const MAX_STORED_CHARS = 1000000;
@@ -706,15 +707,27 @@ export class Agent {
     this._sweepScopes();
   }
 
-  /** Notes this agent's scope as used now, and removes what scopes without an agent for
-   * SCOPE_TTL_MS left in storage: their flag caches and unsent batches, which no agent would
-   * ever read again. A scope whose keys were never noted (an older build's) is noted now. */
+  /** Notes this agent's scope as used now, and removes what a scope without an agent for
+   * SCOPE_TTL_MS left in storage: its flag cache and unsent batches, which no agent would read
+   * again. A stale scope goes only when a sweep a day or more after the one that first found it
+   * stale finds it so again, with no note since: a clock set wrong, here or in that scope's tab,
+   * must not take a scope still in use. Scopes whose keys were never noted (an older build's)
+   * are noted now. */
   _sweepScopes() {
     const now = Date.now();
     let seen = null;
     try { seen = JSON.parse(this._read(SEEN)); } catch { /* replaced */ }
     if (!seen || typeof seen !== 'object' || Array.isArray(seen)) seen = {};
     seen[this.storageKeys.scope] = now;
+    const gone = new Set();
+    for (const scope of Object.keys(seen)) {
+      // A note's time, or [its time, when a sweep first found it stale].
+      const [note, since] = [].concat(seen[scope]).map(Number);
+      if (!Number.isFinite(note)) seen[scope] = now;
+      else if (!(now - note >= SCOPE_TTL_MS)) seen[scope] = note;
+      else if (!(since <= now)) seen[scope] = [note, now];
+      else if (now - since >= DAY_MS) gone.add(scope);
+    }
     const keys = [];
     try {
       for (let i = 0; i < this.storage.length; i++) keys.push(this.storage.key(i));
@@ -723,10 +736,10 @@ export class Agent {
       // rum-agent:flags:<scope>, rum-agent:unsent:<scope>[:<agent>]
       const [app, kind, scope] = String(key).split(':');
       if (app !== 'rum-agent' || (kind !== 'flags' && kind !== 'unsent') || !scope) continue;
-      if (!Object.hasOwn(seen, scope)) seen[scope] = now;
-      if (!(now - seen[scope] < SCOPE_TTL_MS)) this._write(key, null);
+      if (gone.has(scope)) this._write(key, null);
+      else if (!Object.prototype.hasOwnProperty.call(seen, scope)) seen[scope] = now;
     }
-    for (const scope of Object.keys(seen)) if (!(now - seen[scope] < SCOPE_TTL_MS)) delete seen[scope];
+    for (const scope of gone) delete seen[scope];
     this._write(SEEN, JSON.stringify(seen));
   }
 

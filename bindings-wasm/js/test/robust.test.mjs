@@ -851,34 +851,50 @@ test('a trap that drops the flag cache while a fetch is under way does not leave
   }
 });
 
-test('what scopes without an agent for 30 days left in storage is removed; scopes in use are kept', async () => {
+test('what scopes without an agent for 30 days left in storage is removed at a second sweep a day later; scopes in use are kept', async () => {
   const DAY = 24 * 3600 * 1000;
   const now = Date.now();
   const storage = new MemoryStorage();
-  const gone = storageKeys('sdk-rotated-away', URL_);
+  const gone = storageKeys('sdk-rotated-away', URL_); // stale, and found so two days ago
+  const stale = storageKeys('sdk-stale-once', URL_); // stale, found so for the first time
+  const ahead = storageKeys('sdk-clock-ahead', URL_); // found stale by a clock a week ahead
   const recent = storageKeys('sdk-other-app', URL_);
   const unnoted = storageKeys('sdk-older-build', URL_);
   const batch = JSON.stringify([JSON.stringify({ batch_id: 'b', events: [] })]);
-  storage.setItem('rum-agent:seen', JSON.stringify({ [gone.scope]: now - 31 * DAY, [recent.scope]: now - DAY, [KEYS.scope]: now - 40 * DAY }));
-  storage.setItem(gone.flags, '{"version":3,"flags":[],"segments":[]}');
+  storage.setItem('rum-agent:seen', JSON.stringify({
+    [gone.scope]: [now - 31 * DAY, now - 2 * DAY],
+    [stale.scope]: now - 31 * DAY,
+    [ahead.scope]: [now - 31 * DAY, now + 7 * DAY],
+    [recent.scope]: now - DAY,
+    [KEYS.scope]: [now - 40 * DAY, now - 5 * DAY],
+  }));
+  for (const k of [gone, stale, ahead, recent, unnoted]) {
+    storage.setItem(k.flags, '{"version":3,"flags":[],"segments":[]}');
+    storage.setItem(`${k.unsent}:tab`, batch);
+  }
   storage.setItem(gone.unsent, batch);
-  storage.setItem(`${gone.unsent}:tab1`, batch);
-  storage.setItem(recent.flags, '{"version":1,"flags":[],"segments":[]}');
-  storage.setItem(`${recent.unsent}:tab2`, batch);
-  storage.setItem(unnoted.flags, '{"version":1,"flags":[],"segments":[]}');
-  storage.setItem(KEYS.flags, '{"version":1,"flags":[],"segments":[]}');
   storage.setItem('app:own-data', 'the page\'s');
   const agent = await setup({ storage });
   try {
-    for (const key of [gone.flags, gone.unsent, `${gone.unsent}:tab1`]) assert.equal(storage.getItem(key), null, key);
-    for (const key of [recent.flags, `${recent.unsent}:tab2`, unnoted.flags, KEYS.flags, 'app:own-data']) {
-      assert.notEqual(storage.getItem(key), null, key);
+    for (const key of [gone.flags, gone.unsent, `${gone.unsent}:tab`]) assert.equal(storage.getItem(key), null, key);
+    for (const k of [stale, ahead, recent, unnoted]) {
+      for (const key of [k.flags, `${k.unsent}:tab`]) assert.notEqual(storage.getItem(key), null, key);
     }
-    const seen = JSON.parse(storage.getItem('rum-agent:seen'));
-    assert.deepEqual(Object.keys(seen).sort(), [KEYS.scope, recent.scope, unnoted.scope].sort());
+    assert.notEqual(storage.getItem('app:own-data'), null);
+    let seen = JSON.parse(storage.getItem('rum-agent:seen'));
+    assert.deepEqual(Object.keys(seen).sort(), [KEYS.scope, stale.scope, ahead.scope, recent.scope, unnoted.scope].sort());
     assert.ok(now <= seen[KEYS.scope], 'this scope is noted as used now, whatever it was');
     assert.equal(seen[recent.scope], now - DAY);
     assert.ok(now <= seen[unnoted.scope], 'an older build\'s scope is noted, to be swept if it stays unused');
+    assert.equal(seen[stale.scope][0], now - 31 * DAY, 'found stale: kept for a day, with its note');
+    assert.ok(now <= seen[stale.scope][1]);
+    assert.ok(seen[ahead.scope][1] <= Date.now(), 'a finding dated ahead of this clock starts again');
+    // A note from the stale scope's agent (its tab came back) takes it off the list.
+    storage.setItem('rum-agent:seen', JSON.stringify({ ...seen, [stale.scope]: Date.now() }));
+    agent._onHide();
+    seen = JSON.parse(storage.getItem('rum-agent:seen'));
+    assert.equal(typeof seen[stale.scope], 'number', 'noted again: fresh');
+    assert.ok(now <= seen[KEYS.scope], 'the hide noted this scope too');
   } finally {
     agent.close();
   }
