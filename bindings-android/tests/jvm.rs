@@ -376,19 +376,26 @@ fn check_kills(collector: &Fixture, lib_dir: &Path, classpath: &OsStr) -> anyhow
 
 /// An agent set up in another process of the app (`:remote`) keeps its files in a sub-directory
 /// of the data dir, one set up in the main process in the data dir itself: two processes never
-/// share a spool.
+/// share a spool. With `dataDirPerProcess(false)` the data dir given is used as it is.
 fn check_process_dirs(
     collector: &Fixture,
     lib_dir: &Path,
     classpath: &OsStr,
 ) -> anyhow::Result<()> {
     let dirs = tempfile::tempdir()?;
-    for (process, files_in) in [
+    for (process, own_dir, files_in) in [
         (
             "com.example.app:remote",
+            false,
             dirs.path().join("remote").join("process-remote"),
         ),
-        ("com.example.app", dirs.path().join("main")),
+        ("com.example.app", false, dirs.path().join("main")),
+        // An app that gave the process a data dir of its own already.
+        (
+            "com.example.app:remote",
+            true,
+            dirs.path().join("remote-own"),
+        ),
     ] {
         let dir = files_in
             .ancestors()
@@ -397,7 +404,10 @@ fn check_process_dirs(
         let run = java_with(
             lib_dir,
             Path::new(classpath),
-            &[&format!("-Dandroid.stub.processName={process}")],
+            &[
+                &format!("-Dandroid.stub.processName={process}"),
+                &format!("-Drum.test.dataDirOfItsOwn={own_dir}"),
+            ],
             "dev.rollout.rum.AppStartApp",
             &[&collector.url(), SDK_KEY, "restart", path(dir)?],
             JVM_LIMIT,

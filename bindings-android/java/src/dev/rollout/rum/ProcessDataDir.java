@@ -41,7 +41,8 @@ final class ProcessDataDir {
             return null;
         }
         try {
-            return (String) application.getMethod("getProcessName").invoke(null);
+            String name = (String) application.getMethod("getProcessName").invoke(null);
+            return name != null ? name : commandLine();
         } catch (ReflectiveOperationException | RuntimeException | LinkageError beforeAndroid9) {
             return commandLine();
         }

@@ -83,7 +83,7 @@ public final class RumAgent {
                 throw new IllegalStateException("RumAgent is already set up; call shutdown() first");
             }
             long handle;
-            String dataDir = ProcessDataDir.of(config.dataDir);
+            String dataDir = config.dataDirPerProcess ? ProcessDataDir.of(config.dataDir) : config.dataDir;
             try {
                 handle = Native.setup(config.sdkKey, config.collectorUrl, dataDir,
                         config.trafficType, VERSION, platform(), config.flushIntervalMs,

@@ -13,6 +13,7 @@ public final class RumConfig {
     final Uploader uploader;
     final Consent consent;
     final ProcessExits processExits;
+    final boolean dataDirPerProcess;
 
     /** {@link #startNanos} when none was given. */
     static final long UNSET_START = Long.MIN_VALUE;
@@ -29,6 +30,7 @@ public final class RumConfig {
         uploader = b.uploader;
         consent = b.consent;
         processExits = b.processExits;
+        dataDirPerProcess = b.dataDirPerProcess;
     }
 
     /** Starts a config for the environment of {@code sdkKey} sending to {@code collectorUrl}. */
@@ -49,6 +51,7 @@ public final class RumConfig {
         private Uploader uploader = Uploader.RUST;
         private Consent consent = Consent.GRANTED;
         private ProcessExits processExits;
+        private boolean dataDirPerProcess = true;
 
         private Builder(String sdkKey, String collectorUrl) {
             this.sdkKey = sdkKey;
@@ -133,6 +136,17 @@ public final class RumConfig {
                 throw new IllegalArgumentException("consent: must not be null");
             }
             this.consent = consent;
+            return this;
+        }
+
+        /**
+         * Whether an app's other processes ({@code <package>:<name>}) keep their files in the
+         * sub-directory {@code process-<name>} of the data dir (default true). Pass false when
+         * each process already gets a data dir of its own (what this library's README advised
+         * before): the files an earlier version left there are then read again.
+         */
+        public Builder dataDirPerProcess(boolean on) {
+            this.dataDirPerProcess = on;
             return this;
         }
 

@@ -172,6 +172,9 @@ public final class AppStartApp {
         if (args.length > 3) {
             config.dataDir(args[3]);
         }
+        if (Boolean.getBoolean("rum.test.dataDirOfItsOwn")) {
+            config.dataDirPerProcess(false);
+        }
         RumAgent agent = RumAgent.setup(config.build());
         agent.identify("java-app-start-" + mode);
         return agent;
