@@ -136,7 +136,7 @@ public extension RumAgent {
             }
         }
         Background.sealOnEnteringBackground()
-        if Bundle.main.bundlePath.hasSuffix(".appex") {
+        if isAppExtension {
             // An app extension (a widget, a share sheet) is ended by iOS as soon as its work is
             // done, and gets no foreground notifications: its end is no unclean shutdown.
             // Crashes are still recorded.
@@ -378,6 +378,9 @@ private final class OutcomeBox: @unchecked Sendable {
 
 // MARK: - Background
 
+/// True in an app extension (a widget, a share sheet, a keyboard…): its bundle is an `.appex`.
+private let isAppExtension = Bundle.main.bundlePath.hasSuffix(".appex")
+
 /// Tells the agent when the app goes to the background and comes back (a run that ends in the
 /// background is no unclean shutdown), and seals pending events when it goes (UIKit's
 /// notifications, by name: no UIKit import; app extensions never get them and call `seal`
@@ -396,6 +399,8 @@ private enum Background {
             forName: Notification.Name("UIApplicationWillEnterForegroundNotification"),
             object: nil, queue: nil
         ) { _ in
+            // An app extension stays "in the background" (see setup).
+            guard !isAppExtension else { return }
             RumAgent.shared?.setInBackground(inBackground: false)
         }
         NotificationCenter.default.addObserver(
