@@ -354,12 +354,7 @@ pub(crate) fn mark_running(shared: &Shared, exits: &[ProcessExit]) -> RunStart {
     let me = shared.run_id.as_str();
     let _ = std::fs::create_dir_all(data_dir);
     let now = shared.clock.now_ms();
-    // The OS dates exits on the real wall clock, whatever clock the agent was given.
-    let live = take_live(
-        data_dir,
-        me,
-        RunProcess::current(crate::clock::Clock::now_ms(&crate::clock::SystemClock)),
-    );
+    let live = take_live(data_dir, me, RunProcess::current());
     let current = shared.current_key();
     write_user(data_dir, me, &current);
     let names = super::file_names(data_dir);
@@ -697,7 +692,7 @@ mod tests {
     #[test]
     fn a_live_file_stands_for_its_run_until_the_lock_goes_and_is_claimed_once() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let live = take_live(dir.path(), "run-a", RunProcess::current(0)).expect("live file");
+        let live = take_live(dir.path(), "run-a", RunProcess::current()).expect("live file");
         write_user(dir.path(), "run-a", "user-a");
         let names = super::super::file_names(dir.path());
         assert!(
@@ -732,7 +727,7 @@ mod tests {
         // that check failed this test in 2 of 5 runs.
         for _ in 0..300 {
             let dir = tempfile::tempdir().expect("tempdir");
-            drop(take_live(dir.path(), "dead", RunProcess::current(0)).expect("live file"));
+            drop(take_live(dir.path(), "dead", RunProcess::current()).expect("live file"));
             let names = super::super::file_names(dir.path());
             let together = std::sync::Barrier::new(4);
             let claims: usize = std::thread::scope(|scope| {

@@ -96,11 +96,12 @@ pub(crate) struct RunProcess {
 }
 
 impl RunProcess {
-    /// This process, starting now (`now_ms`).
-    pub(crate) fn current(now_ms: i64) -> RunProcess {
+    /// This process, starting now on the real wall clock: the OS dates exits on it, whatever
+    /// clock the agent was given.
+    pub(crate) fn current() -> RunProcess {
         RunProcess {
             pid: std::process::id(),
-            started_ms: now_ms,
+            started_ms: crate::clock::Clock::now_ms(&crate::clock::SystemClock),
         }
     }
 
@@ -124,15 +125,22 @@ impl RunProcess {
         process: Option<RunProcess>,
         exits: &'e [ProcessExit],
     ) -> Option<&'e ProcessExit> {
-        if let Some(tagged) = exits.iter().find(|e| e.run.as_deref() == Some(run)) {
-            return Some(tagged);
-        }
-        let process = process?;
-        exits
-            .iter()
-            .filter(|e| e.run.is_none() && e.pid == process.pid && e.at_ms >= process.started_ms)
-            .min_by_key(|e| e.at_ms)
+        exit_index(run, process, exits).map(|i| &exits[i])
     }
+}
+
+/// Where [`RunProcess::exit_in`] finds `run`'s exit in `exits`.
+fn exit_index(run: &str, process: Option<RunProcess>, exits: &[ProcessExit]) -> Option<usize> {
+    if let Some(tagged) = exits.iter().position(|e| e.run.as_deref() == Some(run)) {
+        return Some(tagged);
+    }
+    let process = process?;
+    exits
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.run.is_none() && e.pid == process.pid && e.at_ms >= process.started_ms)
+        .min_by_key(|(_, e)| e.at_ms)
+        .map(|(i, _)| i)
 }
 
 /// The indexes of the `exits` of runs of `data_dir` that ended without a clean shutdown nor a
@@ -140,11 +148,9 @@ impl RunProcess {
 /// reads what is costly to read (an ANR's dump, a tombstone) only for these, before it builds
 /// the agent.
 pub fn exits_of_unended_runs(data_dir: &Path, exits: &[ProcessExit]) -> Vec<usize> {
-    let runs = super::dirty_flag::unended_runs(data_dir);
-    let mut found: Vec<usize> = runs
+    let mut found: Vec<usize> = super::dirty_flag::unended_runs(data_dir)
         .iter()
-        .filter_map(|(run, process)| RunProcess::exit_in(run, *process, exits))
-        .filter_map(|exit| exits.iter().position(|e| std::ptr::eq(e, exit)))
+        .filter_map(|(run, process)| exit_index(run, *process, exits))
         .collect();
     found.sort_unstable();
     found.dedup();

@@ -136,8 +136,18 @@ fn frame_line(index: usize, bytes: &[u8], pc_digits: usize) -> String {
     line
 }
 
-/// A `Thread` message's id, and its text: `"name" tid=id` and its frames.
-fn thread(bytes: &[u8], pc_digits: usize) -> (u64, Option<String>) {
+/// A `Thread` message's id (field 1; 0 when left out, as proto3 does at the default).
+fn thread_id(bytes: &[u8]) -> u64 {
+    fields(bytes)
+        .find_map(|f| match f {
+            (1, Value::Varint(v)) => Some(v),
+            _ => None,
+        })
+        .unwrap_or(0)
+}
+
+/// A `Thread` message's text: `"name" tid=id` and its frames; None without frames.
+fn thread(bytes: &[u8], pc_digits: usize) -> Option<String> {
     let (mut id, mut name, mut frames) = (0, String::new(), Vec::new());
     for (field, value) in fields(bytes) {
         match (field, value) {
@@ -147,8 +157,7 @@ fn thread(bytes: &[u8], pc_digits: usize) -> (u64, Option<String>) {
             _ => {}
         }
     }
-    let stack = (!frames.is_empty()).then(|| format!("\"{name}\" tid={id}\n{}", frames.join("\n")));
-    (id, stack)
+    (!frames.is_empty()).then(|| format!("\"{name}\" tid={id}\n{}", frames.join("\n")))
 }
 
 /// Reads a tombstone; None when it holds no signal (not a tombstone, or cut before it). The stack
@@ -193,9 +202,8 @@ pub(crate) fn read(bytes: &[u8]) -> Option<NativeCrash> {
     // short may lack the crashing thread).
     let stack = threads
         .iter()
-        .map(|t| thread(t, pc_digits))
-        .find(|(id, _)| *id == tid)
-        .and_then(|(_, stack)| stack);
+        .find(|t| thread_id(t) == tid)
+        .and_then(|t| thread(t, pc_digits));
     Some(NativeCrash { message, stack })
 }
 
