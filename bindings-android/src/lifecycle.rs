@@ -1,8 +1,7 @@
 //! JNI entries of the agent's life: setup, flags ready, flush, shutdown, release, crashes.
 
-use std::time::{Duration, Instant};
-
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use agent_core::crash::{ProcessExit, exits_of_unended_runs};
 use agent_core::wire::FlagChanges;

@@ -16,9 +16,9 @@ const LEGACY_UNSENT = 'rum-agent:unsent';
 const LEGACY_FLAGS = 'rum-agent:flags';
 /** When each scope of the origin (see storageKeys) last had an agent: `{ scope: ms }`. */
 const SEEN = 'rum-agent:seen';
+const DAY_MS = 24 * 3600 * 1000;
 /** A scope without an agent this long is gone (an SDK key rotated, a collector moved): what it
  * left in storage is removed. */
-const DAY_MS = 24 * 3600 * 1000;
 const SCOPE_TTL_MS = 30 * DAY_MS;
 /** Most characters of unsent batches kept in storage (the origin's quota is ~5 M, shared with
  * the page); the newest batches that fit are kept, the rest stay in the core. */
@@ -728,11 +728,7 @@ export class Agent {
       else if (!(since <= now)) seen[scope] = [note, now];
       else if (now - since >= DAY_MS) gone.add(scope);
     }
-    const keys = [];
-    try {
-      for (let i = 0; i < this.storage.length; i++) keys.push(this.storage.key(i));
-    } catch { /* no storage, or it cannot be listed */ }
-    for (const key of keys) {
+    for (const key of this._storedKeys()) {
       // rum-agent:flags:<scope>, rum-agent:unsent:<scope>[:<agent>]
       const [app, kind, scope] = String(key).split(':');
       if (app !== 'rum-agent' || (kind !== 'flags' && kind !== 'unsent') || !scope) continue;
@@ -799,14 +795,16 @@ export class Agent {
   /** Every key unsent batches of this scope may be under: each agent's (other tabs', earlier
    * pages'), the list an older build shared, and the origin-wide one of an older build still. */
   _unsentKeys() {
-    const keys = [LEGACY_UNSENT, this.storageKeys.unsent];
     const own = `${this.storageKeys.unsent}:`;
+    return [LEGACY_UNSENT, this.storageKeys.unsent, ...this._storedKeys().filter((key) => key?.startsWith(own))];
+  }
+
+  /** Every key in storage; none when there is no storage or it cannot be listed. */
+  _storedKeys() {
+    const keys = [];
     try {
-      for (let i = 0; i < this.storage.length; i++) {
-        const key = this.storage.key(i);
-        if (key?.startsWith(own)) keys.push(key);
-      }
-    } catch { /* no storage, or it cannot be listed: the known keys only */ }
+      for (let i = 0; i < this.storage.length; i++) keys.push(this.storage.key(i));
+    } catch { /* the keys listed so far */ }
     return keys;
   }
 
