@@ -100,6 +100,8 @@ pub(crate) struct WorkerConfig {
     pub(crate) load_flag_cache: bool,
     /// How earlier processes ended, as the OS says (see `AgentBuilder::process_exits`).
     pub(crate) process_exits: Vec<crash::ProcessExit>,
+    /// This process's name (see `AgentBuilder::process_name`).
+    pub(crate) process_name: Option<String>,
 }
 
 /// The worker's body: open, then serve commands until shutdown or until every handle is gone.
@@ -108,7 +110,11 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Command>, config: WorkerConf
     let crash::RunStart {
         events: start_events,
         mut live,
-    } = crash::mark_running(&shared, &config.process_exits);
+    } = crash::mark_running(
+        &shared,
+        &config.process_exits,
+        config.process_name.as_deref(),
+    );
     if config.load_flag_cache {
         sync::load_cache(&shared);
     }

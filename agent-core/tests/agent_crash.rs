@@ -999,12 +999,13 @@ fn child_dir() -> Option<PathBuf> {
     std::env::var_os(CHILD_DIR_VAR).map(PathBuf::from)
 }
 
-/// An agent on `dir` with the tests' SDK key.
+/// An agent on `dir` with the tests' SDK key, in a process named `PROCESS_NAME` when set.
 fn agent_on(dir: impl AsRef<Path>) -> Agent {
-    Agent::builder("sdk-test")
-        .data_dir(dir.as_ref())
-        .build()
-        .expect("agent")
+    let mut builder = Agent::builder("sdk-test").data_dir(dir.as_ref());
+    if let Ok(name) = std::env::var("PROCESS_NAME") {
+        builder = builder.process_name(name);
+    }
+    builder.build().expect("agent")
 }
 
 /// Polls `done` until it holds; fails the test naming `what` after `limit` (a bound on a hung
@@ -1034,6 +1035,11 @@ fn a_signal_marker_of_a_run_that_shut_down_cleanly_is_no_crash() {
 /// Runs `killed_later_child` on `dir` (in the background when `background`) and kills it once its
 /// agent is up; answers its pid, and the wall clock before it started and after it died.
 fn killed_run(dir: &Path, background: bool) -> (u32, i64, i64) {
+    killed_run_named(dir, background, None)
+}
+
+/// [`killed_run`] in a process the agent is told is named `name`.
+fn killed_run_named(dir: &Path, background: bool, name: Option<&str>) -> (u32, i64, i64) {
     let before = SystemClock.now_ms();
     let mut command = Command::new(std::env::current_exe().expect("test binary"));
     command
@@ -1041,6 +1047,9 @@ fn killed_run(dir: &Path, background: bool) -> (u32, i64, i64) {
         .env(CHILD_DIR_VAR, dir);
     if background {
         command.env("KILLED_IN_BACKGROUND", "1");
+    }
+    if let Some(name) = name {
+        command.env("PROCESS_NAME", name);
     }
     let mut child = command.spawn().expect("child runs");
     wait_until(PATIENCE * 2, "the child's agent is up", || {
@@ -1074,6 +1083,7 @@ fn exit_of(pid: u32, at_ms: i64, reason: ExitReason, name: &str) -> ProcessExit 
         trace: None,
         tombstone: None,
         run: None,
+        process: None,
     }
 }
 
@@ -1191,6 +1201,26 @@ fn a_tagged_exit_names_its_run_whatever_the_pid() {
     let events = restarted_with_exits(dir.path(), vec![another_run]);
     assert!(of_type(&events, "crash").is_empty(), "{events:?}");
     assert_eq!(of_type(&events, UNCLEAN_SHUTDOWN).len(), 1, "{events:?}");
+}
+
+/// An untagged exit under the run's pid is not the run's when the OS names another process: a
+/// process of the app without the agent that was given the pid after the run's own exit record
+/// dropped out of the OS's list.
+#[test]
+fn an_exit_of_another_process_under_the_runs_pid_is_not_the_runs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (pid, _, after) = killed_run_named(dir.path(), true, Some("com.example.app"));
+    let mut remote = exit_of(pid, after, ExitReason::NotResponding, "anr");
+    remote.process = Some("com.example.app:remote".into());
+    assert!(exits_of_unended_runs(dir.path(), std::slice::from_ref(&remote)).is_empty());
+    let mut own = remote.clone();
+    own.process = Some("com.example.app".into());
+    assert_eq!(
+        exits_of_unended_runs(dir.path(), &[remote.clone(), own]),
+        vec![1]
+    );
+    let events = restarted_with_exits(dir.path(), vec![remote]);
+    assert!(events.is_empty(), "another process's ANR: {events:?}");
 }
 
 /// A run whose crash is recorded needs no dump read: its exit is not among those to judge.

@@ -34,6 +34,7 @@ pub extern "system" fn Java_dev_rollout_rum_Native_setup<'l>(
     consent: jint,
     start_age_nanos: jlong,
     process_exits: JString<'l>,
+    process_name: JString<'l>,
 ) -> jlong {
     guard(&mut env, 0, |env| {
         let sdk_key = required(env, &sdk_key, "sdkKey")?;
@@ -64,6 +65,9 @@ pub extern "system" fn Java_dev_rollout_rum_Native_setup<'l>(
             // the app's start must not fail for it.
             let exits: Vec<ProcessExit> = serde_json::from_str(&json).unwrap_or_default();
             builder = builder.process_exits(exits);
+        }
+        if let Some(name) = optional(env, &process_name)? {
+            builder = builder.process_name(name);
         }
         if flush_interval_ms > 0 {
             builder = builder.flush_interval(millis(flush_interval_ms, "flushIntervalMs")?);

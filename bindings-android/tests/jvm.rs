@@ -262,7 +262,8 @@ fn check_app_starts(
 /// shutdown only for a run killed with a screen up that Android says nothing of, a crash for an
 /// ANR (in the background too, with the main thread's stack from Android's dump, matched by the
 /// process's tag whatever its pid), nothing for a force stop (beside an ANR record whose dump
-/// cannot be read), an unclean shutdown for an own exit with a failure status (matched by pid).
+/// cannot be read), an unclean shutdown for an own exit with a failure status (matched by pid), and
+/// for a run whose pid Android's record gives to another process of the app.
 fn check_kills(collector: &Fixture, lib_dir: &Path, classpath: &OsStr) -> anyhow::Result<()> {
     let dirs = tempfile::tempdir()?;
     for (mode, exit_reason, unclean, crashes) in [
@@ -276,6 +277,8 @@ fn check_kills(collector: &Fixture, lib_dir: &Path, classpath: &OsStr) -> anyhow
         ("killed-exit-failed", Some("REASON_EXIT_SELF"), 1, 0),
         // Its summary is the app's own by the kill: matched by pid.
         ("killed-native", Some("REASON_CRASH_NATIVE"), 0, 1),
+        // As killed-native, but Android names another process of the app under the run's pid.
+        ("killed-native-remote", Some("REASON_CRASH_NATIVE"), 1, 0),
     ] {
         let dir = dirs.path().join(mode);
         let in_dir = |mode: &str, properties: &[&str], code: i32| -> anyhow::Result<()> {
@@ -289,8 +292,8 @@ fn check_kills(collector: &Fixture, lib_dir: &Path, classpath: &OsStr) -> anyhow
             )?;
             passed_cleanly(&run, 1, Some(code))
         };
-        // Both runs tag their process (the stand-in keeps the tag in this file), except the last
-        // case's: its exit is matched by its pid.
+        // Both runs tag their process (the stand-in keeps the tag in this file), except
+        // killed-exit-failed's: its exit is matched by its pid.
         let tagged = exit_reason.is_some() && mode != "killed-exit-failed";
         let summary = format!(
             "-Dandroid.stub.summaryFile={}",
@@ -318,6 +321,9 @@ fn check_kills(collector: &Fixture, lib_dir: &Path, classpath: &OsStr) -> anyhow
             ));
             if mode == "killed-force-stop" {
                 properties.push("-Dandroid.stub.unreadableAnr=true".into());
+            }
+            if mode == "killed-native-remote" {
+                properties.push("-Dandroid.stub.exitProcessName=com.example.app:remote".into());
             }
         }
         let properties: Vec<&str> = properties.iter().map(String::as_str).collect();

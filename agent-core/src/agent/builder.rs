@@ -47,6 +47,7 @@ pub struct AgentBuilder {
     flag_listeners: FlagListeners,
     app_start: Option<Instant>,
     process_exits: Vec<ProcessExit>,
+    process_name: Option<String>,
 }
 
 impl AgentBuilder {
@@ -73,6 +74,7 @@ impl AgentBuilder {
             flag_listeners: FlagListeners::default(),
             app_start: None,
             process_exits: Vec::new(),
+            process_name: None,
         }
     }
 
@@ -203,6 +205,15 @@ impl AgentBuilder {
         self
     }
 
+    /// This process's name as the OS names it in exit records (Android:
+    /// `Application.getProcessName()`): kept with the run, so that a later start never takes
+    /// another process's exit for this run's when a pid was given again (see
+    /// [`crate::crash::exit`]). Default: none (exits are matched by pid and time alone).
+    pub fn process_name(mut self, name: impl Into<String>) -> Self {
+        self.process_name = Some(name.into());
+        self
+    }
+
     /// Validates the settings and starts the agent. Does no disk I/O on the caller's thread: the
     /// worker opens the spool and the flag cache.
     pub fn build(self) -> Result<Agent, AgentError> {
@@ -221,6 +232,7 @@ impl AgentBuilder {
             flag_listeners,
             app_start,
             process_exits,
+            process_name,
             ..
         } = self;
         pipeline.sdk_key = sdk_key.clone();
@@ -271,6 +283,7 @@ impl AgentBuilder {
             pipeline,
             load_flag_cache: !plan.sync_flags,
             process_exits,
+            process_name,
         };
         let worker_shared = shared.clone();
         let worker = spawn(worker::THREAD_NAME, move || {

@@ -140,7 +140,7 @@ pub(crate) struct LiveLock {
 /// Makes and locks this run's live file. Locked before it gets its name, so no start sees it free
 /// while this run lives; without locks it is named all the same (see the module docs). None when
 /// the data dir cannot hold it.
-fn take_live(data_dir: &Path, run_id: &str, process: RunProcess) -> Option<LiveLock> {
+fn take_live(data_dir: &Path, run_id: &str, process: &RunProcess) -> Option<LiveLock> {
     let temp = data_dir.join(format!("{LIVE_PREFIX}{run_id}.tmp"));
     let mut file = File::create(&temp).ok()?;
     // A fresh name: nobody else holds it.
@@ -343,8 +343,13 @@ pub(crate) struct RunStart {
 /// or such a signal, with this run's live lock.
 ///
 /// `exits`: how earlier processes ended, as the OS says (see [`super::exit`]); they decide what
-/// an unexplained end of the run they match is.
-pub(crate) fn mark_running(shared: &Shared, exits: &[ProcessExit]) -> RunStart {
+/// an unexplained end of the run they match is. `process_name`: this process's name, kept in the
+/// live file for a later start to match exits by.
+pub(crate) fn mark_running(
+    shared: &Shared,
+    exits: &[ProcessExit],
+    process_name: Option<&str>,
+) -> RunStart {
     let Some(data_dir) = shared.data_dir.as_deref() else {
         return RunStart {
             events: Vec::new(),
@@ -354,7 +359,7 @@ pub(crate) fn mark_running(shared: &Shared, exits: &[ProcessExit]) -> RunStart {
     let me = shared.run_id.as_str();
     let _ = std::fs::create_dir_all(data_dir);
     let now = shared.clock.now_ms();
-    let live = take_live(data_dir, me, RunProcess::current());
+    let live = take_live(data_dir, me, &RunProcess::current(process_name));
     let current = shared.current_key();
     write_user(data_dir, me, &current);
     let names = super::file_names(data_dir);
@@ -412,7 +417,7 @@ pub(crate) fn mark_running(shared: &Shared, exits: &[ProcessExit]) -> RunStart {
     for e in &ended {
         let explained =
             crashed.contains(&e.run) || signals.iter().any(|(signalled, _)| *signalled == e.run);
-        let exit = RunProcess::exit_in(&e.run, e.process, exits);
+        let exit = RunProcess::exit_in(&e.run, e.process.as_ref(), exits);
         let end = if e.run.is_empty() {
             // The legacy run: no background file, no process.
             Some((UNCLEAN_SHUTDOWN, Map::new(), now))
@@ -692,7 +697,7 @@ mod tests {
     #[test]
     fn a_live_file_stands_for_its_run_until_the_lock_goes_and_is_claimed_once() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let live = take_live(dir.path(), "run-a", RunProcess::current()).expect("live file");
+        let live = take_live(dir.path(), "run-a", &RunProcess::current(None)).expect("live file");
         write_user(dir.path(), "run-a", "user-a");
         let names = super::super::file_names(dir.path());
         assert!(
@@ -727,7 +732,7 @@ mod tests {
         // that check failed this test in 2 of 5 runs.
         for _ in 0..300 {
             let dir = tempfile::tempdir().expect("tempdir");
-            drop(take_live(dir.path(), "dead", RunProcess::current()).expect("live file"));
+            drop(take_live(dir.path(), "dead", &RunProcess::current(None)).expect("live file"));
             let names = super::super::file_names(dir.path());
             let together = std::sync::Barrier::new(4);
             let claims: usize = std::thread::scope(|scope| {

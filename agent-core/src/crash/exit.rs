@@ -15,7 +15,9 @@
 //! Android the process state summary, which the OS keeps in the exit's record). Untagged exits
 //! (a tag that failed, an older version) are matched by the pid and the start on the wall clock
 //! that the run's live file holds: an exit of that pid after the run's start, the earliest (pids
-//! are reused). A tagged exit of another run is never this run's, whatever its pid.
+//! are reused), and of the run's process name when both the file and the exit name one (a later
+//! process of the app without the agent may be given the pid again). A tagged exit of another
+//! run is never this run's, whatever its pid.
 
 use std::path::Path;
 
@@ -76,6 +78,9 @@ pub struct ProcessExit {
     /// The run id the process tagged itself with (see [`Agent::run_id`]), when it did.
     #[serde(default)]
     pub run: Option<String>,
+    /// The process's name (Android: `com.example.app:remote`), when the OS gives it.
+    #[serde(default)]
+    pub process: Option<String>,
 }
 
 impl Agent {
@@ -88,41 +93,55 @@ impl Agent {
 }
 
 /// The process a run ran in, as its live file keeps it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct RunProcess {
     pub(crate) pid: u32,
     /// The run's start, in milliseconds since the Unix epoch.
     pub(crate) started_ms: i64,
+    /// The process's name, when the platform gave it (see `AgentBuilder::process_name`).
+    pub(crate) name: Option<String>,
 }
 
 impl RunProcess {
-    /// This process, starting now on the real wall clock: the OS dates exits on it, whatever
-    /// clock the agent was given.
-    pub(crate) fn current() -> RunProcess {
+    /// This process, named `name`, starting now on the real wall clock: the OS dates exits on
+    /// it, whatever clock the agent was given.
+    pub(crate) fn current(name: Option<&str>) -> RunProcess {
         RunProcess {
             pid: std::process::id(),
             started_ms: crate::clock::Clock::now_ms(&crate::clock::SystemClock),
+            name: name.map(str::to_owned),
         }
     }
 
-    /// The text a live file holds.
-    pub(crate) fn to_text(self) -> String {
-        format!("{} {}", self.pid, self.started_ms)
+    /// The text a live file holds: `pid start_ms[ name]`.
+    pub(crate) fn to_text(&self) -> String {
+        match &self.name {
+            Some(name) => format!("{} {} {name}", self.pid, self.started_ms),
+            None => format!("{} {}", self.pid, self.started_ms),
+        }
     }
 
     /// Reads [`RunProcess::to_text`]; None for anything else (an older version's empty file).
     pub(crate) fn parse(text: &str) -> Option<RunProcess> {
-        let (pid, started) = text.trim().split_once(' ')?;
+        let mut parts = text.trim().splitn(3, ' ');
         Some(RunProcess {
-            pid: pid.parse().ok()?,
-            started_ms: started.parse().ok()?,
+            pid: parts.next()?.parse().ok()?,
+            started_ms: parts.next()?.parse().ok()?,
+            name: parts.next().map(str::to_owned),
         })
+    }
+
+    /// Whether `exit`, untagged, may be this process's end: its pid, after the start, and of
+    /// this name when both name one.
+    fn may_have_ended_in(&self, exit: &ProcessExit) -> bool {
+        let other_name = matches!((&self.name, &exit.process), (Some(a), Some(b)) if a != b);
+        exit.run.is_none() && exit.pid == self.pid && exit.at_ms >= self.started_ms && !other_name
     }
 
     /// The exit of `run`, whose process this was, among `exits` (see the module docs).
     pub(crate) fn exit_in<'e>(
         run: &str,
-        process: Option<RunProcess>,
+        process: Option<&RunProcess>,
         exits: &'e [ProcessExit],
     ) -> Option<&'e ProcessExit> {
         exit_index(run, process, exits).map(|i| &exits[i])
@@ -130,7 +149,7 @@ impl RunProcess {
 }
 
 /// Where [`RunProcess::exit_in`] finds `run`'s exit in `exits`.
-fn exit_index(run: &str, process: Option<RunProcess>, exits: &[ProcessExit]) -> Option<usize> {
+fn exit_index(run: &str, process: Option<&RunProcess>, exits: &[ProcessExit]) -> Option<usize> {
     if let Some(tagged) = exits.iter().position(|e| e.run.as_deref() == Some(run)) {
         return Some(tagged);
     }
@@ -138,7 +157,7 @@ fn exit_index(run: &str, process: Option<RunProcess>, exits: &[ProcessExit]) -> 
     exits
         .iter()
         .enumerate()
-        .filter(|(_, e)| e.run.is_none() && e.pid == process.pid && e.at_ms >= process.started_ms)
+        .filter(|(_, e)| process.may_have_ended_in(e))
         .min_by_key(|(_, e)| e.at_ms)
         .map(|(i, _)| i)
 }
@@ -150,7 +169,7 @@ fn exit_index(run: &str, process: Option<RunProcess>, exits: &[ProcessExit]) -> 
 pub fn exits_of_unended_runs(data_dir: &Path, exits: &[ProcessExit]) -> Vec<usize> {
     let mut found: Vec<usize> = super::dirty_flag::unended_runs(data_dir)
         .iter()
-        .filter_map(|(run, process)| exit_index(run, *process, exits))
+        .filter_map(|(run, process)| exit_index(run, process.as_ref(), exits))
         .collect();
     found.sort_unstable();
     found.dedup();
@@ -239,6 +258,7 @@ DALVIK THREADS (3):\n\
             trace: None,
             tombstone: None,
             run: None,
+            process: None,
         }
     }
 
@@ -271,6 +291,7 @@ DALVIK THREADS (3):\n\
         let run = RunProcess {
             pid: 7,
             started_ms: 1_000,
+            name: None,
         };
         let exits = [
             exit(7, 900, ExitReason::Requested), // an earlier process with that pid
@@ -278,13 +299,46 @@ DALVIK THREADS (3):\n\
             exit(7, 3_000, ExitReason::Other),   // a later process given the pid again
             exit(7, 2_000, ExitReason::NotResponding),
         ];
-        let found = RunProcess::exit_in("r", Some(run), &exits).expect("an exit");
+        let found = RunProcess::exit_in("r", Some(&run), &exits).expect("an exit");
         assert_eq!(
             (found.at_ms, found.reason),
             (2_000, ExitReason::NotResponding)
         );
-        assert_eq!(RunProcess::exit_in("r", Some(run), &exits[..2]), None);
+        assert_eq!(RunProcess::exit_in("r", Some(&run), &exits[..2]), None);
         assert_eq!(RunProcess::exit_in("r", None, &exits), None);
+    }
+
+    #[test]
+    fn an_exit_of_another_process_name_is_not_the_runs() {
+        let run = RunProcess {
+            pid: 7,
+            started_ms: 1_000,
+            name: Some("com.example.app".into()),
+        };
+        let named = |at_ms, reason, name: Option<&str>| ProcessExit {
+            process: name.map(str::to_owned),
+            ..exit(7, at_ms, reason)
+        };
+        // The run's own exit dropped out of the OS's records; a process of the app without the
+        // agent was given its pid.
+        let remote = named(
+            2_000,
+            ExitReason::NotResponding,
+            Some("com.example.app:remote"),
+        );
+        assert_eq!(
+            RunProcess::exit_in("r", Some(&run), std::slice::from_ref(&remote)),
+            None
+        );
+        let own = named(3_000, ExitReason::NativeCrash, Some("com.example.app"));
+        let exits = [remote.clone(), own];
+        let found = RunProcess::exit_in("r", Some(&run), &exits).expect("the run's exit");
+        assert_eq!(found.reason, ExitReason::NativeCrash);
+        // A name on one side only does not rule an exit out.
+        let unnamed = named(2_000, ExitReason::NotResponding, None);
+        assert!(RunProcess::exit_in("r", Some(&run), &[unnamed]).is_some());
+        let older_file = RunProcess { name: None, ..run };
+        assert!(RunProcess::exit_in("r", Some(&older_file), &[remote]).is_some());
     }
 
     #[test]
@@ -292,6 +346,7 @@ DALVIK THREADS (3):\n\
         let run = RunProcess {
             pid: 7,
             started_ms: 1_000,
+            name: None,
         };
         let mut other_run = exit(7, 2_000, ExitReason::NativeCrash);
         other_run.run = Some("other".into());
@@ -299,11 +354,11 @@ DALVIK THREADS (3):\n\
         tagged.run = Some("r".into());
         // Another run's tagged exit is not this run's, though pid and time fit.
         assert_eq!(
-            RunProcess::exit_in("r", Some(run), &[other_run.clone()]),
+            RunProcess::exit_in("r", Some(&run), &[other_run.clone()]),
             None
         );
         let exits = [other_run, tagged];
-        let found = RunProcess::exit_in("r", Some(run), &exits).expect("the tagged exit");
+        let found = RunProcess::exit_in("r", Some(&run), &exits).expect("the tagged exit");
         assert_eq!(found.reason, ExitReason::NotResponding);
         let found = RunProcess::exit_in("r", None, &exits).expect("without a live file's process");
         assert_eq!(found.pid, 9);
@@ -314,8 +369,14 @@ DALVIK THREADS (3):\n\
         let run = RunProcess {
             pid: 31_337,
             started_ms: 1_765_000_000_123,
+            name: None,
         };
-        assert_eq!(RunProcess::parse(&run.to_text()), Some(run));
+        assert_eq!(RunProcess::parse(&run.to_text()), Some(run.clone()));
+        let named = RunProcess {
+            name: Some("com.example.app:sync worker".into()),
+            ..run
+        };
+        assert_eq!(RunProcess::parse(&named.to_text()), Some(named));
         assert_eq!(RunProcess::parse(""), None);
         assert_eq!(RunProcess::parse("12"), None);
         assert_eq!(RunProcess::parse("x 12"), None);

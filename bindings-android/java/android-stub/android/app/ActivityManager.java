@@ -34,8 +34,9 @@ public class ActivityManager {
      * reason named by {@code -Dandroid.stub.exitReason} (default REASON_ANR) with the status
      * {@code -Dandroid.stub.exitStatus} (default 0), described as
      * {@code -Dandroid.stub.exitDescription} says, tagged with what {@code
-     * -Dandroid.stub.summaryFile} holds; with {@code -Dandroid.stub.unreadableAnr} also a newer
-     * ANR of another process whose dump cannot be read.
+     * -Dandroid.stub.summaryFile} holds, in the process named {@code
+     * -Dandroid.stub.exitProcessName} (default this one's); with {@code
+     * -Dandroid.stub.unreadableAnr} also a newer ANR of another process whose dump cannot be read.
      */
     public List<ApplicationExitInfo> getHistoricalProcessExitReasons(String packageName, int pid, int maxNum) {
         Integer exited = Integer.getInteger("android.stub.exitPid");
@@ -48,13 +49,15 @@ public class ActivityManager {
             long now = System.currentTimeMillis();
             List<ApplicationExitInfo> exits = new ArrayList<>();
             if (Boolean.getBoolean("android.stub.unreadableAnr")) {
-                exits.add(new ApplicationExitInfo(exited + 1, ApplicationExitInfo.REASON_ANR, now, null, 0, true, null));
+                exits.add(new ApplicationExitInfo(exited + 1, ApplicationExitInfo.REASON_ANR, now, null, 0, true, null,
+                        "com.example.app:other"));
             }
             String summary = System.getProperty("android.stub.summaryFile");
             byte[] tag = summary != null && new java.io.File(summary).exists()
                     ? java.nio.file.Files.readAllBytes(java.nio.file.Paths.get(summary)) : null;
             exits.add(new ApplicationExitInfo(exited, reason, now,
-                    System.getProperty("android.stub.exitDescription"), Integer.getInteger("android.stub.exitStatus", 0), false, tag));
+                    System.getProperty("android.stub.exitDescription"), Integer.getInteger("android.stub.exitStatus", 0), false, tag,
+                    System.getProperty("android.stub.exitProcessName", Application.getProcessName())));
             return exits;
         } catch (ReflectiveOperationException | java.io.IOException e) {
             throw new IllegalArgumentException(name, e);

@@ -48,10 +48,12 @@ public final class ApplicationExitInfo {
     private final int status;
     private final boolean traceLost;
     private final byte[] summary;
+    private final String processName;
 
     ApplicationExitInfo(int pid, int reason, long timestamp, String description, int status, boolean traceLost,
-            byte[] summary) {
+            byte[] summary, String processName) {
         this.summary = summary;
+        this.processName = processName;
         this.pid = pid;
         this.reason = reason;
         this.timestamp = timestamp;
@@ -83,6 +85,11 @@ public final class ApplicationExitInfo {
     /** As on Android: what the process last passed to {@code setProcessStateSummary}, or null. */
     public byte[] getProcessStateSummary() {
         return summary;
+    }
+
+    /** As on Android: the process's name ({@code com.example.app:remote} for a {@code :remote} one). */
+    public String getProcessName() {
+        return processName;
     }
 
     /** As on Android: the exit status of an own exit, the signal of a signaled end. */

@@ -10,7 +10,8 @@ final class Native {
 
     static native long setup(String sdkKey, String collectorUrl, String dataDir, String trafficType,
             String sdkVersion, String platform, long flushIntervalMs, boolean syncFlags,
-            boolean nativeUploader, int consent, long startAgeNanos, String processExits);
+            boolean nativeUploader, int consent, long startAgeNanos, String processExits,
+            String processName);
 
     static native void release(long handle);
 

@@ -17,10 +17,12 @@ import java.nio.charset.StandardCharsets;
 final class ProcessDataDir {
     private ProcessDataDir() {}
 
-    /** {@code dataDir} for this process (null stays null; off Android, unchanged). */
-    static String of(String dataDir) {
-        String name = dataDir == null ? null : processName();
-        int colon = name == null ? -1 : name.indexOf(':');
+    /**
+     * {@code dataDir} for the process named {@code name} ({@link #processName}): null stays null;
+     * off Android (no name), unchanged.
+     */
+    static String of(String dataDir, String name) {
+        int colon = dataDir == null || name == null ? -1 : name.indexOf(':');
         if (colon < 0 || colon == name.length() - 1) {
             return dataDir;
         }
@@ -33,7 +35,7 @@ final class ProcessDataDir {
      * reflection), else the first word of {@code /proc/self/cmdline}, which Android sets to it;
      * null off Android.
      */
-    private static String processName() {
+    static String processName() {
         Class<?> application;
         try {
             application = Class.forName("android.app.Application");

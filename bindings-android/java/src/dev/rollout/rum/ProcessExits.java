@@ -176,6 +176,8 @@ public final class ProcessExits {
         exit.put("name", name == null ? "reason_" + reason
                 : name.substring("REASON_".length()).toLowerCase(Locale.ROOT));
         exit.put("description", call(info, "getDescription"));
+        // An untagged exit under a run's pid is another process's when the names differ.
+        exit.put("process", call(info, "getProcessName"));
         byte[] summary = (byte[]) call(info, "getProcessStateSummary");
         String tag = summary == null ? "" : new String(summary, StandardCharsets.UTF_8);
         if (tag.startsWith(TAG_PREFIX) && tag.length() > TAG_PREFIX.length()) {

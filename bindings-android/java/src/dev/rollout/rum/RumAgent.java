@@ -83,13 +83,15 @@ public final class RumAgent {
                 throw new IllegalStateException("RumAgent is already set up; call shutdown() first");
             }
             long handle;
-            String dataDir = config.dataDirPerProcess ? ProcessDataDir.of(config.dataDir) : config.dataDir;
+            // Kept with the run: a later start tells this process's exits from another's by it.
+            String process = ProcessDataDir.processName();
+            String dataDir = config.dataDirPerProcess ? ProcessDataDir.of(config.dataDir, process) : config.dataDir;
             try {
                 handle = Native.setup(config.sdkKey, config.collectorUrl, dataDir,
                         config.trafficType, VERSION, platform(), config.flushIntervalMs,
                         config.syncFlags, config.uploader == Uploader.RUST, config.consent.code(),
                         ProcessStart.ageNanos(config.startNanos),
-                        config.processExits == null ? null : config.processExits.json(dataDir));
+                        config.processExits == null ? null : config.processExits.json(dataDir), process);
             } catch (LinkageError missing) {
                 // The app's package has no libbindings_android.so for this device's ABI: a
                 // failure the app can catch, not a crash at its start.

@@ -54,6 +54,7 @@ import java.util.concurrent.TimeUnit;
  *       started before the capture stopped; {@code killed-anr} as {@code killed-background},
  *       {@code killed-force-stop}, {@code killed-exit-failed} and {@code killed-native} (which
  *       then sets a process state summary of its own) as {@code killed-foreground},
+ *       {@code killed-native-remote} as {@code killed-native},
  *       for Android's exit reasons. They
  *       need a data dir (the fourth argument), and write their pid beside it ({@code <dir>.pid});
  *       {@code restart} then starts on it, reads Android's exit reasons
@@ -119,6 +120,7 @@ public final class AppStartApp {
                     android.firstScreen(null);
                     break;
                 case "killed-native":
+                case "killed-native-remote":
                     android.firstScreen(null);
                     // The app keeps a summary of its own, which replaces the agent's tag.
                     ((ActivityManager) app.getSystemService("activity"))
