@@ -704,7 +704,7 @@ export class Agent {
     this._vitals?.report();
     this._sendAway();
     // A tab open for weeks keeps its scope alive.
-    this._sweepScopes();
+    this._sweepScopes(false);
   }
 
   /** Notes this agent's scope as used now, and removes what a scope without an agent for
@@ -712,8 +712,9 @@ export class Agent {
    * again. A stale scope goes only when a sweep a day or more after the one that first found it
    * stale finds it so again, with no note since: a clock set wrong, here or in that scope's tab,
    * must not take a scope still in use. Scopes whose keys were never noted (an older build's)
-   * are noted now. */
-  _sweepScopes() {
+   * are noted when `all` (at setup): otherwise the keys are listed only when a scope goes (a
+   * page hide must stay cheap with an origin's thousands of keys). */
+  _sweepScopes(all = true) {
     const now = Date.now();
     let seen = null;
     try { seen = JSON.parse(this._read(SEEN)); } catch { /* replaced */ }
@@ -728,7 +729,7 @@ export class Agent {
       else if (!(since <= now)) seen[scope] = [note, now];
       else if (now - since >= DAY_MS) gone.add(scope);
     }
-    for (const key of this._storedKeys()) {
+    for (const key of all || gone.size ? this._storedKeys() : []) {
       // rum-agent:flags:<scope>, rum-agent:unsent:<scope>[:<agent>]
       const [app, kind, scope] = String(key).split(':');
       if (app !== 'rum-agent' || (kind !== 'flags' && kind !== 'unsent') || !scope) continue;

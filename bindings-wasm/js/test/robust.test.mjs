@@ -891,10 +891,20 @@ test('what scopes without an agent for 30 days left in storage is removed at a s
     assert.ok(seen[ahead.scope][1] <= Date.now(), 'a finding dated ahead of this clock starts again');
     // A note from the stale scope's agent (its tab came back) takes it off the list.
     storage.setItem('rum-agent:seen', JSON.stringify({ ...seen, [stale.scope]: Date.now() }));
+    let listed = 0;
+    const key = storage.key.bind(storage);
+    storage.key = (i) => { listed++; return key(i); };
     agent._onHide();
     seen = JSON.parse(storage.getItem('rum-agent:seen'));
     assert.equal(typeof seen[stale.scope], 'number', 'noted again: fresh');
     assert.ok(now <= seen[KEYS.scope], 'the hide noted this scope too');
+    assert.equal(listed, 0, 'a hide with no scope to remove lists no key');
+    // A hide that finds a scope due removes it.
+    storage.setItem('rum-agent:seen', JSON.stringify({ ...seen, [recent.scope]: [now - 31 * DAY, now - 2 * DAY] }));
+    agent._onHide();
+    for (const key of [recent.flags, `${recent.unsent}:tab`]) assert.equal(storage.getItem(key), null, key);
+    assert.notEqual(storage.getItem(stale.flags), null);
+    assert.ok(listed > 0);
   } finally {
     agent.close();
   }
