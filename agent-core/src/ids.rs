@@ -1,4 +1,5 @@
-//! Random (version 4) ids for batches, impressions and events.
+//! Random (version 4) ids for batches, impressions and events, and the ids derived from a
+//! batch's for the halves it is split into.
 //!
 //! Natively each id is `Uuid::new_v4()`: the OS's randomness per id, which also stays right
 //! across `fork`. In the browser every id would be a call out to `crypto.getRandomValues`, most
@@ -23,6 +24,28 @@ pub fn new_id() -> Uuid {
     }
     #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
     Uuid::new_v4()
+}
+
+/// The id of part `part` of the batch `parent` (a version 8 id): the same at every split of
+/// that batch, so a split done again after a kill makes batches the collector already has (it
+/// ignores a repeated batch id), not new ones that would count the batch's drop counts twice.
+pub fn derived_id(parent: Uuid, part: u64) -> Uuid {
+    // Two Feistel rounds over the id's halves, keyed by the part: one parent's parts differ, and
+    // a part of a part is not another order of the same parts (a half's halves stay distinct).
+    // Little-endian: plain loads and stores in wasm.
+    let mix = |z: u64| {
+        let z = (z ^ (z >> 32)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        z ^ (z >> 29)
+    };
+    let id = u128::from_le_bytes(*parent.as_bytes());
+    let (low, high) = (id as u64, (id >> 64) as u64);
+    let high = high ^ mix(low ^ part);
+    let low = low ^ mix(high);
+    // Version 8 (byte 6's high nibble) and RFC 4122's variant (byte 8's top bits), set on the
+    // words rather than on the bytes: two stores in wasm.
+    let low = (low & !(0xf0 << 48)) | (0x80 << 48);
+    let high = (high & !0xc0) | 0x80;
+    Uuid::from_bytes(((u128::from(high) << 64) | u128::from(low)).to_le_bytes())
 }
 
 /// Bytes of randomness fetched at once: 256 ids.
@@ -107,6 +130,35 @@ mod tests {
             pool.next(|_| false).is_some(),
             "255 ids left: no refill needed"
         );
+    }
+
+    #[test]
+    fn derived_ids_are_stable_and_distinct() {
+        let parents: Vec<Uuid> = (0..5_000).map(|_| new_id()).collect();
+        let mut seen = std::collections::HashSet::new();
+        for parent in &parents {
+            for part in [1, 2] {
+                let id = derived_id(*parent, part);
+                assert_eq!(id, derived_id(*parent, part), "the same at every split");
+                assert_eq!(id.get_version_num(), 8);
+                assert_eq!(id.get_variant(), uuid::Variant::RFC4122);
+                assert!(seen.insert(id), "distinct from every other part's");
+            }
+        }
+        // A half's halves: distinct from each other's, whatever the order of the parts.
+        for parent in &parents[..100] {
+            let mut nested = std::collections::HashSet::new();
+            for (a, b) in [(1, 1), (1, 2), (2, 1), (2, 2)] {
+                assert!(nested.insert(derived_id(derived_id(*parent, a), b)));
+            }
+            assert!(nested.is_disjoint(&seen));
+        }
+        // Parents a bit apart (ids are random, but a close pair must not collide).
+        let base = Uuid::from_u64_pair(1, 2);
+        let flipped = Uuid::from_u64_pair(1, 3);
+        assert_ne!(derived_id(base, 1), derived_id(flipped, 1));
+        assert_ne!(derived_id(base, 1), derived_id(base, 2));
+        assert!(!parents.iter().any(|p| seen.contains(p)));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use agent_core::pipeline::{QUEUE_FULL, REJECTED, TOO_LARGE};
 use agent_core::upload::{UploadResult, UploadTask};
-use agent_core::wire::DropCount;
+use agent_core::wire::{Batch, DropCount};
 use common::*;
 
 #[test]
@@ -233,6 +233,71 @@ fn too_large_splits_once_then_drops_with(spool: Option<std::path::PathBuf>) {
             count: 5
         }]
     );
+}
+
+/// A kill after a 413's halves are spooled and before the refused batch's file is removed: the
+/// next run splits the refused batch again into the same two batches, which it already holds.
+/// Every item arrives, each batch once, and the batch's drop counts are counted once (the
+/// collector ignores a repeated batch id; two new halves would have carried them twice).
+#[test]
+fn a_kill_during_a_split_neither_loses_items_nor_counts_drops_twice() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spool = || config(Some(dir.path().to_path_buf()));
+    let (mut p, _clock) = open(spool());
+    p.count_dropped(QUEUE_FULL, 3);
+    let pushed: Vec<_> = (0..10).map(event).collect();
+    for e in &pushed {
+        p.push_event(e.clone());
+    }
+    p.flush();
+    let whole = expect_upload(p.next_upload());
+    let refused_file = std::fs::read_dir(dir.path())
+        .expect("list")
+        .map(|e| e.expect("entry").path())
+        .find(|path| path.to_string_lossy().contains(&whole.id.to_string()))
+        .expect("the batch's spool file");
+    let refused_body = std::fs::read(&refused_file).expect("read");
+    p.upload_result(whole.id, status(413));
+    assert!(!refused_file.exists(), "removed once split");
+    // What the kill left: the refused batch's file beside its halves'.
+    std::fs::write(&refused_file, refused_body).expect("write");
+    drop(p);
+
+    let (mut p, clock) = open(spool());
+    p.shutdown();
+    let mut uploads = Vec::new();
+    for _ in 0..1_000 {
+        match p.next_upload() {
+            UploadTask::Upload(r) => {
+                let batch = decode(&r.body);
+                let refused = batch.len() == pushed.len();
+                uploads.push((batch, refused));
+                p.upload_result(r.id, if refused { status(413) } else { ok() });
+            }
+            UploadTask::Wait { ms } => clock.advance(ms as i64),
+            UploadTask::Done => break,
+        }
+    }
+    let delivered: Vec<Batch> = uploads
+        .into_iter()
+        .filter(|(_, refused)| !refused)
+        .map(|(b, _)| b)
+        .collect();
+    let sent: Vec<_> = delivered.iter().map(|b| (b.batch_id, b.len())).collect();
+    assert_eq!(sent.len(), 2, "each half once: {sent:?}");
+    let mut ids = event_ids(&delivered);
+    ids.sort();
+    let mut want: Vec<_> = pushed.iter().map(|e| e.id).collect();
+    want.sort();
+    assert_eq!(ids, want, "every item arrives");
+    let queue_full: u64 = delivered
+        .iter()
+        .flat_map(|b| &b.dropped)
+        .filter(|d| d.reason == QUEUE_FULL)
+        .map(|d| d.count)
+        .sum();
+    assert_eq!(queue_full, 3, "the drop counts once");
+    assert_eq!(std::fs::read_dir(dir.path()).expect("list").count(), 0);
 }
 
 #[test]

@@ -129,7 +129,8 @@ impl Pipeline {
 
     /// A batch refused with 413: split it once in place, else drop it as `too_large`. The
     /// halves are queued (and spooled) before the refused batch's file is removed, so a kill in
-    /// between sends items twice (the collector drops repeated item ids), never loses them.
+    /// between loses nothing: the next run splits the refused batch again into the same two
+    /// batches (see [`split_batch`]), and a half already queued is not queued twice.
     fn split_refused(&mut self, pos: usize, now: i64) {
         let Some(refused) = self.sealed.get_mut(pos) else {
             return;
@@ -161,6 +162,9 @@ impl Pipeline {
         let (first, second) = split_batch(batch);
         let mut at = pos + 1;
         for mut half in [first, second] {
+            if self.sealed.position(half.batch_id).is_some() {
+                continue;
+            }
             match spool::encode_batch(&half) {
                 Ok(body) => {
                     let dropped = std::mem::take(&mut half.dropped);

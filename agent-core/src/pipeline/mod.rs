@@ -592,14 +592,16 @@ impl Pipeline {
     }
 }
 
-/// Splits a batch's items into two halves with fresh ids; the drop counts travel with the first.
+/// Splits a batch's items into two halves; the drop counts travel with the first. Each half's id
+/// is derived from the batch's ([`crate::ids::derived_id`]), so splitting it again gives the
+/// same two batches.
 fn split_batch(batch: Batch) -> (Batch, Batch) {
     let Batch {
+        batch_id,
         sdk,
         mut impressions,
         mut events,
         dropped,
-        ..
     } = batch;
     let half = (impressions.len() + events.len()).div_ceil(2);
     let (second_impressions, second_events) = if impressions.len() >= half {
@@ -609,14 +611,14 @@ fn split_batch(batch: Batch) -> (Batch, Batch) {
         (Vec::new(), events.split_off(rest))
     };
     let first = Batch {
-        batch_id: crate::ids::new_id(),
+        batch_id: crate::ids::derived_id(batch_id, 1),
         sdk: sdk.clone(),
         impressions,
         events,
         dropped,
     };
     let second = Batch {
-        batch_id: crate::ids::new_id(),
+        batch_id: crate::ids::derived_id(batch_id, 2),
         sdk,
         impressions: second_impressions,
         events: second_events,
@@ -683,6 +685,11 @@ mod tests {
                 .chain(b.events.iter().map(|x| x.id))
                 .collect();
             let (x, y) = split_batch(b.clone());
+            assert_eq!(
+                split_batch(b.clone()),
+                (x.clone(), y.clone()),
+                "the same halves again"
+            );
             assert!(x.len() >= y.len() && x.len() - y.len() <= 1);
             assert_eq!(x.dropped, b.dropped);
             assert!(y.dropped.is_empty());
