@@ -231,6 +231,7 @@ fn check_app_starts(
 
     check_kills(collector, lib_dir, &classpath)?;
     check_process_dirs(collector, lib_dir, &classpath)?;
+    check_hangs(collector, lib_dir, &classpath)?;
 
     let expected = [
         ("launch", 1, 1),
@@ -432,6 +433,44 @@ fn check_process_dirs(
             "{process}: nothing of its own in the data dir, got {in_dir:?}"
         );
     }
+    Ok(())
+}
+
+/// HangApp's main thread blocked four times: one hang reported, an `error` of type
+/// ApplicationNotResponding with the main thread's frames; none in the background, with a
+/// debugger attached, or for a block under the threshold.
+fn check_hangs(collector: &Fixture, lib_dir: &Path, classpath: &OsStr) -> anyhow::Result<()> {
+    let run = java_with(
+        lib_dir,
+        Path::new(classpath),
+        &[],
+        "dev.rollout.rum.HangApp",
+        &[&collector.url(), SDK_KEY],
+        JVM_LIMIT,
+    )?;
+    passed_cleanly(&run, 1, Some(0))?;
+    let found = events(collector, "error", "java-hang")?;
+    // Each hang by the frame that blocked (the one under HangApp.block).
+    let blocked: Vec<&str> = found
+        .iter()
+        .filter_map(|(_, e)| e["exception.stacktrace"].as_str()?.lines().nth(3))
+        .collect();
+    ensure!(found.len() == 1, "one hang, got {blocked:?}");
+    let hang = &found[0].1;
+    let stack = hang["exception.stacktrace"].as_str().unwrap_or_default();
+    ensure!(
+        hang["exception.type"] == "ApplicationNotResponding"
+            && hang["exception.message"] == "the main thread did not respond for 1500 ms"
+            && stack.starts_with(
+                "ApplicationNotResponding: the main thread did not respond for 1500 ms\n\tat "
+            )
+            // Java 9+ writes frames with their module (`java.base@17/`, `app//`).
+            && stack.lines().nth(1).is_some_and(|l| l.ends_with("java.lang.Thread.sleep(Native Method)"))
+            && stack.contains("dev.rollout.rum.HangApp.slowPay(HangApp.java:")
+            && stack.contains("android.os.Looper.testLoop(Looper.java:")
+            && !stack.contains("HangWatchdog"),
+        "the main thread's stack under the hang's line, got {hang}"
+    );
     Ok(())
 }
 

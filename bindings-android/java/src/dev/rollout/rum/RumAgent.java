@@ -47,6 +47,8 @@ public final class RumAgent {
     private volatile Consent consent = Consent.GRANTED;
     /** The last key identified, answered by {@link #getIdentity} once the native agent is freed. */
     private volatile String identity = "anonymous";
+    /** What {@link #setInBackground} said last, for the hang watchdog. */
+    private volatile boolean inBackground;
     private CrashHandler crashHandler;
     private HttpUploader httpUploader;
     /** The app's flag listeners, in the order added, with their ids in the native agent. */
@@ -116,6 +118,11 @@ public final class RumAgent {
                 }
                 if (config.uploader == Uploader.HTTP_URL_CONNECTION) {
                     agent.httpUploader = HttpUploader.start(agent, config.collectorUrl);
+                }
+                try {
+                    HangWatchdog.start(agent, config.hangThresholdMs);
+                } catch (LinkageError notAndroid) {
+                    // No main looper to watch.
                 }
             } catch (RuntimeException | Error failed) {
                 // Half set up: undo (handler, native agent), so a later setup starts clean.
@@ -298,7 +305,11 @@ public final class RumAgent {
         if (error == null) {
             throw new IllegalArgumentException("error: must not be null");
         }
-        String type = error.getClass().getName();
+        trackError(error.getClass().getName(), error);
+    }
+
+    /** Tracks {@code error} as an error of {@code type} (the hang watchdog's). */
+    void trackError(String type, Throwable error) {
         String message = message(error);
         String stack = stackTrace(error);
         withHandle(null, h -> {
@@ -498,10 +509,16 @@ public final class RumAgent {
      * it call it from their own (e.g. a {@code ProcessLifecycleOwner} observer). Never blocks.
      */
     public void setInBackground(boolean inBackground) {
+        this.inBackground = inBackground;
         withHandle(null, h -> {
             Native.setInBackground(h, inBackground);
             return null;
         });
+    }
+
+    /** What {@link #setInBackground} said last: no screen is up. */
+    boolean isInBackground() {
+        return inBackground;
     }
 
     /** The user's consent now (after shutdown: the last one set). */

@@ -14,6 +14,10 @@ public final class RumConfig {
     final Consent consent;
     final ProcessExits processExits;
     final boolean dataDirPerProcess;
+    final long hangThresholdMs;
+
+    /** The default of {@link Builder#hangThresholdMs}: Android's ANR timeout for input. */
+    public static final long DEFAULT_HANG_THRESHOLD_MS = 5000;
 
     /** {@link #startNanos} when none was given. */
     static final long UNSET_START = Long.MIN_VALUE;
@@ -31,6 +35,7 @@ public final class RumConfig {
         consent = b.consent;
         processExits = b.processExits;
         dataDirPerProcess = b.dataDirPerProcess;
+        hangThresholdMs = b.hangThresholdMs;
     }
 
     /** Starts a config for the environment of {@code sdkKey} sending to {@code collectorUrl}. */
@@ -52,6 +57,7 @@ public final class RumConfig {
         private Consent consent = Consent.GRANTED;
         private ProcessExits processExits;
         private boolean dataDirPerProcess = true;
+        private long hangThresholdMs = DEFAULT_HANG_THRESHOLD_MS;
 
         private Builder(String sdkKey, String collectorUrl) {
             this.sdkKey = sdkKey;
@@ -159,6 +165,22 @@ public final class RumConfig {
          */
         public Builder processExits(ProcessExits exits) {
             this.processExits = exits;
+            return this;
+        }
+
+        /**
+         * How long the main thread may not answer before it counts as a hang (default {@value
+         * #DEFAULT_HANG_THRESHOLD_MS} ms, after which Android shows an ANR dialog for unanswered
+         * input; 0 turns the watchdog off): each hang is an {@code error} of type {@code
+         * ApplicationNotResponding} with the main thread's stack (see the README).
+         *
+         * @throws IllegalArgumentException when {@code ms} is negative
+         */
+        public Builder hangThresholdMs(long ms) {
+            if (ms < 0) {
+                throw new IllegalArgumentException("hangThresholdMs: must not be negative");
+            }
+            this.hangThresholdMs = ms;
             return this;
         }
 
