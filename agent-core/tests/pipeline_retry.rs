@@ -6,9 +6,9 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use agent_core::pipeline::{QUEUE_FULL, REJECTED, TOO_LARGE};
+use agent_core::pipeline::{QUEUE_FULL, REJECTED, SPOOL_FULL, TOO_LARGE};
 use agent_core::upload::{UploadResult, UploadTask};
-use agent_core::wire::{Batch, DropCount};
+use agent_core::wire::DropCount;
 use common::*;
 
 #[test]
@@ -236,13 +236,49 @@ fn too_large_splits_once_then_drops_with(spool: Option<std::path::PathBuf>) {
 }
 
 /// A kill after a 413's halves are spooled and before the refused batch's file is removed: the
-/// next run splits the refused batch again into the same two batches, which it already holds.
-/// Every item arrives, each batch once, and the batch's drop counts are counted once (the
-/// collector ignores a repeated batch id; two new halves would have carried them twice).
+/// next run finishes the split when it opens the spool (the refused batch's halves are derived
+/// from its id), before anything else can happen to the refused batch. Every item arrives, each
+/// half once, the refused batch never goes again, and its drop counts are counted once.
 #[test]
 fn a_kill_during_a_split_neither_loses_items_nor_counts_drops_twice() {
+    kill_during_split(500, false, false);
+}
+
+/// As above with the spool at its cap of files when it is opened: the refused batch is not
+/// evicted (which counted its items `spool_full` and its drop counts again).
+#[test]
+fn a_kill_during_a_split_at_the_spool_cap_evicts_nothing() {
+    kill_during_split(2, false, false);
+}
+
+/// As above with the kill before the second half was written: the next run writes it.
+#[test]
+fn a_kill_before_a_splits_second_half_was_written_finishes_the_split() {
+    kill_during_split(500, true, false);
+}
+
+/// With both halves spooled the refused batch is not even read: left unreadable (a torn write),
+/// it is removed without a count.
+#[test]
+fn a_refused_batch_beside_both_its_halves_is_removed_unread() {
+    kill_during_split(500, false, true);
+}
+
+fn kill_during_split(spool_max_files: usize, lose_second_half: bool, torn: bool) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let spool = || config(Some(dir.path().to_path_buf()));
+    let spool = || {
+        let mut c = config(Some(dir.path().to_path_buf()));
+        c.spool_max_files = spool_max_files;
+        c
+    };
+    let files = || -> Vec<std::path::PathBuf> {
+        let mut paths: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("list")
+            .map(|e| e.expect("entry").path())
+            .collect();
+        paths.sort();
+        paths
+    };
     let (mut p, _clock) = open(spool());
     p.count_dropped(QUEUE_FULL, 3);
     let pushed: Vec<_> = (0..10).map(event).collect();
@@ -251,53 +287,63 @@ fn a_kill_during_a_split_neither_loses_items_nor_counts_drops_twice() {
     }
     p.flush();
     let whole = expect_upload(p.next_upload());
-    let refused_file = std::fs::read_dir(dir.path())
-        .expect("list")
-        .map(|e| e.expect("entry").path())
+    let refused_file = files()
+        .into_iter()
         .find(|path| path.to_string_lossy().contains(&whole.id.to_string()))
         .expect("the batch's spool file");
     let refused_body = std::fs::read(&refused_file).expect("read");
     p.upload_result(whole.id, status(413));
     assert!(!refused_file.exists(), "removed once split");
     // What the kill left: the refused batch's file beside its halves'.
-    std::fs::write(&refused_file, refused_body).expect("write");
+    let left = if torn {
+        &refused_body[..9]
+    } else {
+        &refused_body[..]
+    };
+    std::fs::write(&refused_file, left).expect("write");
+    if lose_second_half {
+        let halves: Vec<_> = files().into_iter().filter(|f| *f != refused_file).collect();
+        assert_eq!(halves.len(), 2);
+        // The newest file: the second half, written after the first.
+        std::fs::remove_file(&halves[1]).expect("remove");
+    }
     drop(p);
 
     let (mut p, clock) = open(spool());
     p.shutdown();
-    let mut uploads = Vec::new();
+    let mut sent = Vec::new();
     for _ in 0..1_000 {
         match p.next_upload() {
             UploadTask::Upload(r) => {
                 let batch = decode(&r.body);
+                // A 413 still for the whole batch: it must not be sent at all.
                 let refused = batch.len() == pushed.len();
-                uploads.push((batch, refused));
+                sent.push(batch);
                 p.upload_result(r.id, if refused { status(413) } else { ok() });
             }
             UploadTask::Wait { ms } => clock.advance(ms as i64),
             UploadTask::Done => break,
         }
     }
-    let delivered: Vec<Batch> = uploads
-        .into_iter()
-        .filter(|(_, refused)| !refused)
-        .map(|(b, _)| b)
-        .collect();
-    let sent: Vec<_> = delivered.iter().map(|b| (b.batch_id, b.len())).collect();
-    assert_eq!(sent.len(), 2, "each half once: {sent:?}");
-    let mut ids = event_ids(&delivered);
+    let shapes: Vec<_> = sent.iter().map(|b| (b.batch_id, b.len())).collect();
+    assert_eq!(shapes.len(), 2, "each half once: {shapes:?}");
+    assert!(sent.iter().all(|b| b.len() == 5), "{shapes:?}");
+    let mut ids = event_ids(&sent);
     ids.sort();
     let mut want: Vec<_> = pushed.iter().map(|e| e.id).collect();
     want.sort();
     assert_eq!(ids, want, "every item arrives");
-    let queue_full: u64 = delivered
-        .iter()
-        .flat_map(|b| &b.dropped)
-        .filter(|d| d.reason == QUEUE_FULL)
-        .map(|d| d.count)
-        .sum();
-    assert_eq!(queue_full, 3, "the drop counts once");
-    assert_eq!(std::fs::read_dir(dir.path()).expect("list").count(), 0);
+    let dropped = |reason: &str| -> u64 {
+        sent.iter()
+            .flat_map(|b| &b.dropped)
+            .filter(|d| d.reason == reason)
+            .map(|d| d.count)
+            .sum()
+    };
+    assert_eq!(dropped(QUEUE_FULL), 3, "the drop counts once");
+    assert_eq!(dropped(SPOOL_FULL), 0, "nothing evicted");
+    assert_eq!(dropped(TOO_LARGE), 0);
+    assert!(files().is_empty());
 }
 
 #[test]

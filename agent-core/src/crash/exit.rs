@@ -122,12 +122,16 @@ impl RunProcess {
     }
 
     /// Reads [`RunProcess::to_text`]; None for anything else (an older version's empty file).
+    /// The name is taken as written, spaces and all, to compare with the OS's.
     pub(crate) fn parse(text: &str) -> Option<RunProcess> {
-        let mut parts = text.trim().splitn(3, ' ');
+        let mut parts = text.splitn(3, ' ');
         Some(RunProcess {
-            pid: parts.next()?.parse().ok()?,
-            started_ms: parts.next()?.parse().ok()?,
-            name: parts.next().map(str::to_owned),
+            pid: parts.next()?.trim().parse().ok()?,
+            started_ms: parts.next()?.trim().parse().ok()?,
+            name: parts
+                .next()
+                .filter(|name| !name.is_empty())
+                .map(str::to_owned),
         })
     }
 
@@ -372,11 +376,17 @@ DALVIK THREADS (3):\n\
             name: None,
         };
         assert_eq!(RunProcess::parse(&run.to_text()), Some(run.clone()));
-        let named = RunProcess {
-            name: Some("com.example.app:sync worker".into()),
-            ..run
-        };
-        assert_eq!(RunProcess::parse(&named.to_text()), Some(named));
+        for name in [
+            "com.example.app:sync worker",
+            "com.example.app:x\n",
+            " app ",
+        ] {
+            let named = RunProcess {
+                name: Some(name.into()),
+                ..run.clone()
+            };
+            assert_eq!(RunProcess::parse(&named.to_text()), Some(named));
+        }
         assert_eq!(RunProcess::parse(""), None);
         assert_eq!(RunProcess::parse("12"), None);
         assert_eq!(RunProcess::parse("x 12"), None);

@@ -4,6 +4,7 @@ use uuid::Uuid;
 
 use super::queue::{self, Sealed, SealedQueue};
 use super::{CORRUPT, MAX_WAIT_MS, Pipeline, REJECTED, TOO_LARGE, UPLOAD_LEASE_MS, split_batch};
+use crate::ids::derived_id;
 use crate::policy::{Outcome, classify};
 use crate::spool::{self, SpoolError};
 use crate::upload::{UploadRequest, UploadResult, UploadTask};
@@ -181,6 +182,31 @@ impl Pipeline {
             }
         }
         self.sealed.remove(pos);
+    }
+
+    /// Finishes the 413 splits a kill interrupted: a batch whose half is in the spool beside it
+    /// (see [`Self::split_refused`]) is split again at once, its missing halves spooled and it
+    /// removed, so its items and drop counts go once, in its halves, whatever becomes of it
+    /// otherwise (evicted at the spool's cap, accepted by a collector whose limit was raised).
+    pub(super) fn finish_interrupted_splits(&mut self, now: i64) {
+        let ids = self.sealed.ids();
+        let halves_of = |id: &Uuid| [1, 2].map(|part| ids.contains(&derived_id(*id, part)));
+        let interrupted: Vec<(Uuid, [bool; 2])> = ids
+            .iter()
+            .map(|id| (*id, halves_of(id)))
+            .filter(|(_, halves)| halves.contains(&true))
+            .collect();
+        for (id, halves) in interrupted {
+            let Some(pos) = self.sealed.position(id) else {
+                continue;
+            };
+            if halves == [true, true] {
+                // Nothing left to write: not even read.
+                self.sealed.remove(pos);
+            } else {
+                self.split_refused(pos, now);
+            }
+        }
     }
 
     fn request(&self, id: Uuid, body: Vec<u8>) -> UploadRequest {

@@ -276,6 +276,8 @@ impl Pipeline {
                 pipeline.sealed.push_back(SealedQueue::from_file(f));
             }
             pipeline.last_rescan_ms = now;
+            // Before the caps: the refused batch of an interrupted split is no batch to evict.
+            pipeline.finish_interrupted_splits(now);
             pipeline.enforce_spool_caps();
         }
         Ok(pipeline)
