@@ -241,30 +241,109 @@ fn too_large_splits_once_then_drops_with(spool: Option<std::path::PathBuf>) {
 /// half once, the refused batch never goes again, and its drop counts are counted once.
 #[test]
 fn a_kill_during_a_split_neither_loses_items_nor_counts_drops_twice() {
-    kill_during_split(500, false, false);
+    kill_during_split(500, false, false).expect_whole();
 }
 
 /// As above with the spool at its cap of files when it is opened: the refused batch is not
 /// evicted (which counted its items `spool_full` and its drop counts again).
 #[test]
 fn a_kill_during_a_split_at_the_spool_cap_evicts_nothing() {
-    kill_during_split(2, false, false);
+    kill_during_split(2, false, false).expect_whole();
 }
 
 /// As above with the kill before the second half was written: the next run writes it.
 #[test]
 fn a_kill_before_a_splits_second_half_was_written_finishes_the_split() {
-    kill_during_split(500, true, false);
+    kill_during_split(500, true, false).expect_whole();
 }
 
 /// With both halves spooled the refused batch is not even read: left unreadable (a torn write),
 /// it is removed without a count.
 #[test]
 fn a_refused_batch_beside_both_its_halves_is_removed_unread() {
-    kill_during_split(500, false, true);
+    kill_during_split(500, false, true).expect_whole();
 }
 
-fn kill_during_split(spool_max_files: usize, lose_second_half: bool, torn: bool) {
+/// Unreadable beside its first half only: the half goes with the drop counts, and only the
+/// second half's items are counted lost.
+#[test]
+fn an_unreadable_refused_batch_beside_one_half_counts_only_the_rest_lost() {
+    let after = kill_during_split(500, true, true);
+    let shapes = after.shapes();
+    let with_items: Vec<_> = shapes.iter().filter(|(_, n)| *n > 0).collect();
+    assert_eq!(with_items.len(), 1, "the first half: {shapes:?}");
+    assert_eq!(with_items[0].1, 5);
+    assert_eq!(after.dropped(QUEUE_FULL), 3, "its drop counts, once");
+    assert_eq!(after.too_large, 5, "the second half's items");
+    assert_eq!(after.dropped(TOO_LARGE), 5, "reported as such");
+}
+
+/// A half read back from the spool by the next run is still a half: refused with 413 again, it
+/// is dropped as `too_large`, as in the run that split it, not split into quarters.
+#[test]
+fn a_spooled_half_refused_again_after_a_restart_is_dropped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut p, _clock) = open(config(Some(dir.path().to_path_buf())));
+    for n in 0..10 {
+        p.push_event(event(n));
+    }
+    p.flush();
+    let whole = expect_upload(p.next_upload());
+    p.upload_result(whole.id, status(413));
+    drop(p);
+
+    let (mut p, clock) = open(config(Some(dir.path().to_path_buf())));
+    let first = expect_upload(p.next_upload());
+    assert_eq!(decode(&first.body).len(), 5);
+    p.upload_result(first.id, status(413));
+    assert_eq!(p.stats().dropped_for(TOO_LARGE), 5);
+    let rest = drain(&mut p, &clock);
+    let sizes: Vec<usize> = rest.iter().map(|b| b.len()).filter(|n| *n > 0).collect();
+    assert_eq!(sizes, vec![5], "the second half only, no quarters");
+}
+
+/// What the run after the kill sent, and what it counted `too_large`.
+struct AfterKill {
+    pushed: Vec<uuid::Uuid>,
+    sent: Vec<agent_core::wire::Batch>,
+    too_large: u64,
+}
+
+impl AfterKill {
+    fn shapes(&self) -> Vec<(uuid::Uuid, usize)> {
+        self.sent.iter().map(|b| (b.batch_id, b.len())).collect()
+    }
+
+    fn dropped(&self, reason: &str) -> u64 {
+        self.sent
+            .iter()
+            .flat_map(|b| &b.dropped)
+            .filter(|d| d.reason == reason)
+            .map(|d| d.count)
+            .sum()
+    }
+
+    /// Each half once, every item, the drop counts once, nothing counted lost.
+    fn expect_whole(&self) {
+        let shapes = self.shapes();
+        assert_eq!(shapes.len(), 2, "each half once: {shapes:?}");
+        assert!(shapes.iter().all(|(_, n)| *n == 5), "{shapes:?}");
+        let mut ids = event_ids(&self.sent);
+        ids.sort();
+        let mut want = self.pushed.clone();
+        want.sort();
+        assert_eq!(ids, want, "every item arrives");
+        assert_eq!(self.dropped(QUEUE_FULL), 3, "the drop counts once");
+        assert_eq!(self.dropped(SPOOL_FULL), 0, "nothing evicted");
+        assert_eq!(self.too_large, 0);
+    }
+}
+
+/// A 10-item batch (with 3 `queue_full` drops) refused with 413 and split, then what a kill
+/// before the refused file's removal leaves (`torn`: its file cut short; `lose_second_half`:
+/// the second half not written yet), then a new run on the spool (`spool_max_files`) that
+/// delivers everything it is given.
+fn kill_during_split(spool_max_files: usize, lose_second_half: bool, torn: bool) -> AfterKill {
     let dir = tempfile::tempdir().expect("tempdir");
     let spool = || {
         let mut c = config(Some(dir.path().to_path_buf()));
@@ -325,25 +404,12 @@ fn kill_during_split(spool_max_files: usize, lose_second_half: bool, torn: bool)
             UploadTask::Done => break,
         }
     }
-    let shapes: Vec<_> = sent.iter().map(|b| (b.batch_id, b.len())).collect();
-    assert_eq!(shapes.len(), 2, "each half once: {shapes:?}");
-    assert!(sent.iter().all(|b| b.len() == 5), "{shapes:?}");
-    let mut ids = event_ids(&sent);
-    ids.sort();
-    let mut want: Vec<_> = pushed.iter().map(|e| e.id).collect();
-    want.sort();
-    assert_eq!(ids, want, "every item arrives");
-    let dropped = |reason: &str| -> u64 {
-        sent.iter()
-            .flat_map(|b| &b.dropped)
-            .filter(|d| d.reason == reason)
-            .map(|d| d.count)
-            .sum()
-    };
-    assert_eq!(dropped(QUEUE_FULL), 3, "the drop counts once");
-    assert_eq!(dropped(SPOOL_FULL), 0, "nothing evicted");
-    assert_eq!(dropped(TOO_LARGE), 0);
     assert!(files().is_empty());
+    AfterKill {
+        pushed: pushed.iter().map(|e| e.id).collect(),
+        too_large: p.stats().dropped_for(TOO_LARGE),
+        sent,
+    }
 }
 
 #[test]

@@ -104,7 +104,7 @@ impl Pipeline {
                     self.drops.restore(&lost.dropped);
                 }
             }
-            Outcome::TooLarge => self.split_refused(pos, now),
+            Outcome::TooLarge => self.split_refused(pos, now, [None, None]),
         }
         self.enforce_spool_caps();
     }
@@ -132,10 +132,13 @@ impl Pipeline {
     /// halves are queued (and spooled) before the refused batch's file is removed, so a kill in
     /// between loses nothing: the next run splits the refused batch again into the same two
     /// batches (see [`split_batch`]), and a half already queued is not queued twice.
-    fn split_refused(&mut self, pos: usize, now: i64) {
+    /// `queued`: the items of its halves an interrupted split queued already (see
+    /// [`Self::queued_halves`]), which go as they are when it cannot be split again.
+    fn split_refused(&mut self, pos: usize, now: i64, queued: [Option<usize>; 2]) {
         let Some(refused) = self.sealed.get_mut(pos) else {
             return;
         };
+        let order = refused.order;
         let decoded = if refused.split || refused.items < 2 {
             Ok(None)
         } else {
@@ -152,14 +155,19 @@ impl Pipeline {
                 return;
             }
             Ok(None) | Err(_) => {
+                // The halves queued go (the first with the batch's drop counts): only the rest
+                // is lost.
                 if let Some(refused) = self.sealed.remove(pos) {
-                    self.drops.count(TOO_LARGE, refused.items as u64, now);
-                    self.drops.restore(&refused.dropped);
+                    let kept: usize = queued.iter().flatten().sum();
+                    self.drops
+                        .count(TOO_LARGE, refused.items.saturating_sub(kept) as u64, now);
+                    if queued[0].is_none() {
+                        self.drops.restore(&refused.dropped);
+                    }
                 }
                 return;
             }
         };
-        let order = refused.order;
         let (first, second) = split_batch(batch);
         let mut at = pos + 1;
         for mut half in [first, second] {
@@ -190,23 +198,35 @@ impl Pipeline {
     /// otherwise (evicted at the spool's cap, accepted by a collector whose limit was raised).
     pub(super) fn finish_interrupted_splits(&mut self, now: i64) {
         let ids = self.sealed.ids();
-        let halves_of = |id: &Uuid| [1, 2].map(|part| ids.contains(&derived_id(*id, part)));
-        let interrupted: Vec<(Uuid, [bool; 2])> = ids
+        let interrupted: Vec<Uuid> = ids
             .iter()
-            .map(|id| (*id, halves_of(id)))
-            .filter(|(_, halves)| halves.contains(&true))
+            .filter(|id| {
+                [1, 2]
+                    .iter()
+                    .any(|&part| ids.contains(&derived_id(**id, part)))
+            })
+            .copied()
             .collect();
-        for (id, halves) in interrupted {
+        for id in interrupted {
             let Some(pos) = self.sealed.position(id) else {
                 continue;
             };
-            if halves == [true, true] {
+            let queued = self.queued_halves(id);
+            if queued.iter().all(Option::is_some) {
                 // Nothing left to write: not even read.
                 self.sealed.remove(pos);
             } else {
-                self.split_refused(pos, now);
+                self.split_refused(pos, now, queued);
             }
         }
+    }
+
+    /// The items of batch `id`'s halves (see [`split_batch`]) that are queued, first and second.
+    fn queued_halves(&self, id: Uuid) -> [Option<usize>; 2] {
+        [1, 2].map(|part| {
+            let pos = self.sealed.position(derived_id(id, part))?;
+            self.sealed.get(pos).map(|half| half.items)
+        })
     }
 
     fn request(&self, id: Uuid, body: Vec<u8>) -> UploadRequest {

@@ -99,7 +99,9 @@ impl SealedQueue {
             verified: f.dropped.is_some(),
             dropped: f.dropped.unwrap_or_default(),
             crash: f.name.crash,
-            split: false,
+            // A half of a 413 split has an id derived from its batch's (version 8): refused
+            // again, it is dropped, as in the run that split it.
+            split: f.name.id.get_version_num() == 8,
             read_failures: 0,
             order: 0,
             stored: Stored::File(f.path),
@@ -177,6 +179,11 @@ impl SealedQueue {
     /// Position of batch `id`.
     pub fn position(&self, id: Uuid) -> Option<usize> {
         self.entries.iter().position(|s| s.id == id)
+    }
+
+    /// Entry at `pos`.
+    pub fn get(&self, pos: usize) -> Option<&Sealed> {
+        self.entries.get(pos)
     }
 
     /// Mutable entry at `pos`.
