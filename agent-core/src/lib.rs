@@ -30,6 +30,7 @@ pub mod local;
 pub mod agent;
 pub mod crash;
 pub mod error;
+pub mod hang;
 pub mod sync;
 #[cfg(feature = "native-transport")]
 pub mod transport;

@@ -16,6 +16,7 @@ pub mod upload;
 
 mod app_start;
 mod calls;
+mod hang;
 mod lifecycle;
 mod listen;
 

@@ -464,8 +464,9 @@ fn check_hangs(collector: &Fixture, lib_dir: &Path, classpath: &OsStr) -> anyhow
             && stack.starts_with(
                 "ApplicationNotResponding: the main thread did not respond for 1500 ms\n\tat "
             )
-            // Java 9+ writes frames with their module (`java.base@17/`, `app//`).
-            && stack.lines().nth(1).is_some_and(|l| l.ends_with("java.lang.Thread.sleep(Native Method)"))
+            // Java 9+ writes frames with their module (`java.base@17/`, `app//`); from Java 21
+            // the native frame is `Thread.sleep0` or `sleepNanos0`.
+            && stack.lines().nth(1).is_some_and(|l| l.contains("java.lang.Thread.sleep"))
             && stack.contains("dev.rollout.rum.HangApp.slowPay(HangApp.java:")
             && stack.contains("android.os.Looper.testLoop(Looper.java:")
             && !stack.contains("HangWatchdog"),

@@ -12,6 +12,7 @@ use agent_core::{Agent, Attributes};
 use crate::config::{Consent, RumConfig};
 use crate::error::RumError;
 use crate::guard;
+use crate::hang::MainThread;
 use crate::listener::FlagsListener;
 use crate::pump::{self, Waker};
 use crate::uploader::Uploader;
@@ -307,6 +308,32 @@ impl RumAgent {
         // Infallible in the core; the guard still turns a panic into nothing.
         let _ = guard::call(|| {
             self.agent.set_consent(consent.into());
+            Ok(())
+        });
+    }
+
+    /// Starts the hang watchdog on the app's main thread: each time it does not answer for
+    /// `threshold_ms`, an `error` of type `ApplicationNotResponding` (once per hang; not before
+    /// it first answered, in the background, or with a debugger attached). It stops at
+    /// `shutdown`. `BadConfig` for a zero threshold or a second watchdog. The Swift layer
+    /// starts it at setup.
+    pub fn watch_hangs(
+        &self,
+        main: Arc<dyn MainThread>,
+        threshold_ms: u64,
+    ) -> Result<(), RumError> {
+        guard::call(|| {
+            let main = Arc::new(crate::hang::Forward(main));
+            Ok(self
+                .agent
+                .watch_hangs(main, Duration::from_millis(threshold_ms))?)
+        })
+    }
+
+    /// The main thread got to hang tick `tick` (see `MainThread.post`); cheap, never blocks.
+    pub fn answer_hang_tick(&self, tick: u64) {
+        let _ = guard::call(|| {
+            self.agent.answer_hang_tick(tick);
             Ok(())
         });
     }

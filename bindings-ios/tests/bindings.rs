@@ -197,7 +197,7 @@ fn python_bindings_against_a_real_collector() {
         .next()
         .and_then(|n| n.parse().ok())
         .expect("a count");
-    assert_eq!(passed, 18, "every python test ran: {summary}");
+    assert_eq!(passed, 19, "every python test ran: {summary}");
 
     // What Python tracked is in the collector's store, with its properties and stack.
     let db = fixture.db().expect("collector db");
@@ -299,6 +299,17 @@ fn python_bindings_against_a_real_collector() {
         props("py-foreground-user", "app.unclean_shutdown").len(),
         1,
         "a kill in the foreground is"
+    );
+    let hangs = props("py-hang-user", "error");
+    assert_eq!(hangs.len(), 1, "one hang, in the foreground: {hangs:?}");
+    assert_eq!(hangs[0].1["exception.type"], "ApplicationNotResponding");
+    assert_eq!(
+        hangs[0].1["exception.message"],
+        "the main thread did not respond for 300 ms"
+    );
+    assert!(
+        hangs[0].1.get("exception.stacktrace").is_none(),
+        "no stack: iOS cannot read the main thread's"
     );
     let impressions = fixture
         .count("impressions", &format!("flag = '{sync_flag}'"))

@@ -51,8 +51,8 @@ pub struct Agent {
 
 /// Owned by the handles only: dropping the last handle stops the background threads.
 #[derive(Debug)]
-struct Inner {
-    link: Link,
+pub(crate) struct Inner {
+    pub(crate) link: Link,
     threads: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -68,6 +68,24 @@ impl Agent {
                 link,
                 threads: std::sync::Mutex::new(threads),
             }),
+        }
+    }
+
+    /// A handle on `inner` (a background thread's, for as long as it needs one).
+    pub(crate) fn from_inner(inner: Arc<Inner>) -> Agent {
+        Agent { inner }
+    }
+
+    /// What a background thread keeps of the agent without keeping it alive.
+    pub(crate) fn downgrade(&self) -> std::sync::Weak<Inner> {
+        Arc::downgrade(&self.inner)
+    }
+
+    /// Has `shutdown` wait for `thread` too.
+    pub(crate) fn keep_thread(&self, thread: JoinHandle<()>) {
+        match self.inner.threads.lock() {
+            Ok(mut threads) => threads.push(thread),
+            Err(poisoned) => poisoned.into_inner().push(thread),
         }
     }
 

@@ -53,6 +53,12 @@ pub(crate) struct Shared {
     pub(crate) upload_pulled: AtomicU64,
     /// Wakes the flag sync thread early (shutdown).
     pub(crate) sync_wake: Signal,
+    /// Wakes the hang watchdog early (shutdown).
+    pub(crate) hang_wake: Signal,
+    /// The latest tick the main thread answered (see `crate::hang`).
+    pub(crate) hang_answered: AtomicU64,
+    /// The hang watchdog was started (once per agent).
+    pub(crate) hang_watched: AtomicBool,
     /// Set once flag definitions came from the cache or the network.
     pub(crate) flags_ready: Latch,
     /// The panic hook is installed (installing twice would record every crash twice).
@@ -96,6 +102,7 @@ impl Shared {
         self.stop.store(true, Ordering::Release);
         self.upload_wake.notify();
         self.sync_wake.notify();
+        self.hang_wake.notify();
         self.flags_ready.release();
     }
 

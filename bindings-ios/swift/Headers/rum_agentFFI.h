@@ -243,6 +243,20 @@ typedef void (*UniffiForeignFutureCompleteVoid)(uint64_t, UniffiForeignFutureRes
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_MAIN_THREAD_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_MAIN_THREAD_METHOD0
+typedef void (*UniffiCallbackInterfaceMainThreadMethod0)(uint64_t, uint64_t, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_MAIN_THREAD_METHOD1
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_MAIN_THREAD_METHOD1
+typedef void (*UniffiCallbackInterfaceMainThreadMethod1)(uint64_t, int8_t* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_FLAGS_LISTENER_METHOD0
 #define UNIFFI_FFIDEF_CALLBACK_INTERFACE_FLAGS_LISTENER_METHOD0
 typedef void (*UniffiCallbackInterfaceFlagsListenerMethod0)(uint64_t, uint64_t, RustBuffer, void* _Nonnull, 
@@ -255,6 +269,16 @@ typedef void (*UniffiCallbackInterfaceFlagsListenerMethod0)(uint64_t, uint64_t, 
 typedef void (*UniffiCallbackInterfaceUploaderMethod0)(uint64_t, RustBuffer, RustBuffer* _Nonnull, 
         RustCallStatus *_Nonnull uniffiCallStatus
     );
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_MAIN_THREAD
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_MAIN_THREAD
+typedef struct UniffiVTableCallbackInterfaceMainThread {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceMainThreadMethod0 _Nonnull post;
+    UniffiCallbackInterfaceMainThreadMethod1 _Nonnull debuggerAttached;
+} UniffiVTableCallbackInterfaceMainThread;
 
 #endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_FLAGS_LISTENER
@@ -293,6 +317,11 @@ uint64_t uniffi_rum_agent_fn_constructor_rumagent_new(RustBuffer config, RustBuf
 #ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_ADD_FLAGS_LISTENER
 #define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_ADD_FLAGS_LISTENER
 uint64_t uniffi_rum_agent_fn_method_rumagent_add_flags_listener(uint64_t ptr, uint64_t listener, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_ANSWER_HANG_TICK
+#define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_ANSWER_HANG_TICK
+void uniffi_rum_agent_fn_method_rumagent_answer_hang_tick(uint64_t ptr, uint64_t tick, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_APPLY_FLAG_DEFINITIONS
@@ -418,6 +447,36 @@ void uniffi_rum_agent_fn_method_rumagent_track_timing(uint64_t ptr, RustBuffer n
 #ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_WAIT_FOR_FLAGS
 #define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_WAIT_FOR_FLAGS
 int8_t uniffi_rum_agent_fn_method_rumagent_wait_for_flags(uint64_t ptr, uint64_t timeout_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_WATCH_HANGS
+#define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_RUMAGENT_WATCH_HANGS
+void uniffi_rum_agent_fn_method_rumagent_watch_hangs(uint64_t ptr, uint64_t main, uint64_t threshold_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_CLONE_MAINTHREAD
+#define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_CLONE_MAINTHREAD
+uint64_t uniffi_rum_agent_fn_clone_mainthread(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_FREE_MAINTHREAD
+#define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_FREE_MAINTHREAD
+void uniffi_rum_agent_fn_free_mainthread(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_INIT_CALLBACK_VTABLE_MAINTHREAD
+#define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_INIT_CALLBACK_VTABLE_MAINTHREAD
+void uniffi_rum_agent_fn_init_callback_vtable_mainthread(const UniffiVTableCallbackInterfaceMainThread* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_MAINTHREAD_POST
+#define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_MAINTHREAD_POST
+void uniffi_rum_agent_fn_method_mainthread_post(uint64_t ptr, uint64_t tick, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_MAINTHREAD_DEBUGGER_ATTACHED
+#define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_METHOD_MAINTHREAD_DEBUGGER_ATTACHED
+int8_t uniffi_rum_agent_fn_method_mainthread_debugger_attached(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_FN_CLONE_FLAGSLISTENER
@@ -726,6 +785,12 @@ uint16_t uniffi_rum_agent_checksum_method_rumagent_add_flags_listener(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_ANSWER_HANG_TICK
+#define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_ANSWER_HANG_TICK
+uint16_t uniffi_rum_agent_checksum_method_rumagent_answer_hang_tick(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_APPLY_FLAG_DEFINITIONS
 #define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_APPLY_FLAG_DEFINITIONS
 uint16_t uniffi_rum_agent_checksum_method_rumagent_apply_flag_definitions(void
@@ -873,6 +938,24 @@ uint16_t uniffi_rum_agent_checksum_method_rumagent_track_timing(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_WAIT_FOR_FLAGS
 #define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_WAIT_FOR_FLAGS
 uint16_t uniffi_rum_agent_checksum_method_rumagent_wait_for_flags(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_WATCH_HANGS
+#define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_RUMAGENT_WATCH_HANGS
+uint16_t uniffi_rum_agent_checksum_method_rumagent_watch_hangs(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_MAINTHREAD_POST
+#define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_MAINTHREAD_POST
+uint16_t uniffi_rum_agent_checksum_method_mainthread_post(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_MAINTHREAD_DEBUGGER_ATTACHED
+#define UNIFFI_FFIDEF_UNIFFI_RUM_AGENT_CHECKSUM_METHOD_MAINTHREAD_DEBUGGER_ATTACHED
+uint16_t uniffi_rum_agent_checksum_method_mainthread_debugger_attached(void
     
 );
 #endif

@@ -25,6 +25,7 @@ from rum_agent import (
     AttributeValue,
     Consent,
     FlagsListener,
+    MainThread,
     RumAgent,
     RumConfig,
     RumError,
@@ -393,6 +394,65 @@ class Delivery(unittest.TestCase):
         self.assertEqual(got.label, "rollout")
         self.assertIn(got.treatment, ("on", "off"))
         self.assertGreater(got.version, 0)
+        agent.shutdown(2_000)
+
+
+class PyMainThread(MainThread):
+    """A main thread of the test's own: runs posted jobs in order, as iOS's main queue does."""
+
+    def __init__(self):
+        self.jobs = queue.Queue()
+        self.agent = None
+        self.debugger = False
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def _loop(self):
+        while True:
+            self.jobs.get()()
+
+    def post(self, tick):
+        agent = self.agent
+        self.jobs.put(lambda: agent.answer_hang_tick(tick))
+
+    def debugger_attached(self):
+        return self.debugger
+
+    def run_and_wait(self, job):
+        done = threading.Event()
+        self.jobs.put(lambda: (job(), done.set()))
+        self.assertTrue(done.wait(20))
+
+    def assertTrue(self, value):
+        if not value:
+            raise AssertionError("the main thread never ran the job")
+
+
+class Hangs(unittest.TestCase):
+    def test_a_blocked_main_thread_is_one_error_in_the_foreground_only(self):
+        threshold_ms = 300
+        agent = RumAgent(config(), None)
+        agent.identify("py-hang-user")
+        main = PyMainThread()
+        main.agent = agent
+        with self.assertRaises(RumError.BadConfig):
+            agent.watch_hangs(main, 0)
+        agent.watch_hangs(main, threshold_ms)
+        with self.assertRaises(RumError.BadConfig):
+            agent.watch_hangs(main, threshold_ms)
+        block = lambda: time.sleep(2 * threshold_ms / 1000)
+        main.run_and_wait(lambda: None)
+        time.sleep(threshold_ms / 1000)  # the first tick answered: armed
+        main.run_and_wait(block)  # a hang
+        time.sleep(threshold_ms / 1000)
+        agent.set_in_background(True)
+        main.run_and_wait(block)  # none: in the background
+        agent.set_in_background(False)
+        time.sleep(threshold_ms / 1000)
+        main.debugger = True
+        main.run_and_wait(block)  # none: a debugger
+        main.debugger = False
+        time.sleep(threshold_ms / 1000)
+        agent.flush(WAIT_MS)
         agent.shutdown(2_000)
 
 

@@ -58,6 +58,8 @@ public extension RumAgent {
     /// start, read from the kernel) is what `trackTimeFromStart` and the cold start measure
     /// from. `captureAppStart`: track `timing.app.start.cold` at the first `didBecomeActive`
     /// (call `setup` in `application(_:didFinishLaunchingWithOptions:)`, before it).
+    /// `hangThresholdMs` (0: off): the main queue not answering that long is an app hang, an
+    /// `error` of type `ApplicationNotResponding` (the core's watchdog; no stack on iOS).
     @discardableResult
     static func setup(
         sdkKey: String,
@@ -69,7 +71,8 @@ public extension RumAgent {
         uploader: Uploader? = URLSessionUploader(),
         captureCrashes: Bool = true,
         captureAppStart: Bool = true,
-        consent: Consent? = nil
+        consent: Consent? = nil,
+        hangThresholdMs: UInt64 = 2_000
     ) throws -> RumAgent {
         // An agent stopped with its own `shutdown` instead of `shutdownShared` is let go here.
         if let current = SharedAgent.instance.current {
@@ -144,6 +147,10 @@ public extension RumAgent {
         }
         if captureAppStart {
             AppStart.trackColdStartWhenActive()
+        }
+        if hangThresholdMs > 0 {
+            // A failure leaves the app without hang reports, nothing more.
+            try? agent.watchHangs(main: MainQueue(agent: agent), thresholdMs: hangThresholdMs)
         }
         return agent
     }
@@ -373,6 +380,33 @@ private final class OutcomeBox: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return outcome
+    }
+}
+
+// MARK: - Hangs
+
+/// The main queue as the core's hang watchdog sees it: each tick is answered there, after what
+/// is queued. Holds the agent weakly (the agent holds this until it shuts down).
+private final class MainQueue: MainThread, @unchecked Sendable {
+    private weak var agent: RumAgent?
+
+    init(agent: RumAgent) {
+        self.agent = agent
+    }
+
+    func post(tick: UInt64) {
+        DispatchQueue.main.async { [weak self] in
+            self?.agent?.answerHangTick(tick: tick)
+        }
+    }
+
+    /// Whether a debugger traces the process (`P_TRACED`): a breakpoint stops the main queue.
+    func debuggerAttached() -> Bool {
+        var info = kinfo_proc()
+        var size = MemoryLayout<kinfo_proc>.stride
+        var mib: [Int32] = [CTL_KERN, KERN_PROC, KERN_PROC_PID, getpid()]
+        guard sysctl(&mib, UInt32(mib.count), &info, &size, nil, 0) == 0 else { return false }
+        return (info.kp_proc.p_flag & P_TRACED) != 0
     }
 }
 

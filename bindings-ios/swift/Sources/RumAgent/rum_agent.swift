@@ -850,6 +850,257 @@ public func FfiConverterTypeFlagsListener_lower(_ value: FlagsListener) -> UInt6
 
 
 /**
+ * Implemented by the app; called on the watchdog's thread. `post` must not block.
+ */
+public protocol MainThread: AnyObject, Sendable {
+    
+    /**
+     * Has the main thread call `RumAgent.answer_hang_tick(tick)` once it gets to it, after what
+     * is queued there. Hold the agent weakly: the agent holds this object until it shuts down.
+     */
+    func post(tick: UInt64) 
+    
+    /**
+     * Whether a debugger is attached (a breakpoint stops the main thread, which is no hang).
+     */
+    func debuggerAttached()  -> Bool
+    
+}
+/**
+ * Implemented by the app; called on the watchdog's thread. `post` must not block.
+ */
+open class MainThreadImpl: MainThread, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_rum_agent_fn_clone_mainthread(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_rum_agent_fn_free_mainthread(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Has the main thread call `RumAgent.answer_hang_tick(tick)` once it gets to it, after what
+     * is queued there. Hold the agent weakly: the agent holds this object until it shuts down.
+     */
+open func post(tick: UInt64)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_rum_agent_fn_method_mainthread_post(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(tick),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Whether a debugger is attached (a breakpoint stops the main thread, which is no hang).
+     */
+open func debuggerAttached() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_rum_agent_fn_method_mainthread_debugger_attached(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceMainThread {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceMainThread = UniffiVTableCallbackInterfaceMainThread(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeMainThread.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface MainThread: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeMainThread.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface MainThread: handle missing in uniffiClone")
+            }
+        },
+        post: { (
+            uniffiHandle: UInt64,
+            tick: UInt64,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeMainThread.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.post(
+                     tick: try FfiConverterUInt64.lift(tick)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        },
+        debuggerAttached: { (
+            uniffiHandle: UInt64,
+            uniffiOutReturn: UnsafeMutablePointer<Int8>,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> Bool in
+                guard let uniffiObj = try? FfiConverterTypeMainThread.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.debuggerAttached(
+                )
+            }
+
+            
+            let writeReturn = { uniffiOutReturn.pointee = FfiConverterBool.lower($0) }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceMainThread> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceMainThread>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitMainThread() {
+    uniffi_rum_agent_fn_init_callback_vtable_mainthread(UniffiCallbackInterfaceMainThread.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeMainThread: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<MainThread>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = MainThread
+
+    public static func lift(_ handle: UInt64) throws -> MainThread {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return MainThreadImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: MainThread) -> UInt64 {
+         if let rustImpl = value as? MainThreadImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> MainThread {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: MainThread, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMainThread_lift(_ handle: UInt64) throws -> MainThread {
+    return try FfiConverterTypeMainThread.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMainThread_lower(_ value: MainThread) -> UInt64 {
+    return FfiConverterTypeMainThread.lower(value)
+}
+
+
+
+
+
+
+/**
  * The agent: evaluates flags locally and records events, errors, timings and crashes.
  */
 public protocol RumAgentProtocol: AnyObject, Sendable {
@@ -859,6 +1110,11 @@ public protocol RumAgentProtocol: AnyObject, Sendable {
      * disk cache or `apply_flag_definitions`); returns the id `remove_flags_listener` takes.
      */
     func addFlagsListener(listener: FlagsListener)  -> UInt64
+    
+    /**
+     * The main thread got to hang tick `tick` (see `MainThread.post`); cheap, never blocks.
+     */
+    func answerHangTick(tick: UInt64) 
     
     /**
      * Applies flag definitions fetched or bundled by the app: the JSON of the collector's
@@ -1015,6 +1271,15 @@ public protocol RumAgentProtocol: AnyObject, Sendable {
      */
     func waitForFlags(timeoutMs: UInt64)  -> Bool
     
+    /**
+     * Starts the hang watchdog on the app's main thread: each time it does not answer for
+     * `threshold_ms`, an `error` of type `ApplicationNotResponding` (once per hang; not before
+     * it first answered, in the background, or with a debugger attached). It stops at
+     * `shutdown`. `BadConfig` for a zero threshold or a second watchdog. The Swift layer
+     * starts it at setup.
+     */
+    func watchHangs(main: MainThread, thresholdMs: UInt64) throws 
+    
 }
 /**
  * The agent: evaluates flags locally and records events, errors, timings and crashes.
@@ -1098,6 +1363,18 @@ open func addFlagsListener(listener: FlagsListener) -> UInt64  {
         FfiConverterTypeFlagsListener_lower(listener),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * The main thread got to hang tick `tick` (see `MainThread.post`); cheap, never blocks.
+     */
+open func answerHangTick(tick: UInt64)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_rum_agent_fn_method_rumagent_answer_hang_tick(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(tick),uniffiCallStatus
+    )
+}
 }
     
     /**
@@ -1449,6 +1726,23 @@ open func waitForFlags(timeoutMs: UInt64) -> Bool  {
         FfiConverterUInt64.lower(timeoutMs),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * Starts the hang watchdog on the app's main thread: each time it does not answer for
+     * `threshold_ms`, an `error` of type `ApplicationNotResponding` (once per hang; not before
+     * it first answered, in the background, or with a debugger attached). It stops at
+     * `shutdown`. `BadConfig` for a zero threshold or a second watchdog. The Swift layer
+     * starts it at setup.
+     */
+open func watchHangs(main: MainThread, thresholdMs: UInt64)throws   {try rustCallWithError(FfiConverterTypeRumError_lift) {
+        uniffiCallStatus in
+    uniffi_rum_agent_fn_method_rumagent_watch_hangs(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeMainThread_lower(main),
+        FfiConverterUInt64.lower(thresholdMs),uniffiCallStatus
+    )
+}
 }
     
 
@@ -2982,6 +3276,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_rum_agent_checksum_method_rumagent_add_flags_listener() != 43240) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_rum_agent_checksum_method_rumagent_answer_hang_tick() != 46526) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_rum_agent_checksum_method_rumagent_apply_flag_definitions() != 65071) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -3057,6 +3354,15 @@ private let initializationResult: InitializationResult = {
     if (uniffi_rum_agent_checksum_method_rumagent_wait_for_flags() != 29988) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_rum_agent_checksum_method_rumagent_watch_hangs() != 42950) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_rum_agent_checksum_method_mainthread_post() != 55813) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_rum_agent_checksum_method_mainthread_debugger_attached() != 60802) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_rum_agent_checksum_method_flagslistener_on_flags_updated() != 27262) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -3068,6 +3374,7 @@ private let initializationResult: InitializationResult = {
     }
 
     uniffiCallbackInitFlagsListener()
+    uniffiCallbackInitMainThread()
     uniffiCallbackInitUploader()
     return InitializationResult.ok
 }()

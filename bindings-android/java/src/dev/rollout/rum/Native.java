@@ -50,6 +50,12 @@ final class Native {
 
     static native void installPanicHook(long handle);
 
+    /** Starts the core's hang watchdog on {@code main}; {@code thresholdMs} &gt; 0. */
+    static native void watchHangs(long handle, HangWatchdog main, long thresholdMs);
+
+    /** The main thread got to hang tick {@code tick}. */
+    static native void answerHangTick(long handle, long tick);
+
     /**
      * Registers an app listener with the agent: each later flag update calls
      * {@code agent.flagsUpdated(registration, version, flags)}. Returns the id {@link

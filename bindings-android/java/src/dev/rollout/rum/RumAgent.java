@@ -47,8 +47,6 @@ public final class RumAgent {
     private volatile Consent consent = Consent.GRANTED;
     /** The last key identified, answered by {@link #getIdentity} once the native agent is freed. */
     private volatile String identity = "anonymous";
-    /** What {@link #setInBackground} said last, for the hang watchdog. */
-    private volatile boolean inBackground;
     private CrashHandler crashHandler;
     private HttpUploader httpUploader;
     /** The app's flag listeners, in the order added, with their ids in the native agent. */
@@ -120,7 +118,7 @@ public final class RumAgent {
                     agent.httpUploader = HttpUploader.start(agent, config.collectorUrl);
                 }
                 try {
-                    HangWatchdog.start(agent, config.hangThresholdMs);
+                    HangWatchdog.start(agent, handle, config.hangThresholdMs);
                 } catch (LinkageError notAndroid) {
                     // No main looper to watch.
                 }
@@ -305,11 +303,7 @@ public final class RumAgent {
         if (error == null) {
             throw new IllegalArgumentException("error: must not be null");
         }
-        trackError(error.getClass().getName(), error);
-    }
-
-    /** Tracks {@code error} as an error of {@code type} (the hang watchdog's). */
-    void trackError(String type, Throwable error) {
+        String type = error.getClass().getName();
         String message = message(error);
         String stack = stackTrace(error);
         withHandle(null, h -> {
@@ -509,16 +503,18 @@ public final class RumAgent {
      * it call it from their own (e.g. a {@code ProcessLifecycleOwner} observer). Never blocks.
      */
     public void setInBackground(boolean inBackground) {
-        this.inBackground = inBackground;
         withHandle(null, h -> {
             Native.setInBackground(h, inBackground);
             return null;
         });
     }
 
-    /** What {@link #setInBackground} said last: no screen is up. */
-    boolean isInBackground() {
-        return inBackground;
+    /** The main thread got to hang tick {@code tick} (see {@link HangWatchdog#post}); never blocks. */
+    void answerHangTick(long tick) {
+        withHandle(null, h -> {
+            Native.answerHangTick(h, tick);
+            return null;
+        });
     }
 
     /** The user's consent now (after shutdown: the last one set). */

@@ -1,0 +1,157 @@
+//! Hangs of an app's main (UI) thread: the thread not answering for a threshold or more, what
+//! Android shows an ANR dialog for (5 s of unanswered input) and iOS calls an app hang.
+//!
+//! The platform gives a way onto its main thread ([`MainThread`]); a watchdog thread
+//! ([`Agent::watch_hangs`]) posts a numbered tick there and looks every [`MAX_POLL`] (or half the
+//! threshold) whether the main thread answered it ([`Agent::answer_hang_tick`]). A tick
+//! unanswered for the threshold is one hang, reported once, as an `error` of type
+//! [`NOT_RESPONDING_TYPE`] with the main thread's stack when the platform can read it; the next
+//! tick goes out once the main thread answers; the report is sealed at once (spooled with a
+//! data dir), as a hang often ends in a kill. The watchdog's clock is `Instant`, which stands
+//! still while the device sleeps (Android's `CLOCK_MONOTONIC`, iOS's uptime), as the main thread
+//! does. Not reported:
+//! - before the main thread answered a first tick: a slow start (Android's
+//!   `Application.onCreate`) is the cold start's time, not a hang;
+//! - in the background (`Agent::set_in_background`): no screen up, nothing the user waits for;
+//! - while the platform says a debugger is attached (a breakpoint stops the main thread).
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use crate::agent::{Agent, Inner};
+use crate::crash::exit::NOT_RESPONDING_TYPE;
+use crate::error::AgentError;
+
+/// Name of the watchdog thread.
+pub const THREAD_NAME: &str = "rum-hang-watchdog";
+/// Longest wait between two looks at the main thread.
+pub const MAX_POLL: Duration = Duration::from_millis(500);
+/// Longest the watchdog waits for a reported hang to be sealed (spooled, with a data dir).
+const SEAL_WAIT: Duration = Duration::from_secs(2);
+
+/// A platform's way onto its main thread, for the hang watchdog.
+pub trait MainThread: Send + Sync + 'static {
+    /// Has the main thread call [`Agent::answer_hang_tick`] with `tick` once it gets to it,
+    /// after what is queued there (Android: `Handler.post`; iOS: `DispatchQueue.main.async`).
+    /// Must not block.
+    fn post(&self, tick: u64);
+
+    /// The main thread's stack now, as the platform prints frames (one per line); None where it
+    /// cannot be read from another thread.
+    fn stack(&self) -> Option<String> {
+        None
+    }
+
+    /// Whether a debugger is attached: a breakpoint stops the main thread, which is no hang.
+    fn debugger_attached(&self) -> bool {
+        false
+    }
+}
+
+impl Agent {
+    /// Starts the hang watchdog on `main` (see the [module docs](crate::hang)): each time the
+    /// main thread does not answer for `threshold`, an `error` of type
+    /// [`NOT_RESPONDING_TYPE`]. It stops with the agent. Errors: a zero threshold, hangs already
+    /// watched, a shut-down agent, or no thread to be had.
+    pub fn watch_hangs(
+        &self,
+        main: Arc<dyn MainThread>,
+        threshold: Duration,
+    ) -> Result<(), AgentError> {
+        let invalid = |message: &str| AgentError::InvalidConfig {
+            field: "hang_threshold",
+            message: message.to_owned(),
+        };
+        if threshold.is_zero() {
+            return Err(invalid("must be more than zero"));
+        }
+        let shared = self.shared();
+        if shared.closed.load(Ordering::Acquire) {
+            return Err(AgentError::ShutDown);
+        }
+        if shared.hang_watched.swap(true, Ordering::AcqRel) {
+            return Err(invalid("hangs are already watched"));
+        }
+        let agent = self.downgrade();
+        let thread = std::thread::Builder::new()
+            .name(THREAD_NAME.to_owned())
+            .spawn(move || watch(&agent, &*main, threshold))
+            .map_err(|source| AgentError::Thread {
+                name: THREAD_NAME,
+                source,
+            });
+        let thread = match thread {
+            Ok(thread) => thread,
+            Err(e) => {
+                shared.hang_watched.store(false, Ordering::Release);
+                return Err(e);
+            }
+        };
+        self.keep_thread(thread);
+        Ok(())
+    }
+
+    /// The main thread got to `tick` (see [`MainThread::post`]). Cheap, never blocks: called on
+    /// the main thread.
+    pub fn answer_hang_tick(&self, tick: u64) {
+        self.shared()
+            .hang_answered
+            .fetch_max(tick, Ordering::AcqRel);
+    }
+}
+
+/// The watchdog's body: until the agent stops (or every handle is gone).
+fn watch(agent: &Weak<Inner>, main: &dyn MainThread, threshold: Duration) {
+    let poll = (threshold / 2).clamp(Duration::from_millis(1), MAX_POLL);
+    let Some(shared) = agent.upgrade().map(|inner| Arc::clone(&inner.link.shared)) else {
+        return;
+    };
+    let mut tick = 1;
+    main.post(tick);
+    let mut posted = Instant::now();
+    let mut armed = false;
+    let mut reported = false;
+    loop {
+        // Read before the stop flag: a stop between the two still wakes the wait.
+        let seen = shared.hang_wake.generation();
+        if shared.stopping() {
+            break;
+        }
+        shared.hang_wake.wait(seen, poll);
+        if shared.stopping() {
+            break;
+        }
+        if shared.hang_answered.load(Ordering::Acquire) >= tick {
+            armed = true;
+            reported = false;
+            tick += 1;
+            main.post(tick);
+            posted = Instant::now();
+        } else if armed && !reported && posted.elapsed() >= threshold {
+            reported = true;
+            if !shared.in_background.load(Ordering::Acquire) && !main.debugger_attached() {
+                // Only for the report: holding the agent between looks would keep it alive.
+                let Some(inner) = agent.upgrade() else {
+                    break;
+                };
+                Agent::from_inner(inner).track_hang(threshold, main.stack());
+            }
+        }
+    }
+}
+
+impl Agent {
+    /// Tracks one hang of the main thread, `stack` its frames when known.
+    fn track_hang(&self, threshold: Duration, stack: Option<String>) {
+        let message = format!(
+            "the main thread did not respond for {} ms",
+            threshold.as_millis()
+        );
+        let stack = stack.map(|frames| format!("{NOT_RESPONDING_TYPE}: {message}\n{frames}"));
+        self.track_error_message(NOT_RESPONDING_TYPE, &message, stack);
+        // On disk at once: a hang often ends in a kill (Android's ANR dialog, iOS's watchdog)
+        // before the next seal. A timeout leaves it to the usual one.
+        let _ = self.seal(SEAL_WAIT);
+    }
+}

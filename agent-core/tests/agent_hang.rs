@@ -1,0 +1,173 @@
+//! The hang watchdog (`Agent::watch_hangs`) against a main thread of the test's own: a thread
+//! running posted closures in order, as Android's looper and iOS's main queue do.
+
+mod agent_support;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use agent_core::Agent;
+use agent_core::hang::MainThread;
+use agent_support::{PATIENCE, events, pull_all};
+
+/// The threshold the tests watch with: three looks of the watchdog's (it looks every half).
+const THRESHOLD: Duration = Duration::from_millis(300);
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A main thread: runs what is posted, in order, until its sender is dropped.
+struct Main {
+    jobs: Mutex<Sender<Job>>,
+    agent: Agent,
+    debugger: AtomicBool,
+}
+
+impl Main {
+    fn start(agent: &Agent) -> Arc<Main> {
+        let (jobs, queue) = channel::<Job>();
+        std::thread::Builder::new()
+            .name("main".into())
+            .spawn(move || {
+                for job in queue {
+                    job();
+                }
+            })
+            .expect("main thread");
+        Arc::new(Main {
+            jobs: Mutex::new(jobs),
+            agent: agent.clone(),
+            debugger: AtomicBool::new(false),
+        })
+    }
+
+    fn run(&self, job: impl FnOnce() + Send + 'static) {
+        let _ = self.jobs.lock().expect("jobs").send(Box::new(job));
+    }
+
+    /// Runs `job` on the main thread and waits until it is done.
+    fn run_and_wait(&self, job: impl FnOnce() + Send + 'static) {
+        let (done, finished) = channel();
+        self.run(move || {
+            job();
+            let _ = done.send(());
+        });
+        finished
+            .recv_timeout(PATIENCE)
+            .expect("the main thread ran it");
+    }
+}
+
+impl MainThread for Main {
+    fn post(&self, tick: u64) {
+        let agent = self.agent.clone();
+        self.run(move || agent.answer_hang_tick(tick));
+    }
+
+    fn stack(&self) -> Option<String> {
+        Some("\tat Checkout.pay(Checkout.java:42)\n\tat Looper.loop(Looper.java:1)\n".into())
+    }
+
+    fn debugger_attached(&self) -> bool {
+        self.debugger.load(Ordering::Acquire)
+    }
+}
+
+fn slow_pay(time: Duration) {
+    std::thread::sleep(time);
+}
+
+/// One hang reported for a block of twice the threshold; none for the same block at the start
+/// (before the main thread first answered), in the background, with a debugger, nor for a block
+/// of a tenth of the threshold. The blocks that must not count come after the one that does, so
+/// a watchdog that looked at all has shown it sees a block that long. A zero threshold, a second
+/// watchdog and a shut-down agent are refused; the watchdog ends with the agent. (One test: the
+/// watchdog's thread is looked for by name.)
+#[test]
+fn a_hang_of_the_main_thread_is_one_error_with_its_stack() {
+    let dir = tempfile::tempdir().expect("data dir");
+    let spool = dir.path().join(agent_core::crash::SPOOL_DIR);
+    let agent = Agent::builder("sdk-test")
+        .data_dir(dir.path())
+        // Nothing sealed by time within the test: what is on disk, the watchdog sealed.
+        .flush_interval(Duration::from_secs(600))
+        .build()
+        .expect("agent");
+    agent.identify("hang-user").expect("key");
+    let main = Main::start(&agent);
+    main.run(|| slow_pay(THRESHOLD * 2)); // a slow start: busy before the watchdog
+    let refused = agent
+        .watch_hangs(main.clone(), Duration::ZERO)
+        .expect_err("zero threshold");
+    assert!(refused.to_string().contains("hang_threshold"), "{refused}");
+    agent
+        .watch_hangs(main.clone(), THRESHOLD)
+        .expect("watching");
+    let again = agent
+        .watch_hangs(main.clone(), THRESHOLD)
+        .expect_err("a second watchdog");
+    assert!(again.to_string().contains("already watched"), "{again}");
+    main.run_and_wait(|| {});
+    std::thread::sleep(THRESHOLD); // the first tick answered: armed
+    let spooled = || std::fs::read_dir(&spool).map_or(0, |files| files.count());
+    assert_eq!(spooled(), 0);
+    main.run_and_wait(|| slow_pay(THRESHOLD * 2));
+    // A hang often ends in a kill: its report is on disk at once, not at the next seal.
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while spooled() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the hang never reached the spool"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(THRESHOLD);
+    agent.set_in_background(true);
+    main.run_and_wait(|| slow_pay(THRESHOLD * 2));
+    agent.set_in_background(false);
+    std::thread::sleep(THRESHOLD);
+    main.debugger.store(true, Ordering::Release);
+    main.run_and_wait(|| slow_pay(THRESHOLD * 2));
+    main.debugger.store(false, Ordering::Release);
+    std::thread::sleep(THRESHOLD);
+    main.run_and_wait(|| slow_pay(THRESHOLD / 10));
+    std::thread::sleep(THRESHOLD);
+
+    let hangs: Vec<_> = events(&pull_all(&agent))
+        .into_iter()
+        .filter(|e| e.event_type == "error")
+        .collect();
+    let stacks: Vec<_> = hangs
+        .iter()
+        .map(|e| &e.properties["exception.stacktrace"])
+        .collect();
+    assert_eq!(hangs.len(), 1, "{stacks:?}");
+    let hang = &hangs[0];
+    assert_eq!(hang.key, "hang-user");
+    assert_eq!(
+        hang.properties["exception.type"],
+        "ApplicationNotResponding"
+    );
+    assert_eq!(
+        hang.properties["exception.message"],
+        "the main thread did not respond for 300 ms"
+    );
+    assert_eq!(
+        hang.properties["exception.stacktrace"],
+        "ApplicationNotResponding: the main thread did not respond for 300 ms\n\
+         \tat Checkout.pay(Checkout.java:42)\n\tat Looper.loop(Looper.java:1)\n"
+    );
+    agent.shutdown(PATIENCE).expect("shutdown");
+    let watchdog_gone = || {
+        !std::fs::read_dir("/proc/self/task")
+            .expect("tasks")
+            .flatten()
+            .any(|task| {
+                std::fs::read_to_string(task.path().join("comm"))
+                    .is_ok_and(|name| name.trim() == "rum-hang-watchd")
+            })
+    };
+    assert!(watchdog_gone(), "the watchdog ends with the agent");
+    assert!(agent.watch_hangs(main, THRESHOLD).is_err(), "shut down");
+}
