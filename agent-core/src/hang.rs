@@ -12,7 +12,8 @@
 //! does. Not reported:
 //! - before the main thread answered a first tick: a slow start (Android's
 //!   `Application.onCreate`) is the cold start's time, not a hang;
-//! - in the background (`Agent::set_in_background`): no screen up, nothing the user waits for;
+//! - in the background (`Agent::set_in_background`): no screen up, nothing the user waits for
+//!   (and no ticks are posted: the main thread is not woken);
 //! - while the platform says a debugger is attached (a breakpoint stops the main thread).
 
 use std::sync::atomic::Ordering;
@@ -122,6 +123,11 @@ fn watch(agent: &Weak<Inner>, main: &dyn MainThread, threshold: Duration) {
         if shared.stopping() {
             break;
         }
+        if shared.in_background.load(Ordering::Acquire) {
+            // No ticks: nothing the user waits for, and no reason to wake the main thread. Back
+            // in the foreground, a tick still unanswered is a hang going on.
+            continue;
+        }
         if shared.hang_answered.load(Ordering::Acquire) >= tick {
             armed = true;
             reported = false;
@@ -130,7 +136,7 @@ fn watch(agent: &Weak<Inner>, main: &dyn MainThread, threshold: Duration) {
             posted = Instant::now();
         } else if armed && !reported && posted.elapsed() >= threshold {
             reported = true;
-            if !shared.in_background.load(Ordering::Acquire) && !main.debugger_attached() {
+            if !main.debugger_attached() {
                 // Only for the report: holding the agent between looks would keep it alive.
                 let Some(inner) = agent.upgrade() else {
                     break;

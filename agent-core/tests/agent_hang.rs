@@ -3,7 +3,7 @@
 
 mod agent_support;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,6 +22,7 @@ struct Main {
     jobs: Mutex<Sender<Job>>,
     agent: Agent,
     debugger: AtomicBool,
+    posts: AtomicU64,
 }
 
 impl Main {
@@ -39,6 +40,7 @@ impl Main {
             jobs: Mutex::new(jobs),
             agent: agent.clone(),
             debugger: AtomicBool::new(false),
+            posts: AtomicU64::new(0),
         })
     }
 
@@ -61,6 +63,7 @@ impl Main {
 
 impl MainThread for Main {
     fn post(&self, tick: u64) {
+        self.posts.fetch_add(1, Ordering::AcqRel);
         let agent = self.agent.clone();
         self.run(move || agent.answer_hang_tick(tick));
     }
@@ -125,6 +128,15 @@ fn a_hang_of_the_main_thread_is_one_error_with_its_stack() {
     std::thread::sleep(THRESHOLD);
     agent.set_in_background(true);
     main.run_and_wait(|| slow_pay(THRESHOLD * 2));
+    // In the background the main thread is not woken.
+    std::thread::sleep(THRESHOLD); // the tick of before is answered, none goes out
+    let posts = main.posts.load(Ordering::Acquire);
+    std::thread::sleep(THRESHOLD * 2);
+    assert_eq!(
+        main.posts.load(Ordering::Acquire),
+        posts,
+        "no ticks in the background"
+    );
     agent.set_in_background(false);
     std::thread::sleep(THRESHOLD);
     main.debugger.store(true, Ordering::Release);
