@@ -2,9 +2,11 @@
 //! Android shows an ANR dialog for (5 s of unanswered input) and iOS calls an app hang.
 //!
 //! The platform gives a way onto its main thread ([`MainThread`]); a watchdog thread
-//! ([`Agent::watch_hangs`]) posts a numbered tick there and looks every [`MAX_POLL`] (or half the
-//! threshold) whether the main thread answered it ([`Agent::answer_hang_tick`]). A tick
-//! unanswered for the threshold is one hang, reported once, as an `error` of type
+//! ([`Agent::watch_hangs`]) posts a numbered tick there and looks every tenth of the threshold
+//! (at most [`MAX_POLL`]) whether the main thread answered it ([`Agent::answer_hang_tick`]). The
+//! main thread not answering for the threshold since it last did is one hang (timed as Sentry's
+//! watchdog times it: a job that starts right after an answer, before the next tick goes out,
+//! counts whole; so a block up to one look shorter than the threshold may count), reported once, as an `error` of type
 //! [`NOT_RESPONDING_TYPE`] with the main thread's stack when the platform can read it; the next
 //! tick goes out once the main thread answers; the report is sealed at once (spooled with a
 //! data dir), as a hang often ends in a kill. The watchdog's clock is `Instant`, which stands
@@ -16,17 +18,20 @@
 //!   (and no ticks are posted: the main thread is not woken);
 //! - while the platform says a debugger is attached (a breakpoint stops the main thread).
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use crate::agent::{Agent, Inner};
+use crate::agent::events::error_properties;
+use crate::agent::{Agent, Link, Shared};
 use crate::crash::exit::NOT_RESPONDING_TYPE;
 use crate::error::AgentError;
+use crate::wire::event_types;
+use crate::worker::Record;
 
 /// Name of the watchdog thread.
 pub const THREAD_NAME: &str = "rum-hang-watchdog";
-/// Longest wait between two looks at the main thread.
+/// Longest wait between two looks at the main thread (a tenth of the threshold, up to this).
 pub const MAX_POLL: Duration = Duration::from_millis(500);
 /// Longest the watchdog waits for a reported hang to be sealed (spooled, with a data dir).
 const SEAL_WAIT: Duration = Duration::from_secs(2);
@@ -35,7 +40,8 @@ const SEAL_WAIT: Duration = Duration::from_secs(2);
 pub trait MainThread: Send + Sync + 'static {
     /// Has the main thread call [`Agent::answer_hang_tick`] with `tick` once it gets to it,
     /// after what is queued there (Android: `Handler.post`; iOS: `DispatchQueue.main.async`).
-    /// Must not block.
+    /// Must not block. Hold the agent weakly where the platform can: the watchdog holds this
+    /// until the agent shuts down.
     fn post(&self, tick: u64);
 
     /// The main thread's stack now, as the platform prints frames (one per line); None where it
@@ -74,10 +80,10 @@ impl Agent {
         if shared.hang_watched.swap(true, Ordering::AcqRel) {
             return Err(invalid("hangs are already watched"));
         }
-        let agent = self.downgrade();
+        let link = self.link().clone();
         let thread = std::thread::Builder::new()
             .name(THREAD_NAME.to_owned())
-            .spawn(move || watch(&agent, &*main, threshold))
+            .spawn(move || watch(&link, &*main, threshold))
             .map_err(|source| AgentError::Thread {
                 name: THREAD_NAME,
                 source,
@@ -102,12 +108,11 @@ impl Agent {
     }
 }
 
-/// The watchdog's body: until the agent stops (or every handle is gone).
-fn watch(agent: &Weak<Inner>, main: &dyn MainThread, threshold: Duration) {
-    let poll = (threshold / 2).clamp(Duration::from_millis(1), MAX_POLL);
-    let Some(shared) = agent.upgrade().map(|inner| Arc::clone(&inner.link.shared)) else {
-        return;
-    };
+/// The watchdog's body: until the agent stops. It holds the link, not an `Agent`: dropping the
+/// last handle must still stop everything (as for the uploader).
+fn watch(link: &Link, main: &dyn MainThread, threshold: Duration) {
+    let shared = &link.shared;
+    let poll = (threshold / 10).clamp(Duration::from_millis(1), MAX_POLL);
     let mut tick = 1;
     main.post(tick);
     let mut posted = Instant::now();
@@ -134,30 +139,42 @@ fn watch(agent: &Weak<Inner>, main: &dyn MainThread, threshold: Duration) {
             tick += 1;
             main.post(tick);
             posted = Instant::now();
-        } else if armed && !reported && posted.elapsed() >= threshold {
+        } else if armed
+            && !reported
+            && unanswered_since(shared, posted, poll).elapsed() >= threshold
+        {
             reported = true;
             if !main.debugger_attached() {
-                // Only for the report: holding the agent between looks would keep it alive.
-                let Some(inner) = agent.upgrade() else {
-                    break;
-                };
-                Agent::from_inner(inner).track_hang(threshold, main.stack());
+                report(link, threshold, main.stack());
             }
         }
     }
 }
 
-impl Agent {
-    /// Tracks one hang of the main thread, `stack` its frames when known.
-    fn track_hang(&self, threshold: Duration, stack: Option<String>) {
-        let message = format!(
-            "the main thread did not respond for {} ms",
-            threshold.as_millis()
-        );
-        let stack = stack.map(|frames| format!("{NOT_RESPONDING_TYPE}: {message}\n{frames}"));
-        self.track_error_message(NOT_RESPONDING_TYPE, &message, stack);
+/// Since when the main thread has not answered, for a tick `posted` then: since it answered
+/// the previous one (it may have started the job that holds it right after; the tick went out
+/// at the watchdog's next look), but at most one look before the post (a watchdog that was
+/// itself held up knows nothing of the main thread in between).
+fn unanswered_since(shared: &Shared, posted: Instant, poll: Duration) -> Instant {
+    let answered =
+        shared.built + Duration::from_nanos(shared.hang_answered_at.load(Ordering::Acquire));
+    answered.max(posted.checked_sub(poll).unwrap_or(posted))
+}
+
+/// Tracks one hang of the main thread (`stack` its frames when known) and seals it.
+fn report(link: &Link, threshold: Duration, stack: Option<String>) {
+    let message = format!(
+        "the main thread did not respond for {} ms",
+        threshold.as_millis()
+    );
+    let stack = stack.map(|frames| format!("{NOT_RESPONDING_TYPE}: {message}\n{frames}"));
+    let properties = error_properties(NOT_RESPONDING_TYPE.to_owned(), message, stack);
+    let event = link
+        .shared
+        .event_cmd(None, event_types::ERROR.to_owned(), None, properties);
+    if link.enqueue(Record::Event(event)) {
         // On disk at once: a hang often ends in a kill (Android's ANR dialog, iOS's watchdog)
         // before the next seal. A timeout leaves it to the usual one.
-        let _ = self.seal(SEAL_WAIT);
+        let _ = link.seal(SEAL_WAIT);
     }
 }

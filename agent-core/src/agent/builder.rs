@@ -260,6 +260,7 @@ impl AgentBuilder {
             sync_wake: Signal::default(),
             hang_wake: Signal::default(),
             hang_answered: AtomicU64::new(0),
+            hang_answered_at: AtomicU64::new(0),
             hang_watched: AtomicBool::new(false),
             flags_ready: Latch::default(),
             hook_installed: AtomicBool::new(false),

@@ -205,17 +205,29 @@ impl Agent {
         value: Option<f64>,
         properties: Map<String, Value>,
     ) -> EventCmd {
-        let shared = self.shared();
+        self.shared().event_cmd(key, event_type, value, properties)
+    }
+}
+
+impl super::Shared {
+    /// An event of `key` (the current identity when None), stamped now with the globals.
+    pub(crate) fn event_cmd(
+        &self,
+        key: Option<&str>,
+        event_type: String,
+        value: Option<f64>,
+        properties: Map<String, Value>,
+    ) -> EventCmd {
         EventCmd {
             key: match key {
                 Some(key) => key.to_owned(),
-                None => String::clone(&shared.current_key()),
+                None => String::clone(&self.current_key()),
             },
             event_type,
             value,
-            ts: shared.clock.now_ms(),
+            ts: self.clock.now_ms(),
             properties,
-            globals: shared.globals.load_full(),
+            globals: self.globals.load_full(),
         }
     }
 }

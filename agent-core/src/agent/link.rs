@@ -128,6 +128,14 @@ impl Link {
     }
 
     /// A request with the default control timeout.
+    /// Has the worker seal what it holds (on disk with a spool), then wakes the uploader.
+    pub(crate) fn seal(&self, timeout: Duration) -> Result<(), AgentError> {
+        let deadline = super::state::deadline_after(timeout);
+        self.request(Command::Seal, deadline)?;
+        self.shared.upload_wake.notify();
+        Ok(())
+    }
+
     pub(crate) fn request_now<T>(
         &self,
         make: impl FnOnce(Sender<T>) -> Command,

@@ -51,8 +51,8 @@ pub struct Agent {
 
 /// Owned by the handles only: dropping the last handle stops the background threads.
 #[derive(Debug)]
-pub(crate) struct Inner {
-    pub(crate) link: Link,
+struct Inner {
+    link: Link,
     threads: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -71,14 +71,10 @@ impl Agent {
         }
     }
 
-    /// A handle on `inner` (a background thread's, for as long as it needs one).
-    pub(crate) fn from_inner(inner: Arc<Inner>) -> Agent {
-        Agent { inner }
-    }
-
-    /// What a background thread keeps of the agent without keeping it alive.
-    pub(crate) fn downgrade(&self) -> std::sync::Weak<Inner> {
-        Arc::downgrade(&self.inner)
+    /// The channel to the worker, for a background thread (which must not hold an `Agent`:
+    /// dropping the last handle must still stop everything).
+    pub(crate) fn link(&self) -> &Link {
+        &self.inner.link
     }
 
     /// Has `shutdown` wait for `thread` too.
@@ -244,10 +240,7 @@ impl Agent {
     /// Hands everything enqueued so far to the pipeline and seals it into a batch, without waiting
     /// for delivery (for platforms that must upload right now, e.g. on page hide).
     pub fn seal(&self, timeout: Duration) -> Result<(), AgentError> {
-        let deadline = state::deadline_after(timeout);
-        self.inner.link.request(Command::Seal, deadline)?;
-        self.inner.link.shared.upload_wake.notify();
-        Ok(())
+        self.inner.link.seal(timeout)
     }
 
     /// Seals pending items and waits until everything recorded before the call is delivered (or

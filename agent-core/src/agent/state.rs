@@ -57,6 +57,8 @@ pub(crate) struct Shared {
     pub(crate) hang_wake: Signal,
     /// The latest tick the main thread answered (see `crate::hang`).
     pub(crate) hang_answered: AtomicU64,
+    /// When it last answered one, in nanoseconds after `built`.
+    pub(crate) hang_answered_at: AtomicU64,
     /// The hang watchdog was started (once per agent).
     pub(crate) hang_watched: AtomicBool,
     /// Set once flag definitions came from the cache or the network.
