@@ -102,9 +102,11 @@ impl Agent {
     /// The main thread got to `tick` (see [`MainThread::post`]). Cheap, never blocks: called on
     /// the main thread.
     pub fn answer_hang_tick(&self, tick: u64) {
-        self.shared()
-            .hang_answered
-            .fetch_max(tick, Ordering::AcqRel);
+        let shared = self.shared();
+        let at = u64::try_from(shared.built.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        // The time first: the watchdog reads it once it sees the tick.
+        shared.hang_answered_at.fetch_max(at, Ordering::AcqRel);
+        shared.hang_answered.fetch_max(tick, Ordering::AcqRel);
     }
 }
 
@@ -118,6 +120,7 @@ fn watch(link: &Link, main: &dyn MainThread, threshold: Duration) {
     let mut posted = Instant::now();
     let mut armed = false;
     let mut reported = false;
+    let mut away = false;
     loop {
         // Read before the stop flag: a stop between the two still wakes the wait.
         let seen = shared.hang_wake.generation();
@@ -129,9 +132,15 @@ fn watch(link: &Link, main: &dyn MainThread, threshold: Duration) {
             break;
         }
         if shared.in_background.load(Ordering::Acquire) {
-            // No ticks: nothing the user waits for, and no reason to wake the main thread. Back
-            // in the foreground, a tick still unanswered is a hang going on.
+            // No ticks: nothing the user waits for, and no reason to wake the main thread.
+            away = true;
             continue;
+        }
+        if away {
+            // Back in the foreground: a tick still unanswered is timed from now, not across
+            // the time away.
+            away = false;
+            posted = Instant::now();
         }
         if shared.hang_answered.load(Ordering::Acquire) >= tick {
             armed = true;

@@ -2,102 +2,17 @@
 //! running posted closures in order, as Android's looper and iOS's main queue do.
 
 mod agent_support;
+mod hang_support;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Sender, channel};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use agent_core::Agent;
-use agent_core::hang::MainThread;
 use agent_support::{PATIENCE, events, pull_all};
+use hang_support::Main;
 
 /// The threshold the tests watch with: three looks of the watchdog's (it looks every half).
 const THRESHOLD: Duration = Duration::from_millis(300);
-
-type Job = Box<dyn FnOnce() + Send>;
-
-/// A main thread: runs what is posted, in order, until its sender is dropped.
-struct Main {
-    jobs: Mutex<Sender<Job>>,
-    agent: Agent,
-    debugger: AtomicBool,
-    posts: AtomicU64,
-    /// What the main thread is doing: the frame `stack` answers.
-    doing: Arc<Mutex<&'static str>>,
-    /// A job to queue right behind the next tick's answer.
-    after_answer: Mutex<Option<Job>>,
-}
-
-impl Main {
-    fn start(agent: &Agent) -> Arc<Main> {
-        let (jobs, queue) = channel::<Job>();
-        std::thread::Builder::new()
-            .name("main".into())
-            .spawn(move || {
-                for job in queue {
-                    job();
-                }
-            })
-            .expect("main thread");
-        Arc::new(Main {
-            jobs: Mutex::new(jobs),
-            agent: agent.clone(),
-            debugger: AtomicBool::new(false),
-            posts: AtomicU64::new(0),
-            doing: Arc::new(Mutex::new("idle")),
-            after_answer: Mutex::new(None),
-        })
-    }
-
-    fn run(&self, job: impl FnOnce() + Send + 'static) {
-        let _ = self.jobs.lock().expect("jobs").send(Box::new(job));
-    }
-
-    /// A job that holds the main thread for `time` in the frame `name`.
-    fn blocking(&self, name: &'static str, time: Duration) -> impl FnOnce() + Send + 'static {
-        let doing = self.doing.clone();
-        move || {
-            *doing.lock().expect("doing") = name;
-            std::thread::sleep(time);
-            *doing.lock().expect("doing") = "idle";
-        }
-    }
-
-    /// Runs `job` on the main thread and waits until it is done.
-    fn run_and_wait(&self, job: impl FnOnce() + Send + 'static) {
-        let (done, finished) = channel();
-        self.run(move || {
-            job();
-            let _ = done.send(());
-        });
-        finished
-            .recv_timeout(PATIENCE)
-            .expect("the main thread ran it");
-    }
-}
-
-impl MainThread for Main {
-    fn post(&self, tick: u64) {
-        self.posts.fetch_add(1, Ordering::AcqRel);
-        let agent = self.agent.clone();
-        self.run(move || agent.answer_hang_tick(tick));
-        if let Some(job) = self.after_answer.lock().expect("after answer").take() {
-            let _ = self.jobs.lock().expect("jobs").send(job);
-        }
-    }
-
-    fn stack(&self) -> Option<String> {
-        let doing = *self.doing.lock().expect("doing");
-        Some(format!(
-            "\tat Checkout.{doing}(Checkout.java:42)\n\tat Looper.loop(Looper.java:1)\n"
-        ))
-    }
-
-    fn debugger_attached(&self) -> bool {
-        self.debugger.load(Ordering::Acquire)
-    }
-}
 
 /// One hang reported for a block of twice the threshold, and one for a block of 1.3 times it
 /// that starts right behind a tick's answer (timed from the answer, not from the next tick);
