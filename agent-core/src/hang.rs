@@ -1,21 +1,23 @@
 //! Hangs of an app's main (UI) thread: the thread not answering for a threshold or more, what
 //! Android shows an ANR dialog for (5 s of unanswered input) and iOS calls an app hang.
 //!
-//! The platform gives a way onto its main thread ([`MainThread`]); a watchdog thread
-//! ([`Agent::watch_hangs`]) posts a numbered tick there and looks every tenth of the threshold
-//! (at most [`MAX_POLL`]) whether the main thread answered it ([`Agent::answer_hang_tick`]). The
-//! main thread not answering for the threshold since it last did is one hang (timed as Sentry's
-//! watchdog times it: a job that starts right after an answer, before the next tick goes out,
-//! counts whole; so a block up to one look shorter than the threshold may count), reported once, as an `error` of type
-//! [`NOT_RESPONDING_TYPE`] with the main thread's stack when the platform can read it; the next
-//! tick goes out once the main thread answers; the report is sealed at once (spooled with a
-//! data dir), as a hang often ends in a kill. The watchdog's clock is `Instant`, which stands
-//! still while the device sleeps (Android's `CLOCK_MONOTONIC`, iOS's uptime), as the main thread
-//! does. Not reported:
+//! The platform gives a way onto its main thread ([`MainThread`]). A watchdog thread
+//! ([`Agent::watch_hangs`]) posts a numbered tick there, and looks every tenth of the threshold
+//! (at most [`MAX_POLL`]) whether the main thread answered it ([`Agent::answer_hang_tick`]); the
+//! next tick goes out once it did. The main thread not answering for the threshold since it
+//! last did is one hang, reported once as an `error` of type [`NOT_RESPONDING_TYPE`], with the
+//! main thread's stack when the platform can read it, and sealed at once (spooled with a data
+//! dir): a hang often ends in a kill.
+//!
+//! Timed as Sentry's watchdog times it, from the last answer: a job that starts right behind an
+//! answer, before the next tick goes out, counts whole, so a block up to one look shorter than
+//! the threshold may count. The clock is `Instant`, which stands still while the device sleeps
+//! (Android's `CLOCK_MONOTONIC`, iOS's uptime), as the main thread does. Not reported:
 //! - before the main thread answered a first tick: a slow start (Android's
 //!   `Application.onCreate`) is the cold start's time, not a hang;
 //! - in the background (`Agent::set_in_background`): no screen up, nothing the user waits for
-//!   (and no ticks are posted: the main thread is not woken);
+//!   (no ticks are posted there, so the main thread is not woken; back in the foreground, an
+//!   unanswered tick is timed from the return);
 //! - while the platform says a debugger is attached (a breakpoint stops the main thread).
 
 use std::sync::Arc;
