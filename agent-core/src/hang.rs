@@ -24,11 +24,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crate::agent::events::error_properties;
 use crate::agent::{Agent, Link, Shared};
 use crate::crash::exit::NOT_RESPONDING_TYPE;
 use crate::error::AgentError;
-use crate::wire::event_types;
 use crate::worker::Record;
 
 /// Name of the watchdog thread.
@@ -179,10 +177,9 @@ fn report(link: &Link, threshold: Duration, stack: Option<String>) {
         threshold.as_millis()
     );
     let stack = stack.map(|frames| format!("{NOT_RESPONDING_TYPE}: {message}\n{frames}"));
-    let properties = error_properties(NOT_RESPONDING_TYPE.to_owned(), message, stack);
     let event = link
         .shared
-        .event_cmd(None, event_types::ERROR.to_owned(), None, properties);
+        .error_cmd(None, NOT_RESPONDING_TYPE.to_owned(), message, stack);
     if link.enqueue(Record::Event(event)) {
         // On disk at once: a hang often ends in a kill (Android's ANR dialog, iOS's watchdog)
         // before the next seal. A timeout leaves it to the usual one.

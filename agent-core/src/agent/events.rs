@@ -155,7 +155,9 @@ impl Agent {
             self.shared().drops.invalid.fetch_add(1, Ordering::Relaxed);
             return false;
         }
-        let event = self.event_cmd(key, event_type.to_owned(), value, properties);
+        let event = self
+            .shared()
+            .event_cmd(key, event_type.to_owned(), value, properties);
         self.enqueue(Record::Event(event))
     }
 
@@ -167,7 +169,7 @@ impl Agent {
 
     fn track_error_for<E: Error + ?Sized>(&self, key: Option<&str>, error: &E, capture: bool) {
         let (error_type, message) = describe_error(error);
-        let event = self.error_cmd(key, error_type, message, None);
+        let event = self.shared().error_cmd(key, error_type, message, None);
         if capture {
             let backtrace = Backtrace::new_unresolved();
             self.enqueue(Record::Error(event, backtrace));
@@ -183,11 +185,16 @@ impl Agent {
         message: &str,
         stack: Option<String>,
     ) {
-        let event = self.error_cmd(key, error_type.to_owned(), message.to_owned(), stack);
+        let event = self
+            .shared()
+            .error_cmd(key, error_type.to_owned(), message.to_owned(), stack);
         self.enqueue(Record::Event(event));
     }
+}
 
-    fn error_cmd(
+impl super::Shared {
+    /// An `error` event of `key` (see [`Shared::event_cmd`]) with the `exception.*` properties.
+    pub(crate) fn error_cmd(
         &self,
         key: Option<&str>,
         error_type: String,
@@ -198,18 +205,6 @@ impl Agent {
         self.event_cmd(key, event_types::ERROR.to_owned(), None, properties)
     }
 
-    fn event_cmd(
-        &self,
-        key: Option<&str>,
-        event_type: String,
-        value: Option<f64>,
-        properties: Map<String, Value>,
-    ) -> EventCmd {
-        self.shared().event_cmd(key, event_type, value, properties)
-    }
-}
-
-impl super::Shared {
     /// An event of `key` (the current identity when None), stamped now with the globals.
     pub(crate) fn event_cmd(
         &self,
