@@ -214,30 +214,59 @@ public final class ProcessExits {
      */
     private static byte[] read(Object info, int max, boolean mainThreadOnly) {
         try (InputStream in = (InputStream) call(info, "getTraceInputStream")) {
-            if (in == null) {
-                return null;
-            }
-            ByteArrayOutputStream out = new ByteArrayOutputStream();
-            byte[] buffer = new byte[8192];
-            for (int n; out.size() < max && (n = in.read(buffer)) > 0; ) {
-                out.write(buffer, 0, Math.min(n, max - out.size()));
-                if (mainThreadOnly && mainThreadEnded(out)) {
-                    break;
-                }
-            }
-            return out.toByteArray();
+            return in == null ? null : head(in, max, mainThreadOnly);
         } catch (IOException | ReflectiveOperationException | RuntimeException unreadable) {
             // getTraceInputStream's IOException arrives wrapped (InvocationTargetException).
             return null;
         }
     }
 
-    /** Whether the dump read so far holds the main thread's part whole (a blank line after it). */
-    private static boolean mainThreadEnded(ByteArrayOutputStream read) {
-        // The markers are ASCII: Latin-1 keeps every byte where it is.
-        String text = new String(read.toByteArray(), StandardCharsets.ISO_8859_1);
-        int main = text.indexOf(" tid=1 ");
-        return main >= 0 && text.indexOf("\n\n", main) >= 0;
+    /** The main thread's line in an ANR dump ({@code "main" prio=5 tid=1 Blocked}). */
+    private static final byte[] MAIN_THREAD = " tid=1 ".getBytes(StandardCharsets.US_ASCII);
+    /** What ends a thread's part of the dump. */
+    private static final byte[] BLANK_LINE = "\n\n".getBytes(StandardCharsets.US_ASCII);
+
+    /**
+     * The head of {@code in}, at most {@code max} bytes, up to the end of the main thread's part
+     * (a blank line after its line) when {@code mainThreadOnly}. Each byte is looked at once,
+     * whatever the sizes the stream gives.
+     */
+    static byte[] head(InputStream in, int max, boolean mainThreadOnly) throws IOException {
+        Buffer out = new Buffer();
+        byte[] chunk = new byte[8192];
+        int main = -1;
+        for (int n; out.size() < max && (n = in.read(chunk)) > 0; ) {
+            int before = out.size();
+            out.write(chunk, 0, Math.min(n, max - before));
+            if (!mainThreadOnly) {
+                continue;
+            }
+            if (main < 0) {
+                // A marker may straddle two reads: look again from just before the new bytes.
+                main = out.indexOf(MAIN_THREAD, before - MAIN_THREAD.length + 1);
+            }
+            if (main >= 0 && out.indexOf(BLANK_LINE, Math.max(main, before - BLANK_LINE.length + 1)) >= 0) {
+                break;
+            }
+        }
+        return out.toByteArray();
+    }
+
+    /** A byte buffer that can search what it holds without a copy. */
+    private static final class Buffer extends ByteArrayOutputStream {
+        /** Where {@code marker} first occurs at or after {@code from}; -1 if nowhere. */
+        int indexOf(byte[] marker, int from) {
+            for (int at = Math.max(0, from); at + marker.length <= count; at++) {
+                int i = 0;
+                while (i < marker.length && buf[at + i] == marker[i]) {
+                    i++;
+                }
+                if (i == marker.length) {
+                    return at;
+                }
+            }
+            return -1;
+        }
     }
 
     private static Object call(Object target, String method) throws ReflectiveOperationException {

@@ -386,6 +386,32 @@ public final class ApiTests {
                                     "\"segments\": [{\"name\": \"\", \"version\": 1, \"keys\": []}]")));
             check("on".equals(agent.getTreatment(flag)), "the refused update left the flag as it was");
         });
+        t.test("an ANR dump is read to the end of the main thread's part, whatever the read sizes", () -> {
+            StringBuilder dump = new StringBuilder("----- pid 7 at 2026-12-07 -----\nDALVIK THREADS (3):\n");
+            dump.append("\"Signal Catcher\" daemon prio=10 tid=2 Runnable\n");
+            for (int i = 0; i < 700; i++) {
+                dump.append("  native: #").append(i).append(" pc 000000000054a3b8  /apex/libart.so\n");
+            }
+            dump.append("\n\"main\" prio=5 tid=1 Blocked\n  at com.example.Checkout.pay(Checkout.java:42)\n\n");
+            int end = dump.length();
+            for (int i = 0; i < 700; i++) {
+                dump.append("\"pool-").append(i).append("\" prio=5 tid=").append(i + 3).append(" Waiting\n\n");
+            }
+            byte[] bytes = dump.toString().getBytes(StandardCharsets.US_ASCII);
+            for (int size : new int[] {1, 6, 7, 8192, 100_000}) {
+                Trickle in = new Trickle(bytes, size);
+                byte[] head = ProcessExits.head(in, 256 * 1024, true);
+                check(head.length >= end && head.length < end + Math.max(size, 8192),
+                        size + "-byte reads: " + head.length + " bytes for a main thread ending at " + end);
+                check(new String(head, 0, end, StandardCharsets.US_ASCII).equals(dump.substring(0, end)),
+                        size + "-byte reads: the head as written");
+                check(in.consumed == head.length, size + "-byte reads: nothing read past what is kept");
+            }
+            check(ProcessExits.head(new Trickle(bytes, 8192), 1000, true).length == 1000, "the cap");
+            byte[] noMain = dump.toString().replace(" tid=1 ", " tid=99 ").getBytes(StandardCharsets.US_ASCII);
+            check(ProcessExits.head(new Trickle(noMain, 8192), 256 * 1024, true).length == noMain.length,
+                    "without a main thread, the whole dump up to the cap");
+        });
         t.test("shutdown frees the agent; later calls are safe defaults", () -> {
             agent.setConsent(Consent.UNKNOWN);
             check(agent.shutdown(), "shutdown lost data");
@@ -469,5 +495,33 @@ public final class ApiTests {
         System.out.println("vectors: " + cases.size() + " cases, " + mismatches.size() + " mismatches");
         check(cases.size() > 100, "too few cases: " + cases.size());
         check(mismatches.isEmpty(), String.join("\n", mismatches));
+    }
+
+    /** A stream of {@code bytes} that gives at most {@code size} bytes a read, counting them. */
+    private static final class Trickle extends java.io.InputStream {
+        private final byte[] bytes;
+        private final int size;
+        int consumed;
+
+        Trickle(byte[] bytes, int size) {
+            this.bytes = bytes;
+            this.size = size;
+        }
+
+        @Override
+        public int read() {
+            return consumed < bytes.length ? bytes[consumed++] & 0xff : -1;
+        }
+
+        @Override
+        public int read(byte[] into, int off, int len) {
+            int n = Math.min(Math.min(len, size), bytes.length - consumed);
+            if (n <= 0) {
+                return -1;
+            }
+            System.arraycopy(bytes, consumed, into, off, n);
+            consumed += n;
+            return n;
+        }
     }
 }
