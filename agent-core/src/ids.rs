@@ -48,6 +48,12 @@ pub fn derived_id(parent: Uuid, part: u64) -> Uuid {
     Uuid::from_bytes(((u128::from(high) << 64) | u128::from(low)).to_le_bytes())
 }
 
+/// Whether `id` was made by [`derived_id`] (the only version 8 ids the agent makes): a half of
+/// a split batch.
+pub fn is_derived(id: Uuid) -> bool {
+    id.get_version_num() == 8
+}
+
 /// Bytes of randomness fetched at once: 256 ids.
 #[cfg(any(test, all(target_arch = "wasm32", target_os = "unknown")))]
 const POOL_BYTES: usize = 4096;

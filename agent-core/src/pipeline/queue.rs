@@ -99,9 +99,8 @@ impl SealedQueue {
             verified: f.dropped.is_some(),
             dropped: f.dropped.unwrap_or_default(),
             crash: f.name.crash,
-            // A half of a 413 split has an id derived from its batch's (version 8): refused
-            // again, it is dropped, as in the run that split it.
-            split: f.name.id.get_version_num() == 8,
+            // A half of a 413 split, refused again, is dropped, as in the run that split it.
+            split: crate::ids::is_derived(f.name.id),
             read_failures: 0,
             order: 0,
             stored: Stored::File(f.path),
